@@ -1,0 +1,520 @@
+//! The calculation engine: method selection, the spend pipeline, activity factors with unit
+//! conversion, the category and the data-quality score of one line.
+//!
+//! `calculate` allocates nothing on success, so batches run at memory speed; the audit trail
+//! (which factor, which FX rate and CPI ratio, which conversions and fallbacks) is carried in
+//! the compact `Emission` and expanded by `Emission::record` when someone looks.
+
+use serde::{Deserialize, Serialize};
+
+use crate::category::{Category, CategorySource};
+use crate::currency::Currency;
+use crate::factors::{Catalog, EpaVersion, PriceBasis, SET_DESNZ, SET_EPA, SET_SUPPLIER};
+use crate::line::{Field, Line, LineError};
+use crate::naics::Naics;
+use crate::units::Unit;
+
+/// How a line's emissions were computed, best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    SupplierSpecific,
+    AverageData,
+    SpendBased,
+}
+
+impl Method {
+    pub const ALL: [Method; 3] = [Method::SupplierSpecific, Method::AverageData, Method::SpendBased];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::SupplierSpecific => "supplier_specific",
+            Method::AverageData => "average_data",
+            Method::SpendBased => "spend_based",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+    /// The score a result of this method starts from (1 best, 5 worst).
+    pub fn base_quality(self) -> u8 {
+        match self {
+            Method::SupplierSpecific => 1,
+            Method::AverageData => 3,
+            Method::SpendBased => 4,
+        }
+    }
+}
+
+/// What an organization chose for its calculations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CalcConfig {
+    pub epa_version: EpaVersion,
+}
+
+impl Default for CalcConfig {
+    fn default() -> Self {
+        CalcConfig { epa_version: EpaVersion::V1_3_0 }
+    }
+}
+
+/// What the engine needs to know of a line's supplier.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SupplierProfile {
+    pub naics: Option<Naics>,
+    /// kg CO2e per USD of `intensity_year` (default: the spend year).
+    pub intensity_kg_per_usd: Option<f64>,
+    pub intensity_year: Option<u16>,
+}
+
+/// Fallbacks taken, as bits.
+pub mod fallback {
+    /// No FX rate for the spend year yet: the table's last year was used.
+    pub const FX_YEAR: u8 = 1;
+    /// No CPI for the spend year yet: the table's last year was used.
+    pub const CPI_YEAR: u8 = 2;
+    /// No CPI for the supplier's intensity year yet: the table's last year was used.
+    pub const CPI_INTENSITY_YEAR: u8 = 4;
+    /// The line had no NAICS code: the supplier's was used.
+    pub const NAICS_FROM_SUPPLIER: u8 = 8;
+    /// The supplier gave no intensity year: the spend year was assumed.
+    pub const INTENSITY_YEAR_ASSUMED: u8 = 16;
+    /// Bits that lower the data-quality score by one each.
+    pub const QUALITY_PENALTY: u8 = FX_YEAR | CPI_YEAR | CPI_INTENSITY_YEAR;
+}
+
+/// The money side of a spend-based or supplier-specific result.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SpendConversion {
+    pub amount: f64,
+    pub currency: Currency,
+    /// Units of `currency` per USD, for `fx_year`.
+    pub fx_rate: f64,
+    pub fx_year: u16,
+    /// `amount / fx_rate`: USD of the spend year.
+    pub usd: f64,
+    /// CPI year used for the spend (the spend year, or the table's last year).
+    pub cpi_from_year: u16,
+    /// The factor's price year.
+    pub cpi_to_year: u16,
+    /// `cpi(cpi_to_year) / cpi(cpi_from_year)`.
+    pub cpi_ratio: f64,
+    /// `usd × cpi_ratio`: USD of the factor's price year.
+    pub usd_price_year: f64,
+}
+
+/// A quantity converted to the factor's unit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct UnitConversion {
+    pub quantity: f64,
+    pub from: Unit,
+    pub to: Unit,
+    pub factor: f64,
+    pub converted: f64,
+}
+
+/// Which factor produced a result.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FactorRef {
+    Epa { version: EpaVersion, index: u32, basis: PriceBasis },
+    Desnz { index: u32 },
+    /// The supplier's own intensity, in USD of `year`.
+    Supplier { year: u16 },
+}
+
+/// A calculated line, compact and allocation-free.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Emission {
+    pub co2e_kg: f64,
+    pub category: Category,
+    pub category_source: CategorySource,
+    pub method: Method,
+    pub data_quality: u8,
+    pub factor: FactorRef,
+    /// kg CO2e per factor unit.
+    pub factor_value: f64,
+    pub spend: Option<SpendConversion>,
+    pub unit: Option<UnitConversion>,
+    pub fallbacks: u8,
+}
+
+fn spend_year_err(field: Field, what: &str, year: u16, first: u16) -> LineError {
+    LineError::new(
+        field,
+        "year_before_table",
+        format!("{what} starts in {first}; year {year} is before it"),
+    )
+}
+
+/// `amount` of `currency` spent in `spend_year`, in USD of `price_year`.
+fn convert_spend(
+    cat: &Catalog,
+    amount: f64,
+    currency: Currency,
+    spend_year: u16,
+    price_year: u16,
+    price_year_field: Field,
+    fallbacks: &mut u8,
+) -> Result<SpendConversion, LineError> {
+    let (fx_rate, fx_year) = if currency == Currency::USD {
+        (1.0, spend_year)
+    } else {
+        let series = cat.fx.series(currency).ok_or_else(|| {
+            LineError::new(
+                Field::Currency,
+                "no_fx_rate",
+                format!("no exchange rate for {currency}; rates exist for USD and {}", fx_list(cat)),
+            )
+        })?;
+        let v = series
+            .get(spend_year)
+            .map_err(|first| spend_year_err(Field::Date, &format!("the {currency} FX table"), spend_year, first))?;
+        if v.fallback {
+            *fallbacks |= fallback::FX_YEAR;
+        }
+        (v.value, v.year)
+    };
+    let from = cat
+        .cpi
+        .series
+        .get(spend_year)
+        .map_err(|first| spend_year_err(Field::Date, "the CPI-U table", spend_year, first))?;
+    if from.fallback {
+        *fallbacks |= fallback::CPI_YEAR;
+    }
+    let to = cat
+        .cpi
+        .series
+        .get(price_year)
+        .map_err(|first| spend_year_err(price_year_field, "the CPI-U table", price_year, first))?;
+    if to.fallback {
+        *fallbacks |= fallback::CPI_INTENSITY_YEAR;
+    }
+    let usd = amount / fx_rate;
+    let cpi_ratio = to.value / from.value;
+    Ok(SpendConversion {
+        amount,
+        currency,
+        fx_rate,
+        fx_year,
+        usd,
+        cpi_from_year: from.year,
+        cpi_to_year: to.year,
+        cpi_ratio,
+        usd_price_year: usd * cpi_ratio,
+    })
+}
+
+fn fx_list(cat: &Catalog) -> String {
+    cat.fx.currencies().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+fn quality(method: Method, fallbacks: u8) -> u8 {
+    (method.base_quality() + (fallbacks & fallback::QUALITY_PENALTY).count_ones() as u8).min(5)
+}
+
+fn category_of(line: &Line, naics: Option<Naics>) -> (Category, CategorySource) {
+    match (line.category, naics) {
+        (Some(c), _) => (c, CategorySource::Line),
+        (None, Some(n)) => (Category::from_naics(n), CategorySource::Naics),
+        (None, None) => (Category::PURCHASED_GOODS, CategorySource::Default),
+    }
+}
+
+/// Calculates one line. The best available method wins: the supplier's own intensity
+/// (needs an amount), then an activity factor (needs quantity, unit and activity_id),
+/// then an EPA spend factor (needs an amount and a NAICS code, the line's or the supplier's).
+pub fn calculate(
+    cat: &Catalog,
+    cfg: CalcConfig,
+    line: &Line,
+    supplier: Option<&SupplierProfile>,
+) -> Result<Emission, LineError> {
+    let date = line
+        .date
+        .ok_or_else(|| LineError::new(Field::Date, "required", "is required (YYYY-MM-DD)"))?;
+    let year = date.year();
+    let currency = line.currency.unwrap_or(Currency::USD);
+    let mut fb = 0u8;
+
+    // 1. Supplier-specific.
+    if let (Some(amount), Some(s)) = (line.amount, supplier) {
+        if let Some(intensity) = s.intensity_kg_per_usd {
+            let price_year = match s.intensity_year {
+                Some(y) => y,
+                None => {
+                    fb |= fallback::INTENSITY_YEAR_ASSUMED;
+                    year
+                }
+            };
+            let conv = convert_spend(cat, amount, currency, year, price_year, Field::SupplierId, &mut fb)?;
+            let naics = line.naics.or(s.naics);
+            let (category, category_source) = category_of(line, naics);
+            return Ok(Emission {
+                co2e_kg: conv.usd_price_year * intensity,
+                category,
+                category_source,
+                method: Method::SupplierSpecific,
+                data_quality: quality(Method::SupplierSpecific, fb),
+                factor: FactorRef::Supplier { year: price_year },
+                factor_value: intensity,
+                spend: Some(conv),
+                unit: None,
+                fallbacks: fb,
+            });
+        }
+    }
+
+    // 2. Average-data (activity factor × quantity).
+    if let Some(key) = line.activity_id.as_deref() {
+        let Some(quantity) = line.quantity else {
+            return Err(LineError::new(Field::Quantity, "quantity_required", "activity_id is set but quantity is missing"));
+        };
+        let Some(unit) = line.unit else {
+            return Err(LineError::new(Field::Unit, "unit_required", "quantity needs a unit"));
+        };
+        let index = cat.desnz.find(key).ok_or_else(|| {
+            LineError::new(
+                Field::ActivityId,
+                "unknown_activity",
+                format!("'{key}' is not a factor key of desnz {}; search with `vcci factors search`", crate::factors::desnz::VERSION),
+            )
+        })?;
+        let f = &cat.desnz.factors[index];
+        let factor = unit
+            .factor_to(f.unit)
+            .map_err(|e| LineError::new(Field::Unit, "incompatible_unit", format!("{e}; factor {key} is per {}", f.unit)))?;
+        let converted = quantity * factor;
+        let (category, category_source) = match line.category {
+            Some(c) => (c, CategorySource::Line),
+            None => (f.category, CategorySource::Activity),
+        };
+        return Ok(Emission {
+            co2e_kg: converted * f.value,
+            category,
+            category_source,
+            method: Method::AverageData,
+            data_quality: quality(Method::AverageData, fb),
+            factor: FactorRef::Desnz { index: index as u32 },
+            factor_value: f.value,
+            spend: None,
+            unit: Some(UnitConversion { quantity, from: unit, to: f.unit, factor, converted }),
+            fallbacks: fb,
+        });
+    }
+
+    // 3. Spend-based.
+    let Some(amount) = line.amount else {
+        return Err(if line.quantity.is_some() {
+            LineError::new(Field::ActivityId, "activity_required", "a quantity needs an activity_id (a factor key) to be calculated")
+        } else {
+            LineError::new(Field::Amount, "amount_or_quantity_required", "a line needs an amount (spend) or a quantity (activity)")
+        });
+    };
+    let naics = match (line.naics, supplier.and_then(|s| s.naics)) {
+        (Some(n), _) => n,
+        (None, Some(n)) => {
+            fb |= fallback::NAICS_FROM_SUPPLIER;
+            n
+        }
+        (None, None) => {
+            return Err(LineError::new(
+                Field::NaicsCode,
+                "naics_required",
+                "a spend line needs a naics_code (on the line or on its supplier)",
+            ));
+        }
+    };
+    let v = cfg.epa_version;
+    let set = cat.epa(v);
+    let index = set.find(naics).ok_or_else(|| {
+        LineError::new(
+            Field::NaicsCode,
+            "unknown_naics",
+            format!("NAICS {naics} has no factor in {SET_EPA} {}", v.as_str()),
+        )
+    })?;
+    let conv = convert_spend(cat, amount, currency, year, v.price_year(), Field::Date, &mut fb)?;
+    let ef = set.factors[index].value(line.price_basis);
+    let (category, category_source) = category_of(line, Some(naics));
+    Ok(Emission {
+        co2e_kg: conv.usd_price_year * ef,
+        category,
+        category_source,
+        method: Method::SpendBased,
+        data_quality: quality(Method::SpendBased, fb),
+        factor: FactorRef::Epa { version: v, index: index as u32, basis: line.price_basis },
+        factor_value: ef,
+        spend: Some(conv),
+        unit: None,
+        fallbacks: fb,
+    })
+}
+
+/// The factor named on a result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FactorInfo {
+    pub set: String,
+    pub version: String,
+    pub key: String,
+    pub value: f64,
+    pub unit: String,
+}
+
+/// The money conversions of a result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpendInfo {
+    pub amount: f64,
+    pub currency: String,
+    pub fx_rate: f64,
+    pub fx_year: u16,
+    pub amount_usd: f64,
+    pub cpi_from_year: u16,
+    pub cpi_to_year: u16,
+    pub cpi_ratio: f64,
+    pub amount_usd_price_year: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_basis: Option<String>,
+}
+
+/// The unit conversion of a result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnitInfo {
+    pub quantity: f64,
+    pub from: String,
+    pub to: String,
+    pub factor: f64,
+    pub converted: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Conversions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spend: Option<SpendInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<UnitInfo>,
+}
+
+/// A fallback taken, with a sentence saying what was used instead.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FallbackInfo {
+    pub code: String,
+    pub message: String,
+}
+
+/// The full, explainable result of one line, as the API and reports show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmissionRecord {
+    pub co2e_kg: f64,
+    pub category: u8,
+    pub category_name: String,
+    pub category_source: CategorySource,
+    pub method: Method,
+    pub data_quality: u8,
+    pub factor: FactorInfo,
+    pub conversions: Conversions,
+    pub fallbacks: Vec<FallbackInfo>,
+}
+
+impl Emission {
+    /// Set, version, key and unit of the factor (borrowed from the catalogue where possible).
+    pub fn factor_info(&self, cat: &Catalog, supplier_id: Option<&str>) -> FactorInfo {
+        match self.factor {
+            FactorRef::Epa { version, index, basis } => {
+                let set = cat.epa(version);
+                FactorInfo {
+                    set: SET_EPA.into(),
+                    version: version.as_str().into(),
+                    key: set.factors[index as usize].naics.to_string(),
+                    value: self.factor_value,
+                    unit: set.unit_label(basis),
+                }
+            }
+            FactorRef::Desnz { index } => {
+                let f = &cat.desnz.factors[index as usize];
+                FactorInfo {
+                    set: SET_DESNZ.into(),
+                    version: crate::factors::desnz::VERSION.into(),
+                    key: f.key.clone(),
+                    value: self.factor_value,
+                    unit: format!("kg CO2e/{}", f.unit.symbol()),
+                }
+            }
+            FactorRef::Supplier { year } => FactorInfo {
+                set: SET_SUPPLIER.into(),
+                version: year.to_string(),
+                key: supplier_id.unwrap_or_default().into(),
+                value: self.factor_value,
+                unit: format!("kg CO2e/{year} USD"),
+            },
+        }
+    }
+
+    /// Describes the fallbacks taken, for the audit trail.
+    pub fn fallback_info(&self, line: &Line) -> Vec<FallbackInfo> {
+        describe_fallbacks(self.fallbacks, line.date.map_or(0, |d| d.year()), self.spend.as_ref(), self.factor)
+    }
+
+    /// The full audit trail of this result.
+    pub fn record(&self, cat: &Catalog, line: &Line) -> EmissionRecord {
+        EmissionRecord {
+            co2e_kg: self.co2e_kg,
+            category: self.category.number(),
+            category_name: self.category.name().into(),
+            category_source: self.category_source,
+            method: self.method,
+            data_quality: self.data_quality,
+            factor: self.factor_info(cat, line.supplier_id.as_deref().or(line.supplier_name.as_deref())),
+            conversions: Conversions {
+                spend: self.spend.map(|s| SpendInfo {
+                    amount: s.amount,
+                    currency: s.currency.to_string(),
+                    fx_rate: s.fx_rate,
+                    fx_year: s.fx_year,
+                    amount_usd: s.usd,
+                    cpi_from_year: s.cpi_from_year,
+                    cpi_to_year: s.cpi_to_year,
+                    cpi_ratio: s.cpi_ratio,
+                    amount_usd_price_year: s.usd_price_year,
+                    price_basis: match self.factor {
+                        FactorRef::Epa { basis, .. } => Some(basis.margins().into()),
+                        _ => None,
+                    },
+                }),
+                unit: self.unit.map(|u| UnitInfo {
+                    quantity: u.quantity,
+                    from: u.from.symbol().into(),
+                    to: u.to.symbol().into(),
+                    factor: u.factor,
+                    converted: u.converted,
+                }),
+            },
+            fallbacks: self.fallback_info(line),
+        }
+    }
+}
+
+/// Sentences for the fallback bits of a result.
+pub fn describe_fallbacks(bits: u8, spend_year: u16, spend: Option<&SpendConversion>, factor: FactorRef) -> Vec<FallbackInfo> {
+    let mut out = Vec::new();
+    let mut push = |code: &str, message: String| out.push(FallbackInfo { code: code.into(), message });
+    if bits & fallback::NAICS_FROM_SUPPLIER != 0 {
+        push("naics_from_supplier", "the line has no naics_code; the supplier's was used".into());
+    }
+    if bits & fallback::INTENSITY_YEAR_ASSUMED != 0 {
+        push("intensity_year_assumed", format!("the supplier gives no intensity_year; the spend year {spend_year} was assumed"));
+    }
+    if let Some(s) = spend {
+        if bits & fallback::FX_YEAR != 0 {
+            push("fx_year", format!("no {} rate for {spend_year} yet; the {} rate was used", s.currency, s.fx_year));
+        }
+        if bits & fallback::CPI_YEAR != 0 {
+            push("cpi_year", format!("no CPI-U for {spend_year} yet; {} was used", s.cpi_from_year));
+        }
+        if bits & fallback::CPI_INTENSITY_YEAR != 0 {
+            if let FactorRef::Supplier { year } = factor {
+                push("cpi_intensity_year", format!("no CPI-U for intensity year {year} yet; {} was used", s.cpi_to_year));
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,289 @@
+//! Emissions checked against values computed by hand from the formulas of DESIGN.md and the
+//! shipped factors (the factor, FX and CPI values are quoted from the data files in comments).
+
+use proptest::prelude::*;
+use vcci_core::calc::fallback;
+use vcci_core::{
+    CalcConfig, Category, CategorySource, Currency, Date, EpaVersion, Line, Method, Naics,
+    PriceBasis, SupplierProfile, Unit, calculate, catalog,
+};
+
+fn spend(date: &str, amount: f64, currency: &str, naics: &str) -> Line {
+    Line {
+        transaction_id: Some("t".into()),
+        date: Some(Date::parse(date).unwrap()),
+        amount: Some(amount),
+        currency: Some(Currency::parse(currency).unwrap()),
+        naics: Some(Naics::parse(naics).unwrap()),
+        ..Line::default()
+    }
+}
+
+fn activity(date: &str, quantity: f64, unit: &str, key: &str) -> Line {
+    Line {
+        transaction_id: Some("t".into()),
+        date: Some(Date::parse(date).unwrap()),
+        quantity: Some(quantity),
+        unit: Some(Unit::parse(unit).unwrap()),
+        activity_id: Some(key.into()),
+        ..Line::default()
+    }
+}
+
+fn calc(line: &Line) -> vcci_core::Emission {
+    calculate(catalog(), CalcConfig::default(), line, None).unwrap()
+}
+
+fn close(a: f64, b: f64) {
+    assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{a} != {b}");
+}
+
+#[test]
+fn usd_in_the_factor_year_is_amount_times_factor() {
+    // 484121 General Freight Trucking, Long-Distance, Truckload: 0.595 kg CO2e/2022 USD with margins.
+    let e = calc(&spend("2022-06-30", 1000.0, "USD", "484121"));
+    close(e.co2e_kg, 595.0);
+    assert_eq!(e.method, Method::SpendBased);
+    assert_eq!(e.category, Category::UPSTREAM_TRANSPORT);
+    assert_eq!(e.category_source, CategorySource::Naics);
+    assert_eq!(e.data_quality, 4);
+    let s = e.spend.unwrap();
+    assert_eq!((s.fx_rate, s.cpi_ratio), (1.0, 1.0));
+}
+
+#[test]
+fn euro_spend_in_2023() {
+    // 334111: 0.058 kg/2022 USD. EUR 2023 = 0.9245 per USD. CPI-U 2022 = 292.655, 2023 = 304.702.
+    // 1000 / 0.9245 = 1081.6658 USD2023; × 292.655/304.702 = 1038.8989 USD2022; × 0.058 = 60.2562.
+    let e = calc(&spend("2023-03-15", 1000.0, "eur", "334111"));
+    close(e.co2e_kg, 60.256_197_475_500_97);
+    let s = e.spend.unwrap();
+    assert_eq!(s.fx_rate, 0.9245);
+    assert_eq!(s.fx_year, 2023);
+    close(s.cpi_ratio, 292.655 / 304.702);
+    assert_eq!((s.cpi_from_year, s.cpi_to_year), (2023, 2022));
+}
+
+#[test]
+fn cpi_ratio_deflates_later_dollars() {
+    // 2024 dollars buy less than 2022 dollars, so they are worth fewer 2022 USD:
+    // 1000 × 292.655/313.689 × 0.084 (541511) = 78.3675. The inverted ratio would give 90.04.
+    let e = calc(&spend("2024-01-01", 1000.0, "USD", "541511"));
+    close(e.co2e_kg, 78.367_491_368_839_84);
+    assert!(e.spend.unwrap().cpi_ratio < 1.0);
+    // And 2019 dollars are worth more 2022 dollars.
+    let e = calc(&spend("2019-01-01", 1000.0, "USD", "541511"));
+    assert!(e.spend.unwrap().cpi_ratio > 1.0);
+}
+
+#[test]
+fn producer_price_uses_factor_without_margins() {
+    // 334111 without margins = 0.030.
+    let mut l = spend("2022-01-01", 1000.0, "USD", "334111");
+    l.price_basis = PriceBasis::Producer;
+    close(calc(&l).co2e_kg, 30.0);
+}
+
+#[test]
+fn pinned_epa_1_2_uses_2021_dollars() {
+    // v1.2 484121 = 1.115 kg/2021 USD; 2022 spend: × 270.970/292.655 → 1032.3813.
+    let cfg = CalcConfig { epa_version: EpaVersion::V1_2 };
+    let e = calculate(catalog(), cfg, &spend("2022-05-01", 1000.0, "USD", "484121"), None).unwrap();
+    close(e.co2e_kg, 1_032.381_302_215_92);
+    let r = e.record(catalog(), &spend("2022-05-01", 1000.0, "USD", "484121"));
+    assert_eq!((r.factor.set.as_str(), r.factor.version.as_str(), r.factor.key.as_str()), ("epa-supply-chain", "1.2", "484121"));
+    assert_eq!(r.factor.unit, "kg CO2e/2021 USD, purchaser price");
+}
+
+#[test]
+fn year_after_tables_falls_back_and_is_recorded() {
+    // 2026: no FX or CPI yet. EUR 2025 = 0.8845, CPI 2025 = 321.943. 562111 = 0.988.
+    // 2500 / 0.8845 × 292.655/321.943 × 0.988 = 2538.4936.
+    let l = spend("2026-02-01", 2500.0, "EUR", "562111");
+    let e = calc(&l);
+    close(e.co2e_kg, 2_538.493_628_937_44);
+    assert_eq!(e.fallbacks, fallback::FX_YEAR | fallback::CPI_YEAR);
+    assert_eq!(e.data_quality, 5);
+    assert_eq!(e.category, Category::WASTE);
+    let r = e.record(catalog(), &l);
+    let codes: Vec<_> = r.fallbacks.iter().map(|f| f.code.as_str()).collect();
+    assert_eq!(codes, ["fx_year", "cpi_year"]);
+    assert_eq!(r.fallbacks[0].message, "no EUR rate for 2026 yet; the 2025 rate was used");
+}
+
+#[test]
+fn supplier_specific_wins_and_converts_currency_and_year() {
+    // Intensity 0.25 kg/2023 USD. 500 GBP in 2024: 500 / 0.7824 × 304.702/313.689 × 0.25 = 155.1877.
+    let s = SupplierProfile { naics: Some(Naics::parse("334111").unwrap()), intensity_kg_per_usd: Some(0.25), intensity_year: Some(2023) };
+    let mut l = spend("2024-07-01", 500.0, "GBP", "484121");
+    l.supplier_id = Some("ACME".into());
+    let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
+    close(e.co2e_kg, 155.187_660_598_362_3);
+    assert_eq!(e.method, Method::SupplierSpecific);
+    assert_eq!(e.data_quality, 1);
+    // The line's own NAICS decides the category.
+    assert_eq!(e.category, Category::UPSTREAM_TRANSPORT);
+    let r = e.record(catalog(), &l);
+    assert_eq!((r.factor.set.as_str(), r.factor.key.as_str(), r.factor.version.as_str()), ("supplier", "ACME", "2023"));
+}
+
+#[test]
+fn supplier_without_intensity_year_assumes_spend_year() {
+    let s = SupplierProfile { intensity_kg_per_usd: Some(0.5), ..Default::default() };
+    let mut l = spend("2023-01-01", 100.0, "USD", "484121");
+    l.naics = None;
+    let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
+    close(e.co2e_kg, 50.0);
+    assert_eq!(e.fallbacks, fallback::INTENSITY_YEAR_ASSUMED);
+    assert_eq!(e.category_source, CategorySource::Default);
+}
+
+#[test]
+fn naics_from_supplier_when_line_has_none() {
+    let s = SupplierProfile { naics: Some(Naics::parse("721110").unwrap()), ..Default::default() };
+    let mut l = spend("2022-01-01", 200.0, "USD", "721110");
+    l.naics = None;
+    let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
+    close(e.co2e_kg, 200.0 * 0.145);
+    assert_eq!(e.category, Category::BUSINESS_TRAVEL);
+    assert_eq!(e.fallbacks, fallback::NAICS_FROM_SUPPLIER);
+}
+
+#[test]
+fn freight_tonne_km() {
+    // HGV (all diesel), all HGVs, average laden: 0.09752 kg CO2e/tonne.km.
+    let e = calc(&activity("2024-03-01", 500.0, "t.km", "freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km"));
+    close(e.co2e_kg, 48.76);
+    assert_eq!(e.method, Method::AverageData);
+    assert_eq!(e.category, Category::UPSTREAM_TRANSPORT);
+    assert_eq!(e.category_source, CategorySource::Activity);
+    assert_eq!(e.data_quality, 3);
+}
+
+#[test]
+fn flight_in_passenger_miles_is_converted() {
+    // Long-haul economy with RF: 0.20011 kg/passenger.km; 1000 p.mile = 1609.344 p.km → 322.0458.
+    let e = calc(&activity("2024-03-01", 1000.0, "passenger.mile", "business-travel-air/flights/long-haul-to-from-uk/economy-class/with-rf/passenger.km"));
+    close(e.co2e_kg, 322.045_827_84);
+    let u = e.unit.unwrap();
+    assert_eq!((u.from.symbol(), u.to.symbol(), u.factor), ("passenger.mile", "passenger.km", 1.609344));
+    assert_eq!(e.category, Category::BUSINESS_TRAVEL);
+}
+
+#[test]
+fn hotel_nights_and_waste_tonnes() {
+    close(calc(&activity("2024-01-01", 3.0, "nights", "hotel-stay/hotel-stay/uk/room-per-night")).co2e_kg, 31.2);
+    // Food and drink waste to landfill: 700.20961 kg/tonne; 2500 kg = 2.5 t → 1750.524025.
+    let e = calc(&activity("2024-01-01", 2500.0, "kg", "waste-disposal/refuse/organic-food-and-drink-waste/landfill/tonnes"));
+    close(e.co2e_kg, 1_750.524_025);
+    assert_eq!(e.category, Category::WASTE);
+}
+
+#[test]
+fn activity_beats_spend_and_line_category_wins() {
+    let mut l = activity("2024-01-01", 10.0, "tkm", "freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km");
+    l.amount = Some(1000.0);
+    l.naics = Some(Naics::parse("484121").unwrap());
+    l.category = Some(Category::new(9).unwrap());
+    let e = calc(&l);
+    assert_eq!(e.method, Method::AverageData);
+    assert_eq!(e.category.number(), 9);
+    assert_eq!(e.category_source, CategorySource::Line);
+}
+
+#[test]
+fn credit_notes_are_negative_emissions() {
+    close(calc(&spend("2022-01-01", -1000.0, "USD", "484121")).co2e_kg, -595.0);
+}
+
+fn err(line: &Line) -> (String, String, String) {
+    let e = calculate(catalog(), CalcConfig::default(), line, None).unwrap_err();
+    (e.field.to_string(), e.code.to_string(), e.message)
+}
+
+#[test]
+fn errors_name_field_and_value() {
+    let (f, c, m) = err(&spend("2022-01-01", 1.0, "USD", "999999"));
+    assert_eq!((f.as_str(), c.as_str()), ("naics_code", "unknown_naics"));
+    assert_eq!(m, "NAICS 999999 has no factor in epa-supply-chain 1.3.0");
+
+    let (f, c, m) = err(&spend("2022-01-01", 1.0, "PLN", "484121"));
+    assert_eq!((f.as_str(), c.as_str()), ("currency", "no_fx_rate"));
+    assert!(m.starts_with("no exchange rate for PLN"), "{m}");
+
+    let (f, c, m) = err(&spend("2009-12-31", 1.0, "EUR", "484121"));
+    assert_eq!((f.as_str(), c.as_str()), ("date", "year_before_table"));
+    assert_eq!(m, "the EUR FX table starts in 2010; year 2009 is before it");
+
+    let (f, _, m) = err(&spend("1999-12-31", 1.0, "USD", "484121"));
+    assert_eq!(f, "date");
+    assert_eq!(m, "the CPI-U table starts in 2000; year 1999 is before it");
+
+    let (f, c, m) = err(&activity("2024-01-01", 1.0, "kg", "freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km"));
+    assert_eq!((f.as_str(), c.as_str()), ("unit", "incompatible_unit"));
+    assert!(m.starts_with("cannot convert kg (mass) to tonne.km"), "{m}");
+
+    let (f, c, _) = err(&activity("2024-01-01", 1.0, "kg", "no/such/key"));
+    assert_eq!((f.as_str(), c.as_str()), ("activity_id", "unknown_activity"));
+
+    let mut l = spend("2022-01-01", 1.0, "USD", "484121");
+    l.naics = None;
+    assert_eq!(err(&l).1, "naics_required");
+
+    let mut l = activity("2024-01-01", 1.0, "kg", "x");
+    l.activity_id = None;
+    assert_eq!(err(&l).1, "activity_required");
+}
+
+#[test]
+fn shipped_data_spot_checks() {
+    let c = catalog();
+    assert_eq!(c.epa_1_3_0.factors.len(), 1016);
+    assert_eq!(c.epa_1_2.factors.len(), 1016);
+    assert_eq!(c.epa_1_3_0.gases.len(), 18 * 1016);
+    assert_eq!(c.desnz.factors.len(), 2616);
+    // with = without + margins, within the files' 3-decimal rounding.
+    for f in c.epa_1_3_0.factors.iter().chain(&c.epa_1_2.factors) {
+        assert!((f.with_margins - f.without_margins - f.margins).abs() <= 0.0015, "{}", f.naics);
+    }
+    let hgv = c.get("desnz", "freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km", None).unwrap();
+    assert_eq!(hgv.value, 0.09752);
+    assert_eq!(c.get("desnz", "business-travel-air/flights/long-haul-to-from-uk/economy-class/without-rf/passenger.km", None).unwrap().value, 0.11812);
+    assert_eq!(c.cpi.series.get(2022).unwrap().value, 292.655);
+    assert_eq!(c.fx.series(Currency::parse("EUR").unwrap()).unwrap().get(2022).unwrap().value, 0.9493);
+}
+
+#[test]
+fn search_finds_hgv_average_laden_tkm() {
+    let q = vcci_core::factors::FactorQuery { text: Some("HGV, average laden, t.km".into()), ..Default::default() };
+    let keys: Vec<String> = catalog().search(&q).map(|f| f.key).collect();
+    assert!(keys.contains(&"freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km".to_string()), "{keys:?}");
+    assert!(keys.iter().all(|k| k.ends_with("tonne.km")));
+}
+
+proptest! {
+    /// usd_in_factor_year × cpi(spend_year) = usd × cpi(factor_year): the ratio's direction.
+    #[test]
+    fn price_year_conversion(year in 2010u16..=2025, amount in -1e7f64..1e7, cur in 0usize..21) {
+        let c = catalog();
+        let (currency, series) = &c.fx.rates[cur];
+        let mut l = spend(&format!("{year}-06-01"), amount, currency.as_str(), "541511");
+        l.currency = Some(*currency);
+        let e = calc(&l);
+        let s = e.spend.unwrap();
+        let cpi = |y| c.cpi.series.get(y).unwrap().value;
+        let usd = amount / series.get(year).unwrap().value;
+        prop_assert!((s.usd - usd).abs() <= 1e-9 * usd.abs().max(1.0));
+        prop_assert!((s.usd_price_year * cpi(year) - usd * cpi(2022)).abs() <= 1e-6 * (usd * cpi(2022)).abs().max(1.0));
+        prop_assert!((e.co2e_kg - s.usd_price_year * 0.084).abs() <= 1e-9 * e.co2e_kg.abs().max(1.0));
+    }
+
+    /// Emissions are linear in the amount and keep its sign.
+    #[test]
+    fn linear_in_amount(amount in -1e6f64..1e6, k in 0.001f64..1000.0, year in 2000u16..2030) {
+        let a = calc(&spend(&format!("{year}-01-01"), amount, "USD", "331110")).co2e_kg;
+        let b = calc(&spend(&format!("{year}-01-01"), amount * k, "USD", "331110")).co2e_kg;
+        prop_assert!((b - a * k).abs() <= 1e-9 * b.abs().max(1.0));
+        prop_assert!(a == 0.0 || a.signum() == amount.signum());
+    }
+}
