@@ -5,6 +5,8 @@
 //! (which factor, which FX rate and CPI ratio, which conversions and fallbacks) is carried in
 //! the compact `Emission` and expanded by `Emission::record` when someone looks.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::category::{Category, CategorySource};
@@ -350,14 +352,15 @@ pub fn calculate(
     })
 }
 
-/// The factor named on a result.
+/// The factor named on a result. Borrowed from the (static) catalogue where possible, so
+/// naming the factor of a line costs no allocation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FactorInfo {
-    pub set: String,
-    pub version: String,
-    pub key: String,
+    pub set: Cow<'static, str>,
+    pub version: Cow<'static, str>,
+    pub key: Cow<'static, str>,
     pub value: f64,
-    pub unit: String,
+    pub unit: Cow<'static, str>,
 }
 
 /// The money conversions of a result.
@@ -417,34 +420,34 @@ pub struct EmissionRecord {
 
 impl Emission {
     /// Set, version, key and unit of the factor (borrowed from the catalogue where possible).
-    pub fn factor_info(&self, cat: &Catalog, supplier_id: Option<&str>) -> FactorInfo {
+    pub fn factor_info(&self, cat: &'static Catalog, supplier_id: Option<&str>) -> FactorInfo {
         match self.factor {
             FactorRef::Epa { version, index, basis } => {
                 let set = cat.epa(version);
                 FactorInfo {
-                    set: SET_EPA.into(),
-                    version: version.as_str().into(),
-                    key: set.factors[index as usize].naics.to_string(),
+                    set: Cow::Borrowed(SET_EPA),
+                    version: Cow::Borrowed(version.as_str()),
+                    key: Cow::Borrowed(&set.factors[index as usize].key),
                     value: self.factor_value,
-                    unit: set.unit_label(basis),
+                    unit: Cow::Borrowed(set.unit_label(basis)),
                 }
             }
             FactorRef::Desnz { index } => {
                 let f = &cat.desnz.factors[index as usize];
                 FactorInfo {
-                    set: SET_DESNZ.into(),
-                    version: crate::factors::desnz::VERSION.into(),
-                    key: f.key.clone(),
+                    set: Cow::Borrowed(SET_DESNZ),
+                    version: Cow::Borrowed(crate::factors::desnz::VERSION),
+                    key: Cow::Borrowed(&f.key),
                     value: self.factor_value,
-                    unit: format!("kg CO2e/{}", f.unit.symbol()),
+                    unit: Cow::Borrowed(&f.value_unit),
                 }
             }
             FactorRef::Supplier { year } => FactorInfo {
-                set: SET_SUPPLIER.into(),
-                version: year.to_string(),
-                key: supplier_id.unwrap_or_default().into(),
+                set: Cow::Borrowed(SET_SUPPLIER),
+                version: Cow::Owned(year.to_string()),
+                key: Cow::Owned(supplier_id.unwrap_or_default().to_owned()),
                 value: self.factor_value,
-                unit: format!("kg CO2e/{year} USD"),
+                unit: Cow::Owned(format!("kg CO2e/{year} USD")),
             },
         }
     }
@@ -455,7 +458,7 @@ impl Emission {
     }
 
     /// The full audit trail of this result.
-    pub fn record(&self, cat: &Catalog, line: &Line) -> EmissionRecord {
+    pub fn record(&self, cat: &'static Catalog, line: &Line) -> EmissionRecord {
         EmissionRecord {
             co2e_kg: self.co2e_kg,
             category: self.category.number(),

@@ -197,7 +197,7 @@ mod tests {
         assert_eq!(cat("721110"), 6); // hotels
         assert_eq!(cat("532111"), 6); // car rental
         assert_eq!(cat("236220"), 2); // commercial building construction
-        assert_eq!(cat("221100"), 3); // electric power
+        assert_eq!(cat("221210"), 3); // natural gas distribution
         assert_eq!(cat("324110"), 3); // refineries
         assert_eq!(cat("531120"), 8); // lessors of non-residential buildings
         assert_eq!(cat("334111"), 1); // computers

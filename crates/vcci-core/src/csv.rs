@@ -103,6 +103,12 @@ impl<R: BufRead> CsvScanner<R> {
         }
     }
 
+    /// The raw bytes of the record last returned or rejected (at most `RAW_KEEP` bytes of a
+    /// record that was too long).
+    pub fn last_raw(&self) -> &[u8] {
+        &self.raw
+    }
+
     /// Bytes consumed from the reader so far.
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read
@@ -174,7 +180,6 @@ impl<R: BufRead> CsvScanner<R> {
                 }
             }
             let mut done = false;
-            let start = i;
             while i < buf.len() {
                 let b = buf[i];
                 i += 1;
@@ -266,7 +271,6 @@ impl<R: BufRead> CsvScanner<R> {
                     },
                 }
             }
-            let _ = start;
             self.bytes_read += i as u64;
             self.r.consume(i);
             if done {

@@ -59,6 +59,16 @@ impl Date {
         self.day
     }
 
+    /// The date as the integer yyyymmdd (20240131): sortable, compact, fast to compare.
+    pub fn yyyymmdd(self) -> u32 {
+        u32::from(self.year) * 10_000 + u32::from(self.month) * 100 + u32::from(self.day)
+    }
+
+    /// The inverse of `yyyymmdd`.
+    pub fn from_yyyymmdd(n: u32) -> Option<Date> {
+        Date::new(u16::try_from(n / 10_000).ok()?, (n / 100 % 100) as u8, (n % 100) as u8)
+    }
+
     /// `YYYY-MM`.
     pub fn month_key(self) -> String {
         format!("{:04}-{:02}", self.year, self.month)
@@ -110,5 +120,9 @@ mod tests {
         assert!(Date::parse("2023-1-01").is_err());
         assert!(Date::parse("2023-01-01T00:00").is_err());
         assert!(Date::parse("2023-00-10").is_err());
+        let d = Date::parse("2024-02-29").unwrap();
+        assert_eq!(d.yyyymmdd(), 20240229);
+        assert_eq!(Date::from_yyyymmdd(20240229), Some(d));
+        assert_eq!(Date::from_yyyymmdd(20230229), None);
     }
 }

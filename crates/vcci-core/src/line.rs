@@ -51,7 +51,7 @@ impl Field {
         Field::PriceBasis,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Field::TransactionId => "transaction_id",
             Field::Date => "date",
@@ -221,30 +221,28 @@ impl Line {
         if errs.is_empty() { Ok(line) } else { Err(errs) }
     }
 
-    /// A 64-bit FNV-1a hash of every field, used to tell an unchanged re-imported line
-    /// from a changed one. Stable across builds and platforms.
+    /// A 64-bit hash of every field, used to tell an unchanged re-imported line from a
+    /// changed one. Stable across builds and platforms (word-at-a-time multiply-rotate;
+    /// not for adversarial inputs, only for change detection).
     pub fn content_hash(&self) -> u64 {
-        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
-        let s = |h: &mut Fnv, v: Option<&str>| {
-            match v {
-                Some(v) => {
-                    h.write(&[1]);
-                    h.write(v.as_bytes());
-                }
-                None => h.write(&[0]),
+        let mut h = WordHash(0xcbf2_9ce4_8422_2325);
+        let s = |h: &mut WordHash, v: Option<&str>| match v {
+            Some(v) => {
+                h.word(v.len() as u64 + 1);
+                h.bytes(v.as_bytes());
             }
-            h.write(&[0xff]);
+            None => h.word(0),
         };
         s(&mut h, self.transaction_id.as_deref());
-        s(&mut h, self.date.map(|d| d.to_string()).as_deref());
+        h.word(u64::from(self.date.map_or(0, |d| d.yyyymmdd())));
         s(&mut h, self.supplier_id.as_deref());
         s(&mut h, self.supplier_name.as_deref());
         s(&mut h, self.description.as_deref());
-        h.write(&self.amount.map_or([0; 8], |a| a.to_bits().to_le_bytes()));
+        h.word(self.amount.map_or(0, f64::to_bits));
         s(&mut h, self.currency.as_ref().map(|c| c.as_str()));
-        h.write(&self.naics.map_or(0, |n| n.code()).to_le_bytes());
-        h.write(&[self.category.map_or(0, |c| c.number())]);
-        h.write(&self.quantity.map_or([0; 8], |a| a.to_bits().to_le_bytes()));
+        h.word(u64::from(self.naics.map_or(0, |n| n.code())));
+        h.word(u64::from(self.category.map_or(0, |c| c.number())));
+        h.word(self.quantity.map_or(0, f64::to_bits));
         s(&mut h, self.unit.map(|u| u.symbol()));
         s(&mut h, self.activity_id.as_deref());
         s(&mut h, self.country.as_deref());
@@ -253,12 +251,22 @@ impl Line {
     }
 }
 
-struct Fnv(u64);
-impl Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+struct WordHash(u64);
+
+impl WordHash {
+    fn word(&mut self, w: u64) {
+        self.0 = (self.0 ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        let mut chunks = b.chunks_exact(8);
+        for c in &mut chunks {
+            self.word(u64::from_le_bytes(c.try_into().unwrap_or_default()));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.word(u64::from_le_bytes(buf));
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct DesnzFactor {
     pub column_group: String,
     pub unit_label: String,
     pub unit: Unit,
+    /// "kg CO2e/<unit>", the unit of `value`.
+    pub value_unit: String,
     pub year: u16,
     pub region: String,
     pub value: f64,
@@ -125,6 +127,7 @@ impl DesnzSet {
                 column_group: r[group].clone(),
                 unit_label: r[unit].clone(),
                 unit: u,
+                value_unit: format!("kg CO2e/{}", u.symbol()),
                 year: r[year].parse().unwrap_or(DEFAULT_YEAR),
                 region,
                 value: v,

@@ -95,6 +95,8 @@ impl PriceBasis {
 #[derive(Clone, Debug)]
 pub struct EpaFactor {
     pub naics: Naics,
+    /// The NAICS code as text: the factor's key.
+    pub key: String,
     pub title: String,
     pub without_margins: f64,
     pub margins: f64,
@@ -153,6 +155,7 @@ impl EpaSet {
             .iter()
             .map(|r| EpaFactor {
                 naics: Naics::parse(&r[c[0]]).expect("EPA NAICS code"),
+                key: r[c[0]].trim().to_owned(),
                 title: r[c[1]].clone(),
                 without_margins: num(&r[c[2]]),
                 margins: num(&r[c[3]]),
@@ -211,7 +214,12 @@ impl EpaSet {
     }
 
     /// The unit label of the values, e.g. "kg CO2e/2022 USD, purchaser price".
-    pub fn unit_label(&self, basis: PriceBasis) -> String {
-        format!("kg CO2e/{} USD, {} price", self.version.price_year(), basis.as_str())
+    pub fn unit_label(&self, basis: PriceBasis) -> &'static str {
+        match (self.version, basis) {
+            (EpaVersion::V1_3_0, PriceBasis::Purchaser) => "kg CO2e/2022 USD, purchaser price",
+            (EpaVersion::V1_3_0, PriceBasis::Producer) => "kg CO2e/2022 USD, producer price",
+            (EpaVersion::V1_2, PriceBasis::Purchaser) => "kg CO2e/2021 USD, purchaser price",
+            (EpaVersion::V1_2, PriceBasis::Producer) => "kg CO2e/2021 USD, producer price",
+        }
     }
 }

@@ -123,7 +123,7 @@ impl Catalog {
             name: f.title.clone(),
             region: "US".into(),
             year: v.data_year(),
-            unit: set.unit_label(PriceBasis::Purchaser),
+            unit: set.unit_label(PriceBasis::Purchaser).into(),
             value: f.with_margins,
             gwp: v.gwp(),
             value_without_margins: Some(f.without_margins),

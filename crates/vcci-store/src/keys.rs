@@ -1,0 +1,117 @@
+//! API keys: random secrets shown once, stored only as SHA-256 hashes.
+//!
+//! Keys carry 256 bits of randomness, so a fast hash is enough (no password stretching is
+//! needed against guessing); lookups are by hash, and the stored hash is compared again in
+//! constant time.
+
+use rusqlite::{OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+use crate::{Db, OrgId, Result, StoreError, now_rfc3339};
+
+/// What a key may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Viewer,
+    Analyst,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Analyst => "analyst",
+            Role::Viewer => "viewer",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Role> {
+        match s {
+            "admin" => Ok(Role::Admin),
+            "analyst" => Ok(Role::Analyst),
+            "viewer" => Ok(Role::Viewer),
+            _ => Err(StoreError::Invalid(format!("'{s}' is not a role (admin, analyst or viewer)"))),
+        }
+    }
+}
+
+/// A verified key's identity.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KeyIdentity {
+    pub key_id: i64,
+    pub org: OrgId,
+    pub role: Role,
+}
+
+fn hash(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Db {
+    /// Creates a key and returns its secret text; only its hash is stored.
+    pub fn create_key(&self, org: OrgId, role: Role) -> Result<String> {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|e| StoreError::Invalid(format!("no randomness: {e}")))?;
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let key = format!("vcci_{hex}");
+        self.conn.execute(
+            "INSERT INTO api_keys (org_id, key_hash, prefix, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![org.0, &hash(&key)[..], &key[..13], role.as_str(), now_rfc3339()],
+        )?;
+        Ok(key)
+    }
+
+    /// The identity of a valid, unrevoked key.
+    pub fn verify_key(&self, key: &str) -> Result<Option<KeyIdentity>> {
+        let h = hash(key);
+        let row = self
+            .conn
+            .query_row(
+                "SELECT id, org_id, role, key_hash FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
+                [&h[..]],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, Vec<u8>>(3)?)),
+            )
+            .optional()?;
+        match row {
+            Some((id, org, role, stored)) if constant_time_eq(&stored, &h) => {
+                Ok(Some(KeyIdentity { key_id: id, org: OrgId(org), role: Role::parse(&role)? }))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Revokes a key by its secret; true if it existed.
+    pub fn revoke_key(&self, key: &str) -> Result<bool> {
+        let n = self.conn.execute(
+            "UPDATE api_keys SET revoked_at = ?1 WHERE key_hash = ?2 AND revoked_at IS NULL",
+            params![now_rfc3339(), &hash(key)[..]],
+        )?;
+        Ok(n == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_hashed_and_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open_dir(dir.path()).unwrap();
+        let db = store.connect().unwrap();
+        let org = db.ensure_org("acme").unwrap();
+        let key = db.create_key(org.id, Role::Analyst).unwrap();
+        assert!(key.starts_with("vcci_") && key.len() == 69);
+        let stored: Vec<u8> = db.conn.query_row("SELECT key_hash FROM api_keys", [], |r| r.get(0)).unwrap();
+        assert_ne!(stored, key.as_bytes());
+        let id = db.verify_key(&key).unwrap().unwrap();
+        assert_eq!((id.org, id.role), (org.id, Role::Analyst));
+        assert!(db.verify_key("vcci_wrong").unwrap().is_none());
+        assert!(db.revoke_key(&key).unwrap());
+        assert!(db.verify_key(&key).unwrap().is_none());
+    }
+}

@@ -1,0 +1,351 @@
+//! Report queries. They read the read models, never the whole lines table: organization-wide
+//! figures come from `summary_daily` (exact for any date range); per-supplier figures come from
+//! `summary_supplier_month` for whole months plus the lines of at most two partial months at
+//! the range's edges, read through the date index.
+
+use rusqlite::params;
+use serde::Serialize;
+use vcci_core::{Category, Date, Method};
+
+use crate::lines::method_from_code;
+use crate::readmodel::{MG_SQL, MUSD_SQL};
+use crate::{Db, OrgId, Result};
+
+/// An inclusive date range; `None` ends are open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DateRange {
+    pub from: Option<Date>,
+    pub to: Option<Date>,
+}
+
+impl DateRange {
+    /// yyyymmdd bounds, open ends widened.
+    fn bounds(&self) -> (u32, u32) {
+        (self.from.map_or(0, |d| d.yyyymmdd()), self.to.map_or(99_999_999, |d| d.yyyymmdd()))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CategoryTotal {
+    pub category: u8,
+    pub name: &'static str,
+    pub co2e_kg: f64,
+    pub transaction_count: i64,
+    pub share: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MethodTotal {
+    pub method: Method,
+    pub co2e_kg: f64,
+    pub transaction_count: i64,
+    pub share: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct QualityTotal {
+    pub data_quality: u8,
+    pub co2e_kg: f64,
+    pub transaction_count: i64,
+}
+
+/// Totals for a period, by category, method and data quality.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub total_co2e_kg: f64,
+    pub transaction_count: i64,
+    pub spend_usd: f64,
+    pub by_category: Vec<CategoryTotal>,
+    /// Categories with no lines in the period: not reported, not zero.
+    pub categories_without_data: Vec<u8>,
+    pub by_method: Vec<MethodTotal>,
+    pub by_data_quality: Vec<QualityTotal>,
+    /// Emission-weighted mean data-quality score (1 best, 5 worst); null without data.
+    pub weighted_data_quality: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MonthTotal {
+    pub month: String,
+    pub co2e_kg: f64,
+    pub transaction_count: i64,
+    /// co2e_kg per category number (as a string key), only categories with data.
+    pub by_category: std::collections::BTreeMap<String, f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SupplierTotal {
+    pub supplier_id: Option<String>,
+    pub name: Option<String>,
+    pub co2e_kg: f64,
+    pub transaction_count: i64,
+    pub spend_usd: f64,
+}
+
+fn kg(mg: i64) -> f64 {
+    mg as f64 / 1e6
+}
+
+fn share(part: i64, total: i64) -> f64 {
+    if total == 0 { 0.0 } else { part as f64 / total as f64 }
+}
+
+impl Db {
+    /// Totals for `org` in `range`, optionally for one supplier.
+    pub fn summary(&self, org: OrgId, range: DateRange, supplier: Option<&str>) -> Result<Summary> {
+        let (from, to) = range.bounds();
+        // (category, method code, quality, mg, musd, count)
+        let rows: Vec<(u8, u8, u8, i64, i64, i64)> = match supplier {
+            None => {
+                let mut st = self.conn.prepare_cached(
+                    "SELECT category, method, data_quality, SUM(co2e_mg), SUM(spend_musd), SUM(line_count)
+                     FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3
+                     GROUP BY category, method, data_quality",
+                )?;
+                st.query_map(params![org.0, from, to], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+                    .collect::<rusqlite::Result<_>>()?
+            }
+            Some(s) => {
+                // One supplier's lines in the range, through the date index.
+                let mut st = self.conn.prepare_cached(&format!(
+                    "SELECT category, method, data_quality, SUM({MG_SQL}), SUM({MUSD_SQL}), COUNT(*)
+                     FROM transactions WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3 AND supplier_id = ?4
+                     GROUP BY category, method, data_quality"
+                ))?;
+                st.query_map(params![org.0, from, to, s], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+                    .collect::<rusqlite::Result<_>>()?
+            }
+        };
+        let mut cat = [(0i64, 0i64); 16];
+        let mut meth: Vec<(Method, i64, i64)> = Method::ALL.iter().map(|m| (*m, 0, 0)).collect();
+        let mut dq = [(0i64, 0i64); 6];
+        let (mut total, mut musd, mut count) = (0i64, 0i64, 0i64);
+        let mut weighted = 0f64;
+        for (c, m, q, mg, sp, n) in rows {
+            let c = c.min(15) as usize;
+            cat[c].0 += mg;
+            cat[c].1 += n;
+            if let Some(e) = meth.iter_mut().find(|e| e.0 == method_from_code(m)) {
+                e.1 += mg;
+                e.2 += n;
+            }
+            dq[q.min(5) as usize].0 += mg;
+            dq[q.min(5) as usize].1 += n;
+            total += mg;
+            musd += sp;
+            count += n;
+            weighted += f64::from(q) * mg.unsigned_abs() as f64;
+        }
+        let abs_total: f64 = dq.iter().map(|d| d.0.unsigned_abs() as f64).sum();
+        Ok(Summary {
+            total_co2e_kg: kg(total),
+            transaction_count: count,
+            spend_usd: musd as f64 / 1e3,
+            by_category: Category::all()
+                .filter(|c| cat[c.number() as usize].1 > 0)
+                .map(|c| {
+                    let (mg, n) = cat[c.number() as usize];
+                    CategoryTotal { category: c.number(), name: c.name(), co2e_kg: kg(mg), transaction_count: n, share: share(mg, total) }
+                })
+                .collect(),
+            categories_without_data: Category::all().filter(|c| cat[c.number() as usize].1 == 0).map(|c| c.number()).collect(),
+            by_method: meth
+                .into_iter()
+                .filter(|m| m.2 > 0)
+                .map(|(method, mg, n)| MethodTotal { method, co2e_kg: kg(mg), transaction_count: n, share: share(mg, total) })
+                .collect(),
+            by_data_quality: (1..=5u8)
+                .filter(|q| dq[*q as usize].1 > 0)
+                .map(|q| QualityTotal { data_quality: q, co2e_kg: kg(dq[q as usize].0), transaction_count: dq[q as usize].1 })
+                .collect(),
+            weighted_data_quality: (abs_total > 0.0).then(|| weighted / abs_total),
+        })
+    }
+
+    /// Totals per month (optionally of one year), with the split by category.
+    pub fn by_month(&self, org: OrgId, range: DateRange) -> Result<Vec<MonthTotal>> {
+        let (from, to) = range.bounds();
+        let mut st = self.conn.prepare_cached(
+            "SELECT day / 100 AS month, category, SUM(co2e_mg), SUM(line_count)
+             FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3
+             GROUP BY month, category ORDER BY month, category",
+        )?;
+        let rows = st.query_map(params![org.0, from, to], |r| {
+            let m: u32 = r.get(0)?;
+            Ok((format!("{:04}-{:02}", m / 100, m % 100), r.get::<_, u8>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+        })?;
+        let mut out: Vec<(String, i64, i64, std::collections::BTreeMap<String, i64>)> = Vec::new();
+        for row in rows {
+            let (month, c, mg, n) = row?;
+            if out.last().is_none_or(|m| m.0 != month) {
+                out.push((month, 0, 0, Default::default()));
+            }
+            let m = out.last_mut().expect("pushed above");
+            m.1 += mg;
+            m.2 += n;
+            *m.3.entry(c.to_string()).or_default() += mg;
+        }
+        Ok(out
+            .into_iter()
+            .map(|(month, mg, n, by)| MonthTotal {
+                month,
+                co2e_kg: kg(mg),
+                transaction_count: n,
+                by_category: by.into_iter().map(|(k, v)| (k, kg(v))).collect(),
+            })
+            .collect())
+    }
+
+    /// Suppliers ranked by emissions (descending) in `range`.
+    pub fn by_supplier(&self, org: OrgId, range: DateRange, limit: usize) -> Result<Vec<SupplierTotal>> {
+        use std::collections::HashMap;
+        let mut acc: HashMap<String, (i64, i64, i64)> = HashMap::new();
+        let mut add = |id: String, mg: i64, musd: i64, n: i64| {
+            let e = acc.entry(id).or_default();
+            e.0 += mg;
+            e.1 += musd;
+            e.2 += n;
+        };
+        let (whole, partial) = split_months(range);
+        if let Some((m_from, m_to)) = whole {
+            let mut st = self.conn.prepare_cached(
+                "SELECT supplier_id, SUM(co2e_mg), SUM(spend_musd), SUM(line_count) FROM summary_supplier_month
+                 WHERE org_id = ?1 AND month BETWEEN ?2 AND ?3 GROUP BY supplier_id",
+            )?;
+            for r in st.query_map(params![org.0, m_from, m_to], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))? {
+                let (id, mg, musd, n) = r?;
+                add(id, mg, musd, n);
+            }
+        }
+        for (from, to) in partial {
+            let mut st = self.conn.prepare_cached(&format!(
+                "SELECT COALESCE(supplier_id, ''), SUM({MG_SQL}), SUM({MUSD_SQL}), COUNT(*) FROM transactions
+                 WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3 GROUP BY COALESCE(supplier_id, '')"
+            ))?;
+            for r in st.query_map(params![org.0, from.yyyymmdd(), to.yyyymmdd()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))? {
+                let (id, mg, musd, n) = r?;
+                add(id, mg, musd, n);
+            }
+        }
+        let mut rows: Vec<(String, (i64, i64, i64))> = acc.into_iter().filter(|(_, v)| v.2 != 0).collect();
+        rows.sort_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(&b.0)));
+        rows.truncate(limit);
+        let mut name = self.conn.prepare_cached("SELECT name FROM suppliers WHERE org_id = ?1 AND supplier_id = ?2")?;
+        rows.into_iter()
+            .map(|(id, (mg, musd, n))| {
+                let (supplier_id, name) = if id.is_empty() {
+                    (None, None)
+                } else {
+                    let nm: Option<String> = name.query_row(params![org.0, id], |r| r.get(0)).ok();
+                    (Some(id), nm)
+                };
+                Ok(SupplierTotal { supplier_id, name, co2e_kg: kg(mg), transaction_count: n, spend_usd: musd as f64 / 1e3 })
+            })
+            .collect()
+    }
+
+    /// Checks that both read models equal a recomputation from the lines; returns the
+    /// differing keys (empty when they agree). Scans all lines: for tests and `vcci verify`.
+    pub fn verify_read_models(&self, org: OrgId) -> Result<Vec<String>> {
+        let mut diffs = Vec::new();
+        let queries = [
+            (
+                "daily",
+                "SELECT day || '|' || category || '|' || method || '|' || data_quality, co2e_mg, spend_musd, line_count
+                 FROM summary_daily WHERE org_id = ?1"
+                    .to_owned(),
+                format!(
+                    "SELECT day || '|' || category || '|' || method || '|' || data_quality, SUM({MG_SQL}), SUM({MUSD_SQL}), COUNT(*)
+                     FROM transactions WHERE org_id = ?1 GROUP BY day, category, method, data_quality"
+                ),
+            ),
+            (
+                "supplier",
+                "SELECT supplier_id || '|' || month, co2e_mg, spend_musd, line_count FROM summary_supplier_month WHERE org_id = ?1"
+                    .to_owned(),
+                format!(
+                    "SELECT COALESCE(supplier_id, '') || '|' || (day / 100), SUM({MG_SQL}), SUM({MUSD_SQL}), COUNT(*)
+                     FROM transactions WHERE org_id = ?1 GROUP BY COALESCE(supplier_id, ''), day / 100"
+                ),
+            ),
+        ];
+        for (name, model, truth) in queries {
+            let read = |sql: &str| -> Result<std::collections::BTreeMap<String, (i64, i64, i64)>> {
+                let mut st = self.conn.prepare(sql)?;
+                let rows = st.query_map([org.0], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            };
+            let (a, b) = (read(&model)?, read(&truth)?);
+            for k in a.keys().chain(b.keys()) {
+                if a.get(k) != b.get(k) {
+                    diffs.push(format!("{name} {k}: read model {:?}, lines {:?}", a.get(k), b.get(k)));
+                }
+            }
+        }
+        diffs.sort();
+        diffs.dedup();
+        Ok(diffs)
+    }
+}
+
+/// Splits a range into whole months (yyyymm bounds) and the partial-month date ranges at
+/// its edges.
+pub fn split_months(range: DateRange) -> (Option<(u32, u32)>, Vec<(Date, Date)>) {
+    let month = |d: Date| d.yyyymmdd() / 100;
+    let month_end = |d: Date| Date::new(d.year(), d.month(), d.month_len()).expect("valid");
+    let month_start = |d: Date| Date::new(d.year(), d.month(), 1).expect("valid");
+    if let (Some(f), Some(t)) = (range.from, range.to) {
+        if f > t {
+            return (None, Vec::new());
+        }
+        if month(f) == month(t) {
+            return if f.day() == 1 && t.day() == t.month_len() { (Some((month(f), month(f))), Vec::new()) } else { (None, vec![(f, t)]) };
+        }
+    }
+    let mut partial = Vec::new();
+    let lo = match range.from {
+        Some(f) if f.day() != 1 => {
+            partial.push((f, month_end(f)));
+            month(f.next_month_start())
+        }
+        Some(f) => month(f),
+        None => 0,
+    };
+    let hi = match range.to {
+        Some(t) if t.day() != t.month_len() => {
+            partial.push((month_start(t), t));
+            prev_month(month(t))
+        }
+        Some(t) => month(t),
+        None => 999_999,
+    };
+    ((lo <= hi).then_some((lo, hi)), partial)
+}
+
+fn prev_month(m: u32) -> u32 {
+    if m % 100 == 1 { (m / 100 - 1) * 100 + 12 } else { m - 1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Option<Date> {
+        Some(Date::parse(s).unwrap())
+    }
+
+    #[test]
+    fn month_split() {
+        let r = |a, b| split_months(DateRange { from: d(a), to: d(b) });
+        assert_eq!(r("2024-01-01", "2024-12-31"), (Some((202401, 202412)), vec![]));
+        assert_eq!(
+            r("2024-01-15", "2024-03-10"),
+            (Some((202402, 202402)), vec![(d("2024-01-15").unwrap(), d("2024-01-31").unwrap()), (d("2024-03-01").unwrap(), d("2024-03-10").unwrap())])
+        );
+        assert_eq!(r("2024-02-03", "2024-02-20"), (None, vec![(d("2024-02-03").unwrap(), d("2024-02-20").unwrap())]));
+        assert_eq!(r("2024-01-15", "2024-02-10").0, None);
+        assert_eq!(r("2023-12-01", "2024-01-31").0, Some((202312, 202401)));
+        assert_eq!(r("2024-01-01", "2024-02-10").0, Some((202401, 202401)));
+        assert_eq!(split_months(DateRange::default()), (Some((0, 999_999)), vec![]));
+    }
+}

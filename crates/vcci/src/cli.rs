@@ -1,0 +1,238 @@
+//! The command-line contract (flags, env vars, defaults). See ../shared/API.md, "Command line".
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// vcci — Value Chain Carbon Intelligence: Scope 3 emissions from procurement spend and
+/// activity data, with every number explained (factor, version, FX rate, CPI ratio, units).
+///
+/// Start here:  vcci demo            (generate and import a demo company, print its inventory)
+///              vcci report --org demo --by month
+///              vcci factors search "HGV average laden t.km"
+#[derive(Debug, Parser)]
+#[command(name = "vcci", version, about, long_about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where data lives. Without --database-url, an SQLite file in the data directory.
+#[derive(Debug, Args, Clone)]
+pub struct StoreArgs {
+    /// Data directory for the embedded SQLite database.
+    #[arg(long, global = true, env = "VCCI_DATA_DIR", default_value = "./vcci-data")]
+    pub data_dir: PathBuf,
+    /// Database URL: sqlite:PATH (PostgreSQL support is not built yet).
+    #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a deterministic demo company (suppliers and years of lines), import it and
+    /// print its Scope 3 inventory by category.
+    Demo(DemoArgs),
+    /// Import a CSV of transactions (spend and activity lines) or suppliers.
+    Import(ImportArgs),
+    /// Report emissions by category, month, supplier, method or data quality.
+    Report(ReportArgs),
+    /// Show one stored line with its full audit trail (factor, FX, CPI, units, fallbacks).
+    Explain(ExplainArgs),
+    /// Recalculate an organization's stored lines (optionally pinning an EPA release first).
+    Calculate(CalculateArgs),
+    /// Check that the summary read models equal a full recomputation from the lines.
+    Verify(OrgArg),
+    /// Search and show emission factors.
+    #[command(subcommand)]
+    Factors(FactorsCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct OrgArg {
+    /// Organization name.
+    #[arg(long)]
+    pub org: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Organization to load the demo into.
+    #[arg(long, default_value = "demo")]
+    pub org: String,
+    /// Number of transaction lines.
+    #[arg(long, default_value_t = 200_000)]
+    pub lines: usize,
+    /// Number of suppliers.
+    #[arg(long, default_value_t = 3000)]
+    pub suppliers: usize,
+    /// First year of data (three years are generated).
+    #[arg(long, default_value_t = 2023)]
+    pub first_year: u16,
+    /// Random seed: the same seed gives the same data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Write the generated CSVs here instead of <data-dir>/demo.
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ImportKind {
+    Transactions,
+    Suppliers,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// CSV file to import, or '-' for standard input.
+    pub file: PathBuf,
+    /// Organization to import into (created if it does not exist).
+    #[arg(long)]
+    pub org: String,
+    /// What the file holds.
+    #[arg(long, value_enum, default_value = "transactions")]
+    pub kind: ImportKind,
+    /// Where to write rejected lines (default: FILE.rejects.csv, or ./stdin.rejects.csv).
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    /// Lines per database transaction.
+    #[arg(long, default_value_t = 50_000)]
+    pub batch_size: usize,
+    /// Largest accepted record, in bytes; longer records are rejected.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_record_bytes: usize,
+    /// No progress display.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ReportBy {
+    Category,
+    Month,
+    Supplier,
+    Method,
+    Quality,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[arg(long)]
+    pub org: String,
+    /// Breakdown.
+    #[arg(long, value_enum, default_value = "category")]
+    pub by: ReportBy,
+    /// First day included (YYYY-MM-DD).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last day included (YYYY-MM-DD).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// A calendar year (shorthand for --from YEAR-01-01 --to YEAR-12-31).
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub year: Option<u16>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Rows in a supplier report.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[arg(long)]
+    pub org: String,
+    /// The line's transaction_id.
+    pub transaction_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CalculateArgs {
+    #[arg(long)]
+    pub org: String,
+    /// Pin this EPA Supply Chain release for the organization's spend lines (1.3.0 or 1.2).
+    #[arg(long)]
+    pub epa_version: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FactorsCommand {
+    /// Find factors whose key, name or unit contain all the words.
+    Search(FactorSearchArgs),
+    /// Show one factor with its gas split.
+    Show(FactorShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FactorSearchArgs {
+    /// Words to look for, e.g. "HGV average laden t.km".
+    pub text: Vec<String>,
+    /// Only this factor set (epa-supply-chain or desnz).
+    #[arg(long)]
+    pub set: Option<String>,
+    /// Only factors per this unit (desnz), e.g. tonne.km.
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// Only this region (US, UK, or a hotel-stay country).
+    #[arg(long)]
+    pub region: Option<String>,
+    #[arg(long)]
+    pub year: Option<u16>,
+    #[arg(long, default_value_t = 25)]
+    pub limit: usize,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct FactorShowArgs {
+    /// Factor set: epa-supply-chain or desnz.
+    pub set: String,
+    /// Factor key: a NAICS code for epa-supply-chain, a key from `factors search` for desnz.
+    pub key: String,
+    #[arg(long)]
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an API key; the key is printed once, alone on the last line of standard output.
+    Create(KeyCreateArgs),
+    /// Revoke an API key.
+    Revoke(KeyRevokeArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    Analyst,
+    Viewer,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyCreateArgs {
+    /// Organization (created if it does not exist).
+    #[arg(long)]
+    pub org: String,
+    #[arg(long, value_enum)]
+    pub role: RoleArg,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyRevokeArgs {
+    /// The key to revoke.
+    pub key: String,
+}
