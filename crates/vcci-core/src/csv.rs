@@ -207,8 +207,10 @@ impl<R: BufRead> CsvScanner<R> {
                 }
                 any = true;
                 size += 1;
-                if size > self.max_record {
+                if size > self.max_record && !too_long {
                     too_long = true;
+                    self.raw.truncate(RAW_KEEP);
+                    self.data.clear();
                 }
                 if !too_long {
                     self.raw.push(b);

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///              vcci report --org demo --by month
 ///              vcci factors search "HGV average laden t.km"
 #[derive(Debug, Parser)]
-#[command(name = "vcci", version, about, long_about, propagate_version = true)]
+#[command(name = "vcci", version, about, long_about)]
 pub struct Cli {
     #[command(flatten)]
     pub store: StoreArgs,

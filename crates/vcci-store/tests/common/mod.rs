@@ -1,0 +1,51 @@
+#![allow(dead_code)]
+
+use std::io::Read;
+
+use vcci_core::catalog;
+use vcci_store::import::{ImportError, ImportOptions, ImportReport, RejectsWriter, import_suppliers, import_transactions};
+use vcci_store::{Org, Store};
+
+pub struct TestStore {
+    pub _dir: tempfile::TempDir,
+    pub store: Store,
+}
+
+pub fn store() -> TestStore {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path()).unwrap();
+    TestStore { _dir: dir, store }
+}
+
+impl TestStore {
+    pub fn org(&self, name: &str) -> Org {
+        self.store.connect().unwrap().ensure_org(name).unwrap()
+    }
+
+    pub fn import_with(&self, org: &Org, input: impl Read, opts: &ImportOptions) -> (Result<ImportReport, ImportError>, String) {
+        let mut rejects = RejectsWriter::new(Vec::new()).unwrap();
+        let r = import_transactions(&self.store, catalog(), org, input, "test.csv", opts, &mut rejects, &mut |_| {});
+        (r, String::from_utf8(rejects.into_inner()).unwrap())
+    }
+
+    pub fn import(&self, org: &Org, csv: &str) -> (ImportReport, String) {
+        let (r, rejects) = self.import_with(org, csv.as_bytes(), &ImportOptions::default());
+        (r.unwrap(), rejects)
+    }
+
+    pub fn import_suppliers(&self, org: &Org, csv: &str) -> (ImportReport, String) {
+        let mut rejects = RejectsWriter::new(Vec::new()).unwrap();
+        let r = import_suppliers(&self.store, catalog(), org, csv.as_bytes(), &ImportOptions::default(), &mut rejects).unwrap();
+        (r, String::from_utf8(rejects.into_inner()).unwrap())
+    }
+
+    /// Asserts the read models equal a recomputation from the lines.
+    pub fn assert_read_models(&self, org: &Org) {
+        let diffs = self.store.connect().unwrap().verify_read_models(org.id).unwrap();
+        assert!(diffs.is_empty(), "read models disagree: {diffs:#?}");
+    }
+}
+
+pub fn close(a: f64, b: f64) {
+    assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "{a} != {b}");
+}

@@ -1,0 +1,280 @@
+//! The streaming import: messy but valid files, broken files with exact rejects output,
+//! idempotence, updates, memory bounds and read models.
+
+mod common;
+
+use std::io::Read;
+
+use common::{close, store};
+use vcci_store::import::{ImportError, ImportOptions};
+use vcci_store::reports::DateRange;
+
+#[test]
+fn messy_but_valid_exports_are_accepted() {
+    let t = store();
+    let org = t.org("acme");
+    // BOM, CRLF, header names in any case and order, quoted commas and newlines, doubled
+    // quotes, lower-case currency, a credit note.
+    let csv = "\u{FEFF}Amount,TRANSACTION_ID,Currency, Date ,naics_code,Description,Extra\r\n\
+               1000,t1,usd,2022-03-01,334111,\"Laptops, 10 units\",x\r\n\
+               -500,t2,USD,2022-03-02,334111,\"Credit note\r\nfor returned \"\"laptop\"\"\",y\r\n\
+               1000,t3,eur,2023-03-15,334111,EUR invoice,z\r\n";
+    let (r, rejects) = t.import(&org, csv);
+    assert_eq!(rejects, "line,column,error,original\n");
+    assert_eq!((r.lines_read, r.inserted, r.rejected), (3, 3, 0));
+    assert_eq!(r.ignored_columns, ["Extra"]);
+    let db = t.store.connect().unwrap();
+    let t2 = db.get_line(org.id, "t2").unwrap().unwrap();
+    assert_eq!(t2.description.as_deref(), Some("Credit note\r\nfor returned \"laptop\""));
+    close(t2.emission.co2e_kg, -29.0);
+    // 58 - 29 + 1000/0.9245 × 292.655/304.702 × 0.058
+    let s = db.summary(org.id, DateRange::default(), None).unwrap();
+    close(s.total_co2e_kg, 58.0 - 29.0 + 60.256_197_475_500_97);
+    assert_eq!(s.transaction_count, 3);
+    t.assert_read_models(&org);
+}
+
+#[test]
+fn broken_lines_are_rejected_with_line_column_and_reason() {
+    let t = store();
+    let org = t.org("acme");
+    let mut csv = b"transaction_id,date,amount,currency,naics_code,description\n\
+ok1,2022-01-01,100,USD,484121,fine\n\
+bad1,2022-13-01,100,USD,484121,bad date\n\
+bad2,2022-01-01,abc,USD,484121,wrong type\n\
+bad3,2022-01-01,\"1,234.50\",USD,484121,thousands\n\
+bad4,2022-01-01,100,XYZ,484121,bad currency\n\
+bad5,2022-01-01,100,PLN,484121,no fx\n\
+bad6,2022-01-01,100,USD,999999,unknown naics\n\
+bad7,2022-01-01,100,USD\n\
+bad8,2022-01-01,100,USD,484121,caf\xe9 latin-1\n\
+bad9,2022-01-01,,USD,484121,no amount\n\
+ok1,2022-01-02,200,USD,484121,dup\n\
+,2022-01-01,100,USD,484121,no id\n\
+ok2,2022-01-01,100,usd,484121,\"multi\nline\"\n\
+bad10,2009-06-01,100,EUR,484121,before fx table\n\
+bad11,2022-01-01,100,USD,484121,\"never closed\n"
+        .to_vec();
+    csv.extend_from_slice(b"tail,2022-01-01,1,USD,484121,x\n");
+    let (r, rejects) = t.import_with(&org, &csv[..], &ImportOptions::default());
+    let r = r.unwrap();
+    assert_eq!(
+        rejects,
+        "line,column,error,original\n\
+3,date,date: '2022-13-01' is not a valid calendar date,\"bad1,2022-13-01,100,USD,484121,bad date\"\n\
+4,amount,amount: 'abc' is not a number,\"bad2,2022-01-01,abc,USD,484121,wrong type\"\n\
+5,amount,\"amount: '1,234.50' contains a comma; thousands separators and decimal commas are ambiguous, write 1234.50\",\"bad3,2022-01-01,\"\"1,234.50\"\",USD,484121,thousands\"\n\
+6,currency,currency: 'XYZ' is not an ISO 4217 currency code,\"bad4,2022-01-01,100,XYZ,484121,bad currency\"\n\
+7,currency,\"currency: no exchange rate for PLN; rates exist for USD and AUD, BRL, CAD, CHF, CNY, DKK, EUR, GBP, HKD, INR, JPY, KRW, MXN, MYR, NOK, NZD, SEK, SGD, THB, TWD, ZAR\",\"bad5,2022-01-01,100,PLN,484121,no fx\"\n\
+8,naics_code,naics_code: NAICS 999999 has no factor in epa-supply-chain 1.3.0,\"bad6,2022-01-01,100,USD,999999,unknown naics\"\n\
+9,,\"expected 6 fields, found 4\",\"bad7,2022-01-01,100,USD\"\n\
+10,description,description: is not valid UTF-8 (at byte 3),\"bad8,2022-01-01,100,USD,484121,caf\u{FFFD} latin-1\"\n\
+11,amount,amount: a line needs an amount (spend) or a quantity (activity),\"bad9,2022-01-01,,USD,484121,no amount\"\n\
+12,transaction_id,transaction_id: 'ok1' already appears on line 2 of this file,\"ok1,2022-01-02,200,USD,484121,dup\"\n\
+13,transaction_id,transaction_id: is required,\",2022-01-01,100,USD,484121,no id\"\n\
+16,date,date: the EUR FX table starts in 2010; year 2009 is before it,\"bad10,2009-06-01,100,EUR,484121,before fx table\"\n\
+17,,quoted field is not closed before the end of the file,\"bad11,2022-01-01,100,USD,484121,\"\"never closed\ntail,2022-01-01,1,USD,484121,x\"\n"
+    );
+    assert_eq!((r.lines_read, r.inserted, r.rejected), (15, 2, 13));
+    let db = t.store.connect().unwrap();
+    // The first ok1 was kept; its duplicate did not overwrite it.
+    close(db.get_line(org.id, "ok1").unwrap().unwrap().emission.co2e_kg, 59.5);
+    assert_eq!(db.get_line(org.id, "ok2").unwrap().unwrap().description.as_deref(), Some("multi\nline"));
+    t.assert_read_models(&org);
+}
+
+#[test]
+fn file_level_problems_import_nothing() {
+    let t = store();
+    let org = t.org("acme");
+    let err = |csv: &[u8]| match t.import_with(&org, csv, &ImportOptions::default()).0 {
+        Err(ImportError::File(m)) => m,
+        other => panic!("expected a file error, got {other:?}"),
+    };
+    assert_eq!(err(b""), "the file is empty: expected a header line");
+    assert_eq!(err(b"transaction_id,amount\nt1,5\n"), "missing required column(s): date");
+    assert_eq!(err(b"date,description\n2022-01-01,x\n"), "missing required column(s): transaction_id, amount or quantity");
+    assert_eq!(err(b"transaction_id,date,amount,Amount\n"), "column 'amount' appears twice (columns 3 and 4)");
+    assert_eq!(t.store.connect().unwrap().line_count(org.id).unwrap(), 0);
+    // A header alone is a valid, empty import.
+    let (r, _) = t.import(&org, "transaction_id,date,amount\n");
+    assert_eq!((r.lines_read, r.inserted), (0, 0));
+}
+
+/// A reader that produces `head`, then `filler` bytes of 'x', then `tail`, without ever
+/// holding the filler in memory.
+struct HugeField {
+    head: std::io::Cursor<Vec<u8>>,
+    filler_left: usize,
+    tail: std::io::Cursor<Vec<u8>>,
+}
+
+impl Read for HugeField {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.head.read(buf)?;
+        if n > 0 {
+            return Ok(n);
+        }
+        if self.filler_left > 0 {
+            let n = buf.len().min(self.filler_left);
+            buf[..n].fill(b'x');
+            self.filler_left -= n;
+            return Ok(n);
+        }
+        self.tail.read(buf)
+    }
+}
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0)))
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_100_mb_field_is_rejected_without_being_buffered() {
+    let t = store();
+    let org = t.org("acme");
+    let input = HugeField {
+        head: std::io::Cursor::new(b"transaction_id,date,amount,naics_code,description\nbig,2022-01-01,1,484121,\"".to_vec()),
+        filler_left: 100 << 20,
+        tail: std::io::Cursor::new(b"\"\nok,2022-01-01,10,484121,after\n".to_vec()),
+    };
+    let before = peak_rss_kb();
+    let (r, rejects) = t.import_with(&org, input, &ImportOptions::default());
+    let r = r.unwrap();
+    let grew_mb = (peak_rss_kb().saturating_sub(before)) / 1024;
+    assert!(grew_mb < 64, "peak RSS grew by {grew_mb} MB while importing a 100 MB field");
+    assert_eq!((r.lines_read, r.inserted, r.rejected), (2, 1, 1));
+    let row = rejects.lines().nth(1).unwrap();
+    assert!(row.starts_with("2,,record is longer than the limit of 1048576 bytes,\"big,2022-01-01,1,484121,\"\"xxx"), "{}", &row[..120]);
+    assert!(row.len() < 1200, "only the start of the record is kept");
+    close(t.store.connect().unwrap().get_line(org.id, "ok").unwrap().unwrap().emission.co2e_kg, 5.95);
+}
+
+fn demo_csv(lines: usize) -> (String, String) {
+    let spec = vcci_store::demo::DemoSpec { suppliers: 200, lines, ..Default::default() };
+    let (mut s, mut t) = (Vec::new(), Vec::new());
+    vcci_store::demo::generate(&spec, &mut s, &mut t).unwrap();
+    (String::from_utf8(s).unwrap(), String::from_utf8(t).unwrap())
+}
+
+#[test]
+fn reimporting_the_same_file_changes_nothing() {
+    let t = store();
+    let org = t.org("acme");
+    let (suppliers, lines) = demo_csv(5000);
+    t.import_suppliers(&org, &suppliers);
+    let (first, rejects) = t.import(&org, &lines);
+    assert_eq!(rejects.lines().count(), 1, "{rejects}");
+    assert_eq!(first.inserted, 5000);
+    let db = t.store.connect().unwrap();
+    let before = db.summary(org.id, DateRange::default(), None).unwrap();
+    let (second, _) = t.import(&org, &lines);
+    assert_eq!((second.inserted, second.updated, second.unchanged, second.rejected), (0, 0, 5000, 0));
+    assert_eq!(db.summary(org.id, DateRange::default(), None).unwrap(), before);
+    assert_eq!(db.line_count(org.id).unwrap(), 5000);
+    t.assert_read_models(&org);
+}
+
+#[test]
+fn changed_lines_replace_their_old_contribution() {
+    let t = store();
+    let org = t.org("acme");
+    t.import(&org, "transaction_id,date,amount,naics_code,supplier_id\na,2022-01-10,1000,484121,S1\nb,2022-02-10,1000,484121,S1\n");
+    // a moves to another month, supplier and amount; c is new.
+    let (r, _) = t.import(&org, "transaction_id,date,amount,naics_code,supplier_id\na,2022-03-10,2000,484121,S2\nb,2022-02-10,1000,484121,S1\nc,2022-03-11,10,484121,S2\n");
+    assert_eq!((r.inserted, r.updated, r.unchanged), (1, 1, 1));
+    let db = t.store.connect().unwrap();
+    let months = db.by_month(org.id, DateRange::default()).unwrap();
+    let got: Vec<(String, f64)> = months.iter().map(|m| (m.month.clone(), m.co2e_kg)).collect();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].0, "2022-02");
+    close(got[0].1, 595.0);
+    close(got[1].1, 1190.0 + 5.95);
+    let sup = db.by_supplier(org.id, DateRange::default(), 10).unwrap();
+    assert_eq!(sup[0].supplier_id.as_deref(), Some("S2"));
+    close(sup[0].co2e_kg, 1195.95);
+    close(sup[1].co2e_kg, 595.0);
+    t.assert_read_models(&org);
+}
+
+#[test]
+fn organizations_are_isolated() {
+    let t = store();
+    let (a, b) = (t.org("a"), t.org("b"));
+    t.import(&a, "transaction_id,date,amount,naics_code\nsame,2022-01-01,1000,484121\n");
+    t.import(&b, "transaction_id,date,amount,naics_code\nsame,2022-01-01,10,484121\n");
+    let db = t.store.connect().unwrap();
+    close(db.get_line(a.id, "same").unwrap().unwrap().emission.co2e_kg, 595.0);
+    close(db.get_line(b.id, "same").unwrap().unwrap().emission.co2e_kg, 5.95);
+    close(db.summary(a.id, DateRange::default(), None).unwrap().total_co2e_kg, 595.0);
+    assert!(db.get_line(a.id, "other").unwrap().is_none());
+}
+
+#[test]
+fn supplier_intensities_recalculate_their_lines() {
+    let t = store();
+    let org = t.org("acme");
+    t.import(&org, "transaction_id,date,amount,currency,supplier_id,naics_code\nx,2024-05-01,500,GBP,ACME,484121\ny,2024-05-02,100,USD,OTHER,484121\n");
+    let db = t.store.connect().unwrap();
+    assert_eq!(db.get_line(org.id, "x").unwrap().unwrap().emission.method, vcci_core::Method::SpendBased);
+    let (r, rejects) = t.import_suppliers(
+        &org,
+        "supplier_id,name,naics_code,intensity_kg_per_usd,intensity_year,intensity_source\n\
+         ACME,Acme Freight,484121,0.25,2023,CDP 2024\n\
+         BAD,Bad,12,-1,x,\n",
+    );
+    assert_eq!((r.inserted, r.rejected), (1, 1));
+    assert!(rejects.contains("3,naics_code,naics_code: '12' is not a six-digit NAICS-2017 code; intensity_kg_per_usd: '-1' is negative; intensity_year: 'x' is not a year"), "{rejects}");
+    let x = db.get_line(org.id, "x").unwrap().unwrap();
+    // 500 / 0.7824 × 304.702/313.689 × 0.25
+    close(x.emission.co2e_kg, 155.187_660_598_362_3);
+    assert_eq!(x.emission.method, vcci_core::Method::SupplierSpecific);
+    assert_eq!((&*x.emission.factor.set, &*x.emission.factor.key, &*x.emission.factor.version), ("supplier", "ACME", "2023"));
+    let detail = db.get_supplier(org.id, "ACME").unwrap().unwrap();
+    close(detail.emissions.co2e_kg, 155.187_660_598_362_3);
+    assert_eq!(detail.emissions.transaction_count, 1);
+    t.assert_read_models(&org);
+}
+
+#[test]
+fn deleting_a_line_removes_its_contribution() {
+    let t = store();
+    let org = t.org("acme");
+    t.import(&org, "transaction_id,date,amount,naics_code\na,2022-01-01,1000,484121\nb,2022-01-01,1000,334111\n");
+    let mut db = t.store.connect().unwrap();
+    assert!(db.delete_line(org.id, "a").unwrap());
+    assert!(!db.delete_line(org.id, "a").unwrap());
+    let s = db.summary(org.id, DateRange::default(), None).unwrap();
+    close(s.total_co2e_kg, 58.0);
+    assert_eq!(s.by_category.iter().map(|c| c.category).collect::<Vec<_>>(), [1]);
+    assert!(s.categories_without_data.contains(&4));
+    t.assert_read_models(&org);
+}
+
+#[test]
+fn activity_lines_import_with_unit_conversion() {
+    let t = store();
+    let org = t.org("acme");
+    let (r, rejects) = t.import(
+        &org,
+        "transaction_id,date,quantity,unit,activity_id\n\
+         f,2024-03-01,500,t.km,freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km\n\
+         h,2024-03-01,3,nights,hotel-stay/hotel-stay/uk/room-per-night\n\
+         w,2024-03-01,2500,kg,waste-disposal/refuse/organic-food-and-drink-waste/landfill/tonnes\n\
+         bad,2024-03-01,5,kg,freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km\n",
+    );
+    assert_eq!((r.inserted, r.rejected), (3, 1));
+    assert!(rejects.contains("5,unit,unit: cannot convert kg (mass) to tonne.km (freight distance (tonne.km))"), "{rejects}");
+    let db = t.store.connect().unwrap();
+    let s = db.summary(org.id, DateRange::default(), None).unwrap();
+    close(s.total_co2e_kg, 48.76 + 31.2 + 1750.524_025);
+    let cats: Vec<(u8, i64)> = s.by_category.iter().map(|c| (c.category, c.transaction_count)).collect();
+    assert_eq!(cats, [(4, 1), (5, 1), (6, 1)]);
+    let w = db.get_line(org.id, "w").unwrap().unwrap();
+    let u = w.emission.conversions.unit.unwrap();
+    assert_eq!((u.from.as_str(), u.to.as_str(), u.factor, u.converted), ("kg", "tonnes", 0.001, 2.5));
+}
