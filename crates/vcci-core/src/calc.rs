@@ -26,7 +26,11 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 3] = [Method::SupplierSpecific, Method::AverageData, Method::SpendBased];
+    pub const ALL: [Method; 3] = [
+        Method::SupplierSpecific,
+        Method::AverageData,
+        Method::SpendBased,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Method::SupplierSpecific => "supplier_specific",
@@ -55,7 +59,9 @@ pub struct CalcConfig {
 
 impl Default for CalcConfig {
     fn default() -> Self {
-        CalcConfig { epa_version: EpaVersion::V1_3_0 }
+        CalcConfig {
+            epa_version: EpaVersion::V1_3_0,
+        }
     }
 }
 
@@ -117,10 +123,18 @@ pub struct UnitConversion {
 /// Which factor produced a result.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum FactorRef {
-    Epa { version: EpaVersion, index: u32, basis: PriceBasis },
-    Desnz { index: u32 },
+    Epa {
+        version: EpaVersion,
+        index: u32,
+        basis: PriceBasis,
+    },
+    Desnz {
+        index: u32,
+    },
     /// The supplier's own intensity, in USD of `year`.
-    Supplier { year: u16 },
+    Supplier {
+        year: u16,
+    },
 }
 
 /// A calculated line, compact and allocation-free.
@@ -164,12 +178,20 @@ fn convert_spend(
             LineError::new(
                 Field::Currency,
                 "no_fx_rate",
-                format!("no exchange rate for {currency}; rates exist for USD and {}", fx_list(cat)),
+                format!(
+                    "no exchange rate for {currency}; rates exist for USD and {}",
+                    fx_list(cat)
+                ),
             )
         })?;
-        let v = series
-            .get(spend_year)
-            .map_err(|first| spend_year_err(Field::Date, &format!("the {currency} FX table"), spend_year, first))?;
+        let v = series.get(spend_year).map_err(|first| {
+            spend_year_err(
+                Field::Date,
+                &format!("the {currency} FX table"),
+                spend_year,
+                first,
+            )
+        })?;
         if v.fallback {
             *fallbacks |= fallback::FX_YEAR;
         }
@@ -183,11 +205,10 @@ fn convert_spend(
     if from.fallback {
         *fallbacks |= fallback::CPI_YEAR;
     }
-    let to = cat
-        .cpi
-        .series
-        .get(price_year)
-        .map_err(|first| spend_year_err(price_year_field, "the CPI-U table", price_year, first))?;
+    let to =
+        cat.cpi.series.get(price_year).map_err(|first| {
+            spend_year_err(price_year_field, "the CPI-U table", price_year, first)
+        })?;
     if to.fallback {
         *fallbacks |= fallback::CPI_INTENSITY_YEAR;
     }
@@ -207,7 +228,11 @@ fn convert_spend(
 }
 
 fn fx_list(cat: &Catalog) -> String {
-    cat.fx.currencies().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+    cat.fx
+        .currencies()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn quality(method: Method, fallbacks: u8) -> u8 {
@@ -239,8 +264,10 @@ pub fn calculate(
     let mut fb = 0u8;
 
     // 1. Supplier-specific.
-    if let (Some(amount), Some(s)) = (line.amount, supplier) {
-        if let Some(intensity) = s.intensity_kg_per_usd {
+    if let (Some(amount), Some(s)) = (line.amount, supplier)
+        && let Some(intensity) = s.intensity_kg_per_usd
+    {
+        {
             let price_year = match s.intensity_year {
                 Some(y) => y,
                 None => {
@@ -248,7 +275,15 @@ pub fn calculate(
                     year
                 }
             };
-            let conv = convert_spend(cat, amount, currency, year, price_year, Field::SupplierId, &mut fb)?;
+            let conv = convert_spend(
+                cat,
+                amount,
+                currency,
+                year,
+                price_year,
+                Field::SupplierId,
+                &mut fb,
+            )?;
             let naics = line.naics.or(s.naics);
             let (category, category_source) = category_of(line, naics);
             return Ok(Emission {
@@ -269,22 +304,37 @@ pub fn calculate(
     // 2. Average-data (activity factor × quantity).
     if let Some(key) = line.activity_id.as_deref() {
         let Some(quantity) = line.quantity else {
-            return Err(LineError::new(Field::Quantity, "quantity_required", "activity_id is set but quantity is missing"));
+            return Err(LineError::new(
+                Field::Quantity,
+                "quantity_required",
+                "activity_id is set but quantity is missing",
+            ));
         };
         let Some(unit) = line.unit else {
-            return Err(LineError::new(Field::Unit, "unit_required", "quantity needs a unit"));
+            return Err(LineError::new(
+                Field::Unit,
+                "unit_required",
+                "quantity needs a unit",
+            ));
         };
         let index = cat.desnz.find(key).ok_or_else(|| {
             LineError::new(
                 Field::ActivityId,
                 "unknown_activity",
-                format!("'{key}' is not a factor key of desnz {}; search with `vcci factors search`", crate::factors::desnz::VERSION),
+                format!(
+                    "'{key}' is not a factor key of desnz {}; search with `vcci factors search`",
+                    crate::factors::desnz::VERSION
+                ),
             )
         })?;
         let f = &cat.desnz.factors[index];
-        let factor = unit
-            .factor_to(f.unit)
-            .map_err(|e| LineError::new(Field::Unit, "incompatible_unit", format!("{e}; factor {key} is per {}", f.unit)))?;
+        let factor = unit.factor_to(f.unit).map_err(|e| {
+            LineError::new(
+                Field::Unit,
+                "incompatible_unit",
+                format!("{e}; factor {key} is per {}", f.unit),
+            )
+        })?;
         let converted = quantity * factor;
         let (category, category_source) = match line.category {
             Some(c) => (c, CategorySource::Line),
@@ -296,10 +346,18 @@ pub fn calculate(
             category_source,
             method: Method::AverageData,
             data_quality: quality(Method::AverageData, fb),
-            factor: FactorRef::Desnz { index: index as u32 },
+            factor: FactorRef::Desnz {
+                index: index as u32,
+            },
             factor_value: f.value,
             spend: None,
-            unit: Some(UnitConversion { quantity, from: unit, to: f.unit, factor, converted }),
+            unit: Some(UnitConversion {
+                quantity,
+                from: unit,
+                to: f.unit,
+                factor,
+                converted,
+            }),
             fallbacks: fb,
         });
     }
@@ -307,9 +365,17 @@ pub fn calculate(
     // 3. Spend-based.
     let Some(amount) = line.amount else {
         return Err(if line.quantity.is_some() {
-            LineError::new(Field::ActivityId, "activity_required", "a quantity needs an activity_id (a factor key) to be calculated")
+            LineError::new(
+                Field::ActivityId,
+                "activity_required",
+                "a quantity needs an activity_id (a factor key) to be calculated",
+            )
         } else {
-            LineError::new(Field::Amount, "amount_or_quantity_required", "a line needs an amount (spend) or a quantity (activity)")
+            LineError::new(
+                Field::Amount,
+                "amount_or_quantity_required",
+                "a line needs an amount (spend) or a quantity (activity)",
+            )
         });
     };
     let naics = match (line.naics, supplier.and_then(|s| s.naics)) {
@@ -335,7 +401,15 @@ pub fn calculate(
             format!("NAICS {naics} has no factor in {SET_EPA} {}", v.as_str()),
         )
     })?;
-    let conv = convert_spend(cat, amount, currency, year, v.price_year(), Field::Date, &mut fb)?;
+    let conv = convert_spend(
+        cat,
+        amount,
+        currency,
+        year,
+        v.price_year(),
+        Field::Date,
+        &mut fb,
+    )?;
     let ef = set.factors[index].value(line.price_basis);
     let (category, category_source) = category_of(line, Some(naics));
     Ok(Emission {
@@ -344,7 +418,11 @@ pub fn calculate(
         category_source,
         method: Method::SpendBased,
         data_quality: quality(Method::SpendBased, fb),
-        factor: FactorRef::Epa { version: v, index: index as u32, basis: line.price_basis },
+        factor: FactorRef::Epa {
+            version: v,
+            index: index as u32,
+            basis: line.price_basis,
+        },
         factor_value: ef,
         spend: Some(conv),
         unit: None,
@@ -422,7 +500,11 @@ impl Emission {
     /// Set, version, key and unit of the factor (borrowed from the catalogue where possible).
     pub fn factor_info(&self, cat: &'static Catalog, supplier_id: Option<&str>) -> FactorInfo {
         match self.factor {
-            FactorRef::Epa { version, index, basis } => {
+            FactorRef::Epa {
+                version,
+                index,
+                basis,
+            } => {
                 let set = cat.epa(version);
                 FactorInfo {
                     set: Cow::Borrowed(SET_EPA),
@@ -454,7 +536,12 @@ impl Emission {
 
     /// Describes the fallbacks taken, for the audit trail.
     pub fn fallback_info(&self, line: &Line) -> Vec<FallbackInfo> {
-        describe_fallbacks(self.fallbacks, line.date.map_or(0, |d| d.year()), self.spend.as_ref(), self.factor)
+        describe_fallbacks(
+            self.fallbacks,
+            line.date.map_or(0, |d| d.year()),
+            self.spend.as_ref(),
+            self.factor,
+        )
     }
 
     /// The full audit trail of this result.
@@ -466,7 +553,12 @@ impl Emission {
             category_source: self.category_source,
             method: self.method,
             data_quality: self.data_quality,
-            factor: self.factor_info(cat, line.supplier_id.as_deref().or(line.supplier_name.as_deref())),
+            factor: self.factor_info(
+                cat,
+                line.supplier_id
+                    .as_deref()
+                    .or(line.supplier_name.as_deref()),
+            ),
             conversions: Conversions {
                 spend: self.spend.map(|s| SpendInfo {
                     amount: s.amount,
@@ -497,26 +589,62 @@ impl Emission {
 }
 
 /// Sentences for the fallback bits of a result.
-pub fn describe_fallbacks(bits: u8, spend_year: u16, spend: Option<&SpendConversion>, factor: FactorRef) -> Vec<FallbackInfo> {
+pub fn describe_fallbacks(
+    bits: u8,
+    spend_year: u16,
+    spend: Option<&SpendConversion>,
+    factor: FactorRef,
+) -> Vec<FallbackInfo> {
     let mut out = Vec::new();
-    let mut push = |code: &str, message: String| out.push(FallbackInfo { code: code.into(), message });
+    let mut push = |code: &str, message: String| {
+        out.push(FallbackInfo {
+            code: code.into(),
+            message,
+        })
+    };
     if bits & fallback::NAICS_FROM_SUPPLIER != 0 {
-        push("naics_from_supplier", "the line has no naics_code; the supplier's was used".into());
+        push(
+            "naics_from_supplier",
+            "the line has no naics_code; the supplier's was used".into(),
+        );
     }
     if bits & fallback::INTENSITY_YEAR_ASSUMED != 0 {
-        push("intensity_year_assumed", format!("the supplier gives no intensity_year; the spend year {spend_year} was assumed"));
+        push(
+            "intensity_year_assumed",
+            format!(
+                "the supplier gives no intensity_year; the spend year {spend_year} was assumed"
+            ),
+        );
     }
     if let Some(s) = spend {
         if bits & fallback::FX_YEAR != 0 {
-            push("fx_year", format!("no {} rate for {spend_year} yet; the {} rate was used", s.currency, s.fx_year));
+            push(
+                "fx_year",
+                format!(
+                    "no {} rate for {spend_year} yet; the {} rate was used",
+                    s.currency, s.fx_year
+                ),
+            );
         }
         if bits & fallback::CPI_YEAR != 0 {
-            push("cpi_year", format!("no CPI-U for {spend_year} yet; {} was used", s.cpi_from_year));
+            push(
+                "cpi_year",
+                format!(
+                    "no CPI-U for {spend_year} yet; {} was used",
+                    s.cpi_from_year
+                ),
+            );
         }
-        if bits & fallback::CPI_INTENSITY_YEAR != 0 {
-            if let FactorRef::Supplier { year } = factor {
-                push("cpi_intensity_year", format!("no CPI-U for intensity year {year} yet; {} was used", s.cpi_to_year));
-            }
+        if bits & fallback::CPI_INTENSITY_YEAR != 0
+            && let FactorRef::Supplier { year } = factor
+        {
+            push(
+                "cpi_intensity_year",
+                format!(
+                    "no CPI-U for intensity year {year} yet; {} was used",
+                    s.cpi_to_year
+                ),
+            );
         }
     }
     out

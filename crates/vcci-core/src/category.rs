@@ -207,13 +207,22 @@ mod tests {
     #[test]
     fn sheet_mapping() {
         assert_eq!(Category::from_desnz_sheet("Freighting goods").number(), 4);
-        assert_eq!(Category::from_desnz_sheet("WTT- delivery vehs & freight").number(), 4);
-        assert_eq!(Category::from_desnz_sheet("Business travel- air").number(), 6);
+        assert_eq!(
+            Category::from_desnz_sheet("WTT- delivery vehs & freight").number(),
+            4
+        );
+        assert_eq!(
+            Category::from_desnz_sheet("Business travel- air").number(),
+            6
+        );
         assert_eq!(Category::from_desnz_sheet("Hotel stay").number(), 6);
         assert_eq!(Category::from_desnz_sheet("Waste disposal").number(), 5);
         assert_eq!(Category::from_desnz_sheet("WTT- fuels").number(), 3);
         assert_eq!(Category::from_desnz_sheet("Homeworking").number(), 7);
-        assert_eq!(Category::from_desnz_sheet("Managed assets- vehicles").number(), 8);
+        assert_eq!(
+            Category::from_desnz_sheet("Managed assets- vehicles").number(),
+            8
+        );
         assert_eq!(Category::from_desnz_sheet("Material use").number(), 1);
     }
 

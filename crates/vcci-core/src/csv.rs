@@ -212,9 +212,7 @@ impl<R: BufRead> CsvScanner<R> {
                     self.raw.truncate(RAW_KEEP);
                     self.data.clear();
                 }
-                if !too_long {
-                    self.raw.push(b);
-                } else if self.raw.len() < RAW_KEEP {
+                if !too_long || self.raw.len() < RAW_KEEP {
                     self.raw.push(b);
                 }
                 if too_long {
@@ -303,7 +301,9 @@ enum Scan {
 mod tests {
     use super::*;
 
-    fn all(input: &[u8], max: usize) -> Vec<Result<(u64, Vec<String>), (u64, RecordError)>> {
+    type Scanned = Result<(u64, Vec<String>), (u64, RecordError)>;
+
+    fn all(input: &[u8], max: usize) -> Vec<Scanned> {
         let mut s = CsvScanner::new(input, max);
         let mut out = vec![];
         while let Some(r) = s.next_record().unwrap() {
@@ -327,7 +327,10 @@ mod tests {
             r[1],
             Ok((2, vec!["1".into(), "x, y".into(), "he said \"hi\"".into()]))
         );
-        assert_eq!(r[2], Ok((3, vec!["2".into(), "multi\nline".into(), "z".into()])));
+        assert_eq!(
+            r[2],
+            Ok((3, vec!["2".into(), "multi\nline".into(), "z".into()]))
+        );
         // Line 4 was "multi"'s second half, line 5 blank, so the next record starts on 6.
         assert_eq!(r[3], Ok((6, vec!["3".into(), "".into(), "".into()])));
     }

@@ -15,7 +15,7 @@ fn days_in_month(y: u16, m: u8) -> u8 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ if (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400) => 29,
         _ => 28,
     }
 }
@@ -38,13 +38,13 @@ impl Date {
                 d.is_ascii_digit().then(|| a * 10 + u16::from(d - b'0'))
             })
         };
-        if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
-            if let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10)) {
-                if let Some(date) = Date::new(y, m as u8, d as u8) {
-                    return Ok(date);
-                }
-                return Err(format!("'{t}' is not a valid calendar date"));
-            }
+        if b.len() == 10
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && let (Some(y), Some(m), Some(d)) = (digits(0..4), digits(5..7), digits(8..10))
+        {
+            return Date::new(y, m as u8, d as u8)
+                .ok_or_else(|| format!("'{t}' is not a valid calendar date"));
         }
         Err(format!("'{t}' is not a date in YYYY-MM-DD form"))
     }
@@ -66,7 +66,11 @@ impl Date {
 
     /// The inverse of `yyyymmdd`.
     pub fn from_yyyymmdd(n: u32) -> Option<Date> {
-        Date::new(u16::try_from(n / 10_000).ok()?, (n / 100 % 100) as u8, (n % 100) as u8)
+        Date::new(
+            u16::try_from(n / 10_000).ok()?,
+            (n / 100 % 100) as u8,
+            (n % 100) as u8,
+        )
     }
 
     /// `YYYY-MM`.
@@ -77,9 +81,17 @@ impl Date {
     /// The first day of the following month.
     pub fn next_month_start(self) -> Date {
         if self.month == 12 {
-            Date { year: self.year + 1, month: 1, day: 1 }
+            Date {
+                year: self.year + 1,
+                month: 1,
+                day: 1,
+            }
         } else {
-            Date { year: self.year, month: self.month + 1, day: 1 }
+            Date {
+                year: self.year,
+                month: self.month + 1,
+                day: 1,
+            }
         }
     }
 

@@ -73,7 +73,9 @@ impl Field {
     /// Matches a header name case-insensitively, ignoring surrounding spaces.
     pub fn from_header(h: &str) -> Option<Field> {
         let h = h.trim();
-        Field::ALL.into_iter().find(|f| f.name().eq_ignore_ascii_case(h))
+        Field::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(h))
     }
 }
 
@@ -88,7 +90,11 @@ pub struct LineError {
 
 impl LineError {
     pub fn new(field: Field, code: &'static str, message: impl Into<String>) -> LineError {
-        LineError { field: field.name(), code, message: message.into() }
+        LineError {
+            field: field.name(),
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -136,7 +142,9 @@ pub fn parse_number(s: &str) -> Result<f64, String> {
             "'{t}' contains a comma; thousands separators and decimal commas are ambiguous, write 1234.50"
         ));
     }
-    let ok_chars = t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
+    let ok_chars = t
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'));
     match t.parse::<f64>() {
         Ok(v) if ok_chars && v.is_finite() && t.bytes().any(|b| b.is_ascii_digit()) => Ok(v),
         _ => Err(format!("'{t}' is not a number")),
@@ -149,7 +157,11 @@ fn text(f: Field, v: &str, max: usize, errs: &mut Vec<LineError>) -> Option<Stri
         return None;
     }
     if t.len() > max {
-        errs.push(LineError::new(f, "too_long", format!("is {} bytes; the limit is {max}", t.len())));
+        errs.push(LineError::new(
+            f,
+            "too_long",
+            format!("is {} bytes; the limit is {max}", t.len()),
+        ));
         return None;
     }
     Some(t.to_owned())
@@ -158,28 +170,53 @@ fn text(f: Field, v: &str, max: usize, errs: &mut Vec<LineError>) -> Option<Stri
 impl Line {
     /// Parses a line from text values indexed like `Field::ALL`; empty means absent.
     /// Requires `date`, and either `amount` or `quantity`; `transaction_id` if `require_id`.
-    pub fn parse(values: &[Option<&str>; N_FIELDS], require_id: bool) -> Result<Line, Vec<LineError>> {
+    pub fn parse(
+        values: &[Option<&str>; N_FIELDS],
+        require_id: bool,
+    ) -> Result<Line, Vec<LineError>> {
         let mut errs = Vec::new();
         let get = |f: Field| values[f as usize].map(str::trim).filter(|s| !s.is_empty());
-        let mut line = Line::default();
-        line.transaction_id = get(Field::TransactionId).and_then(|v| text(Field::TransactionId, v, MAX_ID, &mut errs));
-        if require_id && line.transaction_id.is_none() && !errs.iter().any(|e| e.field == "transaction_id") {
-            errs.push(LineError::new(Field::TransactionId, "required", "is required"));
+        let mut line = Line {
+            transaction_id: get(Field::TransactionId)
+                .and_then(|v| text(Field::TransactionId, v, MAX_ID, &mut errs)),
+            ..Line::default()
+        };
+        if require_id
+            && line.transaction_id.is_none()
+            && !errs.iter().any(|e| e.field == "transaction_id")
+        {
+            errs.push(LineError::new(
+                Field::TransactionId,
+                "required",
+                "is required",
+            ));
         }
         match get(Field::Date) {
-            None => errs.push(LineError::new(Field::Date, "required", "is required (YYYY-MM-DD)")),
+            None => errs.push(LineError::new(
+                Field::Date,
+                "required",
+                "is required (YYYY-MM-DD)",
+            )),
             Some(v) => match Date::parse(v) {
                 Ok(d) => line.date = Some(d),
                 Err(m) => errs.push(LineError::new(Field::Date, "invalid_date", m)),
             },
         }
-        line.supplier_id = get(Field::SupplierId).and_then(|v| text(Field::SupplierId, v, MAX_ID, &mut errs));
-        line.supplier_name = get(Field::SupplierName).and_then(|v| text(Field::SupplierName, v, MAX_NAME, &mut errs));
-        line.description = get(Field::Description).and_then(|v| text(Field::Description, v, MAX_DESCRIPTION, &mut errs));
-        line.activity_id = get(Field::ActivityId).and_then(|v| text(Field::ActivityId, v, MAX_NAME, &mut errs));
+        line.supplier_id =
+            get(Field::SupplierId).and_then(|v| text(Field::SupplierId, v, MAX_ID, &mut errs));
+        line.supplier_name = get(Field::SupplierName)
+            .and_then(|v| text(Field::SupplierName, v, MAX_NAME, &mut errs));
+        line.description = get(Field::Description)
+            .and_then(|v| text(Field::Description, v, MAX_DESCRIPTION, &mut errs));
+        line.activity_id =
+            get(Field::ActivityId).and_then(|v| text(Field::ActivityId, v, MAX_NAME, &mut errs));
         line.country = get(Field::Country).and_then(|v| text(Field::Country, v, 64, &mut errs));
         let num = |f: Field, errs: &mut Vec<LineError>| {
-            get(f).and_then(|v| parse_number(v).map_err(|m| errs.push(LineError::new(f, "invalid_number", m))).ok())
+            get(f).and_then(|v| {
+                parse_number(v)
+                    .map_err(|m| errs.push(LineError::new(f, "invalid_number", m)))
+                    .ok()
+            })
         };
         line.amount = num(Field::Amount, &mut errs);
         line.quantity = num(Field::Quantity, &mut errs);
@@ -259,7 +296,9 @@ struct WordHash(u64);
 
 impl WordHash {
     fn word(&mut self, w: u64) {
-        self.0 = (self.0 ^ w).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+        self.0 = (self.0 ^ w)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
     }
     fn bytes(&mut self, b: &[u8]) {
         let mut chunks = b.chunks_exact(8);
@@ -302,7 +341,11 @@ mod tests {
 
     #[test]
     fn collects_all_errors() {
-        let v = vals(&[(Field::Date, "2024-13-01"), (Field::Amount, "1,0"), (Field::Currency, "eurx")]);
+        let v = vals(&[
+            (Field::Date, "2024-13-01"),
+            (Field::Amount, "1,0"),
+            (Field::Currency, "eurx"),
+        ]);
         let errs = Line::parse(&v, true).unwrap_err();
         let fields: Vec<_> = errs.iter().map(|e| e.field).collect();
         assert_eq!(fields, ["transaction_id", "date", "amount", "currency"]);
@@ -317,7 +360,15 @@ mod tests {
 
     #[test]
     fn hash_changes_with_content() {
-        let a = Line::parse(&vals(&[(Field::TransactionId, "t"), (Field::Date, "2024-01-01"), (Field::Amount, "1")]), true).unwrap();
+        let a = Line::parse(
+            &vals(&[
+                (Field::TransactionId, "t"),
+                (Field::Date, "2024-01-01"),
+                (Field::Amount, "1"),
+            ]),
+            true,
+        )
+        .unwrap();
         let mut b = a.clone();
         assert_eq!(a.content_hash(), b.content_hash());
         b.amount = Some(2.0);

@@ -13,7 +13,9 @@ impl Naics {
         let t = s.trim();
         let b = t.as_bytes();
         if b.len() == 6 && b.iter().all(u8::is_ascii_digit) && b[0] != b'0' {
-            Ok(Naics(b.iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0'))))
+            Ok(Naics(
+                b.iter().fold(0u32, |a, d| a * 10 + u32::from(d - b'0')),
+            ))
         } else {
             Err(format!("'{t}' is not a six-digit NAICS-2017 code"))
         }

@@ -87,11 +87,22 @@ fn producer_price_uses_factor_without_margins() {
 #[test]
 fn pinned_epa_1_2_uses_2021_dollars() {
     // v1.2 484121 = 1.115 kg/2021 USD; 2022 spend: × 270.970/292.655 → 1032.3813.
-    let cfg = CalcConfig { epa_version: EpaVersion::V1_2 };
-    let e = calculate(catalog(), cfg, &spend("2022-05-01", 1000.0, "USD", "484121"), None).unwrap();
+    let cfg = CalcConfig {
+        epa_version: EpaVersion::V1_2,
+    };
+    let e = calculate(
+        catalog(),
+        cfg,
+        &spend("2022-05-01", 1000.0, "USD", "484121"),
+        None,
+    )
+    .unwrap();
     close(e.co2e_kg, 1_032.381_302_215_92);
     let r = e.record(catalog(), &spend("2022-05-01", 1000.0, "USD", "484121"));
-    assert_eq!((&*r.factor.set, &*r.factor.version, &*r.factor.key), ("epa-supply-chain", "1.2", "484121"));
+    assert_eq!(
+        (&*r.factor.set, &*r.factor.version, &*r.factor.key),
+        ("epa-supply-chain", "1.2", "484121")
+    );
     assert_eq!(r.factor.unit, "kg CO2e/2021 USD, purchaser price");
 }
 
@@ -108,13 +119,20 @@ fn year_after_tables_falls_back_and_is_recorded() {
     let r = e.record(catalog(), &l);
     let codes: Vec<_> = r.fallbacks.iter().map(|f| f.code.as_str()).collect();
     assert_eq!(codes, ["fx_year", "cpi_year"]);
-    assert_eq!(r.fallbacks[0].message, "no EUR rate for 2026 yet; the 2025 rate was used");
+    assert_eq!(
+        r.fallbacks[0].message,
+        "no EUR rate for 2026 yet; the 2025 rate was used"
+    );
 }
 
 #[test]
 fn supplier_specific_wins_and_converts_currency_and_year() {
     // Intensity 0.25 kg/2023 USD. 500 GBP in 2024: 500 / 0.7824 × 304.702/313.689 × 0.25 = 155.1877.
-    let s = SupplierProfile { naics: Some(Naics::parse("334111").unwrap()), intensity_kg_per_usd: Some(0.25), intensity_year: Some(2023) };
+    let s = SupplierProfile {
+        naics: Some(Naics::parse("334111").unwrap()),
+        intensity_kg_per_usd: Some(0.25),
+        intensity_year: Some(2023),
+    };
     let mut l = spend("2024-07-01", 500.0, "GBP", "484121");
     l.supplier_id = Some("ACME".into());
     let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
@@ -124,12 +142,18 @@ fn supplier_specific_wins_and_converts_currency_and_year() {
     // The line's own NAICS decides the category.
     assert_eq!(e.category, Category::UPSTREAM_TRANSPORT);
     let r = e.record(catalog(), &l);
-    assert_eq!((&*r.factor.set, &*r.factor.key, &*r.factor.version), ("supplier", "ACME", "2023"));
+    assert_eq!(
+        (&*r.factor.set, &*r.factor.key, &*r.factor.version),
+        ("supplier", "ACME", "2023")
+    );
 }
 
 #[test]
 fn supplier_without_intensity_year_assumes_spend_year() {
-    let s = SupplierProfile { intensity_kg_per_usd: Some(0.5), ..Default::default() };
+    let s = SupplierProfile {
+        intensity_kg_per_usd: Some(0.5),
+        ..Default::default()
+    };
     let mut l = spend("2023-01-01", 100.0, "USD", "484121");
     l.naics = None;
     let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
@@ -140,7 +164,10 @@ fn supplier_without_intensity_year_assumes_spend_year() {
 
 #[test]
 fn naics_from_supplier_when_line_has_none() {
-    let s = SupplierProfile { naics: Some(Naics::parse("721110").unwrap()), ..Default::default() };
+    let s = SupplierProfile {
+        naics: Some(Naics::parse("721110").unwrap()),
+        ..Default::default()
+    };
     let mut l = spend("2022-01-01", 200.0, "USD", "721110");
     l.naics = None;
     let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
@@ -152,7 +179,12 @@ fn naics_from_supplier_when_line_has_none() {
 #[test]
 fn freight_tonne_km() {
     // HGV (all diesel), all HGVs, average laden: 0.09752 kg CO2e/tonne.km.
-    let e = calc(&activity("2024-03-01", 500.0, "t.km", "freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km"));
+    let e = calc(&activity(
+        "2024-03-01",
+        500.0,
+        "t.km",
+        "freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km",
+    ));
     close(e.co2e_kg, 48.76);
     assert_eq!(e.method, Method::AverageData);
     assert_eq!(e.category, Category::UPSTREAM_TRANSPORT);
@@ -163,25 +195,52 @@ fn freight_tonne_km() {
 #[test]
 fn flight_in_passenger_miles_is_converted() {
     // Long-haul economy with RF: 0.20011 kg/passenger.km; 1000 p.mile = 1609.344 p.km → 322.0458.
-    let e = calc(&activity("2024-03-01", 1000.0, "passenger.mile", "business-travel-air/flights/long-haul-to-from-uk/economy-class/with-rf/passenger.km"));
+    let e = calc(&activity(
+        "2024-03-01",
+        1000.0,
+        "passenger.mile",
+        "business-travel-air/flights/long-haul-to-from-uk/economy-class/with-rf/passenger.km",
+    ));
     close(e.co2e_kg, 322.045_827_84);
     let u = e.unit.unwrap();
-    assert_eq!((u.from.symbol(), u.to.symbol(), u.factor), ("passenger.mile", "passenger.km", 1.609344));
+    assert_eq!(
+        (u.from.symbol(), u.to.symbol(), u.factor),
+        ("passenger.mile", "passenger.km", 1.609344)
+    );
     assert_eq!(e.category, Category::BUSINESS_TRAVEL);
 }
 
 #[test]
 fn hotel_nights_and_waste_tonnes() {
-    close(calc(&activity("2024-01-01", 3.0, "nights", "hotel-stay/hotel-stay/uk/room-per-night")).co2e_kg, 31.2);
+    close(
+        calc(&activity(
+            "2024-01-01",
+            3.0,
+            "nights",
+            "hotel-stay/hotel-stay/uk/room-per-night",
+        ))
+        .co2e_kg,
+        31.2,
+    );
     // Food and drink waste to landfill: 700.20961 kg/tonne; 2500 kg = 2.5 t → 1750.524025.
-    let e = calc(&activity("2024-01-01", 2500.0, "kg", "waste-disposal/refuse/organic-food-and-drink-waste/landfill/tonnes"));
+    let e = calc(&activity(
+        "2024-01-01",
+        2500.0,
+        "kg",
+        "waste-disposal/refuse/organic-food-and-drink-waste/landfill/tonnes",
+    ));
     close(e.co2e_kg, 1_750.524_025);
     assert_eq!(e.category, Category::WASTE);
 }
 
 #[test]
 fn activity_beats_spend_and_line_category_wins() {
-    let mut l = activity("2024-01-01", 10.0, "tkm", "freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km");
+    let mut l = activity(
+        "2024-01-01",
+        10.0,
+        "tkm",
+        "freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km",
+    );
     l.amount = Some(1000.0);
     l.naics = Some(Naics::parse("484121").unwrap());
     l.category = Some(Category::new(9).unwrap());
@@ -193,7 +252,10 @@ fn activity_beats_spend_and_line_category_wins() {
 
 #[test]
 fn credit_notes_are_negative_emissions() {
-    close(calc(&spend("2022-01-01", -1000.0, "USD", "484121")).co2e_kg, -595.0);
+    close(
+        calc(&spend("2022-01-01", -1000.0, "USD", "484121")).co2e_kg,
+        -595.0,
+    );
 }
 
 fn err(line: &Line) -> (String, String, String) {
@@ -219,12 +281,20 @@ fn errors_name_field_and_value() {
     assert_eq!(f, "date");
     assert_eq!(m, "the CPI-U table starts in 2000; year 1999 is before it");
 
-    let (f, c, m) = err(&activity("2024-01-01", 1.0, "kg", "freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km"));
+    let (f, c, m) = err(&activity(
+        "2024-01-01",
+        1.0,
+        "kg",
+        "freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km",
+    ));
     assert_eq!((f.as_str(), c.as_str()), ("unit", "incompatible_unit"));
     assert!(m.starts_with("cannot convert kg (mass) to tonne.km"), "{m}");
 
     let (f, c, _) = err(&activity("2024-01-01", 1.0, "kg", "no/such/key"));
-    assert_eq!((f.as_str(), c.as_str()), ("activity_id", "unknown_activity"));
+    assert_eq!(
+        (f.as_str(), c.as_str()),
+        ("activity_id", "unknown_activity")
+    );
 
     let mut l = spend("2022-01-01", 1.0, "USD", "484121");
     l.naics = None;
@@ -244,20 +314,45 @@ fn shipped_data_spot_checks() {
     assert_eq!(c.desnz.factors.len(), 2616);
     // with = without + margins, within the files' 3-decimal rounding.
     for f in c.epa_1_3_0.factors.iter().chain(&c.epa_1_2.factors) {
-        assert!((f.with_margins - f.without_margins - f.margins).abs() <= 0.0015, "{}", f.naics);
+        assert!(
+            (f.with_margins - f.without_margins - f.margins).abs() <= 0.0015,
+            "{}",
+            f.naics
+        );
     }
-    let hgv = c.get("desnz", "freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km", None).unwrap();
+    let hgv = c
+        .get(
+            "desnz",
+            "freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km",
+            None,
+        )
+        .unwrap();
     assert_eq!(hgv.value, 0.09752);
     assert_eq!(c.get("desnz", "business-travel-air/flights/long-haul-to-from-uk/economy-class/without-rf/passenger.km", None).unwrap().value, 0.11812);
     assert_eq!(c.cpi.series.get(2022).unwrap().value, 292.655);
-    assert_eq!(c.fx.series(Currency::parse("EUR").unwrap()).unwrap().get(2022).unwrap().value, 0.9493);
+    assert_eq!(
+        c.fx.series(Currency::parse("EUR").unwrap())
+            .unwrap()
+            .get(2022)
+            .unwrap()
+            .value,
+        0.9493
+    );
 }
 
 #[test]
 fn search_finds_hgv_average_laden_tkm() {
-    let q = vcci_core::factors::FactorQuery { text: Some("HGV, average laden, t.km".into()), ..Default::default() };
+    let q = vcci_core::factors::FactorQuery {
+        text: Some("HGV, average laden, t.km".into()),
+        ..Default::default()
+    };
     let keys: Vec<String> = catalog().search(&q).map(|f| f.key).collect();
-    assert!(keys.contains(&"freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km".to_string()), "{keys:?}");
+    assert!(
+        keys.contains(
+            &"freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km".to_string()
+        ),
+        "{keys:?}"
+    );
     assert!(keys.iter().all(|k| k.ends_with("tonne.km")));
 }
 

@@ -85,17 +85,20 @@ impl W<'_> {
     }
     fn f64(&mut self, v: Option<f64>) {
         if self.next(v.is_some()) {
-            self.out.extend_from_slice(&v.unwrap_or_default().to_le_bytes());
+            self.out
+                .extend_from_slice(&v.unwrap_or_default().to_le_bytes());
         }
     }
     fn u16(&mut self, v: Option<u16>) {
         if self.next(v.is_some()) {
-            self.out.extend_from_slice(&v.unwrap_or_default().to_le_bytes());
+            self.out
+                .extend_from_slice(&v.unwrap_or_default().to_le_bytes());
         }
     }
     fn u32(&mut self, v: Option<u32>) {
         if self.next(v.is_some()) {
-            self.out.extend_from_slice(&v.unwrap_or_default().to_le_bytes());
+            self.out
+                .extend_from_slice(&v.unwrap_or_default().to_le_bytes());
         }
     }
     fn str(&mut self, v: Option<&str>) {
@@ -113,7 +116,11 @@ impl BodyRef<'_> {
         out.clear();
         out.push(VERSION);
         out.extend_from_slice(&[0; 4]);
-        let mut w = W { out, mask: 0, bit: 0 };
+        let mut w = W {
+            out,
+            mask: 0,
+            bit: 0,
+        };
         w.str(self.description);
         w.f64(self.amount);
         w.str(self.currency);
@@ -168,19 +175,25 @@ impl R<'_> {
         if !self.present() {
             return Ok(None);
         }
-        Ok(Some(f64::from_le_bytes(self.take(8)?.try_into().map_err(|_| corrupt())?)))
+        Ok(Some(f64::from_le_bytes(
+            self.take(8)?.try_into().map_err(|_| corrupt())?,
+        )))
     }
     fn u16(&mut self) -> Result<Option<u16>> {
         if !self.present() {
             return Ok(None);
         }
-        Ok(Some(u16::from_le_bytes(self.take(2)?.try_into().map_err(|_| corrupt())?)))
+        Ok(Some(u16::from_le_bytes(
+            self.take(2)?.try_into().map_err(|_| corrupt())?,
+        )))
     }
     fn u32(&mut self) -> Result<Option<u32>> {
         if !self.present() {
             return Ok(None);
         }
-        Ok(Some(u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| corrupt())?)))
+        Ok(Some(u32::from_le_bytes(
+            self.take(4)?.try_into().map_err(|_| corrupt())?,
+        )))
     }
     fn str(&mut self) -> Result<Option<String>> {
         if !self.present() {
@@ -188,7 +201,9 @@ impl R<'_> {
         }
         let n = u32::from_le_bytes(self.take(4)?.try_into().map_err(|_| corrupt())?) as usize;
         let s = self.take(n)?;
-        Ok(Some(std::str::from_utf8(s).map_err(|_| corrupt())?.to_owned()))
+        Ok(Some(
+            std::str::from_utf8(s).map_err(|_| corrupt())?.to_owned(),
+        ))
     }
 }
 
@@ -198,7 +213,12 @@ impl Body {
             return Err(corrupt());
         }
         let mask = u32::from_le_bytes([b[1], b[2], b[3], b[4]]);
-        let mut r = R { b, pos: 5, mask, bit: 0 };
+        let mut r = R {
+            b,
+            pos: 5,
+            mask,
+            bit: 0,
+        };
         Ok(Body {
             description: r.str()?,
             amount: r.f64()?,

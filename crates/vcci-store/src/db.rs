@@ -32,7 +32,9 @@ impl Store {
 
     /// Opens (creating if needed) the database file at `path` and applies pending migrations.
     pub fn open_file(path: &Path) -> Result<Store> {
-        let store = Store { path: path.to_owned() };
+        let store = Store {
+            path: path.to_owned(),
+        };
         let mut db = store.connect()?;
         db.migrate()?;
         Ok(store)
@@ -53,7 +55,7 @@ impl Store {
              PRAGMA synchronous = NORMAL;
              PRAGMA busy_timeout = 10000;
              PRAGMA temp_store = MEMORY;
-             PRAGMA cache_size = -65536;
+             PRAGMA cache_size = -32768;
              PRAGMA foreign_keys = ON;",
         )?;
         Ok(Db { conn })
@@ -62,7 +64,9 @@ impl Store {
 
 impl Db {
     fn migrate(&mut self) -> Result<()> {
-        let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = self.conn.transaction()?;
             tx.execute_batch(sql)?;

@@ -17,7 +17,13 @@ pub struct DemoSpec {
 
 impl Default for DemoSpec {
     fn default() -> Self {
-        DemoSpec { suppliers: 3000, lines: 200_000, first_year: 2023, years: 3, seed: 42 }
+        DemoSpec {
+            suppliers: 3000,
+            lines: 200_000,
+            first_year: 2023,
+            years: 3,
+            seed: 42,
+        }
     }
 }
 
@@ -123,24 +129,104 @@ fn per_usd(currency: &str) -> f64 {
     }
 }
 
-const NAME_A: &[&str] = &["Acme", "Northwind", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Vandelay", "Soylent", "Tyrell", "Cyberdyne", "Wonka", "Gringotts", "Oceanic", "Pied Piper", "Massive Dynamic", "Aperture", "Black Mesa", "Monarch"];
-const NAME_B: &[&str] = &["Industries", "Group", "Holdings", "Partners", "Ltd", "GmbH", "SA", "Inc", "Co", "KK"];
+const NAME_A: &[&str] = &[
+    "Acme",
+    "Northwind",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Hooli",
+    "Vandelay",
+    "Soylent",
+    "Tyrell",
+    "Cyberdyne",
+    "Wonka",
+    "Gringotts",
+    "Oceanic",
+    "Pied Piper",
+    "Massive Dynamic",
+    "Aperture",
+    "Black Mesa",
+    "Monarch",
+];
+const NAME_B: &[&str] = &[
+    "Industries",
+    "Group",
+    "Holdings",
+    "Partners",
+    "Ltd",
+    "GmbH",
+    "SA",
+    "Inc",
+    "Co",
+    "KK",
+];
 
 /// (activity key, unit written on the line, typical quantity).
 const ACTIVITIES: &[(&str, &str, f64)] = &[
-    ("freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km", "tonne.km", 20_000.0),
-    ("freighting-goods/hgv-all-diesel/articulated-33t/average-laden/tonne.km", "t.km", 50_000.0),
-    ("freighting-goods/rail/freight-train/tonne.km", "tonne.km", 80_000.0),
-    ("freighting-goods/cargo-ship/container-ship/average/tonne.km", "tonne.km", 400_000.0),
-    ("business-travel-air/flights/long-haul-to-from-uk/economy-class/with-rf/passenger.km", "passenger.km", 9_000.0),
-    ("business-travel-air/flights/short-haul-to-from-uk/economy-class/with-rf/passenger.km", "passenger.mile", 800.0),
-    ("business-travel-air/flights/domestic-to-from-uk/average-passenger/with-rf/passenger.km", "passenger.km", 600.0),
-    ("business-travel-land/rail/national-rail/passenger.km", "passenger.km", 300.0),
+    (
+        "freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km",
+        "tonne.km",
+        20_000.0,
+    ),
+    (
+        "freighting-goods/hgv-all-diesel/articulated-33t/average-laden/tonne.km",
+        "t.km",
+        50_000.0,
+    ),
+    (
+        "freighting-goods/rail/freight-train/tonne.km",
+        "tonne.km",
+        80_000.0,
+    ),
+    (
+        "freighting-goods/cargo-ship/container-ship/average/tonne.km",
+        "tonne.km",
+        400_000.0,
+    ),
+    (
+        "business-travel-air/flights/long-haul-to-from-uk/economy-class/with-rf/passenger.km",
+        "passenger.km",
+        9_000.0,
+    ),
+    (
+        "business-travel-air/flights/short-haul-to-from-uk/economy-class/with-rf/passenger.km",
+        "passenger.mile",
+        800.0,
+    ),
+    (
+        "business-travel-air/flights/domestic-to-from-uk/average-passenger/with-rf/passenger.km",
+        "passenger.km",
+        600.0,
+    ),
+    (
+        "business-travel-land/rail/national-rail/passenger.km",
+        "passenger.km",
+        300.0,
+    ),
     ("hotel-stay/hotel-stay/uk/room-per-night", "room-night", 3.0),
-    ("hotel-stay/hotel-stay/germany/room-per-night", "nights", 2.0),
-    ("waste-disposal/refuse/commercial-and-industrial-waste/landfill/tonnes", "tonnes", 4.0),
-    ("waste-disposal/refuse/organic-food-and-drink-waste/composting/tonnes", "kg", 1500.0),
-    ("waste-disposal/paper/paper-and-board-mixed/closed-loop/tonnes", "tonnes", 2.0),
+    (
+        "hotel-stay/hotel-stay/germany/room-per-night",
+        "nights",
+        2.0,
+    ),
+    (
+        "waste-disposal/refuse/commercial-and-industrial-waste/landfill/tonnes",
+        "tonnes",
+        4.0,
+    ),
+    (
+        "waste-disposal/refuse/organic-food-and-drink-waste/composting/tonnes",
+        "kg",
+        1500.0,
+    ),
+    (
+        "waste-disposal/paper/paper-and-board-mixed/closed-loop/tonnes",
+        "tonnes",
+        2.0,
+    ),
 ];
 
 fn weighted<'a, T>(rng: &mut Rng, xs: &'a [T], w: impl Fn(&T) -> u32) -> &'a T {
@@ -162,13 +248,24 @@ struct DemoSupplier {
 }
 
 fn csv_text(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_owned() }
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
 }
 
 /// Writes the supplier CSV and the transactions CSV for `spec`.
-pub fn generate(spec: &DemoSpec, suppliers_out: &mut dyn Write, lines_out: &mut dyn Write) -> io::Result<()> {
+pub fn generate(
+    spec: &DemoSpec,
+    suppliers_out: &mut dyn Write,
+    lines_out: &mut dyn Write,
+) -> io::Result<()> {
     let mut rng = Rng::new(spec.seed);
-    writeln!(suppliers_out, "supplier_id,name,country,naics_code,intensity_kg_per_usd,intensity_year,intensity_source")?;
+    writeln!(
+        suppliers_out,
+        "supplier_id,name,country,naics_code,intensity_kg_per_usd,intensity_year,intensity_source"
+    )?;
     let mut sups = Vec::with_capacity(spec.suppliers);
     for i in 0..spec.suppliers {
         let (naics, word, _) = *weighted(&mut rng, INDUSTRIES, |x| x.2);
@@ -178,14 +275,30 @@ pub fn generate(spec: &DemoSpec, suppliers_out: &mut dyn Write, lines_out: &mut 
         // About one supplier in twenty reports its own intensity (e.g. from a CDP response).
         let (intensity, year, source) = if rng.below(20) == 0 {
             let y = 2022 + rng.below(3) as u16;
-            (format!("{:.4}", 0.05 + rng.f64() * 0.6), y.to_string(), format!("CDP supply chain response {}", y + 1))
+            (
+                format!("{:.4}", 0.05 + rng.f64() * 0.6),
+                y.to_string(),
+                format!("CDP supply chain response {}", y + 1),
+            )
         } else {
             (String::new(), String::new(), String::new())
         };
-        writeln!(suppliers_out, "{id},{},{country},{naics},{intensity},{year},{}", csv_text(&name), csv_text(&source))?;
-        sups.push(DemoSupplier { id, naics, currency });
+        writeln!(
+            suppliers_out,
+            "{id},{},{country},{naics},{intensity},{year},{}",
+            csv_text(&name),
+            csv_text(&source)
+        )?;
+        sups.push(DemoSupplier {
+            id,
+            naics,
+            currency,
+        });
     }
-    writeln!(lines_out, "transaction_id,date,supplier_id,description,amount,currency,naics_code,category,quantity,unit,activity_id")?;
+    writeln!(
+        lines_out,
+        "transaction_id,date,supplier_id,description,amount,currency,naics_code,category,quantity,unit,activity_id"
+    )?;
     // Like an ERP export: lines in posting-date order, document numbers increasing.
     let total_days = 365 * spec.years as usize;
     for n in 0..spec.lines {
@@ -202,7 +315,11 @@ pub fn generate(spec: &DemoSpec, suppliers_out: &mut dyn Write, lines_out: &mut 
             if unit.contains("night") {
                 q = q.round().max(1.0);
             }
-            writeln!(lines_out, "{id},{year}-{m:02}-{d:02},{},Activity {unit},,,,,{q},{unit},{key}", s.id)?;
+            writeln!(
+                lines_out,
+                "{id},{year}-{m:02}-{d:02},{},Activity {unit},,,,,{q},{unit},{key}",
+                s.id
+            )?;
         } else {
             let usd = (20.0 + rng.f64() * rng.f64() * 40_000.0).round();
             let mut amount = (usd * per_usd(s.currency) * 100.0).round() / 100.0;
@@ -213,8 +330,16 @@ pub fn generate(spec: &DemoSpec, suppliers_out: &mut dyn Write, lines_out: &mut 
             }
             // Most lines carry the NAICS code; the rest rely on their supplier's.
             let naics = if rng.below(10) < 7 { s.naics } else { "" };
-            let currency = if rng.below(20) == 0 { s.currency.to_lowercase() } else { s.currency.to_owned() };
-            writeln!(lines_out, "{id},{year}-{m:02}-{d:02},{},{desc},{amount:.2},{currency},{naics},,,,", s.id)?;
+            let currency = if rng.below(20) == 0 {
+                s.currency.to_lowercase()
+            } else {
+                s.currency.to_owned()
+            };
+            writeln!(
+                lines_out,
+                "{id},{year}-{m:02}-{d:02},{},{desc},{amount:.2},{currency},{naics},,,,",
+                s.id
+            )?;
         }
     }
     Ok(())
@@ -238,7 +363,11 @@ mod tests {
 
     #[test]
     fn deterministic_and_every_activity_key_exists() {
-        let spec = DemoSpec { suppliers: 50, lines: 500, ..Default::default() };
+        let spec = DemoSpec {
+            suppliers: 50,
+            lines: 500,
+            ..Default::default()
+        };
         let (mut a, mut b, mut c, mut d) = (vec![], vec![], vec![], vec![]);
         generate(&spec, &mut a, &mut b).unwrap();
         generate(&spec, &mut c, &mut d).unwrap();
@@ -246,10 +375,18 @@ mod tests {
         let cat = vcci_core::catalog();
         for (key, unit, _) in ACTIVITIES {
             let i = cat.desnz.find(key).unwrap_or_else(|| panic!("{key}"));
-            vcci_core::Unit::parse(unit).unwrap().factor_to(cat.desnz.factors[i].unit).unwrap();
+            vcci_core::Unit::parse(unit)
+                .unwrap()
+                .factor_to(cat.desnz.factors[i].unit)
+                .unwrap();
         }
         for (naics, _, _) in INDUSTRIES {
-            assert!(cat.epa_1_3_0.find(vcci_core::Naics::parse(naics).unwrap()).is_some(), "{naics}");
+            assert!(
+                cat.epa_1_3_0
+                    .find(vcci_core::Naics::parse(naics).unwrap())
+                    .is_some(),
+                "{naics}"
+            );
         }
     }
 }

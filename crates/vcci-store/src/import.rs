@@ -38,7 +38,11 @@ pub struct ImportOptions {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { max_record_bytes: 1 << 20, batch_size: 10_000, commit_lines: 50_000 }
+        ImportOptions {
+            max_record_bytes: 1 << 20,
+            batch_size: 10_000,
+            commit_lines: 50_000,
+        }
     }
 }
 
@@ -94,7 +98,10 @@ impl From<rusqlite::Error> for ImportError {
 }
 
 fn io_err(e: std::io::Error) -> ImportError {
-    ImportError::Store(StoreError::Io { context: "reading the CSV".into(), source: e })
+    ImportError::Store(StoreError::Io {
+        context: "reading the CSV".into(),
+        source: e,
+    })
 }
 
 /// Writes rejects as CSV: `line,column,error,original`.
@@ -143,16 +150,26 @@ impl<W: Write> RejectsWriter<W> {
 }
 
 /// Maps header names to known fields; returns (column → field index, ignored names).
-fn map_header<const N: usize>(rec: &Record<'_>, names: &[&str; N]) -> Result<([Option<usize>; N], Vec<String>), ImportError> {
+fn map_header<const N: usize>(
+    rec: &Record<'_>,
+    names: &[&str; N],
+) -> Result<([Option<usize>; N], Vec<String>), ImportError> {
     let mut cols = [None; N];
     let mut ignored = Vec::new();
     for i in 0..rec.len() {
         let raw = rec.field(i).unwrap_or_default();
-        let h = std::str::from_utf8(raw).map_err(|_| ImportError::File(format!("header column {} is not valid UTF-8", i + 1)))?;
+        let h = std::str::from_utf8(raw).map_err(|_| {
+            ImportError::File(format!("header column {} is not valid UTF-8", i + 1))
+        })?;
         match names.iter().position(|n| n.eq_ignore_ascii_case(h.trim())) {
             Some(f) => {
                 if let Some(prev) = cols[f] {
-                    return Err(ImportError::File(format!("column '{}' appears twice (columns {} and {})", names[f], prev + 1, i + 1)));
+                    return Err(ImportError::File(format!(
+                        "column '{}' appears twice (columns {} and {})",
+                        names[f],
+                        prev + 1,
+                        i + 1
+                    )));
                 }
                 cols[f] = Some(i);
             }
@@ -198,7 +215,11 @@ fn reject(line: u64, errs: &[LineError], raw: &[u8]) -> Reject {
     Reject {
         line,
         column: errs.first().map(|e| e.field.to_owned()).unwrap_or_default(),
-        error: errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        error: errs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
         original: trim_newline(raw).to_vec(),
     }
 }
@@ -234,7 +255,15 @@ struct Batch {
 
 impl Batch {
     fn new(cap: usize) -> Batch {
-        Batch { lines: Vec::with_capacity(cap), delta: Delta::default(), raw: Vec::new(), raw_ranges: Vec::with_capacity(cap), rejects: Vec::new(), new_suppliers: Vec::new(), lines_read: 0 }
+        Batch {
+            lines: Vec::with_capacity(cap),
+            delta: Delta::default(),
+            raw: Vec::new(),
+            raw_ranges: Vec::with_capacity(cap),
+            rejects: Vec::new(),
+            new_suppliers: Vec::new(),
+            lines_read: 0,
+        }
     }
 
     /// A batch the writer has finished with, emptied here so that its lines are freed on
@@ -253,6 +282,7 @@ impl Batch {
 
 /// Imports lines from CSV `input` into `org`, writing rejects to `rejects`.
 /// `progress` is called from the reading thread about ten times a second.
+#[allow(clippy::too_many_arguments)] // each is a distinct input; a struct would only rename them
 pub fn import_transactions<R: Read, W: Write + Send>(
     store: &Store,
     cat: &'static Catalog,
@@ -264,21 +294,35 @@ pub fn import_transactions<R: Read, W: Write + Send>(
     progress: &mut dyn FnMut(ImportProgress),
 ) -> Result<ImportReport, ImportError> {
     let started = Instant::now();
-    let mut scanner = CsvScanner::new(BufReader::with_capacity(1 << 20, input), opts.max_record_bytes);
+    let mut scanner = CsvScanner::new(
+        BufReader::with_capacity(1 << 20, input),
+        opts.max_record_bytes,
+    );
     let (cols, ignored, width) = match scanner.next_record().map_err(io_err)? {
-        None => return Err(ImportError::File("the file is empty: expected a header line".into())),
+        None => {
+            return Err(ImportError::File(
+                "the file is empty: expected a header line".into(),
+            ));
+        }
         Some(Err((_, e))) => return Err(ImportError::File(format!("line 1 (header): {e}"))),
         Some(Ok(rec)) => {
             let (cols, ignored) = map_header(&rec, &LINE_NAMES)?;
             (cols, ignored, rec.len())
         }
     };
-    let mut missing: Vec<&str> = [Field::TransactionId, Field::Date].iter().filter(|f| cols[**f as usize].is_none()).map(|f| f.name()).collect();
+    let mut missing: Vec<&str> = [Field::TransactionId, Field::Date]
+        .iter()
+        .filter(|f| cols[**f as usize].is_none())
+        .map(|f| f.name())
+        .collect();
     if cols[Field::Amount as usize].is_none() && cols[Field::Quantity as usize].is_none() {
         missing.push("amount or quantity");
     }
     if !missing.is_empty() {
-        return Err(ImportError::File(format!("missing required column(s): {}", missing.join(", "))));
+        return Err(ImportError::File(format!(
+            "missing required column(s): {}",
+            missing.join(", ")
+        )));
     }
 
     let db = store.connect()?;
@@ -291,20 +335,38 @@ pub fn import_transactions<R: Read, W: Write + Send>(
     // The writer does not checkpoint; a third thread copies the WAL into the database file
     // in the background, so the writer spends its time on inserts (measured: ~15% of the
     // writer's time went to checkpoint writes).
-    db.conn.execute_batch("PRAGMA wal_autocheckpoint = 0")?;
+    // A larger page cache for the writer keeps the key and date indexes' hot pages in
+    // memory (measured: 128 MiB vs 64 MiB took a randomly ordered 1M-line file from ~100k
+    // to ~115k lines/s and a date-ordered one from ~240k to ~270k). It bounds the import's
+    // memory too: peak RSS stays ~220 MB whatever the file size.
+    db.conn
+        .execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -131072;")?;
     let checkpointer = store.connect()?;
     let done = std::sync::atomic::AtomicBool::new(false);
     let committed = AtomicU64::new(0);
     let (tx, rx) = mpsc::sync_channel::<Batch>(2);
     let (recycle_tx, recycle_rx) = mpsc::channel::<Batch>();
 
-    let mut report = ImportReport { import_id, ignored_columns: ignored, ..Default::default() };
+    let mut report = ImportReport {
+        import_id,
+        ignored_columns: ignored,
+        ..Default::default()
+    };
     let mut rejected_parse = 0u64;
     let writer_result = std::thread::scope(|s| {
         let committed = &committed;
         let done = &done;
         let writer = s.spawn(move || {
-            let r = write_batches(db, org, import_id, opts.commit_lines, rx, recycle_tx, rejects, committed);
+            let r = write_batches(
+                db,
+                org,
+                import_id,
+                opts.commit_lines,
+                rx,
+                recycle_tx,
+                rejects,
+                committed,
+            );
             done.store(true, Ordering::Release);
             r
         });
@@ -312,7 +374,9 @@ pub fn import_transactions<R: Read, W: Write + Send>(
             while !done.load(Ordering::Acquire) {
                 std::thread::sleep(Duration::from_millis(100));
                 // Best effort: a failed passive checkpoint is retried on the next tick.
-                let _ = checkpointer.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
+                let _ = checkpointer
+                    .conn
+                    .execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
             }
         });
 
@@ -326,21 +390,28 @@ pub fn import_transactions<R: Read, W: Write + Send>(
                 match rec {
                     Err((line, e)) => {
                         let original = trim_newline(scanner.last_raw()).to_vec();
-                        batch.rejects.push(Reject { line, column: String::new(), error: e.to_string(), original });
+                        batch.rejects.push(Reject {
+                            line,
+                            column: String::new(),
+                            error: e.to_string(),
+                            original,
+                        });
                     }
                     Ok(rec) => {
-                        let parsed = values(&rec, &cols, &LINE_NAMES, width).and_then(|v| Line::parse(&v, true));
+                        let parsed = values(&rec, &cols, &LINE_NAMES, width)
+                            .and_then(|v| Line::parse(&v, true));
                         let prepared = parsed.and_then(|line| {
-                            prepare(cat, org, line, &profiles, Some(rec.line as i64)).map_err(|e| vec![e])
+                            prepare(cat, org, line, &profiles, Some(rec.line as i64))
+                                .map_err(|e| vec![e])
                         });
                         match prepared {
                             Ok(p) => {
-                                if let Some(k) = p.supplier_key() {
-                                    if !profiles.contains_key(k) {
-                                        let name = p.line.supplier_name.as_deref().unwrap_or(k);
-                                        batch.new_suppliers.push((k.to_owned(), name.to_owned()));
-                                        profiles.insert(k.to_owned(), Default::default());
-                                    }
+                                if let Some(k) = p.supplier_key()
+                                    && !profiles.contains_key(k)
+                                {
+                                    let name = p.line.supplier_name.as_deref().unwrap_or(k);
+                                    batch.new_suppliers.push((k.to_owned(), name.to_owned()));
+                                    profiles.insert(k.to_owned(), Default::default());
                                 }
                                 let start = batch.raw.len();
                                 batch.raw.extend_from_slice(trim_newline(rec.raw));
@@ -363,7 +434,9 @@ pub fn import_transactions<R: Read, W: Write + Send>(
                         break; // the writer failed; its error is reported below
                     }
                 }
-                if lines_read % 1024 == 0 && last_progress.elapsed() >= Duration::from_millis(100) {
+                if lines_read.is_multiple_of(1024)
+                    && last_progress.elapsed() >= Duration::from_millis(100)
+                {
                     last_progress = Instant::now();
                     progress(ImportProgress {
                         lines_read,
@@ -412,6 +485,7 @@ struct Totals {
     duplicates: u64,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_batches<W: Write>(
     mut db: crate::Db,
     org: &Org,
@@ -433,10 +507,23 @@ fn write_batches<W: Write>(
         let mut in_txn = 0usize;
         let mut pending: Vec<Reject> = Vec::new();
         let mut written = 0u64;
+        let mut group = Delta::default();
         while in_txn < commit_lines && started.elapsed() < Duration::from_secs(1) {
-            let Some(mut batch) = batches.next() else { break };
-            let delta = std::mem::take(&mut batch.delta);
-            let out = crate::lines::write_lines_tx(&txn, org.id, &batch.lines, &batch.new_suppliers, Some(import_id), Some(delta))?;
+            let Some(mut batch) = batches.next() else {
+                break;
+            };
+            // One read-model delta per transaction: a supplier's month is upserted once per
+            // commit, not once per batch.
+            group.merge(std::mem::take(&mut batch.delta));
+            let out = crate::lines::write_lines_tx(
+                &txn,
+                org.id,
+                &batch.lines,
+                &batch.new_suppliers,
+                Some(import_id),
+                &mut group,
+                true,
+            )?;
             lines_read += batch.lines_read;
             in_txn += batch.lines.len().max(1);
             written += out.len() as u64;
@@ -465,15 +552,24 @@ fn write_batches<W: Write>(
             // The reader may have finished; then the batch is simply dropped here.
             let _ = recycle.send(batch);
         }
+        group.flush(&txn, org.id)?;
         txn.execute(
             "UPDATE imports SET lines_read = ?2, accepted = ?3, unchanged = ?4 WHERE id = ?1",
-            params![import_id, lines_read as i64, (t.inserted + t.updated) as i64, t.unchanged as i64],
+            params![
+                import_id,
+                lines_read as i64,
+                (t.inserted + t.updated) as i64,
+                t.unchanged as i64
+            ],
         )?;
         txn.commit()?;
         committed.fetch_add(written, Ordering::Relaxed);
         pending.sort_by_key(|r| r.line);
         for r in &pending {
-            rejects.write(r).map_err(|e| StoreError::Io { context: "writing the rejects file".into(), source: e })?;
+            rejects.write(r).map_err(|e| StoreError::Io {
+                context: "writing the rejects file".into(),
+                source: e,
+            })?;
         }
     }
     Ok(t)
@@ -492,7 +588,11 @@ pub fn import_suppliers<R: Read, W: Write>(
     let started = Instant::now();
     let mut scanner = CsvScanner::new(BufReader::new(input), opts.max_record_bytes);
     let (cols, ignored, width) = match scanner.next_record().map_err(io_err)? {
-        None => return Err(ImportError::File("the file is empty: expected a header line".into())),
+        None => {
+            return Err(ImportError::File(
+                "the file is empty: expected a header line".into(),
+            ));
+        }
         Some(Err((_, e))) => return Err(ImportError::File(format!("line 1 (header): {e}"))),
         Some(Ok(rec)) => {
             let (cols, ignored) = map_header(&rec, &SUPPLIER_FIELDS)?;
@@ -500,12 +600,19 @@ pub fn import_suppliers<R: Read, W: Write>(
         }
     };
     if cols[0].is_none() {
-        return Err(ImportError::File("missing required column(s): supplier_id".into()));
+        return Err(ImportError::File(
+            "missing required column(s): supplier_id".into(),
+        ));
     }
     let mut db = store.connect()?;
-    let mut report = ImportReport { ignored_columns: ignored, ..Default::default() };
+    let mut report = ImportReport {
+        ignored_columns: ignored,
+        ..Default::default()
+    };
     let mut batch: HashMap<String, Supplier> = HashMap::new();
-    let mut flush = |batch: &mut HashMap<String, Supplier>, report: &mut ImportReport| -> Result<(), ImportError> {
+    let mut flush = |batch: &mut HashMap<String, Supplier>,
+                     report: &mut ImportReport|
+     -> Result<(), ImportError> {
         let list: Vec<Supplier> = batch.drain().map(|(_, s)| s).collect();
         let (n, _) = db.upsert_suppliers(cat, org, &list)?;
         report.inserted += n as u64;
@@ -517,9 +624,19 @@ pub fn import_suppliers<R: Read, W: Write>(
             Err((line, e)) => {
                 report.rejected += 1;
                 let original = trim_newline(scanner.last_raw()).to_vec();
-                write_reject(rejects, &Reject { line, column: String::new(), error: e.to_string(), original })?;
+                write_reject(
+                    rejects,
+                    &Reject {
+                        line,
+                        column: String::new(),
+                        error: e.to_string(),
+                        original,
+                    },
+                )?;
             }
-            Ok(rec) => match values(&rec, &cols, &SUPPLIER_FIELDS, width).and_then(|v| Supplier::parse(&v)) {
+            Ok(rec) => match values(&rec, &cols, &SUPPLIER_FIELDS, width)
+                .and_then(|v| Supplier::parse(&v))
+            {
                 Ok(s) => {
                     batch.insert(s.supplier_id.clone(), s);
                     if batch.len() >= opts.batch_size {
@@ -539,6 +656,11 @@ pub fn import_suppliers<R: Read, W: Write>(
 }
 
 fn write_reject<W: Write>(w: &mut RejectsWriter<W>, r: &Reject) -> Result<(), ImportError> {
-    w.write(r).map_err(|e| StoreError::Io { context: "writing the rejects file".into(), source: e }.into())
+    w.write(r).map_err(|e| {
+        StoreError::Io {
+            context: "writing the rejects file".into(),
+            source: e,
+        }
+        .into()
+    })
 }
-

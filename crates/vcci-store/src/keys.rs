@@ -30,7 +30,9 @@ impl Role {
             "admin" => Ok(Role::Admin),
             "analyst" => Ok(Role::Analyst),
             "viewer" => Ok(Role::Viewer),
-            _ => Err(StoreError::Invalid(format!("'{s}' is not a role (admin, analyst or viewer)"))),
+            _ => Err(StoreError::Invalid(format!(
+                "'{s}' is not a role (admin, analyst or viewer)"
+            ))),
         }
     }
 }
@@ -55,7 +57,8 @@ impl Db {
     /// Creates a key and returns its secret text; only its hash is stored.
     pub fn create_key(&self, org: OrgId, role: Role) -> Result<String> {
         let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret).map_err(|e| StoreError::Invalid(format!("no randomness: {e}")))?;
+        getrandom::fill(&mut secret)
+            .map_err(|e| StoreError::Invalid(format!("no randomness: {e}")))?;
         let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
         let key = format!("vcci_{hex}");
         self.conn.execute(
@@ -78,7 +81,11 @@ impl Db {
             .optional()?;
         match row {
             Some((id, org, role, stored)) if constant_time_eq(&stored, &h) => {
-                Ok(Some(KeyIdentity { key_id: id, org: OrgId(org), role: Role::parse(&role)? }))
+                Ok(Some(KeyIdentity {
+                    key_id: id,
+                    org: OrgId(org),
+                    role: Role::parse(&role)?,
+                }))
             }
             _ => Ok(None),
         }
@@ -106,7 +113,10 @@ mod tests {
         let org = db.ensure_org("acme").unwrap();
         let key = db.create_key(org.id, Role::Analyst).unwrap();
         assert!(key.starts_with("vcci_") && key.len() == 69);
-        let stored: Vec<u8> = db.conn.query_row("SELECT key_hash FROM api_keys", [], |r| r.get(0)).unwrap();
+        let stored: Vec<u8> = db
+            .conn
+            .query_row("SELECT key_hash FROM api_keys", [], |r| r.get(0))
+            .unwrap();
         assert_ne!(stored, key.as_bytes());
         let id = db.verify_key(&key).unwrap().unwrap();
         assert_eq!((id.org, id.role), (org.id, Role::Analyst));

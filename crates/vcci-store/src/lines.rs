@@ -7,10 +7,15 @@ use std::collections::HashMap;
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, Row, Statement, Transaction, params};
 use serde::Serialize;
-use vcci_core::calc::{Conversions, EmissionRecord, FactorInfo, FactorRef, FallbackInfo, SpendInfo, UnitInfo};
-use vcci_core::factors::{SET_DESNZ, SET_EPA, SET_SUPPLIER};
 use vcci_core::EpaVersion;
-use vcci_core::{Catalog, CategorySource, Currency, Date, Emission, Line, LineError, Method, Naics, PriceBasis, SupplierProfile, Unit};
+use vcci_core::calc::{
+    Conversions, EmissionRecord, FactorInfo, FactorRef, FallbackInfo, SpendInfo, UnitInfo,
+};
+use vcci_core::factors::{SET_DESNZ, SET_EPA, SET_SUPPLIER};
+use vcci_core::{
+    Catalog, CategorySource, Currency, Date, Emission, Line, LineError, Method, Naics, PriceBasis,
+    SupplierProfile, Unit,
+};
 
 use crate::codec::{Body, BodyRef};
 use crate::readmodel::{Contribution, Delta, kg_to_mg, usd_to_musd};
@@ -39,7 +44,10 @@ pub fn prepare(
     suppliers: &HashMap<String, SupplierProfile>,
     source_line: Option<i64>,
 ) -> Result<PreparedLine, LineError> {
-    let supplier_key = line.supplier_id.as_deref().or(line.supplier_name.as_deref());
+    let supplier_key = line
+        .supplier_id
+        .as_deref()
+        .or(line.supplier_name.as_deref());
     let profile = supplier_key.and_then(|k| suppliers.get(k));
     let emission = vcci_core::calculate(cat, org.calc_config(), &line, profile)?;
     let spend_usd = match (&emission.spend, line.amount) {
@@ -50,13 +58,20 @@ pub fn prepare(
                 Some(a)
             } else {
                 let year = line.date.map_or(0, |d| d.year());
-                cat.fx.series(c).and_then(|s| s.get(year).ok()).map(|v| a / v.value)
+                cat.fx
+                    .series(c)
+                    .and_then(|s| s.get(year).ok())
+                    .map(|v| a / v.value)
             }
         }
         (None, None) => None,
     };
     let mut h = line.content_hash();
-    for v in [emission.co2e_kg.to_bits(), u64::from(emission.data_quality), u64::from(emission.category.number())] {
+    for v in [
+        emission.co2e_kg.to_bits(),
+        u64::from(emission.data_quality),
+        u64::from(emission.category.number()),
+    ] {
         h = (h ^ v).wrapping_mul(0x0100_0000_01b3);
     }
     let factor = emission.factor_info(cat, supplier_key);
@@ -93,13 +108,23 @@ pub fn prepare(
         supplier_name: line.supplier_name.as_deref(),
     }
     .encode(&mut body);
-    Ok(PreparedLine { line, emission, spend_usd, hash: h as i64, source_line, body })
+    Ok(PreparedLine {
+        line,
+        emission,
+        spend_usd,
+        hash: h as i64,
+        source_line,
+        body,
+    })
 }
 
 impl PreparedLine {
     /// Supplier the line belongs to: its supplier_id, else its supplier_name.
     pub fn supplier_key(&self) -> Option<&str> {
-        self.line.supplier_id.as_deref().or(self.line.supplier_name.as_deref())
+        self.line
+            .supplier_id
+            .as_deref()
+            .or(self.line.supplier_name.as_deref())
     }
 
     pub(crate) fn contribution(&self) -> Contribution<'_> {
@@ -153,8 +178,14 @@ fn source_from_code(c: u16) -> CategorySource {
 /// Factor set and version as one code. Append only: stored rows keep their codes.
 fn factor_source_code(f: FactorRef) -> u16 {
     match f {
-        FactorRef::Epa { version: EpaVersion::V1_3_0, .. } => 1,
-        FactorRef::Epa { version: EpaVersion::V1_2, .. } => 2,
+        FactorRef::Epa {
+            version: EpaVersion::V1_3_0,
+            ..
+        } => 1,
+        FactorRef::Epa {
+            version: EpaVersion::V1_2,
+            ..
+        } => 2,
         FactorRef::Desnz { .. } => 3,
         FactorRef::Supplier { .. } => 4,
     }
@@ -162,20 +193,42 @@ fn factor_source_code(f: FactorRef) -> u16 {
 
 /// Set, version and unit of a stored factor, from its code, key, price basis and the
 /// supplier intensity year (`factor_year` of supplier-specific rows).
-fn factor_names(code: u16, key: &str, basis: PriceBasis, intensity_year: Option<u16>) -> (&'static str, Cow<'static, str>, Cow<'static, str>) {
+fn factor_names(
+    code: u16,
+    key: &str,
+    basis: PriceBasis,
+    intensity_year: Option<u16>,
+) -> (&'static str, Cow<'static, str>, Cow<'static, str>) {
     let cat = vcci_core::catalog();
     match code {
         1 | 2 => {
-            let v = if code == 1 { EpaVersion::V1_3_0 } else { EpaVersion::V1_2 };
-            (SET_EPA, v.as_str().into(), cat.epa(v).unit_label(basis).into())
+            let v = if code == 1 {
+                EpaVersion::V1_3_0
+            } else {
+                EpaVersion::V1_2
+            };
+            (
+                SET_EPA,
+                v.as_str().into(),
+                cat.epa(v).unit_label(basis).into(),
+            )
         }
         3 => {
-            let unit = cat.desnz.find(key).map_or(Cow::Borrowed("kg CO2e/unit"), |i| Cow::Borrowed(cat.desnz.factors[i].value_unit.as_str()));
+            let unit = cat
+                .desnz
+                .find(key)
+                .map_or(Cow::Borrowed("kg CO2e/unit"), |i| {
+                    Cow::Borrowed(cat.desnz.factors[i].value_unit.as_str())
+                });
             (SET_DESNZ, vcci_core::factors::desnz::VERSION.into(), unit)
         }
         _ => {
             let y = intensity_year.map_or_else(String::new, |y| y.to_string());
-            (SET_SUPPLIER, y.clone().into(), format!("kg CO2e/{y} USD").into())
+            (
+                SET_SUPPLIER,
+                y.clone().into(),
+                format!("kg CO2e/{y} USD").into(),
+            )
         }
     }
 }
@@ -188,7 +241,11 @@ fn basis_code(b: PriceBasis) -> u16 {
 }
 
 fn basis_from_code(c: u16) -> PriceBasis {
-    if c == 1 { PriceBasis::Producer } else { PriceBasis::Purchaser }
+    if c == 1 {
+        PriceBasis::Producer
+    } else {
+        PriceBasis::Purchaser
+    }
 }
 
 /// What happened to each line of a batch.
@@ -199,12 +256,25 @@ pub enum LineOutcome {
     /// Same fields and result as stored: nothing written.
     Unchanged,
     /// The same transaction_id appeared earlier in this import (on `first_line`).
-    Duplicate { first_line: i64 },
+    Duplicate {
+        first_line: i64,
+    },
 }
 
 const COLS: &[&str] = &[
-    "org_id", "transaction_id", "day", "supplier_id", "co2e_kg", "spend_usd", "category",
-    "method", "data_quality", "content_hash", "import_id", "source_line", "body",
+    "org_id",
+    "transaction_id",
+    "day",
+    "supplier_id",
+    "co2e_kg",
+    "spend_usd",
+    "category",
+    "method",
+    "data_quality",
+    "content_hash",
+    "import_id",
+    "source_line",
+    "body",
 ];
 
 fn insert_sql(on_conflict: &str) -> String {
@@ -217,11 +287,19 @@ fn insert_sql(on_conflict: &str) -> String {
 }
 
 fn upsert_sql() -> String {
-    let sets: Vec<String> = COLS[2..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
+    let sets: Vec<String> = COLS[2..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
     insert_sql(&format!("DO UPDATE SET {}", sets.join(", ")))
 }
 
-fn bind(st: &mut Statement<'_>, org: OrgId, p: &PreparedLine, import_id: Option<i64>) -> rusqlite::Result<()> {
+fn bind(
+    st: &mut Statement<'_>,
+    org: OrgId,
+    p: &PreparedLine,
+    import_id: Option<i64>,
+) -> rusqlite::Result<()> {
     let e = &p.emission;
     st.raw_bind_parameter(1, org.0)?;
     st.raw_bind_parameter(2, p.line.transaction_id.as_deref())?;
@@ -239,10 +317,13 @@ fn bind(st: &mut Statement<'_>, org: OrgId, p: &PreparedLine, import_id: Option<
     Ok(())
 }
 
-const OLD_SQL: &str = "SELECT content_hash, import_id, source_line, day, category, method, data_quality,
+const OLD_SQL: &str =
+    "SELECT content_hash, import_id, source_line, day, category, method, data_quality,
     supplier_id, co2e_kg, spend_usd FROM transactions WHERE org_id = ?1 AND transaction_id = ?2";
 
-fn old_contribution(r: &Row<'_>) -> rusqlite::Result<(i64, Option<i64>, Option<i64>, Contribution<'static>)> {
+fn old_contribution(
+    r: &Row<'_>,
+) -> rusqlite::Result<(i64, Option<i64>, Option<i64>, Contribution<'static>)> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -274,7 +355,9 @@ impl Db {
         import_id: Option<i64>,
     ) -> Result<Vec<LineOutcome>> {
         let tx = self.conn.transaction()?;
-        let out = write_lines_tx(&tx, org, lines, new_suppliers, import_id, None)?;
+        let mut delta = Delta::default();
+        let out = write_lines_tx(&tx, org, lines, new_suppliers, import_id, &mut delta, false)?;
+        delta.flush(&tx, org)?;
         tx.commit()?;
         Ok(out)
     }
@@ -282,9 +365,16 @@ impl Db {
     /// Deletes one line; false if it did not exist.
     pub fn delete_line(&mut self, org: OrgId, transaction_id: &str) -> Result<bool> {
         let tx = self.conn.transaction()?;
-        let old = tx.query_row(OLD_SQL, params![org.0, transaction_id], old_contribution).optional()?;
-        let Some((_, _, _, c)) = old else { return Ok(false) };
-        tx.execute("DELETE FROM transactions WHERE org_id = ?1 AND transaction_id = ?2", params![org.0, transaction_id])?;
+        let old = tx
+            .query_row(OLD_SQL, params![org.0, transaction_id], old_contribution)
+            .optional()?;
+        let Some((_, _, _, c)) = old else {
+            return Ok(false);
+        };
+        tx.execute(
+            "DELETE FROM transactions WHERE org_id = ?1 AND transaction_id = ?2",
+            params![org.0, transaction_id],
+        )?;
         let mut d = Delta::default();
         d.remove(&c);
         d.flush(&tx, org)?;
@@ -294,19 +384,34 @@ impl Db {
 
     /// One stored line with its result.
     pub fn get_line(&self, org: OrgId, transaction_id: &str) -> Result<Option<StoredLine>> {
-        let sql = format!("SELECT {} FROM transactions WHERE org_id = ?1 AND transaction_id = ?2", READ_COLS);
-        Ok(self.conn.query_row(&sql, params![org.0, transaction_id], stored_line).optional()?)
+        let sql = format!(
+            "SELECT {} FROM transactions WHERE org_id = ?1 AND transaction_id = ?2",
+            READ_COLS
+        );
+        Ok(self
+            .conn
+            .query_row(&sql, params![org.0, transaction_id], stored_line)
+            .optional()?)
     }
 
     /// Number of lines of `org`.
     pub fn line_count(&self, org: OrgId) -> Result<i64> {
-        Ok(self.conn.query_row("SELECT COUNT(*) FROM transactions WHERE org_id = ?1", [org.0], |r| r.get(0))?)
+        Ok(self.conn.query_row(
+            "SELECT COUNT(*) FROM transactions WHERE org_id = ?1",
+            [org.0],
+            |r| r.get(0),
+        )?)
     }
 
     /// Recalculates stored lines of `org` (all, or those of the given suppliers) with the
     /// current factors, settings and supplier profiles; returns (lines changed, errors).
     /// A line that can no longer be calculated keeps its previous result and is reported.
-    pub fn recalculate(&mut self, cat: &'static Catalog, org: &Org, only_suppliers: Option<&[String]>) -> Result<(u64, Vec<(String, LineError)>)> {
+    pub fn recalculate(
+        &mut self,
+        cat: &'static Catalog,
+        org: &Org,
+        only_suppliers: Option<&[String]>,
+    ) -> Result<(u64, Vec<(String, LineError)>)> {
         let profiles = self.supplier_profiles(org.id)?;
         let tx = self.conn.transaction()?;
         let out = recalculate_tx(&tx, cat, org, &profiles, only_suppliers)?;
@@ -346,23 +451,30 @@ pub(crate) fn recalculate_tx(
                 Err(e) => errors.push((id, e)),
             }
         }
-        let outcomes = write_lines_tx(tx, org.id, &batch, &Vec::new(), None, None)?;
-        changed += outcomes.iter().filter(|o| **o == LineOutcome::Updated).count() as u64;
+        let mut delta = Delta::default();
+        let outcomes = write_lines_tx(tx, org.id, &batch, &Vec::new(), None, &mut delta, false)?;
+        delta.flush(tx, org.id)?;
+        changed += outcomes
+            .iter()
+            .filter(|o| **o == LineOutcome::Updated)
+            .count() as u64;
         batch.clear();
     }
     Ok((changed, errors))
 }
 
-/// Writes `lines` inside `tx`. `counted` is a delta in which the caller already added every
-/// line's contribution as if it were new (the import does this on its reading thread, off
-/// the writer's critical path); it is corrected here for lines that were not inserted.
+/// Writes `lines` inside `tx` and records their read-model changes in `delta`, which the
+/// caller flushes before committing. With `counted`, the caller already added every line's
+/// contribution to `delta` as if it were new (the import does this on its reading thread,
+/// off the writer's critical path); it is corrected here for lines that were not inserted.
 pub(crate) fn write_lines_tx(
     tx: &Transaction<'_>,
     org: OrgId,
     lines: &[PreparedLine],
     new_suppliers: &NewSuppliers,
     import_id: Option<i64>,
-    counted: Option<Delta>,
+    delta: &mut Delta,
+    counted: bool,
 ) -> Result<Vec<LineOutcome>> {
     if !new_suppliers.is_empty() {
         let now = now_rfc3339();
@@ -380,8 +492,7 @@ pub(crate) fn write_lines_tx(
     let mut touch = tx.prepare_cached(
         "UPDATE transactions SET import_id = ?3, source_line = ?4 WHERE org_id = ?1 AND transaction_id = ?2",
     )?;
-    let prefilled = counted.is_some();
-    let mut delta = counted.unwrap_or_default();
+    let prefilled = counted;
     let mut out = Vec::with_capacity(lines.len());
     for p in lines {
         bind(&mut ins, org, p, import_id)?;
@@ -393,9 +504,12 @@ pub(crate) fn write_lines_tx(
             continue;
         }
         let id = p.line.transaction_id.as_deref().unwrap_or_default();
-        let (hash, old_import, old_line, c) = old.query_row(params![org.0, id], old_contribution)?;
+        let (hash, old_import, old_line, c) =
+            old.query_row(params![org.0, id], old_contribution)?;
         let outcome = if import_id.is_some() && old_import == import_id {
-            LineOutcome::Duplicate { first_line: old_line.unwrap_or(0) }
+            LineOutcome::Duplicate {
+                first_line: old_line.unwrap_or(0),
+            }
         } else if hash == p.hash {
             if import_id.is_some() {
                 touch.execute(params![org.0, id, import_id, p.source_line])?;
@@ -416,7 +530,6 @@ pub(crate) fn write_lines_tx(
         }
         out.push(outcome);
     }
-    delta.flush(tx, org)?;
     Ok(out)
 }
 
@@ -441,7 +554,8 @@ pub struct StoredLine {
     pub emission: EmissionRecord,
 }
 
-pub(crate) const READ_COLS: &str = "transaction_id, day, supplier_id, co2e_kg, category, method, data_quality, body";
+pub(crate) const READ_COLS: &str =
+    "transaction_id, day, supplier_id, co2e_kg, category, method, data_quality, body";
 
 fn day_text(day: u32) -> String {
     Date::from_yyyymmdd(day).map_or_else(|| day.to_string(), |d| d.to_string())
@@ -455,7 +569,8 @@ pub(crate) fn stored_line(r: &Row<'_>) -> rusqlite::Result<StoredLine> {
     let category: u8 = r.get(4)?;
     let b = Body::decode(r.get_ref(7)?.as_blob()?).map_err(body_err)?;
     let price_basis = basis_from_code(b.price_basis);
-    let (factor_set, factor_version, factor_unit) = factor_names(b.factor_source, &b.factor_key, price_basis, b.factor_year);
+    let (factor_set, factor_version, factor_unit) =
+        factor_names(b.factor_source, &b.factor_key, price_basis, b.factor_year);
     let spend = match (b.fx_rate, b.amount, b.cpi_ratio) {
         (Some(fx_rate), Some(amount), Some(cpi_ratio)) => {
             let usd = amount / fx_rate;
@@ -477,12 +592,27 @@ pub(crate) fn stored_line(r: &Row<'_>) -> rusqlite::Result<StoredLine> {
     let unit_conv = match (b.unit_factor, b.quantity) {
         (Some(factor), Some(q)) => {
             let cat = vcci_core::catalog();
-            let to = b.activity_id.as_deref().and_then(|k| cat.desnz.find(k)).map(|i| cat.desnz.factors[i].unit.symbol().to_owned()).unwrap_or_default();
-            Some(UnitInfo { quantity: q, from: b.unit.clone().unwrap_or_default(), to, factor, converted: q * factor })
+            let to = b
+                .activity_id
+                .as_deref()
+                .and_then(|k| cat.desnz.find(k))
+                .map(|i| cat.desnz.factors[i].unit.symbol().to_owned())
+                .unwrap_or_default();
+            Some(UnitInfo {
+                quantity: q,
+                from: b.unit.clone().unwrap_or_default(),
+                to,
+                factor,
+                converted: q * factor,
+            })
         }
         _ => None,
     };
-    let fallbacks: Vec<FallbackInfo> = b.fallbacks.as_deref().and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+    let fallbacks: Vec<FallbackInfo> = b
+        .fallbacks
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
     Ok(StoredLine {
         transaction_id: r.get(0)?,
         date: day_text(r.get(1)?),
@@ -501,7 +631,10 @@ pub(crate) fn stored_line(r: &Row<'_>) -> rusqlite::Result<StoredLine> {
         emission: EmissionRecord {
             co2e_kg: r.get(3)?,
             category,
-            category_name: vcci_core::Category::new(category).map(|c| c.name()).unwrap_or_default().into(),
+            category_name: vcci_core::Category::new(category)
+                .map(|c| c.name())
+                .unwrap_or_default()
+                .into(),
             category_source: source_from_code(b.category_source),
             method: method_from_code(r.get(5)?),
             data_quality: r.get(6)?,
@@ -512,18 +645,31 @@ pub(crate) fn stored_line(r: &Row<'_>) -> rusqlite::Result<StoredLine> {
                 value: b.factor_value,
                 unit: factor_unit,
             },
-            conversions: Conversions { spend, unit: unit_conv },
+            conversions: Conversions {
+                spend,
+                unit: unit_conv,
+            },
             fallbacks,
         },
     })
 }
 
 /// Lines as `Line`s again (for recalculation), keyset-paged by transaction_id.
-fn load_lines(tx: &Transaction<'_>, org: OrgId, after: &str, only: Option<&[String]>, limit: i64) -> Result<Vec<(String, Line)>> {
+fn load_lines(
+    tx: &Transaction<'_>,
+    org: OrgId,
+    after: &str,
+    only: Option<&[String]>,
+    limit: i64,
+) -> Result<Vec<(String, Line)>> {
     let mut sql = String::from(
         "SELECT transaction_id, day, supplier_id, body FROM transactions WHERE org_id = ?1 AND transaction_id > ?2",
     );
-    let mut args: Vec<Value> = vec![Value::Integer(org.0), Value::Text(after.to_owned()), Value::Integer(limit)];
+    let mut args: Vec<Value> = vec![
+        Value::Integer(org.0),
+        Value::Text(after.to_owned()),
+        Value::Integer(limit),
+    ];
     if let Some(ids) = only {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -535,7 +681,9 @@ fn load_lines(tx: &Transaction<'_>, org: OrgId, after: &str, only: Option<&[Stri
     sql.push_str(" ORDER BY transaction_id LIMIT ?3");
     let mut st = tx.prepare(&sql)?;
     let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
-        let parse_err = |i: usize, m: String| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, m.into());
+        let parse_err = |i: usize, m: String| {
+            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, m.into())
+        };
         let id: String = r.get(0)?;
         let b = Body::decode(r.get_ref(3)?.as_blob()?).map_err(body_err)?;
         let supplier_id: Option<String> = r.get(2)?;
@@ -543,22 +691,40 @@ fn load_lines(tx: &Transaction<'_>, org: OrgId, after: &str, only: Option<&[Stri
             id.clone(),
             Line {
                 transaction_id: Some(id),
-                date: Some(Date::from_yyyymmdd(r.get(1)?).ok_or_else(|| parse_err(1, "bad day".into()))?),
+                date: Some(
+                    Date::from_yyyymmdd(r.get(1)?).ok_or_else(|| parse_err(1, "bad day".into()))?,
+                ),
                 // The stored supplier_id is the line's supplier key (its id, else its name).
-                supplier_id: if b.supplier_name.is_some() && supplier_id == b.supplier_name { None } else { supplier_id },
+                supplier_id: if b.supplier_name.is_some() && supplier_id == b.supplier_name {
+                    None
+                } else {
+                    supplier_id
+                },
                 supplier_name: b.supplier_name,
                 description: b.description,
                 amount: b.amount,
-                currency: b.currency.map(|c| Currency::parse(&c)).transpose().map_err(|m| parse_err(3, m))?,
+                currency: b
+                    .currency
+                    .map(|c| Currency::parse(&c))
+                    .transpose()
+                    .map_err(|m| parse_err(3, m))?,
                 naics: b.naics_code.and_then(Naics::from_code),
-                category: b.category_in.and_then(|c| u8::try_from(c).ok()).and_then(vcci_core::Category::new),
+                category: b
+                    .category_in
+                    .and_then(|c| u8::try_from(c).ok())
+                    .and_then(vcci_core::Category::new),
                 quantity: b.quantity,
-                unit: b.unit.map(|u| Unit::parse(&u)).transpose().map_err(|m| parse_err(3, m))?,
+                unit: b
+                    .unit
+                    .map(|u| Unit::parse(&u))
+                    .transpose()
+                    .map_err(|m| parse_err(3, m))?,
                 activity_id: b.activity_id,
                 country: b.country,
                 price_basis: basis_from_code(b.price_basis),
             },
         ))
     })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>().map_err(StoreError::from)?)
+    rows.collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(StoreError::from)
 }

@@ -18,7 +18,9 @@ pub struct Org {
 
 impl Org {
     pub fn calc_config(&self) -> CalcConfig {
-        CalcConfig { epa_version: self.epa_version }
+        CalcConfig {
+            epa_version: self.epa_version,
+        }
     }
 }
 
@@ -26,7 +28,9 @@ impl Org {
 pub fn validate_org_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(())
     } else {
@@ -44,7 +48,8 @@ impl Db {
             "INSERT INTO organizations (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
             params![name, now_rfc3339()],
         )?;
-        self.org_by_name(name)?.ok_or_else(|| StoreError::NotFound(format!("organization {name}")))
+        self.org_by_name(name)?
+            .ok_or_else(|| StoreError::NotFound(format!("organization {name}")))
     }
 
     pub fn org_by_name(&self, name: &str) -> Result<Option<Org>> {
@@ -59,23 +64,37 @@ impl Db {
         let sql = format!("SELECT id, name, epa_version FROM organizations WHERE {cond}");
         let row = self
             .conn
-            .query_row(&sql, [v], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+            .query_row(&sql, [v], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
             .optional()?;
         row.map(|(id, name, v)| {
             let epa_version = EpaVersion::parse(&v).map_err(StoreError::Invalid)?;
-            Ok(Org { id: OrgId(id), name, epa_version })
+            Ok(Org {
+                id: OrgId(id),
+                name,
+                epa_version,
+            })
         })
         .transpose()
     }
 
     /// An organization that must exist.
     pub fn require_org(&self, name: &str) -> Result<Org> {
-        self.org_by_name(name)?.ok_or_else(|| StoreError::NotFound(format!("organization '{name}'")))
+        self.org_by_name(name)?
+            .ok_or_else(|| StoreError::NotFound(format!("organization '{name}'")))
     }
 
     /// Pins the EPA release used for this organization's spend lines. Callers recalculate.
     pub fn set_epa_version(&self, org: OrgId, v: EpaVersion) -> Result<()> {
-        self.conn.execute("UPDATE organizations SET epa_version = ?1 WHERE id = ?2", params![v.as_str(), org.0])?;
+        self.conn.execute(
+            "UPDATE organizations SET epa_version = ?1 WHERE id = ?2",
+            params![v.as_str(), org.0],
+        )?;
         Ok(())
     }
 }

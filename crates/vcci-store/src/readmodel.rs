@@ -94,7 +94,10 @@ impl Delta {
     }
 
     fn apply(&mut self, c: &Contribution<'_>, sign: i64) {
-        let d = self.daily.entry((c.day, c.category, c.method, c.data_quality)).or_default();
+        let d = self
+            .daily
+            .entry((c.day, c.category, c.method, c.data_quality))
+            .or_default();
         d.mg += sign * c.co2e_mg;
         d.musd += sign * c.spend_musd;
         d.count += sign;
@@ -107,6 +110,26 @@ impl Delta {
         s.mg += sign * c.co2e_mg;
         s.musd += sign * c.spend_musd;
         s.count += sign;
+    }
+
+    /// Adds `other`'s changes to these.
+    pub fn merge(&mut self, other: Delta) {
+        for (k, a) in other.daily {
+            let d = self.daily.entry(k).or_default();
+            d.mg += a.mg;
+            d.musd += a.musd;
+            d.count += a.count;
+        }
+        for (supplier, months) in other.supplier {
+            let mine = self.supplier.entry(supplier).or_default();
+            for (m, a) in months {
+                let d = mine.entry(m).or_default();
+                d.mg += a.mg;
+                d.musd += a.musd;
+                d.count += a.count;
+            }
+        }
+        self.removed |= other.removed;
     }
 
     pub fn is_empty(&self) -> bool {
@@ -146,8 +169,14 @@ impl Delta {
             }
         }
         if self.removed {
-            tx.execute("DELETE FROM summary_daily WHERE org_id = ?1 AND line_count = 0", [org.0])?;
-            tx.execute("DELETE FROM summary_supplier_month WHERE org_id = ?1 AND line_count = 0", [org.0])?;
+            tx.execute(
+                "DELETE FROM summary_daily WHERE org_id = ?1 AND line_count = 0",
+                [org.0],
+            )?;
+            tx.execute(
+                "DELETE FROM summary_supplier_month WHERE org_id = ?1 AND line_count = 0",
+                [org.0],
+            )?;
         }
         self.daily.clear();
         self.supplier.clear();
@@ -159,7 +188,10 @@ impl Delta {
 /// Rebuilds both read models of `org` from its lines (repair, and the check in tests).
 pub fn rebuild(tx: &Transaction<'_>, org: OrgId) -> Result<()> {
     tx.execute("DELETE FROM summary_daily WHERE org_id = ?1", [org.0])?;
-    tx.execute("DELETE FROM summary_supplier_month WHERE org_id = ?1", [org.0])?;
+    tx.execute(
+        "DELETE FROM summary_supplier_month WHERE org_id = ?1",
+        [org.0],
+    )?;
     tx.execute(
         &format!(
             "INSERT INTO summary_daily (org_id, day, category, method, data_quality, co2e_mg, spend_musd, line_count)

@@ -21,7 +21,10 @@ pub struct DateRange {
 impl DateRange {
     /// yyyymmdd bounds, open ends widened.
     fn bounds(&self) -> (u32, u32) {
-        (self.from.map_or(0, |d| d.yyyymmdd()), self.to.map_or(99_999_999, |d| d.yyyymmdd()))
+        (
+            self.from.map_or(0, |d| d.yyyymmdd()),
+            self.to.map_or(99_999_999, |d| d.yyyymmdd()),
+        )
     }
 }
 
@@ -87,7 +90,11 @@ fn kg(mg: i64) -> f64 {
 }
 
 fn share(part: i64, total: i64) -> f64 {
-    if total == 0 { 0.0 } else { part as f64 / total as f64 }
+    if total == 0 {
+        0.0
+    } else {
+        part as f64 / total as f64
+    }
 }
 
 impl Db {
@@ -102,8 +109,17 @@ impl Db {
                      FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3
                      GROUP BY category, method, data_quality",
                 )?;
-                st.query_map(params![org.0, from, to], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
-                    .collect::<rusqlite::Result<_>>()?
+                st.query_map(params![org.0, from, to], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<_>>()?
             }
             Some(s) => {
                 // One supplier's lines in the range, through the date index.
@@ -112,8 +128,17 @@ impl Db {
                      FROM transactions WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3 AND supplier_id = ?4
                      GROUP BY category, method, data_quality"
                 ))?;
-                st.query_map(params![org.0, from, to, s], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
-                    .collect::<rusqlite::Result<_>>()?
+                st.query_map(params![org.0, from, to, s], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<_>>()?
             }
         };
         let mut cat = [(0i64, 0i64); 16];
@@ -145,18 +170,36 @@ impl Db {
                 .filter(|c| cat[c.number() as usize].1 > 0)
                 .map(|c| {
                     let (mg, n) = cat[c.number() as usize];
-                    CategoryTotal { category: c.number(), name: c.name(), co2e_kg: kg(mg), transaction_count: n, share: share(mg, total) }
+                    CategoryTotal {
+                        category: c.number(),
+                        name: c.name(),
+                        co2e_kg: kg(mg),
+                        transaction_count: n,
+                        share: share(mg, total),
+                    }
                 })
                 .collect(),
-            categories_without_data: Category::all().filter(|c| cat[c.number() as usize].1 == 0).map(|c| c.number()).collect(),
+            categories_without_data: Category::all()
+                .filter(|c| cat[c.number() as usize].1 == 0)
+                .map(|c| c.number())
+                .collect(),
             by_method: meth
                 .into_iter()
                 .filter(|m| m.2 > 0)
-                .map(|(method, mg, n)| MethodTotal { method, co2e_kg: kg(mg), transaction_count: n, share: share(mg, total) })
+                .map(|(method, mg, n)| MethodTotal {
+                    method,
+                    co2e_kg: kg(mg),
+                    transaction_count: n,
+                    share: share(mg, total),
+                })
                 .collect(),
             by_data_quality: (1..=5u8)
                 .filter(|q| dq[*q as usize].1 > 0)
-                .map(|q| QualityTotal { data_quality: q, co2e_kg: kg(dq[q as usize].0), transaction_count: dq[q as usize].1 })
+                .map(|q| QualityTotal {
+                    data_quality: q,
+                    co2e_kg: kg(dq[q as usize].0),
+                    transaction_count: dq[q as usize].1,
+                })
                 .collect(),
             weighted_data_quality: (abs_total > 0.0).then(|| weighted / abs_total),
         })
@@ -172,7 +215,12 @@ impl Db {
         )?;
         let rows = st.query_map(params![org.0, from, to], |r| {
             let m: u32 = r.get(0)?;
-            Ok((format!("{:04}-{:02}", m / 100, m % 100), r.get::<_, u8>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+            Ok((
+                format!("{:04}-{:02}", m / 100, m % 100),
+                r.get::<_, u8>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
         })?;
         let mut out: Vec<(String, i64, i64, std::collections::BTreeMap<String, i64>)> = Vec::new();
         for row in rows {
@@ -197,7 +245,12 @@ impl Db {
     }
 
     /// Suppliers ranked by emissions (descending) in `range`.
-    pub fn by_supplier(&self, org: OrgId, range: DateRange, limit: usize) -> Result<Vec<SupplierTotal>> {
+    pub fn by_supplier(
+        &self,
+        org: OrgId,
+        range: DateRange,
+        limit: usize,
+    ) -> Result<Vec<SupplierTotal>> {
         use std::collections::HashMap;
         let mut acc: HashMap<String, (i64, i64, i64)> = HashMap::new();
         let mut add = |id: String, mg: i64, musd: i64, n: i64| {
@@ -212,7 +265,9 @@ impl Db {
                 "SELECT supplier_id, SUM(co2e_mg), SUM(spend_musd), SUM(line_count) FROM summary_supplier_month
                  WHERE org_id = ?1 AND month BETWEEN ?2 AND ?3 GROUP BY supplier_id",
             )?;
-            for r in st.query_map(params![org.0, m_from, m_to], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))? {
+            for r in st.query_map(params![org.0, m_from, m_to], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })? {
                 let (id, mg, musd, n) = r?;
                 add(id, mg, musd, n);
             }
@@ -222,15 +277,20 @@ impl Db {
                 "SELECT COALESCE(supplier_id, ''), SUM({MG_SQL}), SUM({MUSD_SQL}), COUNT(*) FROM transactions
                  WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3 GROUP BY COALESCE(supplier_id, '')"
             ))?;
-            for r in st.query_map(params![org.0, from.yyyymmdd(), to.yyyymmdd()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))? {
+            for r in st.query_map(params![org.0, from.yyyymmdd(), to.yyyymmdd()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })? {
                 let (id, mg, musd, n) = r?;
                 add(id, mg, musd, n);
             }
         }
-        let mut rows: Vec<(String, (i64, i64, i64))> = acc.into_iter().filter(|(_, v)| v.2 != 0).collect();
+        let mut rows: Vec<(String, (i64, i64, i64))> =
+            acc.into_iter().filter(|(_, v)| v.2 != 0).collect();
         rows.sort_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(&b.0)));
         rows.truncate(limit);
-        let mut name = self.conn.prepare_cached("SELECT name FROM suppliers WHERE org_id = ?1 AND supplier_id = ?2")?;
+        let mut name = self
+            .conn
+            .prepare_cached("SELECT name FROM suppliers WHERE org_id = ?1 AND supplier_id = ?2")?;
         rows.into_iter()
             .map(|(id, (mg, musd, n))| {
                 let (supplier_id, name) = if id.is_empty() {
@@ -239,7 +299,13 @@ impl Db {
                     let nm: Option<String> = name.query_row(params![org.0, id], |r| r.get(0)).ok();
                     (Some(id), nm)
                 };
-                Ok(SupplierTotal { supplier_id, name, co2e_kg: kg(mg), transaction_count: n, spend_usd: musd as f64 / 1e3 })
+                Ok(SupplierTotal {
+                    supplier_id,
+                    name,
+                    co2e_kg: kg(mg),
+                    transaction_count: n,
+                    spend_usd: musd as f64 / 1e3,
+                })
             })
             .collect()
     }
@@ -272,13 +338,19 @@ impl Db {
         for (name, model, truth) in queries {
             let read = |sql: &str| -> Result<std::collections::BTreeMap<String, (i64, i64, i64)>> {
                 let mut st = self.conn.prepare(sql)?;
-                let rows = st.query_map([org.0], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?;
+                let rows = st.query_map([org.0], |r| {
+                    Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
+                })?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
             };
             let (a, b) = (read(&model)?, read(&truth)?);
             for k in a.keys().chain(b.keys()) {
                 if a.get(k) != b.get(k) {
-                    diffs.push(format!("{name} {k}: read model {:?}, lines {:?}", a.get(k), b.get(k)));
+                    diffs.push(format!(
+                        "{name} {k}: read model {:?}, lines {:?}",
+                        a.get(k),
+                        b.get(k)
+                    ));
                 }
             }
         }
@@ -290,7 +362,10 @@ impl Db {
 
 /// Splits a range into whole months (yyyymm bounds) and the partial-month date ranges at
 /// its edges.
-pub fn split_months(range: DateRange) -> (Option<(u32, u32)>, Vec<(Date, Date)>) {
+/// Whole months (yyyymm bounds, if any) and partial-month date ranges.
+pub type MonthSplit = (Option<(u32, u32)>, Vec<(Date, Date)>);
+
+pub fn split_months(range: DateRange) -> MonthSplit {
     let month = |d: Date| d.yyyymmdd() / 100;
     let month_end = |d: Date| Date::new(d.year(), d.month(), d.month_len()).expect("valid");
     let month_start = |d: Date| Date::new(d.year(), d.month(), 1).expect("valid");
@@ -299,7 +374,11 @@ pub fn split_months(range: DateRange) -> (Option<(u32, u32)>, Vec<(Date, Date)>)
             return (None, Vec::new());
         }
         if month(f) == month(t) {
-            return if f.day() == 1 && t.day() == t.month_len() { (Some((month(f), month(f))), Vec::new()) } else { (None, vec![(f, t)]) };
+            return if f.day() == 1 && t.day() == t.month_len() {
+                (Some((month(f), month(f))), Vec::new())
+            } else {
+                (None, vec![(f, t)])
+            };
         }
     }
     let mut partial = Vec::new();
@@ -323,7 +402,11 @@ pub fn split_months(range: DateRange) -> (Option<(u32, u32)>, Vec<(Date, Date)>)
 }
 
 fn prev_month(m: u32) -> u32 {
-    if m % 100 == 1 { (m / 100 - 1) * 100 + 12 } else { m - 1 }
+    if m % 100 == 1 {
+        (m / 100 - 1) * 100 + 12
+    } else {
+        m - 1
+    }
 }
 
 #[cfg(test)]
@@ -336,16 +419,39 @@ mod tests {
 
     #[test]
     fn month_split() {
-        let r = |a, b| split_months(DateRange { from: d(a), to: d(b) });
-        assert_eq!(r("2024-01-01", "2024-12-31"), (Some((202401, 202412)), vec![]));
+        let r = |a, b| {
+            split_months(DateRange {
+                from: d(a),
+                to: d(b),
+            })
+        };
+        assert_eq!(
+            r("2024-01-01", "2024-12-31"),
+            (Some((202401, 202412)), vec![])
+        );
         assert_eq!(
             r("2024-01-15", "2024-03-10"),
-            (Some((202402, 202402)), vec![(d("2024-01-15").unwrap(), d("2024-01-31").unwrap()), (d("2024-03-01").unwrap(), d("2024-03-10").unwrap())])
+            (
+                Some((202402, 202402)),
+                vec![
+                    (d("2024-01-15").unwrap(), d("2024-01-31").unwrap()),
+                    (d("2024-03-01").unwrap(), d("2024-03-10").unwrap())
+                ]
+            )
         );
-        assert_eq!(r("2024-02-03", "2024-02-20"), (None, vec![(d("2024-02-03").unwrap(), d("2024-02-20").unwrap())]));
+        assert_eq!(
+            r("2024-02-03", "2024-02-20"),
+            (
+                None,
+                vec![(d("2024-02-03").unwrap(), d("2024-02-20").unwrap())]
+            )
+        );
         assert_eq!(r("2024-01-15", "2024-02-10").0, None);
         assert_eq!(r("2023-12-01", "2024-01-31").0, Some((202312, 202401)));
         assert_eq!(r("2024-01-01", "2024-02-10").0, Some((202401, 202401)));
-        assert_eq!(split_months(DateRange::default()), (Some((0, 999_999)), vec![]));
+        assert_eq!(
+            split_months(DateRange::default()),
+            (Some((0, 999_999)), vec![])
+        );
     }
 }

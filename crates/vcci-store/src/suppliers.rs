@@ -34,7 +34,11 @@ pub const SUPPLIER_FIELDS: [&str; 7] = [
 ];
 
 fn err(field: &'static str, code: &'static str, message: impl Into<String>) -> LineError {
-    LineError { field, code, message: message.into() }
+    LineError {
+        field,
+        code,
+        message: message.into(),
+    }
 }
 
 impl Supplier {
@@ -45,7 +49,11 @@ impl Supplier {
         let text = |i: usize, max: usize, errs: &mut Vec<LineError>| {
             get(i).and_then(|s| {
                 if s.len() > max {
-                    errs.push(err(SUPPLIER_FIELDS[i], "too_long", format!("is {} bytes; the limit is {max}", s.len())));
+                    errs.push(err(
+                        SUPPLIER_FIELDS[i],
+                        "too_long",
+                        format!("is {} bytes; the limit is {max}", s.len()),
+                    ));
                     None
                 } else {
                     Some(s.to_owned())
@@ -69,7 +77,11 @@ impl Supplier {
         let intensity_kg_per_usd = get(4).and_then(|s| match parse_number(s) {
             Ok(x) if x >= 0.0 => Some(x),
             Ok(_) => {
-                errs.push(err("intensity_kg_per_usd", "invalid_number", format!("'{s}' is negative")));
+                errs.push(err(
+                    "intensity_kg_per_usd",
+                    "invalid_number",
+                    format!("'{s}' is negative"),
+                ));
                 None
             }
             Err(m) => {
@@ -80,7 +92,11 @@ impl Supplier {
         let intensity_year = get(5).and_then(|s| match s.parse::<u16>() {
             Ok(y) if (1990..=2100).contains(&y) => Some(y),
             _ => {
-                errs.push(err("intensity_year", "invalid_year", format!("'{s}' is not a year")));
+                errs.push(err(
+                    "intensity_year",
+                    "invalid_year",
+                    format!("'{s}' is not a year"),
+                ));
                 None
             }
         });
@@ -101,7 +117,10 @@ impl Supplier {
 
     pub fn profile(&self) -> SupplierProfile {
         SupplierProfile {
-            naics: self.naics_code.as_deref().and_then(|n| Naics::parse(n).ok()),
+            naics: self
+                .naics_code
+                .as_deref()
+                .and_then(|n| Naics::parse(n).ok()),
             intensity_kg_per_usd: self.intensity_kg_per_usd,
             intensity_year: self.intensity_year,
         }
@@ -153,7 +172,11 @@ impl Db {
     pub fn get_supplier(&self, org: OrgId, supplier_id: &str) -> Result<Option<SupplierDetail>> {
         let s = self
             .conn
-            .query_row(&format!("{SELECT} WHERE org_id = ?1 AND supplier_id = ?2"), params![org.0, supplier_id], row)
+            .query_row(
+                &format!("{SELECT} WHERE org_id = ?1 AND supplier_id = ?2"),
+                params![org.0, supplier_id],
+                row,
+            )
             .optional()?;
         let Some(supplier) = s else { return Ok(None) };
         let (mg, musd, n): (i64, i64, i64) = self.conn.query_row(
@@ -164,13 +187,22 @@ impl Db {
         )?;
         Ok(Some(SupplierDetail {
             supplier,
-            emissions: SupplierEmissions { co2e_kg: mg as f64 / 1e6, transaction_count: n, spend_usd: musd as f64 / 1e3 },
+            emissions: SupplierEmissions {
+                co2e_kg: mg as f64 / 1e6,
+                transaction_count: n,
+                spend_usd: musd as f64 / 1e3,
+            },
         }))
     }
 
     /// Upserts suppliers by supplier_id; lines of suppliers whose NAICS or intensity changed
     /// are recalculated in the same transaction. Returns (upserted, lines recalculated).
-    pub fn upsert_suppliers(&mut self, cat: &'static Catalog, org: &Org, suppliers: &[Supplier]) -> Result<(usize, u64)> {
+    pub fn upsert_suppliers(
+        &mut self,
+        cat: &'static Catalog,
+        org: &Org,
+        suppliers: &[Supplier],
+    ) -> Result<(usize, u64)> {
         let mut profiles = self.supplier_profiles(org.id)?;
         let now = now_rfc3339();
         let tx = self.conn.transaction()?;
@@ -198,7 +230,10 @@ impl Db {
                     now
                 ])?;
                 let new = s.profile();
-                if profiles.insert(s.supplier_id.clone(), new.clone()).is_some_and(|old| old != new) {
+                if profiles
+                    .insert(s.supplier_id.clone(), new.clone())
+                    .is_some_and(|old| old != new)
+                {
                     changed.push(s.supplier_id.clone());
                 }
             }

@@ -25,7 +25,10 @@ fn messy_but_valid_exports_are_accepted() {
     assert_eq!(r.ignored_columns, ["Extra"]);
     let db = t.store.connect().unwrap();
     let t2 = db.get_line(org.id, "t2").unwrap().unwrap();
-    assert_eq!(t2.description.as_deref(), Some("Credit note\r\nfor returned \"laptop\""));
+    assert_eq!(
+        t2.description.as_deref(),
+        Some("Credit note\r\nfor returned \"laptop\"")
+    );
     close(t2.emission.co2e_kg, -29.0);
     // 58 - 29 + 1000/0.9245 × 292.655/304.702 × 0.058
     let s = db.summary(org.id, DateRange::default(), None).unwrap();
@@ -78,8 +81,22 @@ bad11,2022-01-01,100,USD,484121,\"never closed\n"
     assert_eq!((r.lines_read, r.inserted, r.rejected), (15, 2, 13));
     let db = t.store.connect().unwrap();
     // The first ok1 was kept; its duplicate did not overwrite it.
-    close(db.get_line(org.id, "ok1").unwrap().unwrap().emission.co2e_kg, 59.5);
-    assert_eq!(db.get_line(org.id, "ok2").unwrap().unwrap().description.as_deref(), Some("multi\nline"));
+    close(
+        db.get_line(org.id, "ok1")
+            .unwrap()
+            .unwrap()
+            .emission
+            .co2e_kg,
+        59.5,
+    );
+    assert_eq!(
+        db.get_line(org.id, "ok2")
+            .unwrap()
+            .unwrap()
+            .description
+            .as_deref(),
+        Some("multi\nline")
+    );
     t.assert_read_models(&org);
 }
 
@@ -92,9 +109,18 @@ fn file_level_problems_import_nothing() {
         other => panic!("expected a file error, got {other:?}"),
     };
     assert_eq!(err(b""), "the file is empty: expected a header line");
-    assert_eq!(err(b"transaction_id,amount\nt1,5\n"), "missing required column(s): date");
-    assert_eq!(err(b"date,description\n2022-01-01,x\n"), "missing required column(s): transaction_id, amount or quantity");
-    assert_eq!(err(b"transaction_id,date,amount,Amount\n"), "column 'amount' appears twice (columns 3 and 4)");
+    assert_eq!(
+        err(b"transaction_id,amount\nt1,5\n"),
+        "missing required column(s): date"
+    );
+    assert_eq!(
+        err(b"date,description\n2022-01-01,x\n"),
+        "missing required column(s): transaction_id, amount or quantity"
+    );
+    assert_eq!(
+        err(b"transaction_id,date,amount,Amount\n"),
+        "column 'amount' appears twice (columns 3 and 4)"
+    );
     assert_eq!(t.store.connect().unwrap().line_count(org.id).unwrap(), 0);
     // A header alone is a valid, empty import.
     let (r, _) = t.import(&org, "transaction_id,date,amount\n");
@@ -129,7 +155,10 @@ fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0)))
+        .find_map(|l| {
+            l.strip_prefix("VmHWM:")
+                .map(|v| v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0))
+        })
         .unwrap_or(0)
 }
 
@@ -138,7 +167,10 @@ fn a_100_mb_field_is_rejected_without_being_buffered() {
     let t = store();
     let org = t.org("acme");
     let input = HugeField {
-        head: std::io::Cursor::new(b"transaction_id,date,amount,naics_code,description\nbig,2022-01-01,1,484121,\"".to_vec()),
+        head: std::io::Cursor::new(
+            b"transaction_id,date,amount,naics_code,description\nbig,2022-01-01,1,484121,\""
+                .to_vec(),
+        ),
         filler_left: 100 << 20,
         tail: std::io::Cursor::new(b"\"\nok,2022-01-01,10,484121,after\n".to_vec()),
     };
@@ -146,16 +178,39 @@ fn a_100_mb_field_is_rejected_without_being_buffered() {
     let (r, rejects) = t.import_with(&org, input, &ImportOptions::default());
     let r = r.unwrap();
     let grew_mb = (peak_rss_kb().saturating_sub(before)) / 1024;
-    assert!(grew_mb < 64, "peak RSS grew by {grew_mb} MB while importing a 100 MB field");
+    assert!(
+        grew_mb < 64,
+        "peak RSS grew by {grew_mb} MB while importing a 100 MB field"
+    );
     assert_eq!((r.lines_read, r.inserted, r.rejected), (2, 1, 1));
     let row = rejects.lines().nth(1).unwrap();
-    assert!(row.starts_with("2,,record is longer than the limit of 1048576 bytes,\"big,2022-01-01,1,484121,\"\"xxx"), "{}", &row[..120]);
+    assert!(
+        row.starts_with(
+            "2,,record is longer than the limit of 1048576 bytes,\"big,2022-01-01,1,484121,\"\"xxx"
+        ),
+        "{}",
+        &row[..120]
+    );
     assert!(row.len() < 1200, "only the start of the record is kept");
-    close(t.store.connect().unwrap().get_line(org.id, "ok").unwrap().unwrap().emission.co2e_kg, 5.95);
+    close(
+        t.store
+            .connect()
+            .unwrap()
+            .get_line(org.id, "ok")
+            .unwrap()
+            .unwrap()
+            .emission
+            .co2e_kg,
+        5.95,
+    );
 }
 
 fn demo_csv(lines: usize) -> (String, String) {
-    let spec = vcci_store::demo::DemoSpec { suppliers: 200, lines, ..Default::default() };
+    let spec = vcci_store::demo::DemoSpec {
+        suppliers: 200,
+        lines,
+        ..Default::default()
+    };
     let (mut s, mut t) = (Vec::new(), Vec::new());
     vcci_store::demo::generate(&spec, &mut s, &mut t).unwrap();
     (String::from_utf8(s).unwrap(), String::from_utf8(t).unwrap())
@@ -173,8 +228,19 @@ fn reimporting_the_same_file_changes_nothing() {
     let db = t.store.connect().unwrap();
     let before = db.summary(org.id, DateRange::default(), None).unwrap();
     let (second, _) = t.import(&org, &lines);
-    assert_eq!((second.inserted, second.updated, second.unchanged, second.rejected), (0, 0, 5000, 0));
-    assert_eq!(db.summary(org.id, DateRange::default(), None).unwrap(), before);
+    assert_eq!(
+        (
+            second.inserted,
+            second.updated,
+            second.unchanged,
+            second.rejected
+        ),
+        (0, 0, 5000, 0)
+    );
+    assert_eq!(
+        db.summary(org.id, DateRange::default(), None).unwrap(),
+        before
+    );
     assert_eq!(db.line_count(org.id).unwrap(), 5000);
     t.assert_read_models(&org);
 }
@@ -189,7 +255,10 @@ fn changed_lines_replace_their_old_contribution() {
     assert_eq!((r.inserted, r.updated, r.unchanged), (1, 1, 1));
     let db = t.store.connect().unwrap();
     let months = db.by_month(org.id, DateRange::default()).unwrap();
-    let got: Vec<(String, f64)> = months.iter().map(|m| (m.month.clone(), m.co2e_kg)).collect();
+    let got: Vec<(String, f64)> = months
+        .iter()
+        .map(|m| (m.month.clone(), m.co2e_kg))
+        .collect();
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].0, "2022-02");
     close(got[0].1, 595.0);
@@ -205,12 +274,29 @@ fn changed_lines_replace_their_old_contribution() {
 fn organizations_are_isolated() {
     let t = store();
     let (a, b) = (t.org("a"), t.org("b"));
-    t.import(&a, "transaction_id,date,amount,naics_code\nsame,2022-01-01,1000,484121\n");
-    t.import(&b, "transaction_id,date,amount,naics_code\nsame,2022-01-01,10,484121\n");
+    t.import(
+        &a,
+        "transaction_id,date,amount,naics_code\nsame,2022-01-01,1000,484121\n",
+    );
+    t.import(
+        &b,
+        "transaction_id,date,amount,naics_code\nsame,2022-01-01,10,484121\n",
+    );
     let db = t.store.connect().unwrap();
-    close(db.get_line(a.id, "same").unwrap().unwrap().emission.co2e_kg, 595.0);
-    close(db.get_line(b.id, "same").unwrap().unwrap().emission.co2e_kg, 5.95);
-    close(db.summary(a.id, DateRange::default(), None).unwrap().total_co2e_kg, 595.0);
+    close(
+        db.get_line(a.id, "same").unwrap().unwrap().emission.co2e_kg,
+        595.0,
+    );
+    close(
+        db.get_line(b.id, "same").unwrap().unwrap().emission.co2e_kg,
+        5.95,
+    );
+    close(
+        db.summary(a.id, DateRange::default(), None)
+            .unwrap()
+            .total_co2e_kg,
+        595.0,
+    );
     assert!(db.get_line(a.id, "other").unwrap().is_none());
 }
 
@@ -220,7 +306,10 @@ fn supplier_intensities_recalculate_their_lines() {
     let org = t.org("acme");
     t.import(&org, "transaction_id,date,amount,currency,supplier_id,naics_code\nx,2024-05-01,500,GBP,ACME,484121\ny,2024-05-02,100,USD,OTHER,484121\n");
     let db = t.store.connect().unwrap();
-    assert_eq!(db.get_line(org.id, "x").unwrap().unwrap().emission.method, vcci_core::Method::SpendBased);
+    assert_eq!(
+        db.get_line(org.id, "x").unwrap().unwrap().emission.method,
+        vcci_core::Method::SpendBased
+    );
     let (r, rejects) = t.import_suppliers(
         &org,
         "supplier_id,name,naics_code,intensity_kg_per_usd,intensity_year,intensity_source\n\
@@ -233,7 +322,14 @@ fn supplier_intensities_recalculate_their_lines() {
     // 500 / 0.7824 × 304.702/313.689 × 0.25
     close(x.emission.co2e_kg, 155.187_660_598_362_3);
     assert_eq!(x.emission.method, vcci_core::Method::SupplierSpecific);
-    assert_eq!((&*x.emission.factor.set, &*x.emission.factor.key, &*x.emission.factor.version), ("supplier", "ACME", "2023"));
+    assert_eq!(
+        (
+            &*x.emission.factor.set,
+            &*x.emission.factor.key,
+            &*x.emission.factor.version
+        ),
+        ("supplier", "ACME", "2023")
+    );
     let detail = db.get_supplier(org.id, "ACME").unwrap().unwrap();
     close(detail.emissions.co2e_kg, 155.187_660_598_362_3);
     assert_eq!(detail.emissions.transaction_count, 1);
@@ -250,7 +346,10 @@ fn deleting_a_line_removes_its_contribution() {
     assert!(!db.delete_line(org.id, "a").unwrap());
     let s = db.summary(org.id, DateRange::default(), None).unwrap();
     close(s.total_co2e_kg, 58.0);
-    assert_eq!(s.by_category.iter().map(|c| c.category).collect::<Vec<_>>(), [1]);
+    assert_eq!(
+        s.by_category.iter().map(|c| c.category).collect::<Vec<_>>(),
+        [1]
+    );
     assert!(s.categories_without_data.contains(&4));
     t.assert_read_models(&org);
 }
@@ -268,13 +367,25 @@ fn activity_lines_import_with_unit_conversion() {
          bad,2024-03-01,5,kg,freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km\n",
     );
     assert_eq!((r.inserted, r.rejected), (3, 1));
-    assert!(rejects.contains("5,unit,unit: cannot convert kg (mass) to tonne.km (freight distance (tonne.km))"), "{rejects}");
+    assert!(
+        rejects.contains(
+            "5,unit,unit: cannot convert kg (mass) to tonne.km (freight distance (tonne.km))"
+        ),
+        "{rejects}"
+    );
     let db = t.store.connect().unwrap();
     let s = db.summary(org.id, DateRange::default(), None).unwrap();
-    close(s.total_co2e_kg, 48.76 + 31.2 + 1750.524_025);
-    let cats: Vec<(u8, i64)> = s.by_category.iter().map(|c| (c.category, c.transaction_count)).collect();
+    close(s.total_co2e_kg, 48.76 + 31.2 + 1_750.524_025);
+    let cats: Vec<(u8, i64)> = s
+        .by_category
+        .iter()
+        .map(|c| (c.category, c.transaction_count))
+        .collect();
     assert_eq!(cats, [(4, 1), (5, 1), (6, 1)]);
     let w = db.get_line(org.id, "w").unwrap().unwrap();
     let u = w.emission.conversions.unit.unwrap();
-    assert_eq!((u.from.as_str(), u.to.as_str(), u.factor, u.converted), ("kg", "tonnes", 0.001, 2.5));
+    assert_eq!(
+        (u.from.as_str(), u.to.as_str(), u.factor, u.converted),
+        ("kg", "tonnes", 0.001, 2.5)
+    );
 }

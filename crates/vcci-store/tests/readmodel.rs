@@ -9,8 +9,17 @@ use vcci_store::reports::DateRange;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Upsert { id: u8, day: u16, amount: f64, supplier: u8, naics: usize, eur: bool },
-    Delete { id: u8 },
+    Upsert {
+        id: u8,
+        day: u16,
+        amount: f64,
+        supplier: u8,
+        naics: usize,
+        eur: bool,
+    },
+    Delete {
+        id: u8,
+    },
     Recalculate,
 }
 

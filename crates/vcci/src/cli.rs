@@ -23,7 +23,12 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct StoreArgs {
     /// Data directory for the embedded SQLite database.
-    #[arg(long, global = true, env = "VCCI_DATA_DIR", default_value = "./vcci-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "VCCI_DATA_DIR",
+        default_value = "./vcci-data"
+    )]
     pub data_dir: PathBuf,
     /// Database URL: sqlite:PATH (PostgreSQL support is not built yet).
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
@@ -80,6 +85,9 @@ pub struct DemoArgs {
     /// Write the generated CSVs here instead of <data-dir>/demo.
     #[arg(long)]
     pub out_dir: Option<PathBuf>,
+    /// Only write the CSVs (suppliers.csv, transactions.csv); import nothing.
+    #[arg(long)]
+    pub generate_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use vcci_core::factors::FactorQuery;
 use vcci_core::{Date, EpaVersion, catalog};
-use vcci_store::import::{ImportOptions, ImportReport, RejectsWriter, import_suppliers, import_transactions};
+use vcci_store::import::{
+    ImportOptions, ImportReport, RejectsWriter, import_suppliers, import_transactions,
+};
 use vcci_store::keys::Role;
 use vcci_store::reports::DateRange;
 use vcci_store::{Store, demo};
@@ -34,34 +36,63 @@ pub fn run(cli: Cli) -> Result<()> {
 
 fn open_store(a: &StoreArgs) -> Result<Store> {
     match a.database_url.as_deref().filter(|u| !u.is_empty()) {
-        None => Store::open_dir(&a.data_dir).with_context(|| format!("opening the database in {}", a.data_dir.display())),
+        None => Store::open_dir(&a.data_dir)
+            .with_context(|| format!("opening the database in {}", a.data_dir.display())),
         Some(url) => {
             let path = url
                 .strip_prefix("sqlite://")
                 .or_else(|| url.strip_prefix("sqlite:"))
                 .ok_or_else(|| anyhow!("unsupported database URL scheme in DATABASE_URL/--database-url: this build supports sqlite:PATH only (PostgreSQL is not built yet)"))?;
-            if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            if let Some(dir) = Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
             }
-            Store::open_file(Path::new(path)).with_context(|| format!("opening the database {path}"))
+            Store::open_file(Path::new(path))
+                .with_context(|| format!("opening the database {path}"))
         }
     }
 }
 
 fn demo_cmd(sa: &StoreArgs, a: DemoArgs) -> Result<()> {
-    open_store(sa)?; // fail early on a bad data directory, before generating
-    let dir = a.out_dir.clone().unwrap_or_else(|| sa.data_dir.join("demo"));
+    if !a.generate_only {
+        open_store(sa)?; // fail early on a bad data directory, before generating
+    }
+    let dir = a
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| sa.data_dir.join("demo"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let spec = demo::DemoSpec { suppliers: a.suppliers, lines: a.lines, first_year: a.first_year, years: 3, seed: a.seed };
+    let spec = demo::DemoSpec {
+        suppliers: a.suppliers,
+        lines: a.lines,
+        first_year: a.first_year,
+        years: 3,
+        seed: a.seed,
+    };
     let (sp, tp) = (dir.join("suppliers.csv"), dir.join("transactions.csv"));
     {
-        let mut s = BufWriter::new(File::create(&sp).with_context(|| format!("creating {}", sp.display()))?);
-        let mut t = BufWriter::new(File::create(&tp).with_context(|| format!("creating {}", tp.display()))?);
+        let mut s = BufWriter::new(
+            File::create(&sp).with_context(|| format!("creating {}", sp.display()))?,
+        );
+        let mut t = BufWriter::new(
+            File::create(&tp).with_context(|| format!("creating {}", tp.display()))?,
+        );
         demo::generate(&spec, &mut s, &mut t).context("writing the demo data")?;
         s.flush()?;
         t.flush()?;
     }
-    eprintln!("Generated {} suppliers and {} lines in {}", group(a.suppliers as u64), group(a.lines as u64), dir.display());
+    eprintln!(
+        "Generated {} suppliers and {} lines in {}",
+        group(a.suppliers as u64),
+        group(a.lines as u64),
+        dir.display()
+    );
+    if a.generate_only {
+        return Ok(());
+    }
     let base = |file: PathBuf, kind| ImportArgs {
         file,
         org: a.org.clone(),
@@ -74,10 +105,27 @@ fn demo_cmd(sa: &StoreArgs, a: DemoArgs) -> Result<()> {
     import_cmd(sa, base(sp, ImportKind::Suppliers))?;
     import_cmd(sa, base(tp, ImportKind::Transactions))?;
     println!();
-    report_cmd(sa, ReportArgs { org: a.org.clone(), by: ReportBy::Category, from: None, to: None, year: None, format: Format::Table, limit: 20 })?;
+    report_cmd(
+        sa,
+        ReportArgs {
+            org: a.org.clone(),
+            by: ReportBy::Category,
+            from: None,
+            to: None,
+            year: None,
+            format: Format::Table,
+            limit: 20,
+        },
+    )?;
     println!();
-    println!("Next: vcci report --org {} --by month | supplier | method | quality   (--format csv|json)", a.org);
-    println!("      vcci explain --org {} TX-{}-00000001", a.org, a.first_year);
+    println!(
+        "Next: vcci report --org {} --by month | supplier | method | quality   (--format csv|json)",
+        a.org
+    );
+    println!(
+        "      vcci explain --org {} TX-{}-00000001",
+        a.org, a.first_year
+    );
     println!("      vcci factors search hotel UK");
     Ok(())
 }
@@ -96,22 +144,47 @@ fn import_cmd(sa: &StoreArgs, a: ImportArgs) -> Result<ImportReport> {
         (Box::new(f), len, a.file.display().to_string())
     };
     let rejects_path = a.rejects.clone().unwrap_or_else(|| {
-        if stdin { PathBuf::from("stdin.rejects.csv") } else { PathBuf::from(format!("{}.rejects.csv", a.file.display())) }
+        if stdin {
+            PathBuf::from("stdin.rejects.csv")
+        } else {
+            PathBuf::from(format!("{}.rejects.csv", a.file.display()))
+        }
     });
-    let rf = File::create(&rejects_path).with_context(|| format!("creating rejects file {}", rejects_path.display()))?;
+    let rf = File::create(&rejects_path)
+        .with_context(|| format!("creating rejects file {}", rejects_path.display()))?;
     let mut rejects = RejectsWriter::new(BufWriter::new(rf))?;
-    let opts = ImportOptions { max_record_bytes: a.max_record_bytes, batch_size: a.batch_size.clamp(1, 10_000), commit_lines: a.batch_size.max(1) };
+    let opts = ImportOptions {
+        max_record_bytes: a.max_record_bytes,
+        batch_size: a.batch_size.clamp(1, 10_000),
+        commit_lines: a.batch_size.max(1),
+    };
     let mut progress = Progress::new(a.quiet, total);
     let report = match a.kind {
-        ImportKind::Transactions => {
-            import_transactions(&store, catalog(), &org, input, &source, &opts, &mut rejects, &mut |p| progress.update(p))
+        ImportKind::Transactions => import_transactions(
+            &store,
+            catalog(),
+            &org,
+            input,
+            &source,
+            &opts,
+            &mut rejects,
+            &mut |p| progress.update(p),
+        ),
+        ImportKind::Suppliers => {
+            import_suppliers(&store, catalog(), &org, input, &opts, &mut rejects)
         }
-        ImportKind::Suppliers => import_suppliers(&store, catalog(), &org, input, &opts, &mut rejects),
     };
     progress.finish();
-    rejects.into_inner().flush().context("writing the rejects file")?;
+    rejects
+        .into_inner()
+        .flush()
+        .context("writing the rejects file")?;
     let report = report.with_context(|| format!("importing {source}"))?;
-    let what = if a.kind == ImportKind::Suppliers { "suppliers" } else { "lines" };
+    let what = if a.kind == ImportKind::Suppliers {
+        "suppliers"
+    } else {
+        "lines"
+    };
     let mut msg = format!(
         "Imported {source} into '{}': {} {what} read, {} accepted",
         org.name,
@@ -119,18 +192,33 @@ fn import_cmd(sa: &StoreArgs, a: ImportArgs) -> Result<ImportReport> {
         group(report.inserted + report.updated)
     );
     if a.kind == ImportKind::Transactions {
-        msg += &format!(" ({} new, {} updated), {} unchanged", group(report.inserted), group(report.updated), group(report.unchanged));
+        msg += &format!(
+            " ({} new, {} updated), {} unchanged",
+            group(report.inserted),
+            group(report.updated),
+            group(report.unchanged)
+        );
     }
-    msg += &format!(", {} rejected in {:.2} s", group(report.rejected), report.seconds);
+    msg += &format!(
+        ", {} rejected in {:.2} s",
+        group(report.rejected),
+        report.seconds
+    );
     if report.seconds > 0.0 {
-        msg += &format!(" ({} lines/s)", group((report.lines_read as f64 / report.seconds) as u64));
+        msg += &format!(
+            " ({} lines/s)",
+            group((report.lines_read as f64 / report.seconds) as u64)
+        );
     }
     eprintln!("{msg}");
     if !report.ignored_columns.is_empty() {
         eprintln!("Ignored columns: {}", report.ignored_columns.join(", "));
     }
     if report.rejected > 0 {
-        eprintln!("Rejected lines (line, column, reason, original) are in {}", rejects_path.display());
+        eprintln!(
+            "Rejected lines (line, column, reason, original) are in {}",
+            rejects_path.display()
+        );
     } else {
         let _ = std::fs::remove_file(&rejects_path);
     }
@@ -139,12 +227,20 @@ fn import_cmd(sa: &StoreArgs, a: ImportArgs) -> Result<ImportReport> {
 
 fn parse_range(a: &ReportArgs) -> Result<DateRange> {
     if let Some(y) = a.year {
-        return Ok(DateRange { from: Date::new(y, 1, 1), to: Date::new(y, 12, 31) });
+        return Ok(DateRange {
+            from: Date::new(y, 1, 1),
+            to: Date::new(y, 12, 31),
+        });
     }
     let p = |s: &Option<String>, flag: &str| -> Result<Option<Date>> {
-        s.as_deref().map(|v| Date::parse(v).map_err(|m| anyhow!("--{flag}: {m}"))).transpose()
+        s.as_deref()
+            .map(|v| Date::parse(v).map_err(|m| anyhow!("--{flag}: {m}")))
+            .transpose()
     };
-    Ok(DateRange { from: p(&a.from, "from")?, to: p(&a.to, "to")? })
+    Ok(DateRange {
+        from: p(&a.from, "from")?,
+        to: p(&a.to, "to")?,
+    })
 }
 
 fn report_cmd(sa: &StoreArgs, a: ReportArgs) -> Result<()> {
@@ -154,7 +250,11 @@ fn report_cmd(sa: &StoreArgs, a: ReportArgs) -> Result<()> {
     let range = parse_range(&a)?;
     let period = match (range.from, range.to) {
         (None, None) => "all dates".to_owned(),
-        (f, t) => format!("{} to {}", f.map_or("start".into(), |d| d.to_string()), t.map_or("end".into(), |d| d.to_string())),
+        (f, t) => format!(
+            "{} to {}",
+            f.map_or("start".into(), |d| d.to_string()),
+            t.map_or("end".into(), |d| d.to_string())
+        ),
     };
     let mut out = String::new();
     match a.by {
@@ -166,21 +266,47 @@ fn report_cmd(sa: &StoreArgs, a: ReportArgs) -> Result<()> {
                 let mut t;
                 match a.by {
                     ReportBy::Category => {
-                        t = Table::new(&[("category", true), ("name", false), ("tCO2e", true), ("share", true), ("lines", true)]);
+                        t = Table::new(&[
+                            ("category", true),
+                            ("name", false),
+                            ("tCO2e", true),
+                            ("share", true),
+                            ("lines", true),
+                        ]);
                         for c in &s.by_category {
-                            t.row(vec![c.category.to_string(), c.name.into(), tonnes(c.co2e_kg), pct(c.share), group(c.transaction_count as u64)]);
+                            t.row(vec![
+                                c.category.to_string(),
+                                c.name.into(),
+                                tonnes(c.co2e_kg),
+                                pct(c.share),
+                                group(c.transaction_count as u64),
+                            ]);
                         }
                     }
                     ReportBy::Method => {
-                        t = Table::new(&[("method", false), ("tCO2e", true), ("share", true), ("lines", true)]);
+                        t = Table::new(&[
+                            ("method", false),
+                            ("tCO2e", true),
+                            ("share", true),
+                            ("lines", true),
+                        ]);
                         for m in &s.by_method {
-                            t.row(vec![m.method.as_str().into(), tonnes(m.co2e_kg), pct(m.share), group(m.transaction_count as u64)]);
+                            t.row(vec![
+                                m.method.as_str().into(),
+                                tonnes(m.co2e_kg),
+                                pct(m.share),
+                                group(m.transaction_count as u64),
+                            ]);
                         }
                     }
                     _ => {
                         t = Table::new(&[("data_quality", true), ("tCO2e", true), ("lines", true)]);
                         for q in &s.by_data_quality {
-                            t.row(vec![q.data_quality.to_string(), tonnes(q.co2e_kg), group(q.transaction_count as u64)]);
+                            t.row(vec![
+                                q.data_quality.to_string(),
+                                tonnes(q.co2e_kg),
+                                group(q.transaction_count as u64),
+                            ]);
                         }
                     }
                 }
@@ -194,11 +320,23 @@ fn report_cmd(sa: &StoreArgs, a: ReportArgs) -> Result<()> {
                         tonnes(s.total_co2e_kg),
                         group(s.transaction_count as u64),
                         s.spend_usd,
-                        s.weighted_data_quality.map_or("n/a".into(), |q| format!("{q:.2} (1 best, 5 worst)"))
+                        s.weighted_data_quality
+                            .map_or("n/a".into(), |q| format!("{q:.2} (1 best, 5 worst)"))
                     );
                     if a.by == ReportBy::Category {
-                        let none: Vec<String> = s.categories_without_data.iter().map(|c| c.to_string()).collect();
-                        out += &format!("Not reported (no data): categories {}\n", if none.is_empty() { "none".into() } else { none.join(", ") });
+                        let none: Vec<String> = s
+                            .categories_without_data
+                            .iter()
+                            .map(|c| c.to_string())
+                            .collect();
+                        out += &format!(
+                            "Not reported (no data): categories {}\n",
+                            if none.is_empty() {
+                                "none".into()
+                            } else {
+                                none.join(", ")
+                            }
+                        );
                     }
                 }
             }
@@ -208,19 +346,42 @@ fn report_cmd(sa: &StoreArgs, a: ReportArgs) -> Result<()> {
             if a.format == Format::Json {
                 out = serde_json::to_string_pretty(&months)? + "\n";
             } else {
-                let mut cats: Vec<String> = months.iter().flat_map(|m| m.by_category.keys().cloned()).collect();
+                let mut cats: Vec<String> = months
+                    .iter()
+                    .flat_map(|m| m.by_category.keys().cloned())
+                    .collect();
                 cats.sort_by_key(|c| c.parse::<u8>().unwrap_or(0));
                 cats.dedup();
-                let mut headers: Vec<(String, bool)> = vec![("month".into(), false), ("tCO2e".into(), true), ("lines".into(), true)];
+                let mut headers: Vec<(String, bool)> = vec![
+                    ("month".into(), false),
+                    ("tCO2e".into(), true),
+                    ("lines".into(), true),
+                ];
                 headers.extend(cats.iter().map(|c| (format!("cat {c}"), true)));
                 let h: Vec<(&str, bool)> = headers.iter().map(|(s, n)| (s.as_str(), *n)).collect();
                 let mut t = Table::new(&h);
                 for m in &months {
-                    let mut row = vec![m.month.clone(), tonnes(m.co2e_kg), group(m.transaction_count as u64)];
-                    row.extend(cats.iter().map(|c| m.by_category.get(c).map_or_else(|| "-".into(), |v| tonnes(*v))));
+                    let mut row = vec![
+                        m.month.clone(),
+                        tonnes(m.co2e_kg),
+                        group(m.transaction_count as u64),
+                    ];
+                    row.extend(cats.iter().map(|c| {
+                        m.by_category
+                            .get(c)
+                            .map_or_else(|| "-".into(), |v| tonnes(*v))
+                    }));
                     t.row(row);
                 }
-                out = if a.format == Format::Csv { t.to_csv() } else { format!("Emissions by month of '{}' (tCO2e), {period}\n\n{}", org.name, t.to_text()) };
+                out = if a.format == Format::Csv {
+                    t.to_csv()
+                } else {
+                    format!(
+                        "Emissions by month of '{}' (tCO2e), {period}\n\n{}",
+                        org.name,
+                        t.to_text()
+                    )
+                };
             }
         }
         ReportBy::Supplier => {
@@ -228,18 +389,35 @@ fn report_cmd(sa: &StoreArgs, a: ReportArgs) -> Result<()> {
             if a.format == Format::Json {
                 out = serde_json::to_string_pretty(&rows)? + "\n";
             } else {
-                let mut t = Table::new(&[("rank", true), ("supplier_id", false), ("name", false), ("tCO2e", true), ("spend_usd", true), ("lines", true)]);
+                let mut t = Table::new(&[
+                    ("rank", true),
+                    ("supplier_id", false),
+                    ("name", false),
+                    ("tCO2e", true),
+                    ("spend_usd", true),
+                    ("lines", true),
+                ]);
                 for (i, r) in rows.iter().enumerate() {
                     t.row(vec![
                         (i + 1).to_string(),
-                        r.supplier_id.clone().unwrap_or_else(|| "(no supplier)".into()),
+                        r.supplier_id
+                            .clone()
+                            .unwrap_or_else(|| "(no supplier)".into()),
                         r.name.clone().unwrap_or_default(),
                         tonnes(r.co2e_kg),
                         format!("{:.2}", r.spend_usd),
                         group(r.transaction_count as u64),
                     ]);
                 }
-                out = if a.format == Format::Csv { t.to_csv() } else { format!("Top suppliers of '{}' by emissions, {period}\n\n{}", org.name, t.to_text()) };
+                out = if a.format == Format::Csv {
+                    t.to_csv()
+                } else {
+                    format!(
+                        "Top suppliers of '{}' by emissions, {period}\n\n{}",
+                        org.name,
+                        t.to_text()
+                    )
+                };
             }
         }
     }
@@ -251,7 +429,13 @@ fn explain_cmd(sa: &StoreArgs, a: ExplainArgs) -> Result<()> {
     let store = open_store(sa)?;
     let db = store.connect()?;
     let org = db.require_org(&a.org)?;
-    let line = db.get_line(org.id, &a.transaction_id)?.ok_or_else(|| anyhow!("no line '{}' in organization '{}'", a.transaction_id, org.name))?;
+    let line = db.get_line(org.id, &a.transaction_id)?.ok_or_else(|| {
+        anyhow!(
+            "no line '{}' in organization '{}'",
+            a.transaction_id,
+            org.name
+        )
+    })?;
     println!("{}", serde_json::to_string_pretty(&line)?);
     Ok(())
 }
@@ -266,7 +450,12 @@ fn calculate_cmd(sa: &StoreArgs, a: CalculateArgs) -> Result<()> {
         org.epa_version = v;
     }
     let (changed, errors) = db.recalculate(catalog(), &org, None)?;
-    eprintln!("Recalculated '{}' with epa-supply-chain {}: {} lines changed", org.name, org.epa_version.as_str(), group(changed));
+    eprintln!(
+        "Recalculated '{}' with epa-supply-chain {}: {} lines changed",
+        org.name,
+        org.epa_version.as_str(),
+        group(changed)
+    );
     for (id, e) in errors.iter().take(20) {
         eprintln!("  {id}: kept its previous result: {e}");
     }
@@ -282,7 +471,11 @@ fn verify_cmd(sa: &StoreArgs, a: OrgArg) -> Result<()> {
     let org = db.require_org(&a.org)?;
     let diffs = db.verify_read_models(org.id)?;
     if diffs.is_empty() {
-        println!("Read models of '{}' agree with the {} lines.", org.name, group(db.line_count(org.id)? as u64));
+        println!(
+            "Read models of '{}' agree with the {} lines.",
+            org.name,
+            group(db.line_count(org.id)? as u64)
+        );
         Ok(())
     } else {
         for d in diffs.iter().take(20) {
@@ -304,13 +497,37 @@ fn factors_search(a: FactorSearchArgs) -> Result<()> {
     match a.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&found)?),
         f => {
-            let mut t = Table::new(&[("set", false), ("version", false), ("key", false), ("value", true), ("unit", false), ("name", false)]);
+            let mut t = Table::new(&[
+                ("set", false),
+                ("version", false),
+                ("key", false),
+                ("value", true),
+                ("unit", false),
+                ("name", false),
+            ]);
             for v in &found {
-                t.row(vec![v.set.into(), v.version.into(), v.key.clone(), format!("{}", v.value), v.unit.clone(), v.name.clone()]);
+                t.row(vec![
+                    v.set.into(),
+                    v.version.into(),
+                    v.key.clone(),
+                    format!("{}", v.value),
+                    v.unit.clone(),
+                    v.name.clone(),
+                ]);
             }
-            print!("{}", if f == Format::Csv { t.to_csv() } else { t.to_text() });
+            print!(
+                "{}",
+                if f == Format::Csv {
+                    t.to_csv()
+                } else {
+                    t.to_text()
+                }
+            );
             if f == Format::Table && found.len() == a.limit {
-                println!("(first {} shown; use --limit or more words to narrow)", a.limit);
+                println!(
+                    "(first {} shown; use --limit or more words to narrow)",
+                    a.limit
+                );
             }
         }
     }
@@ -320,7 +537,16 @@ fn factors_search(a: FactorSearchArgs) -> Result<()> {
 fn factors_show(a: FactorShowArgs) -> Result<()> {
     let f = catalog()
         .get(&a.set, &a.key, a.version.as_deref())
-        .ok_or_else(|| anyhow!("no factor '{}' in set '{}'{}", a.key, a.set, a.version.map(|v| format!(" version {v}")).unwrap_or_default()))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "no factor '{}' in set '{}'{}",
+                a.key,
+                a.set,
+                a.version
+                    .map(|v| format!(" version {v}"))
+                    .unwrap_or_default()
+            )
+        })?;
     println!("{}", serde_json::to_string_pretty(&f)?);
     Ok(())
 }
@@ -335,7 +561,11 @@ fn keys_create(sa: &StoreArgs, a: KeyCreateArgs) -> Result<()> {
         RoleArg::Viewer => Role::Viewer,
     };
     let key = db.create_key(org.id, role)?;
-    println!("Created a {} key for organization '{}'. It is shown only once; store it safely:", role.as_str(), org.name);
+    println!(
+        "Created a {} key for organization '{}'. It is shown only once; store it safely:",
+        role.as_str(),
+        org.name
+    );
     println!("{key}");
     Ok(())
 }

@@ -36,7 +36,13 @@ impl Table {
             let parts: Vec<String> = cells
                 .iter()
                 .enumerate()
-                .map(|(i, c)| if self.numeric[i] { format!("{c:>width$}", width = w[i]) } else { format!("{c:<width$}", width = w[i]) })
+                .map(|(i, c)| {
+                    if self.numeric[i] {
+                        format!("{c:>width$}", width = w[i])
+                    } else {
+                        format!("{c:<width$}", width = w[i])
+                    }
+                })
                 .collect();
             let _ = writeln!(out, "{}", parts.join("  ").trim_end());
         };
@@ -51,7 +57,11 @@ impl Table {
 
     pub fn to_csv(&self) -> String {
         let esc = |s: &String| {
-            if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.clone() }
+            if s.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.clone()
+            }
         };
         let mut out = String::new();
         for r in std::iter::once(&self.headers).chain(&self.rows) {

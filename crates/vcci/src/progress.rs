@@ -17,7 +17,13 @@ pub struct Progress {
 impl Progress {
     pub fn new(quiet: bool, total_bytes: Option<u64>) -> Progress {
         let now = Instant::now();
-        Progress { started: now, last_print: now, tty: std::io::stderr().is_terminal(), quiet, total_bytes }
+        Progress {
+            started: now,
+            last_print: now,
+            tty: std::io::stderr().is_terminal(),
+            quiet,
+            total_bytes,
+        }
     }
 
     pub fn update(&mut self, p: ImportProgress) {
@@ -33,7 +39,12 @@ impl Progress {
             Some(t) if t > 0 => {
                 let f = (p.bytes_read as f64 / t as f64).min(1.0);
                 let filled = (f * 24.0) as usize;
-                format!("[{}{}] {:>3.0}% ", "#".repeat(filled), "-".repeat(24 - filled), f * 100.0)
+                format!(
+                    "[{}{}] {:>3.0}% ",
+                    "#".repeat(filled),
+                    "-".repeat(24 - filled),
+                    f * 100.0
+                )
             }
             _ => String::new(),
         };
@@ -65,7 +76,7 @@ pub fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -16,32 +16,72 @@ fn vcci(data: &Path, args: &[&str]) -> Output {
 }
 
 fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&o.stderr), String::from_utf8_lossy(&o.stdout));
+    assert!(
+        o.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
     String::from_utf8(o.stdout.clone()).unwrap()
 }
 
 #[test]
 fn demo_imports_and_prints_an_inventory() {
     let dir = tempfile::tempdir().unwrap();
-    let out = ok(&vcci(dir.path(), &["demo", "--lines", "3000", "--suppliers", "100"]));
+    let out = ok(&vcci(
+        dir.path(),
+        &["demo", "--lines", "3000", "--suppliers", "100"],
+    ));
     assert!(out.contains("Scope 3 emissions of 'demo'"), "{out}");
     assert!(out.contains("Purchased goods and services"));
-    let not_reported = out.lines().find(|l| l.starts_with("Not reported (no data): categories ")).expect("categories without data are listed");
-    assert!(not_reported.ends_with("7, 9, 10, 11, 12, 13, 14, 15"), "{not_reported}");
-    assert!(!out.contains("       7  "), "a category without data is not shown as a row");
-    let json = ok(&vcci(dir.path(), &["report", "--org", "demo", "--by", "category", "--format", "json"]));
+    let not_reported = out
+        .lines()
+        .find(|l| l.starts_with("Not reported (no data): categories "))
+        .expect("categories without data are listed");
+    assert!(
+        not_reported.ends_with("7, 9, 10, 11, 12, 13, 14, 15"),
+        "{not_reported}"
+    );
+    assert!(
+        !out.contains("       7  "),
+        "a category without data is not shown as a row"
+    );
+    let json = ok(&vcci(
+        dir.path(),
+        &[
+            "report", "--org", "demo", "--by", "category", "--format", "json",
+        ],
+    ));
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["transaction_count"], 3000);
-    let by_cat: f64 = v["by_category"].as_array().unwrap().iter().map(|c| c["co2e_kg"].as_f64().unwrap()).sum();
+    let by_cat: f64 = v["by_category"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["co2e_kg"].as_f64().unwrap())
+        .sum();
     assert!((by_cat - v["total_co2e_kg"].as_f64().unwrap()).abs() < 1e-3);
-    let months = ok(&vcci(dir.path(), &["report", "--org", "demo", "--by", "month", "--year", "2024", "--format", "csv"]));
+    let months = ok(&vcci(
+        dir.path(),
+        &[
+            "report", "--org", "demo", "--by", "month", "--year", "2024", "--format", "csv",
+        ],
+    ));
     assert_eq!(months.lines().count(), 13, "{months}");
     assert!(months.lines().nth(1).unwrap().starts_with("2024-01,"));
-    let sup = ok(&vcci(dir.path(), &["report", "--org", "demo", "--by", "supplier", "--limit", "5", "--format", "csv"]));
+    let sup = ok(&vcci(
+        dir.path(),
+        &[
+            "report", "--org", "demo", "--by", "supplier", "--limit", "5", "--format", "csv",
+        ],
+    ));
     assert_eq!(sup.lines().count(), 6);
     let verify = ok(&vcci(dir.path(), &["verify", "--org", "demo"]));
     assert!(verify.contains("agree with the 3,000 lines"), "{verify}");
-    let explain = ok(&vcci(dir.path(), &["explain", "--org", "demo", "TX-2023-00000001"]));
+    let explain = ok(&vcci(
+        dir.path(),
+        &["explain", "--org", "demo", "TX-2023-00000001"],
+    ));
     let line: serde_json::Value = serde_json::from_str(&explain).unwrap();
     assert!(line["emission"]["factor"]["set"].is_string());
 }
@@ -49,9 +89,17 @@ fn demo_imports_and_prints_an_inventory() {
 #[test]
 fn keys_are_printed_alone_on_the_last_line() {
     let dir = tempfile::tempdir().unwrap();
-    let out = ok(&vcci(dir.path(), &["keys", "create", "--org", "acme", "--role", "analyst"]));
+    let out = ok(&vcci(
+        dir.path(),
+        &["keys", "create", "--org", "acme", "--role", "analyst"],
+    ));
     let key = out.lines().last().unwrap();
-    assert!(key.starts_with("vcci_") && key.len() == 69 && key[5..].bytes().all(|b| b.is_ascii_hexdigit()), "{out}");
+    assert!(
+        key.starts_with("vcci_")
+            && key.len() == 69
+            && key[5..].bytes().all(|b| b.is_ascii_hexdigit()),
+        "{out}"
+    );
     ok(&vcci(dir.path(), &["keys", "revoke", key]));
     let again = vcci(dir.path(), &["keys", "revoke", key]);
     assert!(!again.status.success());
@@ -73,7 +121,13 @@ fn failures_exit_non_zero_with_one_line() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("vcci: error: "), "{err}");
     }
-    let o = Command::new(env!("CARGO_BIN_EXE_vcci")).args(["--data-dir"]).arg(dir.path()).args(["report", "--org", "x"]).env("DATABASE_URL", "postgres://localhost/x").output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_vcci"))
+        .args(["--data-dir"])
+        .arg(dir.path())
+        .args(["report", "--org", "x"])
+        .env("DATABASE_URL", "postgres://localhost/x")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("supports sqlite:PATH only"));
 }
 
@@ -94,21 +148,52 @@ fn import_reads_standard_input_and_writes_rejects() {
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success());
     let err = String::from_utf8(o.stderr).unwrap();
-    assert!(err.contains("2 lines read, 1 accepted (1 new, 0 updated), 0 unchanged, 1 rejected"), "{err}");
+    assert!(
+        err.contains("2 lines read, 1 accepted (1 new, 0 updated), 0 unchanged, 1 rejected"),
+        "{err}"
+    );
     let r = std::fs::read_to_string(&rejects).unwrap();
-    assert_eq!(r, "line,column,error,original\n3,amount,amount: 'x' is not a number,\"b,2022-01-01,x,484121\"\n");
-    let out = ok(&vcci(dir.path(), &["report", "--org", "acme", "--format", "csv"]));
-    assert_eq!(out, "category,name,tCO2e,share,lines\n4,Upstream transportation and distribution,0.595,100.0%,1\n");
+    assert_eq!(
+        r,
+        "line,column,error,original\n3,amount,amount: 'x' is not a number,\"b,2022-01-01,x,484121\"\n"
+    );
+    let out = ok(&vcci(
+        dir.path(),
+        &["report", "--org", "acme", "--format", "csv"],
+    ));
+    assert_eq!(
+        out,
+        "category,name,tCO2e,share,lines\n4,Upstream transportation and distribution,0.595,100.0%,1\n"
+    );
 }
 
 #[test]
 fn factor_search_finds_keys_by_words() {
     let dir = tempfile::tempdir().unwrap();
-    let out = ok(&vcci(dir.path(), &["factors", "search", "HGV", "average", "laden", "t.km", "--format", "csv", "--limit", "100"]));
+    let out = ok(&vcci(
+        dir.path(),
+        &[
+            "factors", "search", "HGV", "average", "laden", "t.km", "--format", "csv", "--limit",
+            "100",
+        ],
+    ));
     assert!(out.contains("desnz,2024-v1.1,freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km,0.09752,tonne.km"), "{out}");
-    let json = ok(&vcci(dir.path(), &["factors", "show", "epa-supply-chain", "484121", "--version", "1.2"]));
+    let json = ok(&vcci(
+        dir.path(),
+        &[
+            "factors",
+            "show",
+            "epa-supply-chain",
+            "484121",
+            "--version",
+            "1.2",
+        ],
+    ));
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!((v["value"].as_f64(), v["price_year"].as_u64()), (Some(1.115), Some(2021)));
+    assert_eq!(
+        (v["value"].as_f64(), v["price_year"].as_u64()),
+        (Some(1.115), Some(2021))
+    );
 }
 
 /// Kill an import with SIGKILL once part of it is committed, run it again, and compare with
@@ -117,7 +202,11 @@ fn factor_search_finds_keys_by_words() {
 fn a_killed_import_resumes_without_loss_or_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let lines = 400_000;
-    let spec = vcci_store::demo::DemoSpec { suppliers: 500, lines, ..Default::default() };
+    let spec = vcci_store::demo::DemoSpec {
+        suppliers: 500,
+        lines,
+        ..Default::default()
+    };
     let csv = dir.path().join("big.csv");
     let suppliers = dir.path().join("suppliers.csv");
     {
@@ -129,7 +218,17 @@ fn a_killed_import_resumes_without_loss_or_duplicates() {
     let crashed = dir.path().join("crashed");
     let clean = dir.path().join("clean");
     for d in [&crashed, &clean] {
-        ok(&vcci(d, &["import", suppliers.to_str().unwrap(), "--org", "acme", "--kind", "suppliers"]));
+        ok(&vcci(
+            d,
+            &[
+                "import",
+                suppliers.to_str().unwrap(),
+                "--org",
+                "acme",
+                "--kind",
+                "suppliers",
+            ],
+        ));
     }
     let mut child = Command::new(env!("CARGO_BIN_EXE_vcci"))
         .arg("--data-dir")
@@ -144,7 +243,10 @@ fn a_killed_import_resumes_without_loss_or_duplicates() {
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "import ended before any progress was shown");
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "import ended before any progress was shown"
+        );
         let committed: u64 = line
             .split(" committed")
             .next()
@@ -163,18 +265,36 @@ fn a_killed_import_resumes_without_loss_or_duplicates() {
     let db = store.connect().unwrap();
     let org = db.require_org("acme").unwrap();
     let partial = db.line_count(org.id).unwrap();
-    assert!(partial > 0 && partial < lines as i64, "the kill should land mid-import ({partial} lines stored)");
-    assert!(db.verify_read_models(org.id).unwrap().is_empty(), "committed batches are consistent");
+    assert!(
+        partial > 0 && partial < lines as i64,
+        "the kill should land mid-import ({partial} lines stored)"
+    );
+    assert!(
+        db.verify_read_models(org.id).unwrap().is_empty(),
+        "committed batches are consistent"
+    );
 
-    let again = vcci(&crashed, &["import", csv.to_str().unwrap(), "--org", "acme"]);
+    let again = vcci(
+        &crashed,
+        &["import", csv.to_str().unwrap(), "--org", "acme"],
+    );
     let msg = String::from_utf8(again.stderr.clone()).unwrap();
     assert!(again.status.success(), "{msg}");
     assert!(msg.contains("0 rejected"), "{msg}");
     assert_eq!(db.line_count(org.id).unwrap(), lines as i64);
     assert!(db.verify_read_models(org.id).unwrap().is_empty());
 
-    ok(&vcci(&clean, &["import", csv.to_str().unwrap(), "--org", "acme"]));
-    let a = ok(&vcci(&crashed, &["report", "--org", "acme", "--format", "json"]));
-    let b = ok(&vcci(&clean, &["report", "--org", "acme", "--format", "json"]));
+    ok(&vcci(
+        &clean,
+        &["import", csv.to_str().unwrap(), "--org", "acme"],
+    ));
+    let a = ok(&vcci(
+        &crashed,
+        &["report", "--org", "acme", "--format", "json"],
+    ));
+    let b = ok(&vcci(
+        &clean,
+        &["report", "--org", "acme", "--format", "json"],
+    ));
     assert_eq!(a, b);
 }

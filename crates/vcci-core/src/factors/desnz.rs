@@ -57,7 +57,11 @@ pub struct DesnzSet {
 
 /// Lower-case, '&' → "and", '%' → "pct", anything but letters, digits and '.' → '-'.
 pub fn slug(s: &str) -> String {
-    let s = s.to_lowercase().replace('&', " and ").replace('%', " pct ").replace('+', " plus ");
+    let s = s
+        .to_lowercase()
+        .replace('&', " and ")
+        .replace('%', " pct ")
+        .replace('+', " plus ");
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if c.is_ascii_alphanumeric() || c == '.' {
@@ -76,8 +80,13 @@ impl DesnzSet {
         let col = |n| column(h, n);
         let (sheet, scope, activity) = (col("sheet"), col("scope"), col("activity"));
         let (d1n, d1, d2n, d2) = (col("dim1_name"), col("dim1"), col("dim2_name"), col("dim2"));
-        let (unit, year, group, ghg, value) =
-            (col("unit"), col("year"), col("column_group"), col("ghg_unit"), col("value"));
+        let (unit, year, group, ghg, value) = (
+            col("unit"),
+            col("year"),
+            col("column_group"),
+            col("ghg_unit"),
+            col("value"),
+        );
         let mut factors: Vec<DesnzFactor> = Vec::new();
         let mut by_key: HashMap<String, u32> = HashMap::new();
         for r in &rows[1..] {
@@ -117,7 +126,11 @@ impl DesnzSet {
                     dims.push((r[n].clone(), r[d].clone()));
                 }
             }
-            let region = if r[sheet] == "Hotel stay" { r[d1].clone() } else { "UK".to_owned() };
+            let region = if r[sheet] == "Hotel stay" {
+                r[d1].clone()
+            } else {
+                "UK".to_owned()
+            };
             let f = DesnzFactor {
                 key: key.clone(),
                 sheet: r[sheet].clone(),

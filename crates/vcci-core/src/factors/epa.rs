@@ -79,7 +79,9 @@ impl PriceBasis {
         match s.trim().to_ascii_lowercase().as_str() {
             "purchaser" | "" => Ok(PriceBasis::Purchaser),
             "producer" => Ok(PriceBasis::Producer),
-            other => Err(format!("'{other}' is not a price basis (purchaser or producer)")),
+            other => Err(format!(
+                "'{other}' is not a price basis (purchaser or producer)"
+            )),
         }
     }
     /// The EPA column this basis uses.
@@ -164,7 +166,12 @@ impl EpaSet {
             })
             .collect();
         factors.sort_by_key(|f| f.naics);
-        let mut set = EpaSet { version, factors, gases: Vec::new(), gas_ranges: Vec::new() };
+        let mut set = EpaSet {
+            version,
+            factors,
+            gases: Vec::new(),
+            gas_ranges: Vec::new(),
+        };
         if let Some(text) = by_gas {
             let rows = records(text);
             let h = &rows[0];

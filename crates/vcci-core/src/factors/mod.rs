@@ -90,7 +90,8 @@ pub struct GasView {
     pub unit: String,
 }
 
-pub const EPA_SOURCE: &str = "US EPA Supply Chain GHG Emission Factors for US Industries and Commodities (USEEIO)";
+pub const EPA_SOURCE: &str =
+    "US EPA Supply Chain GHG Emission Factors for US Industries and Commodities (USEEIO)";
 pub const DESNZ_SOURCE: &str =
     "UK DESNZ/DEFRA GHG Conversion Factors for Company Reporting 2024 v1.1 (OGL v3.0)";
 
@@ -133,7 +134,11 @@ impl Catalog {
             gases: set
                 .gases_of(i)
                 .iter()
-                .map(|g| GasView { gas: g.gas.clone(), value: g.with_margins, unit: g.unit.clone() })
+                .map(|g| GasView {
+                    gas: g.gas.clone(),
+                    value: g.with_margins,
+                    unit: g.unit.clone(),
+                })
                 .collect(),
             source: EPA_SOURCE,
         }
@@ -205,28 +210,31 @@ impl Catalog {
             })
             .collect();
         let unit = q.unit.as_deref().map(|u| {
-            crate::units::Unit::parse(u).map(|u| u.symbol().to_owned()).unwrap_or(u.to_owned())
+            crate::units::Unit::parse(u)
+                .map(|u| u.symbol().to_owned())
+                .unwrap_or(u.to_owned())
         });
         let want_set = |s: &str| q.set.as_deref().is_none_or(|w| w == s);
-        let epa = EpaVersion::all().into_iter().filter(move |_| want_set(SET_EPA)).flat_map(
-            move |v| (0..self.epa(v).factors.len()).map(move |i| self.epa_view(v, i)),
-        );
+        let epa = EpaVersion::all()
+            .into_iter()
+            .filter(move |_| want_set(SET_EPA))
+            .flat_map(move |v| (0..self.epa(v).factors.len()).map(move |i| self.epa_view(v, i)));
         let des = (0..self.desnz.factors.len())
             .filter(move |_| want_set(SET_DESNZ))
             .map(move |i| self.desnz_view(i));
         epa.chain(des).filter(move |f| {
-            if let Some(r) = &q.region {
-                if !f.region.eq_ignore_ascii_case(r) {
-                    return false;
-                }
+            if let Some(r) = &q.region
+                && !f.region.eq_ignore_ascii_case(r)
+            {
+                return false;
             }
             if q.year.is_some_and(|y| y != f.year) {
                 return false;
             }
-            if let Some(u) = &unit {
-                if f.set == SET_EPA || !f.unit.eq_ignore_ascii_case(u) {
-                    return false;
-                }
+            if let Some(u) = &unit
+                && (f.set == SET_EPA || !f.unit.eq_ignore_ascii_case(u))
+            {
+                return false;
             }
             if words.is_empty() {
                 return true;

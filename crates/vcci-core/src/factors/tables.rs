@@ -35,7 +35,11 @@ impl YearSeries {
         }
         let i = (year - self.first) as usize;
         match self.values.get(i) {
-            Some(&value) => Ok(YearValue { value, year, fallback: false }),
+            Some(&value) => Ok(YearValue {
+                value,
+                year,
+                fallback: false,
+            }),
             None => Ok(YearValue {
                 value: self.values[self.values.len() - 1],
                 year: self.last(),
@@ -95,7 +99,10 @@ fn series_from(mut pairs: Vec<(u16, f64)>, what: &str) -> YearSeries {
     for (i, (y, _)) in pairs.iter().enumerate() {
         assert_eq!(*y, first + i as u16, "{what}: years must be contiguous");
     }
-    YearSeries { first, values: pairs.into_iter().map(|p| p.1).collect() }
+    YearSeries {
+        first,
+        values: pairs.into_iter().map(|p| p.1).collect(),
+    }
 }
 
 impl CpiTable {
@@ -106,7 +113,9 @@ impl CpiTable {
             .iter()
             .map(|r| (r[y].parse().expect("year"), r[v].parse().expect("cpi")))
             .collect();
-        CpiTable { series: series_from(pairs, "CPI") }
+        CpiTable {
+            series: series_from(pairs, "CPI"),
+        }
     }
 }
 
@@ -114,7 +123,11 @@ impl FxTable {
     pub fn parse(text: &str) -> FxTable {
         let rows = records(text);
         let h = &rows[0];
-        let (y, c, v) = (column(h, "year"), column(h, "currency"), column(h, "units_per_usd"));
+        let (y, c, v) = (
+            column(h, "year"),
+            column(h, "currency"),
+            column(h, "units_per_usd"),
+        );
         let mut by: Vec<(Currency, Vec<(u16, f64)>)> = Vec::new();
         for r in &rows[1..] {
             let cur = Currency::parse(&r[c]).expect("currency");

@@ -3,7 +3,9 @@
 use std::io::Read;
 
 use vcci_core::catalog;
-use vcci_store::import::{ImportError, ImportOptions, ImportReport, RejectsWriter, import_suppliers, import_transactions};
+use vcci_store::import::{
+    ImportError, ImportOptions, ImportReport, RejectsWriter, import_suppliers, import_transactions,
+};
 use vcci_store::{Org, Store};
 
 pub struct TestStore {
@@ -22,9 +24,23 @@ impl TestStore {
         self.store.connect().unwrap().ensure_org(name).unwrap()
     }
 
-    pub fn import_with(&self, org: &Org, input: impl Read, opts: &ImportOptions) -> (Result<ImportReport, ImportError>, String) {
+    pub fn import_with(
+        &self,
+        org: &Org,
+        input: impl Read,
+        opts: &ImportOptions,
+    ) -> (Result<ImportReport, ImportError>, String) {
         let mut rejects = RejectsWriter::new(Vec::new()).unwrap();
-        let r = import_transactions(&self.store, catalog(), org, input, "test.csv", opts, &mut rejects, &mut |_| {});
+        let r = import_transactions(
+            &self.store,
+            catalog(),
+            org,
+            input,
+            "test.csv",
+            opts,
+            &mut rejects,
+            &mut |_| {},
+        );
         (r, String::from_utf8(rejects.into_inner()).unwrap())
     }
 
@@ -35,13 +51,26 @@ impl TestStore {
 
     pub fn import_suppliers(&self, org: &Org, csv: &str) -> (ImportReport, String) {
         let mut rejects = RejectsWriter::new(Vec::new()).unwrap();
-        let r = import_suppliers(&self.store, catalog(), org, csv.as_bytes(), &ImportOptions::default(), &mut rejects).unwrap();
+        let r = import_suppliers(
+            &self.store,
+            catalog(),
+            org,
+            csv.as_bytes(),
+            &ImportOptions::default(),
+            &mut rejects,
+        )
+        .unwrap();
         (r, String::from_utf8(rejects.into_inner()).unwrap())
     }
 
     /// Asserts the read models equal a recomputation from the lines.
     pub fn assert_read_models(&self, org: &Org) {
-        let diffs = self.store.connect().unwrap().verify_read_models(org.id).unwrap();
+        let diffs = self
+            .store
+            .connect()
+            .unwrap()
+            .verify_read_models(org.id)
+            .unwrap();
         assert!(diffs.is_empty(), "read models disagree: {diffs:#?}");
     }
 }
