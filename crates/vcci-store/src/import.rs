@@ -251,9 +251,22 @@ struct Batch {
     rejects: Vec<Reject>,
     new_suppliers: NewSuppliers,
     lines_read: u64,
+    reject_bytes: usize,
 }
 
+/// A batch is handed to the writer once its raw bytes (kept for rejects) reach this.
+const MAX_BATCH_BYTES: usize = 8 << 20;
+
 impl Batch {
+    fn bytes(&self) -> usize {
+        self.raw.len() + self.reject_bytes
+    }
+
+    fn reject(&mut self, r: Reject) {
+        self.reject_bytes += r.original.len();
+        self.rejects.push(r);
+    }
+
     fn new(cap: usize) -> Batch {
         Batch {
             lines: Vec::with_capacity(cap),
@@ -263,6 +276,7 @@ impl Batch {
             rejects: Vec::new(),
             new_suppliers: Vec::new(),
             lines_read: 0,
+            reject_bytes: 0,
         }
     }
 
@@ -276,6 +290,7 @@ impl Batch {
         self.rejects.clear();
         self.new_suppliers.clear();
         self.lines_read = 0;
+        self.reject_bytes = 0;
         self
     }
 }
@@ -334,8 +349,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
     let import_id = db.conn.last_insert_rowid();
     // The writer does not checkpoint; a third thread copies the WAL into the database file
     // in the background, so the writer spends its time on inserts (measured: ~15% of the
-    // writer's time went to checkpoint writes).
-    // A larger page cache for the writer keeps the key and date indexes' hot pages in
+    // writer's time went to checkpoint writes). A larger page cache for the writer keeps the key and date indexes' hot pages in
     // memory (measured: 128 MiB vs 64 MiB took a randomly ordered 1M-line file from ~100k
     // to ~115k lines/s and a date-ordered one from ~240k to ~270k). It bounds the import's
     // memory too: peak RSS stays ~220 MB whatever the file size.
@@ -390,7 +404,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
                 match rec {
                     Err((line, e)) => {
                         let original = trim_newline(scanner.last_raw()).to_vec();
-                        batch.rejects.push(Reject {
+                        batch.reject(Reject {
                             line,
                             column: String::new(),
                             error: e.to_string(),
@@ -419,11 +433,15 @@ pub fn import_transactions<R: Read, W: Write + Send>(
                                 batch.delta.add(&p.contribution());
                                 batch.lines.push(p);
                             }
-                            Err(errs) => batch.rejects.push(reject(rec.line, &errs, rec.raw)),
+                            Err(errs) => batch.reject(reject(rec.line, &errs, rec.raw)),
                         }
                     }
                 }
-                if batch.lines.len() >= opts.batch_size {
+                // Bounded by count and by bytes: a file of rejected or very long lines must
+                // not grow a batch without limit.
+                if batch.lines.len() + batch.rejects.len() >= opts.batch_size
+                    || batch.bytes() >= MAX_BATCH_BYTES
+                {
                     rejected_parse += batch.rejects.len() as u64;
                     let next = match recycle_rx.try_recv() {
                         Ok(b) => b.recycled(),
@@ -457,7 +475,19 @@ pub fn import_transactions<R: Read, W: Write + Send>(
         let w = writer.join().expect("writer thread panicked");
         read_result.and(w)
     });
-    let totals = writer_result?;
+    let totals = match writer_result {
+        Ok(t) => t,
+        Err(e) => {
+            // Best effort: the import's row says it failed; committed batches stay.
+            if let Ok(db) = store.connect() {
+                let _ = db.conn.execute(
+                    "UPDATE imports SET status = 'failed', finished_at = ?2 WHERE id = ?1",
+                    params![import_id, now_rfc3339()],
+                );
+            }
+            return Err(e);
+        }
+    };
     report.inserted = totals.inserted;
     report.updated = totals.updated;
     report.unchanged = totals.unchanged;
@@ -508,7 +538,11 @@ fn write_batches<W: Write>(
         let mut pending: Vec<Reject> = Vec::new();
         let mut written = 0u64;
         let mut group = Delta::default();
-        while in_txn < commit_lines && started.elapsed() < Duration::from_secs(1) {
+        let mut group_bytes = 0usize;
+        while in_txn < commit_lines
+            && group_bytes < 4 * MAX_BATCH_BYTES
+            && started.elapsed() < Duration::from_secs(1)
+        {
             let Some(mut batch) = batches.next() else {
                 break;
             };
@@ -525,7 +559,8 @@ fn write_batches<W: Write>(
                 true,
             )?;
             lines_read += batch.lines_read;
-            in_txn += batch.lines.len().max(1);
+            in_txn += batch.lines.len() + batch.rejects.len();
+            group_bytes += batch.bytes();
             written += out.len() as u64;
             for (i, o) in out.iter().enumerate() {
                 match o {

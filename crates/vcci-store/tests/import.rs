@@ -389,3 +389,38 @@ fn activity_lines_import_with_unit_conversion() {
         ("kg", "tonnes", 0.001, 2.5)
     );
 }
+
+#[test]
+fn a_file_of_mostly_bad_lines_streams_through_small_batches() {
+    let t = store();
+    let org = t.org("acme");
+    let mut csv = String::from("transaction_id,date,amount,naics_code\n");
+    for i in 0..30_000 {
+        if i % 1000 == 0 {
+            csv += &format!("ok{i},2022-01-01,10,484121\n");
+        } else {
+            csv += &format!("bad{i},2022-01-01,NaN,484121\n");
+        }
+    }
+    let opts = ImportOptions {
+        batch_size: 500,
+        commit_lines: 2000,
+        ..ImportOptions::default()
+    };
+    let (r, rejects) = t.import_with(&org, csv.as_bytes(), &opts);
+    let r = r.unwrap();
+    assert_eq!((r.lines_read, r.inserted, r.rejected), (30_000, 30, 29_970));
+    let rows: Vec<&str> = rejects.lines().skip(1).collect();
+    assert_eq!(rows.len(), 29_970);
+    // In file order, whatever the batching.
+    assert!(
+        rows.windows(2)
+            .all(|w| w[0].split(',').next().unwrap().parse::<u64>().unwrap()
+                < w[1].split(',').next().unwrap().parse::<u64>().unwrap())
+    );
+    assert_eq!(
+        rows[0],
+        "3,amount,amount: 'NaN' is not a number,\"bad1,2022-01-01,NaN,484121\""
+    );
+    t.assert_read_models(&org);
+}
