@@ -300,21 +300,71 @@ fn bind(
     p: &PreparedLine,
     import_id: Option<i64>,
 ) -> rusqlite::Result<()> {
+    bind_at(st, 0, org, p, import_id)
+}
+
+/// Binds one line's values to parameters `at + 1 ..= at + COLS.len()`.
+fn bind_at(
+    st: &mut Statement<'_>,
+    at: usize,
+    org: OrgId,
+    p: &PreparedLine,
+    import_id: Option<i64>,
+) -> rusqlite::Result<()> {
     let e = &p.emission;
-    st.raw_bind_parameter(1, org.0)?;
-    st.raw_bind_parameter(2, p.line.transaction_id.as_deref())?;
-    st.raw_bind_parameter(3, p.line.date.map(|d| d.yyyymmdd()))?;
-    st.raw_bind_parameter(4, p.supplier_key())?;
-    st.raw_bind_parameter(5, e.co2e_kg)?;
-    st.raw_bind_parameter(6, p.spend_usd)?;
-    st.raw_bind_parameter(7, e.category.number())?;
-    st.raw_bind_parameter(8, method_code(e.method))?;
-    st.raw_bind_parameter(9, e.data_quality)?;
-    st.raw_bind_parameter(10, p.hash)?;
-    st.raw_bind_parameter(11, import_id)?;
-    st.raw_bind_parameter(12, p.source_line)?;
-    st.raw_bind_parameter(13, &p.body[..])?;
+    st.raw_bind_parameter(at + 1, org.0)?;
+    st.raw_bind_parameter(at + 2, p.line.transaction_id.as_deref())?;
+    st.raw_bind_parameter(at + 3, p.line.date.map(|d| d.yyyymmdd()))?;
+    st.raw_bind_parameter(at + 4, p.supplier_key())?;
+    st.raw_bind_parameter(at + 5, e.co2e_kg)?;
+    st.raw_bind_parameter(at + 6, p.spend_usd)?;
+    st.raw_bind_parameter(at + 7, e.category.number())?;
+    st.raw_bind_parameter(at + 8, method_code(e.method))?;
+    st.raw_bind_parameter(at + 9, e.data_quality)?;
+    st.raw_bind_parameter(at + 10, p.hash)?;
+    st.raw_bind_parameter(at + 11, import_id)?;
+    st.raw_bind_parameter(at + 12, p.source_line)?;
+    st.raw_bind_parameter(at + 13, &p.body[..])?;
     Ok(())
+}
+
+/// Lines per multi-row INSERT on the fast path.
+const CHUNK: usize = 32;
+
+/// A multi-row INSERT of `CHUNK` lines that skips existing keys. `OR IGNORE` rather than an
+/// INSERT that can abort: an abortable multi-row statement (and NOT NULL constraints make
+/// every statement abortable unless the whole statement ignores) needs a statement journal,
+/// which copies every page it touches — measured, randomly ordered files imported ~40%
+/// slower. Our rows never violate NOT NULL; if one did, the row would be missing and the
+/// per-line check after a short count fails loudly.
+fn chunk_insert_sql() -> String {
+    let row: Vec<String> = (0..CHUNK)
+        .map(|r| {
+            let marks: Vec<String> = (1..=COLS.len())
+                .map(|i| format!("?{}", r * COLS.len() + i))
+                .collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect();
+    format!(
+        "INSERT OR IGNORE INTO transactions ({}) VALUES {}",
+        COLS.join(", "),
+        row.join(", ")
+    )
+}
+
+/// Inserts the new lines of `chunk` (exactly `CHUNK` lines) in one statement; returns how
+/// many rows were inserted.
+fn insert_chunk(
+    st: &mut Statement<'_>,
+    org: OrgId,
+    chunk: &[PreparedLine],
+    import_id: Option<i64>,
+) -> rusqlite::Result<usize> {
+    for (r, p) in chunk.iter().enumerate() {
+        bind_at(st, r * COLS.len(), org, p, import_id)?;
+    }
+    st.raw_execute()
 }
 
 const OLD_SQL: &str =
@@ -494,41 +544,78 @@ pub(crate) fn write_lines_tx(
     )?;
     let prefilled = counted;
     let mut out = Vec::with_capacity(lines.len());
-    for p in lines {
-        bind(&mut ins, org, p, import_id)?;
-        if ins.raw_execute()? == 1 {
-            if !prefilled {
-                delta.add(&p.contribution());
+    // Fast path: whole chunks of new lines in one statement each (measured: per-statement
+    // work — cursors opened and closed on the table and both indexes — was a large part of
+    // the writer's time). Chunks with any existing key fall through to the line-by-line path.
+    let mut chunked = tx.prepare_cached(&chunk_insert_sql())?;
+    let mut mine = tx.prepare_cached(
+        "SELECT import_id, source_line FROM transactions WHERE org_id = ?1 AND transaction_id = ?2",
+    )?;
+    // After a chunk meets existing keys (a re-import, an update), the next few chunks go
+    // line by line rather than paying for a chunk attempt each.
+    let mut slow_chunks = 0u32;
+    for chunk in lines.chunks(CHUNK) {
+        // Fast path (imports only: their rows carry the import id and source line, which
+        // tell this statement's rows from older ones): whole chunks in one statement each
+        // (measured: per-statement work — cursors opened and closed on the table and both
+        // indexes — was a large part of the writer's time).
+        let mut inserted_here: Option<usize> = None;
+        if import_id.is_some() && chunk.len() == CHUNK && slow_chunks == 0 {
+            let n = insert_chunk(&mut chunked, org, chunk, import_id)?;
+            if n < CHUNK {
+                slow_chunks = 8;
             }
-            out.push(LineOutcome::Inserted);
-            continue;
+            inserted_here = Some(n);
         }
-        let id = p.line.transaction_id.as_deref().unwrap_or_default();
-        let (hash, old_import, old_line, c) =
-            old.query_row(params![org.0, id], old_contribution)?;
-        let outcome = if import_id.is_some() && old_import == import_id {
-            LineOutcome::Duplicate {
-                first_line: old_line.unwrap_or(0),
+        slow_chunks = slow_chunks.saturating_sub(1);
+        for p in chunk {
+            let inserted = match inserted_here {
+                Some(n) if n == CHUNK => true,
+                Some(_) => {
+                    let id = p.line.transaction_id.as_deref().unwrap_or_default();
+                    let (imp, line): (Option<i64>, Option<i64>) =
+                        mine.query_row(params![org.0, id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    imp == import_id && line == p.source_line
+                }
+                None => {
+                    bind(&mut ins, org, p, import_id)?;
+                    ins.raw_execute()? == 1
+                }
+            };
+            if inserted {
+                if !prefilled {
+                    delta.add(&p.contribution());
+                }
+                out.push(LineOutcome::Inserted);
+                continue;
             }
-        } else if hash == p.hash {
-            if import_id.is_some() {
-                touch.execute(params![org.0, id, import_id, p.source_line])?;
+            let id = p.line.transaction_id.as_deref().unwrap_or_default();
+            let (hash, old_import, old_line, c) =
+                old.query_row(params![org.0, id], old_contribution)?;
+            let outcome = if import_id.is_some() && old_import == import_id {
+                LineOutcome::Duplicate {
+                    first_line: old_line.unwrap_or(0),
+                }
+            } else if hash == p.hash {
+                if import_id.is_some() {
+                    touch.execute(params![org.0, id, import_id, p.source_line])?;
+                }
+                LineOutcome::Unchanged
+            } else {
+                bind(&mut ups, org, p, import_id)?;
+                ups.raw_execute()?;
+                delta.remove(&c);
+                if !prefilled {
+                    delta.add(&p.contribution());
+                }
+                LineOutcome::Updated
+            };
+            if prefilled && outcome != LineOutcome::Updated {
+                // Counted as new by the caller, but nothing was written.
+                delta.remove(&p.contribution());
             }
-            LineOutcome::Unchanged
-        } else {
-            bind(&mut ups, org, p, import_id)?;
-            ups.raw_execute()?;
-            delta.remove(&c);
-            if !prefilled {
-                delta.add(&p.contribution());
-            }
-            LineOutcome::Updated
-        };
-        if prefilled && outcome != LineOutcome::Updated {
-            // Counted as new by the caller, but nothing was written.
-            delta.remove(&p.contribution());
+            out.push(outcome);
         }
-        out.push(outcome);
     }
     Ok(out)
 }

@@ -424,3 +424,43 @@ fn a_file_of_mostly_bad_lines_streams_through_small_batches() {
     );
     t.assert_read_models(&org);
 }
+
+#[test]
+fn chunked_inserts_fall_back_line_by_line_on_existing_and_duplicate_ids() {
+    let t = store();
+    let org = t.org("acme");
+    let line = |i: usize, amount: u32| format!("id{i:04},2022-01-01,{amount},484121\n");
+    let mut first = String::from("transaction_id,date,amount,naics_code\n");
+    for i in 0..40 {
+        first += &line(i, 100);
+    }
+    t.import(&org, &first);
+    // 200 lines: ids 0..40 exist (id 20 changed), id 0100 appears twice, the rest are new.
+    let mut second = String::from("transaction_id,date,amount,naics_code\n");
+    for i in 0..200 {
+        second += &line(i, if i == 20 { 200 } else { 100 });
+        if i == 150 {
+            second += &line(100, 100);
+        }
+    }
+    let (r, rejects) = t.import(&org, &second);
+    assert_eq!(
+        (r.inserted, r.updated, r.unchanged, r.rejected),
+        (160, 1, 39, 1)
+    );
+    assert_eq!(
+        rejects.lines().nth(1).unwrap(),
+        "153,transaction_id,transaction_id: 'id0100' already appears on line 102 of this file,\"id0100,2022-01-01,100,484121\""
+    );
+    let db = t.store.connect().unwrap();
+    assert_eq!(db.line_count(org.id).unwrap(), 200);
+    close(
+        db.get_line(org.id, "id0020")
+            .unwrap()
+            .unwrap()
+            .emission
+            .co2e_kg,
+        119.0,
+    );
+    t.assert_read_models(&org);
+}
