@@ -39,6 +39,9 @@ pub struct Body {
     pub unit_factor: Option<f64>,
     pub fallbacks: Option<String>,
     pub supplier_name: Option<String>,
+    /// Whether the line named its supplier by `supplier_id` (the stored supplier column is
+    /// the id if so, else the name).
+    pub supplier_id_given: bool,
 }
 
 /// Borrowed view used for encoding without copies.
@@ -67,6 +70,7 @@ pub struct BodyRef<'a> {
     pub unit_factor: Option<f64>,
     pub fallbacks: Option<&'a str>,
     pub supplier_name: Option<&'a str>,
+    pub supplier_id_given: bool,
 }
 
 struct W<'b> {
@@ -144,6 +148,7 @@ impl BodyRef<'_> {
         w.f64(self.unit_factor);
         w.str(self.fallbacks);
         w.str(self.supplier_name);
+        w.u16(Some(u16::from(self.supplier_id_given)));
         let mask = w.mask.to_le_bytes();
         out[1..5].copy_from_slice(&mask);
     }
@@ -243,6 +248,7 @@ impl Body {
             unit_factor: r.f64()?,
             fallbacks: r.str()?,
             supplier_name: r.str()?,
+            supplier_id_given: r.u16()?.unwrap_or(1) == 1,
         })
     }
 }

@@ -106,6 +106,7 @@ pub fn prepare(
         unit_factor: emission.unit.map(|u| u.factor),
         fallbacks: fallbacks.as_deref(),
         supplier_name: line.supplier_name.as_deref(),
+        supplier_id_given: line.supplier_id.is_some(),
     }
     .encode(&mut body);
     Ok(PreparedLine {
@@ -782,10 +783,10 @@ fn load_lines(
                     Date::from_yyyymmdd(r.get(1)?).ok_or_else(|| parse_err(1, "bad day".into()))?,
                 ),
                 // The stored supplier_id is the line's supplier key (its id, else its name).
-                supplier_id: if b.supplier_name.is_some() && supplier_id == b.supplier_name {
-                    None
-                } else {
+                supplier_id: if b.supplier_id_given {
                     supplier_id
+                } else {
+                    None
                 },
                 supplier_name: b.supplier_name,
                 description: b.description,

@@ -464,3 +464,43 @@ fn chunked_inserts_fall_back_line_by_line_on_existing_and_duplicate_ids() {
     );
     t.assert_read_models(&org);
 }
+
+#[test]
+fn recalculation_reproduces_stored_lines_and_follows_a_pinned_release() {
+    let t = store();
+    let org = t.org("acme");
+    let (suppliers, lines) = demo_csv(3000);
+    t.import_suppliers(&org, &suppliers);
+    t.import(&org, &lines);
+    t.import(&org, "transaction_id,date,amount,naics_code,supplier_name,category,price_basis\nx,2022-05-01,1000,484121,Named Only,9,producer\ny,2022-05-01,1000,484121,,,\n");
+    let mut db = t.store.connect().unwrap();
+    // Every stored line decodes back to the same line and result: nothing changes.
+    let (changed, errors) = db.recalculate(vcci_core::catalog(), &org, None).unwrap();
+    assert_eq!((changed, errors.len()), (0, 0));
+    // Pinning EPA v1.2 recalculates spend lines: 484121 is 1.115 kg/2021 USD there.
+    db.set_epa_version(org.id, vcci_core::EpaVersion::V1_2)
+        .unwrap();
+    let org = db.require_org("acme").unwrap();
+    let (changed, _) = db.recalculate(vcci_core::catalog(), &org, None).unwrap();
+    assert!(changed > 2000, "{changed}");
+    let y = db.get_line(org.id, "y").unwrap().unwrap();
+    close(y.emission.co2e_kg, 1000.0 * 270.970 / 292.655 * 1.115);
+    assert_eq!(
+        (&*y.emission.factor.version, &*y.emission.factor.unit),
+        ("1.2", "kg CO2e/2021 USD, purchaser price")
+    );
+    let x = db.get_line(org.id, "x").unwrap().unwrap();
+    assert_eq!(
+        (
+            x.supplier_id.as_deref(),
+            x.supplier_name.as_deref(),
+            x.emission.category
+        ),
+        (Some("Named Only"), Some("Named Only"), 9)
+    );
+    assert_eq!(
+        x.emission.conversions.spend.unwrap().price_basis.as_deref(),
+        Some("without_margins")
+    );
+    t.assert_read_models(&org);
+}

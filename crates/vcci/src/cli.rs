@@ -6,12 +6,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// vcci — Value Chain Carbon Intelligence: Scope 3 emissions from procurement spend and
 /// activity data, with every number explained (factor, version, FX rate, CPI ratio, units).
-///
-/// Start here:  vcci demo            (generate and import a demo company, print its inventory)
-///              vcci report --org demo --by month
-///              vcci factors search "HGV average laden t.km"
 #[derive(Debug, Parser)]
-#[command(name = "vcci", version, about, long_about)]
+#[command(
+    name = "vcci",
+    version,
+    about,
+    long_about,
+    after_help = "Start here:\n  vcci demo                                 generate and import a demo company, print its inventory\n  vcci report --org demo --by month         emissions per month and category\n  vcci explain --org demo TX-2023-00000001  one line's audit trail\n  vcci factors search HGV average laden t.km\n\nDocs: README.md, docs/CALCULATION.md, docs/IMPORT.md"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub store: StoreArgs,

@@ -316,10 +316,10 @@ fn report_cmd(sa: &StoreArgs, a: ReportArgs) -> Result<()> {
                     out += &format!("Scope 3 emissions of '{}', {period}\n\n", org.name);
                     out += &t.to_text();
                     out += &format!(
-                        "\nTotal: {} tCO2e from {} lines, spend {:.2} USD; weighted data quality {}\n",
+                        "\nTotal: {} tCO2e from {} lines, spend {} USD; weighted data quality {}\n",
                         tonnes(s.total_co2e_kg),
                         group(s.transaction_count as u64),
-                        s.spend_usd,
+                        money(s.spend_usd),
                         s.weighted_data_quality
                             .map_or("n/a".into(), |q| format!("{q:.2} (1 best, 5 worst)"))
                     );
@@ -423,6 +423,13 @@ fn report_cmd(sa: &StoreArgs, a: ReportArgs) -> Result<()> {
     }
     print!("{out}");
     Ok(())
+}
+
+/// 1809063422.5 → "1,809,063,422.50" (sign kept).
+fn money(v: f64) -> String {
+    let cents = (v.abs() * 100.0).round() as u64;
+    let sign = if v < 0.0 && cents > 0 { "-" } else { "" };
+    format!("{sign}{}.{:02}", group(cents / 100), cents % 100)
 }
 
 fn explain_cmd(sa: &StoreArgs, a: ExplainArgs) -> Result<()> {
