@@ -87,23 +87,20 @@ impl W<'_> {
         self.bit += 1;
         present
     }
-    fn f64(&mut self, v: Option<f64>) {
-        if self.next(v.is_some()) {
-            self.out
-                .extend_from_slice(&v.unwrap_or_default().to_le_bytes());
+    fn fixed<const N: usize>(&mut self, v: Option<[u8; N]>) {
+        if let Some(b) = v {
+            self.out.extend_from_slice(&b);
         }
+        self.next(v.is_some());
+    }
+    fn f64(&mut self, v: Option<f64>) {
+        self.fixed(v.map(f64::to_le_bytes));
     }
     fn u16(&mut self, v: Option<u16>) {
-        if self.next(v.is_some()) {
-            self.out
-                .extend_from_slice(&v.unwrap_or_default().to_le_bytes());
-        }
+        self.fixed(v.map(u16::to_le_bytes));
     }
     fn u32(&mut self, v: Option<u32>) {
-        if self.next(v.is_some()) {
-            self.out
-                .extend_from_slice(&v.unwrap_or_default().to_le_bytes());
-        }
+        self.fixed(v.map(u32::to_le_bytes));
     }
     fn str(&mut self, v: Option<&str>) {
         if self.next(v.is_some()) {
@@ -176,29 +173,21 @@ impl R<'_> {
         self.bit += 1;
         p
     }
-    fn f64(&mut self) -> Result<Option<f64>> {
+    /// The next `N` bytes if the field is present.
+    fn fixed<const N: usize>(&mut self) -> Result<Option<[u8; N]>> {
         if !self.present() {
             return Ok(None);
         }
-        Ok(Some(f64::from_le_bytes(
-            self.take(8)?.try_into().map_err(|_| corrupt())?,
-        )))
+        Ok(Some(self.take(N)?.try_into().map_err(|_| corrupt())?))
+    }
+    fn f64(&mut self) -> Result<Option<f64>> {
+        Ok(self.fixed()?.map(f64::from_le_bytes))
     }
     fn u16(&mut self) -> Result<Option<u16>> {
-        if !self.present() {
-            return Ok(None);
-        }
-        Ok(Some(u16::from_le_bytes(
-            self.take(2)?.try_into().map_err(|_| corrupt())?,
-        )))
+        Ok(self.fixed()?.map(u16::from_le_bytes))
     }
     fn u32(&mut self) -> Result<Option<u32>> {
-        if !self.present() {
-            return Ok(None);
-        }
-        Ok(Some(u32::from_le_bytes(
-            self.take(4)?.try_into().map_err(|_| corrupt())?,
-        )))
+        Ok(self.fixed()?.map(u32::from_le_bytes))
     }
     fn str(&mut self) -> Result<Option<String>> {
         if !self.present() {

@@ -179,6 +179,24 @@ fn map_header<const N: usize>(
     Ok((cols, ignored))
 }
 
+/// Reads the header line: (column of each field, ignored names, number of columns).
+#[allow(clippy::type_complexity)]
+fn read_header<R: std::io::BufRead, const N: usize>(
+    scanner: &mut CsvScanner<R>,
+    names: &[&str; N],
+) -> Result<([Option<usize>; N], Vec<String>, usize), ImportError> {
+    match scanner.next_record().map_err(io_err)? {
+        None => Err(ImportError::File(
+            "the file is empty: expected a header line".into(),
+        )),
+        Some(Err((_, e))) => Err(ImportError::File(format!("line 1 (header): {e}"))),
+        Some(Ok(rec)) => {
+            let (cols, ignored) = map_header(&rec, names)?;
+            Ok((cols, ignored, rec.len()))
+        }
+    }
+}
+
 /// The values of a record for the mapped fields; UTF-8 errors name their column.
 fn values<'r, const N: usize>(
     rec: &Record<'r>,
@@ -313,18 +331,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
         BufReader::with_capacity(1 << 20, input),
         opts.max_record_bytes,
     );
-    let (cols, ignored, width) = match scanner.next_record().map_err(io_err)? {
-        None => {
-            return Err(ImportError::File(
-                "the file is empty: expected a header line".into(),
-            ));
-        }
-        Some(Err((_, e))) => return Err(ImportError::File(format!("line 1 (header): {e}"))),
-        Some(Ok(rec)) => {
-            let (cols, ignored) = map_header(&rec, &LINE_NAMES)?;
-            (cols, ignored, rec.len())
-        }
-    };
+    let (cols, ignored, width) = read_header(&mut scanner, &LINE_NAMES)?;
     let mut missing: Vec<&str> = [Field::TransactionId, Field::Date]
         .iter()
         .filter(|f| cols[**f as usize].is_none())
@@ -622,18 +629,7 @@ pub fn import_suppliers<R: Read, W: Write>(
 ) -> Result<ImportReport, ImportError> {
     let started = Instant::now();
     let mut scanner = CsvScanner::new(BufReader::new(input), opts.max_record_bytes);
-    let (cols, ignored, width) = match scanner.next_record().map_err(io_err)? {
-        None => {
-            return Err(ImportError::File(
-                "the file is empty: expected a header line".into(),
-            ));
-        }
-        Some(Err((_, e))) => return Err(ImportError::File(format!("line 1 (header): {e}"))),
-        Some(Ok(rec)) => {
-            let (cols, ignored) = map_header(&rec, &SUPPLIER_FIELDS)?;
-            (cols, ignored, rec.len())
-        }
-    };
+    let (cols, ignored, width) = read_header(&mut scanner, &SUPPLIER_FIELDS)?;
     if cols[0].is_none() {
         return Err(ImportError::File(
             "missing required column(s): supplier_id".into(),

@@ -102,45 +102,35 @@ impl Db {
     pub fn summary(&self, org: OrgId, range: DateRange, supplier: Option<&str>) -> Result<Summary> {
         let (from, to) = range.bounds();
         // (category, method code, quality, mg, musd, count)
-        let rows: Vec<(u8, u8, u8, i64, i64, i64)> = match supplier {
-            None => {
-                let mut st = self.conn.prepare_cached(
-                    "SELECT category, method, data_quality, SUM(co2e_mg), SUM(spend_musd), SUM(line_count)
-                     FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3
-                     GROUP BY category, method, data_quality",
-                )?;
-                st.query_map(params![org.0, from, to], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<_>>()?
-            }
-            Some(s) => {
-                // One supplier's lines in the range, through the date index.
-                let mut st = self.conn.prepare_cached(&format!(
-                    "SELECT category, method, data_quality, SUM({MG_SQL}), SUM({MUSD_SQL}), COUNT(*)
-                     FROM transactions WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3 AND supplier_id = ?4
-                     GROUP BY category, method, data_quality"
-                ))?;
-                st.query_map(params![org.0, from, to, s], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<_>>()?
-            }
+        // (category, method code, quality, mg, musd, count): from the read model, or for one
+        // supplier from its lines in the range, through the date index.
+        let supplier_sql = format!(
+            "SELECT category, method, data_quality, SUM({MG_SQL}), SUM({MUSD_SQL}), COUNT(*)
+             FROM transactions WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3 AND supplier_id = ?4
+             GROUP BY category, method, data_quality"
+        );
+        let (sql, args): (&str, Vec<&dyn rusqlite::ToSql>) = match &supplier {
+            None => (
+                "SELECT category, method, data_quality, SUM(co2e_mg), SUM(spend_musd), SUM(line_count)
+                 FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3
+                 GROUP BY category, method, data_quality",
+                vec![&org.0, &from, &to],
+            ),
+            Some(s) => (&supplier_sql, vec![&org.0, &from, &to, s]),
         };
+        let mut st = self.conn.prepare_cached(sql)?;
+        let rows: Vec<(u8, u8, u8, i64, i64, i64)> = st
+            .query_map(&args[..], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
         let mut cat = [(0i64, 0i64); 16];
         let mut meth: Vec<(Method, i64, i64)> = Method::ALL.iter().map(|m| (*m, 0, 0)).collect();
         let mut dq = [(0i64, 0i64); 6];
