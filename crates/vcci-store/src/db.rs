@@ -75,9 +75,4 @@ impl Db {
         }
         Ok(())
     }
-
-    /// The underlying connection, for the few callers that need raw access (tests, tools).
-    pub fn raw(&self) -> &Connection {
-        &self.conn
-    }
 }
