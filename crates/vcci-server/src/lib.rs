@@ -1,1 +1,16 @@
-//! HTTP API (axum). Not built yet: see the HTTP API issue. Nothing depends on this crate so far.
+//! vcci-server: the HTTP API of ../shared/API.md on axum.
+//!
+//! Belongs here: the `App` state, the router, the API error shape, authentication, routes.
+//! Not here: calculation (vcci-core) and storage (vcci-store). Database work runs on
+//! blocking threads through `App::db`, because the store is synchronous rusqlite.
+
+#![forbid(unsafe_code)]
+
+mod app;
+mod auth;
+mod error;
+mod routes;
+
+pub use app::{App, build_app, serve};
+pub use auth::Caller;
+pub use error::ApiError;

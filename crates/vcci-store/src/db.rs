@@ -63,6 +63,12 @@ impl Store {
 }
 
 impl Db {
+    /// A trivial query: does the database answer?
+    pub fn ping(&self) -> Result<()> {
+        self.conn.query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     fn migrate(&mut self) -> Result<()> {
         let version: i64 = self
             .conn

@@ -39,6 +39,9 @@ pub struct StoreArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the HTTP API (see ../shared/API.md; first routes: health, ready, transactions,
+    /// summary, factors, calculate).
+    Serve(ServeArgs),
     /// Generate a deterministic demo company (suppliers and years of lines), import it and
     /// print its Scope 3 inventory by category.
     Demo(DemoArgs),
@@ -58,6 +61,19 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "VCCI_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Load the demo company on first start and print an API key for it.
+    #[arg(long)]
+    pub demo: bool,
+    /// Database connections kept open between requests.
+    #[arg(long, env = "VCCI_POOL_SIZE", default_value_t = 8)]
+    pub pool_size: usize,
 }
 
 #[derive(Debug, Args)]

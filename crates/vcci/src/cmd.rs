@@ -21,6 +21,7 @@ use crate::progress::{Progress, group};
 pub fn run(cli: Cli) -> Result<()> {
     let store_args = cli.store;
     match cli.command {
+        Command::Serve(a) => serve_cmd(&store_args, a),
         Command::Demo(a) => demo_cmd(&store_args, a),
         Command::Import(a) => import_cmd(&store_args, a).map(|_| ()),
         Command::Report(a) => report_cmd(&store_args, a),
@@ -54,6 +55,78 @@ fn open_store(a: &StoreArgs) -> Result<Store> {
                 .with_context(|| format!("opening the database {path}"))
         }
     }
+}
+
+fn serve_cmd(sa: &StoreArgs, a: ServeArgs) -> Result<()> {
+    let store = open_store(sa)?;
+    let demo_key = if a.demo {
+        let db = store.connect()?;
+        let has_lines = match db.org_by_name("demo")? {
+            Some(org) => db.line_count(org.id)? > 0,
+            None => false,
+        };
+        drop(db);
+        if !has_lines {
+            demo_cmd(
+                sa,
+                DemoArgs {
+                    org: "demo".into(),
+                    lines: 200_000,
+                    suppliers: 3000,
+                    first_year: 2023,
+                    seed: 42,
+                    out_dir: None,
+                    generate_only: false,
+                },
+            )?;
+        }
+        let db = store.connect()?;
+        let org = db.require_org("demo")?;
+        Some(db.create_key(org.id, Role::Admin)?)
+    } else {
+        None
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("listening on {}", a.listen))?;
+        let addr = listener.local_addr()?;
+        eprintln!("vcci listening on http://{addr} (data: {})", store.path().display());
+        if let Some(key) = &demo_key {
+            println!("Demo API key (admin, organization 'demo'):\n{key}\n");
+            println!("Try:");
+            println!("  curl -s http://{addr}/health");
+            println!("  curl -s -H 'Authorization: Bearer {key}' http://{addr}/api/v1/emissions/summary");
+            println!("  curl -s -H 'Authorization: Bearer {key}' http://{addr}/api/v1/transactions/TX-2023-00000001");
+        }
+        let app = vcci_server::App::new(store, a.pool_size.max(1));
+        vcci_server::serve(listener, vcci_server::build_app(app), shutdown_signal()).await.context("serving HTTP")
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    eprintln!("vcci: shutting down, finishing requests in flight");
 }
 
 fn demo_cmd(sa: &StoreArgs, a: DemoArgs) -> Result<()> {

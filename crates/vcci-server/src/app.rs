@@ -1,0 +1,88 @@
+//! The application state, the router and the serve seam used by `vcci serve` and by tests.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use vcci_store::{Db, Store, StoreError};
+
+use crate::ApiError;
+
+/// Shared state of one API node.
+#[derive(Debug)]
+pub struct App {
+    pool: Arc<Pool>,
+}
+
+#[derive(Debug)]
+struct Pool {
+    store: Store,
+    idle: Mutex<Vec<Db>>,
+    max_idle: usize,
+}
+
+/// Largest accepted JSON body (10,000 lines of a batch upsert fit well within it).
+pub const MAX_JSON_BODY: usize = 16 << 20;
+
+impl App {
+    /// State over `store`, keeping up to `max_idle` connections open between requests.
+    pub fn new(store: Store, max_idle: usize) -> Arc<App> {
+        Arc::new(App {
+            pool: Arc::new(Pool {
+                store,
+                idle: Mutex::new(Vec::new()),
+                max_idle,
+            }),
+        })
+    }
+
+    /// Runs `f` with a database connection on a blocking thread (the store is synchronous).
+    pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = Arc::clone(&self.pool);
+        tokio::task::spawn_blocking(move || {
+            let popped = pool
+                .idle
+                .lock()
+                .map_err(|_| StoreError::Invalid("connection pool poisoned".into()))?
+                .pop();
+            let mut db = match popped {
+                Some(db) => db,
+                None => pool.store.connect()?,
+            };
+            let out = f(&mut db);
+            if let Ok(mut idle) = pool.idle.lock()
+                && idle.len() < pool.max_idle
+            {
+                idle.push(db);
+            }
+            out
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::from)
+    }
+}
+
+/// The whole HTTP API over `app`.
+pub fn build_app(app: Arc<App>) -> Router {
+    crate::routes::router()
+        .fallback(|| async { ApiError::not_found("route") })
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .with_state(app)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,58 @@
+//! API-key authentication: `Authorization: Bearer <key>`, verified against the stored hash.
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use vcci_store::keys::Role;
+use vcci_store::{Org, OrgId};
+
+use crate::{ApiError, App};
+
+/// The authenticated caller: one organization and one role.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub org: Org,
+    pub role: Role,
+}
+
+impl Caller {
+    /// 403 unless the caller's role is at least `role` (viewer < analyst < admin).
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(role.as_str()))
+        }
+    }
+
+    pub fn org_id(&self) -> OrgId {
+        self.org.id
+    }
+}
+
+impl FromRequestParts<Arc<App>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Caller, ApiError> {
+        let key = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= 256)
+            .ok_or_else(ApiError::unauthorized)?
+            .to_owned();
+        app.db(move |db| {
+            let Some(id) = db.verify_key(&key)? else {
+                return Ok(None);
+            };
+            Ok(db
+                .org_by_id(id.org)?
+                .map(|org| Caller { org, role: id.role }))
+        })
+        .await?
+        .ok_or_else(ApiError::unauthorized)
+    }
+}

@@ -1,0 +1,94 @@
+//! The API's error shape: `{"error": {"code", "message", "details": [...]}}`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use vcci_core::LineError;
+
+/// An error answered to a client. Internal causes are logged, never sent.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Vec<Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn not_found(what: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{} not found", what.into()),
+        )
+    }
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid API key is required: Authorization: Bearer <key>",
+        )
+    }
+    pub fn forbidden(needed: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this action needs the {needed} role"),
+        )
+    }
+    /// A 500 whose cause is logged here and not shown to the client.
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        eprintln!("vcci-server: internal error: {cause}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+    pub fn with_details(mut self, details: Vec<Value>) -> ApiError {
+        self.details = details;
+        self
+    }
+}
+
+/// The JSON of one line's error, with the JSON path of the failing field.
+pub fn line_error_json(prefix: &str, errs: &[LineError]) -> Value {
+    let first = errs.first();
+    json!({
+        "code": first.map_or("invalid_line", |e| e.code),
+        "message": errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        "details": errs.iter().map(|e| json!({
+            "path": if e.field.is_empty() { prefix.to_owned() } else { format!("{prefix}.{}", e.field) },
+            "message": e.message,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body =
+            json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<vcci_store::StoreError> for ApiError {
+    fn from(e: vcci_store::StoreError) -> ApiError {
+        match e {
+            vcci_store::StoreError::NotFound(what) => ApiError::not_found(what),
+            other => ApiError::internal(other),
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! `POST /api/v1/emissions/calculate`: calculate up to 1,000 lines without storing them.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vcci_core::line::{Field, LineError, N_FIELDS};
+use vcci_core::{Line, catalog};
+
+use crate::error::line_error_json;
+use crate::{ApiError, App, Caller};
+
+pub const MAX_CALCULATE_LINES: usize = 1000;
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new().route("/api/v1/emissions/calculate", post(calculate))
+}
+
+#[derive(Debug, Deserialize)]
+struct CalculateBody {
+    lines: Vec<Value>,
+}
+
+/// Text values of a JSON line, indexed like `Field::ALL`: strings as they are, numbers in
+/// their JSON spelling (then parsed like CSV text), null as absent.
+fn line_values(v: &Value) -> Result<[Option<String>; N_FIELDS], Vec<LineError>> {
+    let Some(obj) = v.as_object() else {
+        return Err(vec![LineError {
+            field: "",
+            code: "invalid_line",
+            message: "a line must be a JSON object".into(),
+        }]);
+    };
+    let mut out: [Option<String>; N_FIELDS] = Default::default();
+    let mut errs = Vec::new();
+    for f in Field::ALL {
+        match obj.get(f.name()) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => out[f as usize] = Some(s.clone()),
+            Some(Value::Number(n)) => out[f as usize] = Some(n.to_string()),
+            Some(_) => errs.push(LineError::new(
+                f,
+                "invalid_type",
+                "must be a string or a number",
+            )),
+        }
+    }
+    if errs.is_empty() { Ok(out) } else { Err(errs) }
+}
+
+fn parse_line(v: &Value) -> Result<Line, Vec<LineError>> {
+    let owned = line_values(v)?;
+    let mut values: [Option<&str>; N_FIELDS] = [None; N_FIELDS];
+    for (slot, s) in values.iter_mut().zip(&owned) {
+        *slot = s.as_deref();
+    }
+    Line::parse(&values, false)
+}
+
+async fn calculate(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Json(body): Json<CalculateBody>,
+) -> Result<Json<Value>, ApiError> {
+    if body.lines.len() > MAX_CALCULATE_LINES {
+        return Err(ApiError::bad_request(
+            "too_many_lines",
+            format!(
+                "at most {MAX_CALCULATE_LINES} lines per request; got {}",
+                body.lines.len()
+            ),
+        ));
+    }
+    let org = caller.org.clone();
+    let profiles = app.db(move |db| db.supplier_profiles(org.id)).await?;
+    let cfg = caller.org.calc_config();
+    let mut total = 0.0;
+    let results: Vec<Value> = body
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let prefix = format!("lines[{i}]");
+            let line = match parse_line(v) {
+                Ok(l) => l,
+                Err(errs) => return json!({"index": i, "error": line_error_json(&prefix, &errs)}),
+            };
+            let key = line
+                .supplier_id
+                .as_deref()
+                .or(line.supplier_name.as_deref());
+            match vcci_core::calculate(catalog(), cfg, &line, key.and_then(|k| profiles.get(k))) {
+                Ok(e) => {
+                    total += e.co2e_kg;
+                    json!({"index": i, "emission": e.record(catalog(), &line)})
+                }
+                Err(e) => json!({"index": i, "error": line_error_json(&prefix, &[e])}),
+            }
+        })
+        .collect();
+    Ok(Json(json!({"results": results, "total_co2e_kg": total})))
+}
