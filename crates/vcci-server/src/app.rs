@@ -7,12 +7,13 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use vcci_store::{Db, Store, StoreError};
 
-use crate::ApiError;
+use crate::{ApiError, CursorKey};
 
 /// Shared state of one API node.
 #[derive(Debug)]
 pub struct App {
     pool: Arc<Pool>,
+    cursors: CursorKey,
 }
 
 #[derive(Debug)]
@@ -27,14 +28,21 @@ pub const MAX_JSON_BODY: usize = 16 << 20;
 
 impl App {
     /// State over `store`, keeping up to `max_idle` connections open between requests.
-    pub fn new(store: Store, max_idle: usize) -> Arc<App> {
-        Arc::new(App {
+    pub fn new(store: Store, max_idle: usize) -> Result<Arc<App>, StoreError> {
+        let cursors = CursorKey::new(store.connect()?.secret("cursor")?);
+        Ok(Arc::new(App {
             pool: Arc::new(Pool {
                 store,
                 idle: Mutex::new(Vec::new()),
                 max_idle,
             }),
-        })
+            cursors,
+        }))
+    }
+
+    /// The key that signs this deployment's pagination cursors.
+    pub fn cursors(&self) -> &CursorKey {
+        &self.cursors
     }
 
     /// Runs `f` with a database connection on a blocking thread (the store is synchronous).

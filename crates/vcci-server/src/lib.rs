@@ -8,9 +8,12 @@
 
 mod app;
 mod auth;
+mod cursor;
 mod error;
+mod list;
 mod routes;
 
 pub use app::{App, build_app, serve};
 pub use auth::Caller;
+pub use cursor::CursorKey;
 pub use error::ApiError;

@@ -57,7 +57,7 @@ fn env() -> Env {
         db.create_key(acme.id, Role::Analyst).unwrap(),
         db.create_key(other.id, Role::Admin).unwrap(),
     );
-    let app: Arc<vcci_server::App> = vcci_server::App::new(store, 2);
+    let app: Arc<vcci_server::App> = vcci_server::App::new(store, 2).unwrap();
     Env {
         _dir: dir,
         router: vcci_server::build_app(app),
@@ -338,5 +338,205 @@ async fn unknown_routes_are_json_404() {
     assert_eq!(
         (s, v["error"]["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+}
+
+#[tokio::test]
+async fn batch_upsert_reports_rejects_by_index_and_path() {
+    let e = env();
+    let body = json!({"transactions": [
+        {"transaction_id": "n1", "date": "2024-01-05", "amount": 100, "currency": "GBP", "naics_code": "484121", "supplier_id": "S9", "supplier_name": "Nine Ltd"},
+        {"transaction_id": "n2", "date": "2024-13-05", "amount": 100, "naics_code": "484121"},
+        {"transaction_id": "t1", "date": "2022-03-01", "amount": 2000, "naics_code": "484121"}
+    ]});
+    let (s, _) = call(
+        &e.router,
+        "POST",
+        "/api/v1/transactions",
+        Some(&e.viewer),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/transactions",
+        Some(&e.analyst),
+        Some(body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["accepted"], 2);
+    assert_eq!(v["rejected"][0]["index"], 1);
+    assert_eq!(v["rejected"][0]["transaction_id"], "n2");
+    assert_eq!(
+        v["rejected"][0]["error"]["details"][0]["path"],
+        "transactions[1].date"
+    );
+    // t1 was updated (upsert), n1 stored with its new supplier.
+    let (_, t1) = call(
+        &e.router,
+        "GET",
+        "/api/v1/transactions/t1?fields=transaction_id,emission",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert!((t1["emission"]["co2e_kg"].as_f64().unwrap() - 1190.0).abs() < 1e-9);
+    assert_eq!(t1.as_object().unwrap().len(), 2);
+    let (_, n1) = call(
+        &e.router,
+        "GET",
+        "/api/v1/transactions/n1",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(n1["supplier_id"], "S9");
+}
+
+#[tokio::test]
+async fn pages_have_no_gaps_or_repeats_while_lines_are_written() {
+    let e = env();
+    let lines: Vec<Value> = (0..250)
+        .map(|i| json!({"transaction_id": format!("p{i:03}"), "date": format!("2024-{:02}-{:02}", 1 + i % 12, 1 + i % 28), "amount": i + 1, "naics_code": "541511"}))
+        .collect();
+    let (s, _) = call(
+        &e.router,
+        "POST",
+        "/api/v1/transactions",
+        Some(&e.admin),
+        Some(json!({"transactions": lines})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut page = 0;
+    loop {
+        let uri = match &cursor {
+            Some(c) => format!("/api/v1/transactions?limit=40&date_from=2024-01-01&cursor={c}"),
+            None => "/api/v1/transactions?limit=40&date_from=2024-01-01".into(),
+        };
+        let (s, v) = call(&e.router, "GET", &uri, Some(&e.viewer), None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let data = v["data"].as_array().unwrap();
+        let mut prev: Option<(String, String)> = None;
+        for l in data {
+            let key = (
+                l["date"].as_str().unwrap().to_owned(),
+                l["transaction_id"].as_str().unwrap().to_owned(),
+            );
+            if let Some(p) = &prev {
+                assert!(key < *p, "date desc, then transaction_id desc");
+            }
+            prev = Some(key.clone());
+            seen.push(key.1);
+        }
+        // A write between pages: new lines on both sides of the cursor.
+        page += 1;
+        let extra = json!({"transactions": [
+            {"transaction_id": format!("late{page}"), "date": "2024-12-31", "amount": 1, "naics_code": "541511"},
+            {"transaction_id": format!("early{page}"), "date": "2024-01-01", "amount": 1, "naics_code": "541511"}
+        ]});
+        call(
+            &e.router,
+            "POST",
+            "/api/v1/transactions",
+            Some(&e.admin),
+            Some(extra),
+        )
+        .await;
+        if !v["page_info"]["has_next_page"].as_bool().unwrap() {
+            assert!(v["page_info"]["end_cursor"].is_null());
+            break;
+        }
+        cursor = Some(v["page_info"]["end_cursor"].as_str().unwrap().to_owned());
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "no line twice");
+    for i in 0..250 {
+        assert!(seen.contains(&format!("p{i:03}")), "p{i:03} missing");
+    }
+}
+
+#[tokio::test]
+async fn tampered_or_foreign_cursors_and_bad_parameters_are_400() {
+    let e = env();
+    let (_, v) = call(
+        &e.router,
+        "GET",
+        "/api/v1/transactions?limit=1",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    let cursor = v["page_info"]["end_cursor"].as_str().unwrap().to_owned();
+    let (s, v) = call(
+        &e.router,
+        "GET",
+        &format!("/api/v1/transactions?cursor={cursor}"),
+        Some(&e.other),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_cursor"))
+    );
+    let mut t = cursor.into_bytes();
+    t[0] = if t[0] == b'7' { b'6' } else { b'7' };
+    let (s, v) = call(
+        &e.router,
+        "GET",
+        &format!(
+            "/api/v1/transactions?cursor={}",
+            String::from_utf8(t).unwrap()
+        ),
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_cursor"))
+    );
+    for q in [
+        "limit=0",
+        "limit=1001",
+        "limit=abc",
+        "category=16",
+        "fields=password",
+        "date_to=2024-99-01",
+    ] {
+        let (s, v) = call(
+            &e.router,
+            "GET",
+            &format!("/api/v1/transactions?{q}"),
+            Some(&e.viewer),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_parameter")),
+            "{q}"
+        );
+    }
+    // Hostile filter text is a value, never SQL.
+    let (s, v) = call(
+        &e.router,
+        "GET",
+        "/api/v1/transactions?supplier_id=x%27%20OR%201%3D1%20--",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["data"].as_array().unwrap().len()),
+        (StatusCode::OK, 0)
     );
 }

@@ -6,7 +6,10 @@ use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_init.sql"),
+    include_str!("../migrations/sqlite/0002_secrets.sql"),
+];
 
 /// The SQLite store: a database file; connections are opened as needed.
 #[derive(Debug, Clone)]
@@ -63,6 +66,22 @@ impl Store {
 }
 
 impl Db {
+    /// The 32-byte secret `name`, created at random on first use (shared by all nodes).
+    pub fn secret(&self, name: &str) -> Result<Vec<u8>> {
+        let mut fresh = [0u8; 32];
+        getrandom::fill(&mut fresh)
+            .map_err(|e| StoreError::Invalid(format!("no randomness: {e}")))?;
+        self.conn.execute(
+            "INSERT INTO server_secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+            rusqlite::params![name, &fresh[..]],
+        )?;
+        Ok(self.conn.query_row(
+            "SELECT value FROM server_secrets WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )?)
+    }
+
     /// A trivial query: does the database answer?
     pub fn ping(&self) -> Result<()> {
         self.conn.query_row("SELECT 1", [], |_| Ok(()))?;

@@ -654,8 +654,13 @@ fn body_err(e: StoreError) -> rusqlite::Error {
 }
 
 pub(crate) fn stored_line(r: &Row<'_>) -> rusqlite::Result<StoredLine> {
-    let category: u8 = r.get(4)?;
-    let b = Body::decode(r.get_ref(7)?.as_blob()?).map_err(body_err)?;
+    stored_line_at(r, 0)
+}
+
+/// `stored_line` for a row whose `READ_COLS` start at column `o`.
+fn stored_line_at(r: &Row<'_>, o: usize) -> rusqlite::Result<StoredLine> {
+    let category: u8 = r.get(o + 4)?;
+    let b = Body::decode(r.get_ref(o + 7)?.as_blob()?).map_err(body_err)?;
     let price_basis = basis_from_code(b.price_basis);
     let (factor_set, factor_version, factor_unit) =
         factor_names(b.factor_source, &b.factor_key, price_basis, b.factor_year);
@@ -702,9 +707,9 @@ pub(crate) fn stored_line(r: &Row<'_>) -> rusqlite::Result<StoredLine> {
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default();
     Ok(StoredLine {
-        transaction_id: r.get(0)?,
-        date: day_text(r.get(1)?),
-        supplier_id: r.get(2)?,
+        transaction_id: r.get(o)?,
+        date: day_text(r.get(o + 1)?),
+        supplier_id: r.get(o + 2)?,
         supplier_name: b.supplier_name,
         description: b.description,
         amount: b.amount,
@@ -717,15 +722,15 @@ pub(crate) fn stored_line(r: &Row<'_>) -> rusqlite::Result<StoredLine> {
         country: b.country,
         price_basis,
         emission: EmissionRecord {
-            co2e_kg: r.get(3)?,
+            co2e_kg: r.get(o + 3)?,
             category,
             category_name: vcci_core::Category::new(category)
                 .map(|c| c.name())
                 .unwrap_or_default()
                 .into(),
             category_source: source_from_code(b.category_source),
-            method: method_from_code(r.get(5)?),
-            data_quality: r.get(6)?,
+            method: method_from_code(r.get(o + 5)?),
+            data_quality: r.get(o + 6)?,
             factor: FactorInfo {
                 set: factor_set.into(),
                 version: factor_version,
@@ -815,4 +820,65 @@ fn load_lines(
     })?;
     rows.collect::<rusqlite::Result<Vec<_>>>()
         .map_err(StoreError::from)
+}
+
+/// Filters of a line listing (all optional, combined with AND).
+#[derive(Clone, Debug, Default)]
+pub struct LineFilter {
+    pub supplier_id: Option<String>,
+    pub category: Option<u8>,
+    pub from: Option<Date>,
+    pub to: Option<Date>,
+}
+
+impl Db {
+    /// Lines in `(date desc, transaction_id desc)` order after the keyset position `after`
+    /// (`(yyyymmdd, transaction_id)` of the last line of the previous page), at most `limit`.
+    /// Served by the `(org_id, day, transaction_id)` index; other filters are checked on the
+    /// rows it yields.
+    pub fn list_lines(
+        &self,
+        org: OrgId,
+        f: &LineFilter,
+        after: Option<(u32, &str)>,
+        limit: usize,
+    ) -> Result<Vec<(u32, StoredLine)>> {
+        let mut sql = format!(
+            "SELECT day, {READ_COLS} FROM transactions WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3"
+        );
+        let mut args: Vec<Value> = vec![
+            Value::Integer(org.0),
+            Value::Integer(i64::from(f.from.map_or(0, |d| d.yyyymmdd()))),
+            Value::Integer(i64::from(f.to.map_or(99_999_999, |d| d.yyyymmdd()))),
+        ];
+        if let Some((day, id)) = after {
+            args.push(Value::Integer(i64::from(day)));
+            args.push(Value::Text(id.to_owned()));
+            sql += &format!(
+                " AND (day, transaction_id) < (?{}, ?{})",
+                args.len() - 1,
+                args.len()
+            );
+        }
+        if let Some(s) = &f.supplier_id {
+            args.push(Value::Text(s.clone()));
+            sql += &format!(" AND supplier_id = ?{}", args.len());
+        }
+        if let Some(c) = f.category {
+            args.push(Value::Integer(i64::from(c)));
+            sql += &format!(" AND category = ?{}", args.len());
+        }
+        args.push(Value::Integer(limit as i64));
+        sql += &format!(
+            " ORDER BY day DESC, transaction_id DESC LIMIT ?{}",
+            args.len()
+        );
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
+            let day: u32 = r.get(0)?;
+            Ok((day, stored_line_at(r, 1)?))
+        })?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(StoreError::from)
+    }
 }

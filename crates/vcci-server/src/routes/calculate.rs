@@ -51,13 +51,14 @@ fn line_values(v: &Value) -> Result<[Option<String>; N_FIELDS], Vec<LineError>> 
     if errs.is_empty() { Ok(out) } else { Err(errs) }
 }
 
-fn parse_line(v: &Value) -> Result<Line, Vec<LineError>> {
+/// Parses a JSON line (`require_id`: transaction_id must be present).
+pub(crate) fn parse_line(v: &Value, require_id: bool) -> Result<Line, Vec<LineError>> {
     let owned = line_values(v)?;
     let mut values: [Option<&str>; N_FIELDS] = [None; N_FIELDS];
     for (slot, s) in values.iter_mut().zip(&owned) {
         *slot = s.as_deref();
     }
-    Line::parse(&values, false)
+    Line::parse(&values, require_id)
 }
 
 async fn calculate(
@@ -84,7 +85,7 @@ async fn calculate(
         .enumerate()
         .map(|(i, v)| {
             let prefix = format!("lines[{i}]");
-            let line = match parse_line(v) {
+            let line = match parse_line(v, false) {
                 Ok(l) => l,
                 Err(errs) => return json!({"index": i, "error": line_error_json(&prefix, &errs)}),
             };

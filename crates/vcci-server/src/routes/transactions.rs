@@ -1,34 +1,146 @@
-//! One line with its emission: `GET` and `DELETE /api/v1/transactions/{transaction_id}`.
+//! Transactions (spend and activity lines) with their emissions: batch upsert, keyset-paged
+//! list, detail and delete.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vcci_core::{Category, catalog};
 use vcci_store::keys::Role;
-use vcci_store::lines::StoredLine;
+use vcci_store::lines::{LineFilter, PreparedLine, prepare};
 
+use crate::error::line_error_json;
+use crate::list::{self, param_error};
+use crate::routes::calculate::parse_line;
+use crate::routes::summary::date_param;
 use crate::{ApiError, App, Caller};
 
+pub const MAX_BATCH_LINES: usize = 10_000;
+
+/// Fields of a line in responses, for `fields=`.
+const FIELDS: &[&str] = &[
+    "transaction_id",
+    "date",
+    "supplier_id",
+    "supplier_name",
+    "description",
+    "amount",
+    "currency",
+    "naics_code",
+    "category",
+    "quantity",
+    "unit",
+    "activity_id",
+    "country",
+    "price_basis",
+    "emission",
+];
+
 pub fn router() -> Router<Arc<App>> {
-    Router::new().route(
-        "/api/v1/transactions/{transaction_id}",
-        get(get_line).delete(delete_line),
-    )
+    Router::new()
+        .route("/api/v1/transactions", get(list_lines).post(upsert_lines))
+        .route(
+            "/api/v1/transactions/{transaction_id}",
+            get(get_line).delete(delete_line),
+        )
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    supplier_id: Option<String>,
+    category: Option<String>,
+    date_from: Option<String>,
+    date_to: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+    fields: Option<String>,
+}
+
+const CURSOR_KIND: &str = "transactions";
+
+async fn list_lines(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = list::limit(q.limit.as_deref())?;
+    let fields = list::fields(q.fields.as_deref(), FIELDS)?;
+    let category = match q.category.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(c) => Some(
+            Category::parse(c)
+                .map_err(|m| param_error("category", m))?
+                .number(),
+        ),
+    };
+    let filter = LineFilter {
+        supplier_id: q.supplier_id.filter(|s| !s.is_empty()),
+        category,
+        from: date_param("date_from", q.date_from.as_deref())?,
+        to: date_param("date_to", q.date_to.as_deref())?,
+    };
+    let org = caller.org_id();
+    let after = match q.cursor.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(c) => {
+            let parts = app.cursors().verify(c, CURSOR_KIND, org.0, 2)?;
+            let day: u32 = parts[0]
+                .parse()
+                .map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not valid"))?;
+            Some((day, parts[1].clone()))
+        }
+    };
+    let mut rows = app
+        .db(move |db| {
+            db.list_lines(
+                org,
+                &filter,
+                after.as_ref().map(|(d, id)| (*d, id.as_str())),
+                limit + 1,
+            )
+        })
+        .await?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let end_cursor = match (more, rows.last()) {
+        (true, Some((day, line))) => Some(app.cursors().sign(
+            CURSOR_KIND,
+            org.0,
+            &[&day.to_string(), &line.transaction_id],
+        )),
+        _ => None,
+    };
+    let data = rows
+        .iter()
+        .map(|(_, l)| list::select(l, fields.as_deref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(list::page(data, end_cursor)))
+}
+
+#[derive(Debug, Deserialize)]
+struct DetailQuery {
+    fields: Option<String>,
 }
 
 async fn get_line(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<StoredLine>, ApiError> {
+    Query(q): Query<DetailQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let fields = list::fields(q.fields.as_deref(), FIELDS)?;
     let org = caller.org_id();
     let shown = id.clone();
-    app.db(move |db| db.get_line(org, &id))
+    let line = app
+        .db(move |db| db.get_line(org, &id))
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("transaction '{shown}'")))
+        .ok_or_else(|| ApiError::not_found(format!("transaction '{shown}'")))?;
+    Ok(Json(list::select(&line, fields.as_deref())?))
 }
 
 async fn delete_line(
@@ -44,4 +156,69 @@ async fn delete_line(
     } else {
         Err(ApiError::not_found(format!("transaction '{shown}'")))
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct UpsertBody {
+    transactions: Vec<Value>,
+}
+
+async fn upsert_lines(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Json(body): Json<UpsertBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Analyst)?;
+    if body.transactions.len() > MAX_BATCH_LINES {
+        return Err(ApiError::bad_request(
+            "too_many_lines",
+            format!(
+                "at most {MAX_BATCH_LINES} transactions per request; got {}",
+                body.transactions.len()
+            ),
+        ));
+    }
+    let org = caller.org.clone();
+    app.db(move |db| {
+        let mut profiles = db.supplier_profiles(org.id)?;
+        let mut prepared: Vec<PreparedLine> = Vec::with_capacity(body.transactions.len());
+        let mut new_suppliers = Vec::new();
+        let mut rejected = Vec::new();
+        // Later lines with the same transaction_id win, as in a sequence of upserts.
+        let mut position: HashMap<String, usize> = HashMap::new();
+        for (i, v) in body.transactions.iter().enumerate() {
+            let prefix = format!("transactions[{i}]");
+            let id = v.get("transaction_id").cloned().unwrap_or(Value::Null);
+            let line = match parse_line(v, true) {
+                Ok(l) => l,
+                Err(errs) => {
+                    rejected.push(json!({"index": i, "transaction_id": id, "error": line_error_json(&prefix, &errs)}));
+                    continue;
+                }
+            };
+            match prepare(catalog(), &org, line, &profiles, None) {
+                Ok(p) => {
+                    if let Some(k) = p.supplier_key()
+                        && !profiles.contains_key(k)
+                    {
+                        new_suppliers.push((k.to_owned(), p.line.supplier_name.clone().unwrap_or_else(|| k.to_owned())));
+                        profiles.insert(k.to_owned(), Default::default());
+                    }
+                    let key = p.line.transaction_id.clone().unwrap_or_default();
+                    match position.get(&key) {
+                        Some(&at) => prepared[at] = p,
+                        None => {
+                            position.insert(key, prepared.len());
+                            prepared.push(p);
+                        }
+                    }
+                }
+                Err(e) => rejected.push(json!({"index": i, "transaction_id": id, "error": line_error_json(&prefix, &[e])})),
+            }
+        }
+        db.write_lines(org.id, &prepared, &new_suppliers, None)?;
+        Ok(json!({"accepted": body.transactions.len() - rejected.len(), "rejected": rejected}))
+    })
+    .await
+    .map(Json)
 }
