@@ -540,3 +540,173 @@ async fn tampered_or_foreign_cursors_and_bad_parameters_are_400() {
         (StatusCode::OK, 0)
     );
 }
+
+#[tokio::test]
+async fn suppliers_upsert_list_and_detail_with_emissions() {
+    let e = env();
+    let body = json!({"suppliers": [
+        {"supplier_id": "ACME", "name": "Acme Freight", "country": "GB", "naics_code": "484121", "intensity_kg_per_usd": 0.25, "intensity_year": 2023},
+        {"supplier_id": "B_2", "name": "100% Beta", "country": "US"}
+    ]});
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/suppliers",
+        Some(&e.analyst),
+        Some(body),
+    )
+    .await;
+    assert_eq!((s, v["upserted"].as_u64()), (StatusCode::OK, Some(2)));
+    let bad = json!({"suppliers": [{"supplier_id": "X", "naics_code": "12"}]});
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/suppliers",
+        Some(&e.analyst),
+        Some(bad),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        v["error"]["details"][0]["error"]["details"][0]["path"],
+        "suppliers[0].naics_code"
+    );
+    // A line of ACME is now supplier-specific: 500 GBP in 2024 at 0.25 kg/2023 USD.
+    let line = json!({"transactions": [{"transaction_id": "g1", "date": "2024-07-01", "amount": 500, "currency": "GBP", "supplier_id": "ACME"}]});
+    call(
+        &e.router,
+        "POST",
+        "/api/v1/transactions",
+        Some(&e.analyst),
+        Some(line),
+    )
+    .await;
+    let (s, v) = call(
+        &e.router,
+        "GET",
+        "/api/v1/suppliers/ACME",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!((v["emissions"]["co2e_kg"].as_f64().unwrap() - 155.187_660_598_362_3).abs() < 1e-6);
+    assert_eq!(v["emissions"]["transaction_count"], 1);
+    let (_, v) = call(
+        &e.router,
+        "GET",
+        "/api/v1/suppliers?q=100%25",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(
+        v["data"].as_array().unwrap().len(),
+        1,
+        "% is matched literally"
+    );
+    let (_, v) = call(
+        &e.router,
+        "GET",
+        "/api/v1/suppliers?country=GB&fields=supplier_id",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(v["data"], json!([{"supplier_id": "ACME"}]));
+    let (_, v) = call(
+        &e.router,
+        "GET",
+        "/api/v1/suppliers?limit=1",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    let c = v["page_info"]["end_cursor"].as_str().unwrap().to_owned();
+    let (_, v2) = call(
+        &e.router,
+        "GET",
+        &format!("/api/v1/suppliers?limit=1&cursor={c}"),
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_ne!(v["data"][0]["supplier_id"], v2["data"][0]["supplier_id"]);
+    let (s, _) = call(
+        &e.router,
+        "GET",
+        "/api/v1/suppliers/ACME",
+        Some(&e.other),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn by_month_and_ranked_suppliers() {
+    let e = env();
+    let lines: Vec<Value> = (0..30)
+        .map(|i| json!({"transaction_id": format!("r{i}"), "date": format!("2024-0{}-10", 1 + i % 3), "amount": 100 * (i + 1), "naics_code": "484121", "supplier_id": format!("S{:02}", i % 10)}))
+        .collect();
+    call(
+        &e.router,
+        "POST",
+        "/api/v1/transactions",
+        Some(&e.analyst),
+        Some(json!({"transactions": lines})),
+    )
+    .await;
+    let (s, v) = call(
+        &e.router,
+        "GET",
+        "/api/v1/emissions/by-month?year=2024",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let months: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["month"].as_str().unwrap())
+        .collect();
+    assert_eq!(months, ["2024-01", "2024-02", "2024-03"]);
+    let total: f64 = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["co2e_kg"].as_f64().unwrap())
+        .sum();
+    assert!((total - 0.595 * 100.0 * 465.0 * 313.689f64.recip() * 292.655).abs() < 1e-6);
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let uri = format!(
+            "/api/v1/emissions/by-supplier?limit=3&date_from=2024-01-01{}",
+            if cursor.is_empty() {
+                String::new()
+            } else {
+                format!("&cursor={cursor}")
+            }
+        );
+        let (_, v) = call(&e.router, "GET", &uri, Some(&e.viewer), None).await;
+        for r in v["data"].as_array().unwrap() {
+            seen.push((
+                r["co2e_kg"].as_f64().unwrap(),
+                r["supplier_id"].as_str().unwrap().to_owned(),
+            ));
+        }
+        match v["page_info"]["end_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 10);
+    assert!(
+        seen.windows(2).all(|w| w[0].0 >= w[1].0),
+        "ranked by emissions"
+    );
+    assert_eq!(seen[0].1, "S09");
+}

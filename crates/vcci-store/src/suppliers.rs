@@ -249,3 +249,40 @@ impl Db {
         Ok((suppliers.len(), recalculated))
     }
 }
+
+impl Db {
+    /// Suppliers ordered by supplier_id after `after`, optionally of one country and/or
+    /// whose id or name contains `q` (case-insensitive; `%` and `_` match themselves).
+    pub fn list_suppliers(
+        &self,
+        org: OrgId,
+        country: Option<&str>,
+        q: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Supplier>> {
+        let mut sql = format!("{SELECT} WHERE org_id = ?1 AND supplier_id > ?2");
+        let mut args: Vec<rusqlite::types::Value> =
+            vec![org.0.into(), after.unwrap_or("").to_owned().into()];
+        if let Some(c) = country {
+            args.push(c.to_owned().into());
+            sql += &format!(" AND country = ?{}", args.len());
+        }
+        if let Some(q) = q {
+            let escaped = q
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            args.push(format!("%{escaped}%").into());
+            sql += &format!(
+                " AND (supplier_id LIKE ?{n} ESCAPE '\\' OR name LIKE ?{n} ESCAPE '\\')",
+                n = args.len()
+            );
+        }
+        args.push((limit as i64).into());
+        sql += &format!(" ORDER BY supplier_id LIMIT ?{}", args.len());
+        let mut st = self.conn.prepare_cached(&sql)?;
+        let rows = st.query_map(rusqlite::params_from_iter(args), row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}

@@ -50,3 +50,109 @@ async fn summary(
             .await?,
     ))
 }
+
+pub fn reports_router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/api/v1/emissions/by-month", get(by_month))
+        .route("/api/v1/emissions/by-supplier", get(by_supplier))
+}
+
+#[derive(Debug, Deserialize)]
+struct MonthQuery {
+    year: Option<String>,
+}
+
+async fn by_month(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Query(q): Query<MonthQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let range = match q.year.as_deref().filter(|s| !s.is_empty()) {
+        None => DateRange::default(),
+        Some(y) => {
+            let year: u16 = y
+                .parse()
+                .ok()
+                .filter(|y| (1000..=9999).contains(y))
+                .ok_or_else(|| crate::list::param_error("year", format!("'{y}' is not a year")))?;
+            DateRange {
+                from: Date::new(year, 1, 1),
+                to: Date::new(year, 12, 31),
+            }
+        }
+    };
+    let org = caller.org_id();
+    let months = app.db(move |db| db.by_month(org, range)).await?;
+    Ok(Json(serde_json::json!({ "data": months })))
+}
+
+#[derive(Debug, Deserialize)]
+struct SupplierRankQuery {
+    date_from: Option<String>,
+    date_to: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+const RANK_CURSOR: &str = "by-supplier";
+
+async fn by_supplier(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Query(q): Query<SupplierRankQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = crate::list::limit(q.limit.as_deref())?;
+    let range = DateRange {
+        from: date_param("date_from", q.date_from.as_deref())?,
+        to: date_param("date_to", q.date_to.as_deref())?,
+    };
+    let org = caller.org_id();
+    let after = match q.cursor.as_deref().filter(|s| !s.is_empty()) {
+        Some(c) => {
+            let p = app.cursors().verify(c, RANK_CURSOR, org.0, 2)?;
+            let mg: i64 = p[0]
+                .parse()
+                .map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not valid"))?;
+            Some((mg, p[1].clone()))
+        }
+        None => None,
+    };
+    let ranked = app
+        .db(move |db| db.by_supplier(org, range, usize::MAX))
+        .await?;
+    let key = |s: &vcci_store::reports::SupplierTotal| {
+        (
+            vcci_store::readmodel::kg_to_mg(s.co2e_kg),
+            s.supplier_id.clone().unwrap_or_default(),
+        )
+    };
+    // Ranked by co2e desc, then supplier_id asc: the rows after the cursor's row.
+    let rest: Vec<_> = ranked
+        .into_iter()
+        .filter(|s| match &after {
+            None => true,
+            Some((mg, id)) => {
+                let (m, i) = key(s);
+                m < *mg || (m == *mg && i > *id)
+            }
+        })
+        .take(limit + 1)
+        .collect();
+    let more = rest.len() > limit;
+    let page: Vec<_> = rest.into_iter().take(limit).collect();
+    let end_cursor = match (more, page.last()) {
+        (true, Some(s)) => {
+            let (m, i) = key(s);
+            Some(
+                app.cursors()
+                    .sign(RANK_CURSOR, org.0, &[&m.to_string(), &i]),
+            )
+        }
+        _ => None,
+    };
+    let data = page
+        .iter()
+        .map(|s| crate::list::select(s, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(crate::list::page(data, end_cursor)))
+}

@@ -1,0 +1,181 @@
+//! Suppliers: batch upsert (recalculating lines whose supplier profile changed), list, detail.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vcci_core::catalog;
+use vcci_store::keys::Role;
+use vcci_store::suppliers::{SUPPLIER_FIELDS, Supplier};
+
+use crate::error::line_error_json;
+use crate::list;
+use crate::{ApiError, App, Caller};
+
+pub const MAX_SUPPLIERS: usize = 10_000;
+const CURSOR_KIND: &str = "suppliers";
+const FIELDS: &[&str] = &[
+    "supplier_id",
+    "name",
+    "country",
+    "naics_code",
+    "intensity_kg_per_usd",
+    "intensity_year",
+    "intensity_source",
+    "emissions",
+];
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route(
+            "/api/v1/suppliers",
+            get(list_suppliers).post(upsert_suppliers),
+        )
+        .route("/api/v1/suppliers/{supplier_id}", get(get_supplier))
+}
+
+#[derive(Debug, Deserialize)]
+struct UpsertBody {
+    suppliers: Vec<Value>,
+}
+
+fn parse_supplier(v: &Value) -> Result<Supplier, Vec<vcci_core::LineError>> {
+    let obj = v.as_object().ok_or_else(|| {
+        vec![vcci_core::LineError {
+            field: "",
+            code: "invalid_supplier",
+            message: "a supplier must be a JSON object".into(),
+        }]
+    })?;
+    let mut owned: [Option<String>; 7] = Default::default();
+    for (i, name) in SUPPLIER_FIELDS.iter().enumerate() {
+        owned[i] = match obj.get(*name) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+    }
+    let mut values: [Option<&str>; 7] = [None; 7];
+    for (slot, s) in values.iter_mut().zip(&owned) {
+        *slot = s.as_deref();
+    }
+    Supplier::parse(&values)
+}
+
+async fn upsert_suppliers(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Json(body): Json<UpsertBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Analyst)?;
+    if body.suppliers.len() > MAX_SUPPLIERS {
+        return Err(ApiError::bad_request(
+            "too_many_suppliers",
+            format!(
+                "at most {MAX_SUPPLIERS} suppliers per request; got {}",
+                body.suppliers.len()
+            ),
+        ));
+    }
+    let mut ok = Vec::new();
+    let mut details = Vec::new();
+    for (i, v) in body.suppliers.iter().enumerate() {
+        match parse_supplier(v) {
+            Ok(s) => ok.push(s),
+            Err(errs) => details.push(
+                json!({"index": i, "error": line_error_json(&format!("suppliers[{i}]"), &errs)}),
+            ),
+        }
+    }
+    if !details.is_empty() {
+        // A supplier batch is all or nothing: its intensities change stored results.
+        return Err(ApiError::bad_request(
+            "invalid_suppliers",
+            format!(
+                "{} suppliers are invalid; nothing was stored",
+                details.len()
+            ),
+        )
+        .with_details(details));
+    }
+    let org = caller.org.clone();
+    let (n, recalculated) = app
+        .db(move |db| db.upsert_suppliers(catalog(), &org, &ok))
+        .await?;
+    Ok(Json(
+        json!({"upserted": n, "recalculated_lines": recalculated}),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    country: Option<String>,
+    q: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+    fields: Option<String>,
+}
+
+async fn list_suppliers(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = list::limit(q.limit.as_deref())?;
+    let fields = list::fields(q.fields.as_deref(), FIELDS)?;
+    let org = caller.org_id();
+    let after = match q.cursor.as_deref().filter(|s| !s.is_empty()) {
+        Some(c) => Some(app.cursors().verify(c, CURSOR_KIND, org.0, 1)?.remove(0)),
+        None => None,
+    };
+    let (country, text) = (
+        q.country.filter(|s| !s.is_empty()),
+        q.q.filter(|s| !s.is_empty()),
+    );
+    let mut rows = app
+        .db(move |db| {
+            db.list_suppliers(
+                org,
+                country.as_deref(),
+                text.as_deref(),
+                after.as_deref(),
+                limit + 1,
+            )
+        })
+        .await?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let end_cursor = match (more, rows.last()) {
+        (true, Some(s)) => Some(app.cursors().sign(CURSOR_KIND, org.0, &[&s.supplier_id])),
+        _ => None,
+    };
+    let data = rows
+        .iter()
+        .map(|s| list::select(s, fields.as_deref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(list::page(data, end_cursor)))
+}
+
+#[derive(Debug, Deserialize)]
+struct DetailQuery {
+    fields: Option<String>,
+}
+
+async fn get_supplier(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<DetailQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let fields = list::fields(q.fields.as_deref(), FIELDS)?;
+    let org = caller.org_id();
+    let shown = id.clone();
+    let s = app
+        .db(move |db| db.get_supplier(org, &id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("supplier '{shown}'")))?;
+    Ok(Json(list::select(&s, fields.as_deref())?))
+}
