@@ -7,13 +7,15 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use vcci_store::{Db, Store, StoreError};
 
-use crate::{ApiError, CursorKey};
+use crate::ratelimit::RateLimiter;
+use crate::{ApiError, CursorKey, RateLimit};
 
 /// Shared state of one API node.
 #[derive(Debug)]
 pub struct App {
     pool: Arc<Pool>,
     cursors: CursorKey,
+    limiter: RateLimiter,
 }
 
 #[derive(Debug)]
@@ -28,7 +30,7 @@ pub const MAX_JSON_BODY: usize = 16 << 20;
 
 impl App {
     /// State over `store`, keeping up to `max_idle` connections open between requests.
-    pub fn new(store: Store, max_idle: usize) -> Result<Arc<App>, StoreError> {
+    pub fn new(store: Store, max_idle: usize, limit: RateLimit) -> Result<Arc<App>, StoreError> {
         let cursors = CursorKey::new(store.connect()?.secret("cursor")?);
         Ok(Arc::new(App {
             pool: Arc::new(Pool {
@@ -37,7 +39,12 @@ impl App {
                 max_idle,
             }),
             cursors,
+            limiter: RateLimiter::new(limit),
         }))
+    }
+
+    pub(crate) fn limiter(&self) -> &RateLimiter {
+        &self.limiter
     }
 
     /// The key that signs this deployment's pagination cursors.
@@ -80,6 +87,7 @@ impl App {
 pub fn build_app(app: Arc<App>) -> Router {
     crate::routes::router()
         .fallback(|| async { ApiError::not_found("route") })
+        .layer(axum::middleware::from_fn(crate::conditional::etag))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(app)
 }

@@ -44,15 +44,18 @@ impl FromRequestParts<Arc<App>> for Caller {
             .filter(|k| !k.is_empty() && k.len() <= 256)
             .ok_or_else(ApiError::unauthorized)?
             .to_owned();
-        app.db(move |db| {
-            let Some(id) = db.verify_key(&key)? else {
-                return Ok(None);
-            };
-            Ok(db
-                .org_by_id(id.org)?
-                .map(|org| Caller { org, role: id.role }))
-        })
-        .await?
-        .ok_or_else(ApiError::unauthorized)
+        let (caller, key_id) = app
+            .db(move |db| {
+                let Some(id) = db.verify_key(&key)? else {
+                    return Ok(None);
+                };
+                Ok(db
+                    .org_by_id(id.org)?
+                    .map(|org| (Caller { org, role: id.role }, id.key_id)))
+            })
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        app.limiter().check(key_id)?;
+        Ok(caller)
     }
 }

@@ -8,12 +8,15 @@
 
 mod app;
 mod auth;
+mod conditional;
 mod cursor;
 mod error;
 mod list;
+mod ratelimit;
 mod routes;
 
 pub use app::{App, build_app, serve};
 pub use auth::Caller;
 pub use cursor::CursorKey;
 pub use error::ApiError;
+pub use ratelimit::RateLimit;

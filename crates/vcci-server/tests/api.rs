@@ -57,7 +57,8 @@ fn env() -> Env {
         db.create_key(acme.id, Role::Analyst).unwrap(),
         db.create_key(other.id, Role::Admin).unwrap(),
     );
-    let app: Arc<vcci_server::App> = vcci_server::App::new(store, 2).unwrap();
+    let app: Arc<vcci_server::App> =
+        vcci_server::App::new(store, 2, vcci_server::RateLimit::default()).unwrap();
     Env {
         _dir: dir,
         router: vcci_server::build_app(app),
@@ -709,4 +710,89 @@ async fn by_month_and_ranked_suppliers() {
         "ranked by emissions"
     );
     assert_eq!(seen[0].1, "S09");
+}
+
+#[tokio::test]
+async fn etags_answer_304_until_the_data_changes() {
+    let e = env();
+    let uri = "/api/v1/emissions/summary";
+    let req = |tag: Option<&str>| {
+        let mut r = Request::builder()
+            .uri(uri)
+            .header("authorization", format!("Bearer {}", e.viewer));
+        if let Some(t) = tag {
+            r = r.header("if-none-match", t);
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    let res = e.router.clone().oneshot(req(None)).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let tag = res.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(tag.starts_with("W/\""));
+    assert_eq!(res.headers()["cache-control"], "private, no-cache");
+    let res = e.router.clone().oneshot(req(Some(&tag))).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_MODIFIED);
+    assert!(
+        axum::body::to_bytes(res.into_body(), 1024)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A write changes the summary, so the old tag no longer matches.
+    call(&e.router, "POST", "/api/v1/transactions", Some(&e.analyst), Some(json!({"transactions": [{"transaction_id": "z", "date": "2022-01-01", "amount": 1, "naics_code": "484121"}]}))).await;
+    let res = e.router.clone().oneshot(req(Some(&tag))).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_ne!(res.headers()["etag"].to_str().unwrap(), tag);
+}
+
+#[tokio::test]
+async fn rate_limits_are_per_key_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path()).unwrap();
+    let db = store.connect().unwrap();
+    let org = db.ensure_org("acme").unwrap();
+    let (a, b) = (
+        db.create_key(org.id, Role::Viewer).unwrap(),
+        db.create_key(org.id, Role::Viewer).unwrap(),
+    );
+    let app = vcci_server::App::new(
+        store,
+        2,
+        vcci_server::RateLimit {
+            rate: 1.0,
+            burst: 3.0,
+        },
+    )
+    .unwrap();
+    let router = vcci_server::build_app(app);
+    for _ in 0..3 {
+        assert_eq!(
+            call(&router, "GET", "/api/v1/emissions/summary", Some(&a), None)
+                .await
+                .0,
+            StatusCode::OK
+        );
+    }
+    let res = router
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/api/v1/emissions/summary")
+                .header("authorization", format!("Bearer {a}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert_eq!(res.headers()["ratelimit-remaining"], "0");
+    assert_eq!(res.headers()["x-ratelimit-limit"], "3");
+    // Another key has its own bucket.
+    assert_eq!(
+        call(&router, "GET", "/api/v1/emissions/summary", Some(&b), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
 }

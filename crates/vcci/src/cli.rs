@@ -74,6 +74,9 @@ pub struct ServeArgs {
     /// Database connections kept open between requests.
     #[arg(long, env = "VCCI_POOL_SIZE", default_value_t = 8)]
     pub pool_size: usize,
+    /// Requests per second allowed per API key (bursts of twice that); 0 turns limiting off.
+    #[arg(long, env = "VCCI_RATE_LIMIT", default_value_t = 5000.0)]
+    pub rate_limit: f64,
 }
 
 #[derive(Debug, Args)]

@@ -101,7 +101,7 @@ fn serve_cmd(sa: &StoreArgs, a: ServeArgs) -> Result<()> {
             println!("  curl -s -H 'Authorization: Bearer {key}' http://{addr}/api/v1/emissions/summary");
             println!("  curl -s -H 'Authorization: Bearer {key}' http://{addr}/api/v1/transactions/TX-2023-00000001");
         }
-        let app = vcci_server::App::new(store, a.pool_size.max(1)).context("preparing the API")?;
+        let app = vcci_server::App::new(store, a.pool_size.max(1), vcci_server::RateLimit { rate: a.rate_limit, burst: (a.rate_limit * 2.0).max(1.0) }).context("preparing the API")?;
         vcci_server::serve(listener, vcci_server::build_app(app), shutdown_signal()).await.context("serving HTTP")
     })
 }
