@@ -796,3 +796,67 @@ async fn rate_limits_are_per_key_with_retry_after() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn factor_search_pages_through_matches() {
+    let e = env();
+    let (s, v) = call(
+        &e.router,
+        "GET",
+        "/api/v1/factors?q=HGV%20average%20laden&unit=tonne.km&limit=5",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let mut keys: Vec<String> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["key"].as_str().unwrap().to_owned())
+        .collect();
+    let mut cursor = v["page_info"]["end_cursor"].as_str().map(str::to_owned);
+    while let Some(c) = cursor {
+        let (_, v) = call(
+            &e.router,
+            "GET",
+            &format!("/api/v1/factors?q=HGV%20average%20laden&unit=tonne.km&limit=5&cursor={c}"),
+            Some(&e.viewer),
+            None,
+        )
+        .await;
+        keys.extend(
+            v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["key"].as_str().unwrap().to_owned()),
+        );
+        cursor = v["page_info"]["end_cursor"].as_str().map(str::to_owned);
+    }
+    assert!(
+        keys.contains(
+            &"freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km".to_owned()
+        )
+    );
+    assert!(keys.iter().all(|k| k.ends_with("/tonne.km")));
+    let mut unique = keys.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), keys.len());
+    let (_, v) = call(
+        &e.router,
+        "GET",
+        "/api/v1/factors?set=epa-supply-chain&q=trucking&year=2022",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert!(
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["set"] == "epa-supply-chain" && f["version"] == "1.3.0")
+    );
+}

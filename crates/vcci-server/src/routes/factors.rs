@@ -1,17 +1,91 @@
-//! `GET /api/v1/factors/{set}/{key}`: one shipped factor. Keys may contain '/' (DESNZ).
+//! Emission factors: search (`GET /api/v1/factors`) and one factor
+//! (`GET /api/v1/factors/{set}/{key}`; DESNZ keys contain '/').
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query};
+use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use vcci_core::factors::FactorView;
+use serde_json::Value;
+use vcci_core::factors::{FactorQuery, FactorView};
 
+use crate::list::{self, param_error};
 use crate::{ApiError, App, Caller};
 
+const CURSOR_KIND: &str = "factors";
+
 pub fn router() -> Router<Arc<App>> {
-    Router::new().route("/api/v1/factors/{set}/{*key}", get(get_factor))
+    Router::new()
+        .route("/api/v1/factors", get(search))
+        .route("/api/v1/factors/{set}/{*key}", get(get_factor))
+}
+
+#[derive(Debug, Deserialize)]
+struct SearchQuery {
+    set: Option<String>,
+    q: Option<String>,
+    region: Option<String>,
+    year: Option<String>,
+    unit: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn nonempty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.trim().is_empty())
+}
+
+async fn search(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Query(q): Query<SearchQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = list::limit(q.limit.as_deref())?;
+    let year = match nonempty(q.year) {
+        None => None,
+        Some(y) => Some(
+            y.parse::<u16>()
+                .map_err(|_| param_error("year", format!("'{y}' is not a year")))?,
+        ),
+    };
+    if let Some(t) = &q.q
+        && t.len() > 200
+    {
+        return Err(param_error("q", "is longer than 200 characters".into()));
+    }
+    let query = FactorQuery {
+        text: nonempty(q.q),
+        set: nonempty(q.set),
+        region: nonempty(q.region),
+        year,
+        unit: nonempty(q.unit),
+    };
+    let org = caller.org_id();
+    // The search order is stable (EPA 1.3.0, EPA 1.2, DESNZ; each by key), so a cursor is the
+    // number of matches already returned.
+    let skip: usize = match q.cursor.as_deref().filter(|s| !s.is_empty()) {
+        Some(c) => app.cursors().verify(c, CURSOR_KIND, org.0, 1)?[0]
+            .parse()
+            .map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not valid"))?,
+        None => 0,
+    };
+    let mut found: Vec<FactorView> = vcci_core::catalog()
+        .search(&query)
+        .skip(skip)
+        .take(limit + 1)
+        .collect();
+    let more = found.len() > limit;
+    found.truncate(limit);
+    let end_cursor = more.then(|| {
+        app.cursors()
+            .sign(CURSOR_KIND, org.0, &[&(skip + limit).to_string()])
+    });
+    let data = found
+        .iter()
+        .map(|f| list::select(f, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(list::page(data, end_cursor)))
 }
 
 #[derive(Debug, Deserialize)]
