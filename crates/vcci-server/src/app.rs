@@ -95,6 +95,12 @@ pub fn build_app(app: Arc<App>) -> Router {
     crate::routes::router()
         .fallback(|| async { ApiError::not_found("route") })
         .layer(axum::middleware::from_fn(crate::conditional::etag))
+        // Outside the ETag layer: tags are computed on the identity body, and being weak
+        // they stand for every content-coding.
+        .layer(
+            tower_http::compression::CompressionLayer::new()
+                .compress_when(tower_http::compression::predicate::SizeAbove::new(1024)),
+        )
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .with_state(app)
 }

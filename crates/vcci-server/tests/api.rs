@@ -860,3 +860,38 @@ async fn factor_search_pages_through_matches() {
             .all(|f| f["set"] == "epa-supply-chain" && f["version"] == "1.3.0")
     );
 }
+
+#[tokio::test]
+async fn responses_are_compressed_as_negotiated_above_a_threshold() {
+    let e = env();
+    let get = |enc: Option<&'static str>, uri: &'static str| {
+        let mut r = Request::builder()
+            .uri(uri)
+            .header("authorization", format!("Bearer {}", e.viewer));
+        if let Some(enc) = enc {
+            r = r.header("accept-encoding", enc);
+        }
+        e.router.clone().oneshot(r.body(Body::empty()).unwrap())
+    };
+    let big = "/api/v1/factors?set=desnz&limit=200";
+    let plain = get(None, big).await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let tag = plain.headers()["etag"].clone();
+    let plain_len = axum::body::to_bytes(plain.into_body(), 1 << 24)
+        .await
+        .unwrap()
+        .len();
+    for enc in ["gzip", "br", "zstd"] {
+        let res = get(Some(enc), big).await.unwrap();
+        assert_eq!(res.headers()["content-encoding"], enc);
+        assert_eq!(res.headers()["etag"], tag, "one weak tag for every coding");
+        let n = axum::body::to_bytes(res.into_body(), 1 << 24)
+            .await
+            .unwrap()
+            .len();
+        assert!(n * 4 < plain_len, "{enc}: {n} vs {plain_len}");
+    }
+    // Small bodies are sent as they are.
+    let res = get(Some("gzip"), "/health").await.unwrap();
+    assert!(res.headers().get("content-encoding").is_none());
+}
