@@ -66,3 +66,32 @@ pub fn select<T: Serialize>(item: &T, fields: Option<&[String]>) -> Result<Value
 pub fn page(data: Vec<Value>, end_cursor: Option<String>) -> Value {
     json!({"data": data, "page_info": {"has_next_page": end_cursor.is_some(), "end_cursor": end_cursor}})
 }
+
+/// Turns up to `limit + 1` fetched rows into a page: the first `limit` as JSON, and a cursor
+/// for the last of them when more rows follow.
+pub fn paged<R>(
+    mut rows: Vec<R>,
+    limit: usize,
+    cursor: impl Fn(&R) -> String,
+    to_json: impl Fn(&R) -> Result<Value, ApiError>,
+) -> Result<Value, ApiError> {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let end_cursor = if more { rows.last().map(&cursor) } else { None };
+    let data = rows.iter().map(to_json).collect::<Result<Vec<_>, _>>()?;
+    Ok(page(data, end_cursor))
+}
+
+/// The parts of the request's `cursor`, if any, checked for this list and organization.
+pub fn cursor_parts(
+    keys: &crate::CursorKey,
+    cursor: Option<&str>,
+    kind: &str,
+    org: i64,
+    n: usize,
+) -> Result<Option<Vec<String>>, ApiError> {
+    cursor
+        .filter(|c| !c.is_empty())
+        .map(|c| keys.verify(c, kind, org, n))
+        .transpose()
+}

@@ -64,28 +64,29 @@ async fn search(
     let org = caller.org_id();
     // The search order is stable (EPA 1.3.0, EPA 1.2, DESNZ; each by key), so a cursor is the
     // number of matches already returned.
-    let skip: usize = match q.cursor.as_deref().filter(|s| !s.is_empty()) {
-        Some(c) => app.cursors().verify(c, CURSOR_KIND, org.0, 1)?[0]
-            .parse()
-            .map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not valid"))?,
-        None => 0,
-    };
-    let mut found: Vec<FactorView> = vcci_core::catalog()
+    let skip: usize =
+        match list::cursor_parts(app.cursors(), q.cursor.as_deref(), CURSOR_KIND, org.0, 1)? {
+            Some(p) => p[0]
+                .parse()
+                .map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not valid"))?,
+            None => 0,
+        };
+    let found: Vec<(usize, FactorView)> = vcci_core::catalog()
         .search(&query)
+        .enumerate()
         .skip(skip)
         .take(limit + 1)
         .collect();
-    let more = found.len() > limit;
-    found.truncate(limit);
-    let end_cursor = more.then(|| {
-        app.cursors()
-            .sign(CURSOR_KIND, org.0, &[&(skip + limit).to_string()])
-    });
-    let data = found
-        .iter()
-        .map(|f| list::select(f, None))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(list::page(data, end_cursor)))
+    let page = list::paged(
+        found,
+        limit,
+        |(i, _)| {
+            app.cursors()
+                .sign(CURSOR_KIND, org.0, &[&(i + 1).to_string()])
+        },
+        |(_, f)| list::select(f, None),
+    )?;
+    Ok(Json(page))
 }
 
 #[derive(Debug, Deserialize)]

@@ -107,16 +107,17 @@ async fn by_supplier(
         to: date_param("date_to", q.date_to.as_deref())?,
     };
     let org = caller.org_id();
-    let after = match q.cursor.as_deref().filter(|s| !s.is_empty()) {
-        Some(c) => {
-            let p = app.cursors().verify(c, RANK_CURSOR, org.0, 2)?;
-            let mg: i64 = p[0]
-                .parse()
-                .map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not valid"))?;
-            Some((mg, p[1].clone()))
-        }
-        None => None,
-    };
+    let after =
+        match crate::list::cursor_parts(app.cursors(), q.cursor.as_deref(), RANK_CURSOR, org.0, 2)?
+        {
+            Some(p) => {
+                let mg: i64 = p[0].parse().map_err(|_| {
+                    ApiError::bad_request("invalid_cursor", "the cursor is not valid")
+                })?;
+                Some((mg, p[1].clone()))
+            }
+            None => None,
+        };
     let ranked = app
         .db(move |db| db.by_supplier(org, range, usize::MAX))
         .await?;
@@ -138,21 +139,15 @@ async fn by_supplier(
         })
         .take(limit + 1)
         .collect();
-    let more = rest.len() > limit;
-    let page: Vec<_> = rest.into_iter().take(limit).collect();
-    let end_cursor = match (more, page.last()) {
-        (true, Some(s)) => {
+    let page = crate::list::paged(
+        rest,
+        limit,
+        |s| {
             let (m, i) = key(s);
-            Some(
-                app.cursors()
-                    .sign(RANK_CURSOR, org.0, &[&m.to_string(), &i]),
-            )
-        }
-        _ => None,
-    };
-    let data = page
-        .iter()
-        .map(|s| crate::list::select(s, None))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(crate::list::page(data, end_cursor)))
+            app.cursors()
+                .sign(RANK_CURSOR, org.0, &[&m.to_string(), &i])
+        },
+        |s| crate::list::select(s, None),
+    )?;
+    Ok(Json(page))
 }

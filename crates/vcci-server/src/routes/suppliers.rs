@@ -17,14 +17,15 @@ use crate::{ApiError, App, Caller};
 
 pub const MAX_SUPPLIERS: usize = 10_000;
 const CURSOR_KIND: &str = "suppliers";
+/// The supplier fields, plus `emissions` on the detail route.
 const FIELDS: &[&str] = &[
-    "supplier_id",
-    "name",
-    "country",
-    "naics_code",
-    "intensity_kg_per_usd",
-    "intensity_year",
-    "intensity_source",
+    SUPPLIER_FIELDS[0],
+    SUPPLIER_FIELDS[1],
+    SUPPLIER_FIELDS[2],
+    SUPPLIER_FIELDS[3],
+    SUPPLIER_FIELDS[4],
+    SUPPLIER_FIELDS[5],
+    SUPPLIER_FIELDS[6],
     "emissions",
 ];
 
@@ -127,15 +128,13 @@ async fn list_suppliers(
     let limit = list::limit(q.limit.as_deref())?;
     let fields = list::fields(q.fields.as_deref(), FIELDS)?;
     let org = caller.org_id();
-    let after = match q.cursor.as_deref().filter(|s| !s.is_empty()) {
-        Some(c) => Some(app.cursors().verify(c, CURSOR_KIND, org.0, 1)?.remove(0)),
-        None => None,
-    };
+    let after = list::cursor_parts(app.cursors(), q.cursor.as_deref(), CURSOR_KIND, org.0, 1)?
+        .map(|mut p| p.remove(0));
     let (country, text) = (
         q.country.filter(|s| !s.is_empty()),
         q.q.filter(|s| !s.is_empty()),
     );
-    let mut rows = app
+    let rows = app
         .db(move |db| {
             db.list_suppliers(
                 org,
@@ -146,17 +145,13 @@ async fn list_suppliers(
             )
         })
         .await?;
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let end_cursor = match (more, rows.last()) {
-        (true, Some(s)) => Some(app.cursors().sign(CURSOR_KIND, org.0, &[&s.supplier_id])),
-        _ => None,
-    };
-    let data = rows
-        .iter()
-        .map(|s| list::select(s, fields.as_deref()))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(list::page(data, end_cursor)))
+    let page = list::paged(
+        rows,
+        limit,
+        |s| app.cursors().sign(CURSOR_KIND, org.0, &[&s.supplier_id]),
+        |s| list::select(s, fields.as_deref()),
+    )?;
+    Ok(Json(page))
 }
 
 #[derive(Debug, Deserialize)]

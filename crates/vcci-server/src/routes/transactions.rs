@@ -85,17 +85,17 @@ async fn list_lines(
         to: date_param("date_to", q.date_to.as_deref())?,
     };
     let org = caller.org_id();
-    let after = match q.cursor.as_deref().filter(|s| !s.is_empty()) {
+    let after = match list::cursor_parts(app.cursors(), q.cursor.as_deref(), CURSOR_KIND, org.0, 2)?
+    {
         None => None,
-        Some(c) => {
-            let parts = app.cursors().verify(c, CURSOR_KIND, org.0, 2)?;
+        Some(parts) => {
             let day: u32 = parts[0]
                 .parse()
                 .map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not valid"))?;
             Some((day, parts[1].clone()))
         }
     };
-    let mut rows = app
+    let rows = app
         .db(move |db| {
             db.list_lines(
                 org,
@@ -105,21 +105,19 @@ async fn list_lines(
             )
         })
         .await?;
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let end_cursor = match (more, rows.last()) {
-        (true, Some((day, line))) => Some(app.cursors().sign(
-            CURSOR_KIND,
-            org.0,
-            &[&day.to_string(), &line.transaction_id],
-        )),
-        _ => None,
-    };
-    let data = rows
-        .iter()
-        .map(|(_, l)| list::select(l, fields.as_deref()))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(list::page(data, end_cursor)))
+    let page = list::paged(
+        rows,
+        limit,
+        |(day, line)| {
+            app.cursors().sign(
+                CURSOR_KIND,
+                org.0,
+                &[&day.to_string(), &line.transaction_id],
+            )
+        },
+        |(_, line)| list::select(line, fields.as_deref()),
+    )?;
+    Ok(Json(page))
 }
 
 #[derive(Debug, Deserialize)]
