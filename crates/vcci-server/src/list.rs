@@ -6,6 +6,12 @@ use serde_json::{Map, Value, json};
 use crate::ApiError;
 
 pub const DEFAULT_LIMIT: usize = 100;
+
+/// The query of a detail route: only `fields=`.
+#[derive(Debug, serde::Deserialize)]
+pub struct FieldsQuery {
+    pub fields: Option<String>,
+}
 pub const MAX_LIMIT: usize = 1000;
 
 /// `limit`: 1..=1000, default 100.

@@ -154,16 +154,11 @@ async fn list_suppliers(
     Ok(Json(page))
 }
 
-#[derive(Debug, Deserialize)]
-struct DetailQuery {
-    fields: Option<String>,
-}
-
 async fn get_supplier(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(q): Query<DetailQuery>,
+    Query(q): Query<list::FieldsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let fields = list::fields(q.fields.as_deref(), FIELDS)?;
     let org = caller.org_id();
