@@ -88,6 +88,12 @@ pub fn paged<R>(
     Ok(page(data, end_cursor))
 }
 
+/// A numeric part of a verified cursor (a signed cursor always parses; this guards the format).
+pub fn cursor_number<T: std::str::FromStr>(part: &str) -> Result<T, ApiError> {
+    part.parse()
+        .map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not valid"))
+}
+
 /// The parts of the request's `cursor`, if any, checked for this list and organization.
 pub fn cursor_parts(
     keys: &crate::CursorKey,

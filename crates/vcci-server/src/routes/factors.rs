@@ -66,9 +66,7 @@ async fn search(
     // number of matches already returned.
     let skip: usize =
         match list::cursor_parts(app.cursors(), q.cursor.as_deref(), CURSOR_KIND, org.0, 1)? {
-            Some(p) => p[0]
-                .parse()
-                .map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not valid"))?,
+            Some(p) => list::cursor_number(&p[0])?,
             None => 0,
         };
     let found: Vec<(usize, FactorView)> = vcci_core::catalog()

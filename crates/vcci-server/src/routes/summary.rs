@@ -111,9 +111,7 @@ async fn by_supplier(
         match crate::list::cursor_parts(app.cursors(), q.cursor.as_deref(), RANK_CURSOR, org.0, 2)?
         {
             Some(p) => {
-                let mg: i64 = p[0].parse().map_err(|_| {
-                    ApiError::bad_request("invalid_cursor", "the cursor is not valid")
-                })?;
+                let mg: i64 = crate::list::cursor_number(&p[0])?;
                 Some((mg, p[1].clone()))
             }
             None => None,

@@ -89,9 +89,7 @@ async fn list_lines(
     {
         None => None,
         Some(parts) => {
-            let day: u32 = parts[0]
-                .parse()
-                .map_err(|_| ApiError::bad_request("invalid_cursor", "the cursor is not valid"))?;
+            let day: u32 = list::cursor_number(&parts[0])?;
             Some((day, parts[1].clone()))
         }
     };
