@@ -1,14 +1,52 @@
 //! The application state, the router and the serve seam used by `vcci serve` and by tests.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use vcci_store::{Db, Store, StoreError};
+use axum::http::HeaderValue;
+use axum::response::Response;
+use serde::Serialize;
+use vcci_store::{Db, OrgId, Store, StoreError};
 
+use crate::cache::{CacheConfig, CacheKey, Cached, Generations, ResponseCache};
+use crate::conditional::CacheCtx;
+use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
-use crate::{ApiError, CursorKey, RateLimit};
+use crate::{ApiError, Caller, CursorKey, RateLimit};
+
+/// Settings of one API node.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// Database connections (and so database calls running at once).
+    pub pool_size: usize,
+    pub rate_limit: RateLimit,
+    pub cache: CacheConfig,
+    /// A request that takes longer is answered 503 `timeout` (uploads and exports excepted:
+    /// they stream).
+    pub request_timeout: Duration,
+    /// Largest CSV accepted by `POST /api/v1/imports`.
+    pub max_import_bytes: u64,
+    /// How often other processes' writes and key revocations are picked up.
+    pub poll_interval: Duration,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            pool_size: 4,
+            rate_limit: RateLimit::default(),
+            cache: CacheConfig::default(),
+            request_timeout: Duration::from_secs(30),
+            max_import_bytes: 4 << 30,
+            poll_interval: Duration::from_millis(250),
+        }
+    }
+}
 
 /// Shared state of one API node.
 #[derive(Debug)]
@@ -16,6 +54,18 @@ pub struct App {
     pool: Arc<Pool>,
     cursors: CursorKey,
     limiter: RateLimiter,
+    pub(crate) config: AppConfig,
+    pub(crate) cache: ResponseCache,
+    pub(crate) generations: Generations,
+    /// Verified keys by the SHA-256 of the presented key: (caller, key id, when verified).
+    keys: Mutex<HashMap<[u8; 32], (Caller, i64, Instant)>>,
+    pub(crate) metrics: Metrics,
+    /// Wakes the job worker when a job is queued.
+    pub(crate) jobs_queued: tokio::sync::Notify,
+    /// Set when the node is shutting down: workers stop at their next batch boundary.
+    pub(crate) stopping: Arc<AtomicBool>,
+    /// This node's name in job claims.
+    pub(crate) node: String,
 }
 
 #[derive(Debug)]
@@ -29,23 +79,53 @@ struct Pool {
 /// Largest accepted JSON body (10,000 lines of a batch upsert fit well within it).
 pub const MAX_JSON_BODY: usize = 16 << 20;
 
+/// How long a verified key is trusted before it is checked again (a revocation is picked up
+/// sooner, by the generation poll).
+const KEY_TTL: Duration = Duration::from_secs(60);
+const MAX_CACHED_KEYS: usize = 10_000;
+
 impl App {
-    /// State over `store` with `pool_size` database connections.
-    pub fn new(store: Store, pool_size: usize, limit: RateLimit) -> Result<Arc<App>, StoreError> {
-        let cursors = CursorKey::new(store.connect()?.secret("cursor")?);
+    /// State over `store`.
+    pub fn new(store: Store, config: AppConfig) -> Result<Arc<App>, StoreError> {
+        let db = store.connect()?;
+        let cursors = CursorKey::new(db.secret("cursor")?);
+        let generations = Generations::default();
+        let g = db.generations()?;
+        for (org, n) in g.orgs {
+            generations.observe(org.0, n);
+        }
+        generations.observe_revocations(g.revoked_keys);
+        let mut node = [0u8; 6];
+        getrandom::fill(&mut node).map_err(|e| StoreError::Invalid(e.to_string()))?;
         Ok(Arc::new(App {
             pool: Arc::new(Pool {
                 store,
-                idle: Mutex::new(Vec::new()),
-                permits: Arc::new(tokio::sync::Semaphore::new(pool_size.max(1))),
+                idle: Mutex::new(vec![db]),
+                permits: Arc::new(tokio::sync::Semaphore::new(config.pool_size.max(1))),
             }),
             cursors,
-            limiter: RateLimiter::new(limit),
+            limiter: RateLimiter::new(config.rate_limit),
+            cache: ResponseCache::new(config.cache),
+            generations,
+            keys: Mutex::new(HashMap::new()),
+            metrics: Metrics::default(),
+            jobs_queued: tokio::sync::Notify::new(),
+            stopping: Arc::new(AtomicBool::new(false)),
+            node: format!(
+                "{}-{}",
+                std::process::id(),
+                node.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            ),
+            config,
         }))
     }
 
     pub(crate) fn limiter(&self) -> &RateLimiter {
         &self.limiter
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.pool.store
     }
 
     /// The key that signs this deployment's pagination cursors.
@@ -88,6 +168,152 @@ impl App {
         .map_err(ApiError::internal)?
         .map_err(ApiError::from)
     }
+
+    /// `db` for a write to `org`'s data: afterwards this node knows the organization's new
+    /// generation, so its next read of that organization misses the cache.
+    pub async fn db_write<T, F>(&self, org: OrgId, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (out, g) = self
+            .db(move |db| {
+                let out = f(db);
+                let g = db.generation(org)?;
+                Ok((out, g))
+            })
+            .await?;
+        self.generations.observe(org.0, g);
+        out.map_err(ApiError::from)
+    }
+
+    /// A JSON GET served through the response cache: `compute` runs on a miss only; the
+    /// answer carries its ETag, and a matching `If-None-Match` gets 304.
+    pub async fn cached<T, F>(&self, org: OrgId, ctx: CacheCtx, compute: F) -> Response
+    where
+        T: Serialize,
+        F: Future<Output = Result<T, ApiError>>,
+    {
+        let key = CacheKey {
+            org: org.0,
+            generation: self.generations.get(org.0),
+            request: ctx.request,
+        };
+        let entry = self
+            .cache
+            .get_or_compute(key, async {
+                let value = compute.await?;
+                let body = serde_json::to_vec(&value).map_err(ApiError::internal)?;
+                let etag = crate::conditional::tag(&body);
+                Ok::<_, ApiError>(Cached {
+                    body: body.into(),
+                    etag,
+                })
+            })
+            .await;
+        match entry {
+            Ok(e) => crate::conditional::respond(&e, ctx.if_none_match.as_ref()),
+            Err(e) => axum::response::IntoResponse::into_response(e),
+        }
+    }
+
+    /// The caller a key stands for, from the key cache or the database.
+    pub(crate) async fn authenticate(&self, key: String) -> Result<(Caller, i64), ApiError> {
+        use sha2::{Digest, Sha256};
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        if let Some((c, id, at)) = self
+            .keys
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&digest)
+            && at.elapsed() < KEY_TTL
+        {
+            return Ok((c.clone(), *id));
+        }
+        let found = self
+            .db(move |db| {
+                let Some(id) = db.verify_key(&key)? else {
+                    return Ok(None);
+                };
+                Ok(db
+                    .org_by_id(id.org)?
+                    .map(|org| (Caller { org, role: id.role }, id.key_id)))
+            })
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if keys.len() >= MAX_CACHED_KEYS {
+            keys.clear();
+        }
+        keys.insert(digest, (found.0.clone(), found.1, Instant::now()));
+        Ok(found)
+    }
+
+    /// Picks up other processes' writes (generations) and key revocations.
+    pub async fn poll_generations(&self) -> Result<(), ApiError> {
+        let g = self.db(|db| db.generations()).await?;
+        for (org, n) in g.orgs {
+            self.generations.observe(org.0, n);
+        }
+        if self.generations.observe_revocations(g.revoked_keys) {
+            self.keys.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+        Ok(())
+    }
+
+    /// Starts the node's background work: the generation poll and the job worker. Returns
+    /// a handle that stops them (waiting for a running job to reach a safe point).
+    pub fn start_background(self: &Arc<Self>) -> Background {
+        let app = Arc::clone(self);
+        let poll = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(app.config.poll_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = app.poll_generations().await {
+                    eprintln!("vcci-server: polling generations: {}", e.message);
+                }
+            }
+        });
+        let worker = tokio::spawn(crate::jobs::worker(Arc::clone(self)));
+        Background {
+            app: Arc::clone(self),
+            poll,
+            worker,
+        }
+    }
+
+    /// (connections the pool may hold, connections idle now).
+    pub fn pool_stats(&self) -> (usize, usize) {
+        (
+            self.config.pool_size.max(1),
+            self.pool.permits.available_permits(),
+        )
+    }
+
+    /// Whether the node is shutting down.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+}
+
+/// The background tasks of a node.
+#[derive(Debug)]
+pub struct Background {
+    app: Arc<App>,
+    poll: tokio::task::JoinHandle<()>,
+    worker: tokio::task::JoinHandle<()>,
+}
+
+impl Background {
+    /// Stops the poll and the job worker; a running import stops after its current batch
+    /// and is queued again, to resume on the next start.
+    pub async fn stop(self) {
+        self.app.stopping.store(true, Ordering::Relaxed);
+        self.app.jobs_queued.notify_waiters();
+        self.poll.abort();
+        let _ = self.worker.await;
+    }
 }
 
 /// The whole HTTP API over `app`.
@@ -102,6 +328,15 @@ pub fn build_app(app: Arc<App>) -> Router {
                 .compress_when(tower_http::compression::predicate::SizeAbove::new(1024)),
         )
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            crate::metrics::timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            crate::metrics::track,
+        ))
+        .layer(axum::middleware::from_fn(crate::metrics::request_id))
         .with_state(app)
 }
 
@@ -114,4 +349,9 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// A header value that is always valid (ASCII without controls).
+pub(crate) fn header(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }

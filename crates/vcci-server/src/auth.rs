@@ -1,4 +1,5 @@
-//! API-key authentication: `Authorization: Bearer <key>`, verified against the stored hash.
+//! API-key authentication: `Authorization: Bearer <key>`, verified against the stored hash
+//! (then remembered for a minute by the SHA-256 of the key; revocations clear that memory).
 
 use std::sync::Arc;
 
@@ -44,18 +45,11 @@ impl FromRequestParts<Arc<App>> for Caller {
             .filter(|k| !k.is_empty() && k.len() <= 256)
             .ok_or_else(ApiError::unauthorized)?
             .to_owned();
-        let (caller, key_id) = app
-            .db(move |db| {
-                let Some(id) = db.verify_key(&key)? else {
-                    return Ok(None);
-                };
-                Ok(db
-                    .org_by_id(id.org)?
-                    .map(|org| (Caller { org, role: id.role }, id.key_id)))
-            })
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
-        app.limiter().check(key_id)?;
+        let (caller, key_id) = app.authenticate(key).await?;
+        if let Err(e) = app.limiter().check(key_id) {
+            app.metrics.rate_limited();
+            return Err(e);
+        }
         Ok(caller)
     }
 }

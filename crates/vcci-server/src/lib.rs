@@ -8,14 +8,18 @@
 
 mod app;
 mod auth;
+pub mod cache;
 mod conditional;
 mod cursor;
 mod error;
+mod jobs;
 mod list;
+pub mod metrics;
+pub mod openapi;
 mod ratelimit;
 mod routes;
 
-pub use app::{App, build_app, serve};
+pub use app::{App, AppConfig, Background, build_app, serve};
 pub use auth::Caller;
 pub use cursor::CursorKey;
 pub use error::ApiError;

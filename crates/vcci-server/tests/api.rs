@@ -20,6 +20,13 @@ struct Env {
     other: String,
 }
 
+fn config() -> vcci_server::AppConfig {
+    vcci_server::AppConfig {
+        pool_size: 2,
+        ..Default::default()
+    }
+}
+
 fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_dir(dir.path()).unwrap();
@@ -57,8 +64,7 @@ fn env() -> Env {
         db.create_key(acme.id, Role::Analyst).unwrap(),
         db.create_key(other.id, Role::Admin).unwrap(),
     );
-    let app: Arc<vcci_server::App> =
-        vcci_server::App::new(store, 2, vcci_server::RateLimit::default()).unwrap();
+    let app: Arc<vcci_server::App> = vcci_server::App::new(store, config()).unwrap();
     Env {
         _dir: dir,
         router: vcci_server::build_app(app),
@@ -111,7 +117,7 @@ async fn health_and_ready() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
         v,
-        json!({"status": "ready", "checks": {"database": "ok", "cache": "disabled"}})
+        json!({"status": "ready", "checks": {"database": "ok", "cache": "ok", "redis": "disabled"}})
     );
 }
 
@@ -757,10 +763,12 @@ async fn rate_limits_are_per_key_with_retry_after() {
     );
     let app = vcci_server::App::new(
         store,
-        2,
-        vcci_server::RateLimit {
-            rate: 1.0,
-            burst: 3.0,
+        vcci_server::AppConfig {
+            rate_limit: vcci_server::RateLimit {
+                rate: 1.0,
+                burst: 3.0,
+            },
+            ..config()
         },
     )
     .unwrap();

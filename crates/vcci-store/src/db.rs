@@ -9,6 +9,7 @@ use crate::{Result, StoreError};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_init.sql"),
     include_str!("../migrations/sqlite/0002_secrets.sql"),
+    include_str!("../migrations/sqlite/0003_jobs.sql"),
 ];
 
 /// The SQLite store: a database file; connections are opened as needed.

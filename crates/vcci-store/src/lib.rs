@@ -12,9 +12,12 @@
 #![forbid(unsafe_code)]
 
 pub mod codec;
+pub mod csvout;
 mod db;
 pub mod demo;
 pub mod import;
+pub mod inventory;
+pub mod jobs;
 pub mod keys;
 pub mod lines;
 pub mod orgs;

@@ -194,7 +194,7 @@ fn factor_source_code(f: FactorRef) -> u16 {
 
 /// Set, version and unit of a stored factor, from its code, key, price basis and the
 /// supplier intensity year (`factor_year` of supplier-specific rows).
-fn factor_names(
+pub(crate) fn factor_names(
     code: u16,
     key: &str,
     basis: PriceBasis,

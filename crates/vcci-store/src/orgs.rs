@@ -98,3 +98,45 @@ impl Db {
         Ok(())
     }
 }
+
+/// Marks a change of `org`'s data inside `tx` (see the `generation` column).
+pub(crate) fn bump_generation(tx: &rusqlite::Transaction<'_>, org: OrgId) -> Result<()> {
+    tx.prepare_cached("UPDATE organizations SET generation = generation + 1 WHERE id = ?1")?
+        .execute([org.0])?;
+    Ok(())
+}
+
+/// What API nodes poll to keep their caches and key lookups current.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Generations {
+    /// Each organization's data generation.
+    pub orgs: Vec<(OrgId, u64)>,
+    /// Changes whenever a key is revoked (cached key lookups are then dropped).
+    pub revoked_keys: u64,
+}
+
+impl Db {
+    /// The data generation of `org` (0 for an unknown organization).
+    pub fn generation(&self, org: OrgId) -> Result<u64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT generation FROM organizations WHERE id = ?1")?
+            .query_row([org.0], |r| r.get::<_, i64>(0))
+            .optional()?
+            .unwrap_or(0) as u64)
+    }
+
+    /// Every organization's generation and the count of revoked keys.
+    pub fn generations(&self) -> Result<Generations> {
+        let orgs = self
+            .conn
+            .prepare_cached("SELECT id, generation FROM organizations")?
+            .query_map([], |r| Ok((OrgId(r.get(0)?), r.get::<_, i64>(1)? as u64)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let revoked_keys = self
+            .conn
+            .prepare_cached("SELECT count(revoked_at) FROM api_keys")?
+            .query_row([], |r| r.get::<_, i64>(0))? as u64;
+        Ok(Generations { orgs, revoked_keys })
+    }
+}

@@ -181,7 +181,7 @@ impl Delta {
         self.daily.clear();
         self.supplier.clear();
         self.removed = false;
-        Ok(())
+        crate::orgs::bump_generation(tx, org)
     }
 }
 
@@ -208,5 +208,5 @@ pub fn rebuild(tx: &Transaction<'_>, org: OrgId) -> Result<()> {
         ),
         [org.0],
     )?;
-    Ok(())
+    crate::orgs::bump_generation(tx, org)
 }

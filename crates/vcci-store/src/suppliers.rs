@@ -245,6 +245,7 @@ impl Db {
         } else {
             crate::lines::recalculate_tx(&tx, cat, org, &profiles, Some(&changed))?.0
         };
+        crate::orgs::bump_generation(&tx, org.id)?;
         tx.commit()?;
         Ok((suppliers.len(), recalculated))
     }

@@ -77,6 +77,21 @@ pub struct ServeArgs {
     /// Requests per second allowed per API key (bursts of twice that); 0 turns limiting off.
     #[arg(long, env = "VCCI_RATE_LIMIT", default_value_t = 5000.0)]
     pub rate_limit: f64,
+    /// Seconds before a request is answered 503 `timeout` (CSV uploads excepted).
+    #[arg(long, env = "VCCI_REQUEST_TIMEOUT", default_value_t = 30.0)]
+    pub request_timeout: f64,
+    /// Responses kept by the in-process cache (0 turns it off).
+    #[arg(long, env = "VCCI_CACHE_ENTRIES", default_value_t = 20_000)]
+    pub cache_entries: usize,
+    /// Memory the in-process cache may use, in MiB.
+    #[arg(long, env = "VCCI_CACHE_MB", default_value_t = 128)]
+    pub cache_mb: usize,
+    /// Seconds a cached response may be served (writes invalidate it sooner).
+    #[arg(long, env = "VCCI_CACHE_TTL", default_value_t = 300)]
+    pub cache_ttl: u64,
+    /// Largest CSV accepted by POST /api/v1/imports, in MiB.
+    #[arg(long, env = "VCCI_MAX_IMPORT_MB", default_value_t = 4096)]
+    pub max_import_mb: u64,
 }
 
 #[derive(Debug, Args)]

@@ -99,10 +99,32 @@ fn serve_cmd(sa: &StoreArgs, a: ServeArgs) -> Result<()> {
             println!("Try:");
             println!("  curl -s http://{addr}/health");
             println!("  curl -s -H 'Authorization: Bearer {key}' http://{addr}/api/v1/emissions/summary");
-            println!("  curl -s -H 'Authorization: Bearer {key}' http://{addr}/api/v1/transactions/TX-2023-00000001");
+            println!("  curl -s -H 'Authorization: Bearer {key}' 'http://{addr}/api/v1/transactions?limit=2'");
+            println!("  curl -s -H 'Authorization: Bearer {key}' -H 'Content-Type: text/csv' --data-binary @lines.csv http://{addr}/api/v1/imports");
+            println!("API reference: http://{addr}/docs");
         }
-        let app = vcci_server::App::new(store, a.pool_size.max(1), vcci_server::RateLimit { rate: a.rate_limit, burst: (a.rate_limit * 2.0).max(1.0) }).context("preparing the API")?;
-        vcci_server::serve(listener, vcci_server::build_app(app), shutdown_signal()).await.context("serving HTTP")
+        if !(a.request_timeout > 0.0 && a.request_timeout.is_finite()) {
+            anyhow::bail!("--request-timeout must be a positive number of seconds");
+        }
+        let config = vcci_server::AppConfig {
+            pool_size: a.pool_size.max(1),
+            rate_limit: vcci_server::RateLimit { rate: a.rate_limit, burst: (a.rate_limit * 2.0).max(1.0) },
+            cache: vcci_server::cache::CacheConfig {
+                max_entries: a.cache_entries,
+                max_bytes: a.cache_mb << 20,
+                ttl: std::time::Duration::from_secs(a.cache_ttl),
+            },
+            request_timeout: std::time::Duration::from_secs_f64(a.request_timeout),
+            max_import_bytes: a.max_import_mb << 20,
+            ..Default::default()
+        };
+        let app = vcci_server::App::new(store, config).context("preparing the API")?;
+        let background = app.start_background();
+        let served = vcci_server::serve(listener, vcci_server::build_app(app), shutdown_signal()).await.context("serving HTTP");
+        // Requests are finished; a running import stops after its current batch and is
+        // queued again for the next start.
+        background.stop().await;
+        served
     })
 }
 

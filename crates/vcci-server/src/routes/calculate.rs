@@ -2,21 +2,32 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vcci_core::line::{Field, LineError, N_FIELDS};
 use vcci_core::{Line, catalog};
 
 use crate::error::line_error_json;
+use crate::openapi::{Api, Op};
 use crate::{ApiError, App, Caller};
 
 pub const MAX_CALCULATE_LINES: usize = 1000;
 
-pub fn router() -> Router<Arc<App>> {
-    Router::new().route("/api/v1/emissions/calculate", post(calculate))
+pub fn api(api: Api) -> Api {
+    api.post(
+        "/api/v1/emissions/calculate",
+        calculate,
+        Op::new(
+            "calculate",
+            "emissions",
+            "Calculate up to 1,000 lines without storing them",
+        )
+        .json_body("Calculate")
+        .json("CalculateResult")
+        .errors(&[400, 413]),
+    )
 }
 
 #[derive(Debug, Deserialize)]

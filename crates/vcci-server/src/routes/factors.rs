@@ -3,22 +3,44 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 use vcci_core::factors::{FactorQuery, FactorView};
 
+use crate::conditional::CacheCtx;
 use crate::list::{self, param_error};
+use crate::openapi::{Api, Op};
 use crate::{ApiError, App, Caller};
 
 const CURSOR_KIND: &str = "factors";
 
-pub fn router() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/v1/factors", get(search))
-        .route("/api/v1/factors/{set}/{*key}", get(get_factor))
+pub fn api(api: Api) -> Api {
+    api.get(
+        "/api/v1/factors",
+        search,
+        Op::new("searchFactors", "factors", "Search the emission-factor sets (EPA USEEIO supply-chain factors, UK DESNZ conversion factors)")
+            .query("set", "string", "Factor set: epa_useeio or desnz.")
+            .query("q", "string", "Words of the key or name.")
+            .query("region", "string", "Region code, e.g. US or GB.")
+            .query("year", "integer", "The factors' year.")
+            .query("unit", "string", "Unit the factor applies to, e.g. tonne.km.")
+            .paged()
+            .json("FactorPage")
+            .errors(&[400]),
+    )
+    .get(
+        "/api/v1/factors/{set}/{*key}",
+        get_factor,
+        Op::new("getFactor", "factors", "One factor (DESNZ keys contain '/')")
+            .path_param("set", "Factor set.")
+            .path_param("key", "Factor key.")
+            .query("version", "string", "A release of the set (default: the newest).")
+            .json("Factor")
+            .errors(&[404]),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,8 +61,14 @@ fn nonempty(s: Option<String>) -> Option<String> {
 async fn search(
     State(app): State<Arc<App>>,
     caller: Caller,
+    ctx: CacheCtx,
     Query(q): Query<SearchQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Response {
+    app.cached(caller.org_id(), ctx, search_page(&app, &caller, q))
+        .await
+}
+
+async fn search_page(app: &App, caller: &Caller, q: SearchQuery) -> Result<Value, ApiError> {
     let limit = list::limit(q.limit.as_deref())?;
     let year = match nonempty(q.year) {
         None => None,
@@ -84,7 +112,7 @@ async fn search(
         },
         |(_, f)| list::select(f, None),
     )?;
-    Ok(Json(page))
+    Ok(page)
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,25 +1,37 @@
-//! Routes, one module per resource, merged here.
+//! Routes, one module per resource, registered with their OpenAPI descriptions.
 
 use std::sync::Arc;
 
 use axum::Router;
 
 use crate::App;
+use crate::openapi::Api;
 
 mod calculate;
+mod exports;
 mod factors;
 mod health;
-mod summary;
+pub(crate) mod imports;
+pub(crate) mod reports;
+pub(crate) mod summary;
 mod suppliers;
 mod transactions;
 
+/// Every documented route.
+pub fn api() -> Api {
+    let api = Api::default();
+    let api = health::api(api);
+    let api = transactions::api(api);
+    let api = exports::api(api);
+    let api = suppliers::api(api);
+    let api = summary::api(api);
+    let api = factors::api(api);
+    let api = calculate::api(api);
+    let api = imports::api(api);
+    reports::api(api)
+}
+
+/// The router: the documented API plus the docs page's static assets.
 pub fn router() -> Router<Arc<App>> {
-    Router::new()
-        .merge(health::router())
-        .merge(transactions::router())
-        .merge(suppliers::router())
-        .merge(summary::router())
-        .merge(summary::reports_router())
-        .merge(factors::router())
-        .merge(calculate::router())
+    api().router.merge(health::assets())
 }

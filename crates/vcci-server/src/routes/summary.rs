@@ -3,16 +3,44 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::response::Response;
 use serde::Deserialize;
 use vcci_core::Date;
-use vcci_store::reports::{DateRange, Summary};
+use vcci_store::reports::DateRange;
 
+use crate::conditional::CacheCtx;
+use crate::openapi::{Api, Op};
 use crate::{ApiError, App, Caller};
 
-pub fn router() -> Router<Arc<App>> {
-    Router::new().route("/api/v1/emissions/summary", get(summary))
+pub fn api(api: Api) -> Api {
+    api.get(
+        "/api/v1/emissions/summary",
+        summary,
+        Op::new("summary", "emissions", "Totals: overall, by category (with the categories without data), by method and by data quality")
+            .query("date_from", "date", "First day (inclusive).")
+            .query("date_to", "date", "Last day (inclusive).")
+            .query("supplier_id", "string", "Only this supplier's lines.")
+            .json("Summary")
+            .errors(&[400]),
+    )
+    .get(
+        "/api/v1/emissions/by-month",
+        by_month,
+        Op::new("byMonth", "emissions", "Totals per month, split by category")
+            .query("year", "integer", "Only this year's months.")
+            .json("ByMonth")
+            .errors(&[400]),
+    )
+    .get(
+        "/api/v1/emissions/by-supplier",
+        by_supplier,
+        Op::new("bySupplier", "emissions", "Suppliers ranked by emissions (co2e_kg desc, then supplier_id)")
+            .query("date_from", "date", "First day (inclusive).")
+            .query("date_to", "date", "Last day (inclusive).")
+            .paged()
+            .json("SupplierTotalPage")
+            .errors(&[400]),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -37,24 +65,20 @@ pub(crate) fn date_param(name: &str, v: Option<&str>) -> Result<Option<Date>, Ap
 async fn summary(
     State(app): State<Arc<App>>,
     caller: Caller,
+    ctx: CacheCtx,
     Query(q): Query<SummaryQuery>,
-) -> Result<Json<Summary>, ApiError> {
-    let range = DateRange {
-        from: date_param("date_from", q.date_from.as_deref())?,
-        to: date_param("date_to", q.date_to.as_deref())?,
-    };
+) -> Response {
     let org = caller.org_id();
-    let supplier = q.supplier_id.filter(|s| !s.is_empty());
-    Ok(Json(
+    app.cached(org, ctx, async {
+        let range = DateRange {
+            from: date_param("date_from", q.date_from.as_deref())?,
+            to: date_param("date_to", q.date_to.as_deref())?,
+        };
+        let supplier = q.supplier_id.filter(|s| !s.is_empty());
         app.db(move |db| db.summary(org, range, supplier.as_deref()))
-            .await?,
-    ))
-}
-
-pub fn reports_router() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/v1/emissions/by-month", get(by_month))
-        .route("/api/v1/emissions/by-supplier", get(by_supplier))
+            .await
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -65,8 +89,18 @@ struct MonthQuery {
 async fn by_month(
     State(app): State<Arc<App>>,
     caller: Caller,
+    ctx: CacheCtx,
     Query(q): Query<MonthQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Response {
+    app.cached(caller.org_id(), ctx, month_totals(&app, &caller, q))
+        .await
+}
+
+async fn month_totals(
+    app: &App,
+    caller: &Caller,
+    q: MonthQuery,
+) -> Result<serde_json::Value, ApiError> {
     let range = match q.year.as_deref().filter(|s| !s.is_empty()) {
         None => DateRange::default(),
         Some(y) => {
@@ -83,7 +117,7 @@ async fn by_month(
     };
     let org = caller.org_id();
     let months = app.db(move |db| db.by_month(org, range)).await?;
-    Ok(Json(serde_json::json!({ "data": months })))
+    Ok(serde_json::json!({ "data": months }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,8 +133,18 @@ const RANK_CURSOR: &str = "by-supplier";
 async fn by_supplier(
     State(app): State<Arc<App>>,
     caller: Caller,
+    ctx: CacheCtx,
     Query(q): Query<SupplierRankQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Response {
+    app.cached(caller.org_id(), ctx, supplier_ranking(&app, &caller, q))
+        .await
+}
+
+async fn supplier_ranking(
+    app: &App,
+    caller: &Caller,
+    q: SupplierRankQuery,
+) -> Result<serde_json::Value, ApiError> {
     let limit = crate::list::limit(q.limit.as_deref())?;
     let range = DateRange {
         from: date_param("date_from", q.date_from.as_deref())?,
@@ -147,5 +191,5 @@ async fn by_supplier(
         },
         |s| crate::list::select(s, None),
     )?;
-    Ok(Json(page))
+    Ok(page)
 }

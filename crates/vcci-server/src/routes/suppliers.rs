@@ -2,17 +2,19 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vcci_core::catalog;
 use vcci_store::keys::Role;
 use vcci_store::suppliers::{SUPPLIER_FIELDS, Supplier};
 
+use crate::conditional::CacheCtx;
 use crate::error::line_error_json;
 use crate::list;
+use crate::openapi::{Api, Op};
 use crate::{ApiError, App, Caller};
 
 pub const MAX_SUPPLIERS: usize = 10_000;
@@ -29,13 +31,36 @@ const FIELDS: &[&str] = &[
     "emissions",
 ];
 
-pub fn router() -> Router<Arc<App>> {
-    Router::new()
-        .route(
-            "/api/v1/suppliers",
-            get(list_suppliers).post(upsert_suppliers),
-        )
-        .route("/api/v1/suppliers/{supplier_id}", get(get_supplier))
+pub fn api(api: Api) -> Api {
+    api.get(
+        "/api/v1/suppliers",
+        list_suppliers,
+        Op::new("listSuppliers", "suppliers", "Suppliers by supplier_id")
+            .query("country", "string", "Only suppliers of this country code.")
+            .query("q", "string", "Text contained in the id or name (case-insensitive).")
+            .paged()
+            .fields()
+            .json("SupplierPage")
+            .errors(&[400]),
+    )
+    .post(
+        "/api/v1/suppliers",
+        upsert_suppliers,
+        Op::new("upsertSuppliers", "suppliers", "Upsert up to 10,000 suppliers by supplier_id (all or nothing); lines of suppliers whose intensity or NAICS changed are recalculated")
+            .role("analyst")
+            .json_body("UpsertSuppliers")
+            .json("UpsertSuppliersResult")
+            .errors(&[400, 403, 413]),
+    )
+    .get(
+        "/api/v1/suppliers/{supplier_id}",
+        get_supplier,
+        Op::new("getSupplier", "suppliers", "One supplier with its emissions")
+            .path_param("supplier_id", "The supplier's id.")
+            .fields()
+            .json("SupplierDetail")
+            .errors(&[400, 404]),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,7 +129,7 @@ async fn upsert_suppliers(
     }
     let org = caller.org.clone();
     let (n, recalculated) = app
-        .db(move |db| db.upsert_suppliers(catalog(), &org, &ok))
+        .db_write(org.id, move |db| db.upsert_suppliers(catalog(), &org, &ok))
         .await?;
     Ok(Json(
         json!({"upserted": n, "recalculated_lines": recalculated}),
@@ -123,8 +148,14 @@ struct ListQuery {
 async fn list_suppliers(
     State(app): State<Arc<App>>,
     caller: Caller,
+    ctx: CacheCtx,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Response {
+    app.cached(caller.org_id(), ctx, list_page(&app, &caller, q))
+        .await
+}
+
+async fn list_page(app: &App, caller: &Caller, q: ListQuery) -> Result<Value, ApiError> {
     let limit = list::limit(q.limit.as_deref())?;
     let fields = list::fields(q.fields.as_deref(), FIELDS)?;
     let org = caller.org_id();
@@ -151,21 +182,25 @@ async fn list_suppliers(
         |s| app.cursors().sign(CURSOR_KIND, org.0, &[&s.supplier_id]),
         |s| list::select(s, fields.as_deref()),
     )?;
-    Ok(Json(page))
+    Ok(page)
 }
 
 async fn get_supplier(
     State(app): State<Arc<App>>,
     caller: Caller,
+    ctx: CacheCtx,
     Path(id): Path<String>,
     Query(q): Query<list::FieldsQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let fields = list::fields(q.fields.as_deref(), FIELDS)?;
+) -> Response {
     let org = caller.org_id();
-    let shown = id.clone();
-    let s = app
-        .db(move |db| db.get_supplier(org, &id))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("supplier '{shown}'")))?;
-    Ok(Json(list::select(&s, fields.as_deref())?))
+    app.cached(org, ctx, async {
+        let fields = list::fields(q.fields.as_deref(), FIELDS)?;
+        let shown = id.clone();
+        let s = app
+            .db(move |db| db.get_supplier(org, &id))
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("supplier '{shown}'")))?;
+        list::select(&s, fields.as_deref())
+    })
+    .await
 }

@@ -4,18 +4,20 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vcci_core::{Category, catalog};
 use vcci_store::keys::Role;
 use vcci_store::lines::{LineFilter, PreparedLine, prepare};
 
+use crate::conditional::CacheCtx;
 use crate::error::line_error_json;
 use crate::list::{self, param_error};
+use crate::openapi::{Api, Op};
 use crate::routes::calculate::parse_line;
 use crate::routes::summary::date_param;
 use crate::{ApiError, App, Caller};
@@ -41,13 +43,63 @@ const FIELDS: &[&str] = &[
     "emission",
 ];
 
-pub fn router() -> Router<Arc<App>> {
-    Router::new()
-        .route("/api/v1/transactions", get(list_lines).post(upsert_lines))
-        .route(
-            "/api/v1/transactions/{transaction_id}",
-            get(get_line).delete(delete_line),
+pub fn api(api: Api) -> Api {
+    api.get(
+        "/api/v1/transactions",
+        list_lines,
+        Op::new(
+            "listTransactions",
+            "transactions",
+            "Lines with their emissions, newest first (date desc, then transaction_id desc)",
         )
+        .query("supplier_id", "string", "Only this supplier's lines.")
+        .query("category", "integer", "Only this Scope 3 category (1-15).")
+        .query("date_from", "date", "First day (inclusive).")
+        .query("date_to", "date", "Last day (inclusive).")
+        .paged()
+        .fields()
+        .json("TransactionPage")
+        .errors(&[400]),
+    )
+    .post(
+        "/api/v1/transactions",
+        upsert_lines,
+        Op::new(
+            "upsertTransactions",
+            "transactions",
+            "Upsert up to 10,000 lines by transaction_id; invalid lines are reported by index",
+        )
+        .role("analyst")
+        .json_body("UpsertTransactions")
+        .json("UpsertTransactionsResult")
+        .errors(&[400, 403, 413]),
+    )
+    .get(
+        "/api/v1/transactions/{transaction_id}",
+        get_line,
+        Op::new(
+            "getTransaction",
+            "transactions",
+            "One line with its emission and audit trail",
+        )
+        .path_param("transaction_id", "The line's transaction_id.")
+        .fields()
+        .json("Transaction")
+        .errors(&[400, 404]),
+    )
+    .delete(
+        "/api/v1/transactions/{transaction_id}",
+        delete_line,
+        Op::new(
+            "deleteTransaction",
+            "transactions",
+            "Delete one line (the totals follow)",
+        )
+        .role("analyst")
+        .path_param("transaction_id", "The line's transaction_id.")
+        .ok(204, "", "")
+        .errors(&[403, 404]),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,8 +118,14 @@ const CURSOR_KIND: &str = "transactions";
 async fn list_lines(
     State(app): State<Arc<App>>,
     caller: Caller,
+    ctx: CacheCtx,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Response {
+    app.cached(caller.org_id(), ctx, list_page(&app, &caller, q))
+        .await
+}
+
+async fn list_page(app: &App, caller: &Caller, q: ListQuery) -> Result<Value, ApiError> {
     let limit = list::limit(q.limit.as_deref())?;
     let fields = list::fields(q.fields.as_deref(), FIELDS)?;
     let category = match q.category.as_deref().filter(|s| !s.is_empty()) {
@@ -115,23 +173,27 @@ async fn list_lines(
         },
         |(_, line)| list::select(line, fields.as_deref()),
     )?;
-    Ok(Json(page))
+    Ok(page)
 }
 
 async fn get_line(
     State(app): State<Arc<App>>,
     caller: Caller,
+    ctx: CacheCtx,
     Path(id): Path<String>,
     Query(q): Query<list::FieldsQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let fields = list::fields(q.fields.as_deref(), FIELDS)?;
+) -> Response {
     let org = caller.org_id();
-    let shown = id.clone();
-    let line = app
-        .db(move |db| db.get_line(org, &id))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("transaction '{shown}'")))?;
-    Ok(Json(list::select(&line, fields.as_deref())?))
+    app.cached(org, ctx, async {
+        let fields = list::fields(q.fields.as_deref(), FIELDS)?;
+        let shown = id.clone();
+        let line = app
+            .db(move |db| db.get_line(org, &id))
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("transaction '{shown}'")))?;
+        list::select(&line, fields.as_deref())
+    })
+    .await
 }
 
 async fn delete_line(
@@ -142,7 +204,10 @@ async fn delete_line(
     caller.require(Role::Analyst)?;
     let org = caller.org_id();
     let shown = id.clone();
-    if app.db(move |db| db.delete_line(org, &id)).await? {
+    if app
+        .db_write(org, move |db| db.delete_line(org, &id))
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!("transaction '{shown}'")))
@@ -170,7 +235,7 @@ async fn upsert_lines(
         ));
     }
     let org = caller.org.clone();
-    app.db(move |db| {
+    app.db_write(org.id, move |db| {
         let mut profiles = db.supplier_profiles(org.id)?;
         let mut prepared: Vec<PreparedLine> = Vec::with_capacity(body.transactions.len());
         let mut new_suppliers = Vec::new();

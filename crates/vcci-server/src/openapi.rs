@@ -1,0 +1,469 @@
+//! The OpenAPI 3.1 document, generated from the router itself: every route is registered
+//! through `Api` together with its description, so a route cannot exist without being
+//! documented, nor be documented without existing.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::handler::Handler;
+use axum::routing::MethodRouter;
+use serde_json::{Map, Value, json};
+
+use crate::App;
+
+/// Where a parameter goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum In {
+    Query,
+    Path,
+}
+
+/// One parameter: name, place, JSON-schema type (`string`, `integer`, `date`) and meaning.
+#[derive(Clone, Debug)]
+pub struct Param {
+    pub name: &'static str,
+    pub place: In,
+    pub kind: &'static str,
+    pub description: &'static str,
+}
+
+/// One operation's description.
+#[derive(Clone, Debug)]
+pub struct Op {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub id: &'static str,
+    pub summary: &'static str,
+    pub tag: &'static str,
+    /// The least role that may call it; `None`: no authentication.
+    pub role: Option<&'static str>,
+    pub params: Vec<Param>,
+    /// Request body: (media type, schema name in components, or "" for a raw body).
+    pub body: Option<(&'static str, &'static str)>,
+    /// Success: (status, media type, schema name or "").
+    pub ok: (u16, &'static str, &'static str),
+    /// Error statuses this operation documents (beyond 401/429 of authenticated routes).
+    pub errors: Vec<u16>,
+}
+
+impl Op {
+    pub fn new(id: &'static str, tag: &'static str, summary: &'static str) -> Op {
+        Op {
+            method: "",
+            path: "",
+            id,
+            summary,
+            tag,
+            role: Some("viewer"),
+            params: Vec::new(),
+            body: None,
+            ok: (200, "application/json", ""),
+            errors: Vec::new(),
+        }
+    }
+    pub fn public(mut self) -> Op {
+        self.role = None;
+        self
+    }
+    pub fn role(mut self, role: &'static str) -> Op {
+        self.role = Some(role);
+        self
+    }
+    pub fn query(mut self, name: &'static str, kind: &'static str, d: &'static str) -> Op {
+        self.params.push(Param {
+            name,
+            place: In::Query,
+            kind,
+            description: d,
+        });
+        self
+    }
+    pub fn path_param(mut self, name: &'static str, d: &'static str) -> Op {
+        self.params.push(Param {
+            name,
+            place: In::Path,
+            kind: "string",
+            description: d,
+        });
+        self
+    }
+    /// `limit`, `cursor` (keyset pagination).
+    pub fn paged(self) -> Op {
+        self.query(
+            "limit",
+            "integer",
+            "Items per page, 1 to 1000 (default 100).",
+        )
+        .query(
+            "cursor",
+            "string",
+            "Opaque cursor: `page_info.end_cursor` of the previous page.",
+        )
+    }
+    pub fn fields(self) -> Op {
+        self.query(
+            "fields",
+            "string",
+            "Comma-separated fields to return of each item.",
+        )
+    }
+    pub fn json_body(mut self, schema: &'static str) -> Op {
+        self.body = Some(("application/json", schema));
+        self
+    }
+    pub fn raw_body(mut self, media: &'static str) -> Op {
+        self.body = Some((media, ""));
+        self
+    }
+    pub fn ok(mut self, status: u16, media: &'static str, schema: &'static str) -> Op {
+        self.ok = (status, media, schema);
+        self
+    }
+    pub fn json(self, schema: &'static str) -> Op {
+        self.ok(200, "application/json", schema)
+    }
+    pub fn errors(mut self, e: &[u16]) -> Op {
+        self.errors.extend_from_slice(e);
+        self
+    }
+}
+
+/// The router under construction and the description of every route in it.
+#[derive(Debug, Default)]
+pub struct Api {
+    pub router: Router<Arc<App>>,
+    pub ops: Vec<Op>,
+}
+
+impl Api {
+    fn add(
+        mut self,
+        path: &'static str,
+        method: &'static str,
+        mr: MethodRouter<Arc<App>>,
+        mut op: Op,
+    ) -> Api {
+        op.method = method;
+        op.path = path;
+        self.router = self.router.route(path, mr);
+        self.ops.push(op);
+        self
+    }
+    pub fn get<H: Handler<T, Arc<App>>, T: 'static>(self, path: &'static str, h: H, op: Op) -> Api {
+        self.add(path, "get", axum::routing::get(h), op)
+    }
+    pub fn post<H: Handler<T, Arc<App>>, T: 'static>(
+        self,
+        path: &'static str,
+        h: H,
+        op: Op,
+    ) -> Api {
+        self.add(path, "post", axum::routing::post(h), op)
+    }
+    pub fn delete<H: Handler<T, Arc<App>>, T: 'static>(
+        self,
+        path: &'static str,
+        h: H,
+        op: Op,
+    ) -> Api {
+        self.add(path, "delete", axum::routing::delete(h), op)
+    }
+}
+
+/// The route template in OpenAPI's spelling (`{*key}` → `{key}`).
+fn openapi_path(p: &str) -> String {
+    p.replace("{*", "{")
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No content",
+        304 => "Not modified (the `If-None-Match` ETag is current)",
+        400 => "Invalid request; `details` name the failing parameter, path or line",
+        401 => "Missing or wrong API key",
+        403 => "The key's role may not do this",
+        404 => "Not found (or another organization's)",
+        409 => "Not ready yet",
+        413 => "Body too large",
+        415 => "Unsupported content type",
+        429 => "Rate limited; see `Retry-After`",
+        503 => "Unavailable (database down or the request timed out)",
+        _ => "Response",
+    }
+}
+
+/// The OpenAPI document for `ops`.
+pub fn document(ops: &[Op]) -> Value {
+    let mut paths = Map::new();
+    for op in ops {
+        let mut responses = Map::new();
+        let ok = if op.ok.2.is_empty() {
+            if op.ok.1.is_empty() {
+                json!({"description": reason(op.ok.0)})
+            } else {
+                json!({"description": reason(op.ok.0), "content": {op.ok.1: {"schema": {"type": "string"}}}})
+            }
+        } else {
+            json!({"description": reason(op.ok.0),
+                   "content": {op.ok.1: {"schema": {"$ref": format!("#/components/schemas/{}", op.ok.2)}}}})
+        };
+        responses.insert(op.ok.0.to_string(), ok);
+        let mut errors = op.errors.clone();
+        if op.role.is_some() {
+            errors.extend([401, 429]);
+        }
+        if op.method == "get" && op.ok.1 == "application/json" {
+            responses.insert("304".into(), json!({"description": reason(304)}));
+        }
+        errors.sort_unstable();
+        errors.dedup();
+        for e in errors {
+            responses.insert(
+                e.to_string(),
+                json!({"description": reason(e), "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+            );
+        }
+        let params: Vec<Value> = op
+            .params
+            .iter()
+            .map(|p| {
+                let schema = match p.kind {
+                    "date" => json!({"type": "string", "format": "date"}),
+                    k => json!({"type": k}),
+                };
+                json!({
+                    "name": p.name,
+                    "in": if p.place == In::Path { "path" } else { "query" },
+                    "required": p.place == In::Path,
+                    "description": p.description,
+                    "schema": schema,
+                })
+            })
+            .collect();
+        let mut o = json!({
+            "operationId": op.id,
+            "summary": op.summary,
+            "tags": [op.tag],
+            "responses": responses,
+        });
+        if !params.is_empty() {
+            o["parameters"] = Value::Array(params);
+        }
+        match op.role {
+            None => o["security"] = json!([]),
+            Some(r) => o["x-vcci-role"] = json!(r),
+        }
+        if let Some((media, schema)) = op.body {
+            let schema = if schema.is_empty() {
+                json!({"type": "string"})
+            } else {
+                json!({"$ref": format!("#/components/schemas/{schema}")})
+            };
+            o["requestBody"] = json!({"required": true, "content": {media: {"schema": schema}}});
+        }
+        paths
+            .entry(openapi_path(op.path))
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("a path item is an object")
+            .insert(op.method.into(), o);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "vcci API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Scope 3 carbon accounting: load spend and activity lines, get every line's emissions with its audit trail, and the inventory by GHG Protocol category. Authenticate with `Authorization: Bearer <API key>` (create one with `vcci keys create`).",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"apiKey": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "An API key of one organization and role"}},
+            "schemas": schemas(),
+        },
+    })
+}
+
+/// The document of this build's router, rendered once.
+pub fn rendered() -> &'static axum::body::Bytes {
+    static DOC: OnceLock<axum::body::Bytes> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let api = crate::routes::api();
+        serde_json::to_vec_pretty(&document(&api.ops))
+            .expect("the document serializes")
+            .into()
+    })
+}
+
+fn page_of(item: &str) -> Value {
+    json!({
+        "type": "object",
+        "required": ["data", "page_info"],
+        "properties": {
+            "data": {"type": "array", "items": {"$ref": format!("#/components/schemas/{item}")}},
+            "page_info": {"$ref": "#/components/schemas/PageInfo"},
+        },
+    })
+}
+
+fn schemas() -> Value {
+    let num = json!({"type": "number"});
+    let s = json!({"type": "string"});
+    let opt_s = json!({"type": ["string", "null"]});
+    let opt_n = json!({"type": ["number", "null"]});
+    let int = json!({"type": "integer"});
+    json!({
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": {
+                "type": "object",
+                "required": ["code", "message", "details"],
+                "properties": {
+                    "code": {"type": "string", "description": "snake_case code"},
+                    "message": s,
+                    "details": {"type": "array", "items": {"type": "object", "description": "names the failing `field`/`parameter`/`path` or `line` and `column`, with a `message`"}},
+                },
+            }},
+        },
+        "PageInfo": {
+            "type": "object",
+            "required": ["has_next_page", "end_cursor"],
+            "properties": {"has_next_page": {"type": "boolean"}, "end_cursor": opt_s},
+        },
+        "LineInput": {
+            "type": "object",
+            "description": "A spend or activity line. It needs either `amount` or `quantity`.",
+            "properties": {
+                "transaction_id": s, "date": {"type": "string", "format": "date"},
+                "supplier_id": s, "supplier_name": s, "description": s,
+                "amount": num, "currency": {"type": "string", "description": "ISO 4217, default USD"},
+                "naics_code": s, "category": {"type": "integer", "minimum": 1, "maximum": 15},
+                "quantity": num, "unit": s, "activity_id": {"type": "string", "description": "a DESNZ factor key"},
+                "country": s, "price_basis": {"type": "string", "enum": ["purchaser", "producer"]},
+            },
+        },
+        "Factor": {
+            "type": "object",
+            "properties": {"set": s, "version": s, "key": s, "name": s, "region": s, "year": int, "unit": s, "value": num, "gwp": s},
+        },
+        "Emission": {
+            "type": "object",
+            "required": ["co2e_kg", "category", "method", "data_quality", "factor", "conversions", "fallbacks"],
+            "properties": {
+                "co2e_kg": num, "category": int, "category_name": s, "category_source": s,
+                "method": {"type": "string", "enum": ["supplier_specific", "average_data", "spend_based"]},
+                "data_quality": {"type": "integer", "minimum": 1, "maximum": 5},
+                "factor": {"type": "object", "properties": {"set": s, "version": s, "key": s, "value": num, "unit": s}},
+                "conversions": {"type": "object", "description": "`spend`: FX and CPI steps; `unit`: unit conversion"},
+                "fallbacks": {"type": "array", "items": {"type": "object", "properties": {"code": s, "message": s}}},
+            },
+        },
+        "Transaction": {
+            "allOf": [{"$ref": "#/components/schemas/LineInput"}, {
+                "type": "object",
+                "properties": {"emission": {"$ref": "#/components/schemas/Emission"}},
+            }],
+        },
+        "TransactionPage": page_of("Transaction"),
+        "UpsertTransactions": {
+            "type": "object",
+            "required": ["transactions"],
+            "properties": {"transactions": {"type": "array", "maxItems": 10000, "items": {"$ref": "#/components/schemas/LineInput"}}},
+        },
+        "UpsertTransactionsResult": {
+            "type": "object",
+            "properties": {
+                "accepted": int,
+                "rejected": {"type": "array", "items": {"type": "object", "properties": {"index": int, "transaction_id": {}, "error": {"type": "object"}}}},
+            },
+        },
+        "Supplier": {
+            "type": "object",
+            "required": ["supplier_id", "name"],
+            "properties": {
+                "supplier_id": s, "name": s, "country": opt_s, "naics_code": opt_s,
+                "intensity_kg_per_usd": opt_n, "intensity_year": {"type": ["integer", "null"]}, "intensity_source": opt_s,
+            },
+        },
+        "SupplierPage": page_of("Supplier"),
+        "SupplierDetail": {
+            "allOf": [{"$ref": "#/components/schemas/Supplier"}, {
+                "type": "object",
+                "properties": {"emissions": {"type": "object", "properties": {"co2e_kg": num, "transaction_count": int, "spend_usd": num}}},
+            }],
+        },
+        "UpsertSuppliers": {
+            "type": "object",
+            "required": ["suppliers"],
+            "properties": {"suppliers": {"type": "array", "maxItems": 10000, "items": {"$ref": "#/components/schemas/Supplier"}}},
+        },
+        "UpsertSuppliersResult": {"type": "object", "properties": {"upserted": int, "recalculated": int, "rejected": {"type": "array"}}},
+        "FactorPage": page_of("Factor"),
+        "Calculate": {
+            "type": "object",
+            "required": ["lines"],
+            "properties": {"lines": {"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/LineInput"}}},
+        },
+        "CalculateResult": {
+            "type": "object",
+            "properties": {
+                "results": {"type": "array", "items": {"type": "object", "properties": {"index": int, "emission": {"$ref": "#/components/schemas/Emission"}, "error": {"type": "object"}}}},
+                "total_co2e_kg": num,
+            },
+        },
+        "Summary": {
+            "type": "object",
+            "properties": {
+                "total_co2e_kg": num, "transaction_count": int, "spend_usd": num,
+                "by_category": {"type": "array", "items": {"type": "object", "properties": {"category": int, "name": s, "co2e_kg": num, "transaction_count": int, "share": num}}},
+                "categories_without_data": {"type": "array", "items": int},
+                "by_method": {"type": "array", "items": {"type": "object", "properties": {"method": s, "co2e_kg": num, "transaction_count": int, "share": num}}},
+                "by_data_quality": {"type": "array", "items": {"type": "object"}},
+                "weighted_data_quality": opt_n,
+            },
+        },
+        "ByMonth": {
+            "type": "object",
+            "properties": {"data": {"type": "array", "items": {"type": "object", "properties": {
+                "month": {"type": "string", "description": "YYYY-MM"}, "co2e_kg": num, "transaction_count": int,
+                "by_category": {"type": "object", "additionalProperties": num},
+            }}}},
+        },
+        "SupplierTotal": {
+            "type": "object",
+            "properties": {"supplier_id": opt_s, "name": opt_s, "co2e_kg": num, "transaction_count": int, "spend_usd": num},
+        },
+        "SupplierTotalPage": page_of("SupplierTotal"),
+        "ReportRequest": {
+            "type": "object",
+            "required": ["report_type"],
+            "properties": {
+                "report_type": {"type": "string", "enum": ["inventory", "by_category", "by_month", "by_supplier"]},
+                "date_from": {"type": "string", "format": "date"}, "date_to": {"type": "string", "format": "date"},
+                "format": {"type": "string", "enum": ["csv", "json"], "default": "json"},
+            },
+        },
+        "JobAccepted": {"type": "object", "required": ["job_id", "status_url"], "properties": {"job_id": s, "status_url": s}},
+        "Job": {
+            "type": "object",
+            "required": ["job_id", "kind", "status", "progress"],
+            "properties": {
+                "job_id": s, "kind": {"type": "string", "enum": ["import", "report"]},
+                "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
+                "progress": {"type": "object", "properties": {"processed": int, "total": int, "bytes_read": int, "bytes_total": int}},
+                "result": {"type": "object"}, "errors": {"type": "array", "items": {"type": "object"}},
+                "attempts": int, "created_at": s, "started_at": opt_s, "finished_at": opt_s,
+            },
+        },
+        "Health": {"type": "object", "properties": {"status": {"type": "string", "enum": ["ok"]}}},
+        "Ready": {
+            "type": "object",
+            "properties": {"status": {"type": "string", "enum": ["ready", "degraded"]}, "checks": {"type": "object", "additionalProperties": s}},
+        },
+    })
+}

@@ -1,0 +1,125 @@
+//! Writing CSV: field quoting, spreadsheet-formula neutralizing, and lines with their
+//! emissions as rows (the export).
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use crate::lines::StoredLine;
+
+/// A text field as CSV: quoted when it holds a comma, quote or line break. Text starting with
+/// `=`, `+`, `-`, `@`, tab or carriage return is prefixed with `'` so that a spreadsheet
+/// opening the file does not run it as a formula (OWASP "CSV injection").
+pub fn field(s: &str) -> Cow<'_, str> {
+    let guarded: Cow<'_, str> = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{s}"))
+    } else {
+        Cow::Borrowed(s)
+    };
+    if guarded.contains([',', '"', '\n', '\r']) {
+        Cow::Owned(format!("\"{}\"", guarded.replace('"', "\"\"")))
+    } else {
+        guarded
+    }
+}
+
+/// Columns of the transactions export: the line's fields, then its result and audit trail.
+pub const LINE_COLUMNS: &[&str] = &[
+    "transaction_id",
+    "date",
+    "supplier_id",
+    "supplier_name",
+    "description",
+    "amount",
+    "currency",
+    "naics_code",
+    "category",
+    "quantity",
+    "unit",
+    "activity_id",
+    "country",
+    "co2e_kg",
+    "emission_category",
+    "method",
+    "data_quality",
+    "factor_set",
+    "factor_version",
+    "factor_key",
+    "factor_value",
+    "factor_unit",
+    "fx_rate",
+    "cpi_ratio",
+    "amount_usd_price_year",
+    "unit_factor",
+    "fallbacks",
+];
+
+/// The header row of the export.
+pub fn line_header() -> String {
+    let mut s = LINE_COLUMNS.join(",");
+    s.push('\n');
+    s
+}
+
+fn opt_num(out: &mut String, v: Option<f64>) {
+    if let Some(v) = v {
+        let _ = write!(out, "{v}");
+    }
+    out.push(',');
+}
+
+fn opt_text(out: &mut String, v: Option<&str>) {
+    if let Some(v) = v {
+        out.push_str(&field(v));
+    }
+    out.push(',');
+}
+
+/// Appends `l` as one row of the export.
+pub fn write_line(out: &mut String, l: &StoredLine) {
+    let e = &l.emission;
+    opt_text(out, Some(&l.transaction_id));
+    opt_text(out, Some(&l.date));
+    opt_text(out, l.supplier_id.as_deref());
+    opt_text(out, l.supplier_name.as_deref());
+    opt_text(out, l.description.as_deref());
+    opt_num(out, l.amount);
+    opt_text(out, l.currency.as_deref());
+    opt_text(out, l.naics_code.as_deref());
+    opt_num(out, l.category.map(f64::from));
+    opt_num(out, l.quantity);
+    opt_text(out, l.unit.as_deref());
+    opt_text(out, l.activity_id.as_deref());
+    opt_text(out, l.country.as_deref());
+    opt_num(out, Some(e.co2e_kg));
+    opt_num(out, Some(f64::from(e.category)));
+    opt_text(out, Some(e.method.as_str()));
+    opt_num(out, Some(f64::from(e.data_quality)));
+    opt_text(out, Some(&e.factor.set));
+    opt_text(out, Some(&e.factor.version));
+    opt_text(out, Some(&e.factor.key));
+    opt_num(out, Some(e.factor.value));
+    opt_text(out, Some(&e.factor.unit));
+    let spend = e.conversions.spend.as_ref();
+    opt_num(out, spend.map(|s| s.fx_rate));
+    opt_num(out, spend.map(|s| s.cpi_ratio));
+    opt_num(out, spend.map(|s| s.amount_usd_price_year));
+    opt_num(out, e.conversions.unit.as_ref().map(|u| u.factor));
+    let fallbacks: Vec<&str> = e.fallbacks.iter().map(|f| f.code.as_str()).collect();
+    out.push_str(&field(&fallbacks.join(";")));
+    out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field;
+
+    #[test]
+    fn quoting_and_formulas() {
+        assert_eq!(field("plain"), "plain");
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(field("+1"), "'+1");
+        assert_eq!(field("two\nlines"), "\"two\nlines\"");
+    }
+}

@@ -1,0 +1,242 @@
+//! The Scope 3 inventory a company discloses: per category the total, the methods and their
+//! shares, the data quality, the factor sets and versions used, and the categories without
+//! data listed as not reported.
+//!
+//! Totals, methods and quality come from the `summary_daily` read model; the factor sets and
+//! versions are recorded only in each line's audit trail, so they are read from the lines of
+//! the range (this runs as a background report job, not on a request's hot path).
+
+use std::collections::BTreeMap;
+
+use rusqlite::params;
+use serde::Serialize;
+use vcci_core::{Category, Method, PriceBasis};
+
+use crate::codec::Body;
+use crate::lines::{factor_names, method_from_code};
+use crate::reports::DateRange;
+use crate::{Db, OrgId, Result, StoreError};
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Inventory {
+    pub date_from: Option<String>,
+    pub date_to: Option<String>,
+    pub total_co2e_kg: f64,
+    pub total_tco2e: f64,
+    pub transaction_count: i64,
+    pub categories: Vec<InventoryCategory>,
+    /// Categories with no line in the range: not reported.
+    pub categories_without_data: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InventoryCategory {
+    pub category: u8,
+    pub name: &'static str,
+    /// `reported` or `not_reported`.
+    pub status: &'static str,
+    pub co2e_kg: f64,
+    pub tco2e: f64,
+    /// Share of the inventory's total.
+    pub share: f64,
+    pub transaction_count: i64,
+    pub methods: Vec<InventoryMethod>,
+    /// Data-quality score (1 best .. 5) weighted by |emissions|; null without data.
+    pub data_quality: Option<f64>,
+    pub factor_sets: Vec<FactorSetUse>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InventoryMethod {
+    pub method: Method,
+    pub co2e_kg: f64,
+    /// Share of the category's total.
+    pub share: f64,
+    pub transaction_count: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct FactorSetUse {
+    pub set: String,
+    pub version: String,
+    pub transaction_count: i64,
+}
+
+#[derive(Default)]
+struct Acc {
+    mg: i64,
+    count: i64,
+    dq_weighted: f64,
+    dq_weight: f64,
+    methods: BTreeMap<u8, (i64, i64)>,
+    sets: BTreeMap<(String, String), i64>,
+}
+
+fn share(part: i64, total: i64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        part as f64 / total as f64
+    }
+}
+
+impl Db {
+    /// The inventory of `org` for `range`.
+    pub fn inventory(&self, org: OrgId, range: DateRange) -> Result<Inventory> {
+        let from = range.from.map_or(0, |d| d.yyyymmdd());
+        let to = range.to.map_or(99_999_999, |d| d.yyyymmdd());
+        let mut acc: BTreeMap<u8, Acc> = BTreeMap::new();
+        let mut st = self.conn.prepare_cached(
+            "SELECT category, method, data_quality, SUM(co2e_mg), SUM(line_count)
+             FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3
+             GROUP BY category, method, data_quality",
+        )?;
+        let rows = st.query_map(params![org.0, from, to], |r| {
+            Ok((
+                r.get::<_, u8>(0)?,
+                r.get::<_, u8>(1)?,
+                r.get::<_, u8>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (c, m, q, mg, n) = row?;
+            let a = acc.entry(c).or_default();
+            a.mg += mg;
+            a.count += n;
+            a.dq_weighted += f64::from(q) * mg.unsigned_abs() as f64;
+            a.dq_weight += mg.unsigned_abs() as f64;
+            let e = a.methods.entry(m).or_default();
+            e.0 += mg;
+            e.1 += n;
+        }
+        let mut st = self.conn.prepare_cached(
+            "SELECT category, body FROM transactions WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3",
+        )?;
+        let mut rows = st.query(params![org.0, from, to])?;
+        while let Some(r) = rows.next()? {
+            let c: u8 = r.get(0)?;
+            let b = Body::decode(r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?)?;
+            let (set, version, _) = factor_names(
+                b.factor_source,
+                &b.factor_key,
+                PriceBasis::Purchaser,
+                b.factor_year,
+            );
+            *acc.entry(c)
+                .or_default()
+                .sets
+                .entry((set.to_owned(), version.into_owned()))
+                .or_default() += 1;
+        }
+        let total: i64 = acc.values().map(|a| a.mg).sum();
+        let count: i64 = acc.values().map(|a| a.count).sum();
+        let kg = |mg: i64| mg as f64 / 1e6;
+        let mut categories = Vec::new();
+        let mut without = Vec::new();
+        for c in Category::all() {
+            let n = c.number();
+            match acc.remove(&n).filter(|a| a.count > 0) {
+                None => {
+                    without.push(n);
+                    categories.push(InventoryCategory {
+                        category: n,
+                        name: c.name(),
+                        status: "not_reported",
+                        co2e_kg: 0.0,
+                        tco2e: 0.0,
+                        share: 0.0,
+                        transaction_count: 0,
+                        methods: Vec::new(),
+                        data_quality: None,
+                        factor_sets: Vec::new(),
+                    });
+                }
+                Some(a) => categories.push(InventoryCategory {
+                    category: n,
+                    name: c.name(),
+                    status: "reported",
+                    co2e_kg: kg(a.mg),
+                    tco2e: kg(a.mg) / 1000.0,
+                    share: share(a.mg, total),
+                    transaction_count: a.count,
+                    methods: a
+                        .methods
+                        .iter()
+                        .filter(|(_, (_, n))| *n > 0)
+                        .map(|(m, (mg, n))| InventoryMethod {
+                            method: method_from_code(*m),
+                            co2e_kg: kg(*mg),
+                            share: share(*mg, a.mg),
+                            transaction_count: *n,
+                        })
+                        .collect(),
+                    data_quality: (a.dq_weight > 0.0).then(|| a.dq_weighted / a.dq_weight),
+                    factor_sets: a
+                        .sets
+                        .into_iter()
+                        .map(|((set, version), n)| FactorSetUse {
+                            set,
+                            version,
+                            transaction_count: n,
+                        })
+                        .collect(),
+                }),
+            }
+        }
+        if !acc.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "lines with unknown categories {:?}",
+                acc.keys().collect::<Vec<_>>()
+            )));
+        }
+        Ok(Inventory {
+            date_from: range.from.map(|d| d.to_string()),
+            date_to: range.to.map(|d| d.to_string()),
+            total_co2e_kg: kg(total),
+            total_tco2e: kg(total) / 1000.0,
+            transaction_count: count,
+            categories,
+            categories_without_data: without,
+        })
+    }
+}
+
+impl Inventory {
+    /// The inventory as CSV: one row per category.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from(
+            "category,name,status,co2e_kg,tco2e,share,transaction_count,supplier_specific_share,average_data_share,spend_based_share,data_quality,factor_sets\n",
+        );
+        for c in &self.categories {
+            let m = |want: Method| {
+                c.methods
+                    .iter()
+                    .find(|x| x.method == want)
+                    .map_or(0.0, |x| x.share)
+            };
+            let sets: Vec<String> = c
+                .factor_sets
+                .iter()
+                .map(|s| format!("{} {}", s.set, s.version))
+                .collect();
+            out += &format!(
+                "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                c.category,
+                crate::csvout::field(c.name),
+                c.status,
+                c.co2e_kg,
+                c.tco2e,
+                c.share,
+                c.transaction_count,
+                m(Method::SupplierSpecific),
+                m(Method::AverageData),
+                m(Method::SpendBased),
+                c.data_quality.map_or(String::new(), |q| format!("{q:.2}")),
+                crate::csvout::field(&sets.join("; "))
+            );
+        }
+        out
+    }
+}

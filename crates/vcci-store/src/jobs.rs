@@ -1,0 +1,466 @@
+//! Background jobs (CSV imports, reports) persisted in the database, and their files.
+//!
+//! Life of a job: `uploading` (an import's CSV is being stored; invisible to the API) →
+//! `queued` → `running` (claimed by one worker, which refreshes a heartbeat) → `succeeded` or
+//! `failed`. A claim is one `UPDATE ... WHERE status = 'queued'` in a write transaction, so
+//! two workers never run the same job. A `running` job whose heartbeat stops (its process
+//! died) is queued again by `recover_jobs`, up to `MAX_ATTEMPTS` runs; imports are idempotent
+//! (upsert by transaction_id, unchanged lines skipped), so a re-run neither loses nor
+//! duplicates lines.
+
+use std::io::{Read, Write};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use crate::{Db, OrgId, Result, Store, StoreError, now_rfc3339};
+
+/// Runs of one job before it is failed as interrupted.
+pub const MAX_ATTEMPTS: i64 = 3;
+
+/// Size of a stored file chunk.
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    Import,
+    Report,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Import => "import",
+            JobKind::Report => "report",
+        }
+    }
+
+    fn parse(s: &str) -> JobKind {
+        if s == "report" {
+            JobKind::Report
+        } else {
+            JobKind::Import
+        }
+    }
+}
+
+/// A job as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    pub id: String,
+    pub org_id: OrgId,
+    pub kind: JobKind,
+    /// `queued`, `running`, `succeeded` or `failed` (`uploading` is never returned).
+    pub status: String,
+    /// The job's parameters (JSON).
+    pub params: String,
+    pub processed: i64,
+    pub total: Option<i64>,
+    pub bytes_read: i64,
+    pub bytes_total: Option<i64>,
+    /// The outcome (JSON), once finished.
+    pub result: Option<String>,
+    /// Problems (JSON array), e.g. rejected lines or the reason of a failure.
+    pub errors: Option<String>,
+    pub attempts: i64,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+/// Milliseconds since the Unix epoch (heartbeats).
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A new job id: 128 random bits in hex (unguessable, though access is checked anyway).
+fn new_id() -> Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| StoreError::Invalid(format!("no randomness: {e}")))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+const JOB_COLS: &str =
+    "id, org_id, kind, status, params, processed, total, bytes_read, bytes_total,
+     result, errors, attempts, created_at, started_at, finished_at";
+
+fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
+    Ok(Job {
+        id: r.get(0)?,
+        org_id: OrgId(r.get(1)?),
+        kind: JobKind::parse(&r.get::<_, String>(2)?),
+        status: r.get(3)?,
+        params: r.get(4)?,
+        processed: r.get(5)?,
+        total: r.get(6)?,
+        bytes_read: r.get(7)?,
+        bytes_total: r.get(8)?,
+        result: r.get(9)?,
+        errors: r.get(10)?,
+        attempts: r.get(11)?,
+        created_at: r.get(12)?,
+        started_at: r.get(13)?,
+        finished_at: r.get(14)?,
+    })
+}
+
+/// What `recover_jobs` did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    pub requeued: usize,
+    pub failed: usize,
+    pub abandoned_uploads: usize,
+}
+
+impl Db {
+    /// A new job of `org`: `uploading` when its input follows, else `queued`.
+    pub fn create_job(
+        &self,
+        org: OrgId,
+        kind: JobKind,
+        params: &str,
+        uploading: bool,
+    ) -> Result<String> {
+        let id = new_id()?;
+        self.conn.execute(
+            "INSERT INTO jobs (id, org_id, kind, status, params, created_at, heartbeat_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                id,
+                org.0,
+                kind.as_str(),
+                if uploading { "uploading" } else { "queued" },
+                params,
+                now_rfc3339(),
+                now_ms()
+            ],
+        )?;
+        Ok(id)
+    }
+
+    /// Stores chunk `seq` of file `name` of a job (and refreshes an upload's heartbeat).
+    pub fn put_job_chunk(&self, job: &str, name: &str, seq: i64, data: &[u8]) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO job_files (job_id, name, seq, data) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![job, name, seq, data])?;
+        self.conn
+            .prepare_cached("UPDATE jobs SET heartbeat_at = ?2 WHERE id = ?1")?
+            .execute(params![job, now_ms()])?;
+        Ok(())
+    }
+
+    /// An upload is complete: the job is queued, with its input's size.
+    pub fn queue_upload(&self, job: &str, bytes_total: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE jobs SET status = 'queued', bytes_total = ?2, heartbeat_at = ?3
+             WHERE id = ?1 AND status = 'uploading'",
+            params![job, bytes_total, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Removes a job and its files (an upload that did not complete).
+    pub fn delete_job(&mut self, job: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM job_files WHERE job_id = ?1", [job])?;
+        tx.execute("DELETE FROM jobs WHERE id = ?1", [job])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The job `id` of `org` (another organization's job is not found).
+    pub fn get_job(&self, org: OrgId, id: &str) -> Result<Option<Job>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {JOB_COLS} FROM jobs WHERE id = ?1 AND org_id = ?2 AND status <> 'uploading'"
+            ))?
+            .query_row(params![id, org.0], job_row)
+            .optional()?)
+    }
+
+    /// Claims the oldest queued job for `worker`, if any: it becomes `running`.
+    pub fn claim_job(&mut self, worker: &str) -> Result<Option<Job>> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let id: Option<String> = tx
+            .query_row(
+                "SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, claimed_by = ?2,
+               started_at = ?3, heartbeat_at = ?4, processed = 0, bytes_read = 0
+             WHERE id = ?1 AND status = 'queued'",
+            params![id, worker, now_rfc3339(), now_ms()],
+        )?;
+        let job = tx.query_row(
+            &format!("SELECT {JOB_COLS} FROM jobs WHERE id = ?1"),
+            [&id],
+            job_row,
+        )?;
+        tx.commit()?;
+        Ok(Some(job))
+    }
+
+    /// Progress of a running job, which also refreshes its heartbeat. False when the job is
+    /// no longer this worker's (it was recovered elsewhere): the worker should stop.
+    pub fn job_progress(
+        &self,
+        job: &str,
+        worker: &str,
+        processed: i64,
+        bytes_read: i64,
+    ) -> Result<bool> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE jobs SET processed = ?3, bytes_read = ?4, heartbeat_at = ?5
+                 WHERE id = ?1 AND claimed_by = ?2 AND status = 'running'",
+            )?
+            .execute(params![job, worker, processed, bytes_read, now_ms()])?;
+        Ok(n == 1)
+    }
+
+    /// Ends a running job of `worker` as `succeeded` or `failed`.
+    pub fn finish_job(
+        &self,
+        job: &str,
+        worker: &str,
+        succeeded: bool,
+        result: Option<&str>,
+        errors: Option<&str>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE jobs SET status = ?3, result = ?4, errors = ?5, finished_at = ?6, heartbeat_at = ?7
+             WHERE id = ?1 AND claimed_by = ?2 AND status = 'running'",
+            params![
+                job,
+                worker,
+                if succeeded { "succeeded" } else { "failed" },
+                result,
+                errors,
+                now_rfc3339(),
+                now_ms()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Puts a running job of `worker` back in the queue (the node is shutting down); the
+    /// interrupted run does not count as an attempt.
+    pub fn requeue_job(&self, job: &str, worker: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0), claimed_by = NULL
+             WHERE id = ?1 AND claimed_by = ?2 AND status = 'running'",
+            params![job, worker],
+        )?;
+        Ok(())
+    }
+
+    /// Queues again `running` jobs whose heartbeat is older than `stale_ms` (their worker
+    /// died), failing those that already ran `MAX_ATTEMPTS` times, and removes uploads
+    /// abandoned for longer than `upload_stale_ms`.
+    pub fn recover_jobs(&mut self, stale_ms: i64, upload_stale_ms: i64) -> Result<Recovered> {
+        let now = now_ms();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let failed = tx.execute(
+            "UPDATE jobs SET status = 'failed', finished_at = ?2,
+               errors = json_array(json_object('message',
+                 'the job was interrupted ' || attempts || ' times (its node stopped); it was not retried again'))
+             WHERE status = 'running' AND heartbeat_at < ?1 AND attempts >= ?3",
+            params![now - stale_ms, now_rfc3339(), MAX_ATTEMPTS],
+        )?;
+        let requeued = tx.execute(
+            "UPDATE jobs SET status = 'queued', claimed_by = NULL
+             WHERE status = 'running' AND heartbeat_at < ?1",
+            params![now - stale_ms],
+        )?;
+        tx.execute(
+            "DELETE FROM job_files WHERE job_id IN
+               (SELECT id FROM jobs WHERE status = 'uploading' AND heartbeat_at < ?1)",
+            [now - upload_stale_ms],
+        )?;
+        let abandoned_uploads = tx.execute(
+            "DELETE FROM jobs WHERE status = 'uploading' AND heartbeat_at < ?1",
+            [now - upload_stale_ms],
+        )?;
+        tx.commit()?;
+        Ok(Recovered {
+            requeued,
+            failed,
+            abandoned_uploads,
+        })
+    }
+
+    /// Size in bytes of file `name` of a job, if it exists.
+    pub fn job_file_size(&self, job: &str, name: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT sum(length(data)) FROM job_files WHERE job_id = ?1 AND name = ?2",
+                params![job, name],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Chunk `seq` of file `name` of a job.
+    pub fn job_chunk(&self, job: &str, name: &str, seq: i64) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT data FROM job_files WHERE job_id = ?1 AND name = ?2 AND seq = ?3",
+            )?
+            .query_row(params![job, name, seq], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Removes file `name` of a job.
+    pub fn delete_job_file(&self, job: &str, name: &str) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM job_files WHERE job_id = ?1 AND name = ?2",
+            params![job, name],
+        )?;
+        Ok(())
+    }
+}
+
+/// Reads a job's stored file chunk by chunk, on its own connection.
+#[derive(Debug)]
+pub struct JobFileReader {
+    db: Db,
+    job: String,
+    name: String,
+    seq: i64,
+    buf: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+impl JobFileReader {
+    pub fn open(store: &Store, job: &str, name: &str) -> Result<JobFileReader> {
+        Ok(JobFileReader {
+            db: store.connect()?,
+            job: job.to_owned(),
+            name: name.to_owned(),
+            seq: 0,
+            buf: Vec::new(),
+            at: 0,
+            done: false,
+        })
+    }
+}
+
+impl Read for JobFileReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.buf.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self
+                .db
+                .job_chunk(&self.job, &self.name, self.seq)
+                .map_err(std::io::Error::other)?
+            {
+                Some(chunk) => {
+                    self.buf = chunk;
+                    self.at = 0;
+                    self.seq += 1;
+                }
+                None => self.done = true,
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.at);
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Writes a job's file in chunks, on its own connection. Call `finish` to store the last one.
+#[derive(Debug)]
+pub struct JobFileWriter {
+    db: Db,
+    job: String,
+    name: String,
+    seq: i64,
+    buf: Vec<u8>,
+    pub written: u64,
+}
+
+impl JobFileWriter {
+    pub fn create(store: &Store, job: &str, name: &str) -> Result<JobFileWriter> {
+        let db = store.connect()?;
+        db.delete_job_file(job, name)?;
+        Ok(JobFileWriter {
+            db,
+            job: job.to_owned(),
+            name: name.to_owned(),
+            seq: 0,
+            buf: Vec::with_capacity(CHUNK_BYTES),
+            written: 0,
+        })
+    }
+
+    fn store_chunk(&mut self) -> std::io::Result<()> {
+        if !self.buf.is_empty() {
+            self.db
+                .put_job_chunk(&self.job, &self.name, self.seq, &self.buf)
+                .map_err(std::io::Error::other)?;
+            self.seq += 1;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Stores what is buffered; returns the bytes written in all.
+    pub fn finish(mut self) -> std::io::Result<u64> {
+        self.store_chunk()?;
+        Ok(self.written)
+    }
+}
+
+impl Write for JobFileWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = data.len().min(CHUNK_BYTES - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        self.written += n as u64;
+        if self.buf.len() == CHUNK_BYTES {
+            self.store_chunk()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Db {
+    /// Jobs by (kind, status), for metrics.
+    pub fn job_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT kind, status, count(*) FROM jobs WHERE status <> 'uploading' GROUP BY kind, status",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
