@@ -33,6 +33,9 @@ pub struct AppConfig {
     pub max_import_bytes: u64,
     /// How often other processes' writes and key revocations are picked up.
     pub poll_interval: Duration,
+    /// A running job whose heartbeat is older than this is taken to be orphaned (its node
+    /// died) and is queued again.
+    pub job_stale: Duration,
 }
 
 impl Default for AppConfig {
@@ -44,6 +47,7 @@ impl Default for AppConfig {
             request_timeout: Duration::from_secs(30),
             max_import_bytes: 4 << 30,
             poll_interval: Duration::from_millis(250),
+            job_stale: Duration::from_secs(30),
         }
     }
 }

@@ -9,15 +9,14 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use vcci_core::catalog;
 use vcci_store::import::{
-    ImportError, ImportOptions, ImportReport, RejectsWriter, import_suppliers, import_transactions,
+    ImportError, ImportOptions, ImportReport, JobLink, RejectsWriter, import_suppliers,
+    import_transactions,
 };
 use vcci_store::jobs::{Job, JobFileReader, JobFileWriter, JobKind};
 use vcci_store::{Store, StoreError};
 
 use crate::App;
 
-/// A running job whose heartbeat is older than this is taken to be orphaned.
-const STALE_MS: i64 = 30_000;
 /// An upload with no new chunk for this long is removed.
 const UPLOAD_STALE_MS: i64 = 600_000;
 /// Rejected lines listed in a job's `errors` (all of them are in its rejects file).
@@ -29,8 +28,9 @@ pub async fn worker(app: Arc<App>) {
     while !app.stopping() {
         if last_recovery.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
             last_recovery = Some(Instant::now());
+            let stale = app.config.job_stale.as_millis() as i64;
             match app
-                .db(|db| db.recover_jobs(STALE_MS, UPLOAD_STALE_MS))
+                .db(move |db| db.recover_jobs(stale, UPLOAD_STALE_MS))
                 .await
             {
                 Ok(r) if r.requeued + r.failed > 0 => eprintln!(
@@ -139,8 +139,7 @@ fn run_import(app: &App, job: &Job) -> Result<Outcome, StoreError> {
         ));
     };
     let stop = Arc::clone(&app.stopping);
-    // The import stops when the node stops or loses the job (another node recovered it).
-    let lost = Arc::new(AtomicBool::new(false));
+    // The import stops at a batch boundary when the node stops.
     let halt = Arc::new(AtomicBool::new(false));
     let input = Stoppable {
         inner: JobFileReader::open(store, &job.id, "input")?,
@@ -151,24 +150,20 @@ fn run_import(app: &App, job: &Job) -> Result<Outcome, StoreError> {
             context: "writing rejects".into(),
             source: e,
         })?;
-    let mut last_beat = Instant::now();
-    let mut progress = |p: vcci_store::import::ImportProgress| {
+    // Progress and the heartbeat are recorded by the import's writer, in each commit (a
+    // separate write would wait for the writer's lock).
+    let mut progress = |_: vcci_store::import::ImportProgress| {
         if stop.load(Ordering::Relaxed) {
             halt.store(true, Ordering::Relaxed);
         }
-        if last_beat.elapsed() >= Duration::from_secs(1) {
-            last_beat = Instant::now();
-            match db.job_progress(&job.id, &app.node, p.lines_read as i64, p.bytes_read as i64) {
-                Ok(true) => {}
-                Ok(false) => {
-                    lost.store(true, Ordering::Relaxed);
-                    halt.store(true, Ordering::Relaxed);
-                }
-                Err(e) => eprintln!("vcci-server: job {} progress: {e}", job.id),
-            }
-        }
     };
-    let opts = ImportOptions::default();
+    let opts = ImportOptions {
+        job: Some(JobLink {
+            id: job.id.clone(),
+            worker: app.node.clone(),
+        }),
+        ..ImportOptions::default()
+    };
     let source = format!("job {}", job.id);
     let result: Result<ImportReport, ImportError> = if suppliers {
         import_suppliers(store, catalog(), &org, input, &opts, &mut rejects)
@@ -184,7 +179,9 @@ fn run_import(app: &App, job: &Job) -> Result<Outcome, StoreError> {
             &mut progress,
         )
     };
-    if halt.load(Ordering::Relaxed) && result.is_err() {
+    if matches!(result, Err(ImportError::JobLost))
+        || (halt.load(Ordering::Relaxed) && result.is_err())
+    {
         return Ok(Outcome::Interrupted);
     }
     let written = rejects.into_inner().finish().map_err(|e| StoreError::Io {
@@ -213,6 +210,7 @@ fn run_import(app: &App, job: &Job) -> Result<Outcome, StoreError> {
         }
         Err(ImportError::File(m)) => Ok(Outcome::Failed(json!([{"message": m}]))),
         Err(ImportError::Store(e)) => Err(e),
+        Err(ImportError::JobLost) => Ok(Outcome::Interrupted),
     }
 }
 

@@ -34,6 +34,17 @@ pub struct ImportOptions {
     pub batch_size: usize,
     /// Lines per write transaction (at most; a transaction also ends after a second).
     pub commit_lines: usize,
+    /// The background job running this import: each commit records the job's progress and
+    /// heartbeat in the same transaction, and the import stops if the job is no longer this
+    /// worker's.
+    pub job: Option<JobLink>,
+}
+
+/// A job (id) and the worker that claimed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobLink {
+    pub id: String,
+    pub worker: String,
 }
 
 impl Default for ImportOptions {
@@ -42,6 +53,7 @@ impl Default for ImportOptions {
             max_record_bytes: 1 << 20,
             batch_size: 10_000,
             commit_lines: 50_000,
+            job: None,
         }
     }
 }
@@ -89,6 +101,9 @@ pub enum ImportError {
     File(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The import's job was recovered by another worker; this run stopped.
+    #[error("the job was taken over by another worker")]
+    JobLost,
 }
 
 impl From<rusqlite::Error> for ImportError {
@@ -270,6 +285,8 @@ struct Batch {
     new_suppliers: NewSuppliers,
     lines_read: u64,
     reject_bytes: usize,
+    /// Bytes of the input read when the batch was handed over.
+    bytes_read: u64,
 }
 
 /// A batch is handed to the writer once its raw bytes (kept for rejects) reach this.
@@ -295,6 +312,7 @@ impl Batch {
             new_suppliers: Vec::new(),
             lines_read: 0,
             reject_bytes: 0,
+            bytes_read: 0,
         }
     }
 
@@ -382,7 +400,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
                 db,
                 org,
                 import_id,
-                opts.commit_lines,
+                opts,
                 rx,
                 recycle_tx,
                 rejects,
@@ -454,6 +472,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
                         Ok(b) => b.recycled(),
                         Err(_) => Batch::new(opts.batch_size),
                     };
+                    batch.bytes_read = scanner.bytes_read();
                     let full = std::mem::replace(&mut batch, next);
                     if tx.send(full).is_err() {
                         break; // the writer failed; its error is reported below
@@ -475,6 +494,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
         })();
         rejected_parse += batch.rejects.len() as u64;
         if read_result.is_ok() && (batch.lines_read > 0) {
+            batch.bytes_read = scanner.bytes_read();
             let _ = tx.send(batch);
         }
         drop(tx);
@@ -527,14 +547,16 @@ fn write_batches<W: Write>(
     mut db: crate::Db,
     org: &Org,
     import_id: i64,
-    commit_lines: usize,
+    opts: &ImportOptions,
     rx: mpsc::Receiver<Batch>,
     recycle: mpsc::Sender<Batch>,
     rejects: &mut RejectsWriter<W>,
     committed: &AtomicU64,
 ) -> Result<Totals, ImportError> {
+    let commit_lines = opts.commit_lines;
     let mut t = Totals::default();
     let mut lines_read = 0u64;
+    let mut bytes_read = 0u64;
     let mut batches = rx.into_iter().peekable();
     // Group commit: several channel batches per transaction (fewer, larger commits write
     // each hot index page once), while batches stay small to bound memory.
@@ -566,6 +588,7 @@ fn write_batches<W: Write>(
                 true,
             )?;
             lines_read += batch.lines_read;
+            bytes_read = bytes_read.max(batch.bytes_read);
             in_txn += batch.lines.len() + batch.rejects.len();
             group_bytes += batch.bytes();
             written += out.len() as u64;
@@ -604,6 +627,23 @@ fn write_batches<W: Write>(
                 t.unchanged as i64
             ],
         )?;
+        if let Some(job) = &opts.job {
+            let mine = txn
+                .prepare_cached(
+                    "UPDATE jobs SET processed = ?3, bytes_read = ?4, heartbeat_at = ?5
+                     WHERE id = ?1 AND claimed_by = ?2 AND status = 'running'",
+                )?
+                .execute(params![
+                    job.id,
+                    job.worker,
+                    lines_read as i64,
+                    bytes_read as i64,
+                    crate::jobs::now_ms()
+                ])?;
+            if mine == 0 {
+                return Err(ImportError::JobLost);
+            }
+        }
         txn.commit()?;
         committed.fetch_add(written, Ordering::Relaxed);
         pending.sort_by_key(|r| r.line);

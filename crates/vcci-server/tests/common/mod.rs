@@ -1,0 +1,115 @@
+//! The test harness shared by the API test files: a store with two organizations and keys
+//! of each role, the router over it, and a JSON request helper.
+
+#![allow(dead_code)] // each test file uses part of it
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::Value;
+use tower::ServiceExt;
+use vcci_store::Store;
+use vcci_store::import::{ImportOptions, RejectsWriter, import_transactions};
+use vcci_store::keys::Role;
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub app: Arc<vcci_server::App>,
+    pub store: Store,
+    pub router: Router,
+    pub admin: String,
+    pub viewer: String,
+    pub analyst: String,
+    pub other: String,
+}
+
+pub fn config() -> vcci_server::AppConfig {
+    vcci_server::AppConfig {
+        pool_size: 2,
+        ..Default::default()
+    }
+}
+
+pub fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path()).unwrap();
+    let db = store.connect().unwrap();
+    let acme = db.ensure_org("acme").unwrap();
+    let other = db.ensure_org("other").unwrap();
+    let csv = "transaction_id,date,amount,currency,naics_code\nt1,2022-03-01,1000,USD,484121\nt2,2023-03-15,1000,EUR,334111\n";
+    let mut rejects = RejectsWriter::new(Vec::new()).unwrap();
+    import_transactions(
+        &store,
+        vcci_core::catalog(),
+        &acme,
+        csv.as_bytes(),
+        "t.csv",
+        &ImportOptions::default(),
+        &mut rejects,
+        &mut |_| {},
+    )
+    .unwrap();
+    let mut rejects = RejectsWriter::new(Vec::new()).unwrap();
+    import_transactions(
+        &store,
+        vcci_core::catalog(),
+        &other,
+        "transaction_id,date,amount,naics_code\nsecret,2022-01-01,5,484121\n".as_bytes(),
+        "o.csv",
+        &ImportOptions::default(),
+        &mut rejects,
+        &mut |_| {},
+    )
+    .unwrap();
+    let keys = (
+        db.create_key(acme.id, Role::Admin).unwrap(),
+        db.create_key(acme.id, Role::Viewer).unwrap(),
+        db.create_key(acme.id, Role::Analyst).unwrap(),
+        db.create_key(other.id, Role::Admin).unwrap(),
+    );
+    let app: Arc<vcci_server::App> = vcci_server::App::new(store.clone(), config()).unwrap();
+    Env {
+        dir,
+        app: Arc::clone(&app),
+        store,
+        router: vcci_server::build_app(app),
+        admin: keys.0,
+        viewer: keys.1,
+        analyst: keys.2,
+        other: keys.3,
+    }
+}
+
+pub async fn call(
+    router: &Router,
+    method: &str,
+    uri: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(k) = key {
+        req = req.header("authorization", format!("Bearer {k}"));
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b.to_string()))
+            .unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    let res = router.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    let v = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (status, v)
+}
+
