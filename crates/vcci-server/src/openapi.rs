@@ -402,7 +402,7 @@ fn schemas() -> Value {
             "required": ["suppliers"],
             "properties": {"suppliers": {"type": "array", "maxItems": 10000, "items": {"$ref": "#/components/schemas/Supplier"}}},
         },
-        "UpsertSuppliersResult": {"type": "object", "properties": {"upserted": int, "recalculated": int, "rejected": {"type": "array"}}},
+        "UpsertSuppliersResult": {"type": "object", "properties": {"upserted": int, "recalculated_lines": int}},
         "FactorPage": page_of("Factor"),
         "Calculate": {
             "type": "object",

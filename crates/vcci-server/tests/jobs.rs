@@ -30,7 +30,9 @@ async fn upload(router: &Router, key: &str, csv: impl Into<Body>, ty: &str) -> (
         .await
         .unwrap();
     let status = res.status();
-    let b = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+    let b = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
     (status, serde_json::from_slice(&b).unwrap_or(Value::Null))
 }
 
@@ -38,12 +40,22 @@ async fn upload(router: &Router, key: &str, csv: impl Into<Body>, ty: &str) -> (
 async fn finished(router: &Router, key: &str, id: &str) -> Value {
     let started = Instant::now();
     loop {
-        let (s, v) = call(router, "GET", &format!("/api/v1/jobs/{id}"), Some(key), None).await;
+        let (s, v) = call(
+            router,
+            "GET",
+            &format!("/api/v1/jobs/{id}"),
+            Some(key),
+            None,
+        )
+        .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         if v["status"] == "succeeded" || v["status"] == "failed" {
             return v;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "job stuck: {v}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "job stuck: {v}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -65,7 +77,9 @@ async fn get_text(router: &Router, key: &str, uri: &str) -> (StatusCode, String,
         .headers()
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned());
-    let b = axum::body::to_bytes(res.into_body(), 1 << 26).await.unwrap();
+    let b = axum::body::to_bytes(res.into_body(), 1 << 26)
+        .await
+        .unwrap();
     (status, String::from_utf8(b.to_vec()).unwrap(), ty)
 }
 
@@ -103,24 +117,59 @@ async fn a_csv_import_runs_as_a_job_with_progress_and_rejects() {
     assert_eq!(s, StatusCode::OK);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "line,column,error,original");
-    assert!(lines[1].starts_with("3,amount,") && lines[1].ends_with("bad amount\""), "{}", lines[1]);
+    assert!(
+        lines[1].starts_with("3,amount,") && lines[1].ends_with("bad amount\""),
+        "{}",
+        lines[1]
+    );
     // The accepted lines are stored and calculated, and the summary (cached before) follows.
-    let (s, v) = call(&e.router, "GET", "/api/v1/transactions/j3", Some(&e.viewer), None).await;
+    let (s, v) = call(
+        &e.router,
+        "GET",
+        "/api/v1/transactions/j3",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["emission"]["method"], "spend_based");
-    let (_, sum) = call(&e.router, "GET", "/api/v1/emissions/summary?date_from=2024-01-01", Some(&e.viewer), None).await;
+    let (_, sum) = call(
+        &e.router,
+        "GET",
+        "/api/v1/emissions/summary?date_from=2024-01-01",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
     assert_eq!(sum["transaction_count"], 3);
     // Another organization cannot see the job or its rejects; a viewer cannot import.
-    let (s, _) = call(&e.router, "GET", &format!("/api/v1/jobs/{id}"), Some(&e.other), None).await;
+    let (s, _) = call(
+        &e.router,
+        "GET",
+        &format!("/api/v1/jobs/{id}"),
+        Some(&e.other),
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _, _) = get_text(&e.router, &e.other, url).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, v) = upload(&e.router, &e.viewer, GOOD_AND_BAD, "text/csv").await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
     let (s, v) = upload(&e.router, &e.analyst, GOOD_AND_BAD, "application/json").await;
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(v["error"]["code"], "unsupported_media_type");
-    let (s, _) = call(&e.router, "GET", "/api/v1/jobs/not-a-job", Some(&e.viewer), None).await;
+    let (s, _) = call(
+        &e.router,
+        "GET",
+        "/api/v1/jobs/not-a-job",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     bg.stop().await;
 }
@@ -129,11 +178,20 @@ async fn a_csv_import_runs_as_a_job_with_progress_and_rejects() {
 async fn a_file_without_required_columns_fails_with_the_reason() {
     let e = env();
     let bg = e.app.start_background();
-    let (_, v) = upload(&e.router, &e.analyst, "date,amount\n2024-01-01,5\n", "text/csv; charset=utf-8").await;
+    let (_, v) = upload(
+        &e.router,
+        &e.analyst,
+        "date,amount\n2024-01-01,5\n",
+        "text/csv; charset=utf-8",
+    )
+    .await;
     let job = finished(&e.router, &e.analyst, v["job_id"].as_str().unwrap()).await;
     assert_eq!(job["status"], "failed");
     assert!(
-        job["errors"][0]["message"].as_str().unwrap().contains("missing required column(s): transaction_id"),
+        job["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing required column(s): transaction_id"),
         "{job}"
     );
     bg.stop().await;
@@ -155,14 +213,22 @@ async fn uploads_over_the_limit_are_413_and_leave_nothing() {
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
     assert_eq!(v["error"]["code"], "payload_too_large");
     let db = e.store.connect().unwrap();
-    assert!(db.job_counts().unwrap().is_empty(), "the partial upload was removed");
+    assert!(
+        db.job_counts().unwrap().is_empty(),
+        "the partial upload was removed"
+    );
 }
 
 /// A CSV of `n` distinct lines.
 fn big_csv(n: usize) -> String {
     let mut s = String::from("transaction_id,date,amount,naics_code\n");
     for i in 0..n {
-        s += &format!("B{i:07},2024-{:02}-{:02},{}.5,484121\n", i % 12 + 1, i % 28 + 1, i % 1000);
+        s += &format!(
+            "B{i:07},2024-{:02}-{:02},{}.5,484121\n",
+            i % 12 + 1,
+            i % 28 + 1,
+            i % 1000
+        );
     }
     s
 }
@@ -181,7 +247,14 @@ async fn a_queued_import_survives_a_restart_and_a_crashed_run_resumes_without_du
     let (s, v) = upload(&e.router, &e.analyst, csv.clone(), "text/csv").await;
     assert_eq!(s, StatusCode::ACCEPTED);
     let id = v["job_id"].as_str().unwrap().to_owned();
-    let (_, job) = call(&e.router, "GET", &format!("/api/v1/jobs/{id}"), Some(&e.viewer), None).await;
+    let (_, job) = call(
+        &e.router,
+        "GET",
+        &format!("/api/v1/jobs/{id}"),
+        Some(&e.viewer),
+        None,
+    )
+    .await;
     assert_eq!(job["status"], "queued");
     // A node claims it, commits part of the lines, and dies (no heartbeat any more).
     let mut db = e.store.connect().unwrap();
@@ -216,9 +289,23 @@ async fn a_queued_import_survives_a_restart_and_a_crashed_run_resumes_without_du
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(job["attempts"], 2);
     assert_eq!(job["result"]["accepted"], 30_000);
-    assert_eq!(job["result"]["unchanged"], 15_000, "the committed half is not redone");
-    assert_eq!(line_count(&e.store, acme.id), before + 30_000, "no line lost or duplicated");
-    assert!(e.store.connect().unwrap().verify_read_models(acme.id).unwrap().is_empty());
+    assert_eq!(
+        job["result"]["unchanged"], 15_000,
+        "the committed half is not redone"
+    );
+    assert_eq!(
+        line_count(&e.store, acme.id),
+        before + 30_000,
+        "no line lost or duplicated"
+    );
+    assert!(
+        e.store
+            .connect()
+            .unwrap()
+            .verify_read_models(acme.id)
+            .unwrap()
+            .is_empty()
+    );
     bg.stop().await;
 }
 
@@ -233,7 +320,14 @@ async fn stopping_a_node_mid_import_requeues_the_job_and_the_next_start_finishes
     // Wait until lines are being read, then stop the node.
     let started = Instant::now();
     loop {
-        let (_, j) = call(&e.router, "GET", &format!("/api/v1/jobs/{id}"), Some(&e.viewer), None).await;
+        let (_, j) = call(
+            &e.router,
+            "GET",
+            &format!("/api/v1/jobs/{id}"),
+            Some(&e.viewer),
+            None,
+        )
+        .await;
         if j["status"] == "succeeded" || j["progress"]["processed"].as_i64().unwrap_or(0) > 0 {
             break;
         }
@@ -241,7 +335,14 @@ async fn stopping_a_node_mid_import_requeues_the_job_and_the_next_start_finishes
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     bg.stop().await;
-    let (_, j) = call(&e.router, "GET", &format!("/api/v1/jobs/{id}"), Some(&e.viewer), None).await;
+    let (_, j) = call(
+        &e.router,
+        "GET",
+        &format!("/api/v1/jobs/{id}"),
+        Some(&e.viewer),
+        None,
+    )
+    .await;
     eprintln!("after stop: {}", j["status"]);
     // On a fast machine the job may have finished before the stop arrived.
     if j["status"] != "succeeded" {
@@ -255,15 +356,36 @@ async fn stopping_a_node_mid_import_requeues_the_job_and_the_next_start_finishes
         bg2.stop().await;
     }
     assert_eq!(line_count(&e.store, acme.id), before + 300_000);
-    assert!(e.store.connect().unwrap().verify_read_models(acme.id).unwrap().is_empty());
+    assert!(
+        e.store
+            .connect()
+            .unwrap()
+            .verify_read_models(acme.id)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
 async fn report_jobs_produce_the_inventory_and_totals() {
     let e = env();
     let bg = e.app.start_background();
-    let (_, summary) = call(&e.router, "GET", "/api/v1/emissions/summary", Some(&e.viewer), None).await;
-    let (s, v) = call(&e.router, "POST", "/api/v1/reports", Some(&e.viewer), Some(json!({"report_type": "inventory", "format": "json"}))).await;
+    let (_, summary) = call(
+        &e.router,
+        "GET",
+        "/api/v1/emissions/summary",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/reports",
+        Some(&e.viewer),
+        Some(json!({"report_type": "inventory", "format": "json"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     let id = v["job_id"].as_str().unwrap().to_owned();
     let job = finished(&e.router, &e.viewer, &id).await;
@@ -271,25 +393,49 @@ async fn report_jobs_produce_the_inventory_and_totals() {
     let url = job["result"]["download_url"].as_str().unwrap().to_owned();
     assert_eq!(url, format!("/api/v1/reports/{id}/download"));
     let (s, text, ty) = get_text(&e.router, &e.viewer, &url).await;
-    assert_eq!((s, ty.as_deref()), (StatusCode::OK, Some("application/json")));
+    assert_eq!(
+        (s, ty.as_deref()),
+        (StatusCode::OK, Some("application/json"))
+    );
     let inv: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(inv["total_co2e_kg"], summary["total_co2e_kg"]);
     let cats = inv["categories"].as_array().unwrap();
     assert_eq!(cats.len(), 15, "every category, reported or not");
     // The fixture: t1 (NAICS 484121, transport → category 4) and t2 (334111 → category 1).
     let c4 = &cats[3];
-    assert_eq!((c4["category"].as_u64(), c4["status"].as_str()), (Some(4), Some("reported")));
+    assert_eq!(
+        (c4["category"].as_u64(), c4["status"].as_str()),
+        (Some(4), Some("reported"))
+    );
     assert_eq!(c4["methods"][0]["method"], "spend_based");
     assert_eq!(c4["methods"][0]["share"], 1.0);
-    assert_eq!(c4["factor_sets"], json!([{"set": "epa-supply-chain", "version": "1.3.0", "transaction_count": 1}]));
-    let by_cat: f64 = summary["by_category"].as_array().unwrap().iter().find(|c| c["category"] == 4).unwrap()["co2e_kg"].as_f64().unwrap();
+    assert_eq!(
+        c4["factor_sets"],
+        json!([{"set": "epa-supply-chain", "version": "1.3.0", "transaction_count": 1}])
+    );
+    let by_cat: f64 = summary["by_category"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == 4)
+        .unwrap()["co2e_kg"]
+        .as_f64()
+        .unwrap();
     assert_eq!(c4["co2e_kg"].as_f64().unwrap(), by_cat);
     assert_eq!(cats[5]["status"], "not_reported");
-    assert_eq!(inv["categories_without_data"], summary["categories_without_data"]);
+    assert_eq!(
+        inv["categories_without_data"],
+        summary["categories_without_data"]
+    );
     // CSV: one row per category.
     let (_, v) = call(&e.router, "POST", "/api/v1/reports", Some(&e.viewer), Some(json!({"report_type": "inventory", "format": "csv", "date_from": "2020-01-01", "date_to": "2030-12-31"}))).await;
     let job = finished(&e.router, &e.viewer, v["job_id"].as_str().unwrap()).await;
-    let (_, text, ty) = get_text(&e.router, &e.viewer, job["result"]["download_url"].as_str().unwrap()).await;
+    let (_, text, ty) = get_text(
+        &e.router,
+        &e.viewer,
+        job["result"]["download_url"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(ty.as_deref(), Some("text/csv; charset=utf-8"));
     let rows: Vec<&str> = text.lines().collect();
     assert_eq!(rows.len(), 16);
@@ -297,20 +443,46 @@ async fn report_jobs_produce_the_inventory_and_totals() {
     assert!(rows[4].starts_with("4,"));
     for t in ["by_category", "by_month", "by_supplier"] {
         for f in ["csv", "json"] {
-            let (s, v) = call(&e.router, "POST", "/api/v1/reports", Some(&e.viewer), Some(json!({"report_type": t, "format": f}))).await;
+            let (s, v) = call(
+                &e.router,
+                "POST",
+                "/api/v1/reports",
+                Some(&e.viewer),
+                Some(json!({"report_type": t, "format": f})),
+            )
+            .await;
             assert_eq!(s, StatusCode::ACCEPTED);
             let job = finished(&e.router, &e.viewer, v["job_id"].as_str().unwrap()).await;
             assert_eq!(job["status"], "succeeded", "{t} {f}: {job}");
-            let (s, text, _) = get_text(&e.router, &e.viewer, job["result"]["download_url"].as_str().unwrap()).await;
+            let (s, text, _) = get_text(
+                &e.router,
+                &e.viewer,
+                job["result"]["download_url"].as_str().unwrap(),
+            )
+            .await;
             assert_eq!(s, StatusCode::OK);
             assert!(!text.is_empty());
         }
     }
     // Bad requests name the field; another organization cannot download.
-    let (s, v) = call(&e.router, "POST", "/api/v1/reports", Some(&e.viewer), Some(json!({"report_type": "scope9"}))).await;
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/reports",
+        Some(&e.viewer),
+        Some(json!({"report_type": "scope9"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["error"]["details"][0]["path"], "report_type");
-    let (s, v) = call(&e.router, "POST", "/api/v1/reports", Some(&e.viewer), Some(json!({"report_type": "inventory", "date_from": "2024-02-30"}))).await;
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/reports",
+        Some(&e.viewer),
+        Some(json!({"report_type": "inventory", "date_from": "2024-02-30"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["error"]["details"][0]["path"], "date_from");
     let (s, _, _) = get_text(&e.router, &e.other, &url).await;
@@ -326,28 +498,75 @@ async fn the_export_streams_every_matching_line_as_csv() {
         lines.push(json!({"transaction_id": format!("x{i:05}"), "date": format!("2025-01-{:02}", i % 28 + 1), "amount": 10 + i, "naics_code": "484121", "supplier_id": if i % 2 == 0 { "S1" } else { "S2" }}));
     }
     lines.push(json!({"transaction_id": "evil", "date": "2025-02-01", "amount": 1, "naics_code": "484121", "description": "=HYPERLINK(\"http://x\",\"y\"), more"}));
-    let (s, v) = call(&e.router, "POST", "/api/v1/transactions", Some(&e.analyst), Some(json!({"transactions": lines}))).await;
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/transactions",
+        Some(&e.analyst),
+        Some(json!({"transactions": lines})),
+    )
+    .await;
     assert_eq!((s, v["accepted"].as_u64()), (StatusCode::OK, Some(2501)));
-    let (s, text, ty) = get_text(&e.router, &e.viewer, "/api/v1/exports/transactions.csv?date_from=2025-01-01").await;
-    assert_eq!((s, ty.as_deref()), (StatusCode::OK, Some("text/csv; charset=utf-8")));
+    let (s, text, ty) = get_text(
+        &e.router,
+        &e.viewer,
+        "/api/v1/exports/transactions.csv?date_from=2025-01-01",
+    )
+    .await;
+    assert_eq!(
+        (s, ty.as_deref()),
+        (StatusCode::OK, Some("text/csv; charset=utf-8"))
+    );
     let rows: Vec<&str> = text.lines().collect();
-    assert!(rows[0].starts_with("transaction_id,date,supplier_id,supplier_name,description,amount"));
+    assert!(
+        rows[0].starts_with("transaction_id,date,supplier_id,supplier_name,description,amount")
+    );
     assert_eq!(rows.len(), 1 + 2501, "every line once, across export pages");
-    let mut ids: Vec<&str> = rows[1..].iter().map(|r| r.split(',').next().unwrap()).collect();
+    let mut ids: Vec<&str> = rows[1..]
+        .iter()
+        .map(|r| r.split(',').next().unwrap())
+        .collect();
     assert_eq!(ids[0], "evil", "newest first");
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 2501);
-    assert!(rows[1].contains("\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\"), more\""), "{}", rows[1]);
+    assert!(
+        rows[1].contains("\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\"), more\""),
+        "{}",
+        rows[1]
+    );
     // The stored emission and its factor are in each row.
-    let (_, detail) = call(&e.router, "GET", "/api/v1/transactions/x00007", Some(&e.viewer), None).await;
+    let (_, detail) = call(
+        &e.router,
+        "GET",
+        "/api/v1/transactions/x00007",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
     let row = rows.iter().find(|r| r.starts_with("x00007,")).unwrap();
-    assert!(row.contains(&format!(",{},", detail["emission"]["co2e_kg"])), "{row}");
-    assert!(row.contains(",spend_based,") && row.contains(",epa-supply-chain,1.3.0,"), "{row}");
+    assert!(
+        row.contains(&format!(",{},", detail["emission"]["co2e_kg"])),
+        "{row}"
+    );
+    assert!(
+        row.contains(",spend_based,") && row.contains(",epa-supply-chain,1.3.0,"),
+        "{row}"
+    );
     // Filters as in the list.
-    let (_, text, _) = get_text(&e.router, &e.viewer, "/api/v1/exports/transactions.csv?supplier_id=S1&date_from=2025-01-01").await;
+    let (_, text, _) = get_text(
+        &e.router,
+        &e.viewer,
+        "/api/v1/exports/transactions.csv?supplier_id=S1&date_from=2025-01-01",
+    )
+    .await;
     assert_eq!(text.lines().count(), 1 + 1250);
-    let (s, _, _) = get_text(&e.router, &e.viewer, "/api/v1/exports/transactions.csv?category=99").await;
+    let (s, _, _) = get_text(
+        &e.router,
+        &e.viewer,
+        "/api/v1/exports/transactions.csv?category=99",
+    )
+    .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     // Another organization's export holds only its own lines.
     let (_, text, _) = get_text(&e.router, &e.other, "/api/v1/exports/transactions.csv").await;

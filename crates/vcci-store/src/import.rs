@@ -396,16 +396,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
         let committed = &committed;
         let done = &done;
         let writer = s.spawn(move || {
-            let r = write_batches(
-                db,
-                org,
-                import_id,
-                opts,
-                rx,
-                recycle_tx,
-                rejects,
-                committed,
-            );
+            let r = write_batches(db, org, import_id, opts, rx, recycle_tx, rejects, committed);
             done.store(true, Ordering::Release);
             r
         });

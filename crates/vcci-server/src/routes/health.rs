@@ -128,6 +128,7 @@ const DOCS_INIT: &str = r##"window.ui = SwaggerUIBundle({
   url: "/openapi.json",
   dom_id: "#swagger-ui",
   deepLinking: true,
+  validatorUrl: null,
   persistAuthorization: false
 });
 "##;

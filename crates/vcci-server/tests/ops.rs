@@ -1,0 +1,449 @@
+//! The response cache (tenant separation, invalidation by writes from this node and from
+//! other processes), metrics, request IDs, timeouts, the OpenAPI document and the docs page.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+mod common;
+use common::{call, config, env};
+
+async fn get(
+    router: &axum::Router,
+    uri: &str,
+    key: Option<&str>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let mut r = Request::builder().uri(uri);
+    if let Some(k) = key {
+        r = r.header("authorization", format!("Bearer {k}"));
+    }
+    let res = router
+        .clone()
+        .oneshot(r.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = res.into_parts();
+    let b = axum::body::to_bytes(body, 1 << 24).await.unwrap();
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8_lossy(&b).into_owned(),
+    )
+}
+
+fn metric(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_cached_response_is_never_served_to_another_organization() {
+    let e = env();
+    let uri = "/api/v1/emissions/summary";
+    let (_, _, acme1) = get(&e.router, uri, Some(&e.viewer)).await;
+    let (_, _, acme2) = get(&e.router, uri, Some(&e.admin)).await;
+    let (_, _, other) = get(&e.router, uri, Some(&e.other)).await;
+    assert_eq!(acme1, acme2, "same organization, same entry");
+    assert_ne!(acme1, other);
+    let other: Value = serde_json::from_str(&other).unwrap();
+    assert_eq!(
+        other["transaction_count"], 1,
+        "the other organization's own data"
+    );
+    // The same for a detail route: 'secret' exists only in the other organization.
+    let (s, _, _) = get(&e.router, "/api/v1/transactions/secret", Some(&e.other)).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, _) = get(&e.router, "/api/v1/transactions/secret", Some(&e.viewer)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, _, m) = get(&e.router, "/metrics", None).await;
+    assert!(
+        metric(&m, "vcci_cache_hits_total{level=\"memory\"}") >= 1.0,
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn writes_from_this_node_are_visible_on_the_next_read() {
+    let e = env();
+    let uri = "/api/v1/transactions?limit=1000";
+    let (_, _, before) = get(&e.router, uri, Some(&e.viewer)).await;
+    let n = |s: &str| {
+        serde_json::from_str::<Value>(s).unwrap()["data"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let (s, _) = call(&e.router, "POST", "/api/v1/transactions", Some(&e.analyst), Some(json!({"transactions": [{"transaction_id": "new1", "date": "2024-05-05", "amount": 5, "naics_code": "484121"}]}))).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, _, after) = get(&e.router, uri, Some(&e.viewer)).await;
+    assert_eq!(n(&after), n(&before) + 1);
+    let (s, _) = call(
+        &e.router,
+        "DELETE",
+        "/api/v1/transactions/new1",
+        Some(&e.analyst),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _, _) = get(&e.router, "/api/v1/transactions/new1", Some(&e.viewer)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, _, again) = get(&e.router, uri, Some(&e.viewer)).await;
+    assert_eq!(n(&again), n(&before));
+}
+
+#[tokio::test]
+async fn writes_from_another_process_are_picked_up_by_the_generation_poll() {
+    let e = env();
+    let uri = "/api/v1/emissions/summary";
+    let (_, _, before) = get(&e.router, uri, Some(&e.viewer)).await;
+    // A write through the store directly, as `vcci import` in another process does.
+    let db = e.store.connect().unwrap();
+    let acme = db.require_org("acme").unwrap();
+    let mut rejects = vcci_store::import::RejectsWriter::new(Vec::new()).unwrap();
+    vcci_store::import::import_transactions(
+        &e.store,
+        vcci_core::catalog(),
+        &acme,
+        "transaction_id,date,amount,naics_code\ncli1,2024-06-01,500,484121\n".as_bytes(),
+        "cli.csv",
+        &Default::default(),
+        &mut rejects,
+        &mut |_| {},
+    )
+    .unwrap();
+    // Until the node polls, the cached summary stands; after, the new line counts.
+    let (_, _, stale) = get(&e.router, uri, Some(&e.viewer)).await;
+    assert_eq!(stale, before);
+    e.app.poll_generations().await.unwrap();
+    let (_, _, fresh) = get(&e.router, uri, Some(&e.viewer)).await;
+    let (b, f): (Value, Value) = (
+        serde_json::from_str(&before).unwrap(),
+        serde_json::from_str(&fresh).unwrap(),
+    );
+    assert_eq!(
+        f["transaction_count"].as_i64().unwrap(),
+        b["transaction_count"].as_i64().unwrap() + 1
+    );
+    // The background poll does it by itself.
+    let bg = e.app.start_background();
+    let mut rejects = vcci_store::import::RejectsWriter::new(Vec::new()).unwrap();
+    vcci_store::import::import_transactions(
+        &e.store,
+        vcci_core::catalog(),
+        &acme,
+        "transaction_id,date,amount,naics_code\ncli2,2024-06-02,500,484121\n".as_bytes(),
+        "cli.csv",
+        &Default::default(),
+        &mut rejects,
+        &mut |_| {},
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let (_, _, now) = get(&e.router, uri, Some(&e.viewer)).await;
+        let v: Value = serde_json::from_str(&now).unwrap();
+        if v["transaction_count"].as_i64().unwrap() == f["transaction_count"].as_i64().unwrap() + 1
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never picked up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bg.stop().await;
+}
+
+#[tokio::test]
+async fn a_revoked_key_is_refused_once_the_node_polls() {
+    let e = env();
+    let db = e.store.connect().unwrap();
+    let acme = db.require_org("acme").unwrap();
+    let key = db
+        .create_key(acme.id, vcci_store::keys::Role::Viewer)
+        .unwrap();
+    let (s, _, _) = get(&e.router, "/api/v1/emissions/summary", Some(&key)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(db.revoke_key(&key).unwrap(), "revoked");
+    e.app.poll_generations().await.unwrap();
+    let (s, _, _) = get(&e.router, "/api/v1/emissions/summary", Some(&key)).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_per_route_template() {
+    let e = env();
+    for _ in 0..3 {
+        get(&e.router, "/api/v1/transactions/t1", Some(&e.viewer)).await;
+    }
+    get(&e.router, "/api/v1/transactions/t2", Some(&e.viewer)).await;
+    get(&e.router, "/api/v1/transactions/nope", Some(&e.viewer)).await;
+    get(&e.router, "/no/such/route", None).await;
+    let (s, h, m) = get(&e.router, "/metrics", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        h["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let route = "route=\"/api/v1/transactions/{transaction_id}\",method=\"GET\"";
+    assert_eq!(
+        metric(
+            &m,
+            &format!("vcci_http_requests_total{{{route},status=\"2xx\"}}")
+        ),
+        4.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            &format!("vcci_http_requests_total{{{route},status=\"4xx\"}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            &format!("vcci_http_request_duration_seconds_count{{{route}}}")
+        ),
+        5.0
+    );
+    assert_eq!(
+        metric(
+            &m,
+            &format!("vcci_http_request_duration_seconds_bucket{{{route},le=\"+Inf\"}}")
+        ),
+        5.0
+    );
+    assert!(
+        !m.contains("/api/v1/transactions/t1"),
+        "raw paths never become labels"
+    );
+    assert!(m.contains("route=\"unmatched\""));
+    assert!(m.contains("vcci_build_info{version="));
+    assert!(m.contains("vcci_db_pool_connections 2"));
+    // Every sample line is `name{labels} value` or `name value`.
+    for l in m.lines().filter(|l| !l.starts_with('#')) {
+        let v = l.rsplit(' ').next().unwrap();
+        assert!(v.parse::<f64>().is_ok(), "{l}");
+    }
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_generated() {
+    let e = env();
+    let res = e
+        .router
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/health")
+                .header("x-request-id", "abc-123")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "abc-123");
+    let (_, h1, _) = get(&e.router, "/health", None).await;
+    let (_, h2, _) = get(&e.router, "/health", None).await;
+    assert_ne!(h1["x-request-id"], h2["x-request-id"]);
+    // Hostile ids are replaced.
+    let res = e
+        .router
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/health")
+                .header("x-request-id", "a b<script>")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_ne!(res.headers()["x-request-id"], "a b<script>");
+}
+
+#[tokio::test]
+async fn slow_requests_time_out_with_the_error_shape() {
+    let e = env();
+    let app = vcci_server::App::new(
+        e.store.clone(),
+        vcci_server::AppConfig {
+            request_timeout: Duration::from_nanos(1),
+            ..config()
+        },
+    )
+    .unwrap();
+    let router = vcci_server::build_app(app);
+    let lines: Vec<Value> = (0..3000)
+        .map(|i| json!({"transaction_id": format!("s{i}"), "date": "2024-01-01", "amount": 1, "naics_code": "484121"}))
+        .collect();
+    let (s, v) = call(
+        &router,
+        "POST",
+        "/api/v1/transactions",
+        Some(&e.analyst),
+        Some(json!({"transactions": lines})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(v["error"]["code"], "timeout");
+}
+
+#[tokio::test]
+async fn hostile_filter_text_is_data_not_sql() {
+    let e = env();
+    for q in [
+        "/api/v1/suppliers?q=%27%20OR%201%3D1%20--",
+        "/api/v1/suppliers?country=%27%3B%20DROP%20TABLE%20transactions%3B--",
+        "/api/v1/transactions?supplier_id=%27%20OR%20%271%27%3D%271",
+        "/api/v1/emissions/summary?supplier_id=x%27%29%20UNION%20SELECT%201--",
+        "/api/v1/factors?q=%25%25%25_%5C",
+    ] {
+        let (s, _, body) = get(&e.router, q, Some(&e.viewer)).await;
+        assert_eq!(s, StatusCode::OK, "{q}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        if let Some(d) = v["data"].as_array() {
+            assert!(d.is_empty(), "{q} matched {d:?}");
+        }
+    }
+    let (_, _, body) = get(&e.router, "/api/v1/transactions", Some(&e.viewer)).await;
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["data"].as_array().unwrap().len(),
+        2,
+        "nothing was dropped"
+    );
+}
+
+#[tokio::test]
+async fn openapi_is_generated_from_the_router_and_matches_its_snapshot() {
+    let e = env();
+    let (s, _, body) = get(&e.router, "/openapi.json", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    // Every path and method of the contract (../shared/API.md) is there.
+    for (path, method) in [
+        ("/health", "get"),
+        ("/ready", "get"),
+        ("/metrics", "get"),
+        ("/openapi.json", "get"),
+        ("/api/v1/suppliers", "post"),
+        ("/api/v1/suppliers", "get"),
+        ("/api/v1/suppliers/{supplier_id}", "get"),
+        ("/api/v1/transactions", "post"),
+        ("/api/v1/transactions", "get"),
+        ("/api/v1/transactions/{transaction_id}", "get"),
+        ("/api/v1/transactions/{transaction_id}", "delete"),
+        ("/api/v1/factors", "get"),
+        ("/api/v1/factors/{set}/{key}", "get"),
+        ("/api/v1/emissions/calculate", "post"),
+        ("/api/v1/emissions/summary", "get"),
+        ("/api/v1/emissions/by-month", "get"),
+        ("/api/v1/emissions/by-supplier", "get"),
+        ("/api/v1/reports", "post"),
+        ("/api/v1/reports/{job_id}/download", "get"),
+        ("/api/v1/imports", "post"),
+        ("/api/v1/jobs/{job_id}", "get"),
+        ("/api/v1/exports/transactions.csv", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
+    }
+    // Every documented operation is routed (none falls through to the 404 fallback).
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let uri = path
+                .replace("{transaction_id}", "t1")
+                .replace("{supplier_id}", "S1")
+                .replace("{set}", "desnz")
+                .replace("{key}", "x")
+                .replace("{job_id}", "00000000000000000000000000000000");
+            let res = e
+                .router
+                .clone()
+                .oneshot(
+                    Request::builder()
+                        .method(method.to_uppercase().as_str())
+                        .uri(&uri)
+                        .header("authorization", format!("Bearer {}", e.viewer))
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let status = res.status();
+            let b = axum::body::to_bytes(res.into_body(), 1 << 24)
+                .await
+                .unwrap();
+            let text = String::from_utf8_lossy(&b);
+            assert!(
+                !text.contains("route not found"),
+                "{method} {uri}: {status} {text}"
+            );
+        }
+    }
+    // Authenticated operations say so; the operational ones need no key.
+    assert_eq!(doc["paths"]["/health"]["get"]["security"], json!([]));
+    assert_eq!(
+        doc["paths"]["/api/v1/transactions"]["post"]["x-vcci-role"],
+        "analyst"
+    );
+    assert!(doc["paths"]["/api/v1/transactions"]["get"]["responses"]["401"].is_object());
+    // The snapshot: a reviewed copy; regenerate with VCCI_UPDATE_SNAPSHOTS=1.
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/openapi.json");
+    let pretty = serde_json::to_string_pretty(&doc).unwrap() + "\n";
+    if std::env::var_os("VCCI_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &pretty).unwrap();
+    }
+    let want = std::fs::read_to_string(&path)
+        .expect("snapshot exists (VCCI_UPDATE_SNAPSHOTS=1 writes it)");
+    assert!(
+        want == pretty,
+        "/openapi.json changed; review and run with VCCI_UPDATE_SNAPSHOTS=1"
+    );
+}
+
+#[tokio::test]
+async fn the_docs_page_and_its_assets_are_served_from_the_binary() {
+    let e = env();
+    let (s, h, body) = get(&e.router, "/docs", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+    for asset in [
+        "/docs/assets/swagger-ui.css",
+        "/docs/assets/swagger-ui-bundle.js",
+        "/docs/assets/init.js",
+    ] {
+        assert!(body.contains(asset), "{asset}");
+        let (s, _, content) = get(&e.router, asset, None).await;
+        assert_eq!(s, StatusCode::OK, "{asset}");
+        assert!(!content.is_empty());
+    }
+    assert!(
+        !body.contains("http"),
+        "the page loads nothing from elsewhere"
+    );
+    let (_, _, init) = get(&e.router, "/docs/assets/init.js", None).await;
+    assert!(
+        init.contains("validatorUrl: null"),
+        "no call to the online validator"
+    );
+    assert!(init.contains("/openapi.json"));
+}
