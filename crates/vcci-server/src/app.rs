@@ -207,7 +207,8 @@ impl App {
             .cache
             .get_or_compute(key, async {
                 let value = compute.await?;
-                let body = serde_json::to_vec(&value).map_err(ApiError::internal)?;
+                let mut body = Vec::with_capacity(16 << 10);
+                serde_json::to_writer(&mut body, &value).map_err(ApiError::internal)?;
                 let etag = crate::conditional::tag(&body);
                 Ok::<_, ApiError>(Cached {
                     body: body.into(),

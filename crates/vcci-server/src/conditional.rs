@@ -14,7 +14,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 
 use crate::cache::Cached;
 
@@ -23,11 +22,13 @@ const MAX_TAGGED_BODY: usize = 32 << 20;
 
 const CACHE_CONTROL: HeaderValue = HeaderValue::from_static("private, no-cache");
 
-/// The weak ETag of a body.
+/// The weak ETag of a body: its 128-bit XXH3 hash. A validator only has to tell one
+/// representation of a resource from another for the same requester (responses are
+/// private, and tags are compared only against the client's own copy), so a fast
+/// non-cryptographic hash is enough; measured, SHA-256 took ~11% of a 100-line page's CPU.
 pub fn tag(body: &[u8]) -> HeaderValue {
-    let digest = Sha256::digest(body);
-    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    HeaderValue::from_str(&format!("W/\"{hex}\"")).expect("hex is a valid header value")
+    let h = xxhash_rust::xxh3::xxh3_128(body);
+    HeaderValue::from_str(&format!("W/\"{h:032x}\"")).expect("hex is a valid header value")
 }
 
 /// Whether `If-None-Match` holds `etag` (weak comparison) or `*`.

@@ -68,24 +68,58 @@ pub fn select<T: Serialize>(item: &T, fields: Option<&[String]>) -> Result<Value
     })
 }
 
-/// `{"data": [...], "page_info": {"has_next_page", "end_cursor"}}`.
-pub fn page(data: Vec<Value>, end_cursor: Option<String>) -> Value {
-    json!({"data": data, "page_info": {"has_next_page": end_cursor.is_some(), "end_cursor": end_cursor}})
+/// An item of a response: whole (serialized straight from its type, the fast path), or
+/// reduced to the `fields=` asked for.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Item<T> {
+    Whole(T),
+    Fields(Value),
 }
 
-/// Turns up to `limit + 1` fetched rows into a page: the first `limit` as JSON, and a cursor
-/// for the last of them when more rows follow.
-pub fn paged<R>(
+/// `item`, reduced to `fields` when given.
+pub fn item<T: Serialize>(item: T, fields: Option<&[String]>) -> Result<Item<T>, ApiError> {
+    match fields {
+        None => Ok(Item::Whole(item)),
+        Some(_) => select(&item, fields).map(Item::Fields),
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}
+
+/// `{"data": [...], "page_info": {"has_next_page", "end_cursor"}}`.
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub page_info: PageInfo,
+}
+
+/// Turns up to `limit + 1` fetched rows into a page: the first `limit` as items, and a
+/// cursor for the last of them when more rows follow.
+pub fn paged<R, T>(
     mut rows: Vec<R>,
     limit: usize,
     cursor: impl Fn(&R) -> String,
-    to_json: impl Fn(&R) -> Result<Value, ApiError>,
-) -> Result<Value, ApiError> {
+    to_item: impl Fn(R) -> Result<T, ApiError>,
+) -> Result<Page<T>, ApiError> {
     let more = rows.len() > limit;
     rows.truncate(limit);
     let end_cursor = if more { rows.last().map(&cursor) } else { None };
-    let data = rows.iter().map(to_json).collect::<Result<Vec<_>, _>>()?;
-    Ok(page(data, end_cursor))
+    let data = rows
+        .into_iter()
+        .map(to_item)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page {
+        data,
+        page_info: PageInfo {
+            has_next_page: end_cursor.is_some(),
+            end_cursor,
+        },
+    })
 }
 
 /// A numeric part of a verified cursor (a signed cursor always parses; this guards the format).

@@ -807,3 +807,61 @@ async fn responses_are_compressed_as_negotiated_above_a_threshold() {
     let res = get(Some("gzip"), "/health").await.unwrap();
     assert!(res.headers().get("content-encoding").is_none());
 }
+
+#[tokio::test]
+async fn calculate_and_upsert_use_the_named_suppliers_profiles() {
+    let e = env();
+    let (s, _) = call(&e.router, "POST", "/api/v1/suppliers", Some(&e.analyst), Some(json!({"suppliers": [
+        {"supplier_id": "GREEN", "name": "Green Freight", "naics_code": "484121", "intensity_kg_per_usd": 0.5, "intensity_year": 2024}
+    ]}))).await;
+    assert_eq!(s, StatusCode::OK);
+    let lines = json!({"lines": [
+        {"date": "2024-05-01", "amount": 100, "supplier_id": "GREEN"},
+        {"date": "2024-05-01", "amount": 100, "supplier_id": "UNKNOWN", "naics_code": "484121"},
+    ]});
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/emissions/calculate",
+        Some(&e.viewer),
+        Some(lines),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // 100 USD of 2024 × 0.5 kg CO2e per 2024 USD (the supplier's own intensity).
+    assert_eq!(v["results"][0]["emission"]["method"], "supplier_specific");
+    assert!(
+        (v["results"][0]["emission"]["co2e_kg"].as_f64().unwrap() - 50.0).abs() < 1e-9,
+        "{v}"
+    );
+    assert_eq!(v["results"][1]["emission"]["method"], "spend_based");
+    let (s, v) = call(&e.router, "POST", "/api/v1/transactions", Some(&e.analyst), Some(json!({"transactions": [
+        {"transaction_id": "g1", "date": "2024-05-01", "amount": 100, "supplier_id": "GREEN"},
+        {"transaction_id": "n1", "date": "2024-05-01", "amount": 100, "supplier_name": "Brand New Ltd", "naics_code": "484121"},
+    ]}))).await;
+    assert_eq!(
+        (s, v["accepted"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{v}"
+    );
+    let (_, g1) = call(
+        &e.router,
+        "GET",
+        "/api/v1/transactions/g1",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(g1["emission"]["method"], "supplier_specific");
+    // A line naming a supplier that does not exist creates it.
+    let (s, sup) = call(
+        &e.router,
+        "GET",
+        "/api/v1/suppliers/Brand%20New%20Ltd",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{sup}");
+    assert_eq!(sup["name"], "Brand New Ltd");
+}

@@ -169,6 +169,24 @@ impl Db {
         Ok(out)
     }
 
+    /// The calculation profiles of the suppliers among `keys` that exist.
+    pub fn supplier_profiles_for(
+        &self,
+        org: OrgId,
+        keys: &[String],
+    ) -> Result<HashMap<String, SupplierProfile>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("{SELECT} WHERE org_id = ?1 AND supplier_id = ?2"))?;
+        let mut out = HashMap::with_capacity(keys.len());
+        for k in keys {
+            if let Some(s) = st.query_row(params![org.0, k], row).optional()? {
+                out.insert(s.supplier_id.clone(), s.profile());
+            }
+        }
+        Ok(out)
+    }
+
     pub fn get_supplier(&self, org: OrgId, supplier_id: &str) -> Result<Option<SupplierDetail>> {
         let s = self
             .conn

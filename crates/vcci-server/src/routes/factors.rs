@@ -7,7 +7,6 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::Value;
 use vcci_core::factors::{FactorQuery, FactorView};
 
 use crate::conditional::CacheCtx;
@@ -68,7 +67,11 @@ async fn search(
         .await
 }
 
-async fn search_page(app: &App, caller: &Caller, q: SearchQuery) -> Result<Value, ApiError> {
+async fn search_page(
+    app: &App,
+    caller: &Caller,
+    q: SearchQuery,
+) -> Result<list::Page<FactorView>, ApiError> {
     let limit = list::limit(q.limit.as_deref())?;
     let year = match nonempty(q.year) {
         None => None,
@@ -110,7 +113,7 @@ async fn search_page(app: &App, caller: &Caller, q: SearchQuery) -> Result<Value
             app.cursors()
                 .sign(CURSOR_KIND, org.0, &[&(i + 1).to_string()])
         },
-        |(_, f)| list::select(f, None),
+        |(_, f)| Ok(f),
     )?;
     Ok(page)
 }

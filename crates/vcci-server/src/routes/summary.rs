@@ -144,7 +144,7 @@ async fn supplier_ranking(
     app: &App,
     caller: &Caller,
     q: SupplierRankQuery,
-) -> Result<serde_json::Value, ApiError> {
+) -> Result<crate::list::Page<vcci_store::reports::SupplierTotal>, ApiError> {
     let limit = crate::list::limit(q.limit.as_deref())?;
     let range = DateRange {
         from: date_param("date_from", q.date_from.as_deref())?,
@@ -189,7 +189,7 @@ async fn supplier_ranking(
             app.cursors()
                 .sign(RANK_CURSOR, org.0, &[&m.to_string(), &i])
         },
-        |s| crate::list::select(s, None),
+        Ok,
     )?;
     Ok(page)
 }

@@ -155,7 +155,11 @@ async fn list_suppliers(
         .await
 }
 
-async fn list_page(app: &App, caller: &Caller, q: ListQuery) -> Result<Value, ApiError> {
+async fn list_page(
+    app: &App,
+    caller: &Caller,
+    q: ListQuery,
+) -> Result<list::Page<list::Item<Supplier>>, ApiError> {
     let limit = list::limit(q.limit.as_deref())?;
     let fields = list::fields(q.fields.as_deref(), FIELDS)?;
     let org = caller.org_id();
@@ -180,7 +184,7 @@ async fn list_page(app: &App, caller: &Caller, q: ListQuery) -> Result<Value, Ap
         rows,
         limit,
         |s| app.cursors().sign(CURSOR_KIND, org.0, &[&s.supplier_id]),
-        |s| list::select(s, fields.as_deref()),
+        |s| list::item(s, fields.as_deref()),
     )?;
     Ok(page)
 }
@@ -200,7 +204,7 @@ async fn get_supplier(
             .db(move |db| db.get_supplier(org, &id))
             .await?
             .ok_or_else(|| ApiError::not_found(format!("supplier '{shown}'")))?;
-        list::select(&s, fields.as_deref())
+        list::item(s, fields.as_deref())
     })
     .await
 }

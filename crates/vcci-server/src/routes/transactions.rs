@@ -12,13 +12,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use vcci_core::{Category, catalog};
 use vcci_store::keys::Role;
-use vcci_store::lines::{LineFilter, PreparedLine, prepare};
+use vcci_store::lines::{LineFilter, PreparedLine, StoredLine, prepare};
 
 use crate::conditional::CacheCtx;
 use crate::error::line_error_json;
 use crate::list::{self, param_error};
 use crate::openapi::{Api, Op};
-use crate::routes::calculate::parse_line;
+use crate::routes::calculate::{parse_line, supplier_keys};
 use crate::routes::summary::date_param;
 use crate::{ApiError, App, Caller};
 
@@ -125,7 +125,11 @@ async fn list_lines(
         .await
 }
 
-async fn list_page(app: &App, caller: &Caller, q: ListQuery) -> Result<Value, ApiError> {
+async fn list_page(
+    app: &App,
+    caller: &Caller,
+    q: ListQuery,
+) -> Result<list::Page<list::Item<StoredLine>>, ApiError> {
     let limit = list::limit(q.limit.as_deref())?;
     let fields = list::fields(q.fields.as_deref(), FIELDS)?;
     let category = match q.category.as_deref().filter(|s| !s.is_empty()) {
@@ -171,7 +175,7 @@ async fn list_page(app: &App, caller: &Caller, q: ListQuery) -> Result<Value, Ap
                 &[&day.to_string(), &line.transaction_id],
             )
         },
-        |(_, line)| list::select(line, fields.as_deref()),
+        |(_, line)| list::item(line, fields.as_deref()),
     )?;
     Ok(page)
 }
@@ -191,7 +195,7 @@ async fn get_line(
             .db(move |db| db.get_line(org, &id))
             .await?
             .ok_or_else(|| ApiError::not_found(format!("transaction '{shown}'")))?;
-        list::select(&line, fields.as_deref())
+        list::item(line, fields.as_deref())
     })
     .await
 }
@@ -236,16 +240,18 @@ async fn upsert_lines(
     }
     let org = caller.org.clone();
     app.db_write(org.id, move |db| {
-        let mut profiles = db.supplier_profiles(org.id)?;
+        let parsed: Vec<_> = body.transactions.iter().map(|v| parse_line(v, true)).collect();
+        let keys = supplier_keys(parsed.iter().filter_map(|l| l.as_ref().ok()));
+        let mut profiles = db.supplier_profiles_for(org.id, &keys)?;
         let mut prepared: Vec<PreparedLine> = Vec::with_capacity(body.transactions.len());
         let mut new_suppliers = Vec::new();
         let mut rejected = Vec::new();
         // Later lines with the same transaction_id win, as in a sequence of upserts.
         let mut position: HashMap<String, usize> = HashMap::new();
-        for (i, v) in body.transactions.iter().enumerate() {
+        for (i, (v, line)) in body.transactions.iter().zip(parsed).enumerate() {
             let prefix = format!("transactions[{i}]");
             let id = v.get("transaction_id").cloned().unwrap_or(Value::Null);
-            let line = match parse_line(v, true) {
+            let line = match line {
                 Ok(l) => l,
                 Err(errs) => {
                     rejected.push(json!({"index": i, "transaction_id": id, "error": line_error_json(&prefix, &errs)}));
