@@ -36,6 +36,9 @@ pub struct AppConfig {
     /// A running job whose heartbeat is older than this is taken to be orphaned (its node
     /// died) and is queued again.
     pub job_stale: Duration,
+    /// Database calls slower than this are logged (stderr, one JSON line) and listed in the
+    /// performance report.
+    pub slow_query: Duration,
 }
 
 impl Default for AppConfig {
@@ -48,6 +51,7 @@ impl Default for AppConfig {
             max_import_bytes: 4 << 30,
             poll_interval: Duration::from_millis(250),
             job_stale: Duration::from_secs(30),
+            slow_query: Duration::from_millis(100),
         }
     }
 }
@@ -151,7 +155,8 @@ impl App {
             .await
             .map_err(ApiError::internal)?;
         let pool = Arc::clone(&self.pool);
-        tokio::task::spawn_blocking(move || {
+        let name = query_name::<F>();
+        let out = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let popped = pool
                 .idle
@@ -162,15 +167,28 @@ impl App {
                 Some(db) => db,
                 None => pool.store.connect()?,
             };
+            let started = Instant::now();
             let out = f(&mut db);
+            let took = started.elapsed();
             if let Ok(mut idle) = pool.idle.lock() {
                 idle.push(db);
             }
-            out
+            Ok::<_, StoreError>((out, took))
         })
         .await
         .map_err(ApiError::internal)?
-        .map_err(ApiError::from)
+        .map_err(ApiError::from)?;
+        let (out, took) = out;
+        self.metrics.db_call(name, took);
+        if took >= self.config.slow_query {
+            self.metrics.recent.slow_query(name, took);
+            eprintln!(
+                "{{\"event\":\"slow_query\",\"query\":\"{name}\",\"ms\":{:.3},\"ok\":{}}}",
+                took.as_secs_f64() * 1000.0,
+                out.is_ok()
+            );
+        }
+        out.map_err(ApiError::from)
     }
 
     /// `db` for a write to `org`'s data: afterwards this node knows the organization's new
@@ -354,6 +372,16 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// A stable name for the database call made by closure type `F`: the function that contains
+/// it, e.g. `routes::summary::summary` (bounded cardinality: one per call site).
+fn query_name<F>() -> &'static str {
+    let mut n = std::any::type_name::<F>();
+    while let Some(s) = n.strip_suffix("::{{closure}}") {
+        n = s;
+    }
+    n.strip_prefix("vcci_server::").unwrap_or(n)
 }
 
 /// A header value that is always valid (ASCII without controls).

@@ -16,6 +16,7 @@ mod jobs;
 mod list;
 pub mod metrics;
 pub mod openapi;
+pub mod perf;
 mod ratelimit;
 mod routes;
 

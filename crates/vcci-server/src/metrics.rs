@@ -34,10 +34,47 @@ struct RouteStats {
 /// Stats of one route, per method.
 type PerMethod = Vec<(Method, RouteStats)>;
 
+#[derive(Debug, Default, Clone)]
+struct Timings {
+    buckets: [u64; BUCKETS.len() + 1],
+    sum: f64,
+    count: u64,
+}
+
+impl Timings {
+    fn add(&mut self, secs: f64) {
+        let b = BUCKETS
+            .iter()
+            .position(|le| secs <= *le)
+            .unwrap_or(BUCKETS.len());
+        self.buckets[b] += 1;
+        self.sum += secs;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cum = 0;
+        for (i, le) in BUCKETS.iter().enumerate() {
+            cum += self.buckets[i];
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {cum}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// (route template, method) → stats.
     routes: Mutex<HashMap<Box<str>, PerMethod>>,
+    /// Database calls by name (see `App::db`).
+    db: Mutex<HashMap<&'static str, Timings>>,
+    /// Recent history for the performance report.
+    pub recent: crate::perf::Recent,
+    import_lines: AtomicU64,
+    /// Lines per second of the last finished import job (f64 bits).
+    import_rate: AtomicU64,
     in_flight: AtomicI64,
     rate_limited: AtomicU64,
     timeouts: AtomicU64,
@@ -46,6 +83,24 @@ pub struct Metrics {
 impl Metrics {
     pub fn rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn db_call(&self, name: &'static str, d: std::time::Duration) {
+        self.db
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name)
+            .or_default()
+            .add(d.as_secs_f64());
+    }
+
+    /// A finished import job: `lines` read in `secs`.
+    pub fn import_finished(&self, lines: u64, secs: f64) {
+        self.import_lines.fetch_add(lines, Ordering::Relaxed);
+        if secs > 0.0 {
+            self.import_rate
+                .store((lines as f64 / secs).to_bits(), Ordering::Relaxed);
+        }
     }
 
     fn record(&self, route: &str, method: &Method, status: StatusCode, secs: f64) {
@@ -63,6 +118,11 @@ impl Metrics {
         };
         let s = &mut per_method[i].1;
         s.classes[(status.as_u16() / 100).clamp(1, 5) as usize] += 1;
+        self.recent.record(
+            route,
+            std::time::Duration::from_secs_f64(secs),
+            status.is_server_error(),
+        );
         let b = BUCKETS
             .iter()
             .position(|le| secs <= *le)
@@ -141,6 +201,18 @@ pub fn render(app: &App, jobs: &[(String, i64)]) -> String {
             );
         }
     }
+    let db = m.db.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut names: Vec<_> = db.keys().collect();
+    names.sort();
+    out += "# HELP vcci_db_query_duration_seconds Database calls by name (the code that makes them), including the wait for a connection thread.\n";
+    out += "# TYPE vcci_db_query_duration_seconds histogram\n";
+    for n in names {
+        db[n].render(
+            &mut out,
+            "vcci_db_query_duration_seconds",
+            &format!("query=\"{}\"", esc(n)),
+        );
+    }
     let gauge = |out: &mut String, name: &str, help: &str, kind: &str, v: String| {
         let _ = write!(
             out,
@@ -211,6 +283,25 @@ pub fn render(app: &App, jobs: &[(String, i64)]) -> String {
         "Database connections in use.",
         "gauge",
         (size - idle).to_string(),
+    );
+    gauge(
+        &mut out,
+        "vcci_import_lines_total",
+        "Lines read by finished import jobs on this node.",
+        "counter",
+        m.import_lines.load(Ordering::Relaxed).to_string(),
+    );
+    gauge(
+        &mut out,
+        "vcci_import_lines_per_second",
+        "Throughput of the last finished import job on this node.",
+        "gauge",
+        f64::from_bits(m.import_rate.load(Ordering::Relaxed)).to_string(),
+    );
+    let _ = write!(
+        out,
+        "# HELP vcci_uptime_seconds Seconds since the node started.\n# TYPE vcci_uptime_seconds gauge\nvcci_uptime_seconds {}\n",
+        m.recent.uptime().as_secs_f64()
     );
     out += "# HELP vcci_jobs Background jobs by kind and status.\n# TYPE vcci_jobs gauge\n";
     for (labels, n) in jobs {

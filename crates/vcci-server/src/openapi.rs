@@ -460,6 +460,16 @@ fn schemas() -> Value {
                 "attempts": int, "created_at": s, "started_at": opt_s, "finished_at": opt_s,
             },
         },
+        "Performance": {
+            "type": "object",
+            "properties": {
+                "uptime_s": num,
+                "windows": {"type": "object", "description": "`1m`, `5m`, `15m`: per route (`*` = all) requests, throughput_rps, error_rate, p50_ms, p95_ms, p99_ms", "additionalProperties": {"type": "array", "items": {"type": "object"}}},
+                "cache": {"type": "object"}, "pool": {"type": "object"},
+                "slow_query_threshold_ms": num,
+                "slowest_queries": {"type": "array", "items": {"type": "object", "properties": {"query": s, "ms": num, "at_s": num}}},
+            },
+        },
         "Health": {"type": "object", "properties": {"status": {"type": "string", "enum": ["ok"]}}},
         "Ready": {
             "type": "object",

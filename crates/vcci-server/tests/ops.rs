@@ -447,3 +447,145 @@ async fn the_docs_page_and_its_assets_are_served_from_the_binary() {
     );
     assert!(init.contains("/openapi.json"));
 }
+
+/// Runs `tool args` with `input` on stdin when the tool is installed; `.ci/run` sets
+/// VCCI_REQUIRE_TOOLS=1 so that in CI a missing tool fails instead of skipping.
+fn run_tool(tool: &str, args: &[&str], input: &str) -> Option<(bool, String)> {
+    use std::io::Write;
+    let child = std::process::Command::new(tool)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(_) if std::env::var_os("VCCI_REQUIRE_TOOLS").is_none() => {
+            eprintln!("{tool} is not installed: check skipped (CI requires it)");
+            return None;
+        }
+        Err(e) => panic!("{tool} is required (VCCI_REQUIRE_TOOLS): {e}"),
+    };
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    Some((
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    ))
+}
+
+#[tokio::test]
+async fn metrics_move_with_requests_and_promtool_accepts_them() {
+    let e = env();
+    let bg = e.app.start_background();
+    let (_, _, before) = get(&e.router, "/metrics", None).await;
+    let q = "vcci_db_query_duration_seconds_count{query=\"routes::summary::summary\"}";
+    let sum_route = "vcci_http_requests_total{route=\"/api/v1/emissions/summary\",method=\"GET\",status=\"2xx\"}";
+    assert_eq!(metric(&before, q), 0.0);
+    for _ in 0..3 {
+        get(&e.router, "/api/v1/emissions/summary", Some(&e.viewer)).await;
+    }
+    get(
+        &e.router,
+        "/api/v1/emissions/summary?date_from=2023-01-01",
+        Some(&e.viewer),
+    )
+    .await;
+    // An import job moves the job and import metrics.
+    let res = e
+        .router
+        .clone()
+        .oneshot(
+            Request::builder()
+                .method("POST")
+                .uri("/api/v1/imports")
+                .header("authorization", format!("Bearer {}", e.analyst))
+                .header("content-type", "text/csv")
+                .body(Body::from(
+                    "transaction_id,date,amount,naics_code\nm1,2024-01-01,5,484121\n",
+                ))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let started = std::time::Instant::now();
+    let after = loop {
+        let (_, _, m) = get(&e.router, "/metrics", None).await;
+        if metric(&m, "vcci_jobs{kind=\"import\",status=\"succeeded\"}") == 1.0 {
+            break m;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{m}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(metric(&after, sum_route), 4.0);
+    assert_eq!(
+        metric(&after, q),
+        2.0,
+        "two computed, two served from the cache"
+    );
+    assert_eq!(
+        metric(&after, "vcci_cache_hits_total{level=\"memory\"}"),
+        2.0
+    );
+    assert_eq!(metric(&after, "vcci_import_lines_total"), 1.0);
+    assert!(metric(&after, "vcci_import_lines_per_second") > 0.0);
+    if let Some((ok, out)) = run_tool("promtool", &["check", "metrics"], &after) {
+        assert!(ok, "promtool rejected /metrics:\n{out}");
+    }
+    bg.stop().await;
+}
+
+#[tokio::test]
+async fn the_performance_report_is_for_admins_and_lists_routes_and_slow_queries() {
+    let e = env();
+    let app = vcci_server::App::new(
+        e.store.clone(),
+        vcci_server::AppConfig {
+            slow_query: Duration::ZERO,
+            ..config()
+        },
+    )
+    .unwrap();
+    let router = vcci_server::build_app(app);
+    for _ in 0..5 {
+        get(&router, "/api/v1/transactions/t1", Some(&e.viewer)).await;
+    }
+    let (s, _, _) = get(&router, "/api/v1/admin/performance", Some(&e.viewer)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, body) = get(&router, "/api/v1/admin/performance", Some(&e.admin)).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    for w in ["1m", "5m", "15m"] {
+        let routes = v["windows"][w].as_array().unwrap();
+        assert_eq!(routes[0]["route"], "*");
+        let r = routes
+            .iter()
+            .find(|r| r["route"] == "/api/v1/transactions/{transaction_id}")
+            .unwrap();
+        assert_eq!(r["requests"], 5, "{w}");
+        assert_eq!(r["error_rate"], 0.0);
+        let (p50, p99) = (r["p50_ms"].as_f64().unwrap(), r["p99_ms"].as_f64().unwrap());
+        assert!(p50 > 0.0 && p50 <= p99);
+    }
+    assert_eq!(v["cache"]["memory"]["misses"], 1);
+    assert_eq!(v["cache"]["memory"]["hits"], 4);
+    assert!((v["cache"]["memory"]["hit_rate"].as_f64().unwrap() - 0.8).abs() < 1e-9);
+    // With a threshold of 0 every database call is slow: the list names them.
+    let slow = v["slowest_queries"].as_array().unwrap();
+    assert!(!slow.is_empty());
+    assert!(
+        slow.iter()
+            .any(|q| q["query"] == "routes::transactions::get_line"),
+        "{slow:?}"
+    );
+}

@@ -92,6 +92,9 @@ pub struct ServeArgs {
     /// Largest CSV accepted by POST /api/v1/imports, in MiB.
     #[arg(long, env = "VCCI_MAX_IMPORT_MB", default_value_t = 4096)]
     pub max_import_mb: u64,
+    /// Database calls slower than this many milliseconds are logged and reported.
+    #[arg(long, env = "VCCI_SLOW_QUERY_MS", default_value_t = 100)]
+    pub slow_query_ms: u64,
 }
 
 #[derive(Debug, Args)]

@@ -116,6 +116,7 @@ fn serve_cmd(sa: &StoreArgs, a: ServeArgs) -> Result<()> {
             },
             request_timeout: std::time::Duration::from_secs_f64(a.request_timeout),
             max_import_bytes: a.max_import_mb << 20,
+            slow_query: std::time::Duration::from_millis(a.slow_query_ms),
             ..Default::default()
         };
         let app = vcci_server::App::new(store, config).context("preparing the API")?;

@@ -7,6 +7,7 @@ use axum::Router;
 use crate::App;
 use crate::openapi::Api;
 
+mod admin;
 mod calculate;
 mod exports;
 mod factors;
@@ -21,6 +22,7 @@ mod transactions;
 pub fn api() -> Api {
     let api = Api::default();
     let api = health::api(api);
+    let api = admin::api(api);
     let api = transactions::api(api);
     let api = exports::api(api);
     let api = suppliers::api(api);
