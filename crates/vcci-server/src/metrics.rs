@@ -263,6 +263,7 @@ pub fn render(app: &App, jobs: &[(String, i64)]) -> String {
             "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{level=\"memory\"}} {v}\n"
         );
     }
+    out += "# HELP vcci_cache_up Whether a cache level is reachable (1) or not (0).\n# TYPE vcci_cache_up gauge\nvcci_cache_up{level=\"memory\"} 1\n";
     let (entries, bytes) = app.cache.size();
     let _ = write!(
         out,

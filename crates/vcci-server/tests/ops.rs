@@ -589,3 +589,47 @@ async fn the_performance_report_is_for_admins_and_lists_routes_and_slow_queries(
         "{slow:?}"
     );
 }
+
+#[tokio::test]
+async fn the_deploy_files_use_only_exported_metrics_and_the_rules_pass_promtool() {
+    let e = env();
+    let (_, _, m) = get(&e.router, "/metrics", None).await;
+    let exported: std::collections::HashSet<&str> = m
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
+    let mut used = 0;
+    for f in ["prometheus/alerts.yml", "grafana/vcci-dashboard.json"] {
+        let text = std::fs::read_to_string(root.join(f)).unwrap();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("vcci_") {
+            let name: String = rest[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[i + name.len()..];
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(&name);
+            assert!(
+                exported.contains(base),
+                "{f} uses {name}, which vcci does not export"
+            );
+            used += 1;
+        }
+    }
+    assert!(used > 20);
+    let dash: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("grafana/vcci-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(dash["panels"].as_array().unwrap().len() >= 10);
+    let rules = root.join("prometheus/alerts.yml");
+    if let Some((ok, out)) = run_tool("promtool", &["check", "rules", rules.to_str().unwrap()], "")
+    {
+        assert!(ok, "promtool rejected the rules:\n{out}");
+    }
+}
