@@ -314,6 +314,11 @@ impl App {
         )
     }
 
+    /// This node's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// Whether the node is shutting down.
     pub fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)

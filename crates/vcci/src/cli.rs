@@ -39,8 +39,7 @@ pub struct StoreArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the HTTP API (see ../shared/API.md; first routes: health, ready, transactions,
-    /// summary, factors, calculate).
+    /// Run the HTTP API (see ../shared/API.md and docs/HTTP.md).
     Serve(ServeArgs),
     /// Generate a deterministic demo company (suppliers and years of lines), import it and
     /// print its Scope 3 inventory by category.
@@ -61,6 +60,106 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Load-test an API (open or closed loop), check SLOs, write reports; exits non-zero
+    /// when an SLO fails.
+    Loadtest(LoadtestArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LoadMode {
+    /// Constant arrival rate (--rate), latencies from each request's scheduled start.
+    Open,
+    /// --users concurrent users with --think-ms between requests.
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LoadShape {
+    Constant,
+    /// From 10 % to full load over --ramp-secs.
+    Ramp,
+    /// --spike-factor times the load during the middle fifth of the run.
+    Spike,
+    /// Constant; the report compares the first and last tenths (use a long --duration).
+    Soak,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadtestArgs {
+    /// Base URL of the API (http:// only), e.g. http://127.0.0.1:8080.
+    #[arg(
+        long,
+        env = "VCCI_LOADTEST_URL",
+        required_unless_present = "self_host",
+        conflicts_with = "self_host"
+    )]
+    pub url: Option<String>,
+    /// API key (write scenarios need the analyst role). Env: VCCI_KEY.
+    #[arg(
+        long,
+        env = "VCCI_KEY",
+        hide_env_values = true,
+        required_unless_present = "self_host"
+    )]
+    pub key: Option<String>,
+    /// Start an in-process server over fresh demo data on loopback and test that.
+    #[arg(long)]
+    pub self_host: bool,
+    /// Demo lines for --self-host.
+    #[arg(long, default_value_t = 200_000)]
+    pub self_host_lines: usize,
+    #[arg(long, value_enum, default_value_t = LoadMode::Open)]
+    pub mode: LoadMode,
+    /// Requests per second (open loop) at full load.
+    #[arg(long, default_value_t = 1000.0)]
+    pub rate: f64,
+    /// Concurrent users (closed loop).
+    #[arg(long, default_value_t = 64)]
+    pub users: usize,
+    /// Think time between a user's requests, in ms (closed loop).
+    #[arg(long, default_value_t = 0)]
+    pub think_ms: u64,
+    /// mixed, read-heavy, write-heavy or calculate.
+    #[arg(long, default_value = "mixed")]
+    pub scenario: String,
+    #[arg(long, value_enum, default_value_t = LoadShape::Constant)]
+    pub shape: LoadShape,
+    #[arg(long, default_value_t = 10)]
+    pub ramp_secs: u64,
+    #[arg(long, default_value_t = 5.0)]
+    pub spike_factor: f64,
+    /// Length of the run in seconds (at most 3600).
+    #[arg(long, default_value_t = 30)]
+    pub duration: u64,
+    /// A request not answered in this many ms counts as an error.
+    #[arg(long, default_value_t = 10_000)]
+    pub timeout_ms: u64,
+    /// Connections (requests in flight) at most, open loop.
+    #[arg(long, default_value_t = 256)]
+    pub connections: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// SLO: p95 latency below this many ms.
+    #[arg(long, default_value_t = 500.0)]
+    pub slo_p95_ms: f64,
+    /// SLO: p99 latency below this many ms.
+    #[arg(long, default_value_t = 1000.0)]
+    pub slo_p99_ms: f64,
+    /// SLO: share of failed requests below this (0.001 = 0.1 %).
+    #[arg(long, default_value_t = 0.001)]
+    pub slo_error_rate: f64,
+    /// SLO: throughput of at least this many req/s.
+    #[arg(long)]
+    pub slo_rps: Option<f64>,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the report as a self-contained HTML page with charts to this file.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// No live progress line.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

@@ -32,6 +32,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Factors(FactorsCommand::Show(a)) => factors_show(a),
         Command::Keys(KeysCommand::Create(a)) => keys_create(&store_args, a),
         Command::Keys(KeysCommand::Revoke(a)) => keys_revoke(&store_args, a),
+        Command::Loadtest(a) => crate::loadtest::loadtest_cmd(a),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod cli;
 mod cmd;
+mod loadtest;
 mod output;
 mod progress;
 

@@ -298,3 +298,115 @@ fn a_killed_import_resumes_without_loss_or_duplicates() {
     ));
     assert_eq!(a, b);
 }
+
+#[test]
+fn loadtest_fails_an_slo_with_a_nonzero_exit_and_writes_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (html, json) = (dir.path().join("r.html"), dir.path().join("r.json"));
+    let o = vcci(
+        dir.path(),
+        &[
+            "loadtest",
+            "--self-host",
+            "--self-host-lines",
+            "2000",
+            "--duration",
+            "2",
+            "--rate",
+            "100",
+            "--scenario",
+            "read-heavy",
+            "--quiet",
+            // No request is answered in under a microsecond: this SLO must fail.
+            "--slo-p99-ms",
+            "0.001",
+            "--html",
+            html.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        !o.status.success(),
+        "an SLO failed, so the exit status is non-zero"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("vcci: error: SLO failed: p99 latency"),
+        "{err}"
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("SLO FAILED.") && out.contains("transaction detail"),
+        "{out}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["passed"], false);
+    assert!(report["total"]["requests"].as_u64().unwrap() >= 150);
+    assert_eq!(report["total"]["errors"], 0);
+    // The HTML report opens in headless Chromium and draws its charts.
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("SLO failed"));
+    let chromium = Command::new("chromium")
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("file://{}", html.display()))
+        .output();
+    match chromium {
+        Ok(c) => {
+            let dom = String::from_utf8_lossy(&c.stdout);
+            assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+            assert_eq!(dom.matches("<svg class=\"chart\"").count(), 2, "two charts");
+            for s in ["requests", "p50", "p95", "p99"] {
+                assert!(
+                    dom.contains(&format!("data-series=\"{s}\"")),
+                    "series {s} drawn"
+                );
+            }
+            let shot = dir.path().join("r.png");
+            let c = Command::new("chromium")
+                .args([
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--window-size=1100,1400",
+                ])
+                .arg(format!("--screenshot={}", shot.display()))
+                .arg(format!("file://{}", html.display()))
+                .output()
+                .unwrap();
+            assert!(c.status.success());
+            assert!(
+                std::fs::metadata(&shot).unwrap().len() > 10_000,
+                "a rendered page"
+            );
+        }
+        Err(_) if std::env::var_os("VCCI_REQUIRE_TOOLS").is_none() => {
+            eprintln!("chromium is not installed: the browser check is skipped (CI requires it)");
+        }
+        Err(e) => panic!("chromium is required (VCCI_REQUIRE_TOOLS): {e}"),
+    }
+}
+
+#[test]
+fn loadtest_refuses_bad_arguments_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, want) in [
+        (
+            vec!["loadtest", "--self-host", "--scenario", "chaos"],
+            "'chaos' is not a scenario",
+        ),
+        (
+            vec!["loadtest", "--url", "https://x", "--key", "k"],
+            "only http:// URLs",
+        ),
+        (
+            vec!["loadtest", "--self-host", "--duration", "99999"],
+            "--duration must be",
+        ),
+    ] {
+        let o = vcci(dir.path(), &args);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
