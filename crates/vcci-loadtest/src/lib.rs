@@ -285,6 +285,34 @@ pub async fn discover(target: &Target, key: &str) -> Result<Known, String> {
     Ok(known)
 }
 
+/// The server's cache counters (hits, misses summed over levels) from its `/metrics`, if it
+/// exposes them.
+async fn cache_counters(target: &Target) -> Option<(f64, f64)> {
+    let mut c = Conn::open(target).await.ok()?;
+    let req = Req {
+        name: "metrics",
+        method: "GET",
+        path: "/metrics".into(),
+        content_type: None,
+        body: Vec::new(),
+    };
+    let (status, body) = c
+        .send_for_body(target, "", &req, Duration::from_secs(10))
+        .await
+        .ok()?;
+    if status != 200 {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&body);
+    let sum = |name: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    Some((sum("vcci_cache_hits_total"), sum("vcci_cache_misses_total")))
+}
+
 /// Runs the load test described by `cfg`.
 pub async fn run(cfg: Config) -> Result<report::Report, String> {
     if cfg.duration.is_zero() || cfg.duration > MAX_DURATION {
@@ -294,6 +322,7 @@ pub async fn run(cfg: Config) -> Result<report::Report, String> {
         ));
     }
     let known = Arc::new(discover(&cfg.target, &cfg.key).await?);
+    let cache_before = cache_counters(&cfg.target).await;
     let run_id = format!(
         "LT-{:x}",
         cfg.seed ^ std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64
@@ -321,7 +350,12 @@ pub async fn run(cfg: Config) -> Result<report::Report, String> {
     }
     let elapsed = run.started.elapsed().min(cfg.duration + cfg.timeout);
     let rec = std::mem::take(&mut *run.rec.lock().unwrap_or_else(|p| p.into_inner()));
-    Ok(report::build(&cfg, elapsed, rec))
+    let mut report = report::build(&cfg, elapsed, rec);
+    if let (Some((h0, m0)), Some((h1, m1))) = (cache_before, cache_counters(&cfg.target).await) {
+        let (h, m) = (h1 - h0, m1 - m0);
+        report.server_cache_hit_rate = (h + m > 0.0).then(|| h / (h + m));
+    }
+    Ok(report)
 }
 
 async fn open_loop(run: &Arc<Run>, rate: f64, end: Instant, known: &Arc<Known>, run_id: &str) {

@@ -58,6 +58,8 @@ pub struct Report {
     pub drift: Option<(Option<f64>, Option<f64>)>,
     pub slo: Vec<Check>,
     pub passed: bool,
+    /// The server's cache hit rate during the run (from its /metrics), when it exposes one.
+    pub server_cache_hit_rate: Option<f64>,
 }
 
 fn line(name: &str, s: &Stats, secs: f64) -> Line {
@@ -163,6 +165,7 @@ pub(crate) fn build(cfg: &Config, elapsed: Duration, rec: Recorder) -> Report {
         drift,
         slo,
         passed,
+        server_cache_hit_rate: None,
     }
 }
 
@@ -202,6 +205,13 @@ impl Report {
             .map(|(k, v)| format!("{k}: {v}"))
             .collect();
         let _ = writeln!(out, "\nresponses: {}", statuses.join(", "));
+        if let Some(h) = self.server_cache_hit_rate {
+            let _ = writeln!(
+                out,
+                "server cache hit rate during the run: {:.1} %",
+                h * 100.0
+            );
+        }
         if let Some((first, last)) = self.drift {
             let _ = writeln!(
                 out,
@@ -322,6 +332,7 @@ svg {{ width: 100%; height: auto; background: #fff; border: 1px solid #e2e8f0; }
 <h1>vcci load test</h1>
 <p>{target} · {mode} · scenario <b>{scenario}</b> · shape {shape} · {duration:.0} s · {requests} requests</p>
 <p class="verdict" id="verdict">{verdict}</p>
+<p>{cache}</p>
 <h2>Service-level objectives</h2>
 <table id="slo"><tr><th>check</th><th>limit</th><th>actual</th><th></th></tr>{checks}</table>
 <h2>Throughput</h2>
@@ -345,6 +356,12 @@ svg {{ width: 100%; height: auto; background: #fff; border: 1px solid #e2e8f0; }
                 "SLO failed"
             },
             verdict_color = if self.passed { "#2f855a" } else { "#c53030" },
+            cache = self
+                .server_cache_hit_rate
+                .map_or(String::new(), |h| format!(
+                    "Server cache hit rate during the run: {:.1} %",
+                    h * 100.0
+                )),
         )
     }
 }

@@ -189,3 +189,22 @@ async fn a_spike_shows_in_the_timeline() {
     assert!(at(2) as f64 > 2.5 * at(0) as f64, "{:?}", r.timeline);
     assert_eq!(r.total.errors, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_gives_the_servers_cache_hit_rate() {
+    let host = vcci_loadtest::selfhost::start(2000).await.unwrap();
+    let cfg = config(
+        &host.url,
+        &host.key,
+        Mode::Open { rate: 200.0 },
+        Scenario::ReadHeavy,
+        2,
+    );
+    let report = vcci_loadtest::run(cfg).await.unwrap();
+    // A read-only scenario over a few hundred distinct URLs: mostly hits.
+    let h = report
+        .server_cache_hit_rate
+        .expect("vcci exposes its cache counters");
+    assert!(h > 0.3 && h <= 1.0, "{h}");
+    host.stop().await;
+}

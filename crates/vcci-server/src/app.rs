@@ -74,6 +74,9 @@ pub struct App {
     pub(crate) stopping: Arc<AtomicBool>,
     /// This node's name in job claims.
     pub(crate) node: String,
+    /// API writes take turns here (first come, first served) instead of all contending for
+    /// SQLite's write lock from pool threads.
+    writes: tokio::sync::Semaphore,
 }
 
 #[derive(Debug)]
@@ -119,6 +122,7 @@ impl App {
             metrics: Metrics::default(),
             jobs_queued: tokio::sync::Notify::new(),
             stopping: Arc::new(AtomicBool::new(false)),
+            writes: tokio::sync::Semaphore::new(1),
             node: format!(
                 "{}-{}",
                 std::process::id(),
@@ -198,6 +202,7 @@ impl App {
         T: Send + 'static,
         F: FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
     {
+        let _turn = self.writes.acquire().await.map_err(ApiError::internal)?;
         let (out, g) = self
             .db(move |db| {
                 let out = f(db);

@@ -157,7 +157,9 @@ fn run_import(app: &App, job: &Job) -> Result<Outcome, StoreError> {
             halt.store(true, Ordering::Relaxed);
         }
     };
+    // Short transactions: API writes wait for the import's write lock at most this long.
     let opts = ImportOptions {
+        max_commit: Duration::from_millis(200),
         job: Some(JobLink {
             id: job.id.clone(),
             worker: app.node.clone(),

@@ -32,8 +32,10 @@ pub struct ImportOptions {
     pub max_record_bytes: usize,
     /// Lines handed from the reader to the writer at a time (bounds memory).
     pub batch_size: usize,
-    /// Lines per write transaction (at most; a transaction also ends after a second).
+    /// Lines per write transaction (at most; a transaction also ends after `max_commit`).
     pub commit_lines: usize,
+    /// Longest a write transaction stays open (other writers wait for it meanwhile).
+    pub max_commit: Duration,
     /// The background job running this import: each commit records the job's progress and
     /// heartbeat in the same transaction, and the import stops if the job is no longer this
     /// worker's.
@@ -53,6 +55,7 @@ impl Default for ImportOptions {
             max_record_bytes: 1 << 20,
             batch_size: 10_000,
             commit_lines: 50_000,
+            max_commit: Duration::from_secs(1),
             job: None,
         }
     }
@@ -561,7 +564,7 @@ fn write_batches<W: Write>(
         let mut group_bytes = 0usize;
         while in_txn < commit_lines
             && group_bytes < 4 * MAX_BATCH_BYTES
-            && started.elapsed() < Duration::from_secs(1)
+            && started.elapsed() < opts.max_commit
         {
             let Some(mut batch) = batches.next() else {
                 break;

@@ -147,9 +147,30 @@ impl Delta {
                    spend_musd = spend_musd + excluded.spend_musd,
                    line_count = line_count + excluded.line_count",
             )?;
+            let mut monthly: HashMap<(u32, u8, u8, u8), Agg, BuildHasherDefault<IntHasher>> =
+                HashMap::default();
             for ((day, cat, method, dq), a) in &self.daily {
                 if *a != Agg::default() {
                     st.execute(params![org.0, day, cat, method, dq, a.mg, a.musd, a.count])?;
+                    let m = monthly.entry((day / 100, *cat, *method, *dq)).or_default();
+                    m.mg += a.mg;
+                    m.musd += a.musd;
+                    m.count += a.count;
+                }
+            }
+            let mut st = tx.prepare_cached(
+                "INSERT INTO summary_monthly (org_id, month, category, method, data_quality, co2e_mg, spend_musd, line_count)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (org_id, month, category, method, data_quality) DO UPDATE SET
+                   co2e_mg = co2e_mg + excluded.co2e_mg,
+                   spend_musd = spend_musd + excluded.spend_musd,
+                   line_count = line_count + excluded.line_count",
+            )?;
+            for ((month, cat, method, dq), a) in &monthly {
+                if *a != Agg::default() {
+                    st.execute(params![
+                        org.0, month, cat, method, dq, a.mg, a.musd, a.count
+                    ])?;
                 }
             }
             let mut st = tx.prepare_cached(
@@ -177,6 +198,10 @@ impl Delta {
                 "DELETE FROM summary_supplier_month WHERE org_id = ?1 AND line_count = 0",
                 [org.0],
             )?;
+            tx.execute(
+                "DELETE FROM summary_monthly WHERE org_id = ?1 AND line_count = 0",
+                [org.0],
+            )?;
         }
         self.daily.clear();
         self.supplier.clear();
@@ -192,6 +217,7 @@ pub fn rebuild(tx: &Transaction<'_>, org: OrgId) -> Result<()> {
         "DELETE FROM summary_supplier_month WHERE org_id = ?1",
         [org.0],
     )?;
+    tx.execute("DELETE FROM summary_monthly WHERE org_id = ?1", [org.0])?;
     tx.execute(
         &format!(
             "INSERT INTO summary_daily (org_id, day, category, method, data_quality, co2e_mg, spend_musd, line_count)
@@ -206,6 +232,12 @@ pub fn rebuild(tx: &Transaction<'_>, org: OrgId) -> Result<()> {
              SELECT org_id, COALESCE(supplier_id, ''), day / 100, SUM({MG_SQL}), SUM({MUSD_SQL}), COUNT(*)
              FROM transactions WHERE org_id = ?1 GROUP BY COALESCE(supplier_id, ''), day / 100"
         ),
+        [org.0],
+    )?;
+    tx.execute(
+        "INSERT INTO summary_monthly (org_id, month, category, method, data_quality, co2e_mg, spend_musd, line_count)
+         SELECT org_id, day / 100, category, method, data_quality, SUM(co2e_mg), SUM(spend_musd), SUM(line_count)
+         FROM summary_daily WHERE org_id = ?1 GROUP BY day / 100, category, method, data_quality",
         [org.0],
     )?;
     crate::orgs::bump_generation(tx, org)

@@ -109,28 +109,50 @@ impl Db {
              FROM transactions WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3 AND supplier_id = ?4
              GROUP BY category, method, data_quality"
         );
-        let (sql, args): (&str, Vec<&dyn rusqlite::ToSql>) = match &supplier {
-            None => (
-                "SELECT category, method, data_quality, SUM(co2e_mg), SUM(spend_musd), SUM(line_count)
-                 FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3
-                 GROUP BY category, method, data_quality",
-                vec![&org.0, &from, &to],
-            ),
-            Some(s) => (&supplier_sql, vec![&org.0, &from, &to, s]),
+        let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(u8, u8, u8, i64, i64, i64)> {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         };
-        let mut st = self.conn.prepare_cached(sql)?;
-        let rows: Vec<(u8, u8, u8, i64, i64, i64)> = st
-            .query_map(&args[..], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+        let mut rows: Vec<(u8, u8, u8, i64, i64, i64)> = Vec::new();
+        match &supplier {
+            // Organization-wide: whole months from the monthly model, the partial months
+            // at the range's edges from the daily one.
+            None => {
+                let (whole, partial) = split_months(range);
+                if let Some((m_from, m_to)) = whole {
+                    let mut st = self.conn.prepare_cached(
+                        "SELECT category, method, data_quality, SUM(co2e_mg), SUM(spend_musd), SUM(line_count)
+                         FROM summary_monthly WHERE org_id = ?1 AND month BETWEEN ?2 AND ?3
+                         GROUP BY category, method, data_quality",
+                    )?;
+                    for r in st.query_map(params![org.0, m_from, m_to], row)? {
+                        rows.push(r?);
+                    }
+                }
+                for (f, t) in partial {
+                    let mut st = self.conn.prepare_cached(
+                        "SELECT category, method, data_quality, SUM(co2e_mg), SUM(spend_musd), SUM(line_count)
+                         FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3
+                         GROUP BY category, method, data_quality",
+                    )?;
+                    for r in st.query_map(params![org.0, f.yyyymmdd(), t.yyyymmdd()], row)? {
+                        rows.push(r?);
+                    }
+                }
+            }
+            Some(s) => {
+                let mut st = self.conn.prepare_cached(&supplier_sql)?;
+                for r in st.query_map(params![org.0, from, to, s], row)? {
+                    rows.push(r?);
+                }
+            }
+        }
         let mut cat = [(0i64, 0i64); 16];
         let mut meth: Vec<(Method, i64, i64)> = Method::ALL.iter().map(|m| (*m, 0, 0)).collect();
         let mut dq = [(0i64, 0i64); 6];
@@ -197,21 +219,36 @@ impl Db {
 
     /// Totals per month (optionally of one year), with the split by category.
     pub fn by_month(&self, org: OrgId, range: DateRange) -> Result<Vec<MonthTotal>> {
-        let (from, to) = range.bounds();
-        let mut st = self.conn.prepare_cached(
-            "SELECT day / 100 AS month, category, SUM(co2e_mg), SUM(line_count)
-             FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3
-             GROUP BY month, category ORDER BY month, category",
-        )?;
-        let rows = st.query_map(params![org.0, from, to], |r| {
-            let m: u32 = r.get(0)?;
-            Ok((
-                format!("{:04}-{:02}", m / 100, m % 100),
-                r.get::<_, u8>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })?;
+        // Whole months from the monthly model, partial edge months from the daily one.
+        let (whole, partial) = split_months(range);
+        let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(u32, u8, i64, i64)> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        };
+        let mut raw: Vec<(u32, u8, i64, i64)> = Vec::new();
+        if let Some((m_from, m_to)) = whole {
+            let mut st = self.conn.prepare_cached(
+                "SELECT month, category, SUM(co2e_mg), SUM(line_count)
+                 FROM summary_monthly WHERE org_id = ?1 AND month BETWEEN ?2 AND ?3
+                 GROUP BY month, category",
+            )?;
+            for r in st.query_map(params![org.0, m_from, m_to], row)? {
+                raw.push(r?);
+            }
+        }
+        for (f, t) in partial {
+            let mut st = self.conn.prepare_cached(
+                "SELECT day / 100 AS month, category, SUM(co2e_mg), SUM(line_count)
+                 FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3
+                 GROUP BY month, category",
+            )?;
+            for r in st.query_map(params![org.0, f.yyyymmdd(), t.yyyymmdd()], row)? {
+                raw.push(r?);
+            }
+        }
+        raw.sort_unstable_by_key(|r| (r.0, r.1));
+        let rows = raw.into_iter().map(|(m, c, mg, n)| {
+            Ok::<_, rusqlite::Error>((format!("{:04}-{:02}", m / 100, m % 100), c, mg, n))
+        });
         let mut out: Vec<(String, i64, i64, std::collections::BTreeMap<String, i64>)> = Vec::new();
         for row in rows {
             let (month, c, mg, n) = row?;
@@ -313,6 +350,16 @@ impl Db {
                 format!(
                     "SELECT day || '|' || category || '|' || method || '|' || data_quality, SUM({MG_SQL}), SUM({MUSD_SQL}), COUNT(*)
                      FROM transactions WHERE org_id = ?1 GROUP BY day, category, method, data_quality"
+                ),
+            ),
+            (
+                "monthly",
+                "SELECT month || '|' || category || '|' || method || '|' || data_quality, co2e_mg, spend_musd, line_count
+                 FROM summary_monthly WHERE org_id = ?1"
+                    .to_owned(),
+                format!(
+                    "SELECT (day / 100) || '|' || category || '|' || method || '|' || data_quality, SUM({MG_SQL}), SUM({MUSD_SQL}), COUNT(*)
+                     FROM transactions WHERE org_id = ?1 GROUP BY day / 100, category, method, data_quality"
                 ),
             ),
             (

@@ -91,5 +91,22 @@ proptest! {
         prop_assert_eq!(by_cat, s.transaction_count);
         let no_data = s.categories_without_data.len() + s.by_category.len();
         prop_assert_eq!(no_data, 15);
+        // Any date range: whole months come from the monthly model and edge days from the
+        // daily one; the totals equal the lines in the range, and by-month agrees.
+        for (a, b) in [(0u16, 799u16), (13, 400), (31, 58), (45, 45), (200, 612), (59, 89)] {
+            let range = DateRange { from: Some(date(a)), to: Some(date(b)) };
+            let s = db.summary(org.id, range, None).unwrap();
+            let in_range: Vec<f64> = (0..12)
+                .filter_map(|i| db.get_line(org.id, &format!("t{i}")).unwrap())
+                .filter(|l| l.date >= date(a).to_string() && l.date <= date(b).to_string())
+                .map(|l| l.emission.co2e_kg)
+                .collect();
+            prop_assert_eq!(s.transaction_count, in_range.len() as i64, "range {}..{}", a, b);
+            let sum: f64 = in_range.iter().sum();
+            prop_assert!((s.total_co2e_kg - sum).abs() <= 1e-6 * in_range.len() as f64 + 1e-9);
+            let months = db.by_month(org.id, range).unwrap();
+            let month_count: i64 = months.iter().map(|m| m.transaction_count).sum();
+            prop_assert_eq!(month_count, s.transaction_count);
+        }
     }
 }

@@ -255,6 +255,7 @@ fn import_cmd(sa: &StoreArgs, a: ImportArgs) -> Result<ImportReport> {
         batch_size: a.batch_size.clamp(1, 10_000),
         commit_lines: a.batch_size.max(1),
         job: None,
+        ..ImportOptions::default()
     };
     let mut progress = Progress::new(a.quiet, total);
     let report = match a.kind {
