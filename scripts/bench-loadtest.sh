@@ -33,9 +33,11 @@ lt() {
 lt read-heavy-5k  --scenario read-heavy  --rate 5000
 lt read-heavy-20k --scenario read-heavy  --rate 20000 --connections 512
 lt mixed-5k       --scenario mixed       --rate 5000
+lt write-heavy-1k --scenario write-heavy --rate 1000
 lt write-heavy-2k --scenario write-heavy --rate 2000
 lt calculate-2k   --scenario calculate   --rate 2000
 lt closed-64      --scenario read-heavy  --mode closed --users 64
 lt spike-mixed    --scenario mixed       --rate 2000 --shape spike --spike-factor 3
+lt soak-mixed     --scenario mixed       --rate 2000 --shape soak
 lt ramp-mixed     --scenario mixed       --rate 5000 --shape ramp --ramp-secs "$SECS"
 echo "reports: $DIR/reports"
