@@ -470,6 +470,10 @@ fn schemas() -> Value {
                 "slowest_queries": {"type": "array", "items": {"type": "object", "properties": {"query": s, "ms": num, "at_s": num}}},
             },
         },
+        "Me": {
+            "type": "object",
+            "properties": {"organization": s, "role": {"type": "string", "enum": ["admin", "analyst", "viewer"]}},
+        },
         "Health": {"type": "object", "properties": {"status": {"type": "string", "enum": ["ok"]}}},
         "Ready": {
             "type": "object",

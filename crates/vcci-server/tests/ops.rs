@@ -633,3 +633,38 @@ async fn the_deploy_files_use_only_exported_metrics_and_the_rules_pass_promtool(
         assert!(ok, "promtool rejected the rules:\n{out}");
     }
 }
+
+#[tokio::test]
+async fn the_dashboard_is_served_with_a_strict_policy_and_me_names_the_caller() {
+    let e = env();
+    let (s, h, body) = get(&e.router, "/", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'self'")
+            && csp.contains("script-src 'self'")
+            && csp.contains("frame-ancestors 'none'")
+    );
+    for asset in ["/ui/app.js", "/ui/app.css", "/ui/chart.umd.js"] {
+        assert!(body.contains(asset));
+        let (s, _, content) = get(&e.router, asset, None).await;
+        assert_eq!(s, StatusCode::OK, "{asset}");
+        assert!(
+            !content.contains("sourceMappingURL"),
+            "{asset} asks for nothing else"
+        );
+    }
+    assert!(
+        !body.contains("http://") && !body.contains("https://"),
+        "nothing from elsewhere"
+    );
+    let (s, _, me) = get(&e.router, "/api/v1/me", Some(&e.analyst)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_str::<Value>(&me).unwrap(),
+        json!({"organization": "acme", "role": "analyst"})
+    );
+    let (s, _, _) = get(&e.router, "/api/v1/me", Some("vcci_wrong")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}

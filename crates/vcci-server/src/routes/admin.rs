@@ -13,6 +13,12 @@ use crate::{ApiError, App, Caller};
 
 pub fn api(api: Api) -> Api {
     api.get(
+        "/api/v1/me",
+        me,
+        Op::new("me", "auth", "The caller: the key's organization and role")
+            .json("Me"),
+    )
+    .get(
         "/api/v1/admin/performance",
         performance,
         Op::new("performance", "operations", "This node's recent performance: p50/p95/p99, throughput and error rate per route over 1, 5 and 15 minutes; cache hit rates; pool; the slowest database calls")
@@ -20,6 +26,10 @@ pub fn api(api: Api) -> Api {
             .json("Performance")
             .errors(&[403]),
     )
+}
+
+async fn me(caller: Caller) -> Json<Value> {
+    Json(json!({"organization": caller.org.name, "role": caller.role.as_str()}))
 }
 
 /// Slow database calls listed.

@@ -9,6 +9,7 @@ use crate::openapi::Api;
 
 mod admin;
 mod calculate;
+mod dashboard;
 mod exports;
 mod factors;
 mod health;
@@ -35,5 +36,8 @@ pub fn api() -> Api {
 
 /// The router: the documented API plus the docs page's static assets.
 pub fn router() -> Router<Arc<App>> {
-    api().router.merge(health::assets())
+    api()
+        .router
+        .merge(health::assets())
+        .merge(dashboard::router())
 }

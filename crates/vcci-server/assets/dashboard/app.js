@@ -1,0 +1,395 @@
+// The vcci dashboard: a client of the public API only (see /docs). The API key lives in
+// sessionStorage (this tab); every response of 401 sends the user back to sign-in.
+// User data is only ever inserted as text (textContent), never as HTML.
+"use strict";
+
+const CATEGORY_NAMES = [
+  "", "Purchased goods and services", "Capital goods", "Fuel- and energy-related activities",
+  "Upstream transportation and distribution", "Waste generated in operations", "Business travel",
+  "Employee commuting", "Upstream leased assets", "Downstream transportation and distribution",
+  "Processing of sold products", "Use of sold products", "End-of-life treatment of sold products",
+  "Downstream leased assets", "Franchises", "Investments",
+];
+const COLORS = ["#2b6cb0", "#38a169", "#d69e2e", "#e53e3e", "#805ad5", "#319795", "#dd6b20", "#b83280",
+  "#718096", "#2c5282", "#276749", "#975a16", "#9b2c2c", "#553c9a", "#234e52"];
+const METHOD_NAMES = { supplier_specific: "Supplier-specific", average_data: "Average-data", spend_based: "Spend-based" };
+
+const $ = (id) => document.getElementById(id);
+const state = { key: sessionStorage.getItem("vcci-key"), me: null, charts: {},
+  supCursors: [null], supPage: 0, txCursors: [null], txPage: 0, factorCursors: [null], factorPage: 0 };
+
+class Unauthorized extends Error {}
+
+function say(text, bad) {
+  const s = $("status");
+  s.textContent = text || "";
+  s.classList.toggle("bad", !!bad);
+}
+
+async function api(path, opts = {}) {
+  const headers = Object.assign({ Authorization: "Bearer " + state.key }, opts.headers || {});
+  const res = await fetch(path, Object.assign({}, opts, { headers }));
+  if (res.status === 401) throw new Unauthorized();
+  const body = res.status === 204 ? null : await res.json().catch(() => null);
+  if (!res.ok) {
+    const e = body && body.error;
+    throw new Error(e ? e.message + (e.details && e.details.length ? " (" + e.details.map((d) => d.message).join("; ") + ")" : "") : "HTTP " + res.status);
+  }
+  return body;
+}
+
+function fail(e) {
+  if (e instanceof Unauthorized) {
+    signOut("Your API key is no longer accepted (it was revoked or has expired). Sign in again.");
+  } else {
+    say(e.message, true);
+  }
+}
+
+const fmt = (n, d = 0) => Number(n).toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+const tonnes = (kg) => kg / 1000;
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function row(cells) {
+  const tr = document.createElement("tr");
+  for (const c of cells) {
+    if (c instanceof Node) { const td = document.createElement("td"); td.appendChild(c); tr.appendChild(td); }
+    else if (typeof c === "object" && c !== null) tr.appendChild(el("td", c.text, c.cls));
+    else tr.appendChild(el("td", c));
+  }
+  return tr;
+}
+
+function chart(id, config) {
+  if (state.charts[id]) state.charts[id].destroy();
+  state.charts[id] = new Chart($(id), config);
+  return state.charts[id];
+}
+
+// ---- sign-in and navigation ----
+
+function signOut(message) {
+  sessionStorage.removeItem("vcci-key");
+  state.key = null;
+  state.me = null;
+  $("nav").hidden = true;
+  $("who").hidden = true;
+  $("signout").hidden = true;
+  $("signin-error").textContent = message || "";
+  say("");
+  if (location.hash !== "#/signin") location.hash = "#/signin";
+  else show("signin");
+}
+
+async function signIn(key) {
+  state.key = key;
+  try {
+    const me = await api("/api/v1/me");
+    sessionStorage.setItem("vcci-key", key);
+    state.me = me;
+    $("who").textContent = me.organization + " · " + me.role;
+    $("nav").hidden = false;
+    $("who").hidden = false;
+    $("signout").hidden = false;
+    $("signin-error").textContent = "";
+    return true;
+  } catch (e) {
+    state.key = null;
+    sessionStorage.removeItem("vcci-key");
+    $("signin-error").textContent = e instanceof Unauthorized
+      ? "That API key was not accepted. Check that you copied all of it and that it has not been revoked."
+      : "Could not sign in: " + e.message;
+    return false;
+  }
+}
+
+function show(page) {
+  for (const s of document.querySelectorAll(".page")) s.hidden = s.id !== "page-" + page;
+  const out = page === "signin";
+  $("nav").hidden = out;
+  $("who").hidden = out;
+  $("signout").hidden = out;
+  for (const a of document.querySelectorAll("nav a")) {
+    if (a.dataset.page === page) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  document.title = "vcci — " + (page === "signin" ? "Sign in" : page[0].toUpperCase() + page.slice(1));
+}
+
+async function route() {
+  const page = (location.hash.replace(/^#\//, "") || "overview").split("?")[0];
+  if (!state.key) { show("signin"); $("key").focus(); return; }
+  if (!state.me && !(await signIn(state.key))) { show("signin"); return; }
+  const known = ["overview", "transactions", "import", "factors"];
+  const p = known.includes(page) ? page : "overview";
+  show(p);
+  say("");
+  try {
+    if (p === "overview") await loadOverview();
+    if (p === "transactions") await loadTransactions(0);
+    if (p === "factors" && !state.factorsLoaded) { state.factorsLoaded = true; await loadFactors(); }
+  } catch (e) { fail(e); }
+}
+
+// ---- overview ----
+
+function periodQuery() {
+  const y = $("period").value;
+  return y ? { date_from: y + "-01-01", date_to: y + "-12-31", year: y } : {};
+}
+
+function qs(params) {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") u.set(k, v);
+  const s = u.toString();
+  return s ? "?" + s : "";
+}
+
+async function loadOverview() {
+  const p = periodQuery();
+  state.supCursors = [null];
+  state.supPage = 0;
+  say("Loading…");
+  // One round of parallel calls.
+  const [summary, months, suppliers] = await Promise.all([
+    api("/api/v1/emissions/summary" + qs({ date_from: p.date_from, date_to: p.date_to })),
+    api("/api/v1/emissions/by-month" + qs({ year: p.year })),
+    api("/api/v1/emissions/by-supplier" + qs({ date_from: p.date_from, date_to: p.date_to, limit: 10 })),
+  ]);
+  renderSummary(summary);
+  renderMonths(months.data);
+  renderSuppliers(suppliers);
+  if (!p.year && $("period").options.length === 1) {
+    const years = [...new Set(months.data.map((m) => m.month.slice(0, 4)))].sort();
+    for (const y of years) $("period").appendChild(new Option(y, y));
+  }
+  say("");
+}
+
+function renderSummary(s) {
+  $("kpi-total").textContent = fmt(tonnes(s.total_co2e_kg), 1);
+  $("kpi-total").dataset.kg = String(s.total_co2e_kg);
+  $("kpi-lines").textContent = fmt(s.transaction_count);
+  $("kpi-spend").textContent = fmt(s.spend_usd);
+  $("kpi-dq").textContent = s.weighted_data_quality == null ? "–" : fmt(s.weighted_data_quality, 2);
+  const cats = s.by_category;
+  chart("chart-category", {
+    type: "bar",
+    data: { labels: cats.map((c) => c.category + ". " + c.name),
+      datasets: [{ label: "tCO2e", data: cats.map((c) => tonnes(c.co2e_kg)), backgroundColor: cats.map((c) => COLORS[(c.category - 1) % COLORS.length]) }] },
+    options: { indexAxis: "y", maintainAspectRatio: false, animation: false, plugins: { legend: { display: false } } },
+  });
+  const none = s.categories_without_data;
+  $("no-data").textContent = none.length
+    ? "No data (not reported): " + none.map((n) => n + ". " + CATEGORY_NAMES[n]).join(", ")
+    : "Every category has data.";
+  const methods = s.by_method;
+  chart("chart-method", {
+    type: "doughnut",
+    data: { labels: methods.map((m) => METHOD_NAMES[m.method] || m.method),
+      datasets: [{ data: methods.map((m) => tonnes(m.co2e_kg)), backgroundColor: ["#2b6cb0", "#38a169", "#d69e2e"] }] },
+    options: { maintainAspectRatio: false, animation: false },
+  });
+  const dq = s.by_data_quality;
+  chart("chart-dq", {
+    type: "doughnut",
+    data: { labels: dq.map((d) => "Score " + d.data_quality),
+      datasets: [{ data: dq.map((d) => tonnes(d.co2e_kg)), backgroundColor: ["#276749", "#38a169", "#d69e2e", "#dd6b20", "#c53030"] }] },
+    options: { maintainAspectRatio: false, animation: false },
+  });
+}
+
+function renderMonths(months) {
+  const cats = [...new Set(months.flatMap((m) => Object.keys(m.by_category)))].map(Number).sort((a, b) => a - b);
+  chart("chart-month", {
+    type: "bar",
+    data: { labels: months.map((m) => m.month),
+      datasets: cats.map((c) => ({ label: c + ". " + CATEGORY_NAMES[c], data: months.map((m) => tonnes(m.by_category[String(c)] || 0)),
+        backgroundColor: COLORS[(c - 1) % COLORS.length], stack: "all" })) },
+    options: { maintainAspectRatio: false, animation: false, scales: { x: { stacked: true }, y: { stacked: true } },
+      plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } } },
+  });
+}
+
+function renderSuppliers(page) {
+  const body = $("suppliers-table").tBodies[0];
+  body.replaceChildren();
+  page.data.forEach((s, i) => body.appendChild(row([
+    state.supPage * 10 + i + 1,
+    s.name ? s.name + " (" + s.supplier_id + ")" : (s.supplier_id || "(no supplier)"),
+    { text: fmt(tonnes(s.co2e_kg), 2), cls: "num" }, { text: fmt(s.transaction_count), cls: "num" }, { text: fmt(s.spend_usd), cls: "num" },
+  ])));
+  state.supCursors[state.supPage + 1] = page.page_info.end_cursor;
+  $("sup-prev").disabled = state.supPage === 0;
+  $("sup-next").disabled = !page.page_info.has_next_page;
+}
+
+async function supplierPage(delta) {
+  const p = periodQuery();
+  const next = state.supPage + delta;
+  try {
+    const page = await api("/api/v1/emissions/by-supplier" + qs({ date_from: p.date_from, date_to: p.date_to, limit: 10, cursor: state.supCursors[next] }));
+    state.supPage = next;
+    renderSuppliers(page);
+  } catch (e) { fail(e); }
+}
+
+// ---- transactions ----
+
+function txFilters() {
+  return { supplier_id: $("f-supplier").value.trim(), category: $("f-category").value, date_from: $("f-from").value, date_to: $("f-to").value };
+}
+
+async function loadTransactions(delta = 0) {
+  if (delta === 0) { state.txCursors = [null]; state.txPage = 0; }
+  const next = state.txPage + delta;
+  const page = await api("/api/v1/transactions" + qs(Object.assign(txFilters(), { limit: 25, cursor: state.txCursors[next],
+    fields: "transaction_id,date,supplier_id,supplier_name,emission" })));
+  state.txPage = next;
+  state.txCursors[next + 1] = page.page_info.end_cursor;
+  const body = $("tx-table").tBodies[0];
+  body.replaceChildren();
+  for (const t of page.data) {
+    const b = el("button", t.transaction_id, "link");
+    b.type = "button";
+    b.addEventListener("click", () => showLine(t.transaction_id, b.closest("tr")));
+    body.appendChild(row([t.date, b, t.supplier_name || t.supplier_id || "", t.emission.category + ". " + t.emission.category_name,
+      METHOD_NAMES[t.emission.method] || t.emission.method, { text: fmt(t.emission.co2e_kg, 2), cls: "num" }]));
+  }
+  if (!page.data.length) body.appendChild(row(["No lines match these filters.", "", "", "", "", ""]));
+  $("tx-page").textContent = "Page " + (next + 1);
+  $("tx-prev").disabled = next === 0;
+  $("tx-next").disabled = !page.page_info.has_next_page;
+}
+
+function dl(pairs) {
+  const d = document.createElement("dl");
+  for (const [k, v] of pairs) {
+    if (v === undefined || v === null || v === "") continue;
+    d.appendChild(el("dt", k));
+    d.appendChild(el("dd", v));
+  }
+  return d;
+}
+
+async function showLine(id, tr) {
+  try {
+    const t = await api("/api/v1/transactions/" + encodeURIComponent(id));
+    for (const r of $("tx-table").tBodies[0].rows) r.classList.remove("selected");
+    if (tr) tr.classList.add("selected");
+    const e = t.emission;
+    const box = $("tx-detail");
+    box.replaceChildren(el("h2", "Line " + t.transaction_id));
+    box.appendChild(dl([["Date", t.date], ["Supplier", t.supplier_name || t.supplier_id], ["Description", t.description],
+      ["Amount", t.amount != null ? fmt(t.amount, 2) + " " + (t.currency || "USD") : null],
+      ["Quantity", t.quantity != null ? t.quantity + " " + (t.unit || "") : null], ["NAICS", t.naics_code], ["Activity", t.activity_id]]));
+    box.appendChild(el("h2", "Result"));
+    box.appendChild(dl([["Emissions", fmt(e.co2e_kg, 3) + " kg CO2e"], ["Category", e.category + ". " + e.category_name + " (from " + e.category_source + ")"],
+      ["Method", METHOD_NAMES[e.method] || e.method], ["Data quality", e.data_quality + " (1 best, 5 worst)"]]));
+    box.appendChild(el("h2", "Factor"));
+    box.appendChild(dl([["Set", e.factor.set], ["Version", e.factor.version], ["Key", e.factor.key], ["Value", e.factor.value + " " + e.factor.unit]]));
+    const c = e.conversions || {};
+    if (c.spend) {
+      box.appendChild(el("h2", "Spend conversion"));
+      box.appendChild(dl([["Amount", fmt(c.spend.amount, 2) + " " + c.spend.currency],
+        ["FX rate", c.spend.fx_rate + " " + c.spend.currency + "/USD (" + c.spend.fx_year + ")"], ["In USD", fmt(c.spend.amount_usd, 2)],
+        ["CPI ratio", c.spend.cpi_ratio.toFixed(6) + " (" + c.spend.cpi_from_year + " → " + c.spend.cpi_to_year + ")"],
+        ["In factor-year USD", fmt(c.spend.amount_usd_price_year, 2)], ["Price basis", c.spend.price_basis]]));
+    }
+    if (c.unit) {
+      box.appendChild(el("h2", "Unit conversion"));
+      box.appendChild(dl([["Quantity", c.unit.quantity + " " + c.unit.from], ["Factor", c.unit.factor], ["Converted", c.unit.converted + " " + c.unit.to]]));
+    }
+    box.appendChild(el("h2", "Fallbacks"));
+    if (e.fallbacks.length) {
+      const ul = document.createElement("ul");
+      for (const f of e.fallbacks) ul.appendChild(el("li", f.code + ": " + f.message));
+      box.appendChild(ul);
+    } else box.appendChild(el("p", "None: the line's own data was used.", "muted"));
+  } catch (err) { fail(err); }
+}
+
+// ---- import ----
+
+async function startImport(file) {
+  const job = $("import-job");
+  job.hidden = false;
+  $("job-result").hidden = true;
+  $("job-status").textContent = "uploading";
+  $("job-progress").value = 0;
+  try {
+    const r = await api("/api/v1/imports", { method: "POST", headers: { "Content-Type": "text/csv" }, body: file });
+    $("job-id").textContent = r.job_id;
+    for (;;) {
+      const j = await api(r.status_url);
+      $("job-status").textContent = j.status;
+      const p = j.progress || {};
+      if (p.bytes_total) $("job-progress").value = Math.round(100 * (p.bytes_read || 0) / p.bytes_total);
+      $("job-processed").textContent = fmt(p.processed || 0) + " lines processed";
+      if (j.status === "succeeded" || j.status === "failed") { showJob(j); break; }
+      await new Promise((ok) => setTimeout(ok, 250));
+    }
+  } catch (e) { fail(e); }
+}
+
+function showJob(j) {
+  $("job-progress").value = 100;
+  $("job-result").hidden = false;
+  const res = j.result || {};
+  $("job-accepted").textContent = fmt(res.accepted || 0);
+  $("job-rejected").textContent = fmt(res.rejected || 0);
+  const body = $("job-errors").tBodies[0];
+  body.replaceChildren();
+  for (const e of j.errors || []) body.appendChild(row([e.line ?? "", e.column ?? "", e.message]));
+  say(j.status === "succeeded" ? "Import finished." : "Import failed: " + ((j.errors || [])[0] || {}).message, j.status !== "succeeded");
+}
+
+// ---- factors ----
+
+async function loadFactors(delta = 0) {
+  if (delta === 0) { state.factorCursors = [null]; state.factorPage = 0; }
+  const next = state.factorPage + delta;
+  const page = await api("/api/v1/factors" + qs({ q: $("factor-q").value.trim(), set: $("factor-set").value, limit: 25, cursor: state.factorCursors[next] }));
+  state.factorPage = next;
+  state.factorCursors[next + 1] = page.page_info.end_cursor;
+  const body = $("factor-table").tBodies[0];
+  body.replaceChildren();
+  for (const f of page.data) body.appendChild(row([f.set + " " + f.version, f.key, f.name, f.region, f.year, f.unit, { text: f.value, cls: "num" }]));
+  if (!page.data.length) body.appendChild(row(["No factor matches.", "", "", "", "", "", ""]));
+  $("factor-prev").disabled = next === 0;
+  $("factor-next").disabled = !page.page_info.has_next_page;
+}
+
+// ---- wiring ----
+
+function init() {
+  for (let c = 1; c <= 15; c++) $("f-category").appendChild(new Option(c + ". " + CATEGORY_NAMES[c], String(c)));
+  $("signin-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (await signIn($("key").value.trim())) {
+      $("key").value = "";
+      if (location.hash === "#/overview") route(); else location.hash = "#/overview";
+    }
+  });
+  $("signout").addEventListener("click", () => signOut(""));
+  $("period").addEventListener("change", () => loadOverview().catch(fail));
+  $("sup-prev").addEventListener("click", () => supplierPage(-1));
+  $("sup-next").addEventListener("click", () => supplierPage(1));
+  $("tx-filters").addEventListener("submit", (ev) => { ev.preventDefault(); loadTransactions(0).catch(fail); });
+  $("tx-prev").addEventListener("click", () => loadTransactions(-1).catch(fail));
+  $("tx-next").addEventListener("click", () => loadTransactions(1).catch(fail));
+  $("import-form").addEventListener("submit", (ev) => { ev.preventDefault(); const f = $("import-file").files[0]; if (f) startImport(f); });
+  $("factor-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadFactors(0).catch(fail); });
+  $("factor-prev").addEventListener("click", () => loadFactors(-1).catch(fail));
+  $("factor-next").addEventListener("click", () => loadFactors(1).catch(fail));
+  window.addEventListener("hashchange", route);
+  route();
+}
+
+init();

@@ -1,0 +1,172 @@
+// End-to-end test of the web dashboard in headless Chromium against a running `vcci serve`.
+//
+//   node e2e/dashboard.mjs BASE_URL ADMIN_KEY VCCI_BINARY DATA_DIR SCREENSHOT_DIR
+//
+// Run by crates/vcci/tests/dashboard.rs (which starts the server); exits non-zero on the
+// first failed check. Uses Debian's chromium (CHROMIUM, default /usr/bin/chromium).
+import { chromium } from "playwright-core";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+
+const [base, adminKey, vcci, dataDir, shots] = process.argv.slice(2);
+if (!shots) {
+  console.error("usage: dashboard.mjs BASE_URL ADMIN_KEY VCCI_BINARY DATA_DIR SCREENSHOT_DIR");
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+
+function check(cond, message) {
+  if (!cond) throw new Error("check failed: " + message);
+  console.log("ok - " + message);
+}
+
+async function apiGet(path, key = adminKey) {
+  const r = await fetch(base + path, { headers: { Authorization: "Bearer " + key } });
+  if (!r.ok) throw new Error(path + " answered " + r.status);
+  return r.json();
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu"],
+});
+const errors = [];
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.on("pageerror", (e) => errors.push(e.message));
+  // 401s are expected (the wrong and the revoked key); anything else is a fault.
+  page.on("console", (m) => { if (m.type() === "error" && !m.text().includes("status of 401")) errors.push(m.text()); });
+
+  // Sign-in: a wrong key gets a clear message.
+  await page.goto(base + "/");
+  await page.locator("#page-signin").waitFor({ state: "visible" });
+  await page.screenshot({ path: join(shots, "signin.png") });
+  await page.fill("#key", "vcci_not_a_real_key");
+  await page.click("#signin-form button[type=submit]");
+  await page.locator("#signin-error").filter({ hasText: "not accepted" }).waitFor();
+  check(true, "a wrong key shows a clear message");
+
+  // The right key: the organization and role are shown; the overview loads.
+  const t0 = Date.now();
+  await page.fill("#key", adminKey);
+  await page.click("#signin-form button[type=submit]");
+  await page.locator("#kpi-total[data-kg]").waitFor();
+  await page.waitForFunction(() => window.Chart && Chart.getChart(document.getElementById("chart-month")));
+  const overviewMs = Date.now() - t0;
+  console.log(`overview loaded and rendered in ${overviewMs} ms (sign-in included)`);
+  check(overviewMs < 2000, `the overview renders quickly (${overviewMs} ms)`);
+  check((await page.textContent("#who")).includes("demo · admin"), "the organization and role are shown");
+
+  // Totals equal the API's summary.
+  const summary = await apiGet("/api/v1/emissions/summary");
+  const shownKg = Number(await page.getAttribute("#kpi-total", "data-kg"));
+  check(shownKg === summary.total_co2e_kg, `the overview total equals the API summary (${summary.total_co2e_kg} kg)`);
+  const shownT = (await page.textContent("#kpi-total")).replace(/,/g, "");
+  check(Math.abs(Number(shownT) - summary.total_co2e_kg / 1000) < 0.051, `shown as ${shownT} tCO2e`);
+  check((await page.textContent("#kpi-lines")).replace(/,/g, "") === String(summary.transaction_count), "the line count equals the API's");
+
+  // The category bar chart is drawn with one bar per category with data.
+  const bars = await page.evaluate(() => {
+    const c = Chart.getChart(document.getElementById("chart-category"));
+    return { n: c.data.datasets[0].data.length, visible: c.getDatasetMeta(0).data.filter((b) => b.width > 1).length };
+  });
+  check(bars.n === summary.by_category.length && bars.n > 0, `a bar per category with data (${bars.n})`);
+  check(bars.visible > 0, "the bars are drawn");
+  const noData = await page.textContent("#no-data");
+  check(summary.categories_without_data.every((n) => noData.includes(n + ". ")), "categories without data are listed as not reported");
+  await page.screenshot({ path: join(shots, "overview.png"), fullPage: true });
+
+  // Top suppliers page forward.
+  const firstSupplier = await page.textContent("#suppliers-table tbody tr:first-child td:nth-child(2)");
+  await page.click("#sup-next");
+  await page.locator("#suppliers-table tbody tr:first-child td:first-child", { hasText: "11" }).waitFor();
+  check(firstSupplier !== await page.textContent("#suppliers-table tbody tr:first-child td:nth-child(2)"), "top suppliers page forward");
+
+  // Transactions: three pages without repeats, then a line's audit trail.
+  await page.click("nav a[data-page=transactions]");
+  await page.locator("#tx-table tbody tr button").first().waitFor();
+  const seen = [];
+  for (let p = 1; p <= 3; p++) {
+    await page.locator("#tx-page", { hasText: "Page " + p }).waitFor();
+    const ids = await page.$$eval("#tx-table tbody tr button", (bs) => bs.map((b) => b.textContent));
+    check(ids.length === 25, `page ${p} has 25 lines`);
+    seen.push(...ids);
+    if (p < 3) await page.click("#tx-next");
+  }
+  check(new Set(seen).size === seen.length, "paging through transactions shows no repeats");
+  await page.locator("#tx-table tbody tr button").first().click();
+  await page.locator("#tx-detail h2", { hasText: "Factor" }).waitFor();
+  const detail = await page.textContent("#tx-detail");
+  check(detail.includes("Version") && detail.includes("Data quality") && detail.includes("Fallbacks"), "a line's audit trail is shown");
+  await page.screenshot({ path: join(shots, "transactions.png"), fullPage: true });
+
+  // Filters: one category only.
+  await page.selectOption("#f-category", "4");
+  await page.click("#tx-filters button[type=submit]");
+  await page.waitForFunction(() => [...document.querySelectorAll("#tx-table tbody tr td:nth-child(4)")].every((td) => td.textContent.startsWith("4.")));
+  check(true, "the category filter applies");
+
+  // Import a small CSV with bad lines: progress, accepted count, rejected lines.
+  const csv = "transaction_id,date,amount,currency,naics_code\n" +
+    "E2E-1,2025-03-01,100,USD,484121\nE2E-2,2025-03-02,not-a-number,USD,484121\n" +
+    "E2E-3,2025-03-03,250,EUR,334111\nE2E-4,2025-02-30,10,USD,484121\nE2E-5,2025-03-05,75,GBP,541511\n";
+  const file = join(tmpdir(), `vcci-e2e-${process.pid}.csv`);
+  writeFileSync(file, csv);
+  await page.click("nav a[data-page=import]");
+  await page.setInputFiles("#import-file", file);
+  await page.click("#import-form button[type=submit]");
+  await page.locator("#job-id").filter({ hasText: /[0-9a-f]{32}/ }).waitFor();
+  check(await page.locator("#job-progress").isVisible(), "the import shows its progress");
+  await page.locator("#job-status", { hasText: "succeeded" }).waitFor({ timeout: 30000 });
+  check((await page.textContent("#job-accepted")) === "3", "the accepted count is shown (3)");
+  check((await page.textContent("#job-rejected")) === "2", "the rejected count is shown (2)");
+  const rejected = await page.$$eval("#job-errors tbody tr", (rs) => rs.map((r) => r.textContent));
+  check(rejected.length === 2 && rejected[0].startsWith("3amount") && rejected[1].startsWith("5date"), "the rejected lines are listed with line, column and reason");
+  await page.screenshot({ path: join(shots, "import.png"), fullPage: true });
+
+  // Factor search.
+  await page.click("nav a[data-page=factors]");
+  await page.fill("#factor-q", "HGV diesel");
+  await page.click("#factor-form button[type=submit]");
+  await page.locator("#factor-table tbody tr td", { hasText: "desnz" }).first().waitFor();
+  check(true, "factor search finds DESNZ factors");
+  await page.screenshot({ path: join(shots, "factors.png"), fullPage: true });
+
+  // Keyboard: the first Tab reaches the skip link; every control has a name.
+  await page.goto(base + "/#/overview");
+  await page.reload(); // still signed in: the key is kept for this tab
+  await page.locator("#kpi-total[data-kg]").waitFor();
+  await page.keyboard.press("Tab");
+  check(await page.evaluate(() => document.activeElement.textContent === "Skip to content"), "keyboard: Tab reaches the skip link first");
+  const unnamed = await page.$$eval("input, select, button", (els) => els.filter((e) => e.offsetParent && !(e.labels && e.labels.length) && !e.getAttribute("aria-label") && !e.textContent.trim()).length);
+  check(unnamed === 0, "every visible control has a label or a name");
+
+  // A narrow (mobile) screen: no horizontal scrolling of the page.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(300);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 1, `no horizontal overflow on a narrow screen (${overflow}px)`);
+  await page.screenshot({ path: join(shots, "overview-mobile.png"), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  // A revoked key returns to sign-in.
+  const viewerKey = execFileSync(vcci, ["--data-dir", dataDir, "keys", "create", "--org", "demo", "--role", "viewer"]).toString().trim().split("\n").pop();
+  await page.click("#signout");
+  await page.fill("#key", viewerKey);
+  await page.click("#signin-form button[type=submit]");
+  await page.locator("#who", { hasText: "viewer" }).waitFor();
+  execFileSync(vcci, ["--data-dir", dataDir, "keys", "revoke", viewerKey]);
+  await page.waitForTimeout(800); // the node picks up revocations within its poll (250 ms)
+  await page.click("nav a[data-page=transactions]");
+  await page.locator("#signin-error", { hasText: "no longer accepted" }).waitFor();
+  check(await page.locator("#nav").isHidden(), "signed out: the navigation is hidden");
+  check(await page.locator("#page-signin").isVisible(), "a revoked key returns to sign-in with a message");
+  await page.screenshot({ path: join(shots, "revoked.png") });
+
+  check(errors.length === 0, "no script errors: " + errors.join(" | "));
+} finally {
+  await browser.close();
+}
+console.log("all dashboard checks passed; screenshots in " + shots);
