@@ -35,6 +35,7 @@ lt read-heavy-20k --scenario read-heavy  --rate 20000 --connections 512
 lt mixed-5k       --scenario mixed       --rate 5000
 lt write-heavy-1k --scenario write-heavy --rate 1000
 lt write-heavy-2k --scenario write-heavy --rate 2000
+lt write-heavy-3k --scenario write-heavy --rate 3000
 lt calculate-2k   --scenario calculate   --rate 2000
 lt closed-64      --scenario read-heavy  --mode closed --users 64
 lt spike-mixed    --scenario mixed       --rate 2000 --shape spike --spike-factor 3

@@ -76,7 +76,9 @@ pub struct App {
     pub(crate) node: String,
     /// API writes take turns here (first come, first served) instead of all contending for
     /// SQLite's write lock from pool threads.
-    writes: tokio::sync::Semaphore,
+    pub(crate) writes: tokio::sync::Semaphore,
+    /// Batch upserts waiting for the write turn (written together: group commit).
+    pub(crate) pending_writes: Mutex<Vec<crate::routes::transactions::PendingUpsert>>,
 }
 
 #[derive(Debug)]
@@ -123,6 +125,7 @@ impl App {
             jobs_queued: tokio::sync::Notify::new(),
             stopping: Arc::new(AtomicBool::new(false)),
             writes: tokio::sync::Semaphore::new(1),
+            pending_writes: Mutex::new(Vec::new()),
             node: format!(
                 "{}-{}",
                 std::process::id(),

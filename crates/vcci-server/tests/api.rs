@@ -865,3 +865,63 @@ async fn calculate_and_upsert_use_the_named_suppliers_profiles() {
     assert_eq!(s, StatusCode::OK, "{sup}");
     assert_eq!(sup["name"], "Brand New Ltd");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_upserts_are_committed_together_and_each_gets_its_own_answer() {
+    let e = env();
+    let mut tasks = Vec::new();
+    for r in 0..40 {
+        let router = e.router.clone();
+        let key = if r % 2 == 0 {
+            e.analyst.clone()
+        } else {
+            e.other.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            let mut lines: Vec<Value> = (0..10)
+                .map(|i| json!({"transaction_id": format!("g{r}-{i}"), "date": "2024-06-01", "amount": 100 + i, "naics_code": "484121", "supplier_name": format!("New Co {}", r % 3)}))
+                .collect();
+            // Every fourth request carries one bad line: only that line is rejected.
+            if r % 4 == 0 {
+                lines[3]["amount"] = json!("lots");
+            }
+            call(&router, "POST", "/api/v1/transactions", Some(&key), Some(json!({"transactions": lines}))).await
+        }));
+    }
+    for (r, t) in tasks.into_iter().enumerate() {
+        let (s, v) = t.await.unwrap();
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let bad = usize::from(r % 4 == 0);
+        assert_eq!(v["accepted"], 10 - bad, "request {r}: {v}");
+        assert_eq!(v["rejected"].as_array().unwrap().len(), bad);
+        if bad == 1 {
+            assert_eq!(v["rejected"][0]["index"], 3);
+        }
+    }
+    let db = e.store.connect().unwrap();
+    // Bad lines are only in even (acme) requests: 10 of them.
+    for (name, n) in [("acme", 2 + 20 * 10 - 10), ("other", 1 + 20 * 10)] {
+        let org = db.require_org(name).unwrap();
+        assert_eq!(db.line_count(org.id).unwrap(), n, "{name}");
+        assert!(db.verify_read_models(org.id).unwrap().is_empty());
+    }
+    // Each organization's lines only in its own lists, and the summary follows at once.
+    let (_, s) = call(
+        &e.router,
+        "GET",
+        "/api/v1/emissions/summary",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s["transaction_count"], 192);
+    let (s, _) = call(
+        &e.router,
+        "GET",
+        "/api/v1/transactions/g1-0",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "another organization's line");
+}

@@ -413,6 +413,39 @@ impl Db {
         Ok(out)
     }
 
+    /// Writes several batches, of one or more organizations, in one transaction (group
+    /// commit of concurrent API requests): one commit instead of one per batch.
+    pub fn write_line_groups(
+        &mut self,
+        groups: &[(OrgId, &[PreparedLine], &NewSuppliers)],
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let mut deltas: Vec<(OrgId, Delta)> = Vec::new();
+        for (org, lines, new_suppliers) in groups {
+            let at = match deltas.iter().position(|(o, _)| o == org) {
+                Some(i) => i,
+                None => {
+                    deltas.push((*org, Delta::default()));
+                    deltas.len() - 1
+                }
+            };
+            write_lines_tx(
+                &tx,
+                *org,
+                lines,
+                new_suppliers,
+                None,
+                &mut deltas[at].1,
+                false,
+            )?;
+        }
+        for (org, mut delta) in deltas {
+            delta.flush(&tx, org)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Deletes one line; false if it did not exist.
     pub fn delete_line(&mut self, org: OrgId, transaction_id: &str) -> Result<bool> {
         let tx = self.conn.transaction()?;

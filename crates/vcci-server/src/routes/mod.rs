@@ -17,7 +17,7 @@ pub(crate) mod imports;
 pub(crate) mod reports;
 pub(crate) mod summary;
 mod suppliers;
-mod transactions;
+pub(crate) mod transactions;
 
 /// Every documented route.
 pub fn api() -> Api {
