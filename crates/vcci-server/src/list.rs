@@ -9,6 +9,7 @@ pub const DEFAULT_LIMIT: usize = 100;
 
 /// The query of a detail route: only `fields=`.
 #[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FieldsQuery {
     pub fields: Option<String>,
 }
@@ -140,4 +141,34 @@ pub fn cursor_parts(
         .filter(|c| !c.is_empty())
         .map(|c| keys.verify(c, kind, org, n))
         .transpose()
+}
+
+/// The query string as `T`, with unknown parameters refused: a misspelt filter must not be
+/// silently ignored (nor make endless distinct cache entries). Errors use the API's shape.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| Query(q.0))
+            .map_err(|e| {
+                let m = e.body_text();
+                let m = m
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&m)
+                    .to_owned();
+                ApiError::bad_request("invalid_parameter", format!("query string: {m}"))
+                    .with_details(vec![json!({"parameter": "query", "message": m})])
+            })
+    }
 }

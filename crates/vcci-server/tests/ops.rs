@@ -668,3 +668,28 @@ async fn the_dashboard_is_served_with_a_strict_policy_and_me_names_the_caller() 
     let (s, _, _) = get(&e.router, "/api/v1/me", Some("vcci_wrong")).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn unknown_query_parameters_are_refused_by_name() {
+    let e = env();
+    for uri in [
+        "/api/v1/transactions?suplier_id=S1",
+        "/api/v1/emissions/summary?from=2024-01-01",
+        "/api/v1/suppliers?colour=red",
+        "/api/v1/transactions/t1?field=date",
+        "/api/v1/factors?query=hgv",
+    ] {
+        let (s, _, body) = get(&e.router, uri, Some(&e.viewer)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["error"]["code"], "invalid_parameter", "{uri}");
+        let name = uri.split('?').nth(1).unwrap().split('=').next().unwrap();
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("unknown field `{name}`")),
+            "{uri}: {body}"
+        );
+    }
+}

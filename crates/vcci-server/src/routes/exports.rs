@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use vcci_core::Category;
 use vcci_store::csvout;
 use vcci_store::lines::LineFilter;
 
-use crate::list::param_error;
+use crate::list::{Query, param_error};
 use crate::openapi::{Api, Op};
 use crate::routes::summary::date_param;
 use crate::{ApiError, App, Caller};
@@ -36,6 +36,7 @@ pub fn api(api: Api) -> Api {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ExportQuery {
     supplier_id: Option<String>,
     category: Option<String>,

@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 use vcci_core::factors::{FactorQuery, FactorView};
 
 use crate::conditional::CacheCtx;
-use crate::list::{self, param_error};
+use crate::list::{self, Query, param_error};
 use crate::openapi::{Api, Op};
 use crate::{ApiError, App, Caller};
 
@@ -43,6 +43,7 @@ pub fn api(api: Api) -> Api {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SearchQuery {
     set: Option<String>,
     q: Option<String>,
@@ -119,6 +120,7 @@ async fn search_page(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct VersionQuery {
     version: Option<String>,
 }

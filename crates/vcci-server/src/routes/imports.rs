@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use vcci_store::jobs::{CHUNK_BYTES, Job, JobKind};
 use vcci_store::keys::Role;
 
-use crate::list::param_error;
+use crate::list::{Query, param_error};
 use crate::openapi::{Api, Op};
 use crate::{ApiError, App, Caller};
 
@@ -63,6 +63,7 @@ pub fn api(api: Api) -> Api {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ImportQuery {
     kind: Option<String>,
 }

@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use vcci_core::Date;
 use vcci_store::reports::DateRange;
 
 use crate::conditional::CacheCtx;
+use crate::list::Query;
 use crate::openapi::{Api, Op};
 use crate::{ApiError, App, Caller};
 
@@ -44,6 +45,7 @@ pub fn api(api: Api) -> Api {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SummaryQuery {
     date_from: Option<String>,
     date_to: Option<String>,
@@ -82,6 +84,7 @@ async fn summary(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct MonthQuery {
     year: Option<String>,
 }
@@ -121,6 +124,7 @@ async fn month_totals(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SupplierRankQuery {
     date_from: Option<String>,
     date_to: Option<String>,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -13,7 +13,7 @@ use vcci_store::suppliers::{SUPPLIER_FIELDS, Supplier};
 
 use crate::conditional::CacheCtx;
 use crate::error::line_error_json;
-use crate::list;
+use crate::list::{self, Query};
 use crate::openapi::{Api, Op};
 use crate::{ApiError, App, Caller};
 
@@ -137,6 +137,7 @@ async fn upsert_suppliers(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ListQuery {
     country: Option<String>,
     q: Option<String>,

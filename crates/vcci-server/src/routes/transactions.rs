@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use vcci_store::{Db, Org, OrgId};
 
 use crate::conditional::CacheCtx;
 use crate::error::line_error_json;
-use crate::list::{self, param_error};
+use crate::list::{self, Query, param_error};
 use crate::openapi::{Api, Op};
 use crate::routes::calculate::{parse_line, supplier_keys};
 use crate::routes::summary::date_param;
@@ -104,6 +104,7 @@ pub fn api(api: Api) -> Api {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ListQuery {
     supplier_id: Option<String>,
     category: Option<String>,
