@@ -224,9 +224,35 @@ impl App {
         T: Serialize,
         F: Future<Output = Result<T, ApiError>>,
     {
+        let generation = self.generations.get(org.0);
+        self.cached_at(org, generation, ctx, compute).await
+    }
+
+    /// `cached` for answers that do not depend on the organization's data (the factor
+    /// catalogue): writes do not retire them. Still one entry per organization (their
+    /// cursors are signed per organization).
+    pub async fn cached_static<T, F>(&self, org: OrgId, ctx: CacheCtx, compute: F) -> Response
+    where
+        T: Serialize,
+        F: Future<Output = Result<T, ApiError>>,
+    {
+        self.cached_at(org, u64::MAX, ctx, compute).await
+    }
+
+    async fn cached_at<T, F>(
+        &self,
+        org: OrgId,
+        generation: u64,
+        ctx: CacheCtx,
+        compute: F,
+    ) -> Response
+    where
+        T: Serialize,
+        F: Future<Output = Result<T, ApiError>>,
+    {
         let key = CacheKey {
             org: org.0,
-            generation: self.generations.get(org.0),
+            generation,
             request: ctx.request,
         };
         let entry = self

@@ -693,3 +693,19 @@ async fn unknown_query_parameters_are_refused_by_name() {
         );
     }
 }
+
+#[tokio::test]
+async fn factor_searches_stay_cached_across_data_writes() {
+    let e = env();
+    let uri = "/api/v1/factors?q=hotel";
+    get(&e.router, uri, Some(&e.viewer)).await;
+    let (s, _) = call(&e.router, "POST", "/api/v1/transactions", Some(&e.analyst), Some(json!({"transactions": [{"transaction_id": "w1", "date": "2024-01-01", "amount": 1, "naics_code": "484121"}]}))).await;
+    assert_eq!(s, StatusCode::OK);
+    get(&e.router, uri, Some(&e.viewer)).await;
+    let (_, _, m) = get(&e.router, "/metrics", None).await;
+    assert_eq!(
+        metric(&m, "vcci_cache_hits_total{level=\"memory\"}"),
+        1.0,
+        "the catalogue does not change with the data"
+    );
+}

@@ -64,7 +64,7 @@ async fn search(
     ctx: CacheCtx,
     Query(q): Query<SearchQuery>,
 ) -> Response {
-    app.cached(caller.org_id(), ctx, search_page(&app, &caller, q))
+    app.cached_static(caller.org_id(), ctx, search_page(&app, &caller, q))
         .await
 }
 
