@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about,
     long_about,
-    after_help = "Start here:\n  vcci demo                                 generate and import a demo company, print its inventory\n  vcci report --org demo --by month         emissions per month and category\n  vcci explain --org demo TX-2023-00000001  one line's audit trail\n  vcci factors search HGV average laden t.km\n\nDocs: README.md, docs/CALCULATION.md, docs/IMPORT.md"
+    after_help = "Start here:\n  vcci serve --demo                         the API, the dashboard (/) and API docs (/docs) over a demo company\n  vcci demo                                 generate and import a demo company, print its inventory\n  vcci report --org demo --by month         emissions per month and category\n  vcci explain --org demo TX-2023-00000001  one line's audit trail\n  vcci factors search HGV average laden t.km\n\nDocs: README.md, docs/HTTP.md, docs/CALCULATION.md, docs/IMPORT.md, BENCHMARKS.md"
 )]
 pub struct Cli {
     #[command(flatten)]
