@@ -25,17 +25,16 @@ pub const BUCKETS: [f64; 14] = [
 struct RouteStats {
     /// Responses by status class (index 1..=5).
     classes: [u64; 6],
-    /// Cumulative counts per bucket, plus +Inf last.
-    buckets: [u64; BUCKETS.len() + 1],
-    sum: f64,
-    count: u64,
+    latency: Timings,
 }
 
 /// Stats of one route, per method.
 type PerMethod = Vec<(Method, RouteStats)>;
 
+/// A latency histogram over `BUCKETS`.
 #[derive(Debug, Default, Clone)]
 struct Timings {
+    /// Counts per bucket (not cumulative), plus +Inf last.
     buckets: [u64; BUCKETS.len() + 1],
     sum: f64,
     count: u64,
@@ -118,18 +117,12 @@ impl Metrics {
         };
         let s = &mut per_method[i].1;
         s.classes[(status.as_u16() / 100).clamp(1, 5) as usize] += 1;
+        s.latency.add(secs);
         self.recent.record(
             route,
             std::time::Duration::from_secs_f64(secs),
             status.is_server_error(),
         );
-        let b = BUCKETS
-            .iter()
-            .position(|le| secs <= *le)
-            .unwrap_or(BUCKETS.len());
-        s.buckets[b] += 1;
-        s.sum += secs;
-        s.count += 1;
     }
 
     /// Requests answered so far on `route` with `method` (for tests and reports).
@@ -139,7 +132,7 @@ impl Metrics {
             .unwrap_or_else(|p| p.into_inner())
             .get(route)
             .and_then(|v| v.iter().find(|(m, _)| m == method))
-            .map_or(0, |(_, s)| s.count)
+            .map_or(0, |(_, s)| s.latency.count)
     }
 }
 
@@ -175,29 +168,10 @@ pub fn render(app: &App, jobs: &[(String, i64)]) -> String {
     out += "# TYPE vcci_http_request_duration_seconds histogram\n";
     for r in &keys {
         for (method, s) in &routes[*r] {
-            let labels = format!("route=\"{}\",method=\"{method}\"", esc(r));
-            let mut cum = 0;
-            for (i, le) in BUCKETS.iter().enumerate() {
-                cum += s.buckets[i];
-                let _ = writeln!(
-                    out,
-                    "vcci_http_request_duration_seconds_bucket{{{labels},le=\"{le}\"}} {cum}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "vcci_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                s.count
-            );
-            let _ = writeln!(
-                out,
-                "vcci_http_request_duration_seconds_sum{{{labels}}} {}",
-                s.sum
-            );
-            let _ = writeln!(
-                out,
-                "vcci_http_request_duration_seconds_count{{{labels}}} {}",
-                s.count
+            s.latency.render(
+                &mut out,
+                "vcci_http_request_duration_seconds",
+                &format!("route=\"{}\",method=\"{method}\"", esc(r)),
             );
         }
     }
@@ -318,18 +292,15 @@ pub fn render(app: &App, jobs: &[(String, i64)]) -> String {
 
 /// Counts and times each request under its matched route.
 pub async fn track(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
+    // MatchedPath is a shared string: cloning it does not allocate.
+    let matched = req.extensions().get::<MatchedPath>().cloned();
     let method = req.method().clone();
     let started = Instant::now();
     app.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
     let res = next.run(req).await;
     app.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
     app.metrics.record(
-        &route,
+        matched.as_ref().map_or("unmatched", |p| p.as_str()),
         &method,
         res.status(),
         started.elapsed().as_secs_f64(),

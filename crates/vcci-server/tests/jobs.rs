@@ -12,7 +12,7 @@ use tower::ServiceExt;
 use vcci_store::OrgId;
 
 mod common;
-use common::{call, config, env};
+use common::{call, config, env, get};
 
 /// POSTs `csv` to the import route; returns (status, body).
 async fn upload(router: &Router, key: &str, csv: impl Into<Body>, ty: &str) -> (StatusCode, Value) {
@@ -61,26 +61,11 @@ async fn finished(router: &Router, key: &str, id: &str) -> Value {
 }
 
 async fn get_text(router: &Router, key: &str, uri: &str) -> (StatusCode, String, Option<String>) {
-    let res = router
-        .clone()
-        .oneshot(
-            Request::builder()
-                .uri(uri)
-                .header("authorization", format!("Bearer {key}"))
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = res.status();
-    let ty = res
-        .headers()
+    let (status, headers, text) = get(router, uri, Some(key)).await;
+    let ty = headers
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned());
-    let b = axum::body::to_bytes(res.into_body(), 1 << 26)
-        .await
-        .unwrap();
-    (status, String::from_utf8(b.to_vec()).unwrap(), ty)
+    (status, text, ty)
 }
 
 const GOOD_AND_BAD: &str = "transaction_id,date,amount,currency,naics_code,description\n\

@@ -9,30 +9,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 mod common;
-use common::{call, config, env};
-
-async fn get(
-    router: &axum::Router,
-    uri: &str,
-    key: Option<&str>,
-) -> (StatusCode, axum::http::HeaderMap, String) {
-    let mut r = Request::builder().uri(uri);
-    if let Some(k) = key {
-        r = r.header("authorization", format!("Bearer {k}"));
-    }
-    let res = router
-        .clone()
-        .oneshot(r.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let (parts, body) = res.into_parts();
-    let b = axum::body::to_bytes(body, 1 << 24).await.unwrap();
-    (
-        parts.status,
-        parts.headers,
-        String::from_utf8_lossy(&b).into_owned(),
-    )
-}
+use common::{call, config, env, get};
 
 fn metric(text: &str, prefix: &str) -> f64 {
     text.lines()

@@ -252,35 +252,64 @@ pub fn file_body(app: &Arc<App>, job: String, name: &'static str) -> Body {
     Body::from_stream(stream)
 }
 
+/// The caller's job `id` of `kind` (`what` names it in the 404).
+pub async fn job_of(
+    app: &App,
+    caller: &Caller,
+    id: &str,
+    kind: JobKind,
+    what: &str,
+) -> Result<Job, ApiError> {
+    check_job_id(id)?;
+    let org = caller.org_id();
+    let jid = id.to_owned();
+    app.db(move |db| db.get_job(org, &jid))
+        .await?
+        .filter(|j| j.kind == kind)
+        .ok_or_else(|| ApiError::not_found(format!("{what} '{id}'")))
+}
+
+/// 409 `job_not_finished`.
+pub fn not_finished(what: &str, job: &Job) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "job_not_finished",
+        format!("{what} '{}' is {}", job.id, job.status),
+    )
+}
+
+/// File `name` of a job as a download named `filename`.
+pub fn download(
+    app: &Arc<App>,
+    job: &Job,
+    name: &'static str,
+    content_type: &'static str,
+    filename: &str,
+) -> Response {
+    let mut r = file_body(app, job.id.clone(), name).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        crate::app::header(&format!("attachment; filename=\"{filename}\"")),
+    );
+    r
+}
+
 async fn get_rejects(
     State(app): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    check_job_id(&id)?;
-    let org = caller.org_id();
-    let jid = id.clone();
-    let job = app
-        .db(move |db| db.get_job(org, &jid))
-        .await?
-        .filter(|j| j.kind == JobKind::Import)
-        .ok_or_else(|| ApiError::not_found(format!("import job '{id}'")))?;
+    let job = job_of(&app, &caller, &id, JobKind::Import, "import job").await?;
     if job.status != "succeeded" && job.status != "failed" {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "job_not_finished",
-            format!("job '{id}' is {}", job.status),
-        ));
+        return Err(not_finished("job", &job));
     }
-    let mut r = file_body(&app, id.clone(), "rejects").into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        crate::app::header(&format!("attachment; filename=\"rejects-{id}.csv\"")),
-    );
-    Ok(r)
+    Ok(download(
+        &app,
+        &job,
+        "rejects",
+        "text/csv; charset=utf-8",
+        &format!("rejects-{id}.csv"),
+    ))
 }

@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vcci_core::Date;
@@ -16,7 +15,7 @@ use vcci_store::reports::DateRange;
 
 use crate::jobs::Outcome;
 use crate::openapi::{Api, Op};
-use crate::routes::imports::{accepted, check_job_id, file_body};
+use crate::routes::imports::{accepted, job_of, not_finished};
 use crate::{ApiError, App, Caller};
 
 pub fn api(api: Api) -> Api {
@@ -117,20 +116,9 @@ async fn download(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    check_job_id(&id)?;
-    let org = caller.org_id();
-    let jid = id.clone();
-    let job = app
-        .db(move |db| db.get_job(org, &jid))
-        .await?
-        .filter(|j| j.kind == JobKind::Report)
-        .ok_or_else(|| ApiError::not_found(format!("report '{id}'")))?;
+    let job = job_of(&app, &caller, &id, JobKind::Report, "report").await?;
     if job.status != "succeeded" {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "job_not_finished",
-            format!("report '{id}' is {}", job.status),
-        ));
+        return Err(not_finished("report", &job));
     }
     let p: Value = serde_json::from_str(&job.params).unwrap_or_default();
     let csv = p["format"] == "csv";
@@ -139,21 +127,17 @@ async fn download(
         p["report_type"].as_str().unwrap_or("report"),
         if csv { "csv" } else { "json" }
     );
-    let mut r = file_body(&app, id, "report").into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(if csv {
+    Ok(crate::routes::imports::download(
+        &app,
+        &job,
+        "report",
+        if csv {
             "text/csv; charset=utf-8"
         } else {
             "application/json"
-        }),
-    );
-    h.insert(
-        header::CONTENT_DISPOSITION,
-        crate::app::header(&format!("attachment; filename=\"{name}\"")),
-    );
-    Ok(r)
+        },
+        &name,
+    ))
 }
 
 fn csv_row(fields: &[String]) -> String {

@@ -112,3 +112,27 @@ pub async fn call(
     };
     (status, v)
 }
+
+/// GETs `uri` (with `key` as the API key, if any): status, headers and the body as text.
+pub async fn get(
+    router: &Router,
+    uri: &str,
+    key: Option<&str>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let mut r = Request::builder().uri(uri);
+    if let Some(k) = key {
+        r = r.header("authorization", format!("Bearer {k}"));
+    }
+    let res = router
+        .clone()
+        .oneshot(r.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = res.into_parts();
+    let b = axum::body::to_bytes(body, 1 << 26).await.unwrap();
+    (
+        parts.status,
+        parts.headers,
+        String::from_utf8(b.to_vec()).unwrap(),
+    )
+}

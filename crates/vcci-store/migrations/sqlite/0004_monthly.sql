@@ -1,5 +1,5 @@
 -- Read model: summary_daily rolled up by month (yyyymm). Organization-wide reports over whole
--- months read this (~30× fewer rows than the daily model for the demo); partial months at a
+-- months read this (608 rows instead of 13,192 for the demo); partial months at a
 -- range's edges still come from summary_daily. Updated in the same transaction as the lines.
 CREATE TABLE summary_monthly (
     org_id       INTEGER NOT NULL,
