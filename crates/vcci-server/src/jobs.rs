@@ -195,7 +195,7 @@ fn run_import(app: &App, job: &Job) -> Result<Outcome, StoreError> {
             app.metrics
                 .import_finished(report.lines_read, report.seconds);
             let errors = listed_rejects(store, &job.id)?;
-            let bytes = db.job_file_size(&job.id, "input")?.unwrap_or(0);
+            let bytes = job.bytes_total.unwrap_or(0);
             db.job_progress(&job.id, &app.node, report.lines_read as i64, bytes)?;
             let accepted = report.inserted + report.updated + report.unchanged;
             Ok(Outcome::Succeeded(json!({

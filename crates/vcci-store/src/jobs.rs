@@ -307,19 +307,6 @@ impl Db {
         })
     }
 
-    /// Size in bytes of file `name` of a job, if it exists.
-    pub fn job_file_size(&self, job: &str, name: &str) -> Result<Option<i64>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT sum(length(data)) FROM job_files WHERE job_id = ?1 AND name = ?2",
-                params![job, name],
-                |r| r.get::<_, Option<i64>>(0),
-            )
-            .optional()?
-            .flatten())
-    }
-
     /// Chunk `seq` of file `name` of a job.
     pub fn job_chunk(&self, job: &str, name: &str, seq: i64) -> Result<Option<Vec<u8>>> {
         Ok(self
