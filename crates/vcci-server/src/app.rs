@@ -100,10 +100,20 @@ const MAX_CACHED_KEYS: usize = 10_000;
 impl App {
     /// State over `store`.
     pub fn new(store: Store, config: AppConfig) -> Result<Arc<App>, StoreError> {
-        let db = store.connect()?;
-        let cursors = CursorKey::new(db.secret("cursor")?);
+        // On a thread of its own: this may be called from async code, where the PostgreSQL
+        // client (which blocks on a runtime of its own) may not run.
+        let (db, secret, g) = std::thread::scope(|s| {
+            s.spawn(|| {
+                let db = store.connect()?;
+                let secret = db.secret("cursor")?;
+                let g = db.generations()?;
+                Ok::<_, StoreError>((db, secret, g))
+            })
+            .join()
+            .map_err(|_| StoreError::Invalid("opening the database panicked".into()))?
+        })?;
+        let cursors = CursorKey::new(secret);
         let generations = Generations::default();
-        let g = db.generations()?;
         for (org, n) in g.orgs {
             generations.observe(org.0, n);
         }
@@ -177,7 +187,14 @@ impl App {
             let started = Instant::now();
             let out = f(&mut db);
             let took = started.elapsed();
-            if let Ok(mut idle) = pool.idle.lock() {
+            // A connection the server closed (a restart) is dropped, and so are the idle
+            // ones: they were opened to the same server and only find out when next used.
+            // Later calls open fresh connections, so the pool heals by itself.
+            if db.is_broken() {
+                if let Ok(mut idle) = pool.idle.lock() {
+                    idle.clear();
+                }
+            } else if let Ok(mut idle) = pool.idle.lock() {
                 idle.push(db);
             }
             Ok::<_, StoreError>((out, took))

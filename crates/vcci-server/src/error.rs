@@ -60,6 +60,10 @@ impl ApiError {
             "internal error",
         )
     }
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> ApiError {
+        self.headers.push((name, value.into()));
+        self
+    }
     pub fn with_details(mut self, details: Vec<Value>) -> ApiError {
         self.details = details;
         self
@@ -97,6 +101,21 @@ impl From<vcci_store::StoreError> for ApiError {
     fn from(e: vcci_store::StoreError) -> ApiError {
         match e {
             vcci_store::StoreError::NotFound(what) => ApiError::not_found(what),
+            // The database restarted, is unreachable or refuses connections: worth a retry.
+            other if other.is_unavailable() => {
+                eprintln!("vcci-server: database unavailable: {other}");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database is unavailable; retry shortly",
+                )
+                .with_header("retry-after", "1")
+            }
+            other if other.is_timeout() => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "the database did not answer in time",
+            ),
             other => ApiError::internal(other),
         }
     }

@@ -4,11 +4,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use vcci_store::Store;
 use vcci_store::keys::Role;
 
 mod common;
-use common::{call, config, env};
+use common::{blocking, call, config, env};
 
 #[tokio::test]
 async fn health_and_ready() {
@@ -658,13 +657,16 @@ async fn etags_answer_304_until_the_data_changes() {
 #[tokio::test]
 async fn rate_limits_are_per_key_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_dir(dir.path()).unwrap();
-    let db = store.connect().unwrap();
-    let org = db.ensure_org("acme").unwrap();
-    let (a, b) = (
-        db.create_key(org.id, Role::Viewer).unwrap(),
-        db.create_key(org.id, Role::Viewer).unwrap(),
-    );
+    let test_db = vcci_store::testing::fresh_store(dir.path()).unwrap();
+    let store = test_db.store.clone();
+    let (a, b) = blocking(|| {
+        let db = store.connect().unwrap();
+        let org = db.ensure_org("acme").unwrap();
+        (
+            db.create_key(org.id, Role::Viewer).unwrap(),
+            db.create_key(org.id, Role::Viewer).unwrap(),
+        )
+    });
     let app = vcci_server::App::new(
         store,
         vcci_server::AppConfig {
@@ -898,13 +900,15 @@ async fn concurrent_upserts_are_committed_together_and_each_gets_its_own_answer(
             assert_eq!(v["rejected"][0]["index"], 3);
         }
     }
-    let db = e.store.connect().unwrap();
-    // Bad lines are only in even (acme) requests: 10 of them.
-    for (name, n) in [("acme", 2 + 20 * 10 - 10), ("other", 1 + 20 * 10)] {
-        let org = db.require_org(name).unwrap();
-        assert_eq!(db.line_count(org.id).unwrap(), n, "{name}");
-        assert!(db.verify_read_models(org.id).unwrap().is_empty());
-    }
+    blocking(|| {
+        let db = e.store.connect().unwrap();
+        // Bad lines are only in even (acme) requests: 10 of them.
+        for (name, n) in [("acme", 2 + 20 * 10 - 10), ("other", 1 + 20 * 10)] {
+            let org = db.require_org(name).unwrap();
+            assert_eq!(db.line_count(org.id).unwrap(), n, "{name}");
+            assert!(db.verify_read_models(org.id).unwrap().is_empty());
+        }
+    });
     // Each organization's lines only in its own lists, and the summary follows at once.
     let (_, s) = call(
         &e.router,

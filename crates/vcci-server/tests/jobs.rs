@@ -12,7 +12,7 @@ use tower::ServiceExt;
 use vcci_store::OrgId;
 
 mod common;
-use common::{call, config, env, get};
+use common::{blocking, call, config, env, get};
 
 /// POSTs `csv` to the import route; returns (status, body).
 async fn upload(router: &Router, key: &str, csv: impl Into<Body>, ty: &str) -> (StatusCode, Value) {
@@ -197,9 +197,8 @@ async fn uploads_over_the_limit_are_413_and_leave_nothing() {
     let (s, v) = upload(&router, &e.analyst, GOOD_AND_BAD, "text/csv").await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
     assert_eq!(v["error"]["code"], "payload_too_large");
-    let db = e.store.connect().unwrap();
     assert!(
-        db.job_counts().unwrap().is_empty(),
+        blocking(|| e.store.connect().unwrap().job_counts().unwrap()).is_empty(),
         "the partial upload was removed"
     );
 }
@@ -219,13 +218,28 @@ fn big_csv(n: usize) -> String {
 }
 
 fn line_count(store: &vcci_store::Store, org: OrgId) -> i64 {
-    store.connect().unwrap().line_count(org).unwrap()
+    blocking(|| store.connect().unwrap().line_count(org).unwrap())
+}
+
+fn require_org(store: &vcci_store::Store, name: &str) -> vcci_store::Org {
+    blocking(|| store.connect().unwrap().require_org(name).unwrap())
+}
+
+fn read_models_agree(store: &vcci_store::Store, org: OrgId) -> bool {
+    blocking(|| {
+        store
+            .connect()
+            .unwrap()
+            .verify_read_models(org)
+            .unwrap()
+            .is_empty()
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_import_survives_a_restart_and_a_crashed_run_resumes_without_duplicates() {
     let e = env();
-    let acme = e.store.connect().unwrap().require_org("acme").unwrap();
+    let acme = require_org(&e.store, "acme");
     let before = line_count(&e.store, acme.id);
     // Node 1 accepts the upload but stops before running it (no worker).
     let csv = big_csv(30_000);
@@ -242,22 +256,30 @@ async fn a_queued_import_survives_a_restart_and_a_crashed_run_resumes_without_du
     .await;
     assert_eq!(job["status"], "queued");
     // A node claims it, commits part of the lines, and dies (no heartbeat any more).
-    let mut db = e.store.connect().unwrap();
-    let claimed = db.claim_job("dead-node").unwrap().unwrap();
+    let claimed = blocking(|| {
+        e.store
+            .connect()
+            .unwrap()
+            .claim_job("dead-node")
+            .unwrap()
+            .unwrap()
+    });
     assert_eq!(claimed.id, id);
     let half: String = csv.lines().take(15_001).map(|l| format!("{l}\n")).collect();
-    let mut rejects = vcci_store::import::RejectsWriter::new(Vec::new()).unwrap();
-    vcci_store::import::import_transactions(
-        &e.store,
-        vcci_core::catalog(),
-        &acme,
-        half.as_bytes(),
-        "partial",
-        &Default::default(),
-        &mut rejects,
-        &mut |_| {},
-    )
-    .unwrap();
+    blocking(|| {
+        let mut rejects = vcci_store::import::RejectsWriter::new(Vec::new()).unwrap();
+        vcci_store::import::import_transactions(
+            &e.store,
+            vcci_core::catalog(),
+            &acme,
+            half.as_bytes(),
+            "partial",
+            &Default::default(),
+            &mut rejects,
+            &mut |_| {},
+        )
+        .unwrap();
+    });
     assert_eq!(line_count(&e.store, acme.id), before + 15_000);
     // A new node over the same database recovers the orphaned job and runs it to the end.
     let app2 = vcci_server::App::new(
@@ -283,21 +305,14 @@ async fn a_queued_import_survives_a_restart_and_a_crashed_run_resumes_without_du
         before + 30_000,
         "no line lost or duplicated"
     );
-    assert!(
-        e.store
-            .connect()
-            .unwrap()
-            .verify_read_models(acme.id)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(read_models_agree(&e.store, acme.id));
     bg.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_a_node_mid_import_requeues_the_job_and_the_next_start_finishes_it() {
     let e = env();
-    let acme = e.store.connect().unwrap().require_org("acme").unwrap();
+    let acme = require_org(&e.store, "acme");
     let before = line_count(&e.store, acme.id);
     let bg = e.app.start_background();
     let (_, v) = upload(&e.router, &e.analyst, big_csv(300_000), "text/csv").await;
@@ -341,14 +356,7 @@ async fn stopping_a_node_mid_import_requeues_the_job_and_the_next_start_finishes
         bg2.stop().await;
     }
     assert_eq!(line_count(&e.store, acme.id), before + 300_000);
-    assert!(
-        e.store
-            .connect()
-            .unwrap()
-            .verify_read_models(acme.id)
-            .unwrap()
-            .is_empty()
-    );
+    assert!(read_models_agree(&e.store, acme.id));
 }
 
 #[tokio::test]

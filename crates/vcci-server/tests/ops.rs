@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 mod common;
-use common::{call, config, env, get};
+use common::{blocking, call, config, env, get};
 
 fn metric(text: &str, prefix: &str) -> f64 {
     text.lines()
@@ -81,20 +81,24 @@ async fn writes_from_another_process_are_picked_up_by_the_generation_poll() {
     let uri = "/api/v1/emissions/summary";
     let (_, _, before) = get(&e.router, uri, Some(&e.viewer)).await;
     // A write through the store directly, as `vcci import` in another process does.
-    let db = e.store.connect().unwrap();
-    let acme = db.require_org("acme").unwrap();
-    let mut rejects = vcci_store::import::RejectsWriter::new(Vec::new()).unwrap();
-    vcci_store::import::import_transactions(
-        &e.store,
-        vcci_core::catalog(),
-        &acme,
-        "transaction_id,date,amount,naics_code\ncli1,2024-06-01,500,484121\n".as_bytes(),
-        "cli.csv",
-        &Default::default(),
-        &mut rejects,
-        &mut |_| {},
-    )
-    .unwrap();
+    let import = |csv: &str| {
+        blocking(|| {
+            let acme = e.store.connect().unwrap().require_org("acme").unwrap();
+            let mut rejects = vcci_store::import::RejectsWriter::new(Vec::new()).unwrap();
+            vcci_store::import::import_transactions(
+                &e.store,
+                vcci_core::catalog(),
+                &acme,
+                csv.as_bytes(),
+                "cli.csv",
+                &Default::default(),
+                &mut rejects,
+                &mut |_| {},
+            )
+            .unwrap();
+        })
+    };
+    import("transaction_id,date,amount,naics_code\ncli1,2024-06-01,500,484121\n");
     // Until the node polls, the cached summary stands; after, the new line counts.
     let (_, _, stale) = get(&e.router, uri, Some(&e.viewer)).await;
     assert_eq!(stale, before);
@@ -110,18 +114,7 @@ async fn writes_from_another_process_are_picked_up_by_the_generation_poll() {
     );
     // The background poll does it by itself.
     let bg = e.app.start_background();
-    let mut rejects = vcci_store::import::RejectsWriter::new(Vec::new()).unwrap();
-    vcci_store::import::import_transactions(
-        &e.store,
-        vcci_core::catalog(),
-        &acme,
-        "transaction_id,date,amount,naics_code\ncli2,2024-06-02,500,484121\n".as_bytes(),
-        "cli.csv",
-        &Default::default(),
-        &mut rejects,
-        &mut |_| {},
-    )
-    .unwrap();
+    import("transaction_id,date,amount,naics_code\ncli2,2024-06-02,500,484121\n");
     let started = std::time::Instant::now();
     loop {
         let (_, _, now) = get(&e.router, uri, Some(&e.viewer)).await;
@@ -142,14 +135,18 @@ async fn writes_from_another_process_are_picked_up_by_the_generation_poll() {
 #[tokio::test]
 async fn a_revoked_key_is_refused_once_the_node_polls() {
     let e = env();
-    let db = e.store.connect().unwrap();
-    let acme = db.require_org("acme").unwrap();
-    let key = db
-        .create_key(acme.id, vcci_store::keys::Role::Viewer)
-        .unwrap();
+    let key = blocking(|| {
+        let db = e.store.connect().unwrap();
+        let acme = db.require_org("acme").unwrap();
+        db.create_key(acme.id, vcci_store::keys::Role::Viewer)
+            .unwrap()
+    });
     let (s, _, _) = get(&e.router, "/api/v1/emissions/summary", Some(&key)).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(db.revoke_key(&key).unwrap(), "revoked");
+    assert!(
+        blocking(|| e.store.connect().unwrap().revoke_key(&key).unwrap()),
+        "revoked"
+    );
     e.app.poll_generations().await.unwrap();
     let (s, _, _) = get(&e.router, "/api/v1/emissions/summary", Some(&key)).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);

@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 mod common;
-use common::env;
+use common::{blocking, env};
 
 /// Reads from `s` until `buf` holds at least `want` bytes.
 async fn fill(s: &mut TcpStream, buf: &mut Vec<u8>, want: usize) {
@@ -220,7 +220,10 @@ async fn graceful_shutdown_finishes_the_request_in_flight() {
         .unwrap()
         .unwrap();
     // The line was stored.
-    let db = e.store.connect().unwrap();
-    let acme = db.require_org("acme").unwrap();
-    assert!(db.get_line(acme.id, "inflight").unwrap().is_some());
+    let stored = blocking(|| {
+        let db = e.store.connect().unwrap();
+        let acme = db.require_org("acme").unwrap();
+        db.get_line(acme.id, "inflight").unwrap().is_some()
+    });
+    assert!(stored);
 }

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rusqlite::params;
 use serde::Serialize;
 use vcci_core::csv::{CsvScanner, Record};
 use vcci_core::line::{Field, LineError, N_FIELDS};
@@ -22,8 +21,9 @@ use vcci_core::{Catalog, Line};
 
 use crate::lines::{LineOutcome, NewSuppliers, PreparedLine, prepare};
 use crate::readmodel::Delta;
+use crate::sql::args;
 use crate::suppliers::{SUPPLIER_FIELDS, Supplier};
-use crate::{Org, Result, Store, StoreError, now_rfc3339};
+use crate::{Dialect, Org, Result, Store, StoreError, now_rfc3339};
 
 /// Tunables of an import.
 #[derive(Debug, Clone)]
@@ -111,6 +111,12 @@ pub enum ImportError {
 
 impl From<rusqlite::Error> for ImportError {
     fn from(e: rusqlite::Error) -> Self {
+        ImportError::Store(e.into())
+    }
+}
+
+impl From<postgres::Error> for ImportError {
+    fn from(e: postgres::Error) -> Self {
         ImportError::Store(e.into())
     }
 }
@@ -374,20 +380,27 @@ pub fn import_transactions<R: Read, W: Write + Send>(
 
     let db = store.connect()?;
     let mut profiles = db.supplier_profiles(org.id)?;
-    db.conn.execute(
-        "INSERT INTO imports (org_id, kind, source, status, started_at) VALUES (?1, 'transactions', ?2, 'running', ?3)",
-        params![org.id.0, source, now_rfc3339()],
+    let import_id = db.conn.query_one(
+        "INSERT INTO imports (org_id, kind, source, status, started_at) VALUES (?1, 'transactions', ?2, 'running', ?3)
+         RETURNING id",
+        args![org.id.0, source, &now_rfc3339()],
+        |r| r.i64(0),
     )?;
-    let import_id = db.conn.last_insert_rowid();
+    let sqlite = db.conn.dialect() == Dialect::Sqlite;
     // The writer does not checkpoint; a third thread copies the WAL into the database file
     // in the background, so the writer spends its time on inserts (measured: ~15% of the
     // writer's time went to checkpoint writes). A larger page cache for the writer keeps the key and date indexes' hot pages in
     // memory (measured: 128 MiB vs 64 MiB took a randomly ordered 1M-line file from ~100k
     // to ~115k lines/s and a date-ordered one from ~240k to ~270k). It bounds the import's
     // memory too: peak RSS stays ~220 MB whatever the file size.
-    db.conn
-        .execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -131072;")?;
-    let checkpointer = store.connect()?;
+    // (PostgreSQL needs neither: its background writer and checkpointer do this work.)
+    let checkpointer = if sqlite {
+        db.conn
+            .batch("PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -131072;")?;
+        Some(store.connect()?)
+    } else {
+        None
+    };
     let done = std::sync::atomic::AtomicBool::new(false);
     let committed = AtomicU64::new(0);
     let (tx, rx) = mpsc::sync_channel::<Batch>(2);
@@ -407,15 +420,15 @@ pub fn import_transactions<R: Read, W: Write + Send>(
             done.store(true, Ordering::Release);
             r
         });
-        s.spawn(move || {
-            while !done.load(Ordering::Acquire) {
-                std::thread::sleep(Duration::from_millis(100));
-                // Best effort: a failed passive checkpoint is retried on the next tick.
-                let _ = checkpointer
-                    .conn
-                    .execute_batch("PRAGMA wal_checkpoint(PASSIVE)");
-            }
-        });
+        if let Some(checkpointer) = checkpointer {
+            s.spawn(move || {
+                while !done.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    // Best effort: a failed passive checkpoint is retried on the next tick.
+                    let _ = checkpointer.conn.batch("PRAGMA wal_checkpoint(PASSIVE)");
+                }
+            });
+        }
 
         let mut batch = Batch::new(opts.batch_size);
         let mut last_progress = Instant::now();
@@ -507,7 +520,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
             if let Ok(db) = store.connect() {
                 let _ = db.conn.execute(
                     "UPDATE imports SET status = 'failed', finished_at = ?2 WHERE id = ?1",
-                    params![import_id, now_rfc3339()],
+                    args![import_id, &now_rfc3339()],
                 );
             }
             return Err(e);
@@ -521,7 +534,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
     let db = store.connect()?;
     db.conn.execute(
         "UPDATE imports SET status = 'succeeded', finished_at = ?2, lines_read = ?3, accepted = ?4, unchanged = ?5, rejected = ?6 WHERE id = ?1",
-        params![import_id, now_rfc3339(), report.lines_read as i64, (report.inserted + report.updated) as i64, report.unchanged as i64, report.rejected as i64],
+        args![import_id, &now_rfc3339(), report.lines_read as i64, (report.inserted + report.updated) as i64, report.unchanged as i64, report.rejected as i64],
     )?;
     progress(ImportProgress {
         lines_read: report.lines_read,
@@ -542,7 +555,7 @@ struct Totals {
 
 #[allow(clippy::too_many_arguments)]
 fn write_batches<W: Write>(
-    mut db: crate::Db,
+    db: crate::Db,
     org: &Org,
     import_id: i64,
     opts: &ImportOptions,
@@ -558,8 +571,10 @@ fn write_batches<W: Write>(
     let mut batches = rx.into_iter().peekable();
     // Group commit: several channel batches per transaction (fewer, larger commits write
     // each hot index page once), while batches stay small to bound memory.
-    while batches.peek().is_some() {
-        let txn = db.conn.transaction()?;
+    while let Some(next) = batches.peek() {
+        // A year without its partition yet: created before the transaction (PostgreSQL).
+        crate::pg::ensure_partitions(&db.conn, &next.lines)?;
+        let txn = db.conn.begin()?;
         let started = Instant::now();
         let mut in_txn = 0usize;
         let mut pending: Vec<Reject> = Vec::new();
@@ -570,6 +585,14 @@ fn write_batches<W: Write>(
             && group_bytes < 4 * MAX_BATCH_BYTES
             && started.elapsed() < opts.max_commit
         {
+            // A batch that needs a new partition starts the next transaction instead.
+            if in_txn > 0
+                && batches
+                    .peek()
+                    .is_some_and(|b| crate::pg::needs_partitions(&db.conn, &b.lines))
+            {
+                break;
+            }
             let Some(mut batch) = batches.next() else {
                 break;
             };
@@ -618,7 +641,7 @@ fn write_batches<W: Write>(
         group.flush(&txn, org.id)?;
         txn.execute(
             "UPDATE imports SET lines_read = ?2, accepted = ?3, unchanged = ?4 WHERE id = ?1",
-            params![
+            args![
                 import_id,
                 lines_read as i64,
                 (t.inserted + t.updated) as i64,
@@ -626,18 +649,17 @@ fn write_batches<W: Write>(
             ],
         )?;
         if let Some(job) = &opts.job {
-            let mine = txn
-                .prepare_cached(
-                    "UPDATE jobs SET processed = ?3, bytes_read = ?4, heartbeat_at = ?5
-                     WHERE id = ?1 AND claimed_by = ?2 AND status = 'running'",
-                )?
-                .execute(params![
-                    job.id,
-                    job.worker,
+            let mine = txn.execute(
+                "UPDATE jobs SET processed = ?3, bytes_read = ?4, heartbeat_at = ?5
+                 WHERE id = ?1 AND claimed_by = ?2 AND status = 'running'",
+                args![
+                    &job.id,
+                    &job.worker,
                     lines_read as i64,
                     bytes_read as i64,
                     crate::jobs::now_ms()
-                ])?;
+                ],
+            )?;
             if mine == 0 {
                 return Err(ImportError::JobLost);
             }

@@ -8,13 +8,13 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::params;
 use serde::Serialize;
 use vcci_core::{Category, Method, PriceBasis};
 
 use crate::codec::Body;
 use crate::lines::{factor_names, method_from_code};
 use crate::reports::DateRange;
+use crate::sql::args;
 use crate::{Db, OrgId, Result, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -86,22 +86,14 @@ impl Db {
         let from = range.from.map_or(0, |d| d.yyyymmdd());
         let to = range.to.map_or(99_999_999, |d| d.yyyymmdd());
         let mut acc: BTreeMap<u8, Acc> = BTreeMap::new();
-        let mut st = self.conn.prepare_cached(
-            "SELECT category, method, data_quality, SUM(co2e_mg), SUM(line_count)
+        let rows = self.conn.query(
+            "SELECT category, method, data_quality, CAST(SUM(co2e_mg) AS BIGINT), CAST(SUM(line_count) AS BIGINT)
              FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3
              GROUP BY category, method, data_quality",
+            args![org.0, from, to],
+            |r| Ok((r.u8(0)?, r.u8(1)?, r.u8(2)?, r.i64(3)?, r.i64(4)?)),
         )?;
-        let rows = st.query_map(params![org.0, from, to], |r| {
-            Ok((
-                r.get::<_, u8>(0)?,
-                r.get::<_, u8>(1)?,
-                r.get::<_, u8>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, i64>(4)?,
-            ))
-        })?;
-        for row in rows {
-            let (c, m, q, mg, n) = row?;
+        for (c, m, q, mg, n) in rows {
             let a = acc.entry(c).or_default();
             a.mg += mg;
             a.count += n;
@@ -111,25 +103,26 @@ impl Db {
             e.0 += mg;
             e.1 += n;
         }
-        let mut st = self.conn.prepare_cached(
+        self.conn.for_each(
             "SELECT category, body FROM transactions WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3",
+            args![org.0, from, to],
+            |r| {
+                let c: u8 = r.u8(0)?;
+                let b = Body::decode(r.blob(1)?)?;
+                let (set, version, _) = factor_names(
+                    b.factor_source,
+                    &b.factor_key,
+                    PriceBasis::Purchaser,
+                    b.factor_year,
+                );
+                *acc.entry(c)
+                    .or_default()
+                    .sets
+                    .entry((set.to_owned(), version.into_owned()))
+                    .or_default() += 1;
+                Ok(())
+            },
         )?;
-        let mut rows = st.query(params![org.0, from, to])?;
-        while let Some(r) = rows.next()? {
-            let c: u8 = r.get(0)?;
-            let b = Body::decode(r.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?)?;
-            let (set, version, _) = factor_names(
-                b.factor_source,
-                &b.factor_key,
-                PriceBasis::Purchaser,
-                b.factor_year,
-            );
-            *acc.entry(c)
-                .or_default()
-                .sets
-                .entry((set.to_owned(), version.into_owned()))
-                .or_default() += 1;
-        }
         let total: i64 = acc.values().map(|a| a.mg).sum();
         let count: i64 = acc.values().map(|a| a.count).sum();
         let kg = |mg: i64| mg as f64 / 1e6;

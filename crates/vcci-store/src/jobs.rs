@@ -11,10 +11,10 @@
 use std::io::{Read, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
-use crate::{Db, OrgId, Result, Store, StoreError, now_rfc3339};
+use crate::sql::{Row, args};
+use crate::{Db, Dialect, OrgId, Result, Store, StoreError, now_rfc3339};
 
 /// Runs of one job before it is failed as interrupted.
 pub const MAX_ATTEMPTS: i64 = 3;
@@ -88,23 +88,23 @@ const JOB_COLS: &str =
     "id, org_id, kind, status, params, processed, total, bytes_read, bytes_total,
      result, errors, attempts, created_at, started_at, finished_at";
 
-fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
+fn job_row(r: &Row<'_>) -> Result<Job> {
     Ok(Job {
-        id: r.get(0)?,
-        org_id: OrgId(r.get(1)?),
-        kind: JobKind::parse(&r.get::<_, String>(2)?),
-        status: r.get(3)?,
-        params: r.get(4)?,
-        processed: r.get(5)?,
-        total: r.get(6)?,
-        bytes_read: r.get(7)?,
-        bytes_total: r.get(8)?,
-        result: r.get(9)?,
-        errors: r.get(10)?,
-        attempts: r.get(11)?,
-        created_at: r.get(12)?,
-        started_at: r.get(13)?,
-        finished_at: r.get(14)?,
+        id: r.string(0)?,
+        org_id: OrgId(r.i64(1)?),
+        kind: JobKind::parse(r.str(2)?),
+        status: r.string(3)?,
+        params: r.string(4)?,
+        processed: r.i64(5)?,
+        total: r.opt_i64(6)?,
+        bytes_read: r.i64(7)?,
+        bytes_total: r.opt_i64(8)?,
+        result: r.opt_string(9)?,
+        errors: r.opt_string(10)?,
+        attempts: r.i64(11)?,
+        created_at: r.string(12)?,
+        started_at: r.opt_string(13)?,
+        finished_at: r.opt_string(14)?,
     })
 }
 
@@ -129,13 +129,13 @@ impl Db {
         self.conn.execute(
             "INSERT INTO jobs (id, org_id, kind, status, params, created_at, heartbeat_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                id,
+            args![
+                &id,
                 org.0,
                 kind.as_str(),
                 if uploading { "uploading" } else { "queued" },
                 params,
-                now_rfc3339(),
+                &now_rfc3339(),
                 now_ms()
             ],
         )?;
@@ -144,14 +144,15 @@ impl Db {
 
     /// Stores chunk `seq` of file `name` of a job (and refreshes an upload's heartbeat).
     pub fn put_job_chunk(&self, job: &str, name: &str, seq: i64, data: &[u8]) -> Result<()> {
-        self.conn
-            .prepare_cached(
-                "INSERT OR REPLACE INTO job_files (job_id, name, seq, data) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![job, name, seq, data])?;
-        self.conn
-            .prepare_cached("UPDATE jobs SET heartbeat_at = ?2 WHERE id = ?1")?
-            .execute(params![job, now_ms()])?;
+        self.conn.execute(
+            "INSERT INTO job_files (job_id, name, seq, data) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (job_id, name, seq) DO UPDATE SET data = excluded.data",
+            args![job, name, seq, data],
+        )?;
+        self.conn.execute(
+            "UPDATE jobs SET heartbeat_at = ?2 WHERE id = ?1",
+            args![job, now_ms()],
+        )?;
         Ok(())
     }
 
@@ -160,43 +161,56 @@ impl Db {
         self.conn.execute(
             "UPDATE jobs SET status = 'queued', bytes_total = ?2, heartbeat_at = ?3
              WHERE id = ?1 AND status = 'uploading'",
-            params![job, bytes_total, now_ms()],
+            args![job, bytes_total, now_ms()],
         )?;
         Ok(())
     }
 
     /// Removes a job and its files (an upload that did not complete).
     pub fn delete_job(&mut self, job: &str) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        tx.execute("DELETE FROM job_files WHERE job_id = ?1", [job])?;
-        tx.execute("DELETE FROM jobs WHERE id = ?1", [job])?;
+        let tx = self.conn.begin()?;
+        tx.execute("DELETE FROM job_files WHERE job_id = ?1", args![job])?;
+        tx.execute("DELETE FROM jobs WHERE id = ?1", args![job])?;
         tx.commit()?;
         Ok(())
     }
 
     /// The job `id` of `org` (another organization's job is not found).
     pub fn get_job(&self, org: OrgId, id: &str) -> Result<Option<Job>> {
-        Ok(self
-            .conn
-            .prepare_cached(&format!(
+        self.conn.query_opt(
+            &format!(
                 "SELECT {JOB_COLS} FROM jobs WHERE id = ?1 AND org_id = ?2 AND status <> 'uploading'"
-            ))?
-            .query_row(params![id, org.0], job_row)
-            .optional()?)
+            ),
+            args![id, org.0],
+            job_row,
+        )
     }
 
     /// Claims the oldest queued job for `worker`, if any: it becomes `running`.
+    /// Claims the oldest queued job for `worker`, if any: it becomes `running`. Safe across
+    /// nodes: SQLite's write lock serializes claims; on PostgreSQL the row is locked with
+    /// `FOR UPDATE SKIP LOCKED`, so concurrent claimers take different jobs, never one twice.
     pub fn claim_job(&mut self, worker: &str) -> Result<Option<Job>> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let id: Option<String> = tx
-            .query_row(
-                "SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
+        if self.conn.dialect() == Dialect::Postgres {
+            return self.conn.query_opt(
+                &format!(
+                    "UPDATE jobs SET status = 'running', attempts = attempts + 1, claimed_by = ?1,
+                       started_at = ?2, heartbeat_at = ?3, processed = 0, bytes_read = 0
+                     WHERE id = (SELECT id FROM jobs WHERE status = 'queued'
+                                 ORDER BY created_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+                       AND status = 'queued'
+                     RETURNING {JOB_COLS}"
+                ),
+                args![worker, &now_rfc3339(), now_ms()],
+                job_row,
+            );
+        }
+        let tx = self.conn.begin_immediate()?;
+        let id: Option<String> = tx.query_opt(
+            "SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at, rowid LIMIT 1",
+            &[],
+            |r| r.string(0),
+        )?;
         let Some(id) = id else {
             return Ok(None);
         };
@@ -204,11 +218,11 @@ impl Db {
             "UPDATE jobs SET status = 'running', attempts = attempts + 1, claimed_by = ?2,
                started_at = ?3, heartbeat_at = ?4, processed = 0, bytes_read = 0
              WHERE id = ?1 AND status = 'queued'",
-            params![id, worker, now_rfc3339(), now_ms()],
+            args![&id, worker, &now_rfc3339(), now_ms()],
         )?;
-        let job = tx.query_row(
+        let job = tx.query_one(
             &format!("SELECT {JOB_COLS} FROM jobs WHERE id = ?1"),
-            [&id],
+            args![&id],
             job_row,
         )?;
         tx.commit()?;
@@ -224,13 +238,11 @@ impl Db {
         processed: i64,
         bytes_read: i64,
     ) -> Result<bool> {
-        let n = self
-            .conn
-            .prepare_cached(
-                "UPDATE jobs SET processed = ?3, bytes_read = ?4, heartbeat_at = ?5
-                 WHERE id = ?1 AND claimed_by = ?2 AND status = 'running'",
-            )?
-            .execute(params![job, worker, processed, bytes_read, now_ms()])?;
+        let n = self.conn.execute(
+            "UPDATE jobs SET processed = ?3, bytes_read = ?4, heartbeat_at = ?5
+             WHERE id = ?1 AND claimed_by = ?2 AND status = 'running'",
+            args![job, worker, processed, bytes_read, now_ms()],
+        )?;
         Ok(n == 1)
     }
 
@@ -246,13 +258,13 @@ impl Db {
         self.conn.execute(
             "UPDATE jobs SET status = ?3, result = ?4, errors = ?5, finished_at = ?6, heartbeat_at = ?7
              WHERE id = ?1 AND claimed_by = ?2 AND status = 'running'",
-            params![
+            args![
                 job,
                 worker,
                 if succeeded { "succeeded" } else { "failed" },
                 result,
                 errors,
-                now_rfc3339(),
+                &now_rfc3339(),
                 now_ms()
             ],
         )?;
@@ -263,9 +275,10 @@ impl Db {
     /// interrupted run does not count as an attempt.
     pub fn requeue_job(&self, job: &str, worker: &str) -> Result<()> {
         self.conn.execute(
-            "UPDATE jobs SET status = 'queued', attempts = max(attempts - 1, 0), claimed_by = NULL
+            "UPDATE jobs SET status = 'queued',
+               attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, claimed_by = NULL
              WHERE id = ?1 AND claimed_by = ?2 AND status = 'running'",
-            params![job, worker],
+            args![job, worker],
         )?;
         Ok(())
     }
@@ -275,30 +288,36 @@ impl Db {
     /// abandoned for longer than `upload_stale_ms`.
     pub fn recover_jobs(&mut self, stale_ms: i64, upload_stale_ms: i64) -> Result<Recovered> {
         let now = now_ms();
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self.conn.begin_immediate()?;
+        let errors = match tx.dialect() {
+            Dialect::Sqlite => {
+                "json_array(json_object('message', 'the job was interrupted ' || attempts || ' times (its node stopped); it was not retried again'))"
+            }
+            Dialect::Postgres => {
+                "json_build_array(json_build_object('message', 'the job was interrupted ' || attempts || ' times (its node stopped); it was not retried again'))::text"
+            }
+        };
         let failed = tx.execute(
-            "UPDATE jobs SET status = 'failed', finished_at = ?2,
-               errors = json_array(json_object('message',
-                 'the job was interrupted ' || attempts || ' times (its node stopped); it was not retried again'))
-             WHERE status = 'running' AND heartbeat_at < ?1 AND attempts >= ?3",
-            params![now - stale_ms, now_rfc3339(), MAX_ATTEMPTS],
-        )?;
+            &format!(
+                "UPDATE jobs SET status = 'failed', finished_at = ?2, errors = {errors}
+                 WHERE status = 'running' AND heartbeat_at < ?1 AND attempts >= ?3"
+            ),
+            args![now - stale_ms, &now_rfc3339(), MAX_ATTEMPTS],
+        )? as usize;
         let requeued = tx.execute(
             "UPDATE jobs SET status = 'queued', claimed_by = NULL
              WHERE status = 'running' AND heartbeat_at < ?1",
-            params![now - stale_ms],
-        )?;
+            args![now - stale_ms],
+        )? as usize;
         tx.execute(
             "DELETE FROM job_files WHERE job_id IN
                (SELECT id FROM jobs WHERE status = 'uploading' AND heartbeat_at < ?1)",
-            [now - upload_stale_ms],
+            args![now - upload_stale_ms],
         )?;
         let abandoned_uploads = tx.execute(
             "DELETE FROM jobs WHERE status = 'uploading' AND heartbeat_at < ?1",
-            [now - upload_stale_ms],
-        )?;
+            args![now - upload_stale_ms],
+        )? as usize;
         tx.commit()?;
         Ok(Recovered {
             requeued,
@@ -309,20 +328,18 @@ impl Db {
 
     /// Chunk `seq` of file `name` of a job.
     pub fn job_chunk(&self, job: &str, name: &str, seq: i64) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT data FROM job_files WHERE job_id = ?1 AND name = ?2 AND seq = ?3",
-            )?
-            .query_row(params![job, name, seq], |r| r.get(0))
-            .optional()?)
+        self.conn.query_opt(
+            "SELECT data FROM job_files WHERE job_id = ?1 AND name = ?2 AND seq = ?3",
+            args![job, name, seq],
+            |r| Ok(r.blob(0)?.to_vec()),
+        )
     }
 
     /// Removes file `name` of a job.
     pub fn delete_job_file(&self, job: &str, name: &str) -> Result<()> {
         self.conn.execute(
             "DELETE FROM job_files WHERE job_id = ?1 AND name = ?2",
-            params![job, name],
+            args![job, name],
         )?;
         Ok(())
     }
@@ -442,12 +459,10 @@ impl Write for JobFileWriter {
 impl Db {
     /// Jobs by (kind, status), for metrics.
     pub fn job_counts(&self) -> Result<Vec<(String, String, i64)>> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT kind, status, count(*) FROM jobs WHERE status <> 'uploading' GROUP BY kind, status",
-            )?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?)
+        self.conn.query(
+            "SELECT kind, status, count(*) FROM jobs WHERE status <> 'uploading' GROUP BY kind, status",
+            &[],
+            |r| Ok((r.string(0)?, r.string(1)?, r.i64(2)?)),
+        )
     }
 }

@@ -4,7 +4,7 @@
 //! needed against guessing); lookups are by hash, and the stored hash is compared again in
 //! constant time.
 
-use rusqlite::{OptionalExtension, params};
+use crate::sql::args;
 use sha2::{Digest, Sha256};
 
 use crate::{Db, OrgId, Result, StoreError, now_rfc3339};
@@ -63,7 +63,7 @@ impl Db {
         let key = format!("vcci_{hex}");
         self.conn.execute(
             "INSERT INTO api_keys (org_id, key_hash, prefix, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![org.0, &hash(&key)[..], &key[..13], role.as_str(), now_rfc3339()],
+            args![org.0, &hash(&key)[..], &key[..13], role.as_str(), &now_rfc3339()],
         )?;
         Ok(key)
     }
@@ -71,14 +71,11 @@ impl Db {
     /// The identity of a valid, unrevoked key.
     pub fn verify_key(&self, key: &str) -> Result<Option<KeyIdentity>> {
         let h = hash(key);
-        let row = self
-            .conn
-            .query_row(
-                "SELECT id, org_id, role, key_hash FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
-                [&h[..]],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, Vec<u8>>(3)?)),
-            )
-            .optional()?;
+        let row = self.conn.query_opt(
+            "SELECT id, org_id, role, key_hash FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL",
+            args![&h[..]],
+            |r| Ok((r.i64(0)?, r.i64(1)?, r.string(2)?, r.blob(3)?.to_vec())),
+        )?;
         match row {
             Some((id, org, role, stored)) if constant_time_eq(&stored, &h) => {
                 Ok(Some(KeyIdentity {
@@ -95,7 +92,7 @@ impl Db {
     pub fn revoke_key(&self, key: &str) -> Result<bool> {
         let n = self.conn.execute(
             "UPDATE api_keys SET revoked_at = ?1 WHERE key_hash = ?2 AND revoked_at IS NULL",
-            params![now_rfc3339(), &hash(key)[..]],
+            args![&now_rfc3339(), &hash(key)[..]],
         )?;
         Ok(n == 1)
     }
@@ -115,7 +112,9 @@ mod tests {
         assert!(key.starts_with("vcci_") && key.len() == 69);
         let stored: Vec<u8> = db
             .conn
-            .query_row("SELECT key_hash FROM api_keys", [], |r| r.get(0))
+            .query_one("SELECT key_hash FROM api_keys", &[], |r| {
+                Ok(r.blob(0)?.to_vec())
+            })
             .unwrap();
         assert_ne!(stored, key.as_bytes());
         let id = db.verify_key(&key).unwrap().unwrap();

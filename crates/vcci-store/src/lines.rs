@@ -4,8 +4,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use rusqlite::types::Value;
-use rusqlite::{OptionalExtension, Row, Statement, Transaction, params};
+use rusqlite::Statement;
 use serde::Serialize;
 use vcci_core::EpaVersion;
 use vcci_core::calc::{
@@ -19,7 +18,8 @@ use vcci_core::{
 
 use crate::codec::{Body, BodyRef};
 use crate::readmodel::{Contribution, Delta, kg_to_mg, usd_to_musd};
-use crate::{Db, Org, OrgId, Result, StoreError, now_rfc3339};
+use crate::sql::{Arg, Row, Tx, args};
+use crate::{Db, Dialect, Org, OrgId, Result, StoreError, now_rfc3339};
 
 /// A line that was calculated and is ready to be written.
 #[derive(Clone, Debug)]
@@ -368,25 +368,46 @@ fn insert_chunk(
     st.raw_execute()
 }
 
-const OLD_SQL: &str =
-    "SELECT content_hash, import_id, source_line, day, category, method, data_quality,
-    supplier_id, co2e_kg, spend_usd FROM transactions WHERE org_id = ?1 AND transaction_id = ?2";
+const OLD_COLS: &str = "content_hash, import_id, source_line, day, category, method, data_quality,
+    supplier_id, co2e_kg, spend_usd";
 
-fn old_contribution(
-    r: &Row<'_>,
-) -> rusqlite::Result<(i64, Option<i64>, Option<i64>, Contribution<'static>)> {
+/// The stored hash, import, source line and read-model contribution of a line by id. On
+/// PostgreSQL the id is found through `transaction_keys` (the lines table is partitioned by
+/// date), then the line through its partition's primary key.
+pub(crate) fn old_sql(d: Dialect) -> String {
+    match d {
+        Dialect::Sqlite => {
+            format!("SELECT {OLD_COLS} FROM transactions WHERE org_id = ?1 AND transaction_id = ?2")
+        }
+        Dialect::Postgres => format!(
+            "SELECT {} FROM transaction_keys k JOIN transactions t
+               ON t.org_id = k.org_id AND t.day = k.day AND t.transaction_id = k.transaction_id
+             WHERE k.org_id = ?1 AND k.transaction_id = ?2",
+            OLD_COLS
+                .split(',')
+                .map(|c| format!("t.{}", c.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// A row of `old_sql`.
+pub(crate) type OldLine = (i64, Option<i64>, Option<i64>, Contribution<'static>);
+
+pub(crate) fn old_contribution(r: &Row<'_>) -> Result<OldLine> {
     Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
+        r.i64(0)?,
+        r.opt_i64(1)?,
+        r.opt_i64(2)?,
         Contribution {
-            day: r.get(3)?,
-            category: r.get(4)?,
-            method: r.get(5)?,
-            data_quality: r.get(6)?,
-            supplier_id: r.get::<_, Option<String>>(7)?.map(Cow::Owned),
-            co2e_mg: kg_to_mg(r.get(8)?),
-            spend_musd: r.get::<_, Option<f64>>(9)?.map_or(0, usd_to_musd),
+            day: r.u32(3)?,
+            category: r.u8(4)?,
+            method: r.u8(5)?,
+            data_quality: r.u8(6)?,
+            supplier_id: r.opt_string(7)?.map(Cow::Owned),
+            co2e_mg: kg_to_mg(r.f64(8)?),
+            spend_musd: r.opt_f64(9)?.map_or(0, usd_to_musd),
         },
     ))
 }
@@ -405,7 +426,8 @@ impl Db {
         new_suppliers: &NewSuppliers,
         import_id: Option<i64>,
     ) -> Result<Vec<LineOutcome>> {
-        let tx = self.conn.transaction()?;
+        crate::pg::ensure_partitions(&self.conn, lines)?;
+        let tx = self.conn.begin()?;
         let mut delta = Delta::default();
         let out = write_lines_tx(&tx, org, lines, new_suppliers, import_id, &mut delta, false)?;
         delta.flush(&tx, org)?;
@@ -419,7 +441,10 @@ impl Db {
         &mut self,
         groups: &[(OrgId, &[PreparedLine], &NewSuppliers)],
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        for (_, lines, _) in groups {
+            crate::pg::ensure_partitions(&self.conn, lines)?;
+        }
+        let tx = self.conn.begin()?;
         let mut deltas: Vec<(OrgId, Delta)> = Vec::new();
         for (org, lines, new_suppliers) in groups {
             let at = match deltas.iter().position(|(o, _)| o == org) {
@@ -448,17 +473,25 @@ impl Db {
 
     /// Deletes one line; false if it did not exist.
     pub fn delete_line(&mut self, org: OrgId, transaction_id: &str) -> Result<bool> {
-        let tx = self.conn.transaction()?;
-        let old = tx
-            .query_row(OLD_SQL, params![org.0, transaction_id], old_contribution)
-            .optional()?;
+        let tx = self.conn.begin()?;
+        let old = tx.query_opt(
+            &old_sql(tx.dialect()),
+            args![org.0, transaction_id],
+            old_contribution,
+        )?;
         let Some((_, _, _, c)) = old else {
             return Ok(false);
         };
         tx.execute(
-            "DELETE FROM transactions WHERE org_id = ?1 AND transaction_id = ?2",
-            params![org.0, transaction_id],
+            "DELETE FROM transactions WHERE org_id = ?1 AND day = ?2 AND transaction_id = ?3",
+            args![org.0, c.day, transaction_id],
         )?;
+        if tx.dialect() == Dialect::Postgres {
+            tx.execute(
+                "DELETE FROM transaction_keys WHERE org_id = ?1 AND transaction_id = ?2",
+                args![org.0, transaction_id],
+            )?;
+        }
         let mut d = Delta::default();
         d.remove(&c);
         d.flush(&tx, org)?;
@@ -468,23 +501,26 @@ impl Db {
 
     /// One stored line with its result.
     pub fn get_line(&self, org: OrgId, transaction_id: &str) -> Result<Option<StoredLine>> {
-        let sql = format!(
-            "SELECT {} FROM transactions WHERE org_id = ?1 AND transaction_id = ?2",
-            READ_COLS
-        );
-        Ok(self
-            .conn
-            .query_row(&sql, params![org.0, transaction_id], stored_line)
-            .optional()?)
+        let sql = match self.conn.dialect() {
+            Dialect::Sqlite => format!(
+                "SELECT {READ_COLS} FROM transactions WHERE org_id = ?1 AND transaction_id = ?2"
+            ),
+            Dialect::Postgres => format!(
+                "SELECT {READ_COLS} FROM transactions t WHERE t.org_id = ?1 AND t.transaction_id = ?2
+                   AND t.day = (SELECT day FROM transaction_keys WHERE org_id = ?1 AND transaction_id = ?2)"
+            ),
+        };
+        self.conn
+            .query_opt(&sql, args![org.0, transaction_id], stored_line)
     }
 
     /// Number of lines of `org`.
     pub fn line_count(&self, org: OrgId) -> Result<i64> {
-        Ok(self.conn.query_row(
+        self.conn.query_one(
             "SELECT COUNT(*) FROM transactions WHERE org_id = ?1",
-            [org.0],
-            |r| r.get(0),
-        )?)
+            args![org.0],
+            |r| r.i64(0),
+        )
     }
 
     /// Recalculates stored lines of `org` (all, or those of the given suppliers) with the
@@ -497,7 +533,7 @@ impl Db {
         only_suppliers: Option<&[String]>,
     ) -> Result<(u64, Vec<(String, LineError)>)> {
         let profiles = self.supplier_profiles(org.id)?;
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.begin()?;
         let out = recalculate_tx(&tx, cat, org, &profiles, only_suppliers)?;
         tx.commit()?;
         Ok(out)
@@ -505,7 +541,7 @@ impl Db {
 
     /// Rebuilds the read models from the lines.
     pub fn rebuild_read_models(&mut self, org: OrgId) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.begin()?;
         crate::readmodel::rebuild(&tx, org)?;
         tx.commit()?;
         Ok(())
@@ -514,7 +550,7 @@ impl Db {
 
 /// `Db::recalculate` inside a caller's transaction.
 pub(crate) fn recalculate_tx(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     cat: &'static Catalog,
     org: &Org,
     profiles: &HashMap<String, SupplierProfile>,
@@ -552,7 +588,7 @@ pub(crate) fn recalculate_tx(
 /// contribution to `delta` as if it were new (the import does this on its reading thread,
 /// off the writer's critical path); it is corrected here for lines that were not inserted.
 pub(crate) fn write_lines_tx(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     org: OrgId,
     lines: &[PreparedLine],
     new_suppliers: &NewSuppliers,
@@ -560,6 +596,26 @@ pub(crate) fn write_lines_tx(
     delta: &mut Delta,
     counted: bool,
 ) -> Result<Vec<LineOutcome>> {
+    match tx.sqlite() {
+        Some(conn) => {
+            write_lines_sqlite(conn, org, lines, new_suppliers, import_id, delta, counted)
+        }
+        None => crate::pg::write_lines(tx, org, lines, new_suppliers, import_id, delta, counted),
+    }
+}
+
+/// `write_lines_tx` on SQLite: multi-row prepared inserts for runs of new lines, line by
+/// line where keys exist.
+fn write_lines_sqlite(
+    tx: &rusqlite::Connection,
+    org: OrgId,
+    lines: &[PreparedLine],
+    new_suppliers: &NewSuppliers,
+    import_id: Option<i64>,
+    delta: &mut Delta,
+    counted: bool,
+) -> Result<Vec<LineOutcome>> {
+    use rusqlite::params;
     if !new_suppliers.is_empty() {
         let now = now_rfc3339();
         let mut st = tx.prepare_cached(
@@ -572,7 +628,7 @@ pub(crate) fn write_lines_tx(
     }
     let mut ins = tx.prepare_cached(&insert_sql("DO NOTHING"))?;
     let mut ups = tx.prepare_cached(&upsert_sql())?;
-    let mut old = tx.prepare_cached(OLD_SQL)?;
+    let mut old = tx.prepare_cached(&old_sql(Dialect::Sqlite))?;
     let mut touch = tx.prepare_cached(
         "UPDATE transactions SET import_id = ?3, source_line = ?4 WHERE org_id = ?1 AND transaction_id = ?2",
     )?;
@@ -624,8 +680,13 @@ pub(crate) fn write_lines_tx(
                 continue;
             }
             let id = p.line.transaction_id.as_deref().unwrap_or_default();
-            let (hash, old_import, old_line, c) =
-                old.query_row(params![org.0, id], old_contribution)?;
+            let (hash, old_import, old_line, c) = {
+                let mut rows = old.query(params![org.0, id])?;
+                let r = rows
+                    .next()?
+                    .ok_or_else(|| StoreError::NotFound(format!("line {id}")))?;
+                old_contribution(&Row::Sqlite(r))?
+            };
             let outcome = if import_id.is_some() && old_import == import_id {
                 LineOutcome::Duplicate {
                     first_line: old_line.unwrap_or(0),
@@ -682,18 +743,14 @@ fn day_text(day: u32) -> String {
     Date::from_yyyymmdd(day).map_or_else(|| day.to_string(), |d| d.to_string())
 }
 
-fn body_err(e: StoreError) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Blob, e.to_string().into())
-}
-
-pub(crate) fn stored_line(r: &Row<'_>) -> rusqlite::Result<StoredLine> {
+pub(crate) fn stored_line(r: &Row<'_>) -> Result<StoredLine> {
     stored_line_at(r, 0)
 }
 
 /// `stored_line` for a row whose `READ_COLS` start at column `o`.
-fn stored_line_at(r: &Row<'_>, o: usize) -> rusqlite::Result<StoredLine> {
-    let category: u8 = r.get(o + 4)?;
-    let b = Body::decode(r.get_ref(o + 7)?.as_blob()?).map_err(body_err)?;
+fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
+    let category: u8 = r.u8(o + 4)?;
+    let b = Body::decode(r.blob(o + 7)?)?;
     let price_basis = basis_from_code(b.price_basis);
     let (factor_set, factor_version, factor_unit) =
         factor_names(b.factor_source, &b.factor_key, price_basis, b.factor_year);
@@ -740,9 +797,9 @@ fn stored_line_at(r: &Row<'_>, o: usize) -> rusqlite::Result<StoredLine> {
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default();
     Ok(StoredLine {
-        transaction_id: r.get(o)?,
-        date: day_text(r.get(o + 1)?),
-        supplier_id: r.get(o + 2)?,
+        transaction_id: r.string(o)?,
+        date: day_text(r.u32(o + 1)?),
+        supplier_id: r.opt_string(o + 2)?,
         supplier_name: b.supplier_name,
         description: b.description,
         amount: b.amount,
@@ -755,15 +812,15 @@ fn stored_line_at(r: &Row<'_>, o: usize) -> rusqlite::Result<StoredLine> {
         country: b.country,
         price_basis,
         emission: EmissionRecord {
-            co2e_kg: r.get(o + 3)?,
+            co2e_kg: r.f64(o + 3)?,
             category,
             category_name: vcci_core::Category::new(category)
                 .map(|c| c.name())
                 .unwrap_or_default()
                 .into(),
             category_source: source_from_code(b.category_source),
-            method: method_from_code(r.get(o + 5)?),
-            data_quality: r.get(o + 6)?,
+            method: method_from_code(r.u8(o + 5)?),
+            data_quality: r.u8(o + 6)?,
             factor: FactorInfo {
                 set: factor_set.into(),
                 version: factor_version,
@@ -782,44 +839,46 @@ fn stored_line_at(r: &Row<'_>, o: usize) -> rusqlite::Result<StoredLine> {
 
 /// Lines as `Line`s again (for recalculation), keyset-paged by transaction_id.
 fn load_lines(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     org: OrgId,
     after: &str,
     only: Option<&[String]>,
     limit: i64,
 ) -> Result<Vec<(String, Line)>> {
-    let mut sql = String::from(
-        "SELECT transaction_id, day, supplier_id, body FROM transactions WHERE org_id = ?1 AND transaction_id > ?2",
-    );
-    let mut args: Vec<Value> = vec![
-        Value::Integer(org.0),
-        Value::Text(after.to_owned()),
-        Value::Integer(limit),
-    ];
+    let mut sql = match tx.dialect() {
+        Dialect::Sqlite => String::from(
+            "SELECT transaction_id, day, supplier_id, body FROM transactions t
+             WHERE org_id = ?1 AND transaction_id > ?2",
+        ),
+        Dialect::Postgres => String::from(
+            "SELECT k.transaction_id, t.day, t.supplier_id, t.body FROM transaction_keys k
+             JOIN transactions t ON t.org_id = k.org_id AND t.day = k.day AND t.transaction_id = k.transaction_id
+             WHERE k.org_id = ?1 AND k.transaction_id > ?2",
+        ),
+    };
+    let mut args: Vec<Arg<'_>> = vec![Arg::Int(org.0), Arg::Text(after), Arg::Int(limit)];
     if let Some(ids) = only {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
         let marks: Vec<String> = (0..ids.len()).map(|i| format!("?{}", i + 4)).collect();
-        sql.push_str(&format!(" AND supplier_id IN ({})", marks.join(", ")));
-        args.extend(ids.iter().map(|s| Value::Text(s.clone())));
+        sql.push_str(&format!(" AND t.supplier_id IN ({})", marks.join(", ")));
+        args.extend(ids.iter().map(|s| Arg::Text(s)));
     }
-    sql.push_str(" ORDER BY transaction_id LIMIT ?3");
-    let mut st = tx.prepare(&sql)?;
-    let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
-        let parse_err = |i: usize, m: String| {
-            rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, m.into())
-        };
-        let id: String = r.get(0)?;
-        let b = Body::decode(r.get_ref(3)?.as_blob()?).map_err(body_err)?;
-        let supplier_id: Option<String> = r.get(2)?;
+    sql.push_str(match tx.dialect() {
+        Dialect::Sqlite => " ORDER BY transaction_id LIMIT ?3",
+        Dialect::Postgres => " ORDER BY k.transaction_id LIMIT ?3",
+    });
+    tx.query(&sql, &args, |r| {
+        let bad = |m: String| StoreError::Invalid(format!("stored line: {m}"));
+        let id = r.string(0)?;
+        let b = Body::decode(r.blob(3)?)?;
+        let supplier_id = r.opt_string(2)?;
         Ok((
             id.clone(),
             Line {
                 transaction_id: Some(id),
-                date: Some(
-                    Date::from_yyyymmdd(r.get(1)?).ok_or_else(|| parse_err(1, "bad day".into()))?,
-                ),
+                date: Some(Date::from_yyyymmdd(r.u32(1)?).ok_or_else(|| bad("bad day".into()))?),
                 // The stored supplier_id is the line's supplier key (its id, else its name).
                 supplier_id: if b.supplier_id_given {
                     supplier_id
@@ -833,26 +892,20 @@ fn load_lines(
                     .currency
                     .map(|c| Currency::parse(&c))
                     .transpose()
-                    .map_err(|m| parse_err(3, m))?,
+                    .map_err(bad)?,
                 naics: b.naics_code.and_then(Naics::from_code),
                 category: b
                     .category_in
                     .and_then(|c| u8::try_from(c).ok())
                     .and_then(vcci_core::Category::new),
                 quantity: b.quantity,
-                unit: b
-                    .unit
-                    .map(|u| Unit::parse(&u))
-                    .transpose()
-                    .map_err(|m| parse_err(3, m))?,
+                unit: b.unit.map(|u| Unit::parse(&u)).transpose().map_err(bad)?,
                 activity_id: b.activity_id,
                 country: b.country,
                 price_basis: basis_from_code(b.price_basis),
             },
         ))
-    })?;
-    rows.collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(StoreError::from)
+    })
 }
 
 /// Filters of a line listing (all optional, combined with AND).
@@ -879,14 +932,14 @@ impl Db {
         let mut sql = format!(
             "SELECT day, {READ_COLS} FROM transactions WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3"
         );
-        let mut args: Vec<Value> = vec![
-            Value::Integer(org.0),
-            Value::Integer(i64::from(f.from.map_or(0, |d| d.yyyymmdd()))),
-            Value::Integer(i64::from(f.to.map_or(99_999_999, |d| d.yyyymmdd()))),
+        let mut args: Vec<Arg<'_>> = vec![
+            Arg::Int(org.0),
+            Arg::Int(i64::from(f.from.map_or(0, |d| d.yyyymmdd()))),
+            Arg::Int(i64::from(f.to.map_or(99_999_999, |d| d.yyyymmdd()))),
         ];
         if let Some((day, id)) = after {
-            args.push(Value::Integer(i64::from(day)));
-            args.push(Value::Text(id.to_owned()));
+            args.push(Arg::Int(i64::from(day)));
+            args.push(Arg::Text(id));
             sql += &format!(
                 " AND (day, transaction_id) < (?{}, ?{})",
                 args.len() - 1,
@@ -894,24 +947,19 @@ impl Db {
             );
         }
         if let Some(s) = &f.supplier_id {
-            args.push(Value::Text(s.clone()));
+            args.push(Arg::Text(s));
             sql += &format!(" AND supplier_id = ?{}", args.len());
         }
         if let Some(c) = f.category {
-            args.push(Value::Integer(i64::from(c)));
+            args.push(Arg::Int(i64::from(c)));
             sql += &format!(" AND category = ?{}", args.len());
         }
-        args.push(Value::Integer(limit as i64));
+        args.push(Arg::Int(limit as i64));
         sql += &format!(
             " ORDER BY day DESC, transaction_id DESC LIMIT ?{}",
             args.len()
         );
-        let mut st = self.conn.prepare_cached(&sql)?;
-        let rows = st.query_map(rusqlite::params_from_iter(args), |r| {
-            let day: u32 = r.get(0)?;
-            Ok((day, stored_line_at(r, 1)?))
-        })?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(StoreError::from)
+        self.conn
+            .query(&sql, &args, |r| Ok((r.u32(0)?, stored_line_at(r, 1)?)))
     }
 }

@@ -1,6 +1,6 @@
 //! Organizations (tenants) and their calculation settings.
 
-use rusqlite::{OptionalExtension, params};
+use crate::sql::{Arg, Tx, args};
 use vcci_core::{CalcConfig, EpaVersion};
 
 use crate::{Db, Result, StoreError, now_rfc3339};
@@ -46,32 +46,25 @@ impl Db {
         validate_org_name(name)?;
         self.conn.execute(
             "INSERT INTO organizations (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-            params![name, now_rfc3339()],
+            args![name, &now_rfc3339()],
         )?;
         self.org_by_name(name)?
             .ok_or_else(|| StoreError::NotFound(format!("organization {name}")))
     }
 
     pub fn org_by_name(&self, name: &str) -> Result<Option<Org>> {
-        self.org_where("name = ?1", name)
+        self.org_where("name = ?1", Arg::Text(name))
     }
 
     pub fn org_by_id(&self, id: OrgId) -> Result<Option<Org>> {
-        self.org_where("id = ?1", id.0)
+        self.org_where("id = ?1", Arg::Int(id.0))
     }
 
-    fn org_where(&self, cond: &str, v: impl rusqlite::ToSql) -> Result<Option<Org>> {
+    fn org_where(&self, cond: &str, v: Arg<'_>) -> Result<Option<Org>> {
         let sql = format!("SELECT id, name, epa_version FROM organizations WHERE {cond}");
         let row = self
             .conn
-            .query_row(&sql, [v], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .optional()?;
+            .query_opt(&sql, &[v], |r| Ok((r.i64(0)?, r.string(1)?, r.string(2)?)))?;
         row.map(|(id, name, v)| {
             let epa_version = EpaVersion::parse(&v).map_err(StoreError::Invalid)?;
             Ok(Org {
@@ -93,16 +86,18 @@ impl Db {
     pub fn set_epa_version(&self, org: OrgId, v: EpaVersion) -> Result<()> {
         self.conn.execute(
             "UPDATE organizations SET epa_version = ?1 WHERE id = ?2",
-            params![v.as_str(), org.0],
+            args![v.as_str(), org.0],
         )?;
         Ok(())
     }
 }
 
 /// Marks a change of `org`'s data inside `tx` (see the `generation` column).
-pub(crate) fn bump_generation(tx: &rusqlite::Transaction<'_>, org: OrgId) -> Result<()> {
-    tx.prepare_cached("UPDATE organizations SET generation = generation + 1 WHERE id = ?1")?
-        .execute([org.0])?;
+pub(crate) fn bump_generation(tx: &Tx<'_>, org: OrgId) -> Result<()> {
+    tx.execute(
+        "UPDATE organizations SET generation = generation + 1 WHERE id = ?1",
+        args![org.0],
+    )?;
     Ok(())
 }
 
@@ -120,9 +115,11 @@ impl Db {
     pub fn generation(&self, org: OrgId) -> Result<u64> {
         Ok(self
             .conn
-            .prepare_cached("SELECT generation FROM organizations WHERE id = ?1")?
-            .query_row([org.0], |r| r.get::<_, i64>(0))
-            .optional()?
+            .query_opt(
+                "SELECT generation FROM organizations WHERE id = ?1",
+                args![org.0],
+                |r| r.i64(0),
+            )?
             .unwrap_or(0) as u64)
     }
 
@@ -130,13 +127,13 @@ impl Db {
     pub fn generations(&self) -> Result<Generations> {
         let orgs = self
             .conn
-            .prepare_cached("SELECT id, generation FROM organizations")?
-            .query_map([], |r| Ok((OrgId(r.get(0)?), r.get::<_, i64>(1)? as u64)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let revoked_keys = self
-            .conn
-            .prepare_cached("SELECT count(revoked_at) FROM api_keys")?
-            .query_row([], |r| r.get::<_, i64>(0))? as u64;
+            .query("SELECT id, generation FROM organizations", &[], |r| {
+                Ok((OrgId(r.i64(0)?), r.i64(1)? as u64))
+            })?;
+        let revoked_keys =
+            self.conn
+                .query_one("SELECT count(revoked_at) FROM api_keys", &[], |r| r.i64(0))?
+                as u64;
         Ok(Generations { orgs, revoked_keys })
     }
 }

@@ -9,9 +9,8 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use rusqlite::{Transaction, params};
-
-use crate::{OrgId, Result};
+use crate::sql::{Arg, Tx, args};
+use crate::{Dialect, OrgId, Result};
 
 /// kg → integer milligrams.
 pub fn kg_to_mg(kg: f64) -> i64 {
@@ -23,10 +22,64 @@ pub fn usd_to_musd(usd: f64) -> i64 {
     (usd * 1e3).round() as i64
 }
 
-/// `kg_to_mg(co2e_kg)` in SQL (same IEEE product, same half-away-from-zero rounding).
-pub const MG_SQL: &str = "CAST(round(co2e_kg * 1000000.0) AS INTEGER)";
-/// `usd_to_musd(spend_usd)` in SQL, 0 without spend.
-pub const MUSD_SQL: &str = "CAST(round(COALESCE(spend_usd, 0.0) * 1000.0) AS INTEGER)";
+/// `kg_to_mg(co2e_kg)` of a line in SQL. SQLite computes it (same IEEE product, same
+/// half-away-from-zero rounding); PostgreSQL's `round(float8)` rounds half to even, so its
+/// lines carry the value computed in Rust as a column.
+pub fn mg_sql(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => "CAST(round(co2e_kg * 1000000.0) AS INTEGER)",
+        Dialect::Postgres => "co2e_mg",
+    }
+}
+
+/// `usd_to_musd(spend_usd)` of a line in SQL, 0 without spend.
+pub fn musd_sql(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => "CAST(round(COALESCE(spend_usd, 0.0) * 1000.0) AS INTEGER)",
+        Dialect::Postgres => "spend_musd",
+    }
+}
+
+/// Rows per multi-row upsert statement of a read-model flush: one on SQLite (a prepared
+/// statement costs no round trip there), many on PostgreSQL (one round trip per statement).
+fn rows_per_statement(d: Dialect) -> usize {
+    match d {
+        Dialect::Sqlite => 1,
+        Dialect::Postgres => 500,
+    }
+}
+
+/// Adds signed sums to `table` for many keys: multi-row `INSERT ... ON CONFLICT DO UPDATE`
+/// with `key_cols` identifying a row and the three sums following them in each row of
+/// `rows`. Rows are applied in key order, so concurrent flushes lock rows in the same order
+/// (PostgreSQL would otherwise deadlock two writers touching the same days).
+fn upsert_sums(tx: &Tx<'_>, table: &str, key_cols: &[&str], rows: &[Vec<Arg<'_>>]) -> Result<()> {
+    let per = rows_per_statement(tx.dialect());
+    let width = key_cols.len() + 3;
+    let cols = format!("{}, co2e_mg, spend_musd, line_count", key_cols.join(", "));
+    let sets = ["co2e_mg", "spend_musd", "line_count"]
+        .iter()
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for chunk in rows.chunks(per) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let marks: Vec<String> =
+                    (1..=width).map(|i| format!("?{}", r * width + i)).collect();
+                format!("({})", marks.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO {table} ({cols}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {sets}",
+            values.join(", "),
+            key_cols.join(", ")
+        );
+        let flat: Vec<Arg<'_>> = chunk.iter().flatten().copied().collect();
+        tx.execute(&sql, &flat)?;
+    }
+    Ok(())
+}
 
 /// One line's contribution to the read models.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,71 +190,70 @@ impl Delta {
     }
 
     /// Writes the deltas inside `tx`; rows whose count drops to zero are removed.
-    pub fn flush(&mut self, tx: &Transaction<'_>, org: OrgId) -> Result<()> {
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO summary_daily (org_id, day, category, method, data_quality, co2e_mg, spend_musd, line_count)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (org_id, day, category, method, data_quality) DO UPDATE SET
-                   co2e_mg = co2e_mg + excluded.co2e_mg,
-                   spend_musd = spend_musd + excluded.spend_musd,
-                   line_count = line_count + excluded.line_count",
-            )?;
-            let mut monthly: HashMap<(u32, u8, u8, u8), Agg, BuildHasherDefault<IntHasher>> =
-                HashMap::default();
-            for ((day, cat, method, dq), a) in &self.daily {
-                if *a != Agg::default() {
-                    st.execute(params![org.0, day, cat, method, dq, a.mg, a.musd, a.count])?;
-                    let m = monthly.entry((day / 100, *cat, *method, *dq)).or_default();
-                    m.mg += a.mg;
-                    m.musd += a.musd;
-                    m.count += a.count;
-                }
-            }
-            let mut st = tx.prepare_cached(
-                "INSERT INTO summary_monthly (org_id, month, category, method, data_quality, co2e_mg, spend_musd, line_count)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (org_id, month, category, method, data_quality) DO UPDATE SET
-                   co2e_mg = co2e_mg + excluded.co2e_mg,
-                   spend_musd = spend_musd + excluded.spend_musd,
-                   line_count = line_count + excluded.line_count",
-            )?;
-            for ((month, cat, method, dq), a) in &monthly {
-                if *a != Agg::default() {
-                    st.execute(params![
-                        org.0, month, cat, method, dq, a.mg, a.musd, a.count
-                    ])?;
-                }
-            }
-            let mut st = tx.prepare_cached(
-                "INSERT INTO summary_supplier_month (org_id, supplier_id, month, co2e_mg, spend_musd, line_count)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (org_id, supplier_id, month) DO UPDATE SET
-                   co2e_mg = co2e_mg + excluded.co2e_mg,
-                   spend_musd = spend_musd + excluded.spend_musd,
-                   line_count = line_count + excluded.line_count",
-            )?;
-            for (supplier, months) in &self.supplier {
-                for (month, a) in months {
-                    if *a != Agg::default() {
-                        st.execute(params![org.0, supplier, month, a.mg, a.musd, a.count])?;
-                    }
-                }
-            }
+    pub(crate) fn flush(&mut self, tx: &Tx<'_>, org: OrgId) -> Result<()> {
+        let mut monthly: HashMap<(u32, u8, u8, u8), Agg, BuildHasherDefault<IntHasher>> =
+            HashMap::default();
+        let mut daily: Vec<_> = self
+            .daily
+            .iter()
+            .filter(|(_, a)| **a != Agg::default())
+            .collect();
+        daily.sort_unstable_by_key(|(k, _)| **k);
+        let mut rows = Vec::with_capacity(daily.len());
+        for ((day, cat, method, dq), a) in daily {
+            let m = monthly.entry((day / 100, *cat, *method, *dq)).or_default();
+            m.mg += a.mg;
+            m.musd += a.musd;
+            m.count += a.count;
+            rows.push(args![org.0, *day, *cat, *method, *dq, a.mg, a.musd, a.count].to_vec());
         }
+        upsert_sums(
+            tx,
+            "summary_daily",
+            &["org_id", "day", "category", "method", "data_quality"],
+            &rows,
+        )?;
+        let mut monthly: Vec<_> = monthly
+            .into_iter()
+            .filter(|(_, a)| *a != Agg::default())
+            .collect();
+        monthly.sort_unstable_by_key(|(k, _)| *k);
+        let rows: Vec<Vec<Arg<'_>>> = monthly
+            .iter()
+            .map(|((month, cat, method, dq), a)| {
+                args![org.0, *month, *cat, *method, *dq, a.mg, a.musd, a.count].to_vec()
+            })
+            .collect();
+        upsert_sums(
+            tx,
+            "summary_monthly",
+            &["org_id", "month", "category", "method", "data_quality"],
+            &rows,
+        )?;
+        let mut supplier: Vec<(&str, u32, &Agg)> = self
+            .supplier
+            .iter()
+            .flat_map(|(s, months)| months.iter().map(move |(m, a)| (s.as_str(), *m, a)))
+            .filter(|(_, _, a)| **a != Agg::default())
+            .collect();
+        supplier.sort_unstable_by_key(|(s, m, _)| (*s, *m));
+        let rows: Vec<Vec<Arg<'_>>> = supplier
+            .iter()
+            .map(|(s, month, a)| args![org.0, *s, *month, a.mg, a.musd, a.count].to_vec())
+            .collect();
+        upsert_sums(
+            tx,
+            "summary_supplier_month",
+            &["org_id", "supplier_id", "month"],
+            &rows,
+        )?;
         if self.removed {
-            tx.execute(
-                "DELETE FROM summary_daily WHERE org_id = ?1 AND line_count = 0",
-                [org.0],
-            )?;
-            tx.execute(
-                "DELETE FROM summary_supplier_month WHERE org_id = ?1 AND line_count = 0",
-                [org.0],
-            )?;
-            tx.execute(
-                "DELETE FROM summary_monthly WHERE org_id = ?1 AND line_count = 0",
-                [org.0],
-            )?;
+            for table in ["summary_daily", "summary_supplier_month", "summary_monthly"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE org_id = ?1 AND line_count = 0"),
+                    args![org.0],
+                )?;
+            }
         }
         self.daily.clear();
         self.supplier.clear();
@@ -211,34 +263,35 @@ impl Delta {
 }
 
 /// Rebuilds both read models of `org` from its lines (repair, and the check in tests).
-pub fn rebuild(tx: &Transaction<'_>, org: OrgId) -> Result<()> {
-    tx.execute("DELETE FROM summary_daily WHERE org_id = ?1", [org.0])?;
-    tx.execute(
-        "DELETE FROM summary_supplier_month WHERE org_id = ?1",
-        [org.0],
-    )?;
-    tx.execute("DELETE FROM summary_monthly WHERE org_id = ?1", [org.0])?;
+pub(crate) fn rebuild(tx: &Tx<'_>, org: OrgId) -> Result<()> {
+    let (mg, musd) = (mg_sql(tx.dialect()), musd_sql(tx.dialect()));
+    for table in ["summary_daily", "summary_supplier_month", "summary_monthly"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE org_id = ?1"),
+            args![org.0],
+        )?;
+    }
     tx.execute(
         &format!(
             "INSERT INTO summary_daily (org_id, day, category, method, data_quality, co2e_mg, spend_musd, line_count)
-             SELECT org_id, day, category, method, data_quality, SUM({MG_SQL}), SUM({MUSD_SQL}), COUNT(*)
-             FROM transactions WHERE org_id = ?1 GROUP BY day, category, method, data_quality"
+             SELECT org_id, day, category, method, data_quality, CAST(SUM({mg}) AS BIGINT), CAST(SUM({musd}) AS BIGINT), COUNT(*)
+             FROM transactions WHERE org_id = ?1 GROUP BY org_id, day, category, method, data_quality"
         ),
-        [org.0],
+        args![org.0],
     )?;
     tx.execute(
         &format!(
             "INSERT INTO summary_supplier_month (org_id, supplier_id, month, co2e_mg, spend_musd, line_count)
-             SELECT org_id, COALESCE(supplier_id, ''), day / 100, SUM({MG_SQL}), SUM({MUSD_SQL}), COUNT(*)
-             FROM transactions WHERE org_id = ?1 GROUP BY COALESCE(supplier_id, ''), day / 100"
+             SELECT org_id, COALESCE(supplier_id, ''), day / 100, CAST(SUM({mg}) AS BIGINT), CAST(SUM({musd}) AS BIGINT), COUNT(*)
+             FROM transactions WHERE org_id = ?1 GROUP BY org_id, COALESCE(supplier_id, ''), day / 100"
         ),
-        [org.0],
+        args![org.0],
     )?;
     tx.execute(
         "INSERT INTO summary_monthly (org_id, month, category, method, data_quality, co2e_mg, spend_musd, line_count)
-         SELECT org_id, day / 100, category, method, data_quality, SUM(co2e_mg), SUM(spend_musd), SUM(line_count)
-         FROM summary_daily WHERE org_id = ?1 GROUP BY day / 100, category, method, data_quality",
-        [org.0],
+         SELECT org_id, day / 100, category, method, data_quality, CAST(SUM(co2e_mg) AS BIGINT), CAST(SUM(spend_musd) AS BIGINT), CAST(SUM(line_count) AS BIGINT)
+         FROM summary_daily WHERE org_id = ?1 GROUP BY org_id, day / 100, category, method, data_quality",
+        args![org.0],
     )?;
     crate::orgs::bump_generation(tx, org)
 }

@@ -3,12 +3,12 @@
 //! `summary_supplier_month` for whole months plus the lines of at most two partial months at
 //! the range's edges, read through the date index.
 
-use rusqlite::params;
 use serde::Serialize;
 use vcci_core::{Category, Date, Method};
 
 use crate::lines::method_from_code;
-use crate::readmodel::{MG_SQL, MUSD_SQL};
+use crate::readmodel::{mg_sql, musd_sql};
+use crate::sql::args;
 use crate::{Db, OrgId, Result};
 
 /// An inclusive date range; `None` ends are open.
@@ -101,22 +101,22 @@ impl Db {
     /// Totals for `org` in `range`, optionally for one supplier.
     pub fn summary(&self, org: OrgId, range: DateRange, supplier: Option<&str>) -> Result<Summary> {
         let (from, to) = range.bounds();
-        // (category, method code, quality, mg, musd, count)
+        let (mg, musd) = (mg_sql(self.conn.dialect()), musd_sql(self.conn.dialect()));
         // (category, method code, quality, mg, musd, count): from the read model, or for one
         // supplier from its lines in the range, through the date index.
         let supplier_sql = format!(
-            "SELECT category, method, data_quality, SUM({MG_SQL}), SUM({MUSD_SQL}), COUNT(*)
+            "SELECT category, method, data_quality, CAST(SUM({mg}) AS BIGINT), CAST(SUM({musd}) AS BIGINT), COUNT(*)
              FROM transactions WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3 AND supplier_id = ?4
              GROUP BY category, method, data_quality"
         );
-        let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(u8, u8, u8, i64, i64, i64)> {
+        let row = |r: &crate::sql::Row<'_>| -> Result<(u8, u8, u8, i64, i64, i64)> {
             Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
+                r.u8(0)?,
+                r.u8(1)?,
+                r.u8(2)?,
+                r.i64(3)?,
+                r.i64(4)?,
+                r.i64(5)?,
             ))
         };
         let mut rows: Vec<(u8, u8, u8, i64, i64, i64)> = Vec::new();
@@ -126,31 +126,29 @@ impl Db {
             None => {
                 let (whole, partial) = split_months(range);
                 if let Some((m_from, m_to)) = whole {
-                    let mut st = self.conn.prepare_cached(
-                        "SELECT category, method, data_quality, SUM(co2e_mg), SUM(spend_musd), SUM(line_count)
+                    rows.extend(self.conn.query(
+                        "SELECT category, method, data_quality, CAST(SUM(co2e_mg) AS BIGINT), CAST(SUM(spend_musd) AS BIGINT), CAST(SUM(line_count) AS BIGINT)
                          FROM summary_monthly WHERE org_id = ?1 AND month BETWEEN ?2 AND ?3
                          GROUP BY category, method, data_quality",
-                    )?;
-                    for r in st.query_map(params![org.0, m_from, m_to], row)? {
-                        rows.push(r?);
-                    }
+                        args![org.0, m_from, m_to],
+                        row,
+                    )?);
                 }
                 for (f, t) in partial {
-                    let mut st = self.conn.prepare_cached(
-                        "SELECT category, method, data_quality, SUM(co2e_mg), SUM(spend_musd), SUM(line_count)
+                    rows.extend(self.conn.query(
+                        "SELECT category, method, data_quality, CAST(SUM(co2e_mg) AS BIGINT), CAST(SUM(spend_musd) AS BIGINT), CAST(SUM(line_count) AS BIGINT)
                          FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3
                          GROUP BY category, method, data_quality",
-                    )?;
-                    for r in st.query_map(params![org.0, f.yyyymmdd(), t.yyyymmdd()], row)? {
-                        rows.push(r?);
-                    }
+                        args![org.0, f.yyyymmdd(), t.yyyymmdd()],
+                        row,
+                    )?);
                 }
             }
             Some(s) => {
-                let mut st = self.conn.prepare_cached(&supplier_sql)?;
-                for r in st.query_map(params![org.0, from, to, s], row)? {
-                    rows.push(r?);
-                }
+                rows.extend(
+                    self.conn
+                        .query(&supplier_sql, args![org.0, from, to, *s], row)?,
+                );
             }
         }
         let mut cat = [(0i64, 0i64); 16];
@@ -221,37 +219,32 @@ impl Db {
     pub fn by_month(&self, org: OrgId, range: DateRange) -> Result<Vec<MonthTotal>> {
         // Whole months from the monthly model, partial edge months from the daily one.
         let (whole, partial) = split_months(range);
-        let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(u32, u8, i64, i64)> {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        let row = |r: &crate::sql::Row<'_>| -> Result<(u32, u8, i64, i64)> {
+            Ok((r.u32(0)?, r.u8(1)?, r.i64(2)?, r.i64(3)?))
         };
         let mut raw: Vec<(u32, u8, i64, i64)> = Vec::new();
         if let Some((m_from, m_to)) = whole {
-            let mut st = self.conn.prepare_cached(
-                "SELECT month, category, SUM(co2e_mg), SUM(line_count)
+            raw.extend(self.conn.query(
+                "SELECT month, category, CAST(SUM(co2e_mg) AS BIGINT), CAST(SUM(line_count) AS BIGINT)
                  FROM summary_monthly WHERE org_id = ?1 AND month BETWEEN ?2 AND ?3
                  GROUP BY month, category",
-            )?;
-            for r in st.query_map(params![org.0, m_from, m_to], row)? {
-                raw.push(r?);
-            }
+                args![org.0, m_from, m_to],
+                row,
+            )?);
         }
         for (f, t) in partial {
-            let mut st = self.conn.prepare_cached(
-                "SELECT day / 100 AS month, category, SUM(co2e_mg), SUM(line_count)
+            raw.extend(self.conn.query(
+                "SELECT day / 100 AS month, category, CAST(SUM(co2e_mg) AS BIGINT), CAST(SUM(line_count) AS BIGINT)
                  FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3
-                 GROUP BY month, category",
-            )?;
-            for r in st.query_map(params![org.0, f.yyyymmdd(), t.yyyymmdd()], row)? {
-                raw.push(r?);
-            }
+                 GROUP BY day / 100, category",
+                args![org.0, f.yyyymmdd(), t.yyyymmdd()],
+                row,
+            )?);
         }
         raw.sort_unstable_by_key(|r| (r.0, r.1));
-        let rows = raw.into_iter().map(|(m, c, mg, n)| {
-            Ok::<_, rusqlite::Error>((format!("{:04}-{:02}", m / 100, m % 100), c, mg, n))
-        });
         let mut out: Vec<(String, i64, i64, std::collections::BTreeMap<String, i64>)> = Vec::new();
-        for row in rows {
-            let (month, c, mg, n) = row?;
+        for (m, c, mg, n) in raw {
+            let month = format!("{:04}-{:02}", m / 100, m % 100);
             if out.last().is_none_or(|m| m.0 != month) {
                 out.push((month, 0, 0, Default::default()));
             }
@@ -287,27 +280,27 @@ impl Db {
             e.2 += n;
         };
         let (whole, partial) = split_months(range);
+        let (mg, musd) = (mg_sql(self.conn.dialect()), musd_sql(self.conn.dialect()));
+        let four = |r: &crate::sql::Row<'_>| Ok((r.string(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?));
         if let Some((m_from, m_to)) = whole {
-            let mut st = self.conn.prepare_cached(
-                "SELECT supplier_id, SUM(co2e_mg), SUM(spend_musd), SUM(line_count) FROM summary_supplier_month
+            for (id, mg, musd, n) in self.conn.query(
+                "SELECT supplier_id, CAST(SUM(co2e_mg) AS BIGINT), CAST(SUM(spend_musd) AS BIGINT), CAST(SUM(line_count) AS BIGINT) FROM summary_supplier_month
                  WHERE org_id = ?1 AND month BETWEEN ?2 AND ?3 GROUP BY supplier_id",
-            )?;
-            for r in st.query_map(params![org.0, m_from, m_to], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })? {
-                let (id, mg, musd, n) = r?;
+                args![org.0, m_from, m_to],
+                four,
+            )? {
                 add(id, mg, musd, n);
             }
         }
         for (from, to) in partial {
-            let mut st = self.conn.prepare_cached(&format!(
-                "SELECT COALESCE(supplier_id, ''), SUM({MG_SQL}), SUM({MUSD_SQL}), COUNT(*) FROM transactions
-                 WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3 GROUP BY COALESCE(supplier_id, '')"
-            ))?;
-            for r in st.query_map(params![org.0, from.yyyymmdd(), to.yyyymmdd()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })? {
-                let (id, mg, musd, n) = r?;
+            for (id, mg, musd, n) in self.conn.query(
+                &format!(
+                    "SELECT COALESCE(supplier_id, ''), CAST(SUM({mg}) AS BIGINT), CAST(SUM({musd}) AS BIGINT), COUNT(*) FROM transactions
+                     WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3 GROUP BY COALESCE(supplier_id, '')"
+                ),
+                args![org.0, from.yyyymmdd(), to.yyyymmdd()],
+                four,
+            )? {
                 add(id, mg, musd, n);
             }
         }
@@ -315,15 +308,19 @@ impl Db {
             acc.into_iter().filter(|(_, v)| v.2 != 0).collect();
         rows.sort_by(|a, b| b.1.0.cmp(&a.1.0).then_with(|| a.0.cmp(&b.0)));
         rows.truncate(limit);
-        let mut name = self
-            .conn
-            .prepare_cached("SELECT name FROM suppliers WHERE org_id = ?1 AND supplier_id = ?2")?;
+        let name = |id: &str| {
+            self.conn.query_opt(
+                "SELECT name FROM suppliers WHERE org_id = ?1 AND supplier_id = ?2",
+                args![org.0, id],
+                |r| r.string(0),
+            )
+        };
         rows.into_iter()
             .map(|(id, (mg, musd, n))| {
                 let (supplier_id, name) = if id.is_empty() {
                     (None, None)
                 } else {
-                    let nm: Option<String> = name.query_row(params![org.0, id], |r| r.get(0)).ok();
+                    let nm: Option<String> = name(&id)?;
                     (Some(id), nm)
                 };
                 Ok(SupplierTotal {
@@ -341,6 +338,7 @@ impl Db {
     /// differing keys (empty when they agree). Scans all lines: for tests and `vcci verify`.
     pub fn verify_read_models(&self, org: OrgId) -> Result<Vec<String>> {
         let mut diffs = Vec::new();
+        let (mg, musd) = (mg_sql(self.conn.dialect()), musd_sql(self.conn.dialect()));
         let queries = [
             (
                 "daily",
@@ -348,7 +346,7 @@ impl Db {
                  FROM summary_daily WHERE org_id = ?1"
                     .to_owned(),
                 format!(
-                    "SELECT day || '|' || category || '|' || method || '|' || data_quality, SUM({MG_SQL}), SUM({MUSD_SQL}), COUNT(*)
+                    "SELECT day || '|' || category || '|' || method || '|' || data_quality, CAST(SUM({mg}) AS BIGINT), CAST(SUM({musd}) AS BIGINT), COUNT(*)
                      FROM transactions WHERE org_id = ?1 GROUP BY day, category, method, data_quality"
                 ),
             ),
@@ -358,7 +356,7 @@ impl Db {
                  FROM summary_monthly WHERE org_id = ?1"
                     .to_owned(),
                 format!(
-                    "SELECT (day / 100) || '|' || category || '|' || method || '|' || data_quality, SUM({MG_SQL}), SUM({MUSD_SQL}), COUNT(*)
+                    "SELECT (day / 100) || '|' || category || '|' || method || '|' || data_quality, CAST(SUM({mg}) AS BIGINT), CAST(SUM({musd}) AS BIGINT), COUNT(*)
                      FROM transactions WHERE org_id = ?1 GROUP BY day / 100, category, method, data_quality"
                 ),
             ),
@@ -367,18 +365,20 @@ impl Db {
                 "SELECT supplier_id || '|' || month, co2e_mg, spend_musd, line_count FROM summary_supplier_month WHERE org_id = ?1"
                     .to_owned(),
                 format!(
-                    "SELECT COALESCE(supplier_id, '') || '|' || (day / 100), SUM({MG_SQL}), SUM({MUSD_SQL}), COUNT(*)
+                    "SELECT COALESCE(supplier_id, '') || '|' || (day / 100), CAST(SUM({mg}) AS BIGINT), CAST(SUM({musd}) AS BIGINT), COUNT(*)
                      FROM transactions WHERE org_id = ?1 GROUP BY COALESCE(supplier_id, ''), day / 100"
                 ),
             ),
         ];
         for (name, model, truth) in queries {
             let read = |sql: &str| -> Result<std::collections::BTreeMap<String, (i64, i64, i64)>> {
-                let mut st = self.conn.prepare(sql)?;
-                let rows = st.query_map([org.0], |r| {
-                    Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
-                })?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
+                Ok(self
+                    .conn
+                    .query(sql, args![org.0], |r| {
+                        Ok((r.string(0)?, (r.i64(1)?, r.i64(2)?, r.i64(3)?)))
+                    })?
+                    .into_iter()
+                    .collect())
             };
             let (a, b) = (read(&model)?, read(&truth)?);
             for k in a.keys().chain(b.keys()) {

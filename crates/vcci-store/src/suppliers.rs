@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use vcci_core::line::{LineError, MAX_ID, MAX_NAME, parse_number};
 use vcci_core::{Catalog, Naics, SupplierProfile};
 
-use crate::{Db, Org, OrgId, Result, now_rfc3339};
+use crate::sql::{Arg, Row, args};
+use crate::{Db, Org, OrgId, Result, StoreError, now_rfc3339};
 
 /// Supplier fields, as in the API and the supplier CSV.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -144,29 +144,31 @@ pub struct SupplierEmissions {
 
 const SELECT: &str = "SELECT supplier_id, name, country, naics_code, intensity_kg_per_usd, intensity_year, intensity_source FROM suppliers";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Supplier> {
+fn row(r: &Row<'_>) -> Result<Supplier> {
     Ok(Supplier {
-        supplier_id: r.get(0)?,
-        name: r.get(1)?,
-        country: r.get(2)?,
-        naics_code: r.get::<_, Option<u32>>(3)?.map(|n| n.to_string()),
-        intensity_kg_per_usd: r.get(4)?,
-        intensity_year: r.get(5)?,
-        intensity_source: r.get(6)?,
+        supplier_id: r.string(0)?,
+        name: r.string(1)?,
+        country: r.opt_string(2)?,
+        naics_code: r.opt_i64(3)?.map(|n| n.to_string()),
+        intensity_kg_per_usd: r.opt_f64(4)?,
+        intensity_year: r
+            .opt_i64(5)?
+            .map(|y| u16::try_from(y).map_err(|_| StoreError::Invalid("intensity_year".into())))
+            .transpose()?,
+        intensity_source: r.opt_string(6)?,
     })
 }
 
 impl Db {
     /// The calculation profile of every supplier of `org`.
     pub fn supplier_profiles(&self, org: OrgId) -> Result<HashMap<String, SupplierProfile>> {
-        let mut st = self.conn.prepare(&format!("{SELECT} WHERE org_id = ?1"))?;
-        let rows = st.query_map([org.0], row)?;
-        let mut out = HashMap::new();
-        for s in rows {
-            let s = s?;
-            out.insert(s.supplier_id.clone(), s.profile());
-        }
-        Ok(out)
+        let rows = self
+            .conn
+            .query(&format!("{SELECT} WHERE org_id = ?1"), args![org.0], row)?;
+        Ok(rows
+            .into_iter()
+            .map(|s| (s.supplier_id.clone(), s.profile()))
+            .collect())
     }
 
     /// The calculation profiles of the suppliers among `keys` that exist.
@@ -175,12 +177,10 @@ impl Db {
         org: OrgId,
         keys: &[String],
     ) -> Result<HashMap<String, SupplierProfile>> {
-        let mut st = self
-            .conn
-            .prepare_cached(&format!("{SELECT} WHERE org_id = ?1 AND supplier_id = ?2"))?;
+        let sql = format!("{SELECT} WHERE org_id = ?1 AND supplier_id = ?2");
         let mut out = HashMap::with_capacity(keys.len());
         for k in keys {
-            if let Some(s) = st.query_row(params![org.0, k], row).optional()? {
+            if let Some(s) = self.conn.query_opt(&sql, args![org.0, k], row)? {
                 out.insert(s.supplier_id.clone(), s.profile());
             }
         }
@@ -188,20 +188,18 @@ impl Db {
     }
 
     pub fn get_supplier(&self, org: OrgId, supplier_id: &str) -> Result<Option<SupplierDetail>> {
-        let s = self
-            .conn
-            .query_row(
-                &format!("{SELECT} WHERE org_id = ?1 AND supplier_id = ?2"),
-                params![org.0, supplier_id],
-                row,
-            )
-            .optional()?;
+        let s = self.conn.query_opt(
+            &format!("{SELECT} WHERE org_id = ?1 AND supplier_id = ?2"),
+            args![org.0, supplier_id],
+            row,
+        )?;
         let Some(supplier) = s else { return Ok(None) };
-        let (mg, musd, n): (i64, i64, i64) = self.conn.query_row(
-            "SELECT COALESCE(SUM(co2e_mg), 0), COALESCE(SUM(spend_musd), 0), COALESCE(SUM(line_count), 0)
+        let (mg, musd, n): (i64, i64, i64) = self.conn.query_one(
+            "SELECT CAST(COALESCE(SUM(co2e_mg), 0) AS BIGINT), CAST(COALESCE(SUM(spend_musd), 0) AS BIGINT),
+               CAST(COALESCE(SUM(line_count), 0) AS BIGINT)
              FROM summary_supplier_month WHERE org_id = ?1 AND supplier_id = ?2",
-            params![org.0, supplier_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            args![org.0, supplier_id],
+            |r| Ok((r.i64(0)?, r.i64(1)?, r.i64(2)?)),
         )?;
         Ok(Some(SupplierDetail {
             supplier,
@@ -223,30 +221,32 @@ impl Db {
     ) -> Result<(usize, u64)> {
         let mut profiles = self.supplier_profiles(org.id)?;
         let now = now_rfc3339();
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.begin()?;
         let mut changed = Vec::new();
         {
-            let mut st = tx.prepare_cached(
+            let sql =
                 "INSERT INTO suppliers (org_id, supplier_id, name, country, naics_code, intensity_kg_per_usd,
                    intensity_year, intensity_source, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (org_id, supplier_id) DO UPDATE SET name = excluded.name, country = excluded.country,
                    naics_code = excluded.naics_code, intensity_kg_per_usd = excluded.intensity_kg_per_usd,
                    intensity_year = excluded.intensity_year, intensity_source = excluded.intensity_source,
-                   updated_at = excluded.updated_at",
-            )?;
+                   updated_at = excluded.updated_at";
             for s in suppliers {
-                st.execute(params![
-                    org.id.0,
-                    s.supplier_id,
-                    s.name,
-                    s.country,
-                    s.naics_code.as_deref().and_then(|n| n.parse::<u32>().ok()),
-                    s.intensity_kg_per_usd,
-                    s.intensity_year,
-                    s.intensity_source,
-                    now
-                ])?;
+                tx.execute(
+                    sql,
+                    args![
+                        org.id.0,
+                        &s.supplier_id,
+                        &s.name,
+                        s.country.as_deref(),
+                        s.naics_code.as_deref().and_then(|n| n.parse::<u32>().ok()),
+                        s.intensity_kg_per_usd,
+                        s.intensity_year,
+                        s.intensity_source.as_deref(),
+                        &now
+                    ],
+                )?;
                 let new = s.profile();
                 if profiles
                     .insert(s.supplier_id.clone(), new.clone())
@@ -281,27 +281,32 @@ impl Db {
         limit: usize,
     ) -> Result<Vec<Supplier>> {
         let mut sql = format!("{SELECT} WHERE org_id = ?1 AND supplier_id > ?2");
-        let mut args: Vec<rusqlite::types::Value> =
-            vec![org.0.into(), after.unwrap_or("").to_owned().into()];
-        if let Some(c) = country {
-            args.push(c.to_owned().into());
-            sql += &format!(" AND country = ?{}", args.len());
-        }
-        if let Some(q) = q {
+        let pattern = q.map(|q| {
             let escaped = q
                 .replace('\\', "\\\\")
                 .replace('%', "\\%")
                 .replace('_', "\\_");
-            args.push(format!("%{escaped}%").into());
+            format!("%{escaped}%")
+        });
+        let mut args: Vec<Arg<'_>> = vec![Arg::Int(org.0), Arg::Text(after.unwrap_or(""))];
+        if let Some(c) = country {
+            args.push(Arg::Text(c));
+            sql += &format!(" AND country = ?{}", args.len());
+        }
+        if let Some(p) = &pattern {
+            args.push(Arg::Text(p));
+            // SQLite's LIKE ignores ASCII case; PostgreSQL's needs ILIKE for the same.
+            let like = match self.conn.dialect() {
+                crate::Dialect::Sqlite => "LIKE",
+                crate::Dialect::Postgres => "ILIKE",
+            };
             sql += &format!(
-                " AND (supplier_id LIKE ?{n} ESCAPE '\\' OR name LIKE ?{n} ESCAPE '\\')",
+                " AND (supplier_id {like} ?{n} ESCAPE '\\' OR name {like} ?{n} ESCAPE '\\')",
                 n = args.len()
             );
         }
-        args.push((limit as i64).into());
+        args.push(Arg::Int(limit as i64));
         sql += &format!(" ORDER BY supplier_id LIMIT ?{}", args.len());
-        let mut st = self.conn.prepare_cached(&sql)?;
-        let rows = st.query_map(rusqlite::params_from_iter(args), row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        self.conn.query(&sql, &args, row)
     }
 }

@@ -32,9 +32,26 @@ pub struct StoreArgs {
         default_value = "./vcci-data"
     )]
     pub data_dir: PathBuf,
-    /// Database URL: sqlite:PATH (PostgreSQL support is not built yet).
+    /// Database URL: sqlite:PATH, or postgres://USER@HOST:PORT/DB for PostgreSQL (shared by
+    /// any number of API nodes). Default: the SQLite file in --data-dir.
     #[arg(long, global = true, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// PostgreSQL: seconds a connection attempt may take.
+    #[arg(
+        long,
+        global = true,
+        env = "VCCI_DB_CONNECT_TIMEOUT",
+        default_value_t = 5.0
+    )]
+    pub db_connect_timeout: f64,
+    /// PostgreSQL: seconds one statement may run before the server cancels it (0 = none).
+    #[arg(
+        long,
+        global = true,
+        env = "VCCI_DB_STATEMENT_TIMEOUT",
+        default_value_t = 60.0
+    )]
+    pub db_statement_timeout: f64,
 }
 
 #[derive(Debug, Subcommand)]

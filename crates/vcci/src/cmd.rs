@@ -40,11 +40,26 @@ fn open_store(a: &StoreArgs) -> Result<Store> {
     match a.database_url.as_deref().filter(|u| !u.is_empty()) {
         None => Store::open_dir(&a.data_dir)
             .with_context(|| format!("opening the database in {}", a.data_dir.display())),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            let secs = |v: f64, flag: &str| {
+                if v >= 0.0 && v.is_finite() {
+                    Ok(std::time::Duration::from_secs_f64(v))
+                } else {
+                    Err(anyhow!("{flag} must be a number of seconds >= 0"))
+                }
+            };
+            let settings = vcci_store::PgSettings {
+                connect_timeout: secs(a.db_connect_timeout, "--db-connect-timeout")?,
+                statement_timeout: secs(a.db_statement_timeout, "--db-statement-timeout")?,
+                schema: None,
+            };
+            Store::open_postgres(url, settings).context("opening the PostgreSQL database")
+        }
         Some(url) => {
             let path = url
                 .strip_prefix("sqlite://")
                 .or_else(|| url.strip_prefix("sqlite:"))
-                .ok_or_else(|| anyhow!("unsupported database URL scheme in DATABASE_URL/--database-url: this build supports sqlite:PATH only (PostgreSQL is not built yet)"))?;
+                .ok_or_else(|| anyhow!("unsupported database URL scheme in DATABASE_URL/--database-url: use sqlite:PATH or postgres://USER@HOST:PORT/DB"))?;
             if let Some(dir) = Path::new(path)
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
@@ -94,7 +109,7 @@ fn serve_cmd(sa: &StoreArgs, a: ServeArgs) -> Result<()> {
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("listening on {}", a.listen))?;
         let addr = listener.local_addr()?;
-        eprintln!("vcci listening on http://{addr} (data: {})", store.path().display());
+        eprintln!("vcci listening on http://{addr} (data: {})", store.describe());
         if let Some(key) = &demo_key {
             println!("Demo API key (admin, organization 'demo'):\n{key}\n");
             println!("Try:");

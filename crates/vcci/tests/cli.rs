@@ -125,10 +125,20 @@ fn failures_exit_non_zero_with_one_line() {
         .args(["--data-dir"])
         .arg(dir.path())
         .args(["report", "--org", "x"])
-        .env("DATABASE_URL", "postgres://localhost/x")
+        .env("DATABASE_URL", "mysql://localhost/x")
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&o.stderr).contains("supports sqlite:PATH only"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("use sqlite:PATH or postgres://"));
+    // An unreachable PostgreSQL server: one clear line, non-zero exit, no hang.
+    let o = Command::new(env!("CARGO_BIN_EXE_vcci"))
+        .args(["report", "--org", "x", "--db-connect-timeout", "2"])
+        .env("DATABASE_URL", "postgres://vcci@127.0.0.1:1/x")
+        .output()
+        .unwrap();
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(!o.status.success());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("opening the PostgreSQL database"), "{err}");
 }
 
 #[test]

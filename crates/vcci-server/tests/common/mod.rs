@@ -15,6 +15,7 @@ use vcci_store::import::{ImportOptions, RejectsWriter, import_transactions};
 use vcci_store::keys::Role;
 
 pub struct Env {
+    pub db: vcci_store::testing::TestDb,
     pub dir: tempfile::TempDir,
     pub app: Arc<vcci_server::App>,
     pub store: Store,
@@ -34,14 +35,35 @@ pub fn config() -> vcci_server::AppConfig {
 
 pub fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_dir(dir.path()).unwrap();
+    let test_db = vcci_store::testing::fresh_store(dir.path()).unwrap();
+    let store = test_db.store.clone();
+    let keys = blocking(|| seed(&store));
+    let app: Arc<vcci_server::App> = vcci_server::App::new(store.clone(), config()).unwrap();
+    Env {
+        db: test_db,
+        dir,
+        app: Arc::clone(&app),
+        store,
+        router: vcci_server::build_app(app),
+        admin: keys.0,
+        viewer: keys.1,
+        analyst: keys.2,
+        other: keys.3,
+    }
+}
+
+pub use vcci_store::testing::blocking;
+
+/// Two organizations with a few lines each, and keys: (acme admin, viewer, analyst, other's
+/// admin).
+fn seed(store: &Store) -> (String, String, String, String) {
     let db = store.connect().unwrap();
     let acme = db.ensure_org("acme").unwrap();
     let other = db.ensure_org("other").unwrap();
     let csv = "transaction_id,date,amount,currency,naics_code\nt1,2022-03-01,1000,USD,484121\nt2,2023-03-15,1000,EUR,334111\n";
     let mut rejects = RejectsWriter::new(Vec::new()).unwrap();
     import_transactions(
-        &store,
+        store,
         vcci_core::catalog(),
         &acme,
         csv.as_bytes(),
@@ -53,7 +75,7 @@ pub fn env() -> Env {
     .unwrap();
     let mut rejects = RejectsWriter::new(Vec::new()).unwrap();
     import_transactions(
-        &store,
+        store,
         vcci_core::catalog(),
         &other,
         "transaction_id,date,amount,naics_code\nsecret,2022-01-01,5,484121\n".as_bytes(),
@@ -63,23 +85,12 @@ pub fn env() -> Env {
         &mut |_| {},
     )
     .unwrap();
-    let keys = (
+    (
         db.create_key(acme.id, Role::Admin).unwrap(),
         db.create_key(acme.id, Role::Viewer).unwrap(),
         db.create_key(acme.id, Role::Analyst).unwrap(),
         db.create_key(other.id, Role::Admin).unwrap(),
-    );
-    let app: Arc<vcci_server::App> = vcci_server::App::new(store.clone(), config()).unwrap();
-    Env {
-        dir,
-        app: Arc::clone(&app),
-        store,
-        router: vcci_server::build_app(app),
-        admin: keys.0,
-        viewer: keys.1,
-        analyst: keys.2,
-        other: keys.3,
-    }
+    )
 }
 
 pub async fn call(

@@ -9,14 +9,20 @@ use vcci_store::import::{
 use vcci_store::{Org, Store};
 
 pub struct TestStore {
-    pub _dir: tempfile::TempDir,
     pub store: Store,
+    pub db: vcci_store::testing::TestDb,
+    pub _dir: tempfile::TempDir,
 }
 
+/// A fresh store: SQLite, or PostgreSQL when VCCI_TEST_DATABASE_URL is set.
 pub fn store() -> TestStore {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_dir(dir.path()).unwrap();
-    TestStore { _dir: dir, store }
+    let db = vcci_store::testing::fresh_store(dir.path()).unwrap();
+    TestStore {
+        store: db.store.clone(),
+        db,
+        _dir: dir,
+    }
 }
 
 impl TestStore {
