@@ -39,6 +39,10 @@ pub struct AppConfig {
     /// Database calls slower than this are logged (stderr, one JSON line) and listed in the
     /// performance report.
     pub slow_query: Duration,
+    /// Redis, shared by the nodes of a deployment (second cache level, generations, rate
+    /// limits, events). None: everything stays in process (one node, or nodes that learn
+    /// each other's writes from the database poll).
+    pub redis: Option<crate::shared::RedisConfig>,
 }
 
 impl Default for AppConfig {
@@ -52,6 +56,7 @@ impl Default for AppConfig {
             poll_interval: Duration::from_millis(250),
             job_stale: Duration::from_secs(30),
             slow_query: Duration::from_millis(100),
+            redis: None,
         }
     }
 }
@@ -79,6 +84,11 @@ pub struct App {
     pub(crate) writes: tokio::sync::Semaphore,
     /// Batch upserts waiting for the write turn (written together: group commit).
     pub(crate) pending_writes: Mutex<Vec<crate::routes::transactions::PendingUpsert>>,
+    /// Redis, when configured.
+    pub(crate) redis: Option<Arc<crate::shared::Shared>>,
+    /// The generation of each organization this node last stored in Redis (from the
+    /// database poll: writes of processes that do not talk to Redis, like `vcci import`).
+    pushed: Mutex<HashMap<i64, u64>>,
 }
 
 #[derive(Debug)]
@@ -120,6 +130,12 @@ impl App {
         generations.observe_revocations(g.revoked_keys);
         let mut node = [0u8; 6];
         getrandom::fill(&mut node).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let redis = config
+            .redis
+            .clone()
+            .map(|c| crate::shared::Shared::new(c).map(Arc::new))
+            .transpose()
+            .map_err(StoreError::Invalid)?;
         Ok(Arc::new(App {
             pool: Arc::new(Pool {
                 store,
@@ -136,6 +152,8 @@ impl App {
             stopping: Arc::new(AtomicBool::new(false)),
             writes: tokio::sync::Semaphore::new(1),
             pending_writes: Mutex::new(Vec::new()),
+            redis,
+            pushed: Mutex::new(HashMap::new()),
             node: format!(
                 "{}-{}",
                 std::process::id(),
@@ -145,8 +163,9 @@ impl App {
         }))
     }
 
-    pub(crate) fn limiter(&self) -> &RateLimiter {
-        &self.limiter
+    /// The Redis link, when configured.
+    pub fn redis(&self) -> Option<&Arc<crate::shared::Shared>> {
+        self.redis.as_ref()
     }
 
     pub(crate) fn store(&self) -> &Store {
@@ -230,8 +249,39 @@ impl App {
                 Ok((out, g))
             })
             .await?;
-        self.generations.observe(org.0, g);
+        self.observe_write(org, g).await;
         out.map_err(ApiError::from)
+    }
+
+    /// After this node's write to `org` committed at generation `g`: this node and (through
+    /// Redis, before the writer is answered) every other node serve nothing older.
+    pub(crate) async fn observe_write(&self, org: OrgId, g: u64) {
+        self.generations.observe(org.0, g);
+        if let Some(r) = &self.redis {
+            r.publish_generation(org.0, g).await;
+        }
+    }
+
+    /// A job was queued: wake this node's worker and, through Redis, the others'.
+    pub(crate) async fn job_queued(&self) {
+        self.jobs_queued.notify_one();
+        if let Some(r) = &self.redis {
+            r.publish(crate::shared::Event::JobQueued).await;
+        }
+    }
+
+    /// The generation a read of `org` must be served at: this node's, or a newer one that
+    /// another node stored in Redis.
+    async fn current_generation(&self, org: OrgId) -> u64 {
+        let mine = self.generations.get(org.0);
+        if let Some(r) = &self.redis
+            && let Some(g) = r.generation(org.0).await
+            && g > mine
+        {
+            self.generations.observe(org.0, g);
+            return g;
+        }
+        mine
     }
 
     /// A JSON GET served through the response cache: `compute` runs on a miss only; the
@@ -241,7 +291,7 @@ impl App {
         T: Serialize,
         F: Future<Output = Result<T, ApiError>>,
     {
-        let generation = self.generations.get(org.0);
+        let generation = self.current_generation(org).await;
         self.cached_at(org, generation, ctx, compute).await
     }
 
@@ -272,17 +322,29 @@ impl App {
             generation,
             request: ctx.request,
         };
+        let redis = self.redis.as_ref();
+        let l2_key = redis.map(|_| key.clone());
         let entry = self
             .cache
             .get_or_compute(key, async {
+                // Second level: another node may have computed it at this generation.
+                if let (Some(r), Some(k)) = (redis, &l2_key)
+                    && let Some(hit) = r.cache_get(k).await
+                {
+                    return Ok(hit);
+                }
                 let value = compute.await?;
                 let mut body = Vec::with_capacity(16 << 10);
                 serde_json::to_writer(&mut body, &value).map_err(ApiError::internal)?;
                 let etag = crate::conditional::tag(&body);
-                Ok::<_, ApiError>(Cached {
+                let cached = Cached {
                     body: body.into(),
                     etag,
-                })
+                };
+                if let (Some(r), Some(k)) = (redis, &l2_key) {
+                    r.cache_put(k, &cached, self.config.cache.ttl);
+                }
+                Ok::<_, ApiError>(cached)
             })
             .await;
         match entry {
@@ -326,13 +388,53 @@ impl App {
     /// Picks up other processes' writes (generations) and key revocations.
     pub async fn poll_generations(&self) -> Result<(), ApiError> {
         let g = self.db(|db| db.generations()).await?;
-        for (org, n) in g.orgs {
-            self.generations.observe(org.0, n);
+        let mut newer = Vec::new();
+        {
+            let mut pushed = self.pushed.lock().unwrap_or_else(|p| p.into_inner());
+            for (org, n) in g.orgs {
+                self.generations.observe(org.0, n);
+                if self.redis.is_some() && pushed.get(&org.0).is_none_or(|p| *p < n) {
+                    pushed.insert(org.0, n);
+                    newer.push((org, n));
+                }
+            }
+        }
+        // Writes this node learnt of from the database (another process's, or another
+        // node's while Redis was away) reach the other nodes through Redis.
+        if let Some(r) = &self.redis {
+            for (org, n) in newer {
+                if !r.publish_generation(org.0, n).await {
+                    self.pushed
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&org.0);
+                }
+            }
         }
         if self.generations.observe_revocations(g.revoked_keys) {
-            self.keys.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            self.clear_keys();
+            if let Some(r) = &self.redis {
+                r.publish(crate::shared::Event::KeyRevoked).await;
+            }
         }
         Ok(())
+    }
+
+    fn clear_keys(&self) {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Takes a rate-limit token of `key_id`: from the bucket shared in Redis, or this node's
+    /// own while Redis cannot answer.
+    pub(crate) async fn rate_check(&self, key_id: i64) -> Result<(), ApiError> {
+        let limit = self.config.rate_limit;
+        if let Some(r) = &self.redis
+            && limit.rate > 0.0
+            && let Some(answer) = r.rate_check(key_id, limit).await
+        {
+            return answer.map_err(|wait| crate::ratelimit::too_many(limit, wait));
+        }
+        self.limiter.check(key_id)
     }
 
     /// Starts the node's background work: the generation poll and the job worker. Returns
@@ -350,10 +452,24 @@ impl App {
             }
         });
         let worker = tokio::spawn(crate::jobs::worker(Arc::clone(self)));
+        let listen = self.redis.as_ref().map(|r| {
+            let app = Arc::downgrade(self);
+            tokio::spawn(Arc::clone(r).listen(move |ev| {
+                let Some(app) = app.upgrade() else { return };
+                match ev {
+                    crate::shared::Event::Generation { org, generation } => {
+                        app.generations.observe(org, generation);
+                    }
+                    crate::shared::Event::KeyRevoked => app.clear_keys(),
+                    crate::shared::Event::JobQueued => app.jobs_queued.notify_one(),
+                }
+            }))
+        });
         Background {
             app: Arc::clone(self),
             poll,
             worker,
+            listen,
         }
     }
 
@@ -382,6 +498,7 @@ pub struct Background {
     app: Arc<App>,
     poll: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
+    listen: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Background {
@@ -391,6 +508,9 @@ impl Background {
         self.app.stopping.store(true, Ordering::Relaxed);
         self.app.jobs_queued.notify_waiters();
         self.poll.abort();
+        if let Some(l) = &self.listen {
+            l.abort();
+        }
         let _ = self.worker.await;
     }
 }

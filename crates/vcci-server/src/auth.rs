@@ -46,7 +46,7 @@ impl FromRequestParts<Arc<App>> for Caller {
             .ok_or_else(ApiError::unauthorized)?
             .to_owned();
         let (caller, key_id) = app.authenticate(key).await?;
-        if let Err(e) = app.limiter().check(key_id) {
+        if let Err(e) = app.rate_check(key_id).await {
             app.metrics.rate_limited();
             return Err(e);
         }

@@ -2,7 +2,7 @@
 //!
 //! Belongs here: the `App` state, the router, the API error shape, authentication, routes.
 //! Not here: calculation (vcci-core) and storage (vcci-store). Database work runs on
-//! blocking threads through `App::db`, because the store is synchronous rusqlite.
+//! blocking threads through `App::db`, because the store is synchronous (rusqlite, postgres).
 
 #![forbid(unsafe_code)]
 
@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod perf;
 mod ratelimit;
 mod routes;
+pub mod shared;
 
 pub use app::{App, AppConfig, Background, build_app, serve};
 pub use auth::Caller;

@@ -215,29 +215,50 @@ pub fn render(app: &App, jobs: &[(String, i64)]) -> String {
         m.timeouts.load(Ordering::Relaxed).to_string(),
     );
     let c = &app.cache.stats;
-    for (name, help, v) in [
+    let r = app.redis().map(|r| &r.stats);
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    for (name, help, v, redis) in [
         (
             "vcci_cache_hits_total",
             "Cache lookups answered from the cache, by level.",
-            c.hits.load(Ordering::Relaxed),
+            load(&c.hits),
+            r.map(|r| load(&r.hits)),
         ),
         (
             "vcci_cache_misses_total",
             "Cache lookups that computed the response, by level.",
-            c.misses.load(Ordering::Relaxed),
+            load(&c.misses),
+            r.map(|r| load(&r.misses)),
         ),
         (
             "vcci_cache_evictions_total",
             "Entries dropped to keep the cache within its limits, by level.",
-            c.evictions.load(Ordering::Relaxed),
+            load(&c.evictions),
+            None,
+        ),
+        (
+            "vcci_cache_errors_total",
+            "Cache operations that failed (Redis unreachable or too slow), by level.",
+            0,
+            r.map(|r| load(&r.errors)),
         ),
     ] {
         let _ = write!(
             out,
             "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{level=\"memory\"}} {v}\n"
         );
+        if let Some(v) = redis {
+            let _ = writeln!(out, "{name}{{level=\"redis\"}} {v}");
+        }
     }
     out += "# HELP vcci_cache_up Whether a cache level is reachable (1) or not (0).\n# TYPE vcci_cache_up gauge\nvcci_cache_up{level=\"memory\"} 1\n";
+    if let Some(r) = app.redis() {
+        let _ = writeln!(
+            out,
+            "vcci_cache_up{{level=\"redis\"}} {}",
+            u8::from(r.is_up())
+        );
+    }
     let (entries, bytes) = app.cache.size();
     let _ = write!(
         out,

@@ -70,6 +70,13 @@ impl RateLimiter {
             return Ok(());
         }
         let wait = ((1.0 - b.tokens) / l.rate).ceil().max(1.0) as u64;
+        Err(too_many(l, wait))
+    }
+}
+
+/// The 429 answer: retry in `wait` seconds.
+pub(crate) fn too_many(l: RateLimit, wait: u64) -> ApiError {
+    {
         let limit = (l.burst as u64).to_string();
         let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -87,6 +94,6 @@ impl RateLimiter {
         ] {
             e.headers.push((name, value));
         }
-        Err(e)
+        e
     }
 }

@@ -18,9 +18,14 @@ async fn health_and_ready() {
     );
     let (s, v) = call(&e.router, "GET", "/ready", None, None).await;
     assert_eq!(s, StatusCode::OK);
+    let redis = if common::redis_url().is_some() {
+        "ok"
+    } else {
+        "disabled"
+    };
     assert_eq!(
         v,
-        json!({"status": "ready", "checks": {"database": "ok", "cache": "ok", "redis": "disabled"}})
+        json!({"status": "ready", "checks": {"database": "ok", "cache": "ok", "redis": redis}})
     );
 }
 
@@ -668,13 +673,13 @@ async fn rate_limits_are_per_key_with_retry_after() {
         )
     });
     let app = vcci_server::App::new(
-        store,
+        store.clone(),
         vcci_server::AppConfig {
             rate_limit: vcci_server::RateLimit {
                 rate: 1.0,
                 burst: 3.0,
             },
-            ..config()
+            ..config(&store)
         },
     )
     .unwrap();

@@ -189,7 +189,7 @@ async fn uploads_over_the_limit_are_413_and_leave_nothing() {
         e.store.clone(),
         vcci_server::AppConfig {
             max_import_bytes: 100,
-            ..config()
+            ..config(&e.store)
         },
     )
     .unwrap();
@@ -286,7 +286,7 @@ async fn a_queued_import_survives_a_restart_and_a_crashed_run_resumes_without_du
         e.store.clone(),
         vcci_server::AppConfig {
             job_stale: Duration::ZERO,
-            ..config()
+            ..config(&e.store)
         },
     )
     .unwrap();
@@ -348,7 +348,7 @@ async fn stopping_a_node_mid_import_requeues_the_job_and_the_next_start_finishes
     if j["status"] != "succeeded" {
         assert_eq!(j["status"], "queued", "{j}");
         assert_eq!(j["attempts"], 0, "a graceful stop is not a failed attempt");
-        let app2 = vcci_server::App::new(e.store.clone(), config()).unwrap();
+        let app2 = vcci_server::App::new(e.store.clone(), config(&e.store)).unwrap();
         let router2 = vcci_server::build_app(Arc::clone(&app2));
         let bg2 = app2.start_background();
         let j = finished(&router2, &e.viewer, &id).await;

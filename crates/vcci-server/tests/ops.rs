@@ -255,7 +255,7 @@ async fn slow_requests_time_out_with_the_error_shape() {
         e.store.clone(),
         vcci_server::AppConfig {
             request_timeout: Duration::from_nanos(1),
-            ..config()
+            ..config(&e.store)
         },
     )
     .unwrap();
@@ -526,7 +526,7 @@ async fn the_performance_report_is_for_admins_and_lists_routes_and_slow_queries(
         e.store.clone(),
         vcci_server::AppConfig {
             slow_query: Duration::ZERO,
-            ..config()
+            ..config(&e.store)
         },
     )
     .unwrap();

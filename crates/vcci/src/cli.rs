@@ -211,6 +211,23 @@ pub struct ServeArgs {
     /// Database calls slower than this many milliseconds are logged and reported.
     #[arg(long, env = "VCCI_SLOW_QUERY_MS", default_value_t = 100)]
     pub slow_query_ms: u64,
+    /// Redis shared by the API nodes (redis://HOST:PORT/DB): second cache level, shared
+    /// rate limits, cross-node invalidation. Without it, everything stays in this process.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel (deployments sharing one Redis differ here).
+    #[arg(long, env = "VCCI_REDIS_PREFIX", default_value = "vcci:")]
+    pub redis_prefix: String,
+    /// Milliseconds one Redis operation may take before Redis counts as down.
+    #[arg(long, env = "VCCI_REDIS_TIMEOUT_MS", default_value_t = 100)]
+    pub redis_timeout_ms: u64,
+    /// Milliseconds between polls of the database for other processes' writes.
+    #[arg(long, env = "VCCI_POLL_MS", default_value_t = 250)]
+    pub poll_ms: u64,
+    /// Seconds without a heartbeat after which a running job counts as orphaned (its node
+    /// died) and is run again by another node.
+    #[arg(long, env = "VCCI_JOB_STALE", default_value_t = 30.0)]
+    pub job_stale: f64,
 }
 
 #[derive(Debug, Args)]

@@ -133,7 +133,14 @@ fn serve_cmd(sa: &StoreArgs, a: ServeArgs) -> Result<()> {
             request_timeout: std::time::Duration::from_secs_f64(a.request_timeout),
             max_import_bytes: a.max_import_mb << 20,
             slow_query: std::time::Duration::from_millis(a.slow_query_ms),
-            ..Default::default()
+            redis: a.redis_url.as_deref().filter(|u| !u.is_empty()).map(|url| vcci_server::shared::RedisConfig {
+                url: url.to_owned(),
+                prefix: a.redis_prefix.clone(),
+                timeout: std::time::Duration::from_millis(a.redis_timeout_ms.max(1)),
+            }),
+            poll_interval: std::time::Duration::from_millis(a.poll_ms.max(10)),
+            job_stale: std::time::Duration::from_secs_f64(if a.job_stale.is_finite() && a.job_stale > 0.0 { a.job_stale } else { 30.0 }),
+            
         };
         let app = vcci_server::App::new(store, config).context("preparing the API")?;
         let background = app.start_background();

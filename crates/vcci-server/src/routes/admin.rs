@@ -71,7 +71,19 @@ async fn performance(State(app): State<Arc<App>>, caller: Caller) -> Result<Json
                 "entries": entries,
                 "bytes": bytes,
             },
-            "redis": "disabled",
+            "redis": match app.redis() {
+                None => json!("disabled"),
+                Some(r) => {
+                    let (h, m) = (r.stats.hits.load(Ordering::Relaxed), r.stats.misses.load(Ordering::Relaxed));
+                    json!({
+                        "up": r.is_up(),
+                        "hits": h,
+                        "misses": m,
+                        "hit_rate": if h + m == 0 { None } else { Some(h as f64 / (h + m) as f64) },
+                        "errors": r.stats.errors.load(Ordering::Relaxed),
+                    })
+                }
+            },
         },
         "pool": {"size": size, "in_use": size - idle},
         "slow_query_threshold_ms": app.config.slow_query.as_secs_f64() * 1000.0,

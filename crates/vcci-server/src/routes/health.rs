@@ -70,9 +70,22 @@ async fn health() -> impl IntoResponse {
 
 async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
     let db_ok = app.db(|db| db.ping()).await.is_ok();
+    // "cache" is the shared (Redis) level: the in-process one is always there. Without Redis
+    // the node still serves (ready), but a deployment that configured it is degraded.
+    let redis = match app.redis() {
+        None => "disabled",
+        Some(r) if r.is_up() || r.probe().await.is_some() => "ok",
+        Some(_) => "down",
+    };
+    let cache = if redis == "down" { "down" } else { "ok" };
+    let status = if db_ok && cache == "ok" {
+        "ready"
+    } else {
+        "degraded"
+    };
     let body = json!({
-        "status": if db_ok { "ready" } else { "degraded" },
-        "checks": {"database": if db_ok { "ok" } else { "down" }, "cache": "ok", "redis": "disabled"},
+        "status": status,
+        "checks": {"database": if db_ok { "ok" } else { "down" }, "cache": cache, "redis": redis},
     });
     (
         if db_ok {

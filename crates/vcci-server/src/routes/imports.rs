@@ -126,7 +126,7 @@ async fn create_import(
             let jid = id.clone();
             app.db(move |db| db.queue_upload(&jid, total as i64))
                 .await?;
-            app.jobs_queued.notify_one();
+            app.job_queued().await;
             Ok(accepted(&id))
         }
         Err(e) => {

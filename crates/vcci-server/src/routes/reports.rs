@@ -107,7 +107,7 @@ async fn create_report(
     let id = app
         .db(move |db| db.create_job(org, JobKind::Report, &params, false))
         .await?;
-    app.jobs_queued.notify_one();
+    app.job_queued().await;
     Ok(accepted(&id))
 }
 

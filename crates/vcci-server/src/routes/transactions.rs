@@ -264,7 +264,7 @@ async fn upsert_lines(
         // This node learns the new generations before anyone is answered, so a client's
         // next read sees its write.
         for (org, g) in generations {
-            a.generations.observe(org.0, g);
+            a.observe_write(org, g).await;
         }
         for (reply, result) in replies {
             let _ = reply.send(result);

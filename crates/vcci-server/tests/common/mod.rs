@@ -26,11 +26,29 @@ pub struct Env {
     pub other: String,
 }
 
-pub fn config() -> vcci_server::AppConfig {
+/// A node's settings for tests over `store`: with Redis when VCCI_TEST_REDIS_URL is set,
+/// under a key prefix of that store's own (tests share one Redis; nodes over one store
+/// share their prefix, like the nodes of one deployment).
+pub fn config(store: &Store) -> vcci_server::AppConfig {
     vcci_server::AppConfig {
         pool_size: 2,
+        redis: redis_url().map(|url| vcci_server::shared::RedisConfig {
+            url,
+            prefix: format!(
+                "vcci-test:{:016x}:",
+                xxhash_rust::xxh3::xxh3_64(store.describe().as_bytes())
+            ),
+            timeout: std::time::Duration::from_millis(200),
+        }),
         ..Default::default()
     }
+}
+
+/// The Redis that tests use, if any (VCCI_TEST_REDIS_URL).
+pub fn redis_url() -> Option<String> {
+    std::env::var("VCCI_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 pub fn env() -> Env {
@@ -38,7 +56,7 @@ pub fn env() -> Env {
     let test_db = vcci_store::testing::fresh_store(dir.path()).unwrap();
     let store = test_db.store.clone();
     let keys = blocking(|| seed(&store));
-    let app: Arc<vcci_server::App> = vcci_server::App::new(store.clone(), config()).unwrap();
+    let app: Arc<vcci_server::App> = vcci_server::App::new(store.clone(), config(&store)).unwrap();
     Env {
         db: test_db,
         dir,
