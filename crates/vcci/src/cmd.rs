@@ -140,7 +140,6 @@ fn serve_cmd(sa: &StoreArgs, a: ServeArgs) -> Result<()> {
             }),
             poll_interval: std::time::Duration::from_millis(a.poll_ms.max(10)),
             job_stale: std::time::Duration::from_secs_f64(if a.job_stale.is_finite() && a.job_stale > 0.0 { a.job_stale } else { 30.0 }),
-            
         };
         let app = vcci_server::App::new(store, config).context("preparing the API")?;
         let background = app.start_background();
