@@ -452,6 +452,12 @@ impl App {
             }
         });
         let worker = tokio::spawn(crate::jobs::worker(Arc::clone(self)));
+        if let Some(r) = &self.redis {
+            let r = Arc::clone(r);
+            tokio::spawn(async move {
+                r.probe().await;
+            });
+        }
         let listen = self.redis.as_ref().map(|r| {
             let app = Arc::downgrade(self);
             tokio::spawn(Arc::clone(r).listen(move |ev| {

@@ -187,8 +187,9 @@ impl Shared {
         *self.probed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }
 
-    /// A connection while Redis is up; while down, a probe at most every `PROBE_EVERY`.
-    async fn conn(&self) -> Option<ConnectionManager> {
+    /// A connection while Redis is up. While it is down: none, and at most every
+    /// `PROBE_EVERY` a probe in the background, so that no request waits for a dead Redis.
+    fn conn(self: &Arc<Self>) -> Option<ConnectionManager> {
         if self.is_up() {
             return self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone();
         }
@@ -197,19 +198,19 @@ impl Shared {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_none_or(|at| at.elapsed() >= PROBE_EVERY);
-        if !due {
-            return None;
+        if due && tokio::runtime::Handle::try_current().is_ok() {
+            *self.probed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            let me = Arc::clone(self);
+            tokio::spawn(async move {
+                me.probe().await;
+            });
         }
-        // One probe at a time; requests arriving meanwhile go without Redis.
-        let _probe = self.probing.try_lock().ok()?;
-        if self.is_up() {
-            return self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        }
-        self.probe().await
+        None
     }
 
-    /// Connects if needed and PINGs; marks Redis up on success.
+    /// Connects if needed and PINGs; marks Redis up on success. One probe at a time.
     pub async fn probe(&self) -> Option<ConnectionManager> {
+        let _one = self.probing.lock().await;
         *self.probed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         let existing = self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut conn = match existing {
@@ -270,17 +271,21 @@ impl Shared {
         }
     }
 
-    async fn run<T: redis::FromRedisValue>(&self, what: &str, cmd: redis::Cmd) -> Option<T> {
-        let mut conn = self.conn().await?;
+    async fn run<T: redis::FromRedisValue>(
+        self: &Arc<Self>,
+        what: &str,
+        cmd: redis::Cmd,
+    ) -> Option<T> {
+        let mut conn = self.conn()?;
         self.run_on(&mut conn, what, cmd).await
     }
 
     async fn script<T: redis::FromRedisValue>(
-        &self,
+        self: &Arc<Self>,
         what: &str,
         inv: redis::ScriptInvocation<'_>,
     ) -> Option<T> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn()?;
         match tokio::time::timeout(self.config.timeout, inv.invoke_async::<T>(&mut conn)).await {
             Ok(Ok(v)) => Some(v),
             Ok(Err(e)) => {
@@ -295,14 +300,14 @@ impl Shared {
     }
 
     /// The organization's current generation as Redis knows it (None: unknown or down).
-    pub async fn generation(&self, org: i64) -> Option<u64> {
+    pub async fn generation(self: &Arc<Self>, org: i64) -> Option<u64> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(self.key(&format!("gen:{org}")));
         self.run::<Option<u64>>("generation", cmd).await.flatten()
     }
 
     /// Raises the organization's generation to `generation` and tells every node.
-    pub async fn publish_generation(&self, org: i64, generation: u64) -> bool {
+    pub async fn publish_generation(self: &Arc<Self>, org: i64, generation: u64) -> bool {
         let mut inv = self.generation_script.prepare_invoke();
         inv.key(self.key(&format!("gen:{org}")))
             .key(self.channel())
@@ -314,7 +319,7 @@ impl Shared {
     }
 
     /// Tells every node of `event`.
-    pub async fn publish(&self, event: Event) -> bool {
+    pub async fn publish(self: &Arc<Self>, event: Event) -> bool {
         let mut cmd = redis::cmd("PUBLISH");
         cmd.arg(self.channel()).arg(event.encode());
         self.run::<i64>("publish", cmd).await.is_some()
@@ -326,7 +331,7 @@ impl Shared {
     }
 
     /// The response cached for `key` by any node.
-    pub async fn cache_get(&self, key: &CacheKey) -> Option<Cached> {
+    pub async fn cache_get(self: &Arc<Self>, key: &CacheKey) -> Option<Cached> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(self.cache_key(key));
         let raw: Option<Vec<u8>> = self.run("cache_get", cmd).await.flatten();
@@ -358,7 +363,11 @@ impl Shared {
 
     /// Takes a token of `key_id`'s shared bucket: Some(Ok(())) allowed, Some(Err(wait s)) over
     /// the limit, None when Redis cannot answer (the caller limits in process instead).
-    pub async fn rate_check(&self, key_id: i64, limit: RateLimit) -> Option<Result<(), u64>> {
+    pub async fn rate_check(
+        self: &Arc<Self>,
+        key_id: i64,
+        limit: RateLimit,
+    ) -> Option<Result<(), u64>> {
         let mut inv = self.rate_script.prepare_invoke();
         inv.key(self.key(&format!("rl:{key_id}")))
             .arg(limit.rate)
@@ -375,6 +384,9 @@ impl Shared {
     /// called for each.
     pub async fn listen(self: Arc<Self>, on: impl Fn(Event) + Send + 'static) {
         loop {
+            if !self.is_up() {
+                self.probe().await;
+            }
             match self.client.get_async_pubsub().await {
                 Ok(mut ps) => {
                     if ps.subscribe(self.channel()).await.is_ok() {

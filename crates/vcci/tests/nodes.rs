@@ -1,0 +1,236 @@
+//! Several `vcci serve` processes sharing one PostgreSQL and one Redis, as behind a load
+//! balancer: writes on one node are read on another at once, rate limits are shared, an
+//! import runs exactly once, and a node killed mid-import is finished by another with no
+//! line lost or duplicated. Needs VCCI_TEST_DATABASE_URL and VCCI_TEST_REDIS_URL (set by
+//! CI's second pass); skipped without them.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Node, Schema, csv, finished, services, upload};
+use serde_json::json;
+
+fn line(id: &str, amount: f64) -> serde_json::Value {
+    json!({"transaction_id": id, "date": "2024-05-17", "amount": amount, "currency": "USD", "naics_code": "484121"})
+}
+
+#[test]
+fn a_write_on_one_node_is_read_on_the_other_at_once() {
+    let Some((pg, redis)) = services() else {
+        return;
+    };
+    let schema = Schema::new(&pg);
+    let key = schema.key("acme", "admin");
+    let prefix = format!("{}:", schema.name);
+    let args = [
+        "--redis-url",
+        &redis,
+        "--redis-prefix",
+        &prefix,
+        "--rate-limit",
+        "0",
+    ];
+    let (a, b) = (Node::start(&schema, &args), Node::start(&schema, &args));
+    a.wait_ready("ok");
+    b.wait_ready("ok");
+    let mut expected = 0;
+    for i in 0..25 {
+        // B's caches (in process and in Redis) hold the summary and the list before the write.
+        let (s, before) = b.get("/api/v1/emissions/summary", Some(&key));
+        assert_eq!(s, 200, "{before}");
+        assert_eq!(before["transaction_count"], expected);
+        let (s, _) = b.get("/api/v1/transactions?limit=5", Some(&key));
+        assert_eq!(s, 200);
+        let id = format!("n{i:03}");
+        let (s, w) = a.post(
+            "/api/v1/transactions",
+            &key,
+            &json!({"transactions": [line(&id, 100.0 + f64::from(i))]}),
+        );
+        assert_eq!((s, &w["accepted"]), (200, &json!(1)), "{w}");
+        expected += 1;
+        // Read on B right after A answered: never the cached, older answer.
+        let (s, after) = b.get("/api/v1/emissions/summary", Some(&key));
+        assert_eq!(s, 200);
+        assert_eq!(
+            after["transaction_count"], expected,
+            "write {i} not seen on B"
+        );
+        let (_, page) = b.get("/api/v1/transactions?limit=5", Some(&key));
+        assert!(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["transaction_id"] == id),
+            "write {i} missing from B's list: {page}"
+        );
+        let (s, one) = b.get(&format!("/api/v1/transactions/{id}"), Some(&key));
+        assert_eq!(s, 200, "{one}");
+        // And the other way round, for an update of the same line.
+        let (s, _) = b.post(
+            "/api/v1/transactions",
+            &key,
+            &json!({"transactions": [line(&id, 1.0)]}),
+        );
+        assert_eq!(s, 200);
+        let (_, one) = a.get(&format!("/api/v1/transactions/{id}"), Some(&key));
+        assert_eq!(one["amount"], 1.0, "B's update not seen on A: {one}");
+    }
+    // The shared cache level was used: B answered some reads from entries A computed, or
+    // the reverse.
+    let metrics = |n: &Node| common::request_raw(&n.addr, "GET", "/metrics", None, "", None).1;
+    let text = String::from_utf8(metrics(&a)).unwrap() + &String::from_utf8(metrics(&b)).unwrap();
+    assert!(text.contains("vcci_cache_up{level=\"redis\"} 1"), "{text}");
+}
+
+#[test]
+fn rate_limits_are_shared_by_the_nodes() {
+    let Some((pg, redis)) = services() else {
+        return;
+    };
+    let schema = Schema::new(&pg);
+    let key = schema.key("acme", "viewer");
+    let prefix = format!("{}:", schema.name);
+    // 1 request/s sustained, bursts of 2 (--rate-limit sets burst = 2 × rate).
+    let args = [
+        "--redis-url",
+        &redis,
+        "--redis-prefix",
+        &prefix,
+        "--rate-limit",
+        "1",
+    ];
+    let (a, b) = (Node::start(&schema, &args), Node::start(&schema, &args));
+    a.wait_ready("ok");
+    b.wait_ready("ok");
+    let codes: Vec<u16> = (0..4)
+        .map(|i| {
+            let n = if i % 2 == 0 { &a } else { &b };
+            n.get("/api/v1/emissions/summary", Some(&key)).0
+        })
+        .collect();
+    // Per node, each would allow its own burst of 2: all four would pass.
+    assert_eq!(&codes[..2], &[200, 200], "{codes:?}");
+    assert!(
+        codes[2..].contains(&429),
+        "the nodes did not share the bucket: {codes:?}"
+    );
+    assert!(
+        codes.iter().filter(|c| **c == 200).count() <= 3,
+        "{codes:?}"
+    );
+}
+
+#[test]
+fn imports_uploaded_to_either_node_run_exactly_once() {
+    let Some((pg, redis)) = services() else {
+        return;
+    };
+    let schema = Schema::new(&pg);
+    let key = schema.key("acme", "admin");
+    let prefix = format!("{}:", schema.name);
+    let args = [
+        "--redis-url",
+        &redis,
+        "--redis-prefix",
+        &prefix,
+        "--rate-limit",
+        "0",
+    ];
+    let (a, b) = (Node::start(&schema, &args), Node::start(&schema, &args));
+    let mut jobs = Vec::new();
+    for i in 0..6 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        jobs.push(upload(node, &key, &csv(&format!("J{i}-"), 5_000)));
+    }
+    for id in &jobs {
+        let j = finished(&a, &key, id, Duration::from_secs(120));
+        assert_eq!(j["status"], "succeeded", "{j}");
+        assert_eq!(j["attempts"], 1, "run more than once: {j}");
+        assert_eq!(j["result"]["accepted"], 5_000, "{j}");
+        assert_eq!(
+            j["result"]["unchanged"], 0,
+            "a second run would find its lines: {j}"
+        );
+    }
+    let (_, s) = b.get("/api/v1/emissions/summary", Some(&key));
+    assert_eq!(s["transaction_count"], 30_000);
+    // Each job was claimed by one node (the claim is recorded on the job row).
+    let claimers = schema.sql("SELECT count(DISTINCT claimed_by) FROM jobs");
+    assert!(["1", "2"].contains(&claimers[0].as_str()), "{claimers:?}");
+    let per_job = schema.sql("SELECT max(attempts) FROM jobs");
+    assert_eq!(per_job, ["1"]);
+}
+
+#[test]
+fn a_node_killed_mid_import_is_finished_by_another_without_loss_or_duplicates() {
+    let Some((pg, redis)) = services() else {
+        return;
+    };
+    let schema = Schema::new(&pg);
+    let key = schema.key("acme", "admin");
+    let prefix = format!("{}:", schema.name);
+    let args = [
+        "--redis-url",
+        &redis,
+        "--redis-prefix",
+        &prefix,
+        "--rate-limit",
+        "0",
+        "--job-stale",
+        "2",
+    ];
+    let mut a = Node::start(&schema, &args);
+    let n = 300_000;
+    let id = upload(&a, &key, &csv("K", n));
+    // Wait until A has committed part of the lines, then kill it without warning.
+    let started = std::time::Instant::now();
+    loop {
+        let (_, j) = a.get(&format!("/api/v1/jobs/{id}"), Some(&key));
+        let done = j["progress"]["processed"].as_i64().unwrap_or(0);
+        if done > 0 && done < n as i64 {
+            break;
+        }
+        assert_ne!(
+            j["status"], "succeeded",
+            "finished before the kill: use more lines"
+        );
+        assert!(started.elapsed() < Duration::from_secs(120), "{j}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    a.kill();
+    let committed: i64 = schema.sql("SELECT count(*) FROM transaction_keys")[0]
+        .parse()
+        .unwrap();
+    assert!(committed > 0 && committed < n as i64, "{committed}");
+    // Another node finds the job orphaned (no heartbeat for 2 s) and runs it again.
+    let b = Node::start(&schema, &args);
+    let j = finished(&b, &key, &id, Duration::from_secs(180));
+    assert_eq!(j["status"], "succeeded", "{j}");
+    assert_eq!(j["attempts"], 2, "{j}");
+    assert_eq!(
+        j["result"]["unchanged"], committed,
+        "committed lines were not redone: {j}"
+    );
+    assert_eq!(
+        j["result"]["inserted"].as_i64().unwrap() + committed,
+        n as i64,
+        "{j}"
+    );
+    assert_eq!(j["result"]["accepted"], n, "{j}");
+    // Exactly the file's lines, each once, and read models that agree with them.
+    let (_, s) = b.get("/api/v1/emissions/summary", Some(&key));
+    assert_eq!(s["transaction_count"], n);
+    assert_eq!(
+        schema.sql("SELECT count(*) FROM transactions"),
+        [n.to_string()]
+    );
+    assert_eq!(
+        schema.sql("SELECT count(*) - count(DISTINCT transaction_id) FROM transactions"),
+        ["0"]
+    );
+    let out = schema.vcci(&["verify", "--org", "acme"]);
+    assert!(out.contains("agree"), "{out}");
+}
