@@ -920,8 +920,9 @@ pub struct LineFilter {
 impl Db {
     /// Lines in `(date desc, transaction_id desc)` order after the keyset position `after`
     /// (`(yyyymmdd, transaction_id)` of the last line of the previous page), at most `limit`.
-    /// Served by the `(org_id, day, transaction_id)` index; other filters are checked on the
-    /// rows it yields.
+    /// SQLite serves it by the `(org_id, day, transaction_id)` index and checks the other
+    /// filters on the rows it yields; PostgreSQL has an index per filter (supplier, category),
+    /// each in the same order, in every yearly partition.
     pub fn list_lines(
         &self,
         org: OrgId,
@@ -929,37 +930,69 @@ impl Db {
         after: Option<(u32, &str)>,
         limit: usize,
     ) -> Result<Vec<(u32, StoredLine)>> {
-        let mut sql = format!(
-            "SELECT day, {READ_COLS} FROM transactions WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3"
-        );
-        let mut args: Vec<Arg<'_>> = vec![
-            Arg::Int(org.0),
-            Arg::Int(i64::from(f.from.map_or(0, |d| d.yyyymmdd()))),
-            Arg::Int(i64::from(f.to.map_or(99_999_999, |d| d.yyyymmdd()))),
-        ];
-        if let Some((day, id)) = after {
-            args.push(Arg::Int(i64::from(day)));
-            args.push(Arg::Text(id));
-            sql += &format!(
-                " AND (day, transaction_id) < (?{}, ?{})",
-                args.len() - 1,
-                args.len()
-            );
-        }
-        if let Some(s) = &f.supplier_id {
-            args.push(Arg::Text(s));
-            sql += &format!(" AND supplier_id = ?{}", args.len());
-        }
-        if let Some(c) = f.category {
-            args.push(Arg::Int(i64::from(c)));
-            sql += &format!(" AND category = ?{}", args.len());
-        }
-        args.push(Arg::Int(limit as i64));
-        sql += &format!(
-            " ORDER BY day DESC, transaction_id DESC LIMIT ?{}",
-            args.len()
-        );
+        let (sql, args) = list_query(org, f, after, limit);
         self.conn
             .query(&sql, &args, |r| Ok((r.u32(0)?, stored_line_at(r, 1)?)))
     }
+
+    /// The database's plan for `list_lines` with these arguments, one line of text per step
+    /// (PostgreSQL `EXPLAIN`, SQLite `EXPLAIN QUERY PLAN`): shows which index serves a
+    /// listing's filters and order.
+    pub fn explain_list_lines(
+        &self,
+        org: OrgId,
+        f: &LineFilter,
+        after: Option<(u32, &str)>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let (sql, args) = list_query(org, f, after, limit);
+        match self.conn.dialect() {
+            Dialect::Postgres => self
+                .conn
+                .query(&format!("EXPLAIN {sql}"), &args, |r| r.string(0)),
+            Dialect::Sqlite => self
+                .conn
+                .query(&format!("EXPLAIN QUERY PLAN {sql}"), &args, |r| r.string(3)),
+        }
+    }
+}
+
+/// The SQL and arguments of `Db::list_lines`.
+fn list_query<'a>(
+    org: OrgId,
+    f: &'a LineFilter,
+    after: Option<(u32, &'a str)>,
+    limit: usize,
+) -> (String, Vec<Arg<'a>>) {
+    let mut sql = format!(
+        "SELECT day, {READ_COLS} FROM transactions WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3"
+    );
+    let mut args: Vec<Arg<'_>> = vec![
+        Arg::Int(org.0),
+        Arg::Int(i64::from(f.from.map_or(0, |d| d.yyyymmdd()))),
+        Arg::Int(i64::from(f.to.map_or(99_999_999, |d| d.yyyymmdd()))),
+    ];
+    if let Some((day, id)) = after {
+        args.push(Arg::Int(i64::from(day)));
+        args.push(Arg::Text(id));
+        sql += &format!(
+            " AND (day, transaction_id) < (?{}, ?{})",
+            args.len() - 1,
+            args.len()
+        );
+    }
+    if let Some(s) = &f.supplier_id {
+        args.push(Arg::Text(s));
+        sql += &format!(" AND supplier_id = ?{}", args.len());
+    }
+    if let Some(c) = f.category {
+        args.push(Arg::Int(i64::from(c)));
+        sql += &format!(" AND category = ?{}", args.len());
+    }
+    args.push(Arg::Int(limit as i64));
+    sql += &format!(
+        " ORDER BY day DESC, transaction_id DESC LIMIT ?{}",
+        args.len()
+    );
+    (sql, args)
 }
