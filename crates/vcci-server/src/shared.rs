@@ -188,16 +188,19 @@ impl Shared {
     }
 
     /// A connection while Redis is up. While it is down: none, and at most every
-    /// `PROBE_EVERY` a probe in the background, so that no request waits for a dead Redis.
-    fn conn(self: &Arc<Self>) -> Option<ConnectionManager> {
+    /// `PROBE_EVERY` a probe in the background, so that no request waits for a dead Redis
+    /// (but the very first use, which waits for the first probe).
+    async fn conn(self: &Arc<Self>) -> Option<ConnectionManager> {
         if self.is_up() {
             return self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone();
         }
-        let due = self
-            .probed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_none_or(|at| at.elapsed() >= PROBE_EVERY);
+        let probed = *self.probed.lock().unwrap_or_else(|p| p.into_inner());
+        // The node's first use waits for the first probe (bounded by the timeouts), so that
+        // a node that has just started does not, say, limit rates in process.
+        if probed.is_none() {
+            return self.probe().await;
+        }
+        let due = probed.is_none_or(|at| at.elapsed() >= PROBE_EVERY);
         if due && tokio::runtime::Handle::try_current().is_ok() {
             *self.probed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
             let me = Arc::clone(self);
@@ -211,6 +214,10 @@ impl Shared {
     /// Connects if needed and PINGs; marks Redis up on success. One probe at a time.
     pub async fn probe(&self) -> Option<ConnectionManager> {
         let _one = self.probing.lock().await;
+        if self.is_up() {
+            // Another probe just succeeded.
+            return self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        }
         *self.probed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
         let existing = self.conn.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let mut conn = match existing {
@@ -276,7 +283,7 @@ impl Shared {
         what: &str,
         cmd: redis::Cmd,
     ) -> Option<T> {
-        let mut conn = self.conn()?;
+        let mut conn = self.conn().await?;
         self.run_on(&mut conn, what, cmd).await
     }
 
@@ -285,7 +292,7 @@ impl Shared {
         what: &str,
         inv: redis::ScriptInvocation<'_>,
     ) -> Option<T> {
-        let mut conn = self.conn()?;
+        let mut conn = self.conn().await?;
         match tokio::time::timeout(self.config.timeout, inv.invoke_async::<T>(&mut conn)).await {
             Ok(Ok(v)) => Some(v),
             Ok(Err(e)) => {

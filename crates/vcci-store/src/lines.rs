@@ -379,16 +379,13 @@ pub(crate) fn old_sql(d: Dialect) -> String {
         Dialect::Sqlite => {
             format!("SELECT {OLD_COLS} FROM transactions WHERE org_id = ?1 AND transaction_id = ?2")
         }
-        Dialect::Postgres => format!(
-            "SELECT {} FROM transaction_keys k JOIN transactions t
+        // The hash and the import that last saw the line are kept with its key.
+        Dialect::Postgres => "SELECT k.content_hash, k.import_id, k.source_line, t.day, t.category,
+               t.method, t.data_quality, t.supplier_id, t.co2e_kg, t.spend_usd
+             FROM transaction_keys k JOIN transactions t
                ON t.org_id = k.org_id AND t.day = k.day AND t.transaction_id = k.transaction_id
-             WHERE k.org_id = ?1 AND k.transaction_id = ?2",
-            OLD_COLS
-                .split(',')
-                .map(|c| format!("t.{}", c.trim()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+             WHERE k.org_id = ?1 AND k.transaction_id = ?2"
+            .to_owned(),
     }
 }
 
@@ -445,6 +442,13 @@ impl Db {
             crate::pg::ensure_partitions(&self.conn, lines)?;
         }
         let tx = self.conn.begin()?;
+        // Organizations' write turns in id order, so that two such groups cannot deadlock.
+        let mut orgs: Vec<OrgId> = groups.iter().map(|g| g.0).collect();
+        orgs.sort_unstable();
+        orgs.dedup();
+        for org in orgs {
+            crate::pg::lock_org(&tx, org)?;
+        }
         let mut deltas: Vec<(OrgId, Delta)> = Vec::new();
         for (org, lines, new_suppliers) in groups {
             let at = match deltas.iter().position(|(o, _)| o == org) {
@@ -474,6 +478,7 @@ impl Db {
     /// Deletes one line; false if it did not exist.
     pub fn delete_line(&mut self, org: OrgId, transaction_id: &str) -> Result<bool> {
         let tx = self.conn.begin()?;
+        crate::pg::lock_org(&tx, org)?;
         let old = tx.query_opt(
             &old_sql(tx.dialect()),
             args![org.0, transaction_id],

@@ -1,13 +1,20 @@
 //! PostgreSQL-only parts of the write path: yearly partitions of `transactions` created as
 //! data arrives, and the bulk line write through COPY into a staging table.
 //!
-//! A batch of lines is written in three round trips whatever its size: binary COPY of the
-//! batch into a temporary staging table; one statement that inserts the keys that are new
-//! into `transaction_keys` and those lines into `transactions`, returning the lines whose key
-//! already existed; and, only for those (re-imports, updates), the line-by-line path that
-//! compares content hashes. Measured here before the design: COPY of 1M line-shaped rows
-//! ~200k rows/s, COPY into staging then one `INSERT ... ON CONFLICT DO UPDATE` of 1M rows
-//! ~75k rows/s; so new lines never go through a conflict update.
+//! A batch of new lines is written in two round trips whatever its size: binary COPY of their
+//! keys straight into `transaction_keys` (under a savepoint: the key index refuses an id
+//! that exists, and the batch then asks which ids exist — one array-parameter query probed in
+//! the key index) and binary COPY of the lines straight into `transactions`. Only lines
+//! whose id exists (re-imports, updates) take the line-by-line path that compares content
+//! hashes. Writers of one organization take turns on an advisory lock
+//! for the transaction, so no other writer can add one of the batch's ids between the query
+//! and the COPY.
+//!
+//! Measured here (10,000 lines into a 1M-line table, PostgreSQL 15, 2 cores): COPY into a
+//! staging table then `INSERT ... SELECT ... ON CONFLICT DO NOTHING` into both tables took
+//! ~220 ms; COPY straight into the tables ~125 ms (keys 18 ms, lines 105 ms: heap ~25 ms and
+//! ~25 ms per index — the primary key and the supplier and category indexes). COPY uses
+//! PostgreSQL's multi-row insert; `INSERT ... SELECT` inserts row by row.
 
 use std::collections::HashMap;
 
@@ -23,9 +30,9 @@ use crate::{OrgId, Result, StoreError, now_rfc3339};
 
 /// Columns of a stored line, in the order of `line_args`.
 const LINE_COLS: &str = "org_id, transaction_id, day, supplier_id, co2e_kg, co2e_mg, spend_usd, \
-    spend_musd, category, method, data_quality, content_hash, import_id, source_line, body";
+    spend_musd, category, method, data_quality, body";
 
-const LINE_TYPES: [Type; 15] = [
+const LINE_TYPES: [Type; 12] = [
     Type::INT8,
     Type::TEXT,
     Type::INT4,
@@ -37,16 +44,26 @@ const LINE_TYPES: [Type; 15] = [
     Type::INT2,
     Type::INT2,
     Type::INT2,
-    Type::INT8,
-    Type::INT8,
-    Type::INT8,
     Type::BYTEA,
+];
+
+/// Columns of a line's key, in the order of `key_args`: where the line is, its content hash
+/// and the import (and line of it) that last wrote or saw it.
+const KEY_COLS: &str = "org_id, transaction_id, day, content_hash, import_id, source_line";
+
+const KEY_TYPES: [Type; 6] = [
+    Type::INT8,
+    Type::TEXT,
+    Type::INT4,
+    Type::INT8,
+    Type::INT8,
+    Type::INT8,
 ];
 
 /// Rows per multi-row statement where COPY is not used.
 const ROWS_PER_STATEMENT: usize = 500;
 
-fn line_args<'a>(org: OrgId, p: &'a PreparedLine, import_id: Option<i64>) -> [Arg<'a>; 15] {
+fn line_args(org: OrgId, p: &PreparedLine) -> [Arg<'_>; 12] {
     let e = &p.emission;
     [
         Arg::Int(org.0),
@@ -60,10 +77,18 @@ fn line_args<'a>(org: OrgId, p: &'a PreparedLine, import_id: Option<i64>) -> [Ar
         e.category.number().into(),
         method_code(e.method).into(),
         e.data_quality.into(),
+        Arg::Blob(&p.body),
+    ]
+}
+
+fn key_args(org: OrgId, p: &PreparedLine, import_id: Option<i64>) -> [Arg<'_>; 6] {
+    [
+        Arg::Int(org.0),
+        p.line.transaction_id.as_deref().into(),
+        p.line.date.map(|d| d.yyyymmdd()).into(),
         Arg::Int(p.hash),
         import_id.into(),
         p.source_line.into(),
-        Arg::Blob(&p.body),
     ]
 }
 
@@ -153,12 +178,21 @@ fn ensure_partitions_in_tx(tx: &Tx<'_>, lines: &[PreparedLine]) -> Result<()> {
     Ok(())
 }
 
-const STAGING_DDL: &str = "CREATE TEMP TABLE IF NOT EXISTS vcci_staging (
-    seq INTEGER NOT NULL, org_id BIGINT NOT NULL, transaction_id TEXT COLLATE \"C\" NOT NULL,
-    day INTEGER NOT NULL, supplier_id TEXT COLLATE \"C\", co2e_kg DOUBLE PRECISION NOT NULL,
-    co2e_mg BIGINT NOT NULL, spend_usd DOUBLE PRECISION, spend_musd BIGINT NOT NULL,
-    category SMALLINT NOT NULL, method SMALLINT NOT NULL, data_quality SMALLINT NOT NULL,
-    content_hash BIGINT NOT NULL, import_id BIGINT, source_line BIGINT, body BYTEA NOT NULL)";
+/// Advisory lock namespace of an organization's line writes (the key is this | org id).
+const WRITE_LOCK: i64 = 0x7663_0000_0000_0000;
+
+/// Takes the organization's write turn until the transaction ends (re-entrant). Callers
+/// that write several organizations in one transaction lock them in id order first.
+pub(crate) fn lock_org(tx: &Tx<'_>, org: OrgId) -> Result<()> {
+    if tx.pg().is_some() {
+        tx.query_one(
+            "SELECT pg_advisory_xact_lock(?1)",
+            args![WRITE_LOCK | (org.0 & 0xffff_ffff_ffff)],
+            |_| Ok(()),
+        )?;
+    }
+    Ok(())
+}
 
 /// `write_lines_tx` on PostgreSQL (see the module's doc).
 pub(crate) fn write_lines(
@@ -172,14 +206,14 @@ pub(crate) fn write_lines(
 ) -> Result<Vec<LineOutcome>> {
     insert_suppliers(tx, org, new_suppliers)?;
     ensure_partitions_in_tx(tx, lines)?;
+    lock_org(tx, org)?;
     // The first occurrence of each id goes through the bulk path; a later occurrence in the
     // same batch is handled after it, line by line, as it would be in order.
     let mut first: HashMap<&str, usize> = HashMap::with_capacity(lines.len());
     let mut slow: Vec<usize> = Vec::new();
     let mut bulk: Vec<usize> = Vec::with_capacity(lines.len());
     for (i, p) in lines.iter().enumerate() {
-        let id = p.line.transaction_id.as_deref().unwrap_or_default();
-        if first.insert(id, i).is_some() {
+        if first.insert(id_of(p), i).is_some() {
             slow.push(i);
         } else {
             bulk.push(i);
@@ -187,42 +221,50 @@ pub(crate) fn write_lines(
     }
     let mut out: Vec<Option<LineOutcome>> = vec![None; lines.len()];
     if !bulk.is_empty() {
-        tx.batch(STAGING_DDL)?;
-        tx.batch("TRUNCATE vcci_staging")?;
-        copy_staging(tx, org, lines, &bulk, import_id)?;
-        let existing = tx.query(
-            &format!(
-                "WITH new AS (
-                   INSERT INTO transaction_keys (org_id, transaction_id, day)
-                   SELECT org_id, transaction_id, day FROM vcci_staging
-                   ON CONFLICT DO NOTHING RETURNING transaction_id),
-                 ins AS (
-                   INSERT INTO transactions ({LINE_COLS})
-                   SELECT {cols} FROM vcci_staging s JOIN new USING (transaction_id))
-                 SELECT s.seq FROM vcci_staging s LEFT JOIN new USING (transaction_id)
-                 WHERE new.transaction_id IS NULL",
-                cols = LINE_COLS
-                    .split(", ")
-                    .map(|c| format!("s.{c}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            &[],
-            |r| Ok(r.i64(0)? as usize),
-        )?;
-        let mut exists = vec![false; lines.len()];
-        for i in existing {
-            exists[i] = true;
-        }
-        for &i in &bulk {
-            if exists[i] {
-                slow.push(i);
-            } else {
-                if !prefilled {
-                    delta.add(&lines[i].contribution());
+        let pg = tx.pg().expect("a PostgreSQL connection");
+        // Optimistic first: COPY the keys as if all were new, under a savepoint; the key
+        // index refuses an existing one, and then the batch reads which of its ids exist (as
+        // do the next few batches: a re-import or an update meets many).
+        let mut new = None;
+        if pg.probe_next.get() == 0 {
+            tx.batch("SAVEPOINT vcci_bulk")?;
+            match copy_keys(tx, org, lines, &bulk, import_id) {
+                Ok(()) => {
+                    tx.batch("RELEASE SAVEPOINT vcci_bulk")?;
+                    new = Some(bulk.clone());
                 }
-                out[i] = Some(LineOutcome::Inserted);
+                Err(StoreError::Postgres(e))
+                    if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) =>
+                {
+                    tx.batch("ROLLBACK TO SAVEPOINT vcci_bulk")?;
+                    pg.probe_next.set(8);
+                }
+                Err(e) => return Err(e),
             }
+        } else {
+            pg.probe_next.set(pg.probe_next.get() - 1);
+        }
+        let new = match new {
+            Some(n) => n,
+            None => {
+                let (new, changed) =
+                    settle_existing(tx, org, lines, &bulk, import_id, delta, prefilled, &mut out)?;
+                copy_keys(tx, org, lines, &new, import_id)?;
+                slow.extend(changed);
+                new
+            }
+        };
+        copy_in(
+            tx,
+            &format!("COPY transactions ({LINE_COLS}) FROM STDIN (FORMAT binary)"),
+            &LINE_TYPES,
+            new.iter().map(|&i| line_args(org, &lines[i]).to_vec()),
+        )?;
+        for i in new {
+            if !prefilled {
+                delta.add(&lines[i].contribution());
+            }
+            out[i] = Some(LineOutcome::Inserted);
         }
     }
     slow.sort_unstable();
@@ -234,28 +276,119 @@ pub(crate) fn write_lines(
         .collect()
 }
 
-fn copy_staging(
+fn id_of(p: &PreparedLine) -> &str {
+    p.line.transaction_id.as_deref().unwrap_or_default()
+}
+
+fn copy_keys(
+    tx: &Tx<'_>,
+    org: OrgId,
+    lines: &[PreparedLine],
+    which: &[usize],
+    import_id: Option<i64>,
+) -> Result<()> {
+    copy_in(
+        tx,
+        &format!("COPY transaction_keys ({KEY_COLS}) FROM STDIN (FORMAT binary)"),
+        &KEY_TYPES,
+        which
+            .iter()
+            .map(|&i| key_args(org, &lines[i], import_id).to_vec()),
+    )
+}
+
+/// Of `bulk` (first occurrences in the batch), the lines whose id is new, and those whose id
+/// exists with other content; the rest (duplicates within the import, unchanged lines) are
+/// settled here. Everything comes from `transaction_keys` alone (one index probe per id, an
+/// array parameter), and unchanged lines are marked as seen by this import there, in one
+/// statement: the lines themselves are not rewritten, so a re-import of an unchanged file
+/// stays a few round trips per batch.
+#[allow(clippy::too_many_arguments)] // the write's state, as in `write_lines`
+fn settle_existing(
     tx: &Tx<'_>,
     org: OrgId,
     lines: &[PreparedLine],
     bulk: &[usize],
     import_id: Option<i64>,
+    delta: &mut Delta,
+    prefilled: bool,
+    out: &mut [Option<LineOutcome>],
+) -> Result<(Vec<usize>, Vec<usize>)> {
+    let ids: Vec<&str> = bulk.iter().map(|&i| id_of(&lines[i])).collect();
+    let pg = tx.pg().expect("a PostgreSQL connection");
+    let rows = {
+        let mut client = pg.client.borrow_mut();
+        let st = client.prepare_typed(
+            "SELECT transaction_id, content_hash, import_id, source_line
+             FROM transaction_keys WHERE org_id = $1 AND transaction_id = ANY($2)",
+            &[Type::INT8, Type::TEXT_ARRAY],
+        )?;
+        client.query(&st, &[&org.0, &ids])?
+    };
+    let mut old: HashMap<&str, (i64, Option<i64>, Option<i64>)> =
+        HashMap::with_capacity(rows.len());
+    for r in &rows {
+        old.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+    }
+    let (mut new, mut changed) = (Vec::new(), Vec::new());
+    let (mut touch_ids, mut touch_lines) = (Vec::new(), Vec::new());
+    for &i in bulk {
+        let p = &lines[i];
+        let Some(&(hash, old_import, old_line)) = old.get(id_of(p)) else {
+            new.push(i);
+            continue;
+        };
+        let outcome = if import_id.is_some() && old_import == import_id {
+            LineOutcome::Duplicate {
+                first_line: old_line.unwrap_or(0),
+            }
+        } else if hash == p.hash {
+            touch_ids.push(id_of(p));
+            touch_lines.push(p.source_line);
+            LineOutcome::Unchanged
+        } else {
+            changed.push(i);
+            continue;
+        };
+        if prefilled {
+            // Counted as new by the caller, but nothing was written.
+            delta.remove(&p.contribution());
+        }
+        out[i] = Some(outcome);
+    }
+    if let Some(imp) = import_id
+        && !touch_ids.is_empty()
+    {
+        let mut client = pg.client.borrow_mut();
+        let st = client.prepare_typed(
+            "UPDATE transaction_keys k SET import_id = $2, source_line = u.line
+             FROM unnest($3::text[], $4::int8[]) AS u(id, line)
+             WHERE k.org_id = $1 AND k.transaction_id = u.id",
+            &[Type::INT8, Type::INT8, Type::TEXT_ARRAY, Type::INT8_ARRAY],
+        )?;
+        client.execute(&st, &[&org.0, &imp, &touch_ids, &touch_lines])?;
+    }
+    Ok((new, changed))
+}
+
+/// Binary COPY of `rows` (values of `types`) with `sql` (`COPY ... FROM STDIN (FORMAT binary)`).
+fn copy_in<'a>(
+    tx: &Tx<'_>,
+    sql: &str,
+    types: &[Type],
+    rows: impl Iterator<Item = Vec<Arg<'a>>>,
 ) -> Result<()> {
+    let mut rows = rows.peekable();
+    if rows.peek().is_none() {
+        return Ok(());
+    }
     let pg = tx.pg().expect("a PostgreSQL connection");
     let mut client = pg.client.borrow_mut();
-    let sink = client.copy_in(&format!(
-        "COPY vcci_staging (seq, {LINE_COLS}) FROM STDIN (FORMAT binary)"
-    ))?;
-    let mut types = vec![Type::INT4];
-    types.extend(LINE_TYPES.iter().cloned());
-    let mut w = BinaryCopyInWriter::new(sink, &types);
-    for &i in bulk {
-        let seq = Arg::Int(i as i64);
-        let a = line_args(org, &lines[i], import_id);
-        let mut row: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(16);
-        row.push(&seq);
-        row.extend(a.iter().map(|x| x as &(dyn ToSql + Sync)));
-        w.write(&row)?;
+    let sink = client.copy_in(sql)?;
+    let mut w = BinaryCopyInWriter::new(sink, types);
+    for row in rows {
+        let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|x| x as &(dyn ToSql + Sync)).collect();
+        w.write(&refs)?;
     }
     w.finish()?;
     Ok(())
@@ -271,21 +404,22 @@ fn write_one(
     delta: &mut Delta,
     prefilled: bool,
 ) -> Result<LineOutcome> {
-    let id = p.line.transaction_id.as_deref().unwrap_or_default();
+    let id = id_of(p);
     let old = tx.query_opt(
         &old_sql(crate::Dialect::Postgres),
         args![org.0, id],
         old_contribution,
     )?;
-    let a = line_args(org, p, import_id);
+    let k = key_args(org, p, import_id);
+    let a = line_args(org, p);
     let Some((hash, old_import, old_line, c)) = old else {
         tx.execute(
-            "INSERT INTO transaction_keys (org_id, transaction_id, day) VALUES (?1, ?2, ?3)",
-            &a[..3],
+            &format!("INSERT INTO transaction_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+            &k,
         )?;
         tx.execute(
             &format!(
-                "INSERT INTO transactions ({LINE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                "INSERT INTO transactions ({LINE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
             ),
             &a,
         )?;
@@ -301,9 +435,9 @@ fn write_one(
     } else if hash == p.hash {
         if import_id.is_some() {
             tx.execute(
-                "UPDATE transactions SET import_id = ?4, source_line = ?5
-                 WHERE org_id = ?1 AND day = ?2 AND transaction_id = ?3",
-                args![org.0, c.day, id, import_id, p.source_line],
+                "UPDATE transaction_keys SET import_id = ?3, source_line = ?4
+                 WHERE org_id = ?1 AND transaction_id = ?2",
+                args![org.0, id, import_id, p.source_line],
             )?;
         }
         LineOutcome::Unchanged
@@ -314,16 +448,15 @@ fn write_one(
         tx.execute(
             "UPDATE transactions SET day = ?3, supplier_id = ?4, co2e_kg = ?5, co2e_mg = ?6,
                spend_usd = ?7, spend_musd = ?8, category = ?9, method = ?10, data_quality = ?11,
-               content_hash = ?12, import_id = ?13, source_line = ?14, body = ?15
-             WHERE org_id = ?1 AND day = ?16 AND transaction_id = ?2",
+               body = ?12
+             WHERE org_id = ?1 AND day = ?13 AND transaction_id = ?2",
             &all,
         )?;
-        if p.line.date.map(|d| d.yyyymmdd()) != Some(c.day) {
-            tx.execute(
-                "UPDATE transaction_keys SET day = ?3 WHERE org_id = ?1 AND transaction_id = ?2",
-                &a[..3],
-            )?;
-        }
+        tx.execute(
+            "UPDATE transaction_keys SET day = ?3, content_hash = ?4, import_id = ?5, source_line = ?6
+             WHERE org_id = ?1 AND transaction_id = ?2",
+            &k,
+        )?;
         delta.remove(&c);
         if !prefilled {
             delta.add(&p.contribution());

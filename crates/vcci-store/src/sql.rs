@@ -222,6 +222,9 @@ pub(crate) struct PgConn {
     stmts: RefCell<HashMap<String, postgres::Statement>>,
     /// Years whose `transactions` partition is known to exist.
     pub(crate) partitions: RefCell<std::collections::HashSet<u32>>,
+    /// Bulk writes still to check their ids first, after a batch met existing ones (see
+    /// `pg::write_lines`).
+    pub(crate) probe_next: std::cell::Cell<u32>,
 }
 
 /// The client, taken out again when the connection is dropped.
@@ -274,6 +277,7 @@ impl PgConn {
             client: RefCell::new(PgClient(Some(client))),
             stmts: RefCell::new(HashMap::new()),
             partitions: RefCell::new(Default::default()),
+            probe_next: std::cell::Cell::new(0),
         }
     }
 

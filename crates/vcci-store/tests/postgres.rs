@@ -12,7 +12,8 @@ fn postgres(t: &common::TestStore) -> Option<postgres::Client> {
     let (url, schema) = t.db.postgres()?;
     let config: postgres::Config = url.parse().unwrap();
     let mut c = config.connect(postgres::NoTls).unwrap();
-    c.batch_execute(&format!("SET search_path = {schema}")).unwrap();
+    c.batch_execute(&format!("SET search_path = {schema}"))
+        .unwrap();
     Some(c)
 }
 
@@ -45,7 +46,10 @@ fn partitions_are_created_as_lines_arrive_and_a_new_date_moves_a_line() {
         return skip();
     };
     let org = t.org("acme");
-    assert!(partitions(&mut c).is_empty(), "no partition before any line");
+    assert!(
+        partitions(&mut c).is_empty(),
+        "no partition before any line"
+    );
     let (r, rejects) = t.import(
         &org,
         "transaction_id,date,amount,naics_code\na,2023-02-01,100,484121\nb,2023-12-31,50,484121\nc,2025-01-01,10,484121\n",
@@ -82,7 +86,10 @@ fn partitions_are_created_as_lines_arrive_and_a_new_date_moves_a_line() {
         .get(0);
     assert_eq!(day, 20240102);
     let db = t.store.connect().unwrap();
-    assert_eq!(db.get_line(org.id, "b").unwrap().unwrap().date, "2024-01-02");
+    assert_eq!(
+        db.get_line(org.id, "b").unwrap().unwrap().date,
+        "2024-01-02"
+    );
     assert_eq!(db.line_count(org.id).unwrap(), 3);
     // Deleting removes the line and its key.
     let mut db = db;
@@ -162,20 +169,32 @@ fn every_list_filter_and_sort_is_served_by_an_index() {
     ];
     for (name, f) in &filters {
         for after in [None, Some((20230615, "T010000"))] {
-            let plan = db.explain_list_lines(org.id, f, after, 100).unwrap().join("\n");
+            let plan = db
+                .explain_list_lines(org.id, f, after, 100)
+                .unwrap()
+                .join("\n");
             // Served in order by an index: no scan of a whole partition, no sort.
             assert!(!plan.contains("Seq Scan"), "{name}: {plan}");
             assert!(!plan.contains("Sort"), "{name}: {plan}");
             assert!(plan.contains("Index"), "{name}: {plan}");
             if f.supplier_id.is_some() {
-                assert!(plan.contains("supplier"), "{name}: not the supplier index: {plan}");
+                assert!(
+                    plan.contains("supplier"),
+                    "{name}: not the supplier index: {plan}"
+                );
             } else if f.category.is_some() {
-                assert!(plan.contains("category"), "{name}: not the category index: {plan}");
+                assert!(
+                    plan.contains("category"),
+                    "{name}: not the category index: {plan}"
+                );
             }
             // A date range reads only its years' partitions.
-            if f.from.is_some() {
-                let y = &f.from.unwrap().to_string()[..4];
-                assert!(plan.contains(&format!("transactions_y{y}")), "{name}: {plan}");
+            if let Some(from) = f.from {
+                let y = &from.to_string()[..4];
+                assert!(
+                    plan.contains(&format!("transactions_y{y}")),
+                    "{name}: {plan}"
+                );
                 for other in ["2022", "2023", "2024"].iter().filter(|o| **o != y) {
                     assert!(
                         !plan.contains(&format!("transactions_y{other}")),
