@@ -40,6 +40,8 @@ pub struct ImportOptions {
     /// heartbeat in the same transaction, and the import stops if the job is no longer this
     /// worker's.
     pub job: Option<JobLink>,
+    /// Writer connections (PostgreSQL; default: one per write bucket; SQLite always one).
+    pub writers: Option<usize>,
 }
 
 /// A job (id) and the worker that claimed it.
@@ -57,6 +59,7 @@ impl Default for ImportOptions {
             commit_lines: 50_000,
             max_commit: Duration::from_secs(1),
             job: None,
+            writers: None,
         }
     }
 }
@@ -296,6 +299,8 @@ struct Batch {
     reject_bytes: usize,
     /// Bytes of the input read when the batch was handed over.
     bytes_read: u64,
+    /// Position of the batch in the file (0, 1, ...): rejects are written in this order.
+    seq: u64,
 }
 
 /// A batch is handed to the writer once its raw bytes (kept for rejects) reach this.
@@ -326,6 +331,7 @@ impl Batch {
             lines_read: 0,
             reject_bytes: 0,
             bytes_read: 0,
+            seq: 0,
         }
     }
 
@@ -403,6 +409,13 @@ pub fn import_transactions<R: Read, W: Write + Send>(
     };
     let done = std::sync::atomic::AtomicBool::new(false);
     let committed = AtomicU64::new(0);
+    // PostgreSQL runs a backend per connection: writers of their own hash bucket of ids each
+    // (measured: one writer keeps one backend busy while the second core idles).
+    let writers = match opts.writers {
+        _ if sqlite => 1,
+        Some(n) => n.clamp(1, crate::pg::WRITE_BUCKETS as usize),
+        None => crate::pg::WRITE_BUCKETS as usize,
+    };
     let (tx, rx) = mpsc::sync_channel::<Batch>(2);
     let (recycle_tx, recycle_rx) = mpsc::channel::<Batch>();
 
@@ -416,7 +429,22 @@ pub fn import_transactions<R: Read, W: Write + Send>(
         let committed = &committed;
         let done = &done;
         let writer = s.spawn(move || {
-            let r = write_batches(db, org, import_id, opts, rx, recycle_tx, rejects, committed);
+            let r = if writers > 1 {
+                write_parallel(
+                    store, db, writers, org, import_id, opts, rx, recycle_tx, rejects, committed,
+                )
+            } else {
+                write_batches(
+                    db,
+                    org,
+                    import_id,
+                    opts,
+                    rx,
+                    Some(recycle_tx),
+                    &mut |parts| write_rejects(rejects, parts),
+                    committed,
+                )
+            };
             done.store(true, Ordering::Release);
             r
         });
@@ -431,6 +459,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
         }
 
         let mut batch = Batch::new(opts.batch_size);
+        let mut next_seq = 0u64;
         let mut last_progress = Instant::now();
         let mut lines_read = 0u64;
         let read_result: Result<(), ImportError> = (|| {
@@ -484,6 +513,8 @@ pub fn import_transactions<R: Read, W: Write + Send>(
                         Err(_) => Batch::new(opts.batch_size),
                     };
                     batch.bytes_read = scanner.bytes_read();
+                    batch.seq = next_seq;
+                    next_seq += 1;
                     let full = std::mem::replace(&mut batch, next);
                     if tx.send(full).is_err() {
                         break; // the writer failed; its error is reported below
@@ -506,6 +537,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
         rejected_parse += batch.rejects.len() as u64;
         if read_result.is_ok() && (batch.lines_read > 0) {
             batch.bytes_read = scanner.bytes_read();
+            batch.seq = next_seq;
             let _ = tx.send(batch);
         }
         drop(tx);
@@ -554,20 +586,18 @@ struct Totals {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn write_batches<W: Write>(
+fn write_batches(
     db: crate::Db,
     org: &Org,
     import_id: i64,
     opts: &ImportOptions,
     rx: mpsc::Receiver<Batch>,
-    recycle: mpsc::Sender<Batch>,
-    rejects: &mut RejectsWriter<W>,
+    recycle: Option<mpsc::Sender<Batch>>,
+    emit: &mut dyn FnMut(Vec<(u64, Vec<Reject>)>) -> Result<(), ImportError>,
     committed: &AtomicU64,
 ) -> Result<Totals, ImportError> {
     let commit_lines = opts.commit_lines;
     let mut t = Totals::default();
-    let mut lines_read = 0u64;
-    let mut bytes_read = 0u64;
     let mut batches = rx.into_iter().peekable();
     // Group commit: several channel batches per transaction (fewer, larger commits write
     // each hot index page once), while batches stay small to bound memory.
@@ -577,8 +607,11 @@ fn write_batches<W: Write>(
         let txn = db.conn.begin()?;
         let started = Instant::now();
         let mut in_txn = 0usize;
-        let mut pending: Vec<Reject> = Vec::new();
+        let mut pending: Vec<(u64, Vec<Reject>)> = Vec::new();
         let mut written = 0u64;
+        // This transaction's share of the import's counts (several writers may add theirs).
+        let before = (t.inserted + t.updated, t.unchanged);
+        let (mut lines_read, mut bytes_read) = (0u64, 0u64);
         let mut group = Delta::default();
         let mut group_bytes = 0usize;
         while in_txn < commit_lines
@@ -634,23 +667,27 @@ fn write_batches<W: Write>(
                     }
                 }
             }
-            pending.append(&mut batch.rejects);
+            pending.push((batch.seq, std::mem::take(&mut batch.rejects)));
             // The reader may have finished; then the batch is simply dropped here.
-            let _ = recycle.send(batch);
+            if let Some(r) = &recycle {
+                let _ = r.send(batch);
+            }
         }
         group.flush(&txn, org.id)?;
         txn.execute(
-            "UPDATE imports SET lines_read = ?2, accepted = ?3, unchanged = ?4 WHERE id = ?1",
+            "UPDATE imports SET lines_read = lines_read + ?2, accepted = accepted + ?3,
+               unchanged = unchanged + ?4 WHERE id = ?1",
             args![
                 import_id,
                 lines_read as i64,
-                (t.inserted + t.updated) as i64,
-                t.unchanged as i64
+                (t.inserted + t.updated - before.0) as i64,
+                (t.unchanged - before.1) as i64
             ],
         )?;
         if let Some(job) = &opts.job {
             let mine = txn.execute(
-                "UPDATE jobs SET processed = ?3, bytes_read = ?4, heartbeat_at = ?5
+                "UPDATE jobs SET processed = processed + ?3,
+                   bytes_read = CASE WHEN bytes_read > ?4 THEN bytes_read ELSE ?4 END, heartbeat_at = ?5
                  WHERE id = ?1 AND claimed_by = ?2 AND status = 'running'",
                 args![
                     &job.id,
@@ -666,15 +703,162 @@ fn write_batches<W: Write>(
         }
         txn.commit()?;
         committed.fetch_add(written, Ordering::Relaxed);
-        pending.sort_by_key(|r| r.line);
-        for r in &pending {
-            rejects.write(r).map_err(|e| StoreError::Io {
-                context: "writing the rejects file".into(),
-                source: e,
-            })?;
-        }
+        emit(pending)?;
     }
     Ok(t)
+}
+
+/// Writes the rejects of committed batches, in line order.
+fn write_rejects<W: Write>(
+    w: &mut RejectsWriter<W>,
+    parts: Vec<(u64, Vec<Reject>)>,
+) -> Result<(), ImportError> {
+    let mut all: Vec<Reject> = parts.into_iter().flat_map(|p| p.1).collect();
+    all.sort_by_key(|r| r.line);
+    for r in &all {
+        write_reject(w, r)?;
+    }
+    Ok(())
+}
+
+impl Totals {
+    fn add(&mut self, o: Totals) {
+        self.inserted += o.inserted;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+        self.duplicates += o.duplicates;
+    }
+}
+
+/// `write_batches` with `k` writers (PostgreSQL): each batch is split by the hash bucket of
+/// its ids (`pg::bucket`), each writer writes one bucket's lines on a connection of its own,
+/// in transactions of its own, under that bucket's write turn (an id is always written by
+/// the same writer, so duplicates within the file are still found). A collector writes the
+/// rejects in the file's order once every part of a batch is committed.
+#[allow(clippy::too_many_arguments)]
+fn write_parallel<W: Write + Send>(
+    store: &Store,
+    first: crate::Db,
+    k: usize,
+    org: &Org,
+    import_id: i64,
+    opts: &ImportOptions,
+    rx: mpsc::Receiver<Batch>,
+    recycle: mpsc::Sender<Batch>,
+    rejects: &mut RejectsWriter<W>,
+    committed: &AtomicU64,
+) -> Result<Totals, ImportError> {
+    let mut dbs = vec![first];
+    for _ in 1..k {
+        dbs.push(store.connect()?);
+    }
+    for (b, db) in dbs.iter().enumerate() {
+        crate::pg::set_bucket(&db.conn, Some(b as u32));
+    }
+    let (done_tx, done_rx) = mpsc::channel::<(u64, Vec<Reject>)>();
+    std::thread::scope(|s| {
+        let mut parts_tx = Vec::with_capacity(k);
+        let mut writers = Vec::with_capacity(k);
+        for db in dbs {
+            let (t, r) = mpsc::sync_channel::<Batch>(2);
+            parts_tx.push(t);
+            let done_tx = done_tx.clone();
+            writers.push(s.spawn(move || {
+                write_batches(
+                    db,
+                    org,
+                    import_id,
+                    opts,
+                    r,
+                    None,
+                    &mut |parts| {
+                        for p in parts {
+                            let _ = done_tx.send(p);
+                        }
+                        Ok(())
+                    },
+                    committed,
+                )
+            }));
+        }
+        drop(done_tx);
+        let collector = s.spawn(move || collect_rejects(done_rx, k, rejects));
+        'dispatch: for batch in rx {
+            let (parts, emptied) = split_batch(batch, k);
+            for (t, p) in parts_tx.iter().zip(parts) {
+                if t.send(p).is_err() {
+                    break 'dispatch; // a writer failed; its error is reported below
+                }
+            }
+            let _ = recycle.send(emptied.recycled());
+        }
+        drop(parts_tx);
+        let mut totals = Totals::default();
+        let mut failed = None;
+        for w in writers {
+            match w.join().expect("writer thread panicked") {
+                Ok(t) => totals.add(t),
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        let collected = collector.join().expect("rejects thread panicked");
+        match failed {
+            Some(e) => Err(e),
+            None => collected.map(|()| totals),
+        }
+    })
+}
+
+/// Splits a batch into `k` parts by the bucket of each line's id; the first part also
+/// carries the batch's parse rejects, new suppliers and count of lines read. Returns the
+/// parts and the emptied batch (for reuse by the reader).
+fn split_batch(mut b: Batch, k: usize) -> (Vec<Batch>, Batch) {
+    let mut parts: Vec<Batch> = (0..k).map(|_| Batch::new(b.lines.len() / k + 1)).collect();
+    for p in &mut parts {
+        p.seq = b.seq;
+        p.bytes_read = b.bytes_read;
+    }
+    parts[0].rejects = std::mem::take(&mut b.rejects);
+    parts[0].reject_bytes = b.reject_bytes;
+    parts[0].new_suppliers = std::mem::take(&mut b.new_suppliers);
+    parts[0].lines_read = b.lines_read;
+    let ranges = std::mem::take(&mut b.raw_ranges);
+    for (line, (s, e)) in b.lines.drain(..).zip(ranges) {
+        let part =
+            &mut parts[crate::pg::bucket(line.line.transaction_id.as_deref().unwrap_or_default())
+                as usize
+                % k];
+        let start = part.raw.len();
+        part.raw.extend_from_slice(&b.raw[s..e]);
+        part.raw_ranges.push((start, part.raw.len()));
+        part.delta.add(&line.contribution());
+        part.lines.push(line);
+    }
+    (parts, b)
+}
+
+/// Writes rejects in batch order as the `k` parts of each batch are committed (parts of
+/// batches that never commit, after a failure, are not written: as with one writer).
+fn collect_rejects<W: Write>(
+    rx: mpsc::Receiver<(u64, Vec<Reject>)>,
+    k: usize,
+    w: &mut RejectsWriter<W>,
+) -> Result<(), ImportError> {
+    let mut waiting: std::collections::BTreeMap<u64, (usize, Vec<Reject>)> = Default::default();
+    let mut next = 0u64;
+    for (seq, mut r) in rx {
+        let e = waiting.entry(seq).or_default();
+        e.0 += 1;
+        e.1.append(&mut r);
+        while waiting.get(&next).is_some_and(|e| e.0 == k) {
+            let (_, done) = waiting.remove(&next).expect("checked above");
+            write_rejects(w, vec![(next, done)])?;
+            next += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Imports suppliers from CSV (`supplier_id,name,country,naics_code,intensity_kg_per_usd,

@@ -178,20 +178,49 @@ fn ensure_partitions_in_tx(tx: &Tx<'_>, lines: &[PreparedLine]) -> Result<()> {
     Ok(())
 }
 
-/// Advisory lock namespace of an organization's line writes (the key is this | org id).
+/// Advisory lock namespace of an organization's line writes (the key is this | bucket << 44 |
+/// org id).
 const WRITE_LOCK: i64 = 0x7663_0000_0000_0000;
 
-/// Takes the organization's write turn until the transaction ends (re-entrant). Callers
+/// Ids of an organization fall in this many buckets, each with a write turn of its own, so
+/// that an import can write with as many connections at once (see `import.rs`).
+pub const WRITE_BUCKETS: u32 = 2;
+
+/// The bucket of a transaction id (FNV-1a: the same in every process).
+pub fn bucket(transaction_id: &str) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in transaction_id.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % u64::from(WRITE_BUCKETS)) as u32
+}
+
+/// Takes the organization's write turns until the transaction ends (re-entrant): all its
+/// buckets, in order, or only its own for a connection that writes one bucket's ids. Callers
 /// that write several organizations in one transaction lock them in id order first.
 pub(crate) fn lock_org(tx: &Tx<'_>, org: OrgId) -> Result<()> {
-    if tx.pg().is_some() {
+    let Some(pg) = tx.pg() else {
+        return Ok(());
+    };
+    let buckets = match pg.bucket.get() {
+        Some(b) => b..b + 1,
+        None => 0..WRITE_BUCKETS,
+    };
+    for b in buckets {
         tx.query_one(
             "SELECT pg_advisory_xact_lock(?1)",
-            args![WRITE_LOCK | (org.0 & 0xffff_ffff_ffff)],
+            args![WRITE_LOCK | (i64::from(b) << 44) | (org.0 & 0x0fff_ffff_ffff)],
             |_| Ok(()),
         )?;
     }
     Ok(())
+}
+
+/// Makes `conn` an import writer of `bucket`'s ids only (PostgreSQL; no-op on SQLite).
+pub(crate) fn set_bucket(conn: &Conn, bucket: Option<u32>) {
+    if let Some(pg) = conn.pg() {
+        pg.bucket.set(bucket);
+    }
 }
 
 /// `write_lines_tx` on PostgreSQL (see the module's doc).

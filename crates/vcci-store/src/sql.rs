@@ -225,6 +225,9 @@ pub(crate) struct PgConn {
     /// Bulk writes still to check their ids first, after a batch met existing ones (see
     /// `pg::write_lines`).
     pub(crate) probe_next: std::cell::Cell<u32>,
+    /// Set on an import writer's connection that writes only the ids of one hash bucket
+    /// (`pg::bucket`): it takes that bucket's write turn, not all of them.
+    pub(crate) bucket: std::cell::Cell<Option<u32>>,
 }
 
 /// The client, taken out again when the connection is dropped.
@@ -278,6 +281,7 @@ impl PgConn {
             stmts: RefCell::new(HashMap::new()),
             partitions: RefCell::new(Default::default()),
             probe_next: std::cell::Cell::new(0),
+            bucket: std::cell::Cell::new(None),
         }
     }
 

@@ -504,3 +504,52 @@ fn recalculation_reproduces_stored_lines_and_follows_a_pinned_release() {
     );
     t.assert_read_models(&org);
 }
+
+#[test]
+fn several_writers_import_exactly_what_one_writer_does() {
+    // Duplicates across batches, bad lines, updates of stored lines, small batches: the
+    // outcome, the rejects file and the read models are the same with one writer or one
+    // per write bucket (PostgreSQL; SQLite always has one).
+    let mut csv = String::from("transaction_id,date,amount,naics_code\n");
+    for i in 0..6_000 {
+        match i % 10 {
+            3 => csv += &format!("bad{i},2023-02-30,10,484121\n"),
+            7 => csv += &format!("L{:05},2023-03-01,99,484121\n", i - 505),
+            _ => {
+                csv += &format!(
+                    "L{i:05},{}-0{}-1{},{i}.5,484121\n",
+                    2022 + i % 3,
+                    1 + i % 9,
+                    i % 10
+                )
+            }
+        }
+    }
+    let opts = |writers| ImportOptions {
+        batch_size: 250,
+        commit_lines: 1_000,
+        writers: Some(writers),
+        ..ImportOptions::default()
+    };
+    let mut results = Vec::new();
+    for writers in [1, 2] {
+        let t = store();
+        let org = t.org("acme");
+        let (first, _) = t.import_with(
+            &org,
+            "transaction_id,date,amount,naics_code\nL00042,2021-05-05,1,484121\n".as_bytes(),
+            &opts(1),
+        );
+        assert_eq!(first.unwrap().inserted, 1);
+        let (r, rejects) = t.import_with(&org, csv.as_bytes(), &opts(writers));
+        let mut r = r.unwrap();
+        r.seconds = 0.0;
+        t.assert_read_models(&org);
+        let db = t.store.connect().unwrap();
+        let s = db.summary(org.id, Default::default(), None).unwrap();
+        results.push((r, rejects, s.transaction_count, s.total_co2e_kg));
+    }
+    assert_eq!(results[0].0.rejected, 1_150, "{:?}", results[0].0);
+    assert_eq!(results[0].0.updated, 1, "L00042 was stored before");
+    assert_eq!(results[0], results[1]);
+}
