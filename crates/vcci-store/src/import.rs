@@ -585,6 +585,9 @@ struct Totals {
     duplicates: u64,
 }
 
+/// Called after each commit with the rejects of its batches: (batch seq, rejects).
+type EmitRejects<'a> = dyn FnMut(Vec<(u64, Vec<Reject>)>) -> Result<(), ImportError> + 'a;
+
 #[allow(clippy::too_many_arguments)]
 fn write_batches(
     db: crate::Db,
@@ -593,7 +596,7 @@ fn write_batches(
     opts: &ImportOptions,
     rx: mpsc::Receiver<Batch>,
     recycle: Option<mpsc::Sender<Batch>>,
-    emit: &mut dyn FnMut(Vec<(u64, Vec<Reject>)>) -> Result<(), ImportError>,
+    emit: &mut EmitRejects<'_>,
     committed: &AtomicU64,
 ) -> Result<Totals, ImportError> {
     let commit_lines = opts.commit_lines;
