@@ -259,13 +259,13 @@ impl Shared {
         }
     }
 
-    async fn run_on<T: redis::FromRedisValue>(
+    /// The outcome of one operation: a failure or a timeout marks Redis down.
+    fn settle<T>(
         &self,
-        conn: &mut ConnectionManager,
         what: &str,
-        cmd: redis::Cmd,
+        r: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
     ) -> Option<T> {
-        match tokio::time::timeout(self.config.timeout, cmd.query_async::<T>(conn)).await {
+        match r {
             Ok(Ok(v)) => Some(v),
             Ok(Err(e)) => {
                 self.mark_down(what, &e);
@@ -276,6 +276,16 @@ impl Shared {
                 None
             }
         }
+    }
+
+    async fn run_on<T: redis::FromRedisValue>(
+        &self,
+        conn: &mut ConnectionManager,
+        what: &str,
+        cmd: redis::Cmd,
+    ) -> Option<T> {
+        let r = tokio::time::timeout(self.config.timeout, cmd.query_async::<T>(conn)).await;
+        self.settle(what, r)
     }
 
     async fn run<T: redis::FromRedisValue>(
@@ -293,17 +303,8 @@ impl Shared {
         inv: redis::ScriptInvocation<'_>,
     ) -> Option<T> {
         let mut conn = self.conn().await?;
-        match tokio::time::timeout(self.config.timeout, inv.invoke_async::<T>(&mut conn)).await {
-            Ok(Ok(v)) => Some(v),
-            Ok(Err(e)) => {
-                self.mark_down(what, &e);
-                None
-            }
-            Err(_) => {
-                self.mark_down(what, &"timed out");
-                None
-            }
-        }
+        let r = tokio::time::timeout(self.config.timeout, inv.invoke_async::<T>(&mut conn)).await;
+        self.settle(what, r)
     }
 
     /// The organization's current generation as Redis knows it (None: unknown or down).

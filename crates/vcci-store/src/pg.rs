@@ -144,12 +144,7 @@ pub(crate) fn ensure_partitions(conn: &Conn, lines: &[PreparedLine]) -> Result<(
         )?;
         if exists == 0 {
             let tx = conn.begin()?;
-            tx.query_one(
-                "SELECT pg_advisory_xact_lock(?1)",
-                args![PARTITION_LOCK],
-                |_| Ok(()),
-            )?;
-            tx.batch(&partition_ddl(y))?;
+            create_partition(&tx, y)?;
             tx.commit()?;
         }
         if let Some(pg) = conn.pg() {
@@ -159,16 +154,21 @@ pub(crate) fn ensure_partitions(conn: &Conn, lines: &[PreparedLine]) -> Result<(
     Ok(())
 }
 
+/// Creates year `y`'s partition if no node has, one node at a time.
+fn create_partition(tx: &Tx<'_>, y: u32) -> Result<()> {
+    tx.query_one(
+        "SELECT pg_advisory_xact_lock(?1)",
+        args![PARTITION_LOCK],
+        |_| Ok(()),
+    )?;
+    tx.batch(&partition_ddl(y))
+}
+
 /// Inside a transaction: partitions that are still missing are created here (an API write
 /// of a new year, say), holding the parent's lock until the transaction ends.
 fn ensure_partitions_in_tx(tx: &Tx<'_>, lines: &[PreparedLine]) -> Result<()> {
     for y in unknown_years(tx, lines) {
-        tx.query_one(
-            "SELECT pg_advisory_xact_lock(?1)",
-            args![PARTITION_LOCK],
-            |_| Ok(()),
-        )?;
-        tx.batch(&partition_ddl(y))?;
+        create_partition(tx, y)?;
         if let Some(pg) = tx.pg() {
             // Only remembered once committed would be exact; a rollback merely costs a
             // failed insert later, which recreates nothing (the name is checked first).

@@ -11,6 +11,18 @@ use std::time::Duration;
 use common::{Node, Schema, csv, finished, services, upload};
 use serde_json::json;
 
+/// Two nodes over `schema`, sharing `redis` under the schema's own key prefix, with `extra`
+/// flags; both have reached Redis.
+fn two_nodes(schema: &Schema, redis: &str, extra: &[&str]) -> (Node, Node) {
+    let prefix = format!("{}:", schema.name);
+    let mut args = vec!["--redis-url", redis, "--redis-prefix", &prefix];
+    args.extend_from_slice(extra);
+    let (a, b) = (Node::start(schema, &args), Node::start(schema, &args));
+    a.wait_ready("ok");
+    b.wait_ready("ok");
+    (a, b)
+}
+
 fn line(id: &str, amount: f64) -> serde_json::Value {
     json!({"transaction_id": id, "date": "2024-05-17", "amount": amount, "currency": "USD", "naics_code": "484121"})
 }
@@ -22,18 +34,7 @@ fn a_write_on_one_node_is_read_on_the_other_at_once() {
     };
     let schema = Schema::new(&pg);
     let key = schema.key("acme", "admin");
-    let prefix = format!("{}:", schema.name);
-    let args = [
-        "--redis-url",
-        &redis,
-        "--redis-prefix",
-        &prefix,
-        "--rate-limit",
-        "0",
-    ];
-    let (a, b) = (Node::start(&schema, &args), Node::start(&schema, &args));
-    a.wait_ready("ok");
-    b.wait_ready("ok");
+    let (a, b) = two_nodes(&schema, &redis, &["--rate-limit", "0"]);
     let mut expected = 0;
     for i in 0..25 {
         // B's caches (in process and in Redis) hold the summary and the list before the write.
@@ -92,19 +93,8 @@ fn rate_limits_are_shared_by_the_nodes() {
     };
     let schema = Schema::new(&pg);
     let key = schema.key("acme", "viewer");
-    let prefix = format!("{}:", schema.name);
     // 1 request/s sustained, bursts of 2 (--rate-limit sets burst = 2 × rate).
-    let args = [
-        "--redis-url",
-        &redis,
-        "--redis-prefix",
-        &prefix,
-        "--rate-limit",
-        "1",
-    ];
-    let (a, b) = (Node::start(&schema, &args), Node::start(&schema, &args));
-    a.wait_ready("ok");
-    b.wait_ready("ok");
+    let (a, b) = two_nodes(&schema, &redis, &["--rate-limit", "1"]);
     let codes: Vec<u16> = (0..4)
         .map(|i| {
             let n = if i % 2 == 0 { &a } else { &b };
@@ -130,16 +120,7 @@ fn imports_uploaded_to_either_node_run_exactly_once() {
     };
     let schema = Schema::new(&pg);
     let key = schema.key("acme", "admin");
-    let prefix = format!("{}:", schema.name);
-    let args = [
-        "--redis-url",
-        &redis,
-        "--redis-prefix",
-        &prefix,
-        "--rate-limit",
-        "0",
-    ];
-    let (a, b) = (Node::start(&schema, &args), Node::start(&schema, &args));
+    let (a, b) = two_nodes(&schema, &redis, &["--rate-limit", "0"]);
     let mut jobs = Vec::new();
     for i in 0..6 {
         let node = if i % 2 == 0 { &a } else { &b };
