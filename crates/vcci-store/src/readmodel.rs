@@ -62,21 +62,30 @@ fn upsert_sums(tx: &Tx<'_>, table: &str, key_cols: &[&str], rows: &[Vec<Arg<'_>>
         .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
+    // The statement text depends only on the chunk's length: built once per length (a
+    // flush of thousands of rows on SQLite runs one cached statement, as before).
+    let mut sql_for: Option<(usize, String)> = None;
+    let mut flat: Vec<Arg<'_>> = Vec::with_capacity(per.min(rows.len()) * width);
     for chunk in rows.chunks(per) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let marks: Vec<String> =
-                    (1..=width).map(|i| format!("?{}", r * width + i)).collect();
-                format!("({})", marks.join(", "))
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO {table} ({cols}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {sets}",
-            values.join(", "),
-            key_cols.join(", ")
-        );
-        let flat: Vec<Arg<'_>> = chunk.iter().flatten().copied().collect();
-        tx.execute(&sql, &flat)?;
+        if sql_for.as_ref().is_none_or(|(n, _)| *n != chunk.len()) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let marks: Vec<String> =
+                        (1..=width).map(|i| format!("?{}", r * width + i)).collect();
+                    format!("({})", marks.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO {table} ({cols}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {sets}",
+                values.join(", "),
+                key_cols.join(", ")
+            );
+            sql_for = Some((chunk.len(), sql));
+        }
+        flat.clear();
+        flat.extend(chunk.iter().flatten().copied());
+        let (_, sql) = sql_for.as_ref().expect("set above");
+        tx.execute(sql, &flat)?;
     }
     Ok(())
 }

@@ -138,9 +138,6 @@ fn imports_uploaded_to_either_node_run_exactly_once() {
     }
     let (_, s) = b.get("/api/v1/emissions/summary", Some(&key));
     assert_eq!(s["transaction_count"], 30_000);
-    // Each job was claimed by one node (the claim is recorded on the job row).
-    let claimers = schema.sql("SELECT count(DISTINCT claimed_by) FROM jobs");
-    assert!(["1", "2"].contains(&claimers[0].as_str()), "{claimers:?}");
     let per_job = schema.sql("SELECT max(attempts) FROM jobs");
     assert_eq!(per_job, ["1"]);
 }
