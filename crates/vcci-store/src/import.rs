@@ -416,7 +416,9 @@ pub fn import_transactions<R: Read, W: Write + Send>(
         Some(n) => n.clamp(1, crate::pg::WRITE_BUCKETS as usize),
         None => crate::pg::WRITE_BUCKETS as usize,
     };
-    let (tx, rx) = mpsc::sync_channel::<Batch>(2);
+    // One channel per writer: the reader puts each line in the part of its writer's bucket
+    // as it goes (no second pass over the batch, no copying of lines or raw bytes).
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..writers).map(|_| mpsc::sync_channel::<Batch>(2)).unzip();
     let (recycle_tx, recycle_rx) = mpsc::channel::<Batch>();
 
     let mut report = ImportReport {
@@ -431,7 +433,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
         let writer = s.spawn(move || {
             let r = if writers > 1 {
                 write_parallel(
-                    store, db, writers, org, import_id, opts, rx, recycle_tx, rejects, committed,
+                    store, db, org, import_id, opts, rxs, recycle_tx, rejects, committed,
                 )
             } else {
                 write_batches(
@@ -439,7 +441,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
                     org,
                     import_id,
                     opts,
-                    rx,
+                    rxs.into_iter().next().expect("one writer"),
                     Some(recycle_tx),
                     &mut |parts| write_rejects(rejects, parts),
                     committed,
@@ -458,18 +460,29 @@ pub fn import_transactions<R: Read, W: Write + Send>(
             });
         }
 
-        let mut batch = Batch::new(opts.batch_size);
+        // The batch being read, as one part per writer: part 0 also carries the parse
+        // rejects, the new suppliers and the count of lines read.
+        let per_part = opts.batch_size / writers + 1;
+        let mut parts: Vec<Batch> = (0..writers).map(|_| Batch::new(per_part)).collect();
+        let part_of = |p: &PreparedLine| {
+            if writers == 1 {
+                0
+            } else {
+                crate::pg::bucket(p.line.transaction_id.as_deref().unwrap_or_default()) as usize
+                    % writers
+            }
+        };
         let mut next_seq = 0u64;
         let mut last_progress = Instant::now();
         let mut lines_read = 0u64;
         let read_result: Result<(), ImportError> = (|| {
             while let Some(rec) = scanner.next_record().map_err(io_err)? {
                 lines_read += 1;
-                batch.lines_read += 1;
+                parts[0].lines_read += 1;
                 match rec {
                     Err((line, e)) => {
                         let original = trim_newline(scanner.last_raw()).to_vec();
-                        batch.reject(Reject {
+                        parts[0].reject(Reject {
                             line,
                             column: String::new(),
                             error: e.to_string(),
@@ -489,35 +502,42 @@ pub fn import_transactions<R: Read, W: Write + Send>(
                                     && !profiles.contains_key(k)
                                 {
                                     let name = p.line.supplier_name.as_deref().unwrap_or(k);
-                                    batch.new_suppliers.push((k.to_owned(), name.to_owned()));
+                                    parts[0].new_suppliers.push((k.to_owned(), name.to_owned()));
                                     profiles.insert(k.to_owned(), Default::default());
                                 }
-                                let start = batch.raw.len();
-                                batch.raw.extend_from_slice(trim_newline(rec.raw));
-                                batch.raw_ranges.push((start, batch.raw.len()));
-                                batch.delta.add(&p.contribution());
-                                batch.lines.push(p);
+                                let part = &mut parts[part_of(&p)];
+                                let start = part.raw.len();
+                                part.raw.extend_from_slice(trim_newline(rec.raw));
+                                part.raw_ranges.push((start, part.raw.len()));
+                                part.delta.add(&p.contribution());
+                                part.lines.push(p);
                             }
-                            Err(errs) => batch.reject(reject(rec.line, &errs, rec.raw)),
+                            Err(errs) => parts[0].reject(reject(rec.line, &errs, rec.raw)),
                         }
                     }
                 }
                 // Bounded by count and by bytes: a file of rejected or very long lines must
                 // not grow a batch without limit.
-                if batch.lines.len() + batch.rejects.len() >= opts.batch_size
-                    || batch.bytes() >= MAX_BATCH_BYTES
-                {
-                    rejected_parse += batch.rejects.len() as u64;
-                    let next = match recycle_rx.try_recv() {
-                        Ok(b) => b.recycled(),
-                        Err(_) => Batch::new(opts.batch_size),
-                    };
-                    batch.bytes_read = scanner.bytes_read();
-                    batch.seq = next_seq;
+                let (n, bytes) = parts.iter().fold((0, 0), |(n, bytes), b| {
+                    (n + b.lines.len() + b.rejects.len(), bytes + b.bytes())
+                });
+                if n >= opts.batch_size || bytes >= MAX_BATCH_BYTES {
+                    rejected_parse += parts[0].rejects.len() as u64;
+                    let bytes_read = scanner.bytes_read();
+                    let mut sent = true;
+                    for (part, tx) in parts.iter_mut().zip(&txs) {
+                        let next = match recycle_rx.try_recv() {
+                            Ok(b) => b.recycled(),
+                            Err(_) => Batch::new(per_part),
+                        };
+                        part.bytes_read = bytes_read;
+                        part.seq = next_seq;
+                        let full = std::mem::replace(part, next);
+                        sent &= tx.send(full).is_ok();
+                    }
                     next_seq += 1;
-                    let full = std::mem::replace(&mut batch, next);
-                    if tx.send(full).is_err() {
-                        break; // the writer failed; its error is reported below
+                    if !sent {
+                        break; // a writer failed; its error is reported below
                     }
                 }
                 if lines_read.is_multiple_of(1024)
@@ -534,13 +554,15 @@ pub fn import_transactions<R: Read, W: Write + Send>(
             }
             Ok(())
         })();
-        rejected_parse += batch.rejects.len() as u64;
-        if read_result.is_ok() && (batch.lines_read > 0) {
-            batch.bytes_read = scanner.bytes_read();
-            batch.seq = next_seq;
-            let _ = tx.send(batch);
+        rejected_parse += parts[0].rejects.len() as u64;
+        if read_result.is_ok() && (parts[0].lines_read > 0) {
+            for (mut part, tx) in parts.into_iter().zip(&txs) {
+                part.bytes_read = scanner.bytes_read();
+                part.seq = next_seq;
+                let _ = tx.send(part);
+            }
         }
-        drop(tx);
+        drop(txs);
         report.lines_read = lines_read;
         let w = writer.join().expect("writer thread panicked");
         read_result.and(w)
@@ -733,24 +755,24 @@ impl Totals {
     }
 }
 
-/// `write_batches` with `k` writers (PostgreSQL): each batch is split by the hash bucket of
-/// its ids (`pg::bucket`), each writer writes one bucket's lines on a connection of its own,
-/// in transactions of its own, under that bucket's write turn (an id is always written by
-/// the same writer, so duplicates within the file are still found). A collector writes the
-/// rejects in the file's order once every part of a batch is committed.
+/// `write_batches` with one writer per receiver (PostgreSQL): the reader puts each line in
+/// the part of its id's hash bucket (`pg::bucket`), each writer writes one bucket's lines on a
+/// connection of its own, in transactions of its own, under that bucket's write turn (an id
+/// is always written by the same writer, so duplicates within the file are still found). A
+/// collector writes the rejects in the file's order once every part of a batch is committed.
 #[allow(clippy::too_many_arguments)]
 fn write_parallel<W: Write + Send>(
     store: &Store,
     first: crate::Db,
-    k: usize,
     org: &Org,
     import_id: i64,
     opts: &ImportOptions,
-    rx: mpsc::Receiver<Batch>,
+    rxs: Vec<mpsc::Receiver<Batch>>,
     recycle: mpsc::Sender<Batch>,
     rejects: &mut RejectsWriter<W>,
     committed: &AtomicU64,
 ) -> Result<Totals, ImportError> {
+    let k = rxs.len();
     let mut dbs = vec![first];
     for _ in 1..k {
         dbs.push(store.connect()?);
@@ -760,12 +782,10 @@ fn write_parallel<W: Write + Send>(
     }
     let (done_tx, done_rx) = mpsc::channel::<(u64, Vec<Reject>)>();
     std::thread::scope(|s| {
-        let mut parts_tx = Vec::with_capacity(k);
         let mut writers = Vec::with_capacity(k);
-        for db in dbs {
-            let (t, r) = mpsc::sync_channel::<Batch>(2);
-            parts_tx.push(t);
+        for (db, r) in dbs.into_iter().zip(rxs) {
             let done_tx = done_tx.clone();
+            let recycle = recycle.clone();
             writers.push(s.spawn(move || {
                 write_batches(
                     db,
@@ -773,7 +793,7 @@ fn write_parallel<W: Write + Send>(
                     import_id,
                     opts,
                     r,
-                    None,
+                    Some(recycle),
                     &mut |parts| {
                         for p in parts {
                             let _ = done_tx.send(p);
@@ -785,17 +805,8 @@ fn write_parallel<W: Write + Send>(
             }));
         }
         drop(done_tx);
+        drop(recycle);
         let collector = s.spawn(move || collect_rejects(done_rx, k, rejects));
-        'dispatch: for batch in rx {
-            let (parts, emptied) = split_batch(batch, k);
-            for (t, p) in parts_tx.iter().zip(parts) {
-                if t.send(p).is_err() {
-                    break 'dispatch; // a writer failed; its error is reported below
-                }
-            }
-            let _ = recycle.send(emptied.recycled());
-        }
-        drop(parts_tx);
         let mut totals = Totals::default();
         let mut failed = None;
         for w in writers {
@@ -812,34 +823,6 @@ fn write_parallel<W: Write + Send>(
             None => collected.map(|()| totals),
         }
     })
-}
-
-/// Splits a batch into `k` parts by the bucket of each line's id; the first part also
-/// carries the batch's parse rejects, new suppliers and count of lines read. Returns the
-/// parts and the emptied batch (for reuse by the reader).
-fn split_batch(mut b: Batch, k: usize) -> (Vec<Batch>, Batch) {
-    let mut parts: Vec<Batch> = (0..k).map(|_| Batch::new(b.lines.len() / k + 1)).collect();
-    for p in &mut parts {
-        p.seq = b.seq;
-        p.bytes_read = b.bytes_read;
-    }
-    parts[0].rejects = std::mem::take(&mut b.rejects);
-    parts[0].reject_bytes = b.reject_bytes;
-    parts[0].new_suppliers = std::mem::take(&mut b.new_suppliers);
-    parts[0].lines_read = b.lines_read;
-    let ranges = std::mem::take(&mut b.raw_ranges);
-    for (line, (s, e)) in b.lines.drain(..).zip(ranges) {
-        let part =
-            &mut parts[crate::pg::bucket(line.line.transaction_id.as_deref().unwrap_or_default())
-                as usize
-                % k];
-        let start = part.raw.len();
-        part.raw.extend_from_slice(&b.raw[s..e]);
-        part.raw_ranges.push((start, part.raw.len()));
-        part.delta.add(&line.contribution());
-        part.lines.push(line);
-    }
-    (parts, b)
 }
 
 /// Writes rejects in batch order as the `k` parts of each batch are committed (parts of

@@ -1,5 +1,5 @@
 //! PostgreSQL-only parts of the write path: yearly partitions of `transactions` created as
-//! data arrives, and the bulk line write through COPY into a staging table.
+//! data arrives, the bulk line write through binary COPY, and the read-model upsert.
 //!
 //! A batch of new lines is written in two round trips whatever its size: binary COPY of their
 //! keys straight into `transaction_keys` (under a savepoint: the key index refuses an id
@@ -10,6 +10,13 @@
 //! for the transaction, so no other writer can add one of the batch's ids between the query
 //! and the COPY.
 //!
+//! The COPY rows are encoded here (`CopyBuf`: PostgreSQL's binary COPY format written
+//! straight from the prepared lines, in 256 KiB chunks), not through `postgres`'
+//! `BinaryCopyInWriter`, which boxes every value behind a trait object and sends 4 KB
+//! messages (with the reader splitting batches by bucket as it reads, the import's client CPU
+//! fell by about 40 %: BENCHMARKS.md). A read-model flush is one statement per table, its
+//! rows sent as column arrays and turned back into rows by `unnest`.
+//!
 //! Measured here (10,000 lines into a 1M-line table, PostgreSQL 15, 2 cores): COPY into a
 //! staging table then `INSERT ... SELECT ... ON CONFLICT DO NOTHING` into both tables took
 //! ~220 ms; COPY straight into the tables ~125 ms (keys 18 ms, lines 105 ms: heap ~25 ms and
@@ -17,9 +24,9 @@
 //! PostgreSQL's multi-row insert; `INSERT ... SELECT` inserts row by row.
 
 use std::collections::HashMap;
+use std::io::Write;
 
-use postgres::binary_copy::BinaryCopyInWriter;
-use postgres::types::{ToSql, Type};
+use postgres::types::Type;
 
 use crate::lines::{
     LineOutcome, NewSuppliers, PreparedLine, method_code, old_contribution, old_sql,
@@ -32,33 +39,9 @@ use crate::{OrgId, Result, StoreError, now_rfc3339};
 const LINE_COLS: &str = "org_id, transaction_id, day, supplier_id, co2e_kg, co2e_mg, spend_usd, \
     spend_musd, category, method, data_quality, body";
 
-const LINE_TYPES: [Type; 12] = [
-    Type::INT8,
-    Type::TEXT,
-    Type::INT4,
-    Type::TEXT,
-    Type::FLOAT8,
-    Type::INT8,
-    Type::FLOAT8,
-    Type::INT8,
-    Type::INT2,
-    Type::INT2,
-    Type::INT2,
-    Type::BYTEA,
-];
-
 /// Columns of a line's key, in the order of `key_args`: where the line is, its content hash
 /// and the import (and line of it) that last wrote or saw it.
 const KEY_COLS: &str = "org_id, transaction_id, day, content_hash, import_id, source_line";
-
-const KEY_TYPES: [Type; 6] = [
-    Type::INT8,
-    Type::TEXT,
-    Type::INT4,
-    Type::INT8,
-    Type::INT8,
-    Type::INT8,
-];
 
 /// Rows per multi-row statement where COPY is not used.
 const ROWS_PER_STATEMENT: usize = 500;
@@ -286,8 +269,9 @@ pub(crate) fn write_lines(
         copy_in(
             tx,
             &format!("COPY transactions ({LINE_COLS}) FROM STDIN (FORMAT binary)"),
-            &LINE_TYPES,
-            new.iter().map(|&i| line_args(org, &lines[i]).to_vec()),
+            lines,
+            &new,
+            |b, p| encode_line(b, org, p),
         )?;
         for i in new {
             if !prefilled {
@@ -319,10 +303,9 @@ fn copy_keys(
     copy_in(
         tx,
         &format!("COPY transaction_keys ({KEY_COLS}) FROM STDIN (FORMAT binary)"),
-        &KEY_TYPES,
-        which
-            .iter()
-            .map(|&i| key_args(org, &lines[i], import_id).to_vec()),
+        lines,
+        which,
+        |b, p| encode_key(b, org, p, import_id),
     )
 }
 
@@ -400,25 +383,141 @@ fn settle_existing(
     Ok((new, changed))
 }
 
-/// Binary COPY of `rows` (values of `types`) with `sql` (`COPY ... FROM STDIN (FORMAT binary)`).
-fn copy_in<'a>(
+/// Bytes of binary COPY data sent per message (the client's own buffering sends 4 KB
+/// messages, each a separate pass through its connection).
+const COPY_CHUNK: usize = 256 * 1024;
+
+/// PostgreSQL's binary COPY format, encoded straight from the lines: no per-row values or
+/// boxed parameters, one pass over the batch. Integers and floats are big-endian, text and
+/// bytea their bytes, each field preceded by its length (-1: NULL).
+struct CopyBuf {
+    buf: Vec<u8>,
+}
+
+impl CopyBuf {
+    fn new() -> Self {
+        let mut buf = Vec::with_capacity(COPY_CHUNK + 64 * 1024);
+        buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+        buf.extend_from_slice(&0i32.to_be_bytes()); // flags
+        buf.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+        CopyBuf { buf }
+    }
+
+    fn row(&mut self, fields: i16) {
+        self.buf.extend_from_slice(&fields.to_be_bytes());
+    }
+
+    fn field(&mut self, v: &[u8]) {
+        let len = i32::try_from(v.len()).expect("a field under 2 GB");
+        self.buf.extend_from_slice(&len.to_be_bytes());
+        self.buf.extend_from_slice(v);
+    }
+
+    fn null(&mut self) {
+        self.buf.extend_from_slice(&(-1i32).to_be_bytes());
+    }
+
+    fn int8(&mut self, v: i64) {
+        self.field(&v.to_be_bytes());
+    }
+
+    fn opt_int8(&mut self, v: Option<i64>) {
+        match v {
+            Some(v) => self.int8(v),
+            None => self.null(),
+        }
+    }
+
+    fn opt_int4(&mut self, v: Option<u32>) {
+        match v.map(i32::try_from) {
+            Some(Ok(v)) => self.field(&v.to_be_bytes()),
+            _ => self.null(),
+        }
+    }
+
+    fn int2(&mut self, v: u8) {
+        self.field(&i16::from(v).to_be_bytes());
+    }
+
+    fn float8(&mut self, v: f64) {
+        self.field(&v.to_bits().to_be_bytes());
+    }
+
+    fn opt_float8(&mut self, v: Option<f64>) {
+        match v {
+            Some(v) => self.float8(v),
+            None => self.null(),
+        }
+    }
+
+    fn opt_text(&mut self, v: Option<&str>) {
+        match v {
+            Some(v) => self.field(v.as_bytes()),
+            None => self.null(),
+        }
+    }
+}
+
+/// The columns of `LINE_COLS` for one line.
+fn encode_line(b: &mut CopyBuf, org: OrgId, p: &PreparedLine) {
+    let e = &p.emission;
+    b.row(12);
+    b.int8(org.0);
+    b.opt_text(p.line.transaction_id.as_deref());
+    b.opt_int4(p.line.date.map(|d| d.yyyymmdd()));
+    b.opt_text(p.supplier_key());
+    b.float8(e.co2e_kg);
+    b.int8(kg_to_mg(e.co2e_kg));
+    b.opt_float8(p.spend_usd);
+    b.int8(p.spend_usd.map_or(0, usd_to_musd));
+    b.int2(e.category.number());
+    b.int2(method_code(e.method));
+    b.int2(e.data_quality);
+    b.field(&p.body);
+}
+
+/// The columns of `KEY_COLS` for one line.
+fn encode_key(b: &mut CopyBuf, org: OrgId, p: &PreparedLine, import_id: Option<i64>) {
+    b.row(6);
+    b.int8(org.0);
+    b.opt_text(p.line.transaction_id.as_deref());
+    b.opt_int4(p.line.date.map(|d| d.yyyymmdd()));
+    b.int8(p.hash);
+    b.opt_int8(import_id);
+    b.opt_int8(p.source_line);
+}
+
+/// Binary COPY (`sql`: `COPY ... FROM STDIN (FORMAT binary)`) of `lines[i]` for each `i` of
+/// `which`, each row written by `encode`, in messages of about `COPY_CHUNK` bytes.
+fn copy_in(
     tx: &Tx<'_>,
     sql: &str,
-    types: &[Type],
-    rows: impl Iterator<Item = Vec<Arg<'a>>>,
+    lines: &[PreparedLine],
+    which: &[usize],
+    mut encode: impl FnMut(&mut CopyBuf, &PreparedLine),
 ) -> Result<()> {
-    let mut rows = rows.peekable();
-    if rows.peek().is_none() {
+    if which.is_empty() {
         return Ok(());
     }
     let pg = tx.pg().expect("a PostgreSQL connection");
     let mut client = pg.client.borrow_mut();
-    let sink = client.copy_in(sql)?;
-    let mut w = BinaryCopyInWriter::new(sink, types);
-    for row in rows {
-        let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|x| x as &(dyn ToSql + Sync)).collect();
-        w.write(&refs)?;
+    let mut w = client.copy_in(sql)?;
+    let mut b = CopyBuf::new();
+    // The writer wraps the client's error (a lost connection, say) in an io::Error.
+    let io = |e: std::io::Error| match e.into_inner().map(|b| b.downcast::<postgres::Error>()) {
+        Some(Ok(pg)) => StoreError::Postgres(*pg),
+        Some(Err(other)) => StoreError::Invalid(format!("COPY to PostgreSQL: {other}")),
+        None => StoreError::Invalid("COPY to PostgreSQL failed".into()),
+    };
+    for &i in which {
+        encode(&mut b, &lines[i]);
+        if b.buf.len() >= COPY_CHUNK {
+            w.write_all(&b.buf).map_err(io)?;
+            b.buf.clear();
+        }
     }
+    b.buf.extend_from_slice(&(-1i16).to_be_bytes()); // trailer
+    w.write_all(&b.buf).map_err(io)?;
     w.finish()?;
     Ok(())
 }
@@ -526,5 +625,74 @@ fn insert_suppliers(tx: &Tx<'_>, org: OrgId, new_suppliers: &NewSuppliers) -> Re
             &a,
         )?;
     }
+    Ok(())
+}
+
+/// One column of a read-model upsert, sent as one array parameter.
+enum Column<'a> {
+    Int(Vec<Option<i64>>),
+    Text(Vec<Option<&'a str>>),
+}
+
+/// Adds the sums of `rows` to `table`: every column travels as one array
+/// (`unnest` turns them back into rows), so a flush of thousands of keys is one statement
+/// and one plan. `rows` hold the key columns then the sums, in key order, each key once.
+pub(crate) fn upsert_columns(
+    tx: &Tx<'_>,
+    table: &str,
+    cols: &str,
+    key_cols: &[&str],
+    sets: &str,
+    rows: &[Vec<Arg<'_>>],
+) -> Result<()> {
+    let Some(first) = rows.first() else {
+        return Ok(());
+    };
+    let mut columns: Vec<Column<'_>> = (0..first.len())
+        .map(|c| {
+            if rows.iter().any(|r| matches!(r[c], Arg::Text(_))) {
+                Column::Text(Vec::with_capacity(rows.len()))
+            } else {
+                Column::Int(Vec::with_capacity(rows.len()))
+            }
+        })
+        .collect();
+    for row in rows {
+        for (col, arg) in columns.iter_mut().zip(row) {
+            match (col, *arg) {
+                (Column::Int(v), Arg::Int(i)) => v.push(Some(i)),
+                (Column::Int(v), Arg::Null) => v.push(None),
+                (Column::Text(v), Arg::Text(s)) => v.push(Some(s)),
+                (Column::Text(v), Arg::Null) => v.push(None),
+                (_, other) => {
+                    return Err(StoreError::Invalid(format!(
+                        "read-model upsert into {table}: unexpected value {other:?}"
+                    )));
+                }
+            }
+        }
+    }
+    let arrays: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match c {
+            Column::Int(_) => format!("${}::int8[]", i + 1),
+            Column::Text(_) => format!("${}::text[]", i + 1),
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO {table} ({cols}) SELECT * FROM unnest({}) ON CONFLICT ({}) DO UPDATE SET {sets}",
+        arrays.join(", "),
+        key_cols.join(", ")
+    );
+    let params: Vec<&(dyn postgres::types::ToSql + Sync)> = columns
+        .iter()
+        .map(|c| match c {
+            Column::Int(v) => v as &(dyn postgres::types::ToSql + Sync),
+            Column::Text(v) => v as &(dyn postgres::types::ToSql + Sync),
+        })
+        .collect();
+    let pg = tx.pg().expect("a PostgreSQL connection");
+    pg.client.borrow_mut().execute(sql.as_str(), &params)?;
     Ok(())
 }

@@ -40,52 +40,33 @@ pub fn musd_sql(d: Dialect) -> &'static str {
     }
 }
 
-/// Rows per multi-row upsert statement of a read-model flush: one on SQLite (a prepared
-/// statement costs no round trip there), many on PostgreSQL (one round trip per statement).
-fn rows_per_statement(d: Dialect) -> usize {
-    match d {
-        Dialect::Sqlite => 1,
-        Dialect::Postgres => 500,
-    }
-}
-
-/// Adds signed sums to `table` for many keys: multi-row `INSERT ... ON CONFLICT DO UPDATE`
-/// with `key_cols` identifying a row and the three sums following them in each row of
-/// `rows`. Rows are applied in key order, so concurrent flushes lock rows in the same order
-/// (PostgreSQL would otherwise deadlock two writers touching the same days).
+/// Adds signed sums to `table` for many keys (`INSERT ... ON CONFLICT DO UPDATE`), with
+/// `key_cols` identifying a row and the three sums following them in each row of `rows`.
+/// Rows are applied in key order, so concurrent flushes lock rows in the same order
+/// (PostgreSQL would otherwise deadlock two writers touching the same days). On SQLite one
+/// prepared statement runs per row (no round trip there); on PostgreSQL one statement
+/// carries every row as column arrays (`pg::upsert_columns`).
 fn upsert_sums(tx: &Tx<'_>, table: &str, key_cols: &[&str], rows: &[Vec<Arg<'_>>]) -> Result<()> {
-    let per = rows_per_statement(tx.dialect());
-    let width = key_cols.len() + 3;
+    if rows.is_empty() {
+        return Ok(());
+    }
     let cols = format!("{}, co2e_mg, spend_musd, line_count", key_cols.join(", "));
     let sets = ["co2e_mg", "spend_musd", "line_count"]
         .iter()
         .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    // The statement text depends only on the chunk's length: built once per length (a
-    // flush of thousands of rows on SQLite runs one cached statement, as before).
-    let mut sql_for: Option<(usize, String)> = None;
-    let mut flat: Vec<Arg<'_>> = Vec::with_capacity(per.min(rows.len()) * width);
-    for chunk in rows.chunks(per) {
-        if sql_for.as_ref().is_none_or(|(n, _)| *n != chunk.len()) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|r| {
-                    let marks: Vec<String> =
-                        (1..=width).map(|i| format!("?{}", r * width + i)).collect();
-                    format!("({})", marks.join(", "))
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO {table} ({cols}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {sets}",
-                values.join(", "),
-                key_cols.join(", ")
-            );
-            sql_for = Some((chunk.len(), sql));
-        }
-        flat.clear();
-        flat.extend(chunk.iter().flatten().copied());
-        let (_, sql) = sql_for.as_ref().expect("set above");
-        tx.execute(sql, &flat)?;
+    if tx.dialect() == Dialect::Postgres {
+        return crate::pg::upsert_columns(tx, table, &cols, key_cols, &sets, rows);
+    }
+    let marks: Vec<String> = (1..=key_cols.len() + 3).map(|i| format!("?{i}")).collect();
+    let sql = format!(
+        "INSERT INTO {table} ({cols}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {sets}",
+        marks.join(", "),
+        key_cols.join(", ")
+    );
+    for row in rows {
+        tx.execute(&sql, row)?;
     }
     Ok(())
 }
