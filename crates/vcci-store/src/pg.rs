@@ -10,11 +10,11 @@
 //! for the transaction, so no other writer can add one of the batch's ids between the query
 //! and the COPY.
 //!
-//! The COPY rows are encoded here (`CopyBuf`: PostgreSQL's binary COPY format written
-//! straight from the prepared lines, in 256 KiB chunks), not through `postgres`'
-//! `BinaryCopyInWriter`, which boxes every value behind a trait object and sends 4 KB
-//! messages (with the reader splitting batches by bucket as it reads, the import's client CPU
-//! fell by about 40 %: BENCHMARKS.md). A read-model flush is one statement per table, its
+//! The COPY rows are encoded here (`CopyBuf`: PostgreSQL's binary COPY format, each value
+//! by `Arg`'s own `ToSql`, sent in 256 KiB messages), not through `postgres`'
+//! `BinaryCopyInWriter`, which boxes every value behind a trait object in a `Vec` per row
+//! and sends 4 KB messages (with the reader splitting batches by bucket as it reads, the
+//! import's client CPU fell by 35–40 %: BENCHMARKS.md). A read-model flush is one statement per table, its
 //! rows sent as column arrays and turned back into rows by `unnest`.
 //!
 //! Measured here (10,000 lines into a 1M-line table, PostgreSQL 15, 2 cores): COPY into a
@@ -26,7 +26,8 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use postgres::types::Type;
+use bytes::{BufMut, BytesMut};
+use postgres::types::{IsNull, ToSql, Type};
 
 use crate::lines::{
     LineOutcome, NewSuppliers, PreparedLine, method_code, old_contribution, old_sql,
@@ -271,7 +272,7 @@ pub(crate) fn write_lines(
             &format!("COPY transactions ({LINE_COLS}) FROM STDIN (FORMAT binary)"),
             lines,
             &new,
-            |b, p| encode_line(b, org, p),
+            |b, p| b.row(&line_args(org, p), &LINE_TYPES),
         )?;
         for i in new {
             if !prefilled {
@@ -305,7 +306,7 @@ fn copy_keys(
         &format!("COPY transaction_keys ({KEY_COLS}) FROM STDIN (FORMAT binary)"),
         lines,
         which,
-        |b, p| encode_key(b, org, p, import_id),
+        |b, p| b.row(&key_args(org, p, import_id), &KEY_TYPES),
     )
 }
 
@@ -387,104 +388,68 @@ fn settle_existing(
 /// messages, each a separate pass through its connection).
 const COPY_CHUNK: usize = 256 * 1024;
 
-/// PostgreSQL's binary COPY format, encoded straight from the lines: no per-row values or
-/// boxed parameters, one pass over the batch. Integers and floats are big-endian, text and
-/// bytea their bytes, each field preceded by its length (-1: NULL).
+/// Column types of `line_args`, as `transactions` declares them (binary COPY has no casts).
+const LINE_TYPES: [Type; 12] = [
+    Type::INT8,
+    Type::TEXT,
+    Type::INT4,
+    Type::TEXT,
+    Type::FLOAT8,
+    Type::INT8,
+    Type::FLOAT8,
+    Type::INT8,
+    Type::INT2,
+    Type::INT2,
+    Type::INT2,
+    Type::BYTEA,
+];
+
+/// Column types of `key_args`, as `transaction_keys` declares them.
+const KEY_TYPES: [Type; 6] = [
+    Type::INT8,
+    Type::TEXT,
+    Type::INT4,
+    Type::INT8,
+    Type::INT8,
+    Type::INT8,
+];
+
+/// PostgreSQL's binary COPY format: each row its field count, each field its length (-1:
+/// NULL) and its value as `Arg`'s `ToSql` encodes it for the column's type (the same
+/// conversion as statement parameters), written into one buffer with no per-row values
+/// or boxed parameters.
 struct CopyBuf {
-    buf: Vec<u8>,
+    buf: BytesMut,
 }
 
 impl CopyBuf {
     fn new() -> Self {
-        let mut buf = Vec::with_capacity(COPY_CHUNK + 64 * 1024);
-        buf.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
-        buf.extend_from_slice(&0i32.to_be_bytes()); // flags
-        buf.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+        let mut buf = BytesMut::with_capacity(COPY_CHUNK + 64 * 1024);
+        buf.put_slice(b"PGCOPY\n\xff\r\n\0");
+        buf.put_i32(0); // flags
+        buf.put_i32(0); // header extension length
         CopyBuf { buf }
     }
 
-    fn row(&mut self, fields: i16) {
-        self.buf.extend_from_slice(&fields.to_be_bytes());
-    }
-
-    fn field(&mut self, v: &[u8]) {
-        let len = i32::try_from(v.len()).expect("a field under 2 GB");
-        self.buf.extend_from_slice(&len.to_be_bytes());
-        self.buf.extend_from_slice(v);
-    }
-
-    fn null(&mut self) {
-        self.buf.extend_from_slice(&(-1i32).to_be_bytes());
-    }
-
-    fn int8(&mut self, v: i64) {
-        self.field(&v.to_be_bytes());
-    }
-
-    fn opt_int8(&mut self, v: Option<i64>) {
-        match v {
-            Some(v) => self.int8(v),
-            None => self.null(),
+    fn row(&mut self, args: &[Arg<'_>], types: &[Type]) -> Result<()> {
+        debug_assert_eq!(args.len(), types.len());
+        self.buf
+            .put_i16(i16::try_from(args.len()).expect("a few columns"));
+        for (arg, ty) in args.iter().zip(types) {
+            let at = self.buf.len();
+            self.buf.put_i32(0); // the length, set below
+            let encoded = arg
+                .to_sql(ty, &mut self.buf)
+                .map_err(|e| StoreError::Invalid(format!("COPY value for a {ty} column: {e}")))?;
+            let len = match encoded {
+                IsNull::Yes => -1,
+                IsNull::No => i32::try_from(self.buf.len() - at - 4)
+                    .map_err(|_| StoreError::Invalid("a COPY field over 2 GB".into()))?,
+            };
+            self.buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
         }
+        Ok(())
     }
-
-    fn opt_int4(&mut self, v: Option<u32>) {
-        match v.map(i32::try_from) {
-            Some(Ok(v)) => self.field(&v.to_be_bytes()),
-            _ => self.null(),
-        }
-    }
-
-    fn int2(&mut self, v: u8) {
-        self.field(&i16::from(v).to_be_bytes());
-    }
-
-    fn float8(&mut self, v: f64) {
-        self.field(&v.to_bits().to_be_bytes());
-    }
-
-    fn opt_float8(&mut self, v: Option<f64>) {
-        match v {
-            Some(v) => self.float8(v),
-            None => self.null(),
-        }
-    }
-
-    fn opt_text(&mut self, v: Option<&str>) {
-        match v {
-            Some(v) => self.field(v.as_bytes()),
-            None => self.null(),
-        }
-    }
-}
-
-/// The columns of `LINE_COLS` for one line.
-fn encode_line(b: &mut CopyBuf, org: OrgId, p: &PreparedLine) {
-    let e = &p.emission;
-    b.row(12);
-    b.int8(org.0);
-    b.opt_text(p.line.transaction_id.as_deref());
-    b.opt_int4(p.line.date.map(|d| d.yyyymmdd()));
-    b.opt_text(p.supplier_key());
-    b.float8(e.co2e_kg);
-    b.int8(kg_to_mg(e.co2e_kg));
-    b.opt_float8(p.spend_usd);
-    b.int8(p.spend_usd.map_or(0, usd_to_musd));
-    b.int2(e.category.number());
-    b.int2(method_code(e.method));
-    b.int2(e.data_quality);
-    b.field(&p.body);
-}
-
-/// The columns of `KEY_COLS` for one line.
-fn encode_key(b: &mut CopyBuf, org: OrgId, p: &PreparedLine, import_id: Option<i64>) {
-    b.row(6);
-    b.int8(org.0);
-    b.opt_text(p.line.transaction_id.as_deref());
-    b.opt_int4(p.line.date.map(|d| d.yyyymmdd()));
-    b.int8(p.hash);
-    b.opt_int8(import_id);
-    b.opt_int8(p.source_line);
 }
 
 /// Binary COPY (`sql`: `COPY ... FROM STDIN (FORMAT binary)`) of `lines[i]` for each `i` of
@@ -494,7 +459,7 @@ fn copy_in(
     sql: &str,
     lines: &[PreparedLine],
     which: &[usize],
-    mut encode: impl FnMut(&mut CopyBuf, &PreparedLine),
+    mut encode: impl FnMut(&mut CopyBuf, &PreparedLine) -> Result<()>,
 ) -> Result<()> {
     if which.is_empty() {
         return Ok(());
@@ -510,13 +475,13 @@ fn copy_in(
         None => StoreError::Invalid("COPY to PostgreSQL failed".into()),
     };
     for &i in which {
-        encode(&mut b, &lines[i]);
+        encode(&mut b, &lines[i])?;
         if b.buf.len() >= COPY_CHUNK {
             w.write_all(&b.buf).map_err(io)?;
             b.buf.clear();
         }
     }
-    b.buf.extend_from_slice(&(-1i16).to_be_bytes()); // trailer
+    b.buf.put_i16(-1); // trailer
     w.write_all(&b.buf).map_err(io)?;
     w.finish()?;
     Ok(())
