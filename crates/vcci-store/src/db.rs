@@ -16,7 +16,10 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0004_monthly.sql"),
 ];
 
-const PG_MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_init.sql")];
+const PG_MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_init.sql"),
+    include_str!("../migrations/postgres/0002_readmodel_fillfactor.sql"),
+];
 
 /// Settings of PostgreSQL connections (SQLite has none that a deployment tunes).
 #[derive(Clone, Debug)]

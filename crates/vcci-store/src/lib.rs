@@ -35,6 +35,7 @@ mod time;
 
 pub use db::{Db, PgSettings, Store};
 pub use orgs::{Org, OrgId};
+pub use pg::EXISTING_KEYS_SQL;
 pub use sql::Dialect;
 
 /// Errors of the store. Messages are safe to show; SQL text never reaches them.

@@ -222,3 +222,100 @@ fn every_list_filter_and_sort_is_served_by_an_index() {
     assert!(plan.contains("transaction_keys_pkey"), "{plan}");
     assert!(!plan.contains("Seq Scan"), "{plan}");
 }
+
+/// Adding to read-model rows (what every write transaction does) updates them in place (HOT):
+/// their pages keep room for the new versions, so no index entry is written per update
+/// (migration 0002; measured effect in BENCHMARKS.md).
+#[test]
+fn read_model_updates_stay_on_their_page() {
+    let t = common::store();
+    let Some(mut c) = postgres(&t) else {
+        return skip();
+    };
+    let mut tx = c.transaction().unwrap();
+    // The shape of a flush (`pg::upsert_columns`): 2,000 supplier-months, then the same
+    // rows again; pg_stat_xact_* counts this transaction's row operations as they happen.
+    let upsert = "INSERT INTO summary_supplier_month
+                    (org_id, supplier_id, month, co2e_mg, spend_musd, line_count)
+                  SELECT 7, 'S' || i, 202401, 1, 1, 1 FROM generate_series(1, 2000) AS i
+                  ON CONFLICT (org_id, supplier_id, month) DO UPDATE SET
+                    co2e_mg = summary_supplier_month.co2e_mg + excluded.co2e_mg,
+                    spend_musd = summary_supplier_month.spend_musd + excluded.spend_musd,
+                    line_count = summary_supplier_month.line_count + excluded.line_count";
+    tx.batch_execute(upsert).unwrap();
+    tx.batch_execute(upsert).unwrap();
+    let (updated, hot): (i64, i64) = {
+        let r = tx
+            .query_one(
+                "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables
+                 WHERE relid = 'summary_supplier_month'::regclass",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(updated, 2000);
+    assert!(hot >= 1900, "only {hot} of {updated} updates were HOT");
+    let sum: i64 = tx
+        .query_one(
+            "SELECT sum(line_count)::int8 FROM summary_supplier_month WHERE org_id = 7",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(sum, 4000);
+}
+
+/// The probe for ids that exist (re-imports, updates) is one key-index lookup per id even
+/// while the table's statistics predate its lines, as they do right after a large import
+/// (before autovacuum analyzes it): a plan that scans the organization's keys instead made
+/// re-imports ~5× slower (BENCHMARKS.md).
+#[test]
+fn existing_keys_are_probed_per_id_whatever_the_statistics() {
+    let t = common::store();
+    let Some(mut c) = postgres(&t) else {
+        return skip();
+    };
+    let org = t.org("acme");
+    let mut csv = String::from("transaction_id,date,amount,naics_code\n");
+    for i in 0..20_000 {
+        csv += &format!(
+            "T{i:06},2024-{:02}-{:02},{}.5,484121\n",
+            i % 12 + 1,
+            i % 28 + 1,
+            i
+        );
+    }
+    let (r, _) = t.import(&org, &csv);
+    assert_eq!(r.inserted, 20_000);
+    let ids: Vec<String> = (5_000..6_000).map(|i| format!("T{i:06}")).collect();
+    // Never analyzed here (the statistics of an empty table), as in a fresh import; plans
+    // made for these very values, as the client's one-off prepared statements get.
+    c.batch_execute("SET plan_cache_mode = force_custom_plan")
+        .unwrap();
+    let st = c
+        .prepare(&format!("EXPLAIN {}", vcci_store::EXISTING_KEYS_SQL))
+        .unwrap();
+    let plan: Vec<String> = c
+        .query(&st, &[&org.id.0, &ids])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("transaction_keys_pkey")
+            && plan.contains("Index Cond")
+            && plan.contains("transaction_id = "),
+        "the key index is probed by id: {plan}"
+    );
+    assert!(!plan.contains("Seq Scan on transaction_keys"), "{plan}");
+    assert!(
+        !plan.contains("Filter: "),
+        "no organization-wide filter: {plan}"
+    );
+    let found = c
+        .query(vcci_store::EXISTING_KEYS_SQL, &[&org.id.0, &ids])
+        .unwrap();
+    assert_eq!(found.len(), 1_000);
+}
