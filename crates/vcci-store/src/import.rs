@@ -427,6 +427,8 @@ pub fn import_transactions<R: Read, W: Write + Send>(
         ..Default::default()
     };
     let mut rejected_parse = 0u64;
+    // Years of the accepted lines: their partitions' statistics are refreshed at the end.
+    let mut years = std::collections::BTreeSet::new();
     let writer_result = std::thread::scope(|s| {
         let committed = &committed;
         let done = &done;
@@ -473,6 +475,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
             }
         };
         let mut next_seq = 0u64;
+        let mut last_year = 0;
         let mut last_progress = Instant::now();
         let mut lines_read = 0u64;
         let read_result: Result<(), ImportError> = (|| {
@@ -504,6 +507,12 @@ pub fn import_transactions<R: Read, W: Write + Send>(
                                     let name = p.line.supplier_name.as_deref().unwrap_or(k);
                                     parts[0].new_suppliers.push((k.to_owned(), name.to_owned()));
                                     profiles.insert(k.to_owned(), Default::default());
+                                }
+                                if let Some(d) = p.line.date
+                                    && d.year() != last_year
+                                {
+                                    last_year = d.year();
+                                    years.insert(last_year);
                                 }
                                 let part = &mut parts[part_of(&p)];
                                 let start = part.raw.len();
@@ -584,12 +593,17 @@ pub fn import_transactions<R: Read, W: Write + Send>(
     report.updated = totals.updated;
     report.unchanged = totals.unchanged;
     report.rejected = rejected_parse + totals.duplicates;
-    report.seconds = started.elapsed().as_secs_f64();
     let db = store.connect()?;
     db.conn.execute(
         "UPDATE imports SET status = 'succeeded', finished_at = ?2, lines_read = ?3, accepted = ?4, unchanged = ?5, rejected = ?6 WHERE id = ?1",
         args![import_id, &now_rfc3339(), report.lines_read as i64, (report.inserted + report.updated) as i64, report.unchanged as i64, report.rejected as i64],
     )?;
+    if report.inserted + report.updated >= crate::pg::ANALYZE_AFTER_LINES {
+        // Best effort: the lines are committed; autovacuum (where it runs) or the next
+        // large import refreshes the statistics if this fails.
+        let _ = crate::pg::analyze_written(&db.conn, &years);
+    }
+    report.seconds = started.elapsed().as_secs_f64();
     progress(ImportProgress {
         lines_read: report.lines_read,
         bytes_read: scanner.bytes_read(),

@@ -162,6 +162,39 @@ fn ensure_partitions_in_tx(tx: &Tx<'_>, lines: &[PreparedLine]) -> Result<()> {
     Ok(())
 }
 
+/// Accepted lines after which an import refreshes the planner's statistics.
+pub(crate) const ANALYZE_AFTER_LINES: u64 = 10_000;
+
+/// Refreshes the planner's statistics of what a large import wrote: the partitions of
+/// `years` and the read models (PostgreSQL's advice after a bulk load; no-op on SQLite).
+/// Not `transaction_keys`: every query of it is an equality on its whole primary key, which
+/// the planner serves by that key whatever it believes (`EXISTING_KEYS_SQL` is shaped for
+/// this), and it is the largest table to sample. Without it a fresh table keeps the statistics of an empty one until autovacuum
+/// analyzes it, which may be a minute away or never (it is off on some servers, this VM's
+/// among them): a page of 100 lines right after the demo was loaded took 57 ms through a
+/// bitmap scan and a sort of the whole year instead of ~0.3 ms through the primary key,
+/// which was the 467 ms p99 of the random-page scenario in BENCHMARKS.md.
+pub(crate) fn analyze_written(conn: &Conn, years: &std::collections::BTreeSet<u16>) -> Result<()> {
+    if conn.pg().is_none() {
+        return Ok(());
+    }
+    let mut tables = String::from("summary_daily, summary_monthly, summary_supplier_month");
+    for y in years {
+        // Only partitions that exist: a year whose lines were all rejected has none.
+        let name = format!("transactions_y{y}");
+        let exists = conn.query_one(
+            "SELECT CASE WHEN to_regclass(?1) IS NULL THEN 0 ELSE 1 END",
+            args![&name],
+            |r| r.i64(0),
+        )?;
+        if exists == 1 {
+            tables += ", ";
+            tables += &name;
+        }
+    }
+    conn.batch(&format!("ANALYZE {tables}"))
+}
+
 /// Advisory lock namespace of an organization's line writes (the key is this | bucket << 44 |
 /// org id).
 const WRITE_LOCK: i64 = 0x7663_0000_0000_0000;
