@@ -11,6 +11,7 @@
 set -euo pipefail
 RUNS=${1:-2}
 DB=${PG_URL:-postgres://postgres@127.0.0.1:5432}/vcci_bench
+export PGOPTIONS='-c client_min_messages=warning'
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 psql "$DB" -qAtc "SELECT count(*) FROM transactions" >/dev/null \
