@@ -112,6 +112,16 @@ pub(crate) fn needs_partitions(conn: &Conn, lines: &[PreparedLine]) -> bool {
     !unknown_years(conn, lines).is_empty()
 }
 
+/// Whether year `y`'s partition of `transactions` exists.
+fn partition_exists(conn: &Conn, y: u32) -> Result<bool> {
+    let name = format!("transactions_y{y}");
+    conn.query_one(
+        "SELECT CASE WHEN to_regclass(?1) IS NULL THEN 0 ELSE 1 END",
+        args![&name],
+        |r| Ok(r.i64(0)? == 1),
+    )
+}
+
 /// Advisory lock serializing partition creation across nodes.
 const PARTITION_LOCK: i64 = 0x7663_6369_0002;
 
@@ -120,13 +130,7 @@ const PARTITION_LOCK: i64 = 0x7663_6369_0002;
 /// write commits). Must be called outside a transaction. No-op on SQLite.
 pub(crate) fn ensure_partitions(conn: &Conn, lines: &[PreparedLine]) -> Result<()> {
     for y in unknown_years(conn, lines) {
-        let name = format!("transactions_y{y}");
-        let exists = conn.query_one(
-            "SELECT CASE WHEN to_regclass(?1) IS NULL THEN 0 ELSE 1 END",
-            args![&name],
-            |r| r.i64(0),
-        )?;
-        if exists == 0 {
+        if !partition_exists(conn, y)? {
             let tx = conn.begin()?;
             create_partition(&tx, y)?;
             tx.commit()?;
@@ -169,27 +173,22 @@ pub(crate) const ANALYZE_AFTER_LINES: u64 = 10_000;
 /// `years` and the read models (PostgreSQL's advice after a bulk load; no-op on SQLite).
 /// Not `transaction_keys`: every query of it is an equality on its whole primary key, which
 /// the planner serves by that key whatever it believes (`EXISTING_KEYS_SQL` is shaped for
-/// this), and it is the largest table to sample. Without it a fresh table keeps the statistics of an empty one until autovacuum
-/// analyzes it, which may be a minute away or never (it is off on some servers, this VM's
-/// among them): a page of 100 lines right after the demo was loaded took 57 ms through a
-/// bitmap scan and a sort of the whole year instead of ~0.3 ms through the primary key,
-/// which was the 467 ms p99 of the random-page scenario in BENCHMARKS.md.
+/// this), and it is the largest table to sample.
+///
+/// Without it a fresh table keeps the statistics of an empty one until autovacuum analyzes
+/// it, which may be a minute away or never (it is off on some servers, this VM's among
+/// them): a page of 100 lines right after the demo was loaded took 57 ms through a bitmap
+/// scan and a sort of the whole year instead of a walk down the primary key, which was the
+/// 467 ms p99 of the random-page scenario in BENCHMARKS.md.
 pub(crate) fn analyze_written(conn: &Conn, years: &std::collections::BTreeSet<u16>) -> Result<()> {
     if conn.pg().is_none() {
         return Ok(());
     }
     let mut tables = String::from("summary_daily, summary_monthly, summary_supplier_month");
-    for y in years {
+    for &y in years {
         // Only partitions that exist: a year whose lines were all rejected has none.
-        let name = format!("transactions_y{y}");
-        let exists = conn.query_one(
-            "SELECT CASE WHEN to_regclass(?1) IS NULL THEN 0 ELSE 1 END",
-            args![&name],
-            |r| r.i64(0),
-        )?;
-        if exists == 1 {
-            tables += ", ";
-            tables += &name;
+        if partition_exists(conn, u32::from(y))? {
+            tables += &format!(", transactions_y{y}");
         }
     }
     conn.batch(&format!("ANALYZE {tables}"))
