@@ -80,10 +80,16 @@ fn year(p: &PreparedLine) -> u32 {
     p.line.date.map_or(0, |d| d.yyyymmdd() / 10_000)
 }
 
+/// Year `y`'s partition of `transactions`.
+fn partition_name(y: u32) -> String {
+    format!("transactions_y{y}")
+}
+
 fn partition_ddl(y: u32) -> String {
     format!(
-        "CREATE TABLE IF NOT EXISTS transactions_y{y} PARTITION OF transactions
+        "CREATE TABLE IF NOT EXISTS {} PARTITION OF transactions
          FOR VALUES FROM ({}) TO ({})",
+        partition_name(y),
         y * 10_000,
         (y + 1) * 10_000
     )
@@ -114,7 +120,7 @@ pub(crate) fn needs_partitions(conn: &Conn, lines: &[PreparedLine]) -> bool {
 
 /// Whether year `y`'s partition of `transactions` exists.
 fn partition_exists(conn: &Conn, y: u32) -> Result<bool> {
-    let name = format!("transactions_y{y}");
+    let name = partition_name(y);
     conn.query_one(
         "SELECT CASE WHEN to_regclass(?1) IS NULL THEN 0 ELSE 1 END",
         args![&name],
@@ -187,8 +193,10 @@ pub(crate) fn analyze_written(conn: &Conn, years: &std::collections::BTreeSet<u1
     let mut tables = String::from("summary_daily, summary_monthly, summary_supplier_month");
     for &y in years {
         // Only partitions that exist: a year whose lines were all rejected has none.
-        if partition_exists(conn, u32::from(y))? {
-            tables += &format!(", transactions_y{y}");
+        let y = u32::from(y);
+        if partition_exists(conn, y)? {
+            tables += ", ";
+            tables += &partition_name(y);
         }
     }
     conn.batch(&format!("ANALYZE {tables}"))
