@@ -36,6 +36,9 @@ pub struct AppConfig {
     /// A running job whose heartbeat is older than this is taken to be orphaned (its node
     /// died) and is queued again.
     pub job_stale: Duration,
+    /// PostgreSQL: an import job of at least this many bytes into an organization without
+    /// lines is written as a first load (`ImportOptions::first_load_in_bulk`).
+    pub bulk_load_bytes: u64,
     /// Database calls slower than this are logged (stderr, one JSON line) and listed in the
     /// performance report.
     pub slow_query: Duration,
@@ -55,6 +58,7 @@ impl Default for AppConfig {
             max_import_bytes: 4 << 30,
             poll_interval: Duration::from_millis(250),
             job_stale: Duration::from_secs(30),
+            bulk_load_bytes: vcci_store::import::BULK_LOAD_BYTES,
             slow_query: Duration::from_millis(100),
             redis: None,
         }

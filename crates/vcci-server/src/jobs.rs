@@ -164,6 +164,8 @@ fn run_import(app: &App, job: &Job) -> Result<Outcome, StoreError> {
             id: job.id.clone(),
             worker: app.node.clone(),
         }),
+        first_load_in_bulk: job.bytes_total.unwrap_or(0).max(0) as u64
+            >= app.config.bulk_load_bytes,
         ..ImportOptions::default()
     };
     let source = format!("job {}", job.id);

@@ -19,6 +19,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
 const PG_MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_init.sql"),
     include_str!("../migrations/postgres/0002_readmodel_fillfactor.sql"),
+    include_str!("../migrations/postgres/0003_org_year_partitions.sql"),
 ];
 
 /// Settings of PostgreSQL connections (SQLite has none that a deployment tunes).
@@ -190,8 +191,12 @@ fn connect_pg(config: &postgres::Config, settings: &PgSettings) -> Result<Db> {
         .options(&options)
         .connect_timeout(settings.connect_timeout)
         .application_name("vcci");
-    let client = config.connect(postgres::NoTls)?;
-    let conn = PgConn::new(client);
+    let mut client = config.connect(postgres::NoTls)?;
+    // Advisory lock keys are per schema (`PgConn::lock_key`).
+    let schema: Option<String> = client
+        .query_one("SELECT current_schema()::text", &[])?
+        .get(0);
+    let conn = PgConn::new(client, schema.as_deref().unwrap_or("public"));
     Ok(Db {
         conn: Conn::Pg(Box::new(conn)),
     })
@@ -262,11 +267,12 @@ impl Db {
     }
 
     fn migrate_pg(&self) -> Result<()> {
-        self.conn.query_one(
-            "SELECT pg_advisory_lock(?1)",
-            args![PG_MIGRATION_LOCK],
-            |_| Ok(()),
-        )?;
+        let lock = self
+            .conn
+            .pg()
+            .map_or(PG_MIGRATION_LOCK, |pg| pg.lock_key(PG_MIGRATION_LOCK));
+        self.conn
+            .query_one("SELECT pg_advisory_lock(?1)", args![lock], |_| Ok(()))?;
         let result = (|| {
             self.conn.batch(
                 "CREATE TABLE IF NOT EXISTS vcci_schema_migrations (
@@ -290,11 +296,8 @@ impl Db {
             }
             Ok(())
         })();
-        self.conn.query_one(
-            "SELECT pg_advisory_unlock(?1)",
-            args![PG_MIGRATION_LOCK],
-            |_| Ok(()),
-        )?;
+        self.conn
+            .query_one("SELECT pg_advisory_unlock(?1)", args![lock], |_| Ok(()))?;
         result
     }
 }

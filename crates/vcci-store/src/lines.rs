@@ -423,7 +423,7 @@ impl Db {
         new_suppliers: &NewSuppliers,
         import_id: Option<i64>,
     ) -> Result<Vec<LineOutcome>> {
-        crate::pg::ensure_partitions(&self.conn, lines)?;
+        crate::pg::ensure_partitions(&self.conn, org, lines)?;
         let tx = self.conn.begin()?;
         let mut delta = Delta::default();
         let out = write_lines_tx(&tx, org, lines, new_suppliers, import_id, &mut delta, false)?;
@@ -438,8 +438,8 @@ impl Db {
         &mut self,
         groups: &[(OrgId, &[PreparedLine], &NewSuppliers)],
     ) -> Result<()> {
-        for (_, lines, _) in groups {
-            crate::pg::ensure_partitions(&self.conn, lines)?;
+        for (org, lines, _) in groups {
+            crate::pg::ensure_partitions(&self.conn, *org, lines)?;
         }
         let tx = self.conn.begin()?;
         // Organizations' write turns in id order, so that two such groups cannot deadlock.
@@ -927,7 +927,7 @@ impl Db {
     /// (`(yyyymmdd, transaction_id)` of the last line of the previous page), at most `limit`.
     /// SQLite serves it by the `(org_id, day, transaction_id)` index and checks the other
     /// filters on the rows it yields; PostgreSQL has an index per filter (supplier, category),
-    /// each in the same order, in every yearly partition.
+    /// each in the same order, in every partition.
     pub fn list_lines(
         &self,
         org: OrgId,

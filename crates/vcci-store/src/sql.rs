@@ -220,14 +220,21 @@ pub(crate) struct PgConn {
     /// Always `Some` but in `Drop`.
     pub(crate) client: RefCell<PgClient>,
     stmts: RefCell<HashMap<String, postgres::Statement>>,
-    /// Years whose `transactions` partition is known to exist.
-    pub(crate) partitions: RefCell<std::collections::HashSet<u32>>,
+    /// (Organization, year) partitions of `transactions` known to exist.
+    pub(crate) partitions: RefCell<std::collections::HashSet<(i64, u32)>>,
     /// Bulk writes still to check their ids first, after a batch met existing ones (see
     /// `pg::write_lines`).
     pub(crate) probe_next: std::cell::Cell<u32>,
     /// Set on an import writer's connection that writes only the ids of one hash bucket
     /// (`pg::bucket`): it takes that bucket's write turn, not all of them.
     pub(crate) bucket: std::cell::Cell<Option<u32>>,
+    /// An organization's first load in progress on this connection (`pg::BulkLoad`).
+    pub(crate) bulk: RefCell<Option<crate::pg::BulkLoad>>,
+    /// Mixed into every advisory lock key (`lock_key`): a hash of the schema the store uses
+    /// (however it was chosen: settings, URL options, the role's search_path), so that stores
+    /// in different schemas of one database never wait for each other's locks
+    /// (organization ids repeat across schemas).
+    lock_space: i64,
 }
 
 /// The client, taken out again when the connection is dropped.
@@ -275,14 +282,31 @@ impl std::fmt::Debug for PgConn {
 const MAX_CACHED_STATEMENTS: usize = 512;
 
 impl PgConn {
-    pub(crate) fn new(client: postgres::Client) -> PgConn {
+    /// A connection whose tables are those of `schema` (its `current_schema()`).
+    pub(crate) fn new(client: postgres::Client, schema: &str) -> PgConn {
+        // FNV-1a of the schema name: the same in every process; none for `public`, the
+        // usual deployment (its keys are the plain ones).
+        let lock_space = if schema == "public" {
+            0
+        } else {
+            schema.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            }) as i64
+        };
         PgConn {
+            lock_space,
             client: RefCell::new(PgClient(Some(client))),
             stmts: RefCell::new(HashMap::new()),
             partitions: RefCell::new(Default::default()),
             probe_next: std::cell::Cell::new(0),
             bucket: std::cell::Cell::new(None),
+            bulk: RefCell::new(None),
         }
+    }
+
+    /// The advisory lock key of `key` for this connection's schema.
+    pub(crate) fn lock_key(&self, key: i64) -> i64 {
+        key ^ self.lock_space
     }
 
     fn statement(&self, sql: &str) -> Result<postgres::Statement> {

@@ -553,3 +553,80 @@ fn several_writers_import_exactly_what_one_writer_does() {
     assert_eq!(results[0].0.updated, 1, "L00042 was stored before");
     assert_eq!(results[0], results[1]);
 }
+
+#[test]
+fn a_first_load_in_bulk_imports_exactly_what_a_progressive_one_does() {
+    // An organization's first load (PostgreSQL: one transaction, each year's partition built
+    // apart and attached; SQLite ignores the option): the same outcome, rejects file, read
+    // models and lines as an import that commits as it goes, with duplicates within a batch
+    // and across batches, bad lines, several years; and a re-import of the file after it
+    // finds every line unchanged.
+    let mut csv = String::from("transaction_id,date,amount,naics_code,supplier_id\n");
+    for i in 0..6_000 {
+        match i % 10 {
+            3 => csv += &format!("bad{i},2023-02-30,10,484121,S1\n"),
+            7 if i > 505 => csv += &format!("L{:05},2023-03-01,99,484121,S2\n", i - 505),
+            _ => {
+                csv += &format!(
+                    "L{i:05},{}-0{}-1{},{i}.5,484121,S{}\n",
+                    2021 + i % 4,
+                    1 + i % 9,
+                    i % 10,
+                    i % 7
+                )
+            }
+        }
+        if i % 100 == 50 {
+            csv += &format!("L{:05},2024-01-01,5,484121,S3\n", i - 1);
+        }
+    }
+    let opts = |bulk| ImportOptions {
+        batch_size: 250,
+        commit_lines: 1_000,
+        first_load_in_bulk: bulk,
+        ..ImportOptions::default()
+    };
+    let mut results = Vec::new();
+    for bulk in [false, true] {
+        let t = store();
+        let org = t.org("acme");
+        let (r, rejects) = t.import_with(&org, csv.as_bytes(), &opts(bulk));
+        let mut r = r.unwrap();
+        r.seconds = 0.0;
+        r.import_id = 0;
+        t.assert_read_models(&org);
+        let db = t.store.connect().unwrap();
+        let s = db.summary(org.id, Default::default(), None).unwrap();
+        let months = db.by_month(org.id, Default::default()).unwrap();
+        let l = db.get_line(org.id, "L00049").unwrap().unwrap();
+        let (again, again_rejects) = t.import_with(&org, csv.as_bytes(), &opts(bulk));
+        let again = again.unwrap();
+        assert_eq!(
+            (again.inserted, again.updated, again.unchanged),
+            (0, 0, r.inserted)
+        );
+        // Not assert_eq!: a failure would print two files of rejects.
+        assert!(again_rejects == rejects, "the re-import's rejects differ");
+        t.assert_read_models(&org);
+        results.push((
+            r,
+            rejects,
+            s.transaction_count,
+            s.total_co2e_kg,
+            months.len(),
+            l.date,
+            l.emission.co2e_kg,
+        ));
+    }
+    // 600 bad dates, 550 duplicates ~two batches later, 60 a line later.
+    assert_eq!(results[0].0.rejected, 1_210, "{:?}", results[0].0);
+    assert_eq!(results[0].0.inserted, 6_000 - 600 - 550);
+    assert!(
+        results[0]
+            .1
+            .contains("'L00049' already appears on line 51 of this file"),
+        "{}",
+        results[0].1
+    );
+    assert_eq!(results[0], results[1]);
+}

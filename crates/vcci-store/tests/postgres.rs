@@ -1,4 +1,5 @@
-//! What only the PostgreSQL store has: yearly partitions created as lines arrive, lines
+//! What only the PostgreSQL store has: partitions per organization and year created as lines
+//! arrive, an organization's first load built apart and attached, lines
 //! moving between partitions when their date changes, and indexes that serve every list
 //! filter and sort of the API (checked on the plans). Run when VCCI_TEST_DATABASE_URL is set
 //! (CI's second pass); the shared suites cover the rest on both backends.
@@ -55,11 +56,10 @@ fn partitions_are_created_as_lines_arrive_and_a_new_date_moves_a_line() {
         "transaction_id,date,amount,naics_code\na,2023-02-01,100,484121\nb,2023-12-31,50,484121\nc,2025-01-01,10,484121\n",
     );
     assert_eq!((r.inserted, rejects.lines().count()), (3, 1), "{rejects}");
-    assert_eq!(
-        partitions(&mut c),
-        ["transactions_y2023", "transactions_y2025"]
-    );
-    assert_eq!(count(&mut c, "transactions_y2023"), 2);
+    // One partition per organization and year.
+    let part = |y: u32| format!("transactions_o{}_y{y}", org.id.0);
+    assert_eq!(partitions(&mut c), [part(2023), part(2025)]);
+    assert_eq!(count(&mut c, &part(2023)), 2);
     // A corrected date in a year without a partition: the partition is made and the line
     // moves (its key now points at the new day).
     let (r, _) = t.import(
@@ -67,16 +67,23 @@ fn partitions_are_created_as_lines_arrive_and_a_new_date_moves_a_line() {
         "transaction_id,date,amount,naics_code\nb,2024-01-02,50,484121\n",
     );
     assert_eq!(r.updated, 1);
-    assert_eq!(
-        partitions(&mut c),
-        [
-            "transactions_y2023",
-            "transactions_y2024",
-            "transactions_y2025"
-        ]
+    assert_eq!(partitions(&mut c), [part(2023), part(2024), part(2025)]);
+    assert_eq!(count(&mut c, &part(2023)), 1);
+    assert_eq!(count(&mut c, &part(2024)), 1);
+    // Another organization's lines of the same year go to a partition of its own.
+    let other = t.org("globex");
+    let (r, _) = t.import(
+        &other,
+        "transaction_id,date,amount,naics_code
+a,2023-05-01,100,484121
+",
     );
-    assert_eq!(count(&mut c, "transactions_y2023"), 1);
-    assert_eq!(count(&mut c, "transactions_y2024"), 1);
+    assert_eq!(r.inserted, 1);
+    assert_eq!(
+        count(&mut c, &format!("transactions_o{}_y2023", other.id.0)),
+        1
+    );
+    assert_eq!(count(&mut c, &part(2023)), 1);
     let day: i32 = c
         .query_one(
             "SELECT day FROM transaction_keys WHERE transaction_id = 'b'",
@@ -95,7 +102,13 @@ fn partitions_are_created_as_lines_arrive_and_a_new_date_moves_a_line() {
     let mut db = db;
     assert!(db.delete_line(org.id, "a").unwrap());
     assert!(db.get_line(org.id, "a").unwrap().is_none());
-    assert_eq!(count(&mut c, "transaction_keys"), 2);
+    assert_eq!(
+        count(
+            &mut c,
+            &format!("transaction_keys WHERE org_id = {}", org.id.0)
+        ),
+        2
+    );
     t.assert_read_models(&org);
 }
 
@@ -194,13 +207,11 @@ fn every_list_filter_and_sort_is_served_by_an_index() {
             // A date range reads only its years' partitions.
             if let Some(from) = f.from {
                 let y = &from.to_string()[..4];
-                assert!(
-                    plan.contains(&format!("transactions_y{y}")),
-                    "{name}: {plan}"
-                );
+                let part = |y: &str| format!("transactions_o{}_y{y}", org.id.0);
+                assert!(plan.contains(&part(y)), "{name}: {plan}");
                 for other in ["2022", "2023", "2024"].iter().filter(|o| **o != y) {
                     assert!(
-                        !plan.contains(&format!("transactions_y{other}")),
+                        !plan.contains(&part(other)),
                         "{name}: partition {other} not pruned: {plan}"
                     );
                 }
@@ -347,11 +358,14 @@ fn a_large_import_refreshes_the_statistics() {
     };
     let org = t.org("acme");
     // Autovacuum must not analyze behind the test's back, whatever the server's settings.
-    c.batch_execute(
-        "CREATE TABLE transactions_y2023 PARTITION OF transactions
-           FOR VALUES FROM (20230000) TO (20240000) WITH (autovacuum_enabled = false);
+    let part = |y: u32| format!("transactions_o{}_y{y}", org.id.0);
+    c.batch_execute(&format!(
+        "CREATE TABLE {} PARTITION OF transactions
+           FOR VALUES FROM ({o}, 20230000) TO ({o}, 20240000) WITH (autovacuum_enabled = false);
          ALTER TABLE transaction_keys SET (autovacuum_enabled = false)",
-    )
+        part(2023),
+        o = org.id.0
+    ))
     .unwrap();
     let mut reltuples = |table: &str| -> f32 {
         c.query_one(
@@ -370,17 +384,428 @@ fn a_large_import_refreshes_the_statistics() {
     };
     let (r, _) = t.import(&org, &lines(0, 100, 2023));
     assert_eq!(r.inserted, 100);
-    assert_eq!(
-        reltuples("transactions_y2023"),
-        -1.0,
-        "not analyzed after 100 lines"
-    );
+    assert_eq!(reltuples(&part(2023)), -1.0, "not analyzed after 100 lines");
     assert_eq!(reltuples("transaction_keys"), -1.0);
     let (r, _) = t.import(&org, &lines(100, 10_000, 2024));
     assert_eq!(r.inserted, 10_000);
-    assert_eq!(reltuples("transactions_y2024"), 10_000.0);
+    assert_eq!(reltuples(&part(2024)), 10_000.0);
     assert!(reltuples("summary_daily") > 0.0);
     assert!(reltuples("summary_supplier_month") > 0.0);
     // Only the partitions the import wrote.
-    assert_eq!(reltuples("transactions_y2023"), -1.0);
+    assert_eq!(reltuples(&part(2023)), -1.0);
+}
+
+fn year_lines(from: usize, n: usize) -> String {
+    let mut csv = String::from("transaction_id,date,amount,naics_code,supplier_id\n");
+    for i in from..from + n {
+        csv += &format!(
+            "T{i:06},{}-{:02}-{:02},{i}.5,484121,S{}\n",
+            2022 + i % 3,
+            i % 12 + 1,
+            i % 28 + 1,
+            i % 40
+        );
+    }
+    csv
+}
+
+fn bulk() -> vcci_store::import::ImportOptions {
+    vcci_store::import::ImportOptions {
+        batch_size: 500,
+        first_load_in_bulk: true,
+        ..Default::default()
+    }
+}
+
+/// An organization's first load builds each year's partition apart (a plain table, sorted
+/// index builds) and attaches it, with the same indexes as every partition; a year whose
+/// (empty) partition existed is written through it. The next import is an ordinary one.
+#[test]
+fn a_first_load_builds_its_partitions_apart_and_attaches_them() {
+    let t = common::store();
+    let Some(mut c) = postgres(&t) else {
+        return skip();
+    };
+    let org = t.org("acme");
+    // A line of 2022, deleted: the organization has no lines, its 2022 partition exists.
+    t.import(
+        &org,
+        "transaction_id,date,amount,naics_code\nx,2022-06-01,1,484121\n",
+    );
+    assert!(t.store.connect().unwrap().delete_line(org.id, "x").unwrap());
+    let part = |y: u32| format!("transactions_o{}_y{y}", org.id.0);
+    assert_eq!(partitions(&mut c), [part(2022)]);
+
+    let (r, rejects) = t.import_with(&org, year_lines(0, 3_000).as_bytes(), &bulk());
+    assert_eq!(r.unwrap().inserted, 3_000, "{rejects}");
+    assert_eq!(partitions(&mut c), [part(2022), part(2023), part(2024)]);
+    let constraints = |c: &mut postgres::Client, t: &str| -> Vec<String> {
+        c.query(
+            "SELECT conname::text FROM pg_constraint WHERE conrelid = $1::text::regclass ORDER BY 1",
+            &[&t],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    // Built apart: the bounds as a CHECK constraint (which spared the attach a scan).
+    assert_eq!(
+        constraints(&mut c, &part(2023)),
+        [
+            format!("{}_bounds", part(2023)),
+            format!("{}_pkey", part(2023))
+        ]
+    );
+    assert_eq!(
+        constraints(&mut c, &part(2022)),
+        [format!("{}_pkey", part(2022))]
+    );
+    for y in [2022, 2023, 2024] {
+        assert_eq!(count(&mut c, &part(y)), 1_000);
+        // Each of its three indexes is a partition of one of `transactions`' indexes.
+        let attached: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid
+                 WHERE x.indrelid = $1::text::regclass
+                   AND i.inhparent IN ('transactions_pkey'::regclass,
+                       'transactions_supplier'::regclass, 'transactions_category'::regclass)",
+                &[&part(y)],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(attached, 3, "{}", part(y));
+    }
+    let reltuples: f32 = c
+        .query_one(
+            "SELECT reltuples FROM pg_class WHERE oid = $1::text::regclass",
+            &[&part(2024)],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(reltuples, 1_000.0, "analyzed by the load");
+    t.assert_read_models(&org);
+    let db = t.store.connect().unwrap();
+    assert_eq!(db.line_count(org.id).unwrap(), 3_000);
+    assert_eq!(
+        db.get_line(org.id, "T000004").unwrap().unwrap().date,
+        "2023-05-05"
+    );
+    let supplier = LineFilter {
+        supplier_id: Some("S7".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        db.list_lines(org.id, &supplier, None, 100).unwrap().len(),
+        75
+    );
+
+    // The organization has lines now: the same option writes as usual.
+    let (r, _) = t.import_with(&org, year_lines(3_000, 30).as_bytes(), &bulk());
+    assert_eq!(r.unwrap().inserted, 30);
+    assert_eq!(count(&mut c, &part(2023)), 1_010);
+    t.assert_read_models(&org);
+}
+
+/// A first load that fails part way keeps nothing: no partition, no key, no read-model row;
+/// the next import starts from scratch.
+#[test]
+fn a_failed_first_load_leaves_nothing() {
+    struct FailsAfter(std::io::Cursor<Vec<u8>>, u64);
+    impl std::io::Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.position() >= self.1 {
+                return Err(std::io::Error::other("the upload broke off"));
+            }
+            self.0.read(buf)
+        }
+    }
+    let t = common::store();
+    let Some(mut c) = postgres(&t) else {
+        return skip();
+    };
+    let org = t.org("acme");
+    let csv = year_lines(0, 5_000);
+    let input = FailsAfter(std::io::Cursor::new(csv.clone().into_bytes()), 150_000);
+    let (r, _) = t.import_with(&org, input, &bulk());
+    assert!(r.is_err());
+    assert!(partitions(&mut c).is_empty());
+    assert_eq!(count(&mut c, "transaction_keys"), 0);
+    assert_eq!(count(&mut c, "summary_daily"), 0);
+    assert_eq!(count(&mut c, "summary_supplier_month"), 0);
+    let tables: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()
+               AND tablename LIKE 'transactions_o%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "no table left behind");
+    let (r, _) = t.import_with(&org, csv.as_bytes(), &bulk());
+    assert_eq!(r.unwrap().inserted, 5_000);
+    assert_eq!(partitions(&mut c).len(), 3);
+    t.assert_read_models(&org);
+}
+
+/// Migration 0003 moves the lines of a schema at version 2 (one partition per year, shared by
+/// the organizations) into partitions per organization and year, and every line, key and
+/// read model stays as it was.
+#[test]
+fn migration_3_moves_lines_into_partitions_per_organization_and_year() {
+    struct Dropped<'a>(&'a str, String);
+    impl Drop for Dropped<'_> {
+        fn drop(&mut self) {
+            vcci_store::testing::drop_schema(self.0, &self.1);
+        }
+    }
+    let t = common::store();
+    let Some(mut c) = postgres(&t) else {
+        return skip();
+    };
+    let (acme, globex) = (t.org("acme"), t.org("globex"));
+    t.import(&acme, &year_lines(0, 600));
+    t.import(&globex, &year_lines(1_000, 90));
+    // The same data in a schema at version 2.
+    let (url, current) = t.db.postgres().unwrap();
+    let old = Dropped(url, vcci_store::testing::new_schema(url).unwrap());
+    let v2 = &old.1;
+    c.batch_execute(&format!("SET search_path = {v2}")).unwrap();
+    c.batch_execute(include_str!("../migrations/postgres/0001_init.sql"))
+        .unwrap();
+    c.batch_execute(include_str!(
+        "../migrations/postgres/0002_readmodel_fillfactor.sql"
+    ))
+    .unwrap();
+    c.batch_execute(
+        "CREATE TABLE vcci_schema_migrations (
+             version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());
+         INSERT INTO vcci_schema_migrations (version) VALUES (1), (2)",
+    )
+    .unwrap();
+    for y in 2022..=2024 {
+        c.batch_execute(&format!(
+            "CREATE TABLE transactions_y{y} PARTITION OF transactions
+               FOR VALUES FROM ({y}0000) TO ({})",
+            (y + 1) * 10_000
+        ))
+        .unwrap();
+    }
+    for table in [
+        "organizations",
+        "suppliers",
+        "imports",
+        "transaction_keys",
+        "transactions",
+        "summary_daily",
+        "summary_monthly",
+        "summary_supplier_month",
+    ] {
+        c.batch_execute(&format!(
+            "INSERT INTO {v2}.{table} SELECT * FROM {current}.{table}"
+        ))
+        .unwrap();
+    }
+    // Copied ids: the identities continue after them, as they would have.
+    c.batch_execute(
+        "SELECT setval(pg_get_serial_sequence('imports', 'id'), max(id)) FROM imports;
+         SELECT setval(pg_get_serial_sequence('organizations', 'id'), max(id)) FROM organizations",
+    )
+    .unwrap();
+    assert_eq!(count(&mut c, "transactions_y2023"), 230);
+
+    let store = vcci_store::Store::open_postgres(
+        url,
+        vcci_store::PgSettings {
+            schema: Some(v2.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut expected = Vec::new();
+    for org in [&acme, &globex] {
+        for y in 2022..=2024 {
+            expected.push(format!("transactions_o{}_y{y}", org.id.0));
+        }
+    }
+    expected.sort();
+    assert_eq!(partitions(&mut c), expected);
+    assert_eq!(
+        count(&mut c, &format!("transactions_o{}_y2023", acme.id.0)),
+        200
+    );
+    assert_eq!(
+        count(&mut c, &format!("transactions_o{}_y2023", globex.id.0)),
+        30
+    );
+    let moved: i64 = c
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM {v2}.transactions n JOIN {current}.transactions o
+                   USING (org_id, day, transaction_id)
+                 WHERE n.body = o.body AND n.co2e_mg = o.co2e_mg AND n.supplier_id = o.supplier_id"
+            ),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(moved, 690, "every line, unchanged");
+    let db = store.connect().unwrap();
+    for org in [&acme, &globex] {
+        assert!(db.verify_read_models(org.id).unwrap().is_empty());
+    }
+    assert_eq!(db.line_count(acme.id).unwrap(), 600);
+    assert_eq!(
+        db.get_line(globex.id, "T001004").unwrap().unwrap().date,
+        "2024-09-25"
+    );
+    // New lines go to the new partitions.
+    drop(db);
+    let mut rejects = vcci_store::import::RejectsWriter::new(Vec::new()).unwrap();
+    let r = vcci_store::import::import_transactions(
+        &store,
+        vcci_core::catalog(),
+        &acme,
+        year_lines(5_000, 3).as_bytes(),
+        "test.csv",
+        &Default::default(),
+        &mut rejects,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(r.inserted, 3);
+    assert_eq!(
+        count(&mut c, &format!("transactions_o{}_y2023", acme.id.0)),
+        201
+    );
+}
+
+/// Reads its input slowly (`pause` per read of at most 4 KiB), like an upload from afar.
+struct Slow(std::io::Cursor<Vec<u8>>, std::time::Duration);
+
+impl std::io::Read for Slow {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        std::thread::sleep(self.1);
+        let n = buf.len().min(4096);
+        self.0.read(&mut buf[..n])
+    }
+}
+
+/// A first load commits once, at the end, so its job's heartbeat comes from a connection of
+/// its own meanwhile (else the job would look abandoned and run twice); and a load whose job
+/// was taken over by another worker stops and keeps nothing.
+#[test]
+fn a_first_load_keeps_its_jobs_heartbeat_and_stops_when_the_job_is_lost() {
+    use vcci_store::import::JobLink;
+    use vcci_store::jobs::JobKind;
+    let t = common::store();
+    let Some(mut c) = postgres(&t) else {
+        return skip();
+    };
+    let org = t.org("acme");
+    let csv = year_lines(0, 3_000); // ~120 KB: ~30 reads of 4 KiB, 60 ms each
+    let job = |t: &common::TestStore| {
+        let mut db = t.store.connect().unwrap();
+        let id = db.create_job(org.id, JobKind::Import, "{}", false).unwrap();
+        let claimed = db.claim_job("node-a").unwrap().unwrap();
+        assert_eq!(claimed.id, id);
+        id
+    };
+    let opts = |id: &str| vcci_store::import::ImportOptions {
+        batch_size: 200,
+        first_load_in_bulk: true,
+        job: Some(JobLink {
+            id: id.to_owned(),
+            worker: "node-a".into(),
+        }),
+        ..Default::default()
+    };
+    let beat = |c: &mut postgres::Client, id: &str| -> (i64, i64, i64) {
+        let r = c
+            .query_one(
+                "SELECT heartbeat_at, processed, bytes_read FROM jobs WHERE id = $1",
+                &[&id],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+
+    let id = job(&t);
+    let (first, _, _) = beat(&mut c, &id);
+    let pause = std::time::Duration::from_millis(60);
+    let (r, beats) = std::thread::scope(|s| {
+        let running = s.spawn(|| {
+            t.import_with(
+                &org,
+                Slow(std::io::Cursor::new(csv.clone().into_bytes()), pause),
+                &opts(&id),
+            )
+        });
+        let mut beats = std::collections::BTreeSet::new();
+        while !running.is_finished() {
+            let (at, processed, bytes) = beat(&mut c, &id);
+            // Before the commit (which records the lines): heartbeats with the bytes read
+            // so far as the job's progress.
+            if at > first && processed == 0 {
+                assert!(bytes > 0, "the bytes read so far are the job's progress");
+                beats.insert(at);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        (running.join().unwrap().0, beats)
+    });
+    let r = r.unwrap();
+    assert_eq!(r.inserted, 3_000);
+    assert!(beats.len() >= 2, "heartbeats during the load: {beats:?}");
+    assert_eq!(
+        beat(&mut c, &id).1,
+        r.lines_read as i64,
+        "recorded at the commit"
+    );
+    t.assert_read_models(&org);
+
+    // Another organization's first load, whose job another worker takes over part way.
+    let other = t.org("globex");
+    let mut db = t.store.connect().unwrap();
+    let id = db
+        .create_job(other.id, JobKind::Import, "{}", false)
+        .unwrap();
+    db.claim_job("node-a").unwrap().unwrap();
+    let r = std::thread::scope(|s| {
+        let running = s.spawn(|| {
+            t.import_with(
+                &other,
+                Slow(std::io::Cursor::new(csv.clone().into_bytes()), pause),
+                &opts(&id),
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        c.execute(
+            "UPDATE jobs SET claimed_by = 'node-b' WHERE id = $1",
+            &[&id],
+        )
+        .unwrap();
+        running.join().unwrap().0
+    });
+    assert!(
+        matches!(r, Err(vcci_store::import::ImportError::JobLost)),
+        "{r:?}"
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            &format!("transaction_keys WHERE org_id = {}", other.id.0)
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            &format!(
+                "pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'transactions_o{}_%'",
+                other.id.0
+            )
+        ),
+        0
+    );
 }

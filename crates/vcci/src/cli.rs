@@ -228,6 +228,10 @@ pub struct ServeArgs {
     /// died) and is run again by another node.
     #[arg(long, env = "VCCI_JOB_STALE", default_value_t = 30.0)]
     pub job_stale: f64,
+    /// PostgreSQL: an import job of at least this many MiB into an organization without lines
+    /// is written as a first load (one transaction, partitions built apart; docs/CLUSTER.md).
+    #[arg(long, env = "VCCI_BULK_LOAD_MB", default_value_t = 32)]
+    pub bulk_load_mb: u64,
 }
 
 #[derive(Debug, Args)]
@@ -287,6 +291,10 @@ pub struct ImportArgs {
     /// Largest accepted record, in bytes; longer records are rejected.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_record_bytes: usize,
+    /// PostgreSQL: a file of at least this many MiB into an organization without lines is
+    /// written as a first load (one transaction, partitions built apart; docs/CLUSTER.md).
+    #[arg(long, env = "VCCI_BULK_LOAD_MB", default_value_t = 32)]
+    pub bulk_load_mb: u64,
     /// No progress display.
     #[arg(long, short)]
     pub quiet: bool,

@@ -140,6 +140,7 @@ fn serve_cmd(sa: &StoreArgs, a: ServeArgs) -> Result<()> {
             }),
             poll_interval: std::time::Duration::from_millis(a.poll_ms.max(10)),
             job_stale: std::time::Duration::from_secs_f64(if a.job_stale.is_finite() && a.job_stale > 0.0 { a.job_stale } else { 30.0 }),
+            bulk_load_bytes: a.bulk_load_mb.saturating_mul(1 << 20),
         };
         let app = vcci_server::App::new(store, config).context("preparing the API")?;
         let background = app.start_background();
@@ -218,6 +219,7 @@ fn demo_cmd(sa: &StoreArgs, a: DemoArgs) -> Result<()> {
         rejects: None,
         batch_size: 50_000,
         max_record_bytes: 1 << 20,
+        bulk_load_mb: vcci_store::import::BULK_LOAD_BYTES >> 20,
         quiet: false,
     };
     import_cmd(sa, base(sp, ImportKind::Suppliers))?;
@@ -276,6 +278,7 @@ fn import_cmd(sa: &StoreArgs, a: ImportArgs) -> Result<ImportReport> {
         batch_size: a.batch_size.clamp(1, 10_000),
         commit_lines: a.batch_size.max(1),
         job: None,
+        first_load_in_bulk: total.is_some_and(|n| n >= a.bulk_load_mb.saturating_mul(1 << 20)),
         ..ImportOptions::default()
     };
     let mut progress = Progress::new(a.quiet, total);

@@ -115,12 +115,26 @@ fn rate_limits_are_shared_by_the_nodes() {
 
 #[test]
 fn imports_uploaded_to_either_node_run_exactly_once() {
+    six_imports_on_two_nodes(&[]);
+}
+
+#[test]
+fn concurrent_first_loads_of_one_organization_run_exactly_once() {
+    // Every job asks for a first load (--bulk-load-mb 0): the one that takes the
+    // organization's write turns first loads in bulk; the others, waiting for those turns,
+    // find lines there and import as usual.
+    six_imports_on_two_nodes(&["--bulk-load-mb", "0"]);
+}
+
+fn six_imports_on_two_nodes(extra: &[&str]) {
     let Some((pg, redis)) = services() else {
         return;
     };
     let schema = Schema::new(&pg);
     let key = schema.key("acme", "admin");
-    let (a, b) = two_nodes(&schema, &redis, &["--rate-limit", "0"]);
+    let mut args = vec!["--rate-limit", "0"];
+    args.extend_from_slice(extra);
+    let (a, b) = two_nodes(&schema, &redis, &args);
     let mut jobs = Vec::new();
     for i in 0..6 {
         let node = if i % 2 == 0 { &a } else { &b };
@@ -140,6 +154,16 @@ fn imports_uploaded_to_either_node_run_exactly_once() {
     assert_eq!(s["transaction_count"], 30_000);
     let per_job = schema.sql("SELECT max(attempts) FROM jobs");
     assert_eq!(per_job, ["1"]);
+    if !extra.is_empty() {
+        // One first load, whose partition carries its bounds constraint.
+        let bounds = schema.sql(
+            "SELECT count(*) FROM pg_constraint WHERE connamespace = current_schema()::regnamespace
+               AND conname LIKE 'transactions_o%_bounds'",
+        );
+        assert_eq!(bounds, ["1"]);
+    }
+    let out = schema.vcci(&["verify", "--org", "acme"]);
+    assert!(out.contains("agree"), "{out}");
 }
 
 #[test]
@@ -209,6 +233,78 @@ fn a_node_killed_mid_import_is_finished_by_another_without_loss_or_duplicates() 
         schema.sql("SELECT count(*) - count(DISTINCT transaction_id) FROM transactions"),
         ["0"]
     );
+    let out = schema.vcci(&["verify", "--org", "acme"]);
+    assert!(out.contains("agree"), "{out}");
+}
+
+#[test]
+fn a_node_killed_mid_first_load_leaves_nothing_and_another_redoes_it() {
+    // An organization's first load (here whatever its size: --bulk-load-mb 0) is one
+    // transaction: killed part way, nothing of it stays, and the node that recovers the job
+    // loads the whole file again as a first load.
+    let Some((pg, redis)) = services() else {
+        return;
+    };
+    let schema = Schema::new(&pg);
+    let key = schema.key("acme", "admin");
+    let prefix = format!("{}:", schema.name);
+    let args = [
+        "--redis-url",
+        &redis,
+        "--redis-prefix",
+        &prefix,
+        "--rate-limit",
+        "0",
+        "--job-stale",
+        "2",
+        "--bulk-load-mb",
+        "0",
+    ];
+    let mut a = Node::start(&schema, &args);
+    let n = 300_000;
+    let id = upload(&a, &key, &csv("F", n));
+    // Wait until A's load is under way (its heartbeat records the bytes read), then kill it.
+    let started = std::time::Instant::now();
+    loop {
+        let (_, j) = a.get(&format!("/api/v1/jobs/{id}"), Some(&key));
+        assert_ne!(
+            j["status"], "succeeded",
+            "finished before the kill: use more lines"
+        );
+        if j["status"] == "running" && j["progress"]["bytes_read"].as_i64().unwrap_or(0) > 0 {
+            assert_eq!(j["progress"]["processed"], 0, "{j}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "{j}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    a.kill();
+    assert_eq!(schema.sql("SELECT count(*) FROM transaction_keys"), ["0"]);
+    assert_eq!(
+        schema.sql(
+            "SELECT count(*) FROM pg_tables
+           WHERE schemaname = current_schema() AND tablename LIKE 'transactions_o%'"
+        ),
+        ["0"]
+    );
+    let b = Node::start(&schema, &args);
+    let j = finished(&b, &key, &id, Duration::from_secs(180));
+    assert_eq!(j["status"], "succeeded", "{j}");
+    assert_eq!(j["attempts"], 2, "{j}");
+    assert_eq!(j["result"]["inserted"], n, "{j}");
+    assert_eq!(j["result"]["unchanged"], 0, "{j}");
+    let (_, s) = b.get("/api/v1/emissions/summary", Some(&key));
+    assert_eq!(s["transaction_count"], n);
+    assert_eq!(
+        schema.sql("SELECT count(*) - count(DISTINCT transaction_id) FROM transactions"),
+        ["0"]
+    );
+    // Built apart and attached: the partition carries the load's bounds constraint.
+    let bounds = schema.sql(
+        "SELECT count(*) FROM pg_constraint WHERE connamespace = current_schema()::regnamespace
+           AND conname LIKE 'transactions_o%_y2024_bounds'",
+    );
+    assert_eq!(bounds, ["1"]);
     let out = schema.vcci(&["verify", "--org", "acme"]);
     assert!(out.contains("agree"), "{out}");
 }
