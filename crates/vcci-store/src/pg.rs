@@ -158,14 +158,72 @@ pub(crate) fn ensure_partitions(conn: &Conn, org: OrgId, lines: &[PreparedLine])
     Ok(())
 }
 
-/// Creates `org`'s partition of year `y` if no node has, one node at a time.
+/// Creates `org`'s partition of year `y` if no node has, one node at a time, and after the
+/// organization's write turns: a first load in progress may be building that partition as a
+/// table of its own (`BulkLoad`), which becomes visible when it commits (without the turns,
+/// the creation would wait for that commit and then fail on the name).
 fn create_partition(tx: &Tx<'_>, org: OrgId, y: u32) -> Result<()> {
+    lock_org(tx, org)?;
     let lock = tx
         .pg()
         .map_or(PARTITION_LOCK, |pg| pg.lock_key(PARTITION_LOCK));
     tx.query_one("SELECT pg_advisory_xact_lock(?1)", args![lock], |_| Ok(()))?;
     tx.batch(&partition_ddl(org, y))
 }
+
+/// The schema version whose migration (`0003_org_year_partitions.sql`) moves lines into
+/// partitions per organization and year.
+pub(crate) const ORG_PARTITIONS_VERSION: usize = 3;
+
+/// (Organization, year) partitions made and filled per transaction by the migration.
+const PARTITIONS_PER_MIGRATION_TX: usize = 100;
+
+/// Migration 0003 (`ddl`, run once: it renames the old table to `transactions_v1`), then the
+/// move of the old table's lines, `PARTITIONS_PER_MIGRATION_TX` partitions per transaction;
+/// the caller then drops the old table (`ORG_PARTITIONS_DONE`) as it records the version.
+/// Resumes after a crash at any point.
+pub(crate) fn move_to_org_partitions(conn: &Conn, ddl: &str) -> Result<()> {
+    let exists = |name: &str| {
+        conn.query_one(
+            "SELECT CASE WHEN to_regclass(?1) IS NULL THEN 0 ELSE 1 END",
+            args![name],
+            |r| Ok(r.i64(0)? == 1),
+        )
+    };
+    if !exists("transactions_v1")? {
+        let tx = conn.begin()?;
+        tx.batch(ddl)?;
+        tx.commit()?;
+    }
+    let pairs = conn.query(
+        "SELECT DISTINCT org_id, day / 10000 FROM transactions_v1 ORDER BY 1, 2",
+        &[],
+        |r| Ok((OrgId(r.i64(0)?), r.i64(1)? as u32)),
+    )?;
+    for chunk in pairs.chunks(PARTITIONS_PER_MIGRATION_TX) {
+        let tx = conn.begin()?;
+        // A large organization-year may take longer than a request's limit.
+        tx.batch("SET LOCAL statement_timeout = 0")?;
+        for &(org, y) in chunk {
+            // Made and filled in one committed transaction, or not at all.
+            if partition_exists(&tx, org, y)? {
+                continue;
+            }
+            tx.batch(&partition_ddl(org, y))?;
+            tx.execute(
+                "INSERT INTO transactions SELECT * FROM transactions_v1
+                 WHERE org_id = ?1 AND day >= ?2 AND day < ?3",
+                args![org.0, i64::from(y) * 10_000, i64::from(y + 1) * 10_000],
+            )?;
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The last step of migration 0003, in the transaction that records the version (were the
+/// two apart, a restart between them would run the renames again on the new table).
+pub(crate) const ORG_PARTITIONS_DONE: &str = "DROP TABLE transactions_v1";
 
 /// Inside a transaction: partitions that are still missing are created here (an API write
 /// of a new year, say), holding the parent's lock until the transaction ends.
@@ -195,27 +253,35 @@ fn ensure_partitions_in_tx(tx: &Tx<'_>, org: OrgId, lines: &[PreparedLine]) -> R
 #[derive(Debug, Default)]
 pub(crate) struct BulkLoad {
     org: i64,
-    /// Years loaded into a table of their own, to be attached.
+    /// Years loaded into a table of their own, to be attached (the organization had no
+    /// partition when the load began, and no other writer can make one meanwhile:
+    /// `create_partition` waits for the organization's write turns).
     fresh: std::collections::BTreeSet<u32>,
-    /// Years whose partition already existed (it is empty: the organization had no lines);
-    /// their lines are written into it through `transactions`.
-    existing: std::collections::BTreeSet<u32>,
     /// Hashes of the ids written so far (8 bytes an id, where a set of the ids would hold
     /// them all).
     seen: std::collections::HashSet<u64>,
 }
 
 /// Starts an organization's first load on `tx`'s connection if the organization has no lines
-/// (checked under its write turns, which the transaction keeps). False, and nothing changes,
-/// otherwise or on SQLite.
+/// and no partition (checked under its write turns, which the transaction keeps). False,
+/// and nothing changes, otherwise or on SQLite.
 pub(crate) fn begin_bulk(tx: &Tx<'_>, org: OrgId) -> Result<bool> {
     let Some(pg) = tx.pg() else {
         return Ok(false);
     };
     lock_org(tx, org)?;
+    // No line, and no partition either (one left empty by deleted lines): writing into an
+    // existing partition would lock `transactions` itself for the whole load, and a new
+    // partition of any organization, which needs it alone, would wait as long, with every
+    // reader queued behind it. New tables are not part of it until the attach.
+    let prefix = format!("transactions_o{}_y", org.0);
     let has_lines = tx.query_one(
-        "SELECT CASE WHEN EXISTS (SELECT 1 FROM transaction_keys WHERE org_id = ?1) THEN 1 ELSE 0 END",
-        args![org.0],
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM transaction_keys WHERE org_id = ?1)
+           OR EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                      WHERE i.inhparent = 'transactions'::regclass
+                        AND starts_with(c.relname::text, ?2))
+         THEN 1 ELSE 0 END",
+        args![org.0, &prefix],
         |r| Ok(r.i64(0)? == 1),
     )?;
     if has_lines {
@@ -270,6 +336,17 @@ pub(crate) fn finish_bulk(tx: &Tx<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The columns of `transactions` (migration 0003), for a first load's tables. Spelled out:
+/// `CREATE TABLE … (LIKE transactions)` would lock `transactions` until the load commits,
+/// and a new partition of any organization, which needs the table alone, would wait as long,
+/// with every reader queued behind it. A column missing here fails the attach (and the
+/// first-load tests).
+const LEAF_COLUMNS: &str = "org_id BIGINT NOT NULL, transaction_id TEXT COLLATE \"C\" NOT NULL,
+    day INTEGER NOT NULL, supplier_id TEXT COLLATE \"C\", co2e_kg DOUBLE PRECISION NOT NULL,
+    co2e_mg BIGINT NOT NULL, spend_usd DOUBLE PRECISION, spend_musd BIGINT NOT NULL,
+    category SMALLINT NOT NULL, method SMALLINT NOT NULL, data_quality SMALLINT NOT NULL,
+    body BYTEA NOT NULL";
+
 /// Years of `lines[which]`, each with its lines, in year order.
 fn by_year(lines: &[PreparedLine], which: &[usize]) -> std::collections::BTreeMap<u32, Vec<usize>> {
     let mut m: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
@@ -279,9 +356,9 @@ fn by_year(lines: &[PreparedLine], which: &[usize]) -> std::collections::BTreeMa
     m
 }
 
-/// COPY of new lines in a first load: each year into its own table (created at its first
-/// line: a plain table shaped like `transactions`, with the partition's bounds as a CHECK
-/// constraint), or through `transactions` where the partition already existed.
+/// COPY of new lines in a first load: each year into its own table, created at its first
+/// line (a plain table shaped like `transactions`, with the partition's bounds as a CHECK
+/// constraint).
 fn copy_bulk(tx: &Tx<'_>, org: OrgId, lines: &[PreparedLine], new: &[usize]) -> Result<()> {
     let pg = tx.pg().expect("a PostgreSQL connection");
     for (y, which) in by_year(lines, new) {
@@ -290,17 +367,11 @@ fn copy_bulk(tx: &Tx<'_>, org: OrgId, lines: &[PreparedLine], new: &[usize]) -> 
             let load = guard.as_mut().expect("a first load");
             if load.fresh.contains(&y) {
                 partition_name(org, y)
-            } else if load.existing.contains(&y) {
-                "transactions".to_owned()
-            } else if partition_exists(tx, org, y)? {
-                load.existing.insert(y);
-                "transactions".to_owned()
             } else {
                 let t = partition_name(org, y);
                 tx.batch(&format!(
-                    "CREATE TABLE {t} (LIKE transactions INCLUDING DEFAULTS);
-                     ALTER TABLE {t} ADD CONSTRAINT {t}_bounds
-                       CHECK (org_id = {o} AND day >= {lo} AND day < {hi})",
+                    "CREATE TABLE {t} ({LEAF_COLUMNS},
+                       CONSTRAINT {t}_bounds CHECK (org_id = {o} AND day >= {lo} AND day < {hi}))",
                     o = org.0,
                     lo = y * 10_000,
                     hi = (y + 1) * 10_000

@@ -12,9 +12,13 @@
 -- 2 cores): the three indexes cost 8.7–8.9 s of CPU inserted line by line and 2.9–3.5 s
 -- built after the rows (BENCHMARKS.md). See `pg::BulkLoad`.
 --
--- Existing lines are moved: the old table is renamed, the new one created with the same
--- columns and indexes, a partition made for each (organization, year) that has lines, and
--- the lines copied across.
+-- Existing lines are moved: this file renames the old table and creates the new one with
+-- the same columns and indexes; then `pg::move_to_org_partitions` (db.rs runs it for this
+-- version) makes the partition of each (organization, year) that has lines and copies them
+-- across, a hundred partitions per transaction (all in one would take a lock per table and
+-- index: ~1,500 partitions exhaust the lock table of a server with default settings), and
+-- drops the old table. A restart part way resumes where it stopped: an (organization, year)
+-- whose partition exists was moved in a committed transaction.
 ALTER TABLE transactions RENAME TO transactions_v1;
 ALTER INDEX transactions_pkey RENAME TO transactions_v1_pkey;
 ALTER INDEX transactions_supplier RENAME TO transactions_v1_supplier;
@@ -39,17 +43,3 @@ CREATE TABLE transactions (
 
 CREATE INDEX transactions_supplier ON transactions (org_id, supplier_id, day, transaction_id);
 CREATE INDEX transactions_category ON transactions (org_id, category, day, transaction_id);
-
-DO $$
-DECLARE
-    r record;
-BEGIN
-    FOR r IN SELECT DISTINCT org_id, day / 10000 AS y FROM transactions_v1 ORDER BY 1, 2 LOOP
-        EXECUTE format(
-            'CREATE TABLE transactions_o%s_y%s PARTITION OF transactions FOR VALUES FROM (%s, %s) TO (%s, %s)',
-            r.org_id, r.y, r.org_id, r.y * 10000, r.org_id, (r.y + 1) * 10000);
-    END LOOP;
-END $$;
-
-INSERT INTO transactions SELECT * FROM transactions_v1;
-DROP TABLE transactions_v1;
