@@ -257,8 +257,9 @@ pub(crate) struct BulkLoad {
     /// partition when the load began, and no other writer can make one meanwhile:
     /// `create_partition` waits for the organization's write turns).
     fresh: std::collections::BTreeSet<u32>,
-    /// Hashes of the ids written so far (8 bytes an id, where a set of the ids would hold
-    /// them all).
+    /// Hashes of the ids written so far: a hash set of 8-byte values, ~16–18 bytes an id with
+    /// its spare capacity, where a set of the ids would hold them all (~55 MB more peak
+    /// memory per 1M lines, measured with the read-model delta the load also holds).
     seen: std::collections::HashSet<u64>,
 }
 
