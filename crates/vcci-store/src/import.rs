@@ -424,13 +424,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
     let committed = AtomicU64::new(0);
     // A first load in bulk is one transaction, hence one writer. Its candidacy is checked
     // again under the organization's write turns (`pg::begin_bulk`).
-    let bulk = !sqlite
-        && opts.first_load_in_bulk
-        && !db.conn.query_one(
-            "SELECT CASE WHEN EXISTS (SELECT 1 FROM transaction_keys WHERE org_id = ?1) THEN 1 ELSE 0 END",
-            args![org.id.0],
-            |r| Ok(r.i64(0)? == 1),
-        )?;
+    let bulk = opts.first_load_in_bulk && crate::pg::first_load_possible(&db.conn, org.id)?;
     // PostgreSQL runs a backend per connection: writers of their own hash bucket of ids each
     // (measured: one writer keeps one backend busy while the second core idles).
     let writers = match opts.writers {
@@ -681,26 +675,15 @@ fn write_batches(
     committed: &AtomicU64,
     bulk: Option<&FirstLoad>,
 ) -> Result<Totals, ImportError> {
-    let r = write_batches_inner(
-        &db, org, import_id, opts, rx, recycle, emit, committed, bulk,
-    );
-    // However it ended (an error rolls the transaction back).
-    crate::pg::abandon_bulk(&db.conn);
-    r
-}
-
-#[allow(clippy::too_many_arguments)]
-fn write_batches_inner(
-    db: &crate::Db,
-    org: &Org,
-    import_id: i64,
-    opts: &ImportOptions,
-    rx: mpsc::Receiver<Batch>,
-    recycle: Option<mpsc::Sender<Batch>>,
-    emit: &mut EmitRejects<'_>,
-    committed: &AtomicU64,
-    bulk: Option<&FirstLoad>,
-) -> Result<Totals, ImportError> {
+    // However the writer ends, a first load left on the connection is dropped (an error
+    // has rolled its transaction back).
+    struct Abandon<'a>(&'a crate::sql::Conn);
+    impl Drop for Abandon<'_> {
+        fn drop(&mut self) {
+            crate::pg::abandon_bulk(self.0);
+        }
+    }
+    let _abandon = Abandon(&db.conn);
     let commit_lines = opts.commit_lines;
     let mut t = Totals::default();
     let mut batches = rx.into_iter().peekable();

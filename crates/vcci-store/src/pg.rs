@@ -128,14 +128,18 @@ pub(crate) fn needs_partitions(conn: &Conn, org: OrgId, lines: &[PreparedLine]) 
     !unknown_years(conn, org, lines).is_empty()
 }
 
-/// Whether `org`'s partition of year `y` exists.
-fn partition_exists(conn: &Conn, org: OrgId, y: u32) -> Result<bool> {
-    let name = partition_name(org, y);
+/// Whether the table (or index) `name` exists in the connection's schema.
+fn relation_exists(conn: &Conn, name: &str) -> Result<bool> {
     conn.query_one(
         "SELECT CASE WHEN to_regclass(?1) IS NULL THEN 0 ELSE 1 END",
-        args![&name],
+        args![name],
         |r| Ok(r.i64(0)? == 1),
     )
+}
+
+/// Whether `org`'s partition of year `y` exists.
+fn partition_exists(conn: &Conn, org: OrgId, y: u32) -> Result<bool> {
+    relation_exists(conn, &partition_name(org, y))
 }
 
 /// Advisory lock serializing partition creation across nodes.
@@ -183,14 +187,7 @@ const PARTITIONS_PER_MIGRATION_TX: usize = 100;
 /// the caller then drops the old table (`ORG_PARTITIONS_DONE`) as it records the version.
 /// Resumes after a crash at any point.
 pub(crate) fn move_to_org_partitions(conn: &Conn, ddl: &str) -> Result<()> {
-    let exists = |name: &str| {
-        conn.query_one(
-            "SELECT CASE WHEN to_regclass(?1) IS NULL THEN 0 ELSE 1 END",
-            args![name],
-            |r| Ok(r.i64(0)? == 1),
-        )
-    };
-    if !exists("transactions_v1")? {
+    if !relation_exists(conn, "transactions_v1")? {
         let tx = conn.begin()?;
         tx.batch(ddl)?;
         tx.commit()?;
@@ -257,10 +254,31 @@ pub(crate) struct BulkLoad {
     /// partition when the load began, and no other writer can make one meanwhile:
     /// `create_partition` waits for the organization's write turns).
     fresh: std::collections::BTreeSet<u32>,
-    /// Hashes of the ids written so far: a hash set of 8-byte values, ~16–18 bytes an id with
-    /// its spare capacity, where a set of the ids would hold them all (~55 MB more peak
-    /// memory per 1M lines, measured with the read-model delta the load also holds).
+    /// Hashes of the ids written so far, 8-byte values where a set of the ids would hold them
+    /// all (measured: ~55 MB more peak memory per 1M lines, with the read-model delta the
+    /// load also holds).
     seen: std::collections::HashSet<u64>,
+}
+
+/// Whether `org` can be loaded as a first load: no line, and no partition either (one left
+/// empty by deleted lines): writing into an existing partition would lock `transactions`
+/// itself for the whole load, and a new partition of any organization, which needs it
+/// alone, would wait as long, with every reader queued behind it. New tables are not part of
+/// it until the attach. Always false on SQLite.
+pub(crate) fn first_load_possible(conn: &Conn, org: OrgId) -> Result<bool> {
+    if conn.pg().is_none() {
+        return Ok(false);
+    }
+    let prefix = format!("transactions_o{}_y", org.0);
+    conn.query_one(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM transaction_keys WHERE org_id = ?1)
+           OR EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                      WHERE i.inhparent = 'transactions'::regclass
+                        AND starts_with(c.relname::text, ?2))
+         THEN 0 ELSE 1 END",
+        args![org.0, &prefix],
+        |r| Ok(r.i64(0)? == 1),
+    )
 }
 
 /// Starts an organization's first load on `tx`'s connection if the organization has no lines
@@ -271,21 +289,7 @@ pub(crate) fn begin_bulk(tx: &Tx<'_>, org: OrgId) -> Result<bool> {
         return Ok(false);
     };
     lock_org(tx, org)?;
-    // No line, and no partition either (one left empty by deleted lines): writing into an
-    // existing partition would lock `transactions` itself for the whole load, and a new
-    // partition of any organization, which needs it alone, would wait as long, with every
-    // reader queued behind it. New tables are not part of it until the attach.
-    let prefix = format!("transactions_o{}_y", org.0);
-    let has_lines = tx.query_one(
-        "SELECT CASE WHEN EXISTS (SELECT 1 FROM transaction_keys WHERE org_id = ?1)
-           OR EXISTS (SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-                      WHERE i.inhparent = 'transactions'::regclass
-                        AND starts_with(c.relname::text, ?2))
-         THEN 1 ELSE 0 END",
-        args![org.0, &prefix],
-        |r| Ok(r.i64(0)? == 1),
-    )?;
-    if has_lines {
+    if !first_load_possible(tx, org)? {
         return Ok(false);
     }
     // Sorts of the index builds in memory (the default, 64 MB, spills a 1M-line year).
@@ -436,7 +440,7 @@ pub const WRITE_BUCKETS: u32 = 2;
 
 /// The bucket of a transaction id (FNV-1a: the same in every process).
 pub fn bucket(transaction_id: &str) -> u32 {
-    (id_hash(transaction_id) % u64::from(WRITE_BUCKETS)) as u32
+    (fnv1a(transaction_id) % u64::from(WRITE_BUCKETS)) as u32
 }
 
 /// Takes the organization's write turns until the transaction ends (re-entrant): all its
@@ -603,7 +607,7 @@ fn bulk_keys(
         let mut guard = pg.bulk.borrow_mut();
         let load = guard.as_mut().expect("a first load");
         bulk.iter()
-            .partition(|&&i| load.seen.insert(id_hash(id_of(&lines[i]))))
+            .partition(|&&i| load.seen.insert(fnv1a(id_of(&lines[i]))))
     };
     if !suspects.is_empty() {
         let (fresh, changed) =
@@ -621,10 +625,11 @@ fn bulk_keys(
     Ok(new)
 }
 
-/// A 64-bit hash of an id (FNV-1a), for a first load's set of the ids it has seen.
-fn id_hash(id: &str) -> u64 {
+/// FNV-1a, 64 bits: the same in every process (write buckets of ids, a first load's set of
+/// the ids it has seen, the advisory-lock space of a schema).
+pub(crate) fn fnv1a(text: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in id.bytes() {
+    for b in text.bytes() {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     h

@@ -284,14 +284,12 @@ const MAX_CACHED_STATEMENTS: usize = 512;
 impl PgConn {
     /// A connection whose tables are those of `schema` (its `current_schema()`).
     pub(crate) fn new(client: postgres::Client, schema: &str) -> PgConn {
-        // FNV-1a of the schema name: the same in every process; none for `public`, the
+        // A hash of the schema name, the same in every process; none for `public`, the
         // usual deployment (its keys are the plain ones).
         let lock_space = if schema == "public" {
             0
         } else {
-            schema.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-            }) as i64
+            crate::pg::fnv1a(schema) as i64
         };
         PgConn {
             lock_space,
