@@ -2,11 +2,12 @@
 //! temporary directory, for trying the load test without a deployment.
 
 use std::sync::Arc;
+use vcci_store::import::ImportTarget;
 
 use vcci_store::Store;
 use vcci_store::demo::{DemoSpec, generate};
 use vcci_store::import::{ImportOptions, RejectsWriter, import_suppliers, import_transactions};
-use vcci_store::keys::Role;
+use vcci_store::model::keys::Role;
 
 /// A running in-process server.
 #[derive(Debug)]
@@ -37,21 +38,26 @@ pub async fn start(lines: usize) -> Result<SelfHost, String> {
         let opts = ImportOptions::default();
         let mut rejects = RejectsWriter::new(std::io::sink()).map_err(|e| e.to_string())?;
         import_suppliers(
-            &store,
-            vcci_core::catalog(),
-            &org,
+            &ImportTarget {
+                store: &store,
+                catalog: vcci_core::catalog(),
+                org: &org,
+                source: "",
+                options: &opts,
+            },
             &sup[..],
-            &opts,
             &mut rejects,
         )
         .map_err(|e| e.to_string())?;
         import_transactions(
-            &store,
-            vcci_core::catalog(),
-            &org,
+            &ImportTarget {
+                store: &store,
+                catalog: vcci_core::catalog(),
+                org: &org,
+                source: "demo",
+                options: &opts,
+            },
             &tx[..],
-            "demo",
-            &opts,
             &mut rejects,
             &mut |_| {},
         )

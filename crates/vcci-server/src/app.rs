@@ -124,7 +124,7 @@ impl App {
                 Ok::<_, StoreError>((db, secret, g))
             })
             .join()
-            .map_err(|_| StoreError::Invalid("opening the database panicked".into()))?
+            .map_err(|_| StoreError::internal("opening the database panicked"))?
         })?;
         let cursors = CursorKey::new(secret);
         let generations = Generations::default();
@@ -133,13 +133,14 @@ impl App {
         }
         generations.observe_revocations(g.revoked_keys);
         let mut node = [0u8; 6];
-        getrandom::fill(&mut node).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        getrandom::fill(&mut node)
+            .map_err(|e| StoreError::internal(format!("no randomness: {e}")))?;
         let redis = config
             .redis
             .clone()
             .map(|c| crate::shared::Shared::new(c).map(Arc::new))
             .transpose()
-            .map_err(StoreError::Invalid)?;
+            .map_err(|e| StoreError::invalid("redis_url", e))?;
         Ok(Arc::new(App {
             pool: Arc::new(Pool {
                 store,
@@ -201,7 +202,7 @@ impl App {
             let popped = pool
                 .idle
                 .lock()
-                .map_err(|_| StoreError::Invalid("connection pool poisoned".into()))?
+                .map_err(|_| StoreError::internal("connection pool poisoned"))?
                 .pop();
             let mut db = match popped {
                 Some(db) => db,

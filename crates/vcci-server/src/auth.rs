@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use vcci_store::keys::Role;
+use vcci_store::model::keys::Role;
 use vcci_store::{Org, OrgId};
 
 use crate::{ApiError, App};

@@ -98,12 +98,38 @@ impl IntoResponse for ApiError {
 }
 
 impl From<vcci_store::StoreError> for ApiError {
+    /// By the kind of the store's error: the caller's input 400 (naming the field), not
+    /// found 404, a conflict with stored data 409, a database that is away, busy or too slow
+    /// (or a transaction to retry) 503, and anything else a generic 500.
     fn from(e: vcci_store::StoreError) -> ApiError {
+        use vcci_store::StoreError as E;
         match e {
-            vcci_store::StoreError::NotFound(what) => ApiError::not_found(what),
+            E::NotFound(what) => ApiError::not_found(what),
+            E::Invalid { field, message } => {
+                let details = vec![json!({"path": field, "message": message})];
+                ApiError::bad_request("invalid", message).with_details(details)
+            }
+            // A deadlock or serialization failure: the same request will likely succeed.
+            e if e.is_retryable() => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the write met a concurrent one; retry shortly",
+            )
+            .with_header("retry-after", "1"),
+            // The database's own message names constraints: logged, not shown.
+            E::Conflict { message, sqlstate } => {
+                let shown = match sqlstate {
+                    Some(_) => {
+                        eprintln!("vcci-server: write conflict: {message}");
+                        "the write conflicts with stored data".to_owned()
+                    }
+                    None => message,
+                };
+                ApiError::new(StatusCode::CONFLICT, "conflict", shown)
+            }
             // The database restarted, is unreachable or refuses connections: worth a retry.
-            other if other.is_unavailable() => {
-                eprintln!("vcci-server: database unavailable: {other}");
+            E::Unavailable(cause) => {
+                eprintln!("vcci-server: database unavailable: {cause}");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
@@ -111,7 +137,7 @@ impl From<vcci_store::StoreError> for ApiError {
                 )
                 .with_header("retry-after", "1")
             }
-            other if other.is_timeout() => ApiError::new(
+            E::Timeout(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "timeout",
                 "the database did not answer in time",

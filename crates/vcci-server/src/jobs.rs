@@ -5,6 +5,7 @@ use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use vcci_store::import::ImportTarget;
 
 use serde_json::{Value, json};
 use vcci_core::catalog;
@@ -12,7 +13,7 @@ use vcci_store::import::{
     ImportError, ImportOptions, ImportReport, JobLink, RejectsWriter, import_suppliers,
     import_transactions,
 };
-use vcci_store::jobs::{Job, JobFileReader, JobFileWriter, JobKind};
+use vcci_store::model::jobs::{Job, JobFileReader, JobFileWriter, JobKind};
 use vcci_store::{Store, StoreError};
 
 use crate::App;
@@ -169,19 +170,17 @@ fn run_import(app: &App, job: &Job) -> Result<Outcome, StoreError> {
         ..ImportOptions::default()
     };
     let source = format!("job {}", job.id);
+    let target = ImportTarget {
+        store,
+        catalog: catalog(),
+        org: &org,
+        source: &source,
+        options: &opts,
+    };
     let result: Result<ImportReport, ImportError> = if suppliers {
-        import_suppliers(store, catalog(), &org, input, &opts, &mut rejects)
+        import_suppliers(&target, input, &mut rejects)
     } else {
-        import_transactions(
-            store,
-            catalog(),
-            &org,
-            input,
-            &source,
-            &opts,
-            &mut rejects,
-            &mut progress,
-        )
+        import_transactions(&target, input, &mut rejects, &mut progress)
     };
     if matches!(result, Err(ImportError::JobLost))
         || (halt.load(Ordering::Relaxed) && result.is_err())

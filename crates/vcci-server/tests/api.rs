@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
-use vcci_store::keys::Role;
+use vcci_store::model::keys::Role;
 
 mod common;
 use common::{blocking, call, config, env};

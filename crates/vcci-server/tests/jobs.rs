@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use vcci_store::import::ImportTarget;
 
 use axum::Router;
 use axum::body::Body;
@@ -269,12 +270,14 @@ async fn a_queued_import_survives_a_restart_and_a_crashed_run_resumes_without_du
     blocking(|| {
         let mut rejects = vcci_store::import::RejectsWriter::new(Vec::new()).unwrap();
         vcci_store::import::import_transactions(
-            &e.store,
-            vcci_core::catalog(),
-            &acme,
+            &ImportTarget {
+                store: &e.store,
+                catalog: vcci_core::catalog(),
+                org: &acme,
+                source: "partial",
+                options: &Default::default(),
+            },
             half.as_bytes(),
-            "partial",
-            &Default::default(),
             &mut rejects,
             &mut |_| {},
         )

@@ -2,6 +2,7 @@
 //! other processes), metrics, request IDs, timeouts, the OpenAPI document and the docs page.
 
 use std::time::Duration;
+use vcci_store::import::ImportTarget;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -86,12 +87,14 @@ async fn writes_from_another_process_are_picked_up_by_the_generation_poll() {
             let acme = e.store.connect().unwrap().require_org("acme").unwrap();
             let mut rejects = vcci_store::import::RejectsWriter::new(Vec::new()).unwrap();
             vcci_store::import::import_transactions(
-                &e.store,
-                vcci_core::catalog(),
-                &acme,
+                &ImportTarget {
+                    store: &e.store,
+                    catalog: vcci_core::catalog(),
+                    org: &acme,
+                    source: "cli.csv",
+                    options: &Default::default(),
+                },
                 csv.as_bytes(),
-                "cli.csv",
-                &Default::default(),
                 &mut rejects,
                 &mut |_| {},
             )
@@ -138,7 +141,7 @@ async fn a_revoked_key_is_refused_once_the_node_polls() {
     let key = blocking(|| {
         let db = e.store.connect().unwrap();
         let acme = db.require_org("acme").unwrap();
-        db.create_key(acme.id, vcci_store::keys::Role::Viewer)
+        db.create_key(acme.id, vcci_store::model::keys::Role::Viewer)
             .unwrap()
     });
     let (s, _, _) = get(&e.router, "/api/v1/emissions/summary", Some(&key)).await;

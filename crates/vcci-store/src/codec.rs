@@ -8,7 +8,17 @@
 //! Format (version 1): a version byte, a presence bitmask (u32 LE), then each present field
 //! in the order of `Tag`: f64 as 8 bytes LE, integers as 2 or 4 bytes LE, bytes as a u32 LE
 //! length and the bytes. Append new fields at the end; never reorder.
+//!
+//! Also here: the other storage encodings that reads and writes share, the small integer
+//! codes of enums and the integer units of the read models' sums.
 
+use std::borrow::Cow;
+
+use vcci_core::calc::FactorRef;
+use vcci_core::factors::{SET_DESNZ, SET_EPA, SET_SUPPLIER};
+use vcci_core::{CategorySource, EpaVersion, Method, PriceBasis};
+
+use crate::conn::Dialect;
 use crate::{Result, StoreError};
 
 const VERSION: u8 = 1;
@@ -159,7 +169,7 @@ struct R<'b> {
 }
 
 fn corrupt() -> StoreError {
-    StoreError::Invalid("a stored line's body is corrupt".into())
+    StoreError::corrupt("a stored line's body is corrupt")
 }
 
 impl R<'_> {
@@ -239,6 +249,142 @@ impl Body {
             supplier_name: r.str()?,
             supplier_id_given: r.u16()?.unwrap_or(1) == 1,
         })
+    }
+}
+
+/// Storage codes of enums (small integers keep rows and comparisons cheap).
+pub fn method_code(m: Method) -> u8 {
+    match m {
+        Method::SupplierSpecific => 1,
+        Method::AverageData => 2,
+        Method::SpendBased => 3,
+    }
+}
+
+pub fn method_from_code(c: u8) -> Method {
+    match c {
+        1 => Method::SupplierSpecific,
+        2 => Method::AverageData,
+        _ => Method::SpendBased,
+    }
+}
+
+pub(crate) fn source_code(s: CategorySource) -> u16 {
+    match s {
+        CategorySource::Line => 1,
+        CategorySource::Naics => 2,
+        CategorySource::Activity => 3,
+        CategorySource::Default => 4,
+    }
+}
+
+pub(crate) fn source_from_code(c: u16) -> CategorySource {
+    match c {
+        1 => CategorySource::Line,
+        2 => CategorySource::Naics,
+        3 => CategorySource::Activity,
+        _ => CategorySource::Default,
+    }
+}
+
+/// Factor set and version as one code. Append only: stored rows keep their codes.
+pub(crate) fn factor_source_code(f: FactorRef) -> u16 {
+    match f {
+        FactorRef::Epa {
+            version: EpaVersion::V1_3_0,
+            ..
+        } => 1,
+        FactorRef::Epa {
+            version: EpaVersion::V1_2,
+            ..
+        } => 2,
+        FactorRef::Desnz { .. } => 3,
+        FactorRef::Supplier { .. } => 4,
+    }
+}
+
+/// Set, version and unit of a stored factor, from its code, key, price basis and the
+/// supplier intensity year (`factor_year` of supplier-specific rows).
+pub(crate) fn factor_names(
+    code: u16,
+    key: &str,
+    basis: PriceBasis,
+    intensity_year: Option<u16>,
+) -> (&'static str, Cow<'static, str>, Cow<'static, str>) {
+    let cat = vcci_core::catalog();
+    match code {
+        1 | 2 => {
+            let v = if code == 1 {
+                EpaVersion::V1_3_0
+            } else {
+                EpaVersion::V1_2
+            };
+            (
+                SET_EPA,
+                v.as_str().into(),
+                cat.epa(v).unit_label(basis).into(),
+            )
+        }
+        3 => {
+            let unit = cat
+                .desnz
+                .find(key)
+                .map_or(Cow::Borrowed("kg CO2e/unit"), |i| {
+                    Cow::Borrowed(cat.desnz.factors[i].value_unit.as_str())
+                });
+            (SET_DESNZ, vcci_core::factors::desnz::VERSION.into(), unit)
+        }
+        _ => {
+            let y = intensity_year.map_or_else(String::new, |y| y.to_string());
+            (
+                SET_SUPPLIER,
+                y.clone().into(),
+                format!("kg CO2e/{y} USD").into(),
+            )
+        }
+    }
+}
+
+pub(crate) fn basis_code(b: PriceBasis) -> u16 {
+    match b {
+        PriceBasis::Purchaser => 0,
+        PriceBasis::Producer => 1,
+    }
+}
+
+pub(crate) fn basis_from_code(c: u16) -> PriceBasis {
+    if c == 1 {
+        PriceBasis::Producer
+    } else {
+        PriceBasis::Purchaser
+    }
+}
+
+/// kg → integer milligrams (the read models' unit of emissions).
+pub fn kg_to_mg(kg: f64) -> i64 {
+    (kg * 1e6).round() as i64
+}
+
+/// USD → integer milli-USD (the read models' unit of spend).
+pub fn usd_to_musd(usd: f64) -> i64 {
+    (usd * 1e3).round() as i64
+}
+
+/// `kg_to_mg(co2e_kg)` of a line in SQL. SQLite computes it (same IEEE product, same
+/// half-away-from-zero rounding); PostgreSQL's `round(float8)` rounds half to even, so its
+/// lines carry the value computed in Rust as a column.
+pub fn mg_sql(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => "CAST(round(co2e_kg * 1000000.0) AS INTEGER)",
+        Dialect::Postgres => "co2e_mg",
+    }
+}
+
+/// `usd_to_musd(spend_usd)` of a line in SQL, 0 without spend.
+pub fn musd_sql(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => "CAST(round(COALESCE(spend_usd, 0.0) * 1000.0) AS INTEGER)",
+        Dialect::Postgres => "spend_musd",
     }
 }
 

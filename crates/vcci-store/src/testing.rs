@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::{PgSettings, Result, Store};
+use crate::Result;
+use crate::conn::{PgSettings, Store};
 
 /// The variable that selects PostgreSQL for tests.
 pub const TEST_DATABASE_URL: &str = "VCCI_TEST_DATABASE_URL";
@@ -58,7 +59,8 @@ fn fresh_store_here(dir: &Path) -> Result<TestDb> {
 pub fn new_schema(url: &str) -> Result<String> {
     static N: AtomicU64 = AtomicU64::new(0);
     let mut r = [0u8; 4];
-    getrandom::fill(&mut r).map_err(|e| crate::StoreError::Invalid(e.to_string()))?;
+    getrandom::fill(&mut r)
+        .map_err(|e| crate::StoreError::internal(format!("no randomness: {e}")))?;
     let name = format!(
         "vcci_t{}_{}_{:08x}",
         std::process::id(),
@@ -82,9 +84,12 @@ pub fn drop_schema(url: &str, schema: &str) {
 }
 
 fn connect(url: &str) -> Result<postgres::Client> {
-    let config: postgres::Config = url
-        .parse()
-        .map_err(|e| crate::StoreError::Invalid(format!("invalid PostgreSQL URL: {e}")))?;
+    let config: postgres::Config = url.parse().map_err(|e| {
+        crate::StoreError::invalid(
+            "VCCI_TEST_DATABASE_URL",
+            format!("invalid PostgreSQL URL: {e}"),
+        )
+    })?;
     Ok(config.connect(postgres::NoTls)?)
 }
 

@@ -7,7 +7,7 @@ use std::io::Read;
 
 use common::{close, store};
 use vcci_store::import::{ImportError, ImportOptions};
-use vcci_store::reports::DateRange;
+use vcci_store::model::reports::DateRange;
 
 #[test]
 fn messy_but_valid_exports_are_accepted() {
@@ -96,6 +96,45 @@ bad11,2022-01-01,100,USD,484121,\"never closed\n"
             .description
             .as_deref(),
         Some("multi\nline")
+    );
+    t.assert_read_models(&org);
+}
+
+#[test]
+fn lines_written_out_of_file_order_keep_the_outcomes_of_file_order() {
+    // Dates fall through the file, so a writer that writes a batch in date order (SQLite)
+    // meets its lines in the reverse of the file's order; the repeat of t010 on the last line
+    // has the earliest date of all. It must still be the duplicate, and the first t010 kept.
+    let t = store();
+    let org = t.org("acme");
+    let mut csv = String::from("transaction_id,date,amount,currency,naics_code\n");
+    for i in 0..100 {
+        csv += &format!(
+            "t{i:03},2023-{:02}-{:02},{},USD,484121\n",
+            12 - i / 10,
+            28 - (i % 10) * 2,
+            100 + i
+        );
+    }
+    csv += "t010,2022-01-01,999,USD,484121\n";
+    let (r, rejects) = t.import(&org, &csv);
+    assert_eq!((r.lines_read, r.inserted, r.rejected), (101, 100, 1));
+    assert!(
+        rejects.contains(
+            "102,transaction_id,transaction_id: 't010' already appears on line 12 of this file"
+        ),
+        "{rejects}"
+    );
+    let line = t
+        .store
+        .connect()
+        .unwrap()
+        .get_line(org.id, "t010")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (line.date.as_str(), line.amount),
+        ("2023-11-28", Some(110.0))
     );
     t.assert_read_models(&org);
 }

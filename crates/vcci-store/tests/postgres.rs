@@ -7,7 +7,8 @@
 mod common;
 
 use vcci_core::Date;
-use vcci_store::lines::LineFilter;
+use vcci_store::import::ImportTarget;
+use vcci_store::model::lines::LineFilter;
 
 fn postgres(t: &common::TestStore) -> Option<postgres::Client> {
     let (url, schema) = t.db.postgres()?;
@@ -247,7 +248,7 @@ fn read_model_updates_stay_on_their_page() {
         return skip();
     };
     let mut tx = c.transaction().unwrap();
-    // The shape of a flush (`pg::upsert_columns`): 2,000 supplier-months, then the same
+    // The shape of a flush (`write/postgres.rs`, `upsert_columns`): 2,000 supplier-months, then the same
     // rows again; pg_stat_xact_* counts this transaction's row operations as they happen.
     let upsert = "INSERT INTO summary_supplier_month
                     (org_id, supplier_id, month, co2e_mg, spend_musd, line_count)
@@ -703,12 +704,14 @@ fn migration_3_moves_lines_into_partitions_per_organization_and_year() {
     drop(db);
     let mut rejects = vcci_store::import::RejectsWriter::new(Vec::new()).unwrap();
     let r = vcci_store::import::import_transactions(
-        &store,
-        vcci_core::catalog(),
-        &acme,
+        &ImportTarget {
+            store: &store,
+            catalog: vcci_core::catalog(),
+            org: &acme,
+            source: "test.csv",
+            options: &Default::default(),
+        },
         year_lines(5_000, 3).as_bytes(),
-        "test.csv",
-        &Default::default(),
         &mut rejects,
         &mut |_| {},
     )
@@ -737,7 +740,7 @@ impl std::io::Read for Slow {
 #[test]
 fn a_first_load_keeps_its_jobs_heartbeat_and_stops_when_the_job_is_lost() {
     use vcci_store::import::JobLink;
-    use vcci_store::jobs::JobKind;
+    use vcci_store::model::jobs::JobKind;
     let t = common::store();
     let Some(mut c) = postgres(&t) else {
         return skip();

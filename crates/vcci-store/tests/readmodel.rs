@@ -4,8 +4,8 @@ mod common;
 
 use proptest::prelude::*;
 use vcci_core::{Currency, Date, Line, Naics, catalog};
-use vcci_store::lines::prepare;
-use vcci_store::reports::DateRange;
+use vcci_store::model::reports::DateRange;
+use vcci_store::write::prepare;
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -70,7 +70,7 @@ proptest! {
                     };
                     let p = prepare(catalog(), &org, line, &profiles, None).unwrap();
                     let new: Vec<(String, String)> = p.supplier_key().map(|k| (k.to_owned(), k.to_owned())).into_iter().collect();
-                    db.write_lines(org.id, &[p], &new, None).unwrap();
+                    db.write_lines(org.id, &[p], &new).unwrap();
                 }
                 Op::Delete { id } => {
                     db.delete_line(org.id, &format!("t{id}")).unwrap();

@@ -8,10 +8,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use vcci_core::factors::FactorQuery;
 use vcci_core::{Date, EpaVersion, catalog};
 use vcci_store::import::{
-    ImportOptions, ImportReport, RejectsWriter, import_suppliers, import_transactions,
+    ImportOptions, ImportReport, ImportTarget, RejectsWriter, import_suppliers, import_transactions,
 };
-use vcci_store::keys::Role;
-use vcci_store::reports::DateRange;
+use vcci_store::model::keys::Role;
+use vcci_store::model::reports::DateRange;
 use vcci_store::{Store, demo};
 
 use crate::cli::*;
@@ -282,20 +282,18 @@ fn import_cmd(sa: &StoreArgs, a: ImportArgs) -> Result<ImportReport> {
         ..ImportOptions::default()
     };
     let mut progress = Progress::new(a.quiet, total);
+    let target = ImportTarget {
+        store: &store,
+        catalog: catalog(),
+        org: &org,
+        source: &source,
+        options: &opts,
+    };
     let report = match a.kind {
-        ImportKind::Transactions => import_transactions(
-            &store,
-            catalog(),
-            &org,
-            input,
-            &source,
-            &opts,
-            &mut rejects,
-            &mut |p| progress.update(p),
-        ),
-        ImportKind::Suppliers => {
-            import_suppliers(&store, catalog(), &org, input, &opts, &mut rejects)
+        ImportKind::Transactions => {
+            import_transactions(&target, input, &mut rejects, &mut |p| progress.update(p))
         }
+        ImportKind::Suppliers => import_suppliers(&target, input, &mut rejects),
     };
     progress.finish();
     rejects

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Map, Value, json};
-use vcci_store::keys::Role;
+use vcci_store::model::keys::Role;
 
 use crate::openapi::{Api, Op};
 use crate::{ApiError, App, Caller};

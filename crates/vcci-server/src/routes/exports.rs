@@ -10,8 +10,8 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use vcci_core::Category;
-use vcci_store::csvout;
-use vcci_store::lines::LineFilter;
+use vcci_store::model::csvout;
+use vcci_store::model::lines::LineFilter;
 
 use crate::list::{Query, param_error};
 use crate::openapi::{Api, Op};

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use vcci_store::jobs::{CHUNK_BYTES, Job, JobKind};
-use vcci_store::keys::Role;
+use vcci_store::model::jobs::{CHUNK_BYTES, Job, JobKind};
+use vcci_store::model::keys::Role;
 
 use crate::list::{Query, param_error};
 use crate::openapi::{Api, Op};

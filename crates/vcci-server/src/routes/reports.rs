@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use vcci_core::Date;
 use vcci_store::StoreError;
-use vcci_store::jobs::{Job, JobFileWriter, JobKind};
-use vcci_store::reports::DateRange;
+use vcci_store::model::jobs::{Job, JobFileWriter, JobKind};
+use vcci_store::model::reports::DateRange;
 
 use crate::jobs::Outcome;
 use crate::openapi::{Api, Op};
@@ -143,7 +143,7 @@ async fn download(
 fn csv_row(fields: &[String]) -> String {
     let mut s = fields
         .iter()
-        .map(|f| vcci_store::csvout::field(f).into_owned())
+        .map(|f| vcci_store::model::csvout::field(f).into_owned())
         .collect::<Vec<_>>()
         .join(",");
     s.push('\n');
@@ -261,5 +261,6 @@ fn io(e: std::io::Error) -> StoreError {
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec_pretty(v).map_err(|e| StoreError::Invalid(e.to_string()))
+    serde_json::to_vec_pretty(v)
+        .map_err(|e| StoreError::internal(format!("encoding the report: {e}")))
 }

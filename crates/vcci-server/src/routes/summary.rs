@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use vcci_core::Date;
-use vcci_store::reports::DateRange;
+use vcci_store::model::reports::DateRange;
 
 use crate::conditional::CacheCtx;
 use crate::list::Query;
@@ -148,7 +148,7 @@ async fn supplier_ranking(
     app: &App,
     caller: &Caller,
     q: SupplierRankQuery,
-) -> Result<crate::list::Page<vcci_store::reports::SupplierTotal>, ApiError> {
+) -> Result<crate::list::Page<vcci_store::model::reports::SupplierTotal>, ApiError> {
     let limit = crate::list::limit(q.limit.as_deref())?;
     let range = DateRange {
         from: date_param("date_from", q.date_from.as_deref())?,
@@ -167,9 +167,9 @@ async fn supplier_ranking(
     let ranked = app
         .db(move |db| db.by_supplier(org, range, usize::MAX))
         .await?;
-    let key = |s: &vcci_store::reports::SupplierTotal| {
+    let key = |s: &vcci_store::model::reports::SupplierTotal| {
         (
-            vcci_store::readmodel::kg_to_mg(s.co2e_kg),
+            vcci_store::codec::kg_to_mg(s.co2e_kg),
             s.supplier_id.clone().unwrap_or_default(),
         )
     };

@@ -8,8 +8,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vcci_core::catalog;
-use vcci_store::keys::Role;
-use vcci_store::suppliers::{SUPPLIER_FIELDS, Supplier};
+use vcci_store::model::keys::Role;
+use vcci_store::model::suppliers::{SUPPLIER_FIELDS, Supplier};
 
 use crate::conditional::CacheCtx;
 use crate::error::line_error_json;

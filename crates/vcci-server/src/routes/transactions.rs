@@ -11,8 +11,9 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vcci_core::{Category, catalog};
-use vcci_store::keys::Role;
-use vcci_store::lines::{LineFilter, NewSuppliers, PreparedLine, StoredLine, prepare};
+use vcci_store::model::keys::Role;
+use vcci_store::model::lines::{LineFilter, StoredLine};
+use vcci_store::write::{NewSuppliers, PreparedLine, prepare};
 use vcci_store::{Db, Org, OrgId};
 
 use crate::conditional::CacheCtx;
@@ -308,9 +309,9 @@ fn write_group(db: &mut Db, batch: Vec<PendingUpsert>) -> (Vec<Reply>, Vec<(OrgI
     let mut orgs: Vec<OrgId> = ready.iter().map(|r| r.1).collect();
     for (reply, org, lines, new, answer) in ready {
         let result = match &together {
-            Ok(()) => Ok(answer),
+            Ok(_) => Ok(answer),
             Err(_) => db
-                .write_lines(org, &lines, &new, None)
+                .write_lines(org, &lines, &new)
                 .map(|_| answer)
                 .map_err(ApiError::from),
         };

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses part of it
 
 use std::sync::Arc;
+use vcci_store::import::ImportTarget;
 
 use axum::Router;
 use axum::body::Body;
@@ -12,7 +13,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 use vcci_store::Store;
 use vcci_store::import::{ImportOptions, RejectsWriter, import_transactions};
-use vcci_store::keys::Role;
+use vcci_store::model::keys::Role;
 
 pub struct Env {
     pub db: vcci_store::testing::TestDb,
@@ -81,24 +82,28 @@ fn seed(store: &Store) -> (String, String, String, String) {
     let csv = "transaction_id,date,amount,currency,naics_code\nt1,2022-03-01,1000,USD,484121\nt2,2023-03-15,1000,EUR,334111\n";
     let mut rejects = RejectsWriter::new(Vec::new()).unwrap();
     import_transactions(
-        store,
-        vcci_core::catalog(),
-        &acme,
+        &ImportTarget {
+            store,
+            catalog: vcci_core::catalog(),
+            org: &acme,
+            source: "t.csv",
+            options: &ImportOptions::default(),
+        },
         csv.as_bytes(),
-        "t.csv",
-        &ImportOptions::default(),
         &mut rejects,
         &mut |_| {},
     )
     .unwrap();
     let mut rejects = RejectsWriter::new(Vec::new()).unwrap();
     import_transactions(
-        store,
-        vcci_core::catalog(),
-        &other,
+        &ImportTarget {
+            store,
+            catalog: vcci_core::catalog(),
+            org: &other,
+            source: "o.csv",
+            options: &ImportOptions::default(),
+        },
         "transaction_id,date,amount,naics_code\nsecret,2022-01-01,5,484121\n".as_bytes(),
-        "o.csv",
-        &ImportOptions::default(),
         &mut rejects,
         &mut |_| {},
     )

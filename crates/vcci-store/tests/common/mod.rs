@@ -1,6 +1,7 @@
 #![allow(dead_code)]
 
 use std::io::Read;
+use vcci_store::import::ImportTarget;
 
 use vcci_core::catalog;
 use vcci_store::import::{
@@ -38,12 +39,14 @@ impl TestStore {
     ) -> (Result<ImportReport, ImportError>, String) {
         let mut rejects = RejectsWriter::new(Vec::new()).unwrap();
         let r = import_transactions(
-            &self.store,
-            catalog(),
-            org,
+            &ImportTarget {
+                store: &self.store,
+                catalog: catalog(),
+                org,
+                source: "test.csv",
+                options: opts,
+            },
             input,
-            "test.csv",
-            opts,
             &mut rejects,
             &mut |_| {},
         );
@@ -58,11 +61,14 @@ impl TestStore {
     pub fn import_suppliers(&self, org: &Org, csv: &str) -> (ImportReport, String) {
         let mut rejects = RejectsWriter::new(Vec::new()).unwrap();
         let r = import_suppliers(
-            &self.store,
-            catalog(),
-            org,
+            &ImportTarget {
+                store: &self.store,
+                catalog: catalog(),
+                org,
+                source: "",
+                options: &ImportOptions::default(),
+            },
             csv.as_bytes(),
-            &ImportOptions::default(),
             &mut rejects,
         )
         .unwrap();

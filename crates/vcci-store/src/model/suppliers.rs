@@ -5,10 +5,11 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 use vcci_core::line::{LineError, MAX_ID, MAX_NAME, parse_number};
-use vcci_core::{Catalog, Naics, SupplierProfile};
+use vcci_core::{Naics, SupplierProfile};
 
-use crate::sql::{Arg, Row, args};
-use crate::{Db, Org, OrgId, Result, StoreError, now_rfc3339};
+use crate::conn::{Arg, Db, Dialect, Row, args};
+use crate::model::orgs::OrgId;
+use crate::{Result, StoreError};
 
 /// Supplier fields, as in the API and the supplier CSV.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -153,7 +154,10 @@ fn row(r: &Row<'_>) -> Result<Supplier> {
         intensity_kg_per_usd: r.opt_f64(4)?,
         intensity_year: r
             .opt_i64(5)?
-            .map(|y| u16::try_from(y).map_err(|_| StoreError::Invalid("intensity_year".into())))
+            .map(|y| {
+                u16::try_from(y)
+                    .map_err(|_| StoreError::corrupt("a supplier's intensity_year is out of range"))
+            })
             .transpose()?,
         intensity_source: r.opt_string(6)?,
     })
@@ -210,63 +214,6 @@ impl Db {
             },
         }))
     }
-
-    /// Upserts suppliers by supplier_id; lines of suppliers whose NAICS or intensity changed
-    /// are recalculated in the same transaction. Returns (upserted, lines recalculated).
-    pub fn upsert_suppliers(
-        &mut self,
-        cat: &'static Catalog,
-        org: &Org,
-        suppliers: &[Supplier],
-    ) -> Result<(usize, u64)> {
-        let mut profiles = self.supplier_profiles(org.id)?;
-        let now = now_rfc3339();
-        let tx = self.conn.begin()?;
-        let mut changed = Vec::new();
-        {
-            let sql =
-                "INSERT INTO suppliers (org_id, supplier_id, name, country, naics_code, intensity_kg_per_usd,
-                   intensity_year, intensity_source, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (org_id, supplier_id) DO UPDATE SET name = excluded.name, country = excluded.country,
-                   naics_code = excluded.naics_code, intensity_kg_per_usd = excluded.intensity_kg_per_usd,
-                   intensity_year = excluded.intensity_year, intensity_source = excluded.intensity_source,
-                   updated_at = excluded.updated_at";
-            for s in suppliers {
-                tx.execute(
-                    sql,
-                    args![
-                        org.id.0,
-                        &s.supplier_id,
-                        &s.name,
-                        s.country.as_deref(),
-                        s.naics_code.as_deref().and_then(|n| n.parse::<u32>().ok()),
-                        s.intensity_kg_per_usd,
-                        s.intensity_year,
-                        s.intensity_source.as_deref(),
-                        &now
-                    ],
-                )?;
-                let new = s.profile();
-                if profiles
-                    .insert(s.supplier_id.clone(), new.clone())
-                    .is_some_and(|old| old != new)
-                {
-                    changed.push(s.supplier_id.clone());
-                }
-            }
-        }
-        changed.sort();
-        changed.dedup();
-        let recalculated = if changed.is_empty() {
-            0
-        } else {
-            crate::lines::recalculate_tx(&tx, cat, org, &profiles, Some(&changed))?.0
-        };
-        crate::orgs::bump_generation(&tx, org.id)?;
-        tx.commit()?;
-        Ok((suppliers.len(), recalculated))
-    }
 }
 
 impl Db {
@@ -297,8 +244,8 @@ impl Db {
             args.push(Arg::Text(p));
             // SQLite's LIKE ignores ASCII case; PostgreSQL's needs ILIKE for the same.
             let like = match self.conn.dialect() {
-                crate::Dialect::Sqlite => "LIKE",
-                crate::Dialect::Postgres => "ILIKE",
+                Dialect::Sqlite => "LIKE",
+                Dialect::Postgres => "ILIKE",
             };
             sql += &format!(
                 " AND (supplier_id {like} ?{n} ESCAPE '\\' OR name {like} ?{n} ESCAPE '\\')",

@@ -1,20 +1,26 @@
-//! One connection type over both backends (SQLite through rusqlite, PostgreSQL through the
-//! synchronous `postgres` client), so that the store's queries, write paths and read-model
-//! updates are written once and behave alike on both.
+//! Connections: one connection type over both backends (SQLite through rusqlite,
+//! PostgreSQL through the synchronous `postgres` client), so that the store's queries are
+//! written once and behave alike on both; transactions, rows, bound values, and the
+//! [`Store`] that opens connections. A file per backend connects (`sqlite.rs`,
+//! `postgres.rs`).
 //!
 //! SQL is written with numbered placeholders (`?1`, `?2`, ...), which SQLite takes as they
 //! are and which become `$1`, `$2` for PostgreSQL. Where the dialects really differ (bulk
 //! paths, DDL, a few expressions) callers branch on [`Conn::dialect`].
 //!
-//! Belongs here: binding, rows, statement caching, transactions, error mapping.
-//! Not here: any query of the store's own.
+//! Belongs here: binding, rows, statement caching, transactions, connecting.
+//! Not here: any table of the store's (`schema` creates them; `model` and `write` use them).
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::error::Error as StdError;
+mod postgres;
+mod sqlite;
 
-use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use ::postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+pub use self::postgres::PgSettings;
+pub(crate) use self::postgres::{PgConn, fnv1a};
 use crate::{Result, StoreError};
 
 /// Which SQL dialect a connection speaks.
@@ -79,7 +85,7 @@ impl<'a, T: Into<Arg<'a>>> From<Option<T>> for Arg<'a> {
 
 /// `args![a, b, c]`: a slice of [`Arg`]s.
 macro_rules! args {
-    ($($e:expr),* $(,)?) => { &[$($crate::sql::Arg::from($e)),*][..] };
+    ($($e:expr),* $(,)?) => { &[$($crate::conn::Arg::from($e)),*][..] };
 }
 pub(crate) use args;
 
@@ -101,7 +107,7 @@ impl ToSql for Arg<'_> {
         &self,
         ty: &Type,
         out: &mut bytes::BytesMut,
-    ) -> std::result::Result<IsNull, Box<dyn StdError + Sync + Send>> {
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match *self {
             Arg::Null => Ok(IsNull::Yes),
             Arg::Int(v) => match *ty {
@@ -130,10 +136,10 @@ impl ToSql for Arg<'_> {
 /// One result row of either backend; getters convert to the store's Rust types.
 pub(crate) enum Row<'a> {
     Sqlite(&'a rusqlite::Row<'a>),
-    Pg(&'a postgres::Row),
+    Pg(&'a ::postgres::Row),
 }
 
-fn pg_int(r: &postgres::Row, i: usize) -> Result<Option<i64>> {
+fn pg_int(r: &::postgres::Row, i: usize) -> Result<Option<i64>> {
     let ty = r.columns()[i].type_().clone();
     Ok(match ty {
         Type::INT2 => r.try_get::<_, Option<i16>>(i)?.map(i64::from),
@@ -143,11 +149,11 @@ fn pg_int(r: &postgres::Row, i: usize) -> Result<Option<i64>> {
 }
 
 fn null(i: usize) -> StoreError {
-    StoreError::Invalid(format!("unexpected NULL in result column {i}"))
+    StoreError::corrupt(format!("unexpected NULL in result column {i}"))
 }
 
 fn int_range(i: usize) -> StoreError {
-    StoreError::Invalid(format!("integer out of range in result column {i}"))
+    StoreError::corrupt(format!("integer out of range in result column {i}"))
 }
 
 impl Row<'_> {
@@ -213,121 +219,6 @@ impl Row<'_> {
             Row::Pg(r) => Ok(r.try_get::<_, &[u8]>(i)?),
         }
     }
-}
-
-/// A PostgreSQL connection with a cache of prepared statements.
-pub(crate) struct PgConn {
-    /// Always `Some` but in `Drop`.
-    pub(crate) client: RefCell<PgClient>,
-    stmts: RefCell<HashMap<String, postgres::Statement>>,
-    /// (Organization, year) partitions of `transactions` known to exist.
-    pub(crate) partitions: RefCell<std::collections::HashSet<(i64, u32)>>,
-    /// Bulk writes still to check their ids first, after a batch met existing ones (see
-    /// `pg::write_lines`).
-    pub(crate) probe_next: std::cell::Cell<u32>,
-    /// Set on an import writer's connection that writes only the ids of one hash bucket
-    /// (`pg::bucket`): it takes that bucket's write turn, not all of them.
-    pub(crate) bucket: std::cell::Cell<Option<u32>>,
-    /// An organization's first load in progress on this connection (`pg::BulkLoad`).
-    pub(crate) bulk: RefCell<Option<crate::pg::BulkLoad>>,
-    /// Mixed into every advisory lock key (`lock_key`): a hash of the schema the store uses
-    /// (however it was chosen: settings, URL options, the role's search_path), so that stores
-    /// in different schemas of one database never wait for each other's locks
-    /// (organization ids repeat across schemas).
-    lock_space: i64,
-}
-
-/// The client, taken out again when the connection is dropped.
-pub(crate) struct PgClient(Option<postgres::Client>);
-
-impl std::ops::Deref for PgClient {
-    type Target = postgres::Client;
-    fn deref(&self) -> &postgres::Client {
-        self.0.as_ref().expect("a live client")
-    }
-}
-
-impl std::ops::DerefMut for PgClient {
-    fn deref_mut(&mut self) -> &mut postgres::Client {
-        self.0.as_mut().expect("a live client")
-    }
-}
-
-impl Drop for PgConn {
-    /// `postgres` closes a connection by blocking on its own small runtime, which tokio
-    /// forbids on a thread that drives async tasks: there the client is closed on a thread
-    /// of its own (a pool dropped at the end of an async `main` or test, say).
-    fn drop(&mut self) {
-        let Some(client) = self.client.get_mut().0.take() else {
-            return;
-        };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            let _ = std::thread::Builder::new()
-                .name("vcci-pg-close".into())
-                .spawn(move || drop(client));
-        } else {
-            drop(client);
-        }
-    }
-}
-
-impl std::fmt::Debug for PgConn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgConn").finish_non_exhaustive()
-    }
-}
-
-/// Prepared statements kept per connection; dynamic SQL (filters, IN lists) is bounded by
-/// clearing the cache when it grows past this.
-const MAX_CACHED_STATEMENTS: usize = 512;
-
-impl PgConn {
-    /// A connection whose tables are those of `schema` (its `current_schema()`).
-    pub(crate) fn new(client: postgres::Client, schema: &str) -> PgConn {
-        // A hash of the schema name, the same in every process; none for `public`, the
-        // usual deployment (its keys are the plain ones).
-        let lock_space = if schema == "public" {
-            0
-        } else {
-            crate::pg::fnv1a(schema) as i64
-        };
-        PgConn {
-            lock_space,
-            client: RefCell::new(PgClient(Some(client))),
-            stmts: RefCell::new(HashMap::new()),
-            partitions: RefCell::new(Default::default()),
-            probe_next: std::cell::Cell::new(0),
-            bucket: std::cell::Cell::new(None),
-            bulk: RefCell::new(None),
-        }
-    }
-
-    /// The advisory lock key of `key` for this connection's schema.
-    pub(crate) fn lock_key(&self, key: i64) -> i64 {
-        key ^ self.lock_space
-    }
-
-    fn statement(&self, sql: &str) -> Result<postgres::Statement> {
-        if let Some(st) = self.stmts.borrow().get(sql) {
-            return Ok(st.clone());
-        }
-        let st = self.client.borrow_mut().prepare(&pg_placeholders(sql))?;
-        let mut cache = self.stmts.borrow_mut();
-        if cache.len() >= MAX_CACHED_STATEMENTS {
-            cache.clear();
-        }
-        cache.insert(sql.to_owned(), st.clone());
-        Ok(st)
-    }
-
-    fn params<'a>(args: &'a [Arg<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
-        args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
-    }
-}
-
-/// `?N` placeholders as PostgreSQL's `$N`. The store's SQL has no `?` anywhere else.
-pub(crate) fn pg_placeholders(sql: &str) -> String {
-    sql.replace('?', "$")
 }
 
 /// A connection to either backend.
@@ -417,7 +308,7 @@ impl Conn {
                 Ok(())
             }
             Conn::Pg(c) => {
-                use postgres::fallible_iterator::FallibleIterator;
+                use ::postgres::fallible_iterator::FallibleIterator;
                 let st = c.statement(sql)?;
                 let mut client = c.client.borrow_mut();
                 let mut rows = client.query_raw(&st, args.iter())?;
@@ -461,7 +352,7 @@ impl Conn {
         f: impl FnOnce(&Row<'_>) -> Result<T>,
     ) -> Result<T> {
         self.query_opt(sql, args, f)?
-            .ok_or_else(|| StoreError::Invalid("a query that returns a row returned none".into()))
+            .ok_or_else(|| StoreError::internal("a query that returns a row returned none"))
     }
 
     /// Runs statements without parameters (DDL, settings).
@@ -533,5 +424,98 @@ impl Drop for Tx<'_> {
             // Best effort: a broken connection has no transaction left to roll back.
             let _ = self.conn.batch("ROLLBACK");
         }
+    }
+}
+
+/// Where the data lives: a SQLite file or a PostgreSQL database. Cheap to clone;
+/// connections are opened as needed. `schema` opens one (and migrates it).
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: Arc<Backend>,
+}
+
+// Behind an `Arc`, one per store: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(crate) enum Backend {
+    Sqlite(PathBuf),
+    Postgres {
+        config: ::postgres::Config,
+        settings: PgSettings,
+    },
+}
+
+/// One connection with vcci's settings applied.
+#[derive(Debug)]
+pub struct Db {
+    pub(crate) conn: Conn,
+}
+
+impl Store {
+    /// A store of `backend`, not yet migrated (`schema` does that).
+    pub(crate) fn unmigrated(backend: Backend) -> Store {
+        Store {
+            backend: Arc::new(backend),
+        }
+    }
+
+    /// The SQLite file, for the embedded backend.
+    pub fn path(&self) -> Option<&Path> {
+        match &*self.backend {
+            Backend::Sqlite(p) => Some(p),
+            Backend::Postgres { .. } => None,
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match &*self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres { .. } => Dialect::Postgres,
+        }
+    }
+
+    /// What the store is, for logs (no password).
+    pub fn describe(&self) -> String {
+        match &*self.backend {
+            Backend::Sqlite(p) => format!("sqlite:{}", p.display()),
+            Backend::Postgres { config, settings } => postgres::describe(config, settings),
+        }
+    }
+
+    /// A new connection. Cheap enough for a CLI command; servers keep a few around.
+    pub fn connect(&self) -> Result<Db> {
+        let conn = match &*self.backend {
+            Backend::Sqlite(path) => sqlite::connect(path)?,
+            Backend::Postgres { config, settings } => postgres::connect(config, settings)?,
+        };
+        Ok(Db { conn })
+    }
+}
+
+impl Db {
+    /// A PostgreSQL run-time setting of this connection (`current_setting`; None on SQLite),
+    /// for diagnostics.
+    pub fn pg_setting(&self, name: &str) -> Result<Option<String>> {
+        if self.conn.pg().is_none() {
+            return Ok(None);
+        }
+        self.conn
+            .query_one("SELECT current_setting(?1)", args![name], |r| r.string(0))
+            .map(Some)
+    }
+
+    /// A trivial query: does the database answer?
+    pub fn ping(&self) -> Result<()> {
+        self.conn.query_one("SELECT 1", &[], |_| Ok(()))
+    }
+
+    /// Which backend this connection talks to.
+    pub fn dialect(&self) -> Dialect {
+        self.conn.dialect()
+    }
+
+    /// True when the server closed this connection (it must not be reused).
+    pub fn is_broken(&self) -> bool {
+        self.conn.is_broken()
     }
 }

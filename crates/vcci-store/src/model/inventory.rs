@@ -12,10 +12,12 @@ use serde::Serialize;
 use vcci_core::{Category, Method, PriceBasis};
 
 use crate::codec::Body;
-use crate::lines::{factor_names, method_from_code};
-use crate::reports::DateRange;
-use crate::sql::args;
-use crate::{Db, OrgId, Result, StoreError};
+use crate::codec::{factor_names, method_from_code};
+use crate::conn::Db;
+use crate::conn::args;
+use crate::model::orgs::OrgId;
+use crate::model::reports::DateRange;
+use crate::{Result, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Inventory {
@@ -179,7 +181,7 @@ impl Db {
             }
         }
         if !acc.is_empty() {
-            return Err(StoreError::Invalid(format!(
+            return Err(StoreError::corrupt(format!(
                 "lines with unknown categories {:?}",
                 acc.keys().collect::<Vec<_>>()
             )));
@@ -217,7 +219,7 @@ impl Inventory {
             out += &format!(
                 "{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 c.category,
-                crate::csvout::field(c.name),
+                crate::model::csvout::field(c.name),
                 c.status,
                 c.co2e_kg,
                 c.tco2e,
@@ -227,7 +229,7 @@ impl Inventory {
                 m(Method::AverageData),
                 m(Method::SpendBased),
                 c.data_quality.map_or(String::new(), |q| format!("{q:.2}")),
-                crate::csvout::field(&sets.join("; "))
+                crate::model::csvout::field(&sets.join("; "))
             );
         }
         out

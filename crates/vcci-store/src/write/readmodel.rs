@@ -9,43 +9,17 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::sql::{Arg, Tx, args};
-use crate::{Dialect, OrgId, Result};
-
-/// kg → integer milligrams.
-pub fn kg_to_mg(kg: f64) -> i64 {
-    (kg * 1e6).round() as i64
-}
-
-/// USD → integer milli-USD.
-pub fn usd_to_musd(usd: f64) -> i64 {
-    (usd * 1e3).round() as i64
-}
-
-/// `kg_to_mg(co2e_kg)` of a line in SQL. SQLite computes it (same IEEE product, same
-/// half-away-from-zero rounding); PostgreSQL's `round(float8)` rounds half to even, so its
-/// lines carry the value computed in Rust as a column.
-pub fn mg_sql(d: Dialect) -> &'static str {
-    match d {
-        Dialect::Sqlite => "CAST(round(co2e_kg * 1000000.0) AS INTEGER)",
-        Dialect::Postgres => "co2e_mg",
-    }
-}
-
-/// `usd_to_musd(spend_usd)` of a line in SQL, 0 without spend.
-pub fn musd_sql(d: Dialect) -> &'static str {
-    match d {
-        Dialect::Sqlite => "CAST(round(COALESCE(spend_usd, 0.0) * 1000.0) AS INTEGER)",
-        Dialect::Postgres => "spend_musd",
-    }
-}
+use crate::Result;
+use crate::codec::{mg_sql, musd_sql};
+use crate::conn::{Arg, Dialect, Tx, args};
+use crate::model::orgs::{OrgId, bump_generation};
 
 /// Adds signed sums to `table` for many keys (`INSERT ... ON CONFLICT DO UPDATE`), with
 /// `key_cols` identifying a row and the three sums following them in each row of `rows`.
 /// Rows are applied in key order, so concurrent flushes lock rows in the same order
 /// (PostgreSQL would otherwise deadlock two writers touching the same days). On SQLite one
 /// prepared statement runs per row (no round trip there); on PostgreSQL one statement
-/// carries every row as column arrays (`pg::upsert_columns`).
+/// carries every row as column arrays (`write/postgres.rs`, `upsert_columns`).
 fn upsert_sums(tx: &Tx<'_>, table: &str, key_cols: &[&str], rows: &[Vec<Arg<'_>>]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
@@ -57,7 +31,7 @@ fn upsert_sums(tx: &Tx<'_>, table: &str, key_cols: &[&str], rows: &[Vec<Arg<'_>>
         .collect::<Vec<_>>()
         .join(", ");
     if tx.dialect() == Dialect::Postgres {
-        return crate::pg::upsert_columns(tx, table, &cols, key_cols, &sets, rows);
+        return super::postgres::upsert_columns(tx, table, &cols, key_cols, &sets, rows);
     }
     let marks: Vec<String> = (1..=key_cols.len() + 3).map(|i| format!("?{i}")).collect();
     let sql = format!(
@@ -77,7 +51,7 @@ pub struct Contribution<'a> {
     /// yyyymmdd.
     pub day: u32,
     pub category: u8,
-    /// Storage code of the method (see `lines::method_code`).
+    /// Storage code of the method (see `codec::method_code`).
     pub method: u8,
     pub data_quality: u8,
     pub supplier_id: Option<Cow<'a, str>>,
@@ -252,7 +226,7 @@ impl Delta {
         }
         self.daily.clear();
         self.supplier.clear();
-        crate::orgs::bump_generation(tx, org)
+        bump_generation(tx, org)
     }
 }
 
@@ -287,5 +261,5 @@ pub(crate) fn rebuild(tx: &Tx<'_>, org: OrgId) -> Result<()> {
          FROM summary_daily WHERE org_id = ?1 GROUP BY org_id, day / 100, category, method, data_quality",
         args![org.0],
     )?;
-    crate::orgs::bump_generation(tx, org)
+    bump_generation(tx, org)
 }

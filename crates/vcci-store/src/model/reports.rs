@@ -6,10 +6,10 @@
 use serde::Serialize;
 use vcci_core::{Category, Date, Method};
 
-use crate::lines::method_from_code;
-use crate::readmodel::{mg_sql, musd_sql};
-use crate::sql::args;
-use crate::{Db, OrgId, Result};
+use crate::Result;
+use crate::codec::{method_from_code, mg_sql, musd_sql};
+use crate::conn::{Db, args};
+use crate::model::orgs::OrgId;
 
 /// An inclusive date range; `None` ends are open.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -109,7 +109,7 @@ impl Db {
              FROM transactions WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3 AND supplier_id = ?4
              GROUP BY category, method, data_quality"
         );
-        let row = |r: &crate::sql::Row<'_>| -> Result<(u8, u8, u8, i64, i64, i64)> {
+        let row = |r: &crate::conn::Row<'_>| -> Result<(u8, u8, u8, i64, i64, i64)> {
             Ok((
                 r.u8(0)?,
                 r.u8(1)?,
@@ -219,7 +219,7 @@ impl Db {
     pub fn by_month(&self, org: OrgId, range: DateRange) -> Result<Vec<MonthTotal>> {
         // Whole months from the monthly model, partial edge months from the daily one.
         let (whole, partial) = split_months(range);
-        let row = |r: &crate::sql::Row<'_>| -> Result<(u32, u8, i64, i64)> {
+        let row = |r: &crate::conn::Row<'_>| -> Result<(u32, u8, i64, i64)> {
             Ok((r.u32(0)?, r.u8(1)?, r.i64(2)?, r.i64(3)?))
         };
         let mut raw: Vec<(u32, u8, i64, i64)> = Vec::new();
@@ -281,7 +281,7 @@ impl Db {
         };
         let (whole, partial) = split_months(range);
         let (mg, musd) = (mg_sql(self.conn.dialect()), musd_sql(self.conn.dialect()));
-        let four = |r: &crate::sql::Row<'_>| Ok((r.string(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?));
+        let four = |r: &crate::conn::Row<'_>| Ok((r.string(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?));
         if let Some((m_from, m_to)) = whole {
             for (id, mg, musd, n) in self.conn.query(
                 "SELECT supplier_id, CAST(SUM(co2e_mg) AS BIGINT), CAST(SUM(spend_musd) AS BIGINT), CAST(SUM(line_count) AS BIGINT) FROM summary_supplier_month

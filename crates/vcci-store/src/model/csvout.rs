@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::lines::StoredLine;
+use crate::model::lines::StoredLine;
 
 /// A text field as CSV: quoted when it holds a comma, quote or line break. Text starting with
 /// `=`, `+`, `-`, `@`, tab or carriage return is prefixed with `'` so that a spreadsheet

@@ -4,10 +4,12 @@
 //! needed against guessing); lookups are by hash, and the stored hash is compared again in
 //! constant time.
 
-use crate::sql::args;
+use crate::conn::args;
 use sha2::{Digest, Sha256};
 
-use crate::{Db, OrgId, Result, StoreError, now_rfc3339};
+use crate::conn::Db;
+use crate::model::orgs::OrgId;
+use crate::{Result, StoreError, now_rfc3339};
 
 /// What a key may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -30,9 +32,10 @@ impl Role {
             "admin" => Ok(Role::Admin),
             "analyst" => Ok(Role::Analyst),
             "viewer" => Ok(Role::Viewer),
-            _ => Err(StoreError::Invalid(format!(
-                "'{s}' is not a role (admin, analyst or viewer)"
-            ))),
+            _ => Err(StoreError::invalid(
+                "role",
+                format!("'{s}' is not a role (admin, analyst or viewer)"),
+            )),
         }
     }
 }
@@ -58,7 +61,7 @@ impl Db {
     pub fn create_key(&self, org: OrgId, role: Role) -> Result<String> {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret)
-            .map_err(|e| StoreError::Invalid(format!("no randomness: {e}")))?;
+            .map_err(|e| StoreError::internal(format!("no randomness: {e}")))?;
         let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
         let key = format!("vcci_{hex}");
         self.conn.execute(
@@ -95,6 +98,24 @@ impl Db {
             args![&now_rfc3339(), &hash(key)[..]],
         )?;
         Ok(n == 1)
+    }
+}
+
+impl Db {
+    /// The 32-byte secret `name`, created at random on first use (shared by all nodes).
+    pub fn secret(&self, name: &str) -> Result<Vec<u8>> {
+        let mut fresh = [0u8; 32];
+        getrandom::fill(&mut fresh)
+            .map_err(|e| StoreError::internal(format!("no randomness: {e}")))?;
+        self.conn.execute(
+            "INSERT INTO server_secrets (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+            args![name, &fresh[..]],
+        )?;
+        self.conn.query_one(
+            "SELECT value FROM server_secrets WHERE name = ?1",
+            args![name],
+            |r| Ok(r.blob(0)?.to_vec()),
+        )
     }
 }
 

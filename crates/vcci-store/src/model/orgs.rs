@@ -1,9 +1,9 @@
 //! Organizations (tenants) and their calculation settings.
 
-use crate::sql::{Arg, Tx, args};
+use crate::conn::{Arg, Db, Tx, args};
 use vcci_core::{CalcConfig, EpaVersion};
 
-use crate::{Db, Result, StoreError, now_rfc3339};
+use crate::{Result, StoreError, now_rfc3339};
 
 /// An organization's row id. Every tenant row carries it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34,9 +34,12 @@ pub fn validate_org_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(StoreError::Invalid(format!(
-            "'{name}' is not a valid organization name (1-64 letters, digits, '-', '_' or '.')"
-        )))
+        Err(StoreError::invalid(
+            "org",
+            format!(
+                "'{name}' is not a valid organization name (1-64 letters, digits, '-', '_' or '.')"
+            ),
+        ))
     }
 }
 
@@ -66,7 +69,7 @@ impl Db {
             .conn
             .query_opt(&sql, &[v], |r| Ok((r.i64(0)?, r.string(1)?, r.string(2)?)))?;
         row.map(|(id, name, v)| {
-            let epa_version = EpaVersion::parse(&v).map_err(StoreError::Invalid)?;
+            let epa_version = EpaVersion::parse(&v).map_err(StoreError::corrupt)?;
             Ok(Org {
                 id: OrgId(id),
                 name,

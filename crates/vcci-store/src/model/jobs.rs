@@ -13,8 +13,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::sql::{Row, args};
-use crate::{Db, Dialect, OrgId, Result, Store, StoreError, now_rfc3339};
+use crate::conn::{Db, Dialect, Row, Store, Tx, args};
+use crate::model::orgs::OrgId;
+use crate::{Result, StoreError, now_rfc3339};
 
 /// Runs of one job before it is failed as interrupted.
 pub const MAX_ATTEMPTS: i64 = 3;
@@ -80,7 +81,7 @@ pub fn now_ms() -> i64 {
 /// A new job id: 128 random bits in hex (unguessable, though access is checked anyway).
 fn new_id() -> Result<String> {
     let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| StoreError::Invalid(format!("no randomness: {e}")))?;
+    getrandom::fill(&mut b).map_err(|e| StoreError::internal(format!("no randomness: {e}")))?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
@@ -465,4 +466,96 @@ impl Db {
             |r| Ok((r.string(0)?, r.string(1)?, r.i64(2)?)),
         )
     }
+}
+
+/// Counts of an import's lines, as its row records them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub lines_read: u64,
+    /// Inserted or updated.
+    pub accepted: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+}
+
+impl Db {
+    /// Records the start of an import of `kind` from `source` into `org`; returns its id.
+    pub fn start_import(&self, org: OrgId, kind: &str, source: &str) -> Result<i64> {
+        self.conn.query_one(
+            "INSERT INTO imports (org_id, kind, source, status, started_at) VALUES (?1, ?2, ?3, 'running', ?4)
+             RETURNING id",
+            args![org.0, kind, source, &now_rfc3339()],
+            |r| r.i64(0),
+        )
+    }
+
+    /// Records that the import ended with these counts.
+    pub fn finish_import(&self, import_id: i64, c: ImportCounts) -> Result<()> {
+        self.conn.execute(
+            "UPDATE imports SET status = 'succeeded', finished_at = ?2, lines_read = ?3, accepted = ?4,
+               unchanged = ?5, rejected = ?6 WHERE id = ?1",
+            args![
+                import_id,
+                &now_rfc3339(),
+                c.lines_read as i64,
+                c.accepted as i64,
+                c.unchanged as i64,
+                c.rejected as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records that the import failed (what it committed stays).
+    pub fn fail_import(&self, import_id: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE imports SET status = 'failed', finished_at = ?2 WHERE id = ?1",
+            args![import_id, &now_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    /// Refreshes the heartbeat of `job` while `worker` runs it, with its input read so far;
+    /// false if the job is no longer this worker's (another worker recovered it).
+    pub fn job_heartbeat(&self, job: &str, worker: &str, bytes_read: u64) -> Result<bool> {
+        Ok(self.conn.execute(
+            "UPDATE jobs SET heartbeat_at = ?3,
+               bytes_read = CASE WHEN bytes_read > ?4 THEN bytes_read ELSE ?4 END
+             WHERE id = ?1 AND claimed_by = ?2 AND status = 'running'",
+            args![job, worker, now_ms(), bytes_read as i64],
+        )? == 1)
+    }
+}
+
+/// Adds a committing transaction's share to the import's counts (several writers may add
+/// theirs), in that transaction.
+pub(crate) fn add_import_progress(tx: &Tx<'_>, import_id: i64, c: ImportCounts) -> Result<()> {
+    tx.execute(
+        "UPDATE imports SET lines_read = lines_read + ?2, accepted = accepted + ?3,
+           unchanged = unchanged + ?4 WHERE id = ?1",
+        args![
+            import_id,
+            c.lines_read as i64,
+            c.accepted as i64,
+            c.unchanged as i64
+        ],
+    )?;
+    Ok(())
+}
+
+/// Adds `lines` processed to `job`'s progress and refreshes its heartbeat in a committing
+/// transaction; false if the job is no longer `worker`'s (the transaction must not commit).
+pub(crate) fn add_job_progress(
+    tx: &Tx<'_>,
+    job: &str,
+    worker: &str,
+    lines: u64,
+    bytes_read: u64,
+) -> Result<bool> {
+    Ok(tx.execute(
+        "UPDATE jobs SET processed = processed + ?3,
+           bytes_read = CASE WHEN bytes_read > ?4 THEN bytes_read ELSE ?4 END, heartbeat_at = ?5
+         WHERE id = ?1 AND claimed_by = ?2 AND status = 'running'",
+        args![job, worker, lines as i64, bytes_read as i64, now_ms()],
+    )? == 1)
 }

@@ -1,0 +1,22 @@
+//! SQLite migrations (`migrations/sqlite`), tracked in `PRAGMA user_version`.
+
+use crate::Result;
+use crate::conn::Conn;
+
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_secrets.sql"),
+    include_str!("../../migrations/sqlite/0003_jobs.sql"),
+    include_str!("../../migrations/sqlite/0004_monthly.sql"),
+];
+
+pub(super) fn migrate(conn: &Conn) -> Result<()> {
+    let version = conn.query_one("PRAGMA user_version", &[], |r| r.i64(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.begin()?;
+        tx.batch(sql)?;
+        tx.batch(&format!("PRAGMA user_version = {}", i + 1))?;
+        tx.commit()?;
+    }
+    Ok(())
+}

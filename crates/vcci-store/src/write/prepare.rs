@@ -1,0 +1,162 @@
+//! A parsed line made ready to write: calculated (vcci-core), with its spend in USD, a hash
+//! of its fields and result (unchanged re-imports are recognised by it), and everything
+//! that is not a column encoded into its body (`codec.rs`).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use vcci_core::calc::FactorRef;
+use vcci_core::{Catalog, Currency, Emission, Line, LineError, SupplierProfile};
+
+use super::readmodel::Contribution;
+use crate::Result;
+use crate::codec::{
+    BodyRef, basis_code, factor_source_code, kg_to_mg, method_code, source_code, usd_to_musd,
+};
+use crate::model::orgs::Org;
+
+/// A line that was calculated and is ready to be written.
+#[derive(Clone, Debug)]
+pub struct PreparedLine {
+    pub line: Line,
+    pub emission: Emission,
+    /// The spend in USD of the spend year, when the line has an amount that converts.
+    pub spend_usd: Option<f64>,
+    /// Hash of the line's fields and result, to detect unchanged re-imports.
+    pub hash: i64,
+    /// Physical line in the source file, for imports.
+    pub source_line: Option<i64>,
+    /// Everything that is not a column, encoded (see codec.rs).
+    pub(crate) body: Vec<u8>,
+}
+
+/// Calculates `line` for `org`, given the supplier profiles the caller knows.
+pub fn prepare(
+    cat: &'static Catalog,
+    org: &Org,
+    line: Line,
+    suppliers: &HashMap<String, SupplierProfile>,
+    source_line: Option<i64>,
+) -> Result<PreparedLine, LineError> {
+    let supplier_key = line
+        .supplier_id
+        .as_deref()
+        .or(line.supplier_name.as_deref());
+    let profile = supplier_key.and_then(|k| suppliers.get(k));
+    let emission = vcci_core::calculate(cat, org.calc_config(), &line, profile)?;
+    let spend_usd = spend_usd(cat, &line, &emission);
+    let mut h = line.content_hash();
+    for v in [
+        emission.co2e_kg.to_bits(),
+        u64::from(emission.data_quality),
+        u64::from(emission.category.number()),
+    ] {
+        h = (h ^ v).wrapping_mul(0x0100_0000_01b3);
+    }
+    let body = encode_body(cat, &line, &emission, supplier_key);
+    Ok(PreparedLine {
+        line,
+        emission,
+        spend_usd,
+        hash: h as i64,
+        source_line,
+        body,
+    })
+}
+
+/// The line's spend in USD of the spend year, when it has an amount that converts.
+fn spend_usd(cat: &Catalog, line: &Line, emission: &Emission) -> Option<f64> {
+    match (&emission.spend, line.amount) {
+        (Some(s), _) => Some(s.usd),
+        (None, Some(a)) => {
+            let c = line.currency.unwrap_or(Currency::USD);
+            if c == Currency::USD {
+                Some(a)
+            } else {
+                let year = line.date.map_or(0, |d| d.year());
+                cat.fx
+                    .series(c)
+                    .and_then(|s| s.get(year).ok())
+                    .map(|v| a / v.value)
+            }
+        }
+        (None, None) => None,
+    }
+}
+
+/// Everything of the line and its result that is not a column (codec.rs).
+fn encode_body(
+    cat: &'static Catalog,
+    line: &Line,
+    emission: &Emission,
+    supplier_key: Option<&str>,
+) -> Vec<u8> {
+    let factor = emission.factor_info(cat, supplier_key);
+    let fb = emission.fallback_info(line);
+    let fallbacks = (!fb.is_empty()).then(|| serde_json::to_string(&fb).unwrap_or_default());
+    let s = emission.spend.as_ref();
+    let mut body = Vec::with_capacity(96);
+    BodyRef {
+        description: line.description.as_deref(),
+        amount: line.amount,
+        currency: line.currency.as_ref().map(|c| c.as_str()),
+        naics_code: line.naics.map(|n| n.code()),
+        category_in: line.category.map(|c| u16::from(c.number())),
+        quantity: line.quantity,
+        unit: line.unit.map(|u| u.symbol()),
+        activity_id: line.activity_id.as_deref(),
+        country: line.country.as_deref(),
+        price_basis: basis_code(line.price_basis),
+        category_source: source_code(emission.category_source),
+        factor_source: factor_source_code(emission.factor),
+        factor_key: &factor.key,
+        factor_value: factor.value,
+        factor_year: match emission.factor {
+            FactorRef::Supplier { year } => Some(year),
+            _ => None,
+        },
+        fx_rate: s.map(|s| s.fx_rate),
+        fx_year: s.map(|s| s.fx_year),
+        cpi_from_year: s.map(|s| s.cpi_from_year),
+        cpi_to_year: s.map(|s| s.cpi_to_year),
+        cpi_ratio: s.map(|s| s.cpi_ratio),
+        unit_factor: emission.unit.map(|u| u.factor),
+        fallbacks: fallbacks.as_deref(),
+        supplier_name: line.supplier_name.as_deref(),
+        supplier_id_given: line.supplier_id.is_some(),
+    }
+    .encode(&mut body);
+    body
+}
+
+impl PreparedLine {
+    /// The line's transaction_id ('' where it has none: lines are parsed with ids).
+    pub fn id(&self) -> &str {
+        self.line.transaction_id.as_deref().unwrap_or_default()
+    }
+
+    /// The line's date as yyyymmdd (0 where it has none).
+    pub fn day(&self) -> u32 {
+        self.line.date.map_or(0, |d| d.yyyymmdd())
+    }
+
+    /// Supplier the line belongs to: its supplier_id, else its supplier_name.
+    pub fn supplier_key(&self) -> Option<&str> {
+        self.line
+            .supplier_id
+            .as_deref()
+            .or(self.line.supplier_name.as_deref())
+    }
+
+    pub(crate) fn contribution(&self) -> Contribution<'_> {
+        Contribution {
+            day: self.line.date.map_or(0, |d| d.yyyymmdd()),
+            category: self.emission.category.number(),
+            method: method_code(self.emission.method),
+            data_quality: self.emission.data_quality,
+            supplier_id: self.supplier_key().map(Cow::Borrowed),
+            co2e_mg: kg_to_mg(self.emission.co2e_kg),
+            spend_musd: self.spend_usd.map_or(0, usd_to_musd),
+        }
+    }
+}
