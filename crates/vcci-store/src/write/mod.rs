@@ -148,6 +148,14 @@ pub(crate) fn first_occurrences(lines: &[PreparedLine]) -> (Vec<usize>, Vec<usiz
     (first, repeats)
 }
 
+/// The outcome of every line of a batch, in the batch's order; an error if a backend left a
+/// line undecided (a broken invariant: every line takes one of the paths).
+pub(crate) fn all_decided(out: Vec<Option<LineOutcome>>) -> Result<Vec<LineOutcome>> {
+    out.into_iter()
+        .map(|o| o.ok_or_else(|| StoreError::internal("a line was not written")))
+        .collect()
+}
+
 /// A stored line's key and read-model contribution, by id. On PostgreSQL the id is found
 /// through `transaction_keys` (the lines table is partitioned by date), then the line
 /// through its partition's primary key.

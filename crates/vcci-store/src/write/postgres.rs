@@ -23,8 +23,8 @@ use postgres::types::Type;
 use super::copy::{KEY_COLS, LINE_COLS, copy_keys, copy_lines, key_args, line_args};
 use super::first_load::{self, FirstLoad};
 use super::{
-    Delta, LineOutcome, PreparedLine, StoredKey, WriteBatch, account, decide, first_occurrences,
-    partitions, stored_line, turns,
+    Delta, LineOutcome, PreparedLine, StoredKey, WriteBatch, account, all_decided, decide,
+    first_occurrences, partitions, stored_line, turns,
 };
 use crate::conn::{Arg, Conn, Tx, args};
 use crate::model::orgs::OrgId;
@@ -147,9 +147,7 @@ impl PgWriter {
                 _ => write_one(tx, batch, &lines[i], delta)?,
             });
         }
-        out.into_iter()
-            .map(|o| o.ok_or_else(|| StoreError::internal("a line was not written")))
-            .collect()
+        all_decided(out)
     }
 
     /// Writes the keys of the batch's new ids and settles the lines whose id exists where

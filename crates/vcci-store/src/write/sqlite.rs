@@ -11,7 +11,8 @@
 use rusqlite::{CachedStatement, Statement, params};
 
 use super::{
-    LineOutcome, StoredKey, WriteBatch, account, decide, first_occurrences, stored_row, stored_sql,
+    LineOutcome, StoredKey, WriteBatch, account, all_decided, decide, first_occurrences,
+    stored_row, stored_sql,
 };
 use crate::codec::method_code;
 use crate::conn::{Dialect, Row, Tx};
@@ -185,9 +186,7 @@ impl SqliteWriter {
         for i in repeats {
             out[i] = Some(write_existing(&mut st, batch, &batch.lines[i], delta)?);
         }
-        out.into_iter()
-            .map(|o| o.ok_or_else(|| StoreError::internal("a line was not written")))
-            .collect()
+        all_decided(out)
     }
 
     /// Inserts a whole chunk of an import's lines in one statement (measured: per-statement
