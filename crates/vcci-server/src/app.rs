@@ -1,4 +1,7 @@
-//! The application state, the router and the serve seam used by `vcci serve` and by tests.
+//! The application state of one API node: its connection pool and database calls, the
+//! response cache and the freshness of what it serves (generations, across nodes through
+//! Redis), verified keys, rate limits, metrics. It knows no route: `routes` and `jobs`
+//! use it, and `server.rs` builds the router and starts the background work over it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -6,15 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::HeaderValue;
 use axum::response::Response;
 use serde::Serialize;
 use vcci_store::{Db, OrgId, Store, StoreError};
 
+use crate::auth::KeyCache;
 use crate::cache::{CacheConfig, CacheKey, Cached, Generations, ResponseCache};
 use crate::conditional::CacheCtx;
+use crate::group_commit::GroupCommit;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 use crate::{ApiError, Caller, CursorKey, RateLimit};
@@ -74,8 +76,8 @@ pub struct App {
     pub(crate) config: AppConfig,
     pub(crate) cache: ResponseCache,
     pub(crate) generations: Generations,
-    /// Verified keys by the SHA-256 of the presented key: (caller, key id, when verified).
-    keys: Mutex<HashMap<[u8; 32], (Caller, i64, Instant)>>,
+    /// Verified keys, remembered for a while.
+    keys: KeyCache,
     pub(crate) metrics: Metrics,
     /// Wakes the job worker when a job is queued.
     pub(crate) jobs_queued: tokio::sync::Notify,
@@ -87,7 +89,7 @@ pub struct App {
     /// SQLite's write lock from pool threads.
     pub(crate) writes: tokio::sync::Semaphore,
     /// Batch upserts waiting for the write turn (written together: group commit).
-    pub(crate) pending_writes: Mutex<Vec<crate::routes::transactions::PendingUpsert>>,
+    pub(crate) group_commit: GroupCommit,
     /// Redis, when configured.
     pub(crate) redis: Option<Arc<crate::shared::Shared>>,
     /// The generation of each organization this node last stored in Redis (from the
@@ -105,11 +107,6 @@ struct Pool {
 
 /// Largest accepted JSON body (10,000 lines of a batch upsert fit well within it).
 pub const MAX_JSON_BODY: usize = 16 << 20;
-
-/// How long a verified key is trusted before it is checked again (a revocation is picked up
-/// sooner, by the generation poll).
-const KEY_TTL: Duration = Duration::from_secs(60);
-const MAX_CACHED_KEYS: usize = 10_000;
 
 impl App {
     /// State over `store`.
@@ -151,12 +148,12 @@ impl App {
             limiter: RateLimiter::new(config.rate_limit),
             cache: ResponseCache::new(config.cache),
             generations,
-            keys: Mutex::new(HashMap::new()),
+            keys: KeyCache::default(),
             metrics: Metrics::default(),
             jobs_queued: tokio::sync::Notify::new(),
             stopping: Arc::new(AtomicBool::new(false)),
             writes: tokio::sync::Semaphore::new(1),
-            pending_writes: Mutex::new(Vec::new()),
+            group_commit: GroupCommit::default(),
             redis,
             pushed: Mutex::new(HashMap::new()),
             node: format!(
@@ -360,16 +357,9 @@ impl App {
 
     /// The caller a key stands for, from the key cache or the database.
     pub(crate) async fn authenticate(&self, key: String) -> Result<(Caller, i64), ApiError> {
-        use sha2::{Digest, Sha256};
-        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-        if let Some((c, id, at)) = self
-            .keys
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&digest)
-            && at.elapsed() < KEY_TTL
-        {
-            return Ok((c.clone(), *id));
+        let digest = crate::auth::digest(&key);
+        if let Some(hit) = self.keys.get(&digest) {
+            return Ok(hit);
         }
         let found = self
             .db(move |db| {
@@ -382,11 +372,7 @@ impl App {
             })
             .await?
             .ok_or_else(ApiError::unauthorized)?;
-        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
-        if keys.len() >= MAX_CACHED_KEYS {
-            keys.clear();
-        }
-        keys.insert(digest, (found.0.clone(), found.1, Instant::now()));
+        self.keys.insert(digest, found.0.clone(), found.1);
         Ok(found)
     }
 
@@ -425,8 +411,8 @@ impl App {
         Ok(())
     }
 
-    fn clear_keys(&self) {
-        self.keys.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    pub(crate) fn clear_keys(&self) {
+        self.keys.clear();
     }
 
     /// Takes a rate-limit token of `key_id`: from the bucket shared in Redis, or this node's
@@ -440,48 +426,6 @@ impl App {
             return answer.map_err(|wait| crate::ratelimit::too_many(limit, wait));
         }
         self.limiter.check(key_id)
-    }
-
-    /// Starts the node's background work: the generation poll and the job worker. Returns
-    /// a handle that stops them (waiting for a running job to reach a safe point).
-    pub fn start_background(self: &Arc<Self>) -> Background {
-        let app = Arc::clone(self);
-        let poll = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(app.config.poll_interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                if let Err(e) = app.poll_generations().await {
-                    eprintln!("vcci-server: polling generations: {}", e.message);
-                }
-            }
-        });
-        let worker = tokio::spawn(crate::jobs::worker(Arc::clone(self)));
-        if let Some(r) = &self.redis {
-            let r = Arc::clone(r);
-            tokio::spawn(async move {
-                r.probe().await;
-            });
-        }
-        let listen = self.redis.as_ref().map(|r| {
-            let app = Arc::downgrade(self);
-            tokio::spawn(Arc::clone(r).listen(move |ev| {
-                let Some(app) = app.upgrade() else { return };
-                match ev {
-                    crate::shared::Event::Generation { org, generation } => {
-                        app.generations.observe(org, generation);
-                    }
-                    crate::shared::Event::KeyRevoked => app.clear_keys(),
-                    crate::shared::Event::JobQueued => app.jobs_queued.notify_one(),
-                }
-            }))
-        });
-        Background {
-            app: Arc::clone(self),
-            poll,
-            worker,
-            listen,
-        }
     }
 
     /// (connections the pool may hold, connections idle now).
@@ -503,64 +447,6 @@ impl App {
     }
 }
 
-/// The background tasks of a node.
-#[derive(Debug)]
-pub struct Background {
-    app: Arc<App>,
-    poll: tokio::task::JoinHandle<()>,
-    worker: tokio::task::JoinHandle<()>,
-    listen: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Background {
-    /// Stops the poll and the job worker; a running import stops after its current batch
-    /// and is queued again, to resume on the next start.
-    pub async fn stop(self) {
-        self.app.stopping.store(true, Ordering::Relaxed);
-        self.app.jobs_queued.notify_waiters();
-        self.poll.abort();
-        if let Some(l) = &self.listen {
-            l.abort();
-        }
-        let _ = self.worker.await;
-    }
-}
-
-/// The whole HTTP API over `app`.
-pub fn build_app(app: Arc<App>) -> Router {
-    crate::routes::router()
-        .fallback(|| async { ApiError::not_found("route") })
-        .layer(axum::middleware::from_fn(crate::conditional::etag))
-        // Outside the ETag layer: tags are computed on the identity body, and being weak
-        // they stand for every content-coding.
-        .layer(
-            tower_http::compression::CompressionLayer::new()
-                .compress_when(tower_http::compression::predicate::SizeAbove::new(1024)),
-        )
-        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&app),
-            crate::metrics::timeout,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&app),
-            crate::metrics::track,
-        ))
-        .layer(axum::middleware::from_fn(crate::metrics::request_id))
-        .with_state(app)
-}
-
-/// Serves `router` on `listener` until `shutdown` completes, then finishes in-flight requests.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
 /// A stable name for the database call made by closure type `F`: the function that contains
 /// it, e.g. `routes::summary::summary` (bounded cardinality: one per call site).
 fn query_name<F>() -> &'static str {
@@ -569,9 +455,4 @@ fn query_name<F>() -> &'static str {
         n = s;
     }
     n.strip_prefix("vcci_server::").unwrap_or(n)
-}
-
-/// A header value that is always valid (ASCII without controls).
-pub(crate) fn header(s: &str) -> HeaderValue {
-    HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }

@@ -1,14 +1,17 @@
-//! API-key authentication: `Authorization: Bearer <key>`, verified against the stored hash
-//! (then remembered for a minute by the SHA-256 of the key; revocations clear that memory).
+//! API-key authentication: who a caller is (`Caller`), and the node's memory of verified
+//! keys (`KeyCache`: by the SHA-256 of the presented key, for a minute; revocations clear
+//! it). The key is checked against the stored hash by `App::authenticate`; the extractor
+//! that reads `Authorization: Bearer <key>` is in `extract.rs`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
+use sha2::{Digest, Sha256};
 use vcci_store::model::keys::Role;
 use vcci_store::{Org, OrgId};
 
-use crate::{ApiError, App};
+use crate::error::ApiError;
 
 /// The authenticated caller: one organization and one role.
 #[derive(Debug, Clone)]
@@ -32,24 +35,42 @@ impl Caller {
     }
 }
 
-impl FromRequestParts<Arc<App>> for Caller {
-    type Rejection = ApiError;
+/// How long a verified key is trusted before it is checked again (a revocation is picked up
+/// sooner, by the generation poll).
+const KEY_TTL: Duration = Duration::from_secs(60);
+const MAX_CACHED_KEYS: usize = 10_000;
 
-    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Caller, ApiError> {
-        let key = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|k| !k.is_empty() && k.len() <= 256)
-            .ok_or_else(ApiError::unauthorized)?
-            .to_owned();
-        let (caller, key_id) = app.authenticate(key).await?;
-        if let Err(e) = app.rate_check(key_id).await {
-            app.metrics.rate_limited();
-            return Err(e);
+/// Verified keys by the SHA-256 of the presented key: (caller, key id, when verified).
+#[derive(Debug, Default)]
+pub(crate) struct KeyCache {
+    keys: Mutex<HashMap<[u8; 32], (Caller, i64, Instant)>>,
+}
+
+/// The digest under which a presented key is remembered.
+pub(crate) fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+impl KeyCache {
+    /// The caller and key id of a key verified less than `KEY_TTL` ago.
+    pub fn get(&self, digest: &[u8; 32]) -> Option<(Caller, i64)> {
+        let keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        keys.get(digest)
+            .filter(|(_, _, at)| at.elapsed() < KEY_TTL)
+            .map(|(c, id, _)| (c.clone(), *id))
+    }
+
+    /// Remembers a verified key (forgetting all once `MAX_CACHED_KEYS` are held).
+    pub fn insert(&self, digest: [u8; 32], caller: Caller, key_id: i64) {
+        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        if keys.len() >= MAX_CACHED_KEYS {
+            keys.clear();
         }
-        Ok(caller)
+        keys.insert(digest, (caller, key_id, Instant::now()));
+    }
+
+    /// Forgets every key (a key was revoked somewhere).
+    pub fn clear(&self) {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 }

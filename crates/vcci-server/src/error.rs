@@ -146,3 +146,9 @@ impl From<vcci_store::StoreError> for ApiError {
         }
     }
 }
+
+/// A header value that is always valid (ASCII without controls).
+pub(crate) fn header(s: &str) -> axum::http::HeaderValue {
+    axum::http::HeaderValue::from_str(s)
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static("invalid"))
+}

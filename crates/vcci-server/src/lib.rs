@@ -1,6 +1,13 @@
 //! vcci-server: the HTTP API of ../shared/API.md on axum.
 //!
 //! Belongs here: the `App` state, the router, the API error shape, authentication, routes.
+//!
+//! The modules are layers (`scripts/check-module-cycles.py` checks that none import each
+//! other): components that know no state (`error`, `list`, `cursor`, `cache`,
+//! `conditional`, `ratelimit`, `shared`, `metrics`, `perf`, `auth`, `input`,
+//! `group_commit`, `openapi`'s types) under `app` (the node's state), under what uses it
+//! (`extract`, `middleware`, `jobs`, `routes`), under `server` (router, serve, background
+//! work).
 //! Not here: calculation (vcci-core) and storage (vcci-store). Database work runs on
 //! blocking threads through `App::db`, because the store is synchronous (rusqlite, postgres).
 
@@ -12,17 +19,23 @@ pub mod cache;
 mod conditional;
 mod cursor;
 mod error;
+mod extract;
+mod group_commit;
+mod input;
 mod jobs;
 mod list;
 pub mod metrics;
+mod middleware;
 pub mod openapi;
 pub mod perf;
 mod ratelimit;
 mod routes;
+mod server;
 pub mod shared;
 
-pub use app::{App, AppConfig, Background, build_app, serve};
+pub use app::{App, AppConfig};
 pub use auth::Caller;
 pub use cursor::CursorKey;
 pub use error::ApiError;
 pub use ratelimit::RateLimit;
+pub use server::{Background, build_app, serve};

@@ -1,7 +1,10 @@
-//! Conventions shared by list and detail routes: `limit`, `cursor`, `fields=`, the page shape.
+//! Query parameters and pages, shared by every route: `limit`, `cursor`, `fields=`, dates,
+//! the error of a bad parameter, the page shape. Routes parse their parameters here only.
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+
+use vcci_core::Date;
 
 use crate::ApiError;
 
@@ -171,4 +174,16 @@ where
                     .with_details(vec![json!({"parameter": "query", "message": m})])
             })
     }
+}
+
+/// Parses an optional `YYYY-MM-DD` query parameter, naming it in the error.
+pub(crate) fn date_param(name: &str, v: Option<&str>) -> Result<Option<Date>, ApiError> {
+    v.filter(|s| !s.is_empty())
+        .map(|s| {
+            Date::parse(s).map_err(|m| {
+                ApiError::bad_request("invalid_parameter", format!("{name}: {m}"))
+                    .with_details(vec![serde_json::json!({"parameter": name, "message": m})])
+            })
+        })
+        .transpose()
 }

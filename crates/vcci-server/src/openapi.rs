@@ -2,7 +2,7 @@
 //! through `Api` together with its description, so a route cannot exist without being
 //! documented, nor be documented without existing.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use axum::Router;
 use axum::handler::Handler;
@@ -285,17 +285,6 @@ pub fn document(ops: &[Op]) -> Value {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "An API key of one organization and role"}},
             "schemas": schemas(),
         },
-    })
-}
-
-/// The document of this build's router, rendered once.
-pub fn rendered() -> &'static axum::body::Bytes {
-    static DOC: OnceLock<axum::body::Bytes> = OnceLock::new();
-    DOC.get_or_init(|| {
-        let api = crate::routes::api();
-        serde_json::to_vec_pretty(&document(&api.ops))
-            .expect("the document serializes")
-            .into()
     })
 }
 

@@ -13,9 +13,9 @@ use vcci_core::Category;
 use vcci_store::model::csvout;
 use vcci_store::model::lines::LineFilter;
 
+use crate::list::date_param;
 use crate::list::{Query, param_error};
 use crate::openapi::{Api, Op};
-use crate::routes::summary::date_param;
 use crate::{ApiError, App, Caller};
 
 /// Lines read per database call.

@@ -106,7 +106,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         .into_iter()
         .map(|(kind, status, n)| (format!("kind=\"{kind}\",status=\"{status}\""), n))
         .collect::<Vec<_>>();
-    let body = crate::metrics::render(&app, &jobs);
+    let body = super::metrics::render(&app, &jobs);
     ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response()
 }
 
@@ -116,7 +116,7 @@ async fn openapi() -> Response {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        crate::openapi::rendered().clone(),
+        super::rendered_openapi().clone(),
     )
         .into_response()
 }

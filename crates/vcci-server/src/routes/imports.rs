@@ -77,7 +77,7 @@ pub fn accepted(job_id: &str) -> Response {
     )
         .into_response();
     r.headers_mut()
-        .insert(header::LOCATION, crate::app::header(&url));
+        .insert(header::LOCATION, crate::error::header(&url));
     r
 }
 
@@ -291,7 +291,7 @@ pub fn download(
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(
         header::CONTENT_DISPOSITION,
-        crate::app::header(&format!("attachment; filename=\"{filename}\"")),
+        crate::error::header(&format!("attachment; filename=\"{filename}\"")),
     );
     r
 }

@@ -14,6 +14,7 @@ mod exports;
 mod factors;
 mod health;
 pub(crate) mod imports;
+mod metrics;
 pub(crate) mod reports;
 pub(crate) mod summary;
 mod suppliers;
@@ -32,6 +33,17 @@ pub fn api() -> Api {
     let api = calculate::api(api);
     let api = imports::api(api);
     reports::api(api)
+}
+
+/// The OpenAPI document of this build's router, rendered once.
+pub fn rendered_openapi() -> &'static axum::body::Bytes {
+    static DOC: std::sync::OnceLock<axum::body::Bytes> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let api = api();
+        serde_json::to_vec_pretty(&crate::openapi::document(&api.ops))
+            .expect("the document serializes")
+            .into()
+    })
 }
 
 /// The router: the documented API plus the docs page's static assets.

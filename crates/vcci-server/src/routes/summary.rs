@@ -9,7 +9,7 @@ use vcci_core::Date;
 use vcci_store::model::reports::DateRange;
 
 use crate::conditional::CacheCtx;
-use crate::list::Query;
+use crate::list::{Query, date_param};
 use crate::openapi::{Api, Op};
 use crate::{ApiError, App, Caller};
 
@@ -50,18 +50,6 @@ struct SummaryQuery {
     date_from: Option<String>,
     date_to: Option<String>,
     supplier_id: Option<String>,
-}
-
-/// Parses an optional `YYYY-MM-DD` query parameter, naming it in the error.
-pub(crate) fn date_param(name: &str, v: Option<&str>) -> Result<Option<Date>, ApiError> {
-    v.filter(|s| !s.is_empty())
-        .map(|s| {
-            Date::parse(s).map_err(|m| {
-                ApiError::bad_request("invalid_parameter", format!("{name}: {m}"))
-                    .with_details(vec![serde_json::json!({"parameter": name, "message": m})])
-            })
-        })
-        .transpose()
 }
 
 async fn summary(

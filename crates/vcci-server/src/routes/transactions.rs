@@ -1,7 +1,6 @@
 //! Transactions (spend and activity lines) with their emissions: batch upsert, keyset-paged
 //! list, detail and delete.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -9,19 +8,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use serde_json::{Value, json};
-use vcci_core::{Category, catalog};
+use serde_json::Value;
+use vcci_core::Category;
 use vcci_store::model::keys::Role;
 use vcci_store::model::lines::{LineFilter, StoredLine};
-use vcci_store::write::{NewSuppliers, PreparedLine, prepare};
-use vcci_store::{Db, Org, OrgId};
 
 use crate::conditional::CacheCtx;
-use crate::error::line_error_json;
+use crate::list::date_param;
 use crate::list::{self, Query, param_error};
 use crate::openapi::{Api, Op};
-use crate::routes::calculate::{parse_line, supplier_keys};
-use crate::routes::summary::date_param;
 use crate::{ApiError, App, Caller};
 
 pub const MAX_BATCH_LINES: usize = 10_000;
@@ -241,27 +236,20 @@ async fn upsert_lines(
             ),
         ));
     }
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    app.pending_writes
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(PendingUpsert {
-            org: caller.org.clone(),
-            lines: body.transactions,
-            reply: tx,
-        });
+    let rx = app.group_commit.push(caller.org.clone(), body.transactions);
     // Group commit: whoever gets the write turn writes every request queued by then in one
     // transaction; requests already written by an earlier turn just collect their answer.
     // A task of its own, so that a client going away cannot stop it half-way.
     let a = Arc::clone(&app);
     let turn = tokio::spawn(async move {
         let _turn = a.writes.acquire().await.map_err(ApiError::internal)?;
-        let batch =
-            std::mem::take(&mut *a.pending_writes.lock().unwrap_or_else(|p| p.into_inner()));
+        let batch = a.group_commit.take();
         if batch.is_empty() {
             return Ok(());
         }
-        let (replies, generations) = a.db(move |db| Ok(write_group(db, batch))).await?;
+        let (replies, generations) = a
+            .db(move |db| Ok(crate::group_commit::write_group(db, batch)))
+            .await?;
         // This node learns the new generations before anyone is answered, so a client's
         // next read sees its write.
         for (org, g) in generations {
@@ -274,108 +262,4 @@ async fn upsert_lines(
     });
     turn.await.map_err(ApiError::internal)??;
     rx.await.map_err(ApiError::internal)?.map(Json)
-}
-
-/// A batch upsert waiting for the write turn.
-#[derive(Debug)]
-pub(crate) struct PendingUpsert {
-    org: Org,
-    lines: Vec<Value>,
-    reply: tokio::sync::oneshot::Sender<Result<Value, ApiError>>,
-}
-
-type Reply = (
-    tokio::sync::oneshot::Sender<Result<Value, ApiError>>,
-    Result<Value, ApiError>,
-);
-
-/// Prepares each queued upsert and writes them all in one transaction (each alone if that
-/// fails, so one request's fault is not another's). Returns the answers and the new
-/// generation of each organization written.
-fn write_group(db: &mut Db, batch: Vec<PendingUpsert>) -> (Vec<Reply>, Vec<(OrgId, u64)>) {
-    let mut ready = Vec::new();
-    let mut replies: Vec<Reply> = Vec::new();
-    for p in batch {
-        match prepare_upsert(db, &p.org, &p.lines) {
-            Ok((lines, new, answer)) => ready.push((p.reply, p.org.id, lines, new, answer)),
-            Err(e) => replies.push((p.reply, Err(ApiError::from(e)))),
-        }
-    }
-    let groups: Vec<(OrgId, &[PreparedLine], &NewSuppliers)> = ready
-        .iter()
-        .map(|(_, org, lines, new, _)| (*org, &lines[..], new))
-        .collect();
-    let together = db.write_line_groups(&groups);
-    let mut orgs: Vec<OrgId> = ready.iter().map(|r| r.1).collect();
-    for (reply, org, lines, new, answer) in ready {
-        let result = match &together {
-            Ok(_) => Ok(answer),
-            Err(_) => db
-                .write_lines(org, &lines, &new)
-                .map(|_| answer)
-                .map_err(ApiError::from),
-        };
-        replies.push((reply, result));
-    }
-    orgs.sort_unstable();
-    orgs.dedup();
-    let generations = orgs
-        .into_iter()
-        .filter_map(|o| db.generation(o).ok().map(|g| (o, g)))
-        .collect();
-    (replies, generations)
-}
-
-/// Parses and calculates a batch: the lines to write, suppliers to create, and the answer
-/// (`accepted`, `rejected` by index with the JSON path of each problem).
-fn prepare_upsert(
-    db: &Db,
-    org: &Org,
-    lines: &[Value],
-) -> Result<(Vec<PreparedLine>, NewSuppliers, Value), vcci_store::StoreError> {
-    let parsed: Vec<_> = lines.iter().map(|v| parse_line(v, true)).collect();
-    let keys = supplier_keys(parsed.iter().filter_map(|l| l.as_ref().ok()));
-    let mut profiles = db.supplier_profiles_for(org.id, &keys)?;
-    let mut prepared: Vec<PreparedLine> = Vec::with_capacity(lines.len());
-    let mut new_suppliers = Vec::new();
-    let mut rejected = Vec::new();
-    // Later lines with the same transaction_id win, as in a sequence of upserts.
-    let mut position: HashMap<String, usize> = HashMap::new();
-    for (i, (v, line)) in lines.iter().zip(parsed).enumerate() {
-        let prefix = format!("transactions[{i}]");
-        let id = v.get("transaction_id").cloned().unwrap_or(Value::Null);
-        let line = match line {
-            Ok(l) => l,
-            Err(errs) => {
-                rejected.push(json!({"index": i, "transaction_id": id, "error": line_error_json(&prefix, &errs)}));
-                continue;
-            }
-        };
-        match prepare(catalog(), org, line, &profiles, None) {
-            Ok(p) => {
-                if let Some(k) = p.supplier_key()
-                    && !profiles.contains_key(k)
-                {
-                    new_suppliers.push((
-                        k.to_owned(),
-                        p.line.supplier_name.clone().unwrap_or_else(|| k.to_owned()),
-                    ));
-                    profiles.insert(k.to_owned(), Default::default());
-                }
-                let key = p.line.transaction_id.clone().unwrap_or_default();
-                match position.get(&key) {
-                    Some(&at) => prepared[at] = p,
-                    None => {
-                        position.insert(key, prepared.len());
-                        prepared.push(p);
-                    }
-                }
-            }
-            Err(e) => rejected.push(
-                json!({"index": i, "transaction_id": id, "error": line_error_json(&prefix, &[e])}),
-            ),
-        }
-    }
-    let answer = json!({"accepted": lines.len() - rejected.len(), "rejected": rejected});
-    Ok((prepared, new_suppliers, answer))
 }

@@ -1,118 +1,22 @@
-//! The background job worker: claims queued jobs (CSV imports, reports) from the database
-//! and runs them, one at a time per node, off the request path.
+//! An import job: the uploaded CSV read back from the database and imported, its rejects
+//! stored as the job's rejects file.
 
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
-use vcci_store::import::ImportTarget;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use vcci_core::catalog;
 use vcci_store::import::{
-    ImportError, ImportOptions, ImportReport, JobLink, RejectsWriter, import_suppliers,
-    import_transactions,
+    ImportError, ImportOptions, ImportReport, ImportTarget, JobLink, RejectsWriter,
+    import_suppliers, import_transactions,
 };
-use vcci_store::model::jobs::{Job, JobFileReader, JobFileWriter, JobKind};
+use vcci_store::model::jobs::{Job, JobFileReader, JobFileWriter};
 use vcci_store::{Store, StoreError};
 
+use super::{MAX_LISTED_REJECTS, Outcome};
 use crate::App;
-
-/// An upload with no new chunk for this long is removed.
-const UPLOAD_STALE_MS: i64 = 600_000;
-/// Rejected lines listed in a job's `errors` (all of them are in its rejects file).
-pub const MAX_LISTED_REJECTS: usize = 1000;
-
-/// The worker loop: recover orphaned jobs, then claim and run queued ones until stopping.
-pub async fn worker(app: Arc<App>) {
-    let mut last_recovery: Option<Instant> = None;
-    while !app.stopping() {
-        if last_recovery.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
-            last_recovery = Some(Instant::now());
-            let stale = app.config.job_stale.as_millis() as i64;
-            match app
-                .db(move |db| db.recover_jobs(stale, UPLOAD_STALE_MS))
-                .await
-            {
-                Ok(r) if r.requeued + r.failed > 0 => eprintln!(
-                    "vcci-server: recovered interrupted jobs: {} queued again, {} failed",
-                    r.requeued, r.failed
-                ),
-                Ok(_) => {}
-                Err(e) => eprintln!("vcci-server: recovering jobs: {}", e.message),
-            }
-        }
-        let node = app.node.clone();
-        match app.db(move |db| db.claim_job(&node)).await {
-            Ok(Some(job)) => run(&app, job).await,
-            Ok(None) => {
-                let _ =
-                    tokio::time::timeout(Duration::from_secs(1), app.jobs_queued.notified()).await;
-            }
-            Err(e) => {
-                eprintln!("vcci-server: claiming a job: {}", e.message);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
-}
-
-/// What a finished run decided.
-pub(crate) enum Outcome {
-    Succeeded(Value),
-    Failed(Value),
-    /// The node is stopping (or lost the job): back to the queue.
-    Interrupted,
-}
-
-async fn run(app: &Arc<App>, job: Job) {
-    let id = job.id.clone();
-    let org = job.org_id;
-    let a = Arc::clone(app);
-    let outcome = tokio::task::spawn_blocking(move || match job.kind {
-        JobKind::Import => run_import(&a, &job),
-        JobKind::Report => crate::routes::reports::run_report(&a, &job),
-    })
-    .await
-    .unwrap_or_else(|e| {
-        Ok(Outcome::Failed(
-            json!([{"message": format!("the job crashed: {e}")}]),
-        ))
-    });
-    let node = app.node.clone();
-    let jid = id.clone();
-    let done = app
-        .db_write(org, move |db| match outcome {
-            Ok(Outcome::Succeeded(result)) => {
-                let (result, errors) = split_errors(result);
-                db.finish_job(&jid, &node, true, Some(&result), errors.as_deref())
-            }
-            Ok(Outcome::Failed(errors)) => {
-                db.finish_job(&jid, &node, false, None, Some(&errors.to_string()))
-            }
-            Ok(Outcome::Interrupted) => db.requeue_job(&jid, &node),
-            Err(e) => db.finish_job(
-                &jid,
-                &node,
-                false,
-                None,
-                Some(&json!([{"message": e.to_string()}]).to_string()),
-            ),
-        })
-        .await;
-    if let Err(e) = done {
-        eprintln!("vcci-server: recording the end of job {id}: {}", e.message);
-    }
-}
-
-/// A result may carry `errors` (rejected lines) that belong in the job's `errors`.
-fn split_errors(mut result: Value) -> (String, Option<String>) {
-    let errors = result
-        .as_object_mut()
-        .and_then(|m| m.remove("errors"))
-        .map(|e| e.to_string());
-    (result.to_string(), errors)
-}
 
 /// Reads the job's input, failing once `stop` is set so the import ends at a batch boundary.
 struct Stoppable<R> {
@@ -129,7 +33,7 @@ impl<R: Read> Read for Stoppable<R> {
     }
 }
 
-fn run_import(app: &App, job: &Job) -> Result<Outcome, StoreError> {
+pub(super) fn run(app: &App, job: &Job) -> Result<Outcome, StoreError> {
     let store: &Store = app.store();
     let params: Value = serde_json::from_str(&job.params).unwrap_or_default();
     let suppliers = params["kind"] == "suppliers";

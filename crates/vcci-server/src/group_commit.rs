@@ -1,0 +1,149 @@
+//! Group commit of API upserts: requests queue their lines here, and whoever gets the
+//! node's write turn writes every request queued by then in one transaction (one commit
+//! instead of one per request). The turn itself is taken by the route
+//! (`routes::transactions`); this module holds the queue and the write.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+use vcci_core::catalog;
+use vcci_store::write::{NewSuppliers, PreparedLine, prepare};
+use vcci_store::{Db, Org, OrgId};
+
+use crate::error::{ApiError, line_error_json};
+use crate::input::{parse_line, supplier_keys};
+
+/// The upserts waiting for the write turn.
+#[derive(Debug, Default)]
+pub(crate) struct GroupCommit {
+    queue: Mutex<Vec<PendingUpsert>>,
+}
+
+impl GroupCommit {
+    /// Queues `lines` of `org`; the receiver gets the request's answer once written.
+    pub fn push(
+        &self,
+        org: Org,
+        lines: Vec<Value>,
+    ) -> tokio::sync::oneshot::Receiver<Result<Value, ApiError>> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(PendingUpsert { org, lines, reply });
+        rx
+    }
+
+    /// Everything queued so far (for the holder of the write turn).
+    pub fn take(&self) -> Vec<PendingUpsert> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// A batch upsert waiting for the write turn.
+#[derive(Debug)]
+pub(crate) struct PendingUpsert {
+    org: Org,
+    lines: Vec<Value>,
+    reply: tokio::sync::oneshot::Sender<Result<Value, ApiError>>,
+}
+
+type Reply = (
+    tokio::sync::oneshot::Sender<Result<Value, ApiError>>,
+    Result<Value, ApiError>,
+);
+
+/// Prepares each queued upsert and writes them all in one transaction (each alone if that
+/// fails, so one request's fault is not another's). Returns the answers and the new
+/// generation of each organization written.
+pub(crate) fn write_group(
+    db: &mut Db,
+    batch: Vec<PendingUpsert>,
+) -> (Vec<Reply>, Vec<(OrgId, u64)>) {
+    let mut ready = Vec::new();
+    let mut replies: Vec<Reply> = Vec::new();
+    for p in batch {
+        match prepare_upsert(db, &p.org, &p.lines) {
+            Ok((lines, new, answer)) => ready.push((p.reply, p.org.id, lines, new, answer)),
+            Err(e) => replies.push((p.reply, Err(ApiError::from(e)))),
+        }
+    }
+    let groups: Vec<(OrgId, &[PreparedLine], &NewSuppliers)> = ready
+        .iter()
+        .map(|(_, org, lines, new, _)| (*org, &lines[..], new))
+        .collect();
+    let together = db.write_line_groups(&groups);
+    let mut orgs: Vec<OrgId> = ready.iter().map(|r| r.1).collect();
+    for (reply, org, lines, new, answer) in ready {
+        let result = match &together {
+            Ok(_) => Ok(answer),
+            Err(_) => db
+                .write_lines(org, &lines, &new)
+                .map(|_| answer)
+                .map_err(ApiError::from),
+        };
+        replies.push((reply, result));
+    }
+    orgs.sort_unstable();
+    orgs.dedup();
+    let generations = orgs
+        .into_iter()
+        .filter_map(|o| db.generation(o).ok().map(|g| (o, g)))
+        .collect();
+    (replies, generations)
+}
+
+/// Parses and calculates a batch: the lines to write, suppliers to create, and the answer
+/// (`accepted`, `rejected` by index with the JSON path of each problem).
+fn prepare_upsert(
+    db: &Db,
+    org: &Org,
+    lines: &[Value],
+) -> Result<(Vec<PreparedLine>, NewSuppliers, Value), vcci_store::StoreError> {
+    let parsed: Vec<_> = lines.iter().map(|v| parse_line(v, true)).collect();
+    let keys = supplier_keys(parsed.iter().filter_map(|l| l.as_ref().ok()));
+    let mut profiles = db.supplier_profiles_for(org.id, &keys)?;
+    let mut prepared: Vec<PreparedLine> = Vec::with_capacity(lines.len());
+    let mut new_suppliers = Vec::new();
+    let mut rejected = Vec::new();
+    // Later lines with the same transaction_id win, as in a sequence of upserts.
+    let mut position: HashMap<String, usize> = HashMap::new();
+    for (i, (v, line)) in lines.iter().zip(parsed).enumerate() {
+        let prefix = format!("transactions[{i}]");
+        let id = v.get("transaction_id").cloned().unwrap_or(Value::Null);
+        let line = match line {
+            Ok(l) => l,
+            Err(errs) => {
+                rejected.push(json!({"index": i, "transaction_id": id, "error": line_error_json(&prefix, &errs)}));
+                continue;
+            }
+        };
+        match prepare(catalog(), org, line, &profiles, None) {
+            Ok(p) => {
+                if let Some(k) = p.supplier_key()
+                    && !profiles.contains_key(k)
+                {
+                    new_suppliers.push((
+                        k.to_owned(),
+                        p.line.supplier_name.clone().unwrap_or_else(|| k.to_owned()),
+                    ));
+                    profiles.insert(k.to_owned(), Default::default());
+                }
+                let key = p.line.transaction_id.clone().unwrap_or_default();
+                match position.get(&key) {
+                    Some(&at) => prepared[at] = p,
+                    None => {
+                        position.insert(key, prepared.len());
+                        prepared.push(p);
+                    }
+                }
+            }
+            Err(e) => rejected.push(
+                json!({"index": i, "transaction_id": id, "error": line_error_json(&prefix, &[e])}),
+            ),
+        }
+    }
+    let answer = json!({"accepted": lines.len() - rejected.len(), "rejected": rejected});
+    Ok((prepared, new_suppliers, answer))
+}

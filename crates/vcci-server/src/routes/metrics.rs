@@ -1,0 +1,178 @@
+//! `GET /metrics`: the node's metrics as Prometheus text.
+
+use std::fmt::Write as _;
+
+use crate::app::App;
+use std::sync::atomic::Ordering;
+
+use crate::metrics::esc;
+
+/// The Prometheus exposition of `app`'s metrics and the job counts `jobs`.
+/// The Prometheus text exposition of this node's metrics.
+pub fn render(app: &App, jobs: &[(String, i64)]) -> String {
+    let m = &app.metrics;
+    let mut out = String::with_capacity(16 << 10);
+    let routes = m.routes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut keys: Vec<_> = routes.keys().collect();
+    keys.sort();
+    out += "# HELP vcci_http_requests_total HTTP requests answered, by route template, method and status class.\n";
+    out += "# TYPE vcci_http_requests_total counter\n";
+    for r in &keys {
+        for (method, s) in &routes[*r] {
+            for (class, n) in s.classes.iter().enumerate().skip(1) {
+                if *n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "vcci_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{class}xx\"}} {n}",
+                        esc(r)
+                    );
+                }
+            }
+        }
+    }
+    out += "# HELP vcci_http_request_duration_seconds Time to answer a request (until the response head).\n";
+    out += "# TYPE vcci_http_request_duration_seconds histogram\n";
+    for r in &keys {
+        for (method, s) in &routes[*r] {
+            s.latency.render(
+                &mut out,
+                "vcci_http_request_duration_seconds",
+                &format!("route=\"{}\",method=\"{method}\"", esc(r)),
+            );
+        }
+    }
+    let db = m.db.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut names: Vec<_> = db.keys().collect();
+    names.sort();
+    out += "# HELP vcci_db_query_duration_seconds Database calls by name (the code that makes them), including the wait for a connection thread.\n";
+    out += "# TYPE vcci_db_query_duration_seconds histogram\n";
+    for n in names {
+        db[n].render(
+            &mut out,
+            "vcci_db_query_duration_seconds",
+            &format!("query=\"{}\"", esc(n)),
+        );
+    }
+    let gauge = |out: &mut String, name: &str, help: &str, kind: &str, v: String| {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+        );
+    };
+    gauge(
+        &mut out,
+        "vcci_http_requests_in_flight",
+        "Requests being answered.",
+        "gauge",
+        m.in_flight.load(Ordering::Relaxed).to_string(),
+    );
+    gauge(
+        &mut out,
+        "vcci_rate_limited_total",
+        "Requests refused by the per-key rate limit.",
+        "counter",
+        m.rate_limited.load(Ordering::Relaxed).to_string(),
+    );
+    gauge(
+        &mut out,
+        "vcci_http_timeouts_total",
+        "Requests answered 503 because they exceeded the request timeout.",
+        "counter",
+        m.timeouts.load(Ordering::Relaxed).to_string(),
+    );
+    let c = &app.cache.stats;
+    let r = app.redis().map(|r| &r.stats);
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    for (name, help, v, redis) in [
+        (
+            "vcci_cache_hits_total",
+            "Cache lookups answered from the cache, by level.",
+            load(&c.hits),
+            r.map(|r| load(&r.hits)),
+        ),
+        (
+            "vcci_cache_misses_total",
+            "Cache lookups that computed the response, by level.",
+            load(&c.misses),
+            r.map(|r| load(&r.misses)),
+        ),
+        (
+            "vcci_cache_evictions_total",
+            "Entries dropped to keep the cache within its limits, by level.",
+            load(&c.evictions),
+            None,
+        ),
+        (
+            "vcci_cache_errors_total",
+            "Cache operations that failed (Redis unreachable or too slow), by level.",
+            0,
+            r.map(|r| load(&r.errors)),
+        ),
+    ] {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name}{{level=\"memory\"}} {v}\n"
+        );
+        if let Some(v) = redis {
+            let _ = writeln!(out, "{name}{{level=\"redis\"}} {v}");
+        }
+    }
+    out += "# HELP vcci_cache_up Whether a cache level is reachable (1) or not (0).\n# TYPE vcci_cache_up gauge\nvcci_cache_up{level=\"memory\"} 1\n";
+    if let Some(r) = app.redis() {
+        let _ = writeln!(
+            out,
+            "vcci_cache_up{{level=\"redis\"}} {}",
+            u8::from(r.is_up())
+        );
+    }
+    let (entries, bytes) = app.cache.size();
+    let _ = write!(
+        out,
+        "# HELP vcci_cache_entries Entries held, by level.\n# TYPE vcci_cache_entries gauge\nvcci_cache_entries{{level=\"memory\"}} {entries}\n\
+         # HELP vcci_cache_bytes Bytes held, by level.\n# TYPE vcci_cache_bytes gauge\nvcci_cache_bytes{{level=\"memory\"}} {bytes}\n"
+    );
+    let (size, idle) = app.pool_stats();
+    gauge(
+        &mut out,
+        "vcci_db_pool_connections",
+        "Database connections the pool may hold.",
+        "gauge",
+        size.to_string(),
+    );
+    gauge(
+        &mut out,
+        "vcci_db_pool_in_use",
+        "Database connections in use.",
+        "gauge",
+        (size - idle).to_string(),
+    );
+    gauge(
+        &mut out,
+        "vcci_import_lines_total",
+        "Lines read by finished import jobs on this node.",
+        "counter",
+        m.import_lines.load(Ordering::Relaxed).to_string(),
+    );
+    gauge(
+        &mut out,
+        "vcci_import_lines_per_second",
+        "Throughput of the last finished import job on this node.",
+        "gauge",
+        f64::from_bits(m.import_rate.load(Ordering::Relaxed)).to_string(),
+    );
+    let _ = write!(
+        out,
+        "# HELP vcci_uptime_seconds Seconds since the node started.\n# TYPE vcci_uptime_seconds gauge\nvcci_uptime_seconds {}\n",
+        m.recent.uptime().as_secs_f64()
+    );
+    out += "# HELP vcci_jobs Background jobs by kind and status.\n# TYPE vcci_jobs gauge\n";
+    for (labels, n) in jobs {
+        let _ = writeln!(out, "vcci_jobs{{{labels}}} {n}");
+    }
+    let _ = write!(
+        out,
+        "# HELP vcci_build_info The running build.\n# TYPE vcci_build_info gauge\nvcci_build_info{{version=\"{}\"}} 1\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    out
+}

@@ -1,0 +1,114 @@
+//! The router and the serve seam used by `vcci serve`, by tests and by the load tester, and
+//! the node's background work (generation poll, Redis listener, job worker).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+
+use crate::app::{App, MAX_JSON_BODY};
+use crate::error::ApiError;
+
+impl App {
+    /// Starts the node's background work: the generation poll and the job worker. Returns
+    /// a handle that stops them (waiting for a running job to reach a safe point).
+    pub fn start_background(self: &Arc<Self>) -> Background {
+        let app = Arc::clone(self);
+        let poll = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(app.config.poll_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = app.poll_generations().await {
+                    eprintln!("vcci-server: polling generations: {}", e.message);
+                }
+            }
+        });
+        let worker = tokio::spawn(crate::jobs::worker(Arc::clone(self)));
+        if let Some(r) = &self.redis {
+            let r = Arc::clone(r);
+            tokio::spawn(async move {
+                r.probe().await;
+            });
+        }
+        let listen = self.redis.as_ref().map(|r| {
+            let app = Arc::downgrade(self);
+            tokio::spawn(Arc::clone(r).listen(move |ev| {
+                let Some(app) = app.upgrade() else { return };
+                match ev {
+                    crate::shared::Event::Generation { org, generation } => {
+                        app.generations.observe(org, generation);
+                    }
+                    crate::shared::Event::KeyRevoked => app.clear_keys(),
+                    crate::shared::Event::JobQueued => app.jobs_queued.notify_one(),
+                }
+            }))
+        });
+        Background {
+            app: Arc::clone(self),
+            poll,
+            worker,
+            listen,
+        }
+    }
+}
+
+/// The background tasks of a node.
+#[derive(Debug)]
+pub struct Background {
+    app: Arc<App>,
+    poll: tokio::task::JoinHandle<()>,
+    worker: tokio::task::JoinHandle<()>,
+    listen: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Stops the poll and the job worker; a running import stops after its current batch
+    /// and is queued again, to resume on the next start.
+    pub async fn stop(self) {
+        self.app.stopping.store(true, Ordering::Relaxed);
+        self.app.jobs_queued.notify_waiters();
+        self.poll.abort();
+        if let Some(l) = &self.listen {
+            l.abort();
+        }
+        let _ = self.worker.await;
+    }
+}
+
+/// The whole HTTP API over `app`.
+pub fn build_app(app: Arc<App>) -> Router {
+    crate::routes::router()
+        .fallback(|| async { ApiError::not_found("route") })
+        .layer(axum::middleware::from_fn(crate::conditional::etag))
+        // Outside the ETag layer: tags are computed on the identity body, and being weak
+        // they stand for every content-coding.
+        .layer(
+            tower_http::compression::CompressionLayer::new()
+                .compress_when(tower_http::compression::predicate::SizeAbove::new(1024)),
+        )
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            crate::middleware::timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            crate::middleware::track,
+        ))
+        .layer(axum::middleware::from_fn(crate::middleware::request_id))
+        .with_state(app)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
