@@ -194,7 +194,10 @@ impl App {
             .map_err(ApiError::internal)?;
         let pool = Arc::clone(&self.pool);
         let name = query_name::<F>();
+        // The request's span (its id) follows the call onto the blocking thread.
+        let span = tracing::Span::current();
         let out = tokio::task::spawn_blocking(move || {
+            let _span = span.enter();
             let _permit = permit;
             let popped = pool
                 .idle
@@ -227,10 +230,11 @@ impl App {
         self.metrics.db_call(name, took);
         if took >= self.config.slow_query {
             self.metrics.recent.slow_query(name, took);
-            eprintln!(
-                "{{\"event\":\"slow_query\",\"query\":\"{name}\",\"ms\":{:.3},\"ok\":{}}}",
-                took.as_secs_f64() * 1000.0,
-                out.is_ok()
+            tracing::warn!(
+                query = name,
+                ms = took.as_secs_f64() * 1000.0,
+                ok = out.is_ok(),
+                "slow database call"
             );
         }
         out.map_err(ApiError::from)

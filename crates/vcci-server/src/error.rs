@@ -53,7 +53,7 @@ impl ApiError {
     }
     /// A 500 whose cause is logged here and not shown to the client.
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
-        eprintln!("vcci-server: internal error: {cause}");
+        tracing::error!(cause = %cause, "internal error");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -120,7 +120,7 @@ impl From<vcci_store::StoreError> for ApiError {
             E::Conflict { message, sqlstate } => {
                 let shown = match sqlstate {
                     Some(_) => {
-                        eprintln!("vcci-server: write conflict: {message}");
+                        tracing::warn!(cause = %message, "write conflict");
                         "the write conflicts with stored data".to_owned()
                     }
                     None => message,
@@ -129,7 +129,7 @@ impl From<vcci_store::StoreError> for ApiError {
             }
             // The database restarted, is unreachable or refuses connections: worth a retry.
             E::Unavailable(cause) => {
-                eprintln!("vcci-server: database unavailable: {cause}");
+                tracing::warn!(cause = %cause, "database unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",

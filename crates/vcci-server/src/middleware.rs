@@ -11,6 +11,8 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use tracing::Instrument;
+
 use crate::app::App;
 use crate::error::{ApiError, header};
 
@@ -80,7 +82,9 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         header(&format!("{prefix}-{n:x}"))
     });
     req.headers_mut().insert("x-request-id", id.clone());
-    let mut res = next.run(req).await;
+    // Every log line of the request carries its id (the span's field).
+    let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or_default());
+    let mut res = next.run(req).instrument(span).await;
     res.headers_mut().insert("x-request-id", id);
     res
 }

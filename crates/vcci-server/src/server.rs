@@ -22,7 +22,7 @@ impl App {
             loop {
                 tick.tick().await;
                 if let Err(e) = app.poll_generations().await {
-                    eprintln!("vcci-server: polling generations: {}", e.message);
+                    tracing::warn!(error = %e.message, "polling generations");
                 }
             }
         });

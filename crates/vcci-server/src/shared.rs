@@ -179,10 +179,7 @@ impl Shared {
     fn mark_down(&self, what: &str, e: &dyn std::fmt::Display) {
         self.stats.errors.fetch_add(1, Ordering::Relaxed);
         if self.up.swap(false, Ordering::Relaxed) {
-            eprintln!(
-                "{{\"event\":\"redis_down\",\"during\":\"{what}\",\"error\":{}}}",
-                serde_json::Value::String(e.to_string())
-            );
+            tracing::warn!(during = what, error = %e, "redis down");
         }
         *self.probed.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
     }
@@ -251,7 +248,7 @@ impl Shared {
         let pong: Option<String> = self.run_on(&mut conn, "ping", redis::cmd("PING")).await;
         if pong.is_some() {
             if !self.up.swap(true, Ordering::Relaxed) {
-                eprintln!("{{\"event\":\"redis_up\"}}");
+                tracing::info!("redis up");
             }
             Some(conn)
         } else {

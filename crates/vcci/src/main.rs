@@ -5,6 +5,7 @@
 mod cli;
 mod cmd;
 mod loadtest;
+mod logging;
 mod output;
 mod progress;
 
@@ -17,6 +18,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let cli = cli::Cli::parse();
+    logging::init();
     if let Err(e) = cmd::run(cli) {
         // One line on standard error, non-zero exit: scripts rely on both.
         let msg = format!("{e:#}").replace('\n', " ");

@@ -420,3 +420,67 @@ fn loadtest_refuses_bad_arguments_with_one_line() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn server_logs_are_json_lines_carrying_the_request_id() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vcci"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--slow-query-ms", "0"])
+        .env_remove("VCCI_LOG")
+        .env_remove("VCCI_LOG_FORMAT")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Standard error is a pipe, not a terminal: logs are JSON lines.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let next = || {
+        rx.recv_timeout(std::time::Duration::from_secs(30))
+            .expect("a line on standard error")
+    };
+    let addr = loop {
+        let line = next();
+        if let Some(rest) = line.strip_prefix("vcci listening on http://") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "GET /ready HTTP/1.1\r\nHost: x\r\nX-Request-Id: log-test-1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    // Every database call is "slow" at 0 ms: the readiness check's is logged.
+    let entry: serde_json::Value = loop {
+        let line = next();
+        if line.contains("log-test-1") {
+            break serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(entry["level"], "WARN", "{entry}");
+    assert_eq!(entry["message"], "slow database call", "{entry}");
+    assert_eq!(entry["span"]["request_id"], "log-test-1", "{entry}");
+    assert!(
+        entry["target"].as_str().unwrap().starts_with("vcci_server"),
+        "{entry}"
+    );
+    assert!(
+        entry["query"].as_str().unwrap().contains("ready"),
+        "{entry}"
+    );
+    assert!(entry["timestamp"].is_string(), "{entry}");
+}

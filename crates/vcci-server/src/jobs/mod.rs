@@ -29,12 +29,13 @@ pub async fn worker(app: Arc<App>) {
                 .db(move |db| db.recover_jobs(stale, UPLOAD_STALE_MS))
                 .await
             {
-                Ok(r) if r.requeued + r.failed > 0 => eprintln!(
-                    "vcci-server: recovered interrupted jobs: {} queued again, {} failed",
-                    r.requeued, r.failed
+                Ok(r) if r.requeued + r.failed > 0 => tracing::warn!(
+                    requeued = r.requeued,
+                    failed = r.failed,
+                    "recovered interrupted jobs"
                 ),
                 Ok(_) => {}
-                Err(e) => eprintln!("vcci-server: recovering jobs: {}", e.message),
+                Err(e) => tracing::error!(error = %e.message, "recovering jobs"),
             }
         }
         let node = app.node.clone();
@@ -45,7 +46,7 @@ pub async fn worker(app: Arc<App>) {
                     tokio::time::timeout(Duration::from_secs(1), app.jobs_queued.notified()).await;
             }
             Err(e) => {
-                eprintln!("vcci-server: claiming a job: {}", e.message);
+                tracing::error!(error = %e.message, "claiming a job");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
@@ -96,7 +97,7 @@ async fn run(app: &Arc<App>, job: Job) {
         })
         .await;
     if let Err(e) = done {
-        eprintln!("vcci-server: recording the end of job {id}: {}", e.message);
+        tracing::error!(job = %id, error = %e.message, "recording the end of a job");
     }
 }
 

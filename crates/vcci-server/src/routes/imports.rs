@@ -132,7 +132,7 @@ async fn create_import(
         Err(e) => {
             let jid = id.clone();
             if let Err(d) = app.db(move |db| db.delete_job(&jid)).await {
-                eprintln!("vcci-server: removing failed upload {id}: {}", d.message);
+                tracing::error!(job = %id, error = %d.message, "removing a failed upload");
             }
             Err(e)
         }
