@@ -152,3 +152,41 @@ pub(crate) fn header(s: &str) -> axum::http::HeaderValue {
     axum::http::HeaderValue::from_str(s)
         .unwrap_or_else(|_| axum::http::HeaderValue::from_static("invalid"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vcci_store::StoreError;
+
+    #[test]
+    fn store_errors_are_answered_by_their_kind() {
+        let e = ApiError::from(StoreError::invalid("org", "'a b' is not a valid name"));
+        assert_eq!((e.status, e.code), (StatusCode::BAD_REQUEST, "invalid"));
+        assert_eq!(e.details[0]["path"], "org");
+        let e = ApiError::from(StoreError::NotFound("line 'x'".into()));
+        assert_eq!(e.status, StatusCode::NOT_FOUND);
+        let e = ApiError::from(StoreError::Conflict {
+            message: "duplicate key value violates unique constraint \"k\" (23505)".into(),
+            sqlstate: Some("23505".into()),
+        });
+        assert_eq!(e.status, StatusCode::CONFLICT);
+        assert!(!e.message.contains("constraint"), "{}", e.message);
+        let e = ApiError::from(StoreError::Conflict {
+            message: "deadlock detected (40P01)".into(),
+            sqlstate: Some("40P01".into()),
+        });
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.headers.iter().any(|(h, _)| *h == "retry-after"));
+        let e = ApiError::from(StoreError::Timeout("canceling statement (57014)".into()));
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::SERVICE_UNAVAILABLE, "timeout")
+        );
+        let e = ApiError::from(StoreError::Corrupt("a stored line's body".into()));
+        assert_eq!(
+            (e.status, e.code),
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+        );
+        assert_eq!(e.message, "internal error");
+    }
+}

@@ -40,7 +40,7 @@ pub struct Op {
     pub params: Vec<Param>,
     /// Request body: (media type, schema name in components, or "" for a raw body).
     pub body: Option<(&'static str, &'static str)>,
-    /// Success: (status, media type, schema name or "").
+    /// Success: (status, media type — or several, comma-separated — and schema name or "").
     pub ok: (u16, &'static str, &'static str),
     /// Error statuses this operation documents (beyond 401/429 of authenticated routes).
     pub errors: Vec<u16>,
@@ -203,6 +203,15 @@ pub fn document(ops: &[Op]) -> Value {
         let ok = if op.ok.2.is_empty() {
             if op.ok.1.is_empty() {
                 json!({"description": reason(op.ok.0)})
+            } else if op.ok.1.contains(',') {
+                // One of several media types (a report in the format it was asked for).
+                let content: Map<String, Value> = op
+                    .ok
+                    .1
+                    .split(',')
+                    .map(|m| (m.trim().to_owned(), json!({"schema": {}})))
+                    .collect();
+                json!({"description": reason(op.ok.0), "content": content})
             } else {
                 json!({"description": reason(op.ok.0), "content": {op.ok.1: {"schema": {"type": "string"}}}})
             }
@@ -214,6 +223,18 @@ pub fn document(ops: &[Op]) -> Value {
         let mut errors = op.errors.clone();
         if op.role.is_some() {
             errors.extend([401, 429]);
+        }
+        if !op.params.is_empty() {
+            // A parameter of the wrong form, or one the route does not know.
+            errors.push(400);
+        }
+        if op
+            .body
+            .is_some_and(|(media, _)| media == "application/json")
+        {
+            // A body that is not JSON, not the documented shape, too large, or not labelled
+            // `application/json` (`extract::JsonBody`).
+            errors.extend([400, 413, 415]);
         }
         if op.method == "get" && op.ok.1 == "application/json" {
             responses.insert("304".into(), json!({"description": reason(304)}));
@@ -353,10 +374,18 @@ fn schemas() -> Value {
             },
         },
         "Transaction": {
-            "allOf": [{"$ref": "#/components/schemas/LineInput"}, {
-                "type": "object",
-                "properties": {"emission": {"$ref": "#/components/schemas/Emission"}},
-            }],
+            "type": "object",
+            "description": "A stored line as given (absent fields are null) with its result.",
+            "required": ["transaction_id", "date", "price_basis", "emission"],
+            "properties": {
+                "transaction_id": s, "date": {"type": "string", "format": "date"},
+                "supplier_id": opt_s, "supplier_name": {"type": "string", "description": "present when the line named one"},
+                "description": opt_s, "amount": opt_n, "currency": opt_s, "naics_code": opt_s,
+                "category": {"type": ["integer", "null"], "minimum": 1, "maximum": 15},
+                "quantity": opt_n, "unit": opt_s, "activity_id": opt_s, "country": opt_s,
+                "price_basis": {"type": "string", "enum": ["purchaser", "producer"]},
+                "emission": {"$ref": "#/components/schemas/Emission"},
+            },
         },
         "TransactionPage": page_of("Transaction"),
         "UpsertTransactions": {
@@ -444,7 +473,7 @@ fn schemas() -> Value {
             "properties": {
                 "job_id": s, "kind": {"type": "string", "enum": ["import", "report"]},
                 "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
-                "progress": {"type": "object", "properties": {"processed": int, "total": int, "bytes_read": int, "bytes_total": int}},
+                "progress": {"type": "object", "properties": {"processed": int, "total": int, "bytes_read": int, "bytes_total": int}, "description": "`total` and `bytes_total` are absent while unknown"},
                 "result": {"type": "object"}, "errors": {"type": "array", "items": {"type": "object"}},
                 "attempts": int, "created_at": s, "started_at": opt_s, "finished_at": opt_s,
             },

@@ -108,6 +108,31 @@ async fn a_csv_import_runs_as_a_job_with_progress_and_rejects() {
         "{}",
         lines[1]
     );
+    // Compressed, the download still ends properly (a compressing layer polls the file's
+    // stream once more after its end, which once broke the response).
+    let res = e
+        .router
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri(url)
+                .header("authorization", format!("Bearer {}", e.viewer))
+                .header("accept-encoding", "gzip")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+    let gz = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        &gz[..2],
+        &[0x1f, 0x8b],
+        "a complete gzip stream starts with its magic"
+    );
     // The accepted lines are stored and calculated, and the summary (cached before) follows.
     let (s, v) = call(
         &e.router,

@@ -10,6 +10,7 @@ use vcci_core::line::LineError;
 use vcci_core::{Line, catalog};
 
 use crate::error::line_error_json;
+use crate::extract::JsonBody;
 use crate::input::{parse_line, supplier_keys};
 use crate::openapi::{Api, Op};
 use crate::{ApiError, App, Caller};
@@ -39,7 +40,7 @@ struct CalculateBody {
 async fn calculate(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Json(body): Json<CalculateBody>,
+    JsonBody(body): JsonBody<CalculateBody>,
 ) -> Result<Json<Value>, ApiError> {
     if body.lines.len() > MAX_CALCULATE_LINES {
         return Err(ApiError::bad_request(

@@ -58,7 +58,7 @@ pub fn api(api: Api) -> Api {
         )
         .path_param("job_id", "The job's id.")
         .ok(200, "text/csv", "")
-        .errors(&[404]),
+        .errors(&[404, 409]),
     )
 }
 
@@ -249,7 +249,9 @@ pub fn file_body(app: &Arc<App>, job: String, name: &'static str) -> Body {
             }
         }
     });
-    Body::from_stream(stream)
+    // Fused: a compressing layer polls again after the end, which `unfold` forbids (it
+    // panicked, and the client saw a broken chunked response).
+    Body::from_stream(futures_util::StreamExt::fuse(stream))
 }
 
 /// The caller's job `id` of `kind` (`what` names it in the 404).

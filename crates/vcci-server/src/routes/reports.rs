@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use serde::Deserialize;
@@ -11,6 +10,7 @@ use serde_json::{Value, json};
 use vcci_core::Date;
 use vcci_store::model::jobs::JobKind;
 
+use crate::extract::JsonBody;
 use crate::openapi::{Api, Op};
 use crate::routes::imports::{accepted, job_of, not_finished};
 use crate::{ApiError, App, Caller};
@@ -37,7 +37,7 @@ pub fn api(api: Api) -> Api {
             "The finished report (CSV or JSON)",
         )
         .path_param("job_id", "The report job's id.")
-        .ok(200, "application/octet-stream", "")
+        .ok(200, "text/csv,application/json", "")
         .errors(&[404, 409]),
     )
 }
@@ -60,7 +60,7 @@ fn field_error(field: &str, message: String) -> ApiError {
 async fn create_report(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Json(b): Json<ReportBody>,
+    JsonBody(b): JsonBody<ReportBody>,
 ) -> Result<Response, ApiError> {
     let report_type = b.report_type.unwrap_or_default();
     if !TYPES.contains(&report_type.as_str()) {

@@ -13,6 +13,7 @@ use vcci_store::model::suppliers::{SUPPLIER_FIELDS, Supplier};
 
 use crate::conditional::CacheCtx;
 use crate::error::line_error_json;
+use crate::extract::JsonBody;
 use crate::list::{self, Query};
 use crate::openapi::{Api, Op};
 use crate::{ApiError, App, Caller};
@@ -94,7 +95,7 @@ fn parse_supplier(v: &Value) -> Result<Supplier, Vec<vcci_core::LineError>> {
 async fn upsert_suppliers(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Json(body): Json<UpsertBody>,
+    JsonBody(body): JsonBody<UpsertBody>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Analyst)?;
     if body.suppliers.len() > MAX_SUPPLIERS {

@@ -14,6 +14,7 @@ use vcci_store::model::keys::Role;
 use vcci_store::model::lines::{LineFilter, StoredLine};
 
 use crate::conditional::CacheCtx;
+use crate::extract::JsonBody;
 use crate::list::date_param;
 use crate::list::{self, Query, param_error};
 use crate::openapi::{Api, Op};
@@ -224,7 +225,7 @@ struct UpsertBody {
 async fn upsert_lines(
     State(app): State<Arc<App>>,
     caller: Caller,
-    Json(body): Json<UpsertBody>,
+    JsonBody(body): JsonBody<UpsertBody>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Analyst)?;
     if body.transactions.len() > MAX_BATCH_LINES {
