@@ -14,7 +14,7 @@ RUNS=${2:-3}
 PG=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p vcci >/dev/null 2>&1 || cargo build --release --locked -p vcci
-BIN=target/release/vcci
+BIN=${VCCI_BIN:-target/release/vcci}
 OUT=${BENCH_DIR:-bench-out}/import-$LINES
 mkdir -p "$OUT"
 if [ ! -s "$OUT/data/transactions.csv" ]; then
