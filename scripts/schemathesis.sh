@@ -7,15 +7,20 @@
 # rejects the others by index with their JSON path. It also checks parameters beyond what
 # the schema can express: a `year` of 0 is refused.
 #
-#   scripts/schemathesis.sh [VCCI_BIN]     (default: target/debug/vcci; builds it if missing)
+#   scripts/schemathesis.sh [VCCI_BIN]     (default: the debug build under $CARGO_TARGET_DIR or
+#                                           target/, built first)
 #
 # Installs schemathesis into a virtualenv under $SCHEMATHESIS_VENV (default
 # ~/.cache/vcci-schemathesis). Bounded: a fixed seed, 30 examples per operation, 10 s per
 # request, 15 minutes in all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${1:-target/debug/vcci}
-[ -x "$BIN" ] || cargo build --locked -p vcci
+if [ $# -ge 1 ]; then
+  BIN=$1
+else
+  cargo build --locked -p vcci
+  BIN=${CARGO_TARGET_DIR:-target}/debug/vcci
+fi
 VENV=${SCHEMATHESIS_VENV:-$HOME/.cache/vcci-schemathesis}
 if [ ! -x "$VENV/bin/schemathesis" ]; then
   python3 -m venv "$VENV"
