@@ -71,11 +71,13 @@ impl Category {
     /// The category a spend line falls in by its NAICS-2017 code.
     ///
     /// Transport and warehousing (48–49) is upstream transport (4) except passenger
-    /// transport, which is business travel (6); waste management (562) is 5; traveller
-    /// accommodation (7211) and car rental (5321) are 6; construction (23) is capital
-    /// goods (2); utilities and fuels (2211, 2212, 324) are fuel- and energy-related (3);
-    /// lessors of real estate (5311) are upstream leased assets (8); everything else is
-    /// purchased goods and services (1).
+    /// transport (air, ground, scenic and water), which is business travel (6); waste
+    /// management (562) is 5; traveller accommodation (7211) and passenger car rental
+    /// (532111) are 6; construction (23) is capital goods (2); utilities and fuels (2211,
+    /// 2212, 324) are fuel- and energy-related (3); lessors of real estate (5311) and
+    /// passenger car leasing (532112: an asset the company operates under a lease, not a
+    /// trip) are upstream leased assets (8); everything else is purchased goods and
+    /// services (1).
     pub fn from_naics(n: Naics) -> Category {
         let code = n.code();
         let p2 = code / 10_000;
@@ -83,6 +85,8 @@ impl Category {
         let p4 = code / 100;
         match (p2, p3, p4, code) {
             (_, _, _, 481111 | 481211 | 481219) => Category::BUSINESS_TRAVEL,
+            (_, _, _, 483112 | 483114 | 483212) => Category::BUSINESS_TRAVEL,
+            (_, _, _, 532112) => Category::UPSTREAM_LEASED,
             (_, 485 | 487, _, _) => Category::BUSINESS_TRAVEL,
             (48 | 49, _, _, _) => Category::UPSTREAM_TRANSPORT,
             (_, 562, _, _) => Category::WASTE,
@@ -196,6 +200,12 @@ mod tests {
         assert_eq!(cat("562111"), 5); // solid waste collection
         assert_eq!(cat("721110"), 6); // hotels
         assert_eq!(cat("532111"), 6); // car rental
+        assert_eq!(cat("532112"), 8); // passenger car leasing
+        assert_eq!(cat("483112"), 6); // deep sea passenger
+        assert_eq!(cat("483114"), 6); // coastal and Great Lakes passenger
+        assert_eq!(cat("483212"), 6); // inland water passenger
+        assert_eq!(cat("483111"), 4); // deep sea freight
+        assert_eq!(cat("483211"), 4); // inland water freight
         assert_eq!(cat("236220"), 2); // commercial building construction
         assert_eq!(cat("221210"), 3); // natural gas distribution
         assert_eq!(cat("324110"), 3); // refineries
