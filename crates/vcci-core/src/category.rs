@@ -84,8 +84,9 @@ impl Category {
         let p3 = code / 1_000;
         let p4 = code / 100;
         match (p2, p3, p4, code) {
-            (_, _, _, 481111 | 481211 | 481219) => Category::BUSINESS_TRAVEL,
-            (_, _, _, 483112 | 483114 | 483212) => Category::BUSINESS_TRAVEL,
+            (_, _, _, 481111 | 481211 | 481219 | 483112 | 483114 | 483212) => {
+                Category::BUSINESS_TRAVEL
+            }
             (_, _, _, 532112) => Category::UPSTREAM_LEASED,
             (_, 485 | 487, _, _) => Category::BUSINESS_TRAVEL,
             (48 | 49, _, _, _) => Category::UPSTREAM_TRANSPORT,
