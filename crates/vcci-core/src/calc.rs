@@ -55,12 +55,21 @@ impl Method {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CalcConfig {
     pub epa_version: EpaVersion,
+    /// The currency of a line that names none (the organization's default; USD unless it
+    /// chose another). Using it is recorded as the `currency_assumed` fallback.
+    pub default_currency: Currency,
+    /// Flights with radiative forcing (DESNZ's recommendation, the default) or without. A
+    /// line naming the other variant of its flight gets this one, recorded as the
+    /// `rf_setting` fallback.
+    pub flights_with_rf: bool,
 }
 
 impl Default for CalcConfig {
     fn default() -> Self {
         CalcConfig {
             epa_version: EpaVersion::V1_3_0,
+            default_currency: Currency::USD,
+            flights_with_rf: true,
         }
     }
 }
@@ -86,6 +95,11 @@ pub mod fallback {
     pub const NAICS_FROM_SUPPLIER: u8 = 8;
     /// The supplier gave no intensity year: the spend year was assumed.
     pub const INTENSITY_YEAR_ASSUMED: u8 = 16;
+    /// The line gave no currency: the organization's default currency was assumed.
+    pub const CURRENCY_ASSUMED: u8 = 32;
+    /// The line named a flight factor with (or without) radiative forcing against the
+    /// organization's choice: the same flight's factor of its choice was used.
+    pub const RF_SETTING: u8 = 64;
     /// Bits that lower the data-quality score by one each.
     pub const QUALITY_PENALTY: u8 = FX_YEAR | CPI_YEAR | CPI_INTENSITY_YEAR;
 }
@@ -151,6 +165,11 @@ pub struct Emission {
     pub spend: Option<SpendConversion>,
     pub unit: Option<UnitConversion>,
     pub fallbacks: u8,
+    /// An energy or fuel input (a Scope 1 or 2 factor): the line's own Scope 1 or 2
+    /// emissions, recorded apart for reference and never part of `co2e_kg` or of any
+    /// Scope 3 total. `co2e_kg` is then its upstream emissions (category 3), the sum over
+    /// the factor's `upstream` factors.
+    pub scope_1_2_kg: Option<f64>,
 }
 
 fn spend_year_err(field: Field, what: &str, year: u16, first: u16) -> LineError {
@@ -239,12 +258,33 @@ fn quality(method: Method, fallbacks: u8) -> u8 {
     (method.base_quality() + (fallbacks & fallback::QUALITY_PENALTY).count_ones() as u8).min(5)
 }
 
-fn category_of(line: &Line, naics: Option<Naics>) -> (Category, CategorySource) {
-    match (line.category, naics) {
-        (Some(c), _) => (c, CategorySource::Line),
-        (None, Some(n)) => (Category::from_naics(n), CategorySource::Naics),
-        (None, None) => (Category::PURCHASED_GOODS, CategorySource::Default),
+/// The line's own category wins, then `capex` (capital goods), then what `derived` gives
+/// (the NAICS code's or the activity factor's). A capital purchase whose line names another
+/// category is an error: the two fields contradict each other.
+fn category_with(
+    line: &Line,
+    derived: impl FnOnce() -> (Category, CategorySource),
+) -> Result<(Category, CategorySource), LineError> {
+    match (line.category, line.capex) {
+        (Some(c), true) if c != Category::CAPITAL_GOODS => Err(LineError::new(
+            Field::Category,
+            "capex_category",
+            format!(
+                "capex=true makes a line capital goods (category 2); category {} contradicts it",
+                c.number()
+            ),
+        )),
+        (Some(c), _) => Ok((c, CategorySource::Line)),
+        (None, true) => Ok((Category::CAPITAL_GOODS, CategorySource::Capex)),
+        (None, false) => Ok(derived()),
     }
+}
+
+fn category_of(line: &Line, naics: Option<Naics>) -> Result<(Category, CategorySource), LineError> {
+    category_with(line, || match naics {
+        Some(n) => (Category::from_naics(n), CategorySource::Naics),
+        None => (Category::PURCHASED_GOODS, CategorySource::Default),
+    })
 }
 
 /// Calculates one line. The best available method wins: the supplier's own intensity
@@ -260,8 +300,14 @@ pub fn calculate(
         .date
         .ok_or_else(|| LineError::new(Field::Date, "required", "is required (YYYY-MM-DD)"))?;
     let year = date.year();
-    let currency = line.currency.unwrap_or(Currency::USD);
     let mut fb = 0u8;
+    let currency = line.currency.unwrap_or(cfg.default_currency);
+    // Recorded where the spend is converted (supplier-specific and spend-based results).
+    let currency_assumed = if line.currency.is_none() {
+        fallback::CURRENCY_ASSUMED
+    } else {
+        0
+    };
 
     // 1. Supplier-specific.
     if let (Some(amount), Some(s)) = (line.amount, supplier)
@@ -275,6 +321,7 @@ pub fn calculate(
                     year
                 }
             };
+            fb |= currency_assumed;
             let conv = convert_spend(
                 cat,
                 amount,
@@ -285,7 +332,7 @@ pub fn calculate(
                 &mut fb,
             )?;
             let naics = line.naics.or(s.naics);
-            let (category, category_source) = category_of(line, naics);
+            let (category, category_source) = category_of(line, naics)?;
             return Ok(Emission {
                 co2e_kg: conv.usd_price_year * intensity,
                 category,
@@ -297,6 +344,7 @@ pub fn calculate(
                 spend: Some(conv),
                 unit: None,
                 fallbacks: fb,
+                scope_1_2_kg: None,
             });
         }
     }
@@ -317,7 +365,7 @@ pub fn calculate(
                 "quantity needs a unit",
             ));
         };
-        let index = cat.desnz.find(key).ok_or_else(|| {
+        let mut index = cat.desnz.find(key).ok_or_else(|| {
             LineError::new(
                 Field::ActivityId,
                 "unknown_activity",
@@ -327,6 +375,12 @@ pub fn calculate(
                 ),
             )
         })?;
+        if let Some((with_rf, pair)) = cat.desnz.factors[index].rf
+            && with_rf != cfg.flights_with_rf
+        {
+            index = pair as usize;
+            fb |= fallback::RF_SETTING;
+        }
         let f = &cat.desnz.factors[index];
         let factor = unit.factor_to(f.unit).map_err(|e| {
             LineError::new(
@@ -336,29 +390,39 @@ pub fn calculate(
             )
         })?;
         let converted = quantity * factor;
-        let (category, category_source) = match line.category {
-            Some(c) => (c, CategorySource::Line),
-            None => (f.category, CategorySource::Activity),
+        let unit = Some(UnitConversion {
+            quantity,
+            from: unit,
+            to: f.unit,
+            factor,
+            converted,
+        });
+        let factor = FactorRef::Desnz {
+            index: index as u32,
         };
+        if let Some(own) = f.scope.own() {
+            return energy_input(cat, line, f, own, converted, factor, unit, fb);
+        }
+        let (category, category_source) =
+            category_with(line, || (f.category, CategorySource::Activity))?;
+        // A flight adds its WTT, in the flight's category.
+        let upstream: f64 = f
+            .upstream
+            .iter()
+            .map(|u| converted * cat.desnz.factors[u.index as usize].value)
+            .sum();
         return Ok(Emission {
-            co2e_kg: converted * f.value,
+            co2e_kg: converted * f.value + upstream,
             category,
             category_source,
             method: Method::AverageData,
             data_quality: quality(Method::AverageData, fb),
-            factor: FactorRef::Desnz {
-                index: index as u32,
-            },
+            factor,
             factor_value: f.value,
             spend: None,
-            unit: Some(UnitConversion {
-                quantity,
-                from: unit,
-                to: f.unit,
-                factor,
-                converted,
-            }),
+            unit,
             fallbacks: fb,
+            scope_1_2_kg: None,
         });
     }
 
@@ -401,6 +465,7 @@ pub fn calculate(
             format!("NAICS {naics} has no factor in {SET_EPA} {}", v.as_str()),
         )
     })?;
+    fb |= currency_assumed;
     let conv = convert_spend(
         cat,
         amount,
@@ -411,7 +476,7 @@ pub fn calculate(
         &mut fb,
     )?;
     let ef = set.factors[index].value(line.price_basis);
-    let (category, category_source) = category_of(line, Some(naics));
+    let (category, category_source) = category_of(line, Some(naics))?;
     Ok(Emission {
         co2e_kg: conv.usd_price_year * ef,
         category,
@@ -427,6 +492,86 @@ pub fn calculate(
         spend: Some(conv),
         unit: None,
         fallbacks: fb,
+        scope_1_2_kg: None,
+    })
+}
+
+/// An energy or fuel input: a line whose activity factor is Scope 1 or 2 (fuels burnt,
+/// electricity, heat and steam, owned vehicles). Its own emissions are the reporting
+/// company's Scope 1 or 2, recorded apart; what the Scope 3 inventory counts is its
+/// category 3 share, from the factor's upstream factors (WTT, T&D losses, WTT of T&D
+/// losses) applied to the same converted quantity. Without an upstream factor the line is
+/// rejected: booking it in full would count Scope 1/2 as Scope 3, and zero would hide it.
+#[allow(clippy::too_many_arguments)]
+fn energy_input(
+    cat: &Catalog,
+    line: &Line,
+    f: &crate::factors::DesnzFactor,
+    own: u8,
+    converted: f64,
+    factor: FactorRef,
+    unit: Option<UnitConversion>,
+    fb: u8,
+) -> Result<Emission, LineError> {
+    if line.capex {
+        return Err(LineError::new(
+            Field::Capex,
+            "scope_1_2_factor",
+            format!(
+                "'{}' is a Scope {own} factor ({}): energy and fuel are not capital goods; \
+                 their Scope 3 share is category 3",
+                f.key, f.sheet
+            ),
+        ));
+    }
+    if let Some(c) = line.category
+        && c != Category::FUEL_ENERGY
+    {
+        return Err(LineError::new(
+            Field::Category,
+            "scope_1_2_factor",
+            format!(
+                "'{}' is a Scope {own} factor ({}): its Scope 3 share is category 3 \
+                 (fuel- and energy-related activities), not {}; for energy of leased assets or \
+                 travel in vehicles the company does not own, use a Scope 3 factor \
+                 (for example the 'Managed assets' or 'Business travel' sheets)",
+                f.key,
+                f.sheet,
+                c.number()
+            ),
+        ));
+    }
+    if f.upstream.is_empty() {
+        return Err(LineError::new(
+            Field::ActivityId,
+            "no_upstream_factor",
+            format!(
+                "'{}' is a Scope {own} factor ({}): a Scope 3 inventory counts only its \
+                 upstream emissions (category 3), and desnz {} has no well-to-tank or \
+                 T&D factor for it",
+                f.key,
+                f.sheet,
+                crate::factors::desnz::VERSION
+            ),
+        ));
+    }
+    let co2e_kg = f
+        .upstream
+        .iter()
+        .map(|u| converted * cat.desnz.factors[u.index as usize].value)
+        .sum();
+    Ok(Emission {
+        co2e_kg,
+        category: Category::FUEL_ENERGY,
+        category_source: CategorySource::Activity,
+        method: Method::AverageData,
+        data_quality: quality(Method::AverageData, fb),
+        factor,
+        factor_value: f.value,
+        spend: None,
+        unit,
+        fallbacks: fb,
+        scope_1_2_kg: Some(converted * f.value),
     })
 }
 
@@ -439,6 +584,40 @@ pub struct FactorInfo {
     pub key: Cow<'static, str>,
     pub value: f64,
     pub unit: Cow<'static, str>,
+    /// The factor's GHG Protocol scope, where its set states it ("Scope 1", "Scope 2",
+    /// "Scope 3", "Outside of Scopes").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Cow<'static, str>>,
+}
+
+/// One upstream (category 3) part of an energy or fuel input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UpstreamInfo {
+    /// `wtt`, `td_losses` or `wtt_td_losses`.
+    pub kind: Cow<'static, str>,
+    pub factor: FactorInfo,
+    /// The converted quantity × this factor's value.
+    pub co2e_kg: f64,
+}
+
+/// The radiative-forcing choice of a flight.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RfInfo {
+    pub included: bool,
+    /// kg CO2e the RF multiplier adds (0 without RF).
+    pub uplift_kg: f64,
+}
+
+/// The Scope 1 or 2 emissions of an energy or fuel input, recorded apart for reference:
+/// never part of a Scope 3 total.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OwnScopeInfo {
+    /// 1 or 2.
+    pub scope: u8,
+    /// The converted quantity × the line's own factor.
+    pub co2e_kg: f64,
+    /// Always false: recorded for reference only.
+    pub counted_in_scope_3: bool,
 }
 
 /// The money conversions of a result.
@@ -494,6 +673,17 @@ pub struct EmissionRecord {
     pub factor: FactorInfo,
     pub conversions: Conversions,
     pub fallbacks: Vec<FallbackInfo>,
+    /// An energy or fuel input's category 3 parts (`co2e_kg` is their sum), or a flight's
+    /// WTT (`co2e_kg` is the flight's own factor plus it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream: Vec<UpstreamInfo>,
+    /// A flight: whether its factor includes radiative forcing, and the uplift that adds
+    /// (with RF − without RF, × the distance), which is not CO2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radiative_forcing: Option<RfInfo>,
+    /// An energy or fuel input's own Scope 1 or 2 emissions, recorded apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope_1_2: Option<OwnScopeInfo>,
 }
 
 impl Emission {
@@ -512,6 +702,7 @@ impl Emission {
                     key: Cow::Borrowed(&set.factors[index as usize].key),
                     value: self.factor_value,
                     unit: Cow::Borrowed(set.unit_label(basis)),
+                    scope: None,
                 }
             }
             FactorRef::Desnz { index } => {
@@ -522,6 +713,7 @@ impl Emission {
                     key: Cow::Borrowed(&f.key),
                     value: self.factor_value,
                     unit: Cow::Borrowed(&f.value_unit),
+                    scope: Some(Cow::Borrowed(f.scope.as_str())),
                 }
             }
             FactorRef::Supplier { year } => FactorInfo {
@@ -530,18 +722,78 @@ impl Emission {
                 key: Cow::Owned(supplier_id.unwrap_or_default().to_owned()),
                 value: self.factor_value,
                 unit: Cow::Owned(format!("kg CO2e/{year} USD")),
+                scope: None,
             },
         }
     }
 
+    /// The parts added to (or, for an energy or fuel input, counted instead of) the line's
+    /// own factor: an energy input's category 3 parts, a flight's WTT. Empty for others.
+    pub fn upstream_info(&self, cat: &'static Catalog) -> Vec<UpstreamInfo> {
+        let (FactorRef::Desnz { index }, Some(u)) = (self.factor, self.unit) else {
+            return Vec::new();
+        };
+        cat.desnz.factors[index as usize]
+            .upstream
+            .iter()
+            .map(|up| {
+                let f = &cat.desnz.factors[up.index as usize];
+                UpstreamInfo {
+                    kind: Cow::Borrowed(up.kind.as_str()),
+                    factor: desnz_info(f),
+                    co2e_kg: u.converted * f.value,
+                }
+            })
+            .collect()
+    }
+
+    /// A flight's radiative-forcing choice and uplift.
+    pub fn rf_info(&self, cat: &Catalog) -> Option<RfInfo> {
+        let (FactorRef::Desnz { index }, Some(u)) = (self.factor, self.unit) else {
+            return None;
+        };
+        rf_info(cat, index as usize, u.converted)
+    }
+
+    /// The Scope 1 or 2 emissions recorded apart, for an energy or fuel input.
+    pub fn own_scope_info(&self, cat: &Catalog) -> Option<OwnScopeInfo> {
+        let (FactorRef::Desnz { index }, Some(kg)) = (self.factor, self.scope_1_2_kg) else {
+            return None;
+        };
+        Some(OwnScopeInfo {
+            scope: cat.desnz.factors[index as usize].scope.own()?,
+            co2e_kg: kg,
+            counted_in_scope_3: false,
+        })
+    }
+
     /// Describes the fallbacks taken, for the audit trail.
     pub fn fallback_info(&self, line: &Line) -> Vec<FallbackInfo> {
-        describe_fallbacks(
+        let mut out = describe_fallbacks(
             self.fallbacks,
             line.date.map_or(0, |d| d.year()),
             self.spend.as_ref(),
             self.factor,
-        )
+        );
+        if self.fallbacks & fallback::RF_SETTING != 0 {
+            let named_with = line
+                .activity_id
+                .as_deref()
+                .is_some_and(|k| k.contains("/with-rf/"));
+            let (named, used) = if named_with {
+                ("with", "without")
+            } else {
+                ("without", "with")
+            };
+            out.push(FallbackInfo {
+                code: "rf_setting".into(),
+                message: format!(
+                    "the line names its flight's factor {named} radiative forcing; the \
+                     organization reports flights {used} it, so that factor was used"
+                ),
+            });
+        }
+        out
     }
 
     /// The full audit trail of this result.
@@ -584,7 +836,37 @@ impl Emission {
                 }),
             },
             fallbacks: self.fallback_info(line),
+            upstream: self.upstream_info(cat),
+            radiative_forcing: self.rf_info(cat),
+            scope_1_2: self.own_scope_info(cat),
         }
+    }
+}
+
+/// The radiative-forcing choice and uplift of `converted` units of DESNZ factor `index`, if
+/// it is a flight.
+pub fn rf_info(cat: &Catalog, index: usize, converted: f64) -> Option<RfInfo> {
+    let f = &cat.desnz.factors[index];
+    let (with, pair) = f.rf?;
+    Some(RfInfo {
+        included: with,
+        uplift_kg: if with {
+            converted * (f.value - cat.desnz.factors[pair as usize].value)
+        } else {
+            0.0
+        },
+    })
+}
+
+/// A DESNZ factor as the audit trail names it.
+pub fn desnz_info(f: &'static crate::factors::DesnzFactor) -> FactorInfo {
+    FactorInfo {
+        set: Cow::Borrowed(SET_DESNZ),
+        version: Cow::Borrowed(crate::factors::desnz::VERSION),
+        key: Cow::Borrowed(&f.key),
+        value: f.value,
+        unit: Cow::Borrowed(&f.value_unit),
+        scope: Some(Cow::Borrowed(f.scope.as_str())),
     }
 }
 
@@ -617,6 +899,15 @@ pub fn describe_fallbacks(
         );
     }
     if let Some(s) = spend {
+        if bits & fallback::CURRENCY_ASSUMED != 0 {
+            push(
+                "currency_assumed",
+                format!(
+                    "the line gives no currency; the organization's default {} was assumed",
+                    s.currency
+                ),
+            );
+        }
         if bits & fallback::FX_YEAR != 0 {
             push(
                 "fx_year",

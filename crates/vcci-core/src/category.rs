@@ -161,6 +161,8 @@ pub enum CategorySource {
     Activity,
     /// Nothing to derive it from: purchased goods and services.
     Default,
+    /// The line is a capital purchase (`capex`): capital goods.
+    Capex,
 }
 
 impl CategorySource {
@@ -170,6 +172,7 @@ impl CategorySource {
             CategorySource::Naics => "naics",
             CategorySource::Activity => "activity",
             CategorySource::Default => "default",
+            CategorySource::Capex => "capex",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -178,6 +181,7 @@ impl CategorySource {
             "naics" => CategorySource::Naics,
             "activity" => CategorySource::Activity,
             "default" => CategorySource::Default,
+            "capex" => CategorySource::Capex,
             _ => return None,
         })
     }

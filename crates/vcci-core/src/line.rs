@@ -29,9 +29,10 @@ pub enum Field {
     ActivityId,
     Country,
     PriceBasis,
+    Capex,
 }
 
-pub const N_FIELDS: usize = 14;
+pub const N_FIELDS: usize = 15;
 
 impl Field {
     pub const ALL: [Field; N_FIELDS] = [
@@ -49,6 +50,7 @@ impl Field {
         Field::ActivityId,
         Field::Country,
         Field::PriceBasis,
+        Field::Capex,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -67,6 +69,7 @@ impl Field {
             Field::ActivityId => "activity_id",
             Field::Country => "country",
             Field::PriceBasis => "price_basis",
+            Field::Capex => "capex",
         }
     }
 
@@ -126,6 +129,8 @@ pub struct Line {
     pub activity_id: Option<String>,
     pub country: Option<String>,
     pub price_basis: PriceBasis,
+    /// A capital purchase: category 2 (capital goods) whatever its NAICS code.
+    pub capex: bool,
 }
 
 /// Limits on free-text fields, in bytes.
@@ -148,6 +153,15 @@ pub fn parse_number(s: &str) -> Result<f64, String> {
     match t.parse::<f64>() {
         Ok(v) if ok_chars && v.is_finite() && t.bytes().any(|b| b.is_ascii_digit()) => Ok(v),
         _ => Err(format!("'{t}' is not a number")),
+    }
+}
+
+/// `true`/`false` (any case), `1`/`0`, `yes`/`no`.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
     }
 }
 
@@ -250,6 +264,16 @@ impl Line {
                 Err(m) => errs.push(LineError::new(Field::PriceBasis, "invalid_price_basis", m)),
             }
         }
+        if let Some(v) = get(Field::Capex) {
+            match parse_bool(v) {
+                Some(b) => line.capex = b,
+                None => errs.push(LineError::new(
+                    Field::Capex,
+                    "invalid_boolean",
+                    format!("'{v}' is not true or false"),
+                )),
+            }
+        }
         let amount_given = get(Field::Amount).is_some();
         let quantity_given = get(Field::Quantity).is_some();
         if !amount_given && !quantity_given {
@@ -288,6 +312,10 @@ impl Line {
         s(&mut h, self.activity_id.as_deref());
         s(&mut h, self.country.as_deref());
         s(&mut h, Some(self.price_basis.as_str()));
+        // Only when set, so that lines without it hash as earlier versions did.
+        if self.capex {
+            h.word(0xca9e_0001);
+        }
         h.0
     }
 }

@@ -89,6 +89,7 @@ fn pinned_epa_1_2_uses_2021_dollars() {
     // v1.2 484121 = 1.115 kg/2021 USD; 2022 spend: × 270.970/292.655 → 1032.3813.
     let cfg = CalcConfig {
         epa_version: EpaVersion::V1_2,
+        ..CalcConfig::default()
     };
     let e = calculate(
         catalog(),
@@ -194,14 +195,16 @@ fn freight_tonne_km() {
 
 #[test]
 fn flight_in_passenger_miles_is_converted() {
-    // Long-haul economy with RF: 0.20011 kg/passenger.km; 1000 p.mile = 1609.344 p.km → 322.0458.
+    // Long-haul economy with RF: 0.20011 kg/passenger.km; 1000 p.mile = 1609.344 p.km → 322.0458,
+    // plus its WTT 0.02461 kg/passenger.km → 39.6060; 361.6518 in all.
     let e = calc(&activity(
         "2024-03-01",
         1000.0,
         "passenger.mile",
         "business-travel-air/flights/long-haul-to-from-uk/economy-class/with-rf/passenger.km",
     ));
-    close(e.co2e_kg, 322.045_827_84);
+    close(e.co2e_kg, 1609.344 * 0.20011 + 1609.344 * 0.02461);
+    close(e.co2e_kg, 361.651_783_68);
     let u = e.unit.unwrap();
     assert_eq!(
         (u.from.symbol(), u.to.symbol(), u.factor),
@@ -381,4 +384,387 @@ proptest! {
         prop_assert!((b - a * k).abs() <= 1e-9 * b.abs().max(1.0));
         prop_assert!(a == 0.0 || a.signum() == amount.signum());
     }
+}
+
+// --- Scope boundaries: energy and fuel inputs (issue 16, item 1) ---
+
+const UK_ELECTRICITY: &str = "uk-electricity/electricity-generated/electricity-uk/kwh";
+const NATURAL_GAS_GROSS: &str = "fuels/gaseous-fuels/natural-gas/kwh-gross-cv";
+
+#[test]
+fn uk_electricity_counts_only_its_upstream_in_category_3() {
+    // Generation 0.20705 kg/kWh is Scope 2. Category 3: WTT of generation 0.0459, T&D losses
+    // 0.0183, WTT of T&D 0.00397 kg/kWh. 100,000 kWh → 4,590 + 1,830 + 397 = 6,817 kg.
+    let e = calc(&activity("2024-03-01", 100_000.0, "kWh", UK_ELECTRICITY));
+    close(e.co2e_kg, 6_817.0);
+    assert_eq!(e.category, Category::FUEL_ENERGY);
+    assert_eq!(e.method, Method::AverageData);
+    close(e.scope_1_2_kg.unwrap(), 20_705.0);
+    let rec = e.record(
+        catalog(),
+        &activity("2024-03-01", 100_000.0, "kWh", UK_ELECTRICITY),
+    );
+    let own = rec.scope_1_2.unwrap();
+    assert_eq!((own.scope, own.counted_in_scope_3), (2, false));
+    close(own.co2e_kg, 20_705.0);
+    assert_eq!(rec.factor.key, UK_ELECTRICITY);
+    assert_eq!(rec.factor.scope.as_deref(), Some("Scope 2"));
+    let parts: Vec<(&str, &str, f64)> = rec
+        .upstream
+        .iter()
+        .map(|u| (u.kind.as_ref(), u.factor.key.as_ref(), u.co2e_kg))
+        .collect();
+    assert_eq!(parts.len(), 3);
+    assert_eq!(
+        (parts[0].0, parts[0].1),
+        (
+            "wtt",
+            "wtt-uk-electricity/wtt-uk-electricity-generation/electricity-uk/kwh"
+        )
+    );
+    assert_eq!(
+        (parts[1].0, parts[1].1),
+        (
+            "td_losses",
+            "transmission-and-distribution/t-and-d-uk-electricity/electricity-uk/kwh"
+        )
+    );
+    assert_eq!(
+        (parts[2].0, parts[2].1),
+        (
+            "wtt_td_losses",
+            "wtt-uk-electricity/wtt-uk-electricity-t-and-d/electricity-uk/kwh"
+        )
+    );
+    close(parts[0].2, 4_590.0);
+    close(parts[1].2, 1_830.0);
+    close(parts[2].2, 397.0);
+    assert!(
+        rec.upstream
+            .iter()
+            .all(|u| u.factor.scope.as_deref() == Some("Scope 3"))
+    );
+    // Generation counts nothing in Scope 3: the total is the three upstream parts only.
+    close(parts.iter().map(|p| p.2).sum::<f64>(), e.co2e_kg);
+}
+
+#[test]
+fn natural_gas_counts_its_well_to_tank_only() {
+    // Scope 1 combustion 0.1829 kg/kWh (Gross CV); WTT- fuels natural gas 0.03021 kg/kWh.
+    let l = activity("2024-03-01", 100_000.0, "kWh (Gross CV)", NATURAL_GAS_GROSS);
+    let e = calc(&l);
+    close(e.co2e_kg, 3_021.0);
+    close(e.scope_1_2_kg.unwrap(), 18_290.0);
+    let rec = e.record(catalog(), &l);
+    assert_eq!(rec.scope_1_2.as_ref().unwrap().scope, 1);
+    assert_eq!(rec.upstream.len(), 1);
+    assert_eq!(
+        rec.upstream[0].factor.key,
+        "wtt-fuels/gaseous-fuels/natural-gas/kwh-gross-cv"
+    );
+    assert_eq!(rec.category, 3);
+}
+
+#[test]
+fn district_heat_adds_distribution_losses() {
+    // District heat 0.17965 (Scope 2); WTT 0.03341, distribution losses 0.00946 and their
+    // WTT 0.00176 kg/kWh: 1,000 kWh → 33.41 + 9.46 + 1.76 = 44.63 kg.
+    let e = calc(&activity(
+        "2024-03-01",
+        1_000.0,
+        "kWh",
+        "heat-and-steam/heat-and-steam/district-heat-and-steam/kwh",
+    ));
+    close(e.co2e_kg, 44.63);
+    close(e.scope_1_2_kg.unwrap(), 179.65);
+}
+
+#[test]
+fn leased_asset_electricity_stays_scope_3_in_full() {
+    // "Managed assets- electricity" is Scope 3 (categories 8 and 13): booked in full.
+    let key = "managed-assets-electricity/electricity-generated/electricity-uk/kwh";
+    let mut l = activity("2024-03-01", 100_000.0, "kWh", key);
+    let e = calc(&l);
+    close(e.co2e_kg, 20_705.0);
+    assert_eq!(e.category.number(), 8);
+    assert_eq!(e.scope_1_2_kg, None);
+    l.category = Some(Category::new(13).unwrap());
+    assert_eq!(calc(&l).category.number(), 13);
+    assert!(e.record(catalog(), &l).upstream.is_empty());
+}
+
+#[test]
+fn scope_1_2_factors_without_upstream_or_in_another_category_are_rejected() {
+    let key = catalog()
+        .desnz
+        .factors
+        .iter()
+        .find(|f| f.sheet == "Refrigerant & other")
+        .unwrap()
+        .key
+        .clone();
+    let (f, c, m) = err(&activity("2024-03-01", 10.0, "kg", &key));
+    assert_eq!(
+        (f.as_str(), c.as_str()),
+        ("activity_id", "no_upstream_factor")
+    );
+    assert!(
+        m.starts_with(&format!(
+            "'{key}' is a Scope 1 factor (Refrigerant & other)"
+        )),
+        "{m}"
+    );
+    let mut l = activity("2024-03-01", 1.0, "kWh", UK_ELECTRICITY);
+    l.category = Some(Category::new(8).unwrap());
+    let (f, c, _) = err(&l);
+    assert_eq!((f.as_str(), c.as_str()), ("category", "scope_1_2_factor"));
+    l.category = Some(Category::FUEL_ENERGY);
+    close(calc(&l).co2e_kg, 0.06817);
+}
+
+#[test]
+fn every_scope_1_2_factor_has_its_upstream_except_the_listed_ones() {
+    // The workbook has no upstream factor for refrigerants and three liquid fuels; every
+    // other Scope 1 or 2 row finds its WTT (and T&D) factors, all Scope 3, in its unit.
+    let c = catalog();
+    let mut without = Vec::new();
+    for f in &c.desnz.factors {
+        match f.scope.own() {
+            // Flights (Scope 3) carry their WTT; no other Scope 3 factor has upstream parts.
+            None => assert!(
+                f.upstream.is_empty() || f.sheet == "Business travel- air",
+                "{}",
+                f.key
+            ),
+            Some(_) if f.upstream.is_empty() => {
+                if f.sheet != "Refrigerant & other" {
+                    without.push(f.key.as_str())
+                }
+            }
+            Some(_) => {
+                for u in &f.upstream {
+                    let up = &c.desnz.factors[u.index as usize];
+                    assert_eq!(up.scope, vcci_core::factors::Scope::Three, "{}", f.key);
+                    assert_eq!(up.unit, f.unit, "{} → {}", f.key, up.key);
+                }
+            }
+        }
+    }
+    assert_eq!(
+        without,
+        [
+            "fuels/liquid-fuels/lubricants/litres",
+            "fuels/liquid-fuels/naphtha/litres",
+            "fuels/liquid-fuels/waste-oils/litres"
+        ]
+    );
+}
+
+// --- Currency never silently assumed (issue 16, item 4) ---
+
+#[test]
+fn a_line_without_currency_is_in_the_organizations_default_and_says_so() {
+    let mut l = spend("2023-03-15", 1000.0, "EUR", "334111");
+    let eur = calc(&l);
+    l.currency = None;
+    let cfg = CalcConfig {
+        default_currency: Currency::parse("EUR").unwrap(),
+        ..CalcConfig::default()
+    };
+    let e = calculate(catalog(), cfg, &l, None).unwrap();
+    // The same figure as the line in EUR (60.2562 kg, see euro_spend_in_2023), recorded.
+    close(e.co2e_kg, eur.co2e_kg);
+    assert_eq!(
+        e.fallbacks & fallback::CURRENCY_ASSUMED,
+        fallback::CURRENCY_ASSUMED
+    );
+    assert_eq!(e.data_quality, eur.data_quality);
+    let rec = e.record(catalog(), &l);
+    assert_eq!(rec.fallbacks[0].code, "currency_assumed");
+    assert_eq!(
+        rec.fallbacks[0].message,
+        "the line gives no currency; the organization's default EUR was assumed"
+    );
+    // USD by default, recorded as well; a line that names its currency records nothing.
+    let usd = calc(&l);
+    close(usd.co2e_kg, 1000.0 * 292.655 / 304.702 * 0.058);
+    assert_ne!(usd.fallbacks & fallback::CURRENCY_ASSUMED, 0);
+    assert_eq!(eur.fallbacks & fallback::CURRENCY_ASSUMED, 0);
+    // An activity line's amount is not converted: nothing assumed there.
+    let mut a = activity(
+        "2024-03-01",
+        10.0,
+        "tkm",
+        "freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km",
+    );
+    a.amount = Some(50.0);
+    assert_eq!(calc(&a).fallbacks, 0);
+}
+
+// --- Flights: radiative forcing and WTT (issue 16, item 2) ---
+
+const LONG_HAUL_ECONOMY: &str =
+    "business-travel-air/flights/long-haul-to-from-uk/economy-class/with-rf/passenger.km";
+const LONG_HAUL_ECONOMY_NO_RF: &str =
+    "business-travel-air/flights/long-haul-to-from-uk/economy-class/without-rf/passenger.km";
+
+#[test]
+fn flights_with_rf_by_default_plus_their_wtt() {
+    // 11,000 p.km × 0.20011 (with RF) = 2,201.21 kg; WTT 11,000 × 0.02461 = 270.71 kg.
+    let l = activity("2024-05-01", 11_000.0, "passenger.km", LONG_HAUL_ECONOMY);
+    let e = calc(&l);
+    close(e.co2e_kg, 2_201.21 + 270.71);
+    assert_eq!(e.category.number(), 6);
+    assert_eq!(e.scope_1_2_kg, None);
+    assert_eq!(e.fallbacks, 0);
+    let rec = e.record(catalog(), &l);
+    assert_eq!(rec.upstream.len(), 1);
+    assert_eq!(rec.upstream[0].kind, "wtt");
+    assert_eq!(
+        rec.upstream[0].factor.key,
+        "wtt-business-travel-air/wtt-flights/long-haul-to-from-uk/economy-class/with-rf/passenger.km"
+    );
+    close(rec.upstream[0].co2e_kg, 270.71);
+    // The RF uplift (0.20011 − 0.11812 = 0.08199 per p.km) is stated apart: 901.89 kg.
+    let rf = rec.radiative_forcing.unwrap();
+    assert!(rf.included);
+    close(rf.uplift_kg, 901.89);
+}
+
+#[test]
+fn an_organization_without_rf_gets_the_without_rf_factor_whatever_the_line_names() {
+    let cfg = CalcConfig {
+        flights_with_rf: false,
+        ..CalcConfig::default()
+    };
+    // 11,000 × 0.11812 = 1,299.32 kg, + WTT 270.71 kg.
+    for key in [LONG_HAUL_ECONOMY_NO_RF, LONG_HAUL_ECONOMY] {
+        let l = activity("2024-05-01", 11_000.0, "passenger.km", key);
+        let e = calculate(catalog(), cfg, &l, None).unwrap();
+        close(e.co2e_kg, 1_299.32 + 270.71);
+        let rec = e.record(catalog(), &l);
+        assert_eq!(rec.factor.key, LONG_HAUL_ECONOMY_NO_RF);
+        assert_eq!(rec.radiative_forcing.as_ref().unwrap().uplift_kg, 0.0);
+        assert!(!rec.radiative_forcing.unwrap().included);
+        let codes: Vec<&str> = rec.fallbacks.iter().map(|f| f.code.as_str()).collect();
+        if key == LONG_HAUL_ECONOMY {
+            assert_eq!(codes, ["rf_setting"]);
+            assert_eq!(
+                rec.fallbacks[0].message,
+                "the line names its flight's factor with radiative forcing; the organization reports flights without it, so that factor was used"
+            );
+        } else {
+            assert!(codes.is_empty());
+        }
+    }
+    // With RF (the default), a line naming the without-RF factor gets the with-RF one.
+    let e = calc(&activity(
+        "2024-05-01",
+        11_000.0,
+        "passenger.km",
+        LONG_HAUL_ECONOMY_NO_RF,
+    ));
+    close(e.co2e_kg, 2_201.21 + 270.71);
+    assert_eq!(e.fallbacks, fallback::RF_SETTING);
+}
+
+#[test]
+fn every_flight_has_its_rf_pair_and_its_wtt() {
+    let c = catalog();
+    let flights: Vec<_> = c
+        .desnz
+        .factors
+        .iter()
+        .filter(|f| f.sheet == "Business travel- air")
+        .collect();
+    assert!(!flights.is_empty());
+    for f in flights {
+        let (with, pair) = f.rf.unwrap_or_else(|| panic!("{}", f.key));
+        let p = &c.desnz.factors[pair as usize];
+        assert_eq!(p.rf.unwrap().0, !with, "{}", f.key);
+        assert!(with == (f.value >= p.value), "{}: RF adds", f.key);
+        assert_eq!(f.upstream.len(), 1, "{}", f.key);
+        let w = &c.desnz.factors[f.upstream[0].index as usize];
+        assert_eq!(
+            (w.sheet.as_str(), w.unit),
+            ("WTT- business travel- air", f.unit)
+        );
+    }
+}
+
+// --- Capital purchases (issue 16, item 7) ---
+
+#[test]
+fn a_capital_purchase_is_category_2_whatever_its_naics_code() {
+    // 334111 (computers) is purchased goods (1) unless the line says it is capex.
+    let mut l = spend("2022-06-30", 1000.0, "USD", "334111");
+    assert_eq!(calc(&l).category.number(), 1);
+    l.capex = true;
+    let e = calc(&l);
+    assert_eq!(
+        (e.category.number(), e.category_source),
+        (2, CategorySource::Capex)
+    );
+    close(e.co2e_kg, 58.0);
+    // Also for trucking (4 otherwise) and for an activity line.
+    let mut t = spend("2022-06-30", 1000.0, "USD", "484121");
+    t.capex = true;
+    assert_eq!(calc(&t).category.number(), 2);
+    let mut a = activity(
+        "2024-03-01",
+        10.0,
+        "tkm",
+        "freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km",
+    );
+    a.capex = true;
+    assert_eq!(calc(&a).category.number(), 2);
+    // A line naming category 2 agrees; another category contradicts capex.
+    l.category = Some(Category::CAPITAL_GOODS);
+    assert_eq!(calc(&l).category_source, CategorySource::Line);
+    l.category = Some(Category::new(1).unwrap());
+    let (f, c, m) = err(&l);
+    assert_eq!((f.as_str(), c.as_str()), ("category", "capex_category"));
+    assert_eq!(
+        m,
+        "capex=true makes a line capital goods (category 2); category 1 contradicts it"
+    );
+    // Energy is never a capital good.
+    let mut el = activity("2024-03-01", 1.0, "kWh", UK_ELECTRICITY);
+    el.capex = true;
+    assert_eq!(err(&el).0, "capex");
+}
+
+#[test]
+fn capex_parses_as_a_boolean_and_changes_the_hash() {
+    use vcci_core::line::{Field, N_FIELDS};
+    let mut v: [Option<&str>; N_FIELDS] = [None; N_FIELDS];
+    v[Field::TransactionId as usize] = Some("t");
+    v[Field::Date as usize] = Some("2024-01-01");
+    v[Field::Amount as usize] = Some("1");
+    let plain = Line::parse(&v, true).unwrap();
+    assert!(!plain.capex);
+    for (text, want) in [
+        ("true", true),
+        ("TRUE", true),
+        ("1", true),
+        ("yes", true),
+        ("false", false),
+        ("0", false),
+    ] {
+        v[Field::Capex as usize] = Some(text);
+        assert_eq!(Line::parse(&v, true).unwrap().capex, want, "{text}");
+    }
+    v[Field::Capex as usize] = Some("maybe");
+    let e = Line::parse(&v, true).unwrap_err();
+    assert_eq!((e[0].field, e[0].code), ("capex", "invalid_boolean"));
+    v[Field::Capex as usize] = Some("true");
+    assert_ne!(
+        Line::parse(&v, true).unwrap().content_hash(),
+        plain.content_hash()
+    );
+    v[Field::Capex as usize] = Some("false");
+    assert_eq!(
+        Line::parse(&v, true).unwrap().content_hash(),
+        plain.content_hash()
+    );
 }

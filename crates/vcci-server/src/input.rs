@@ -22,10 +22,15 @@ fn line_values(v: &Value) -> Result<[Option<String>; N_FIELDS], Vec<LineError>> 
             None | Some(Value::Null) => {}
             Some(Value::String(s)) => out[f as usize] = Some(s.clone()),
             Some(Value::Number(n)) => out[f as usize] = Some(n.to_string()),
+            Some(Value::Bool(b)) if f == Field::Capex => out[f as usize] = Some(b.to_string()),
             Some(_) => errs.push(LineError::new(
                 f,
                 "invalid_type",
-                "must be a string or a number",
+                if f == Field::Capex {
+                    "must be a boolean"
+                } else {
+                    "must be a string or a number"
+                },
             )),
         }
     }

@@ -11,6 +11,7 @@
 //! Not here: calculation (vcci-core) and storage (vcci-store). Database work runs on
 //! blocking threads through `App::db`, because the store is synchronous (rusqlite, postgres).
 
+#![recursion_limit = "256"]
 #![forbid(unsafe_code)]
 
 mod app;

@@ -355,23 +355,50 @@ fn schemas() -> Value {
                 "naics_code": s, "category": {"type": "integer", "minimum": 1, "maximum": 15},
                 "quantity": num, "unit": s, "activity_id": {"type": "string", "description": "a DESNZ factor key"},
                 "country": s, "price_basis": {"type": "string", "enum": ["purchaser", "producer"]},
+                "capex": {"type": ["boolean", "string"], "description": "a capital purchase: category 2 whatever its NAICS code (true/false)"},
             },
         },
         "Factor": {
             "type": "object",
-            "properties": {"set": s, "version": s, "key": s, "name": s, "region": s, "year": int, "unit": s, "value": num, "gwp": s},
+            "properties": {"set": s, "version": s, "key": s, "name": s, "region": s, "year": int, "unit": s, "value": num, "gwp": s,
+                "scope": {"type": "string", "enum": ["Scope 1", "Scope 2", "Scope 3", "Outside of Scopes"], "description": "the GHG Protocol scope the factor set states (DESNZ)"}},
         },
         "Emission": {
             "type": "object",
             "required": ["co2e_kg", "category", "method", "data_quality", "factor", "conversions", "fallbacks"],
             "properties": {
-                "co2e_kg": num, "category": int, "category_name": s, "category_source": s,
+                "co2e_kg": num, "category": int, "category_name": s, "category_source": {"type": "string", "enum": ["line", "naics", "activity", "default", "capex"]},
                 "method": {"type": "string", "enum": ["supplier_specific", "average_data", "spend_based"]},
                 "data_quality": {"type": "integer", "minimum": 1, "maximum": 5},
-                "factor": {"type": "object", "properties": {"set": s, "version": s, "key": s, "value": num, "unit": s}},
+                "factor": {"$ref": "#/components/schemas/FactorUsed"},
                 "conversions": {"type": "object", "description": "`spend`: FX and CPI steps; `unit`: unit conversion"},
                 "fallbacks": {"type": "array", "items": {"type": "object", "properties": {"code": s, "message": s}}},
+                "upstream": {
+                    "type": "array",
+                    "description": "An energy or fuel input (a Scope 1 or 2 factor): its category 3 parts, whose sum is co2e_kg",
+                    "items": {"type": "object", "required": ["kind", "factor", "co2e_kg"], "properties": {
+                        "kind": {"type": "string", "enum": ["wtt", "td_losses", "wtt_td_losses"]},
+                        "factor": {"$ref": "#/components/schemas/FactorUsed"}, "co2e_kg": num,
+                    }},
+                },
+                "scope_1_2": {
+                    "type": "object",
+                    "description": "An energy or fuel input's own Scope 1 or 2 emissions, recorded apart: never in co2e_kg or any Scope 3 total",
+                    "required": ["scope", "co2e_kg", "counted_in_scope_3"],
+                    "properties": {"scope": {"type": "integer", "enum": [1, 2]}, "co2e_kg": num, "counted_in_scope_3": {"type": "boolean", "enum": [false]}},
+                },
             },
+        },
+        "FactorUsed": {
+            "type": "object",
+            "properties": {"set": s, "version": s, "key": s, "value": num, "unit": s,
+                "scope": {"type": "string", "enum": ["Scope 1", "Scope 2", "Scope 3", "Outside of Scopes"]}},
+        },
+        "RecordedApart": {
+            "type": "object",
+            "description": "Scope 1 and 2 emissions of energy and fuel inputs, recorded apart: not part of any Scope 3 total",
+            "required": ["scope_1_kg", "scope_2_kg"],
+            "properties": {"scope_1_kg": num, "scope_2_kg": num},
         },
         "Transaction": {
             "type": "object",
@@ -384,6 +411,7 @@ fn schemas() -> Value {
                 "category": {"type": ["integer", "null"], "minimum": 1, "maximum": 15},
                 "quantity": opt_n, "unit": opt_s, "activity_id": opt_s, "country": opt_s,
                 "price_basis": {"type": "string", "enum": ["purchaser", "producer"]},
+                "capex": {"type": "boolean"},
                 "emission": {"$ref": "#/components/schemas/Emission"},
             },
         },
@@ -443,6 +471,7 @@ fn schemas() -> Value {
                 "by_method": {"type": "array", "items": {"type": "object", "properties": {"method": s, "co2e_kg": num, "transaction_count": int, "share": num}}},
                 "by_data_quality": {"type": "array", "items": {"type": "object"}},
                 "weighted_data_quality": opt_n,
+                "scope_1_2_recorded_apart": {"$ref": "#/components/schemas/RecordedApart"},
             },
         },
         "ByMonth": {
@@ -490,7 +519,10 @@ fn schemas() -> Value {
         },
         "Me": {
             "type": "object",
-            "properties": {"organization": s, "role": {"type": "string", "enum": ["admin", "analyst", "viewer"]}},
+            "properties": {"organization": s, "role": {"type": "string", "enum": ["admin", "analyst", "viewer"]},
+                "epa_version": {"type": "string", "description": "the EPA release of the organization's spend lines"},
+                "default_currency": {"type": "string", "description": "ISO 4217 code of lines that name no currency"},
+                "flights_radiative_forcing": {"type": "boolean", "description": "flights are reported with radiative forcing"}},
         },
         "Health": {"type": "object", "properties": {"status": {"type": "string", "enum": ["ok"]}}},
         "Ready": {

@@ -978,3 +978,198 @@ async fn bad_json_bodies_are_answered_in_the_error_shape() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn energy_inputs_count_their_upstream_and_record_scope_1_2_apart() {
+    let e = env();
+    let elec = "uk-electricity/electricity-generated/electricity-uk/kwh";
+    let gas = "fuels/gaseous-fuels/natural-gas/kwh-gross-cv";
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/transactions",
+        Some(&e.analyst),
+        Some(json!({"transactions": [
+            {"transaction_id": "el1", "date": "2024-03-01", "quantity": 100000, "unit": "kWh", "activity_id": elec},
+            {"transaction_id": "gas1", "date": "2024-03-02", "quantity": 100000, "unit": "kWh (Gross CV)", "activity_id": gas},
+            {"transaction_id": "el2", "date": "2024-03-03", "quantity": 1, "unit": "kWh", "activity_id": elec, "category": 8},
+        ]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], 2);
+    // A Scope 2 factor in category 8 is refused, naming the field.
+    assert_eq!(v["rejected"][0]["index"], 2);
+    assert_eq!(v["rejected"][0]["error"]["code"], "scope_1_2_factor");
+    assert_eq!(
+        v["rejected"][0]["error"]["details"][0]["path"],
+        "transactions[2].category"
+    );
+    let (_, t) = call(
+        &e.router,
+        "GET",
+        "/api/v1/transactions/el1",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    let em = &t["emission"];
+    assert!(
+        (em["co2e_kg"].as_f64().unwrap() - 6_817.0).abs() < 1e-6,
+        "{em}"
+    );
+    assert_eq!(em["category"], 3);
+    assert_eq!(em["factor"]["scope"], "Scope 2");
+    assert_eq!(em["scope_1_2"]["scope"], 2);
+    assert_eq!(em["scope_1_2"]["counted_in_scope_3"], false);
+    assert!((em["scope_1_2"]["co2e_kg"].as_f64().unwrap() - 20_705.0).abs() < 1e-6);
+    let parts: Vec<(String, f64)> = em["upstream"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["kind"].as_str().unwrap().to_owned(),
+                u["co2e_kg"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(parts.len(), 3);
+    for ((kind, kg), (want_kind, want)) in parts.iter().zip([
+        ("wtt", 4_590.0),
+        ("td_losses", 1_830.0),
+        ("wtt_td_losses", 397.0),
+    ]) {
+        assert_eq!(kind, want_kind);
+        assert!((kg - want).abs() < 1e-6, "{kind} {kg}");
+    }
+    assert_eq!(em["upstream"][1]["factor"]["scope"], "Scope 3");
+    // The summary counts 6,817 + 3,021 kg of category 3 on top of the fixture's lines, and
+    // records 20,705 kg of Scope 2 and 18,290 kg of Scope 1 apart.
+    let (_, before) = call(
+        &e.router,
+        "GET",
+        "/api/v1/emissions/summary?date_to=2023-12-31",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    let (_, s) = call(
+        &e.router,
+        "GET",
+        "/api/v1/emissions/summary",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    let total = s["total_co2e_kg"].as_f64().unwrap() - before["total_co2e_kg"].as_f64().unwrap();
+    assert!((total - 9_838.0).abs() < 1e-6, "{total}");
+    let apart = &s["scope_1_2_recorded_apart"];
+    assert!(
+        (apart["scope_1_kg"].as_f64().unwrap() - 18_290.0).abs() < 1e-6,
+        "{apart}"
+    );
+    assert!(
+        (apart["scope_2_kg"].as_f64().unwrap() - 20_705.0).abs() < 1e-6,
+        "{apart}"
+    );
+    let cat3 = s["by_category"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == 3)
+        .unwrap();
+    assert!((cat3["co2e_kg"].as_f64().unwrap() - 9_838.0).abs() < 1e-6);
+    // The export names the scope, what is recorded apart and the upstream parts.
+    let req = Request::builder()
+        .uri("/api/v1/exports/transactions.csv?date_from=2024-03-01")
+        .header("authorization", format!("Bearer {}", e.viewer))
+        .body(Body::empty())
+        .unwrap();
+    let res = e.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    assert_eq!(
+        header[header.len() - 5..],
+        [
+            "factor_scope",
+            "scope_1_2",
+            "scope_1_2_kg",
+            "upstream",
+            "capex"
+        ]
+    );
+    let el1 = text.lines().find(|l| l.starts_with("el1,")).unwrap();
+    assert!(
+        el1.contains(",Scope 2,2,20705,wtt wtt-uk-electricity/wtt-uk-electricity-generation/electricity-uk/kwh 4590"),
+        "{el1}"
+    );
+}
+
+#[tokio::test]
+async fn a_capital_purchase_is_stored_and_reported_in_category_2() {
+    let e = env();
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/transactions",
+        Some(&e.analyst),
+        Some(json!({"transactions": [
+            {"transaction_id": "cap1", "date": "2022-06-30", "amount": 1000, "currency": "USD", "naics_code": "334111", "capex": true},
+            {"transaction_id": "cap2", "date": "2022-06-30", "amount": 1000, "currency": "USD", "naics_code": "334111", "capex": "no"},
+            {"transaction_id": "cap3", "date": "2022-06-30", "amount": 1000, "naics_code": "334111", "capex": 3},
+        ]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], 2);
+    assert_eq!(
+        v["rejected"][0]["error"]["details"][0]["path"],
+        "transactions[2].capex"
+    );
+    let (_, t) = call(
+        &e.router,
+        "GET",
+        "/api/v1/transactions/cap1",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(t["capex"], true);
+    assert_eq!(t["emission"]["category"], 2);
+    assert_eq!(t["emission"]["category_source"], "capex");
+    let (_, t) = call(
+        &e.router,
+        "GET",
+        "/api/v1/transactions/cap2",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (t["capex"].as_bool(), t["emission"]["category"].as_u64()),
+        (Some(false), Some(1))
+    );
+    let (_, s) = call(
+        &e.router,
+        "GET",
+        "/api/v1/emissions/summary",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    let cat2 = s["by_category"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == 2)
+        .unwrap();
+    assert!(
+        (cat2["co2e_kg"].as_f64().unwrap() - 58.0).abs() < 1e-9,
+        "{cat2}"
+    );
+}

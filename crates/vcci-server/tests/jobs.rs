@@ -444,6 +444,22 @@ async fn report_jobs_produce_the_inventory_and_totals() {
         .unwrap();
     assert_eq!(c4["co2e_kg"].as_f64().unwrap(), by_cat);
     assert_eq!(cats[5]["status"], "not_reported");
+    // Not reported is not zero: null.
+    assert!(
+        cats[5]["co2e_kg"].is_null() && cats[5]["share"].is_null(),
+        "{}",
+        cats[5]
+    );
+    assert_eq!(
+        inv["scope_1_2_recorded_apart"],
+        json!({"scope_1_kg": 0.0, "scope_2_kg": 0.0})
+    );
+    assert_eq!(
+        inv["settings"],
+        json!({"epa_version": "1.3.0", "default_currency": "USD", "flights_radiative_forcing": true})
+    );
+    assert_eq!(inv["gwp"], json!({"sets": ["AR5"], "mixed": false}));
+    assert_eq!(inv["supplier_primary_data_share"], 0.0);
     assert_eq!(
         inv["categories_without_data"],
         summary["categories_without_data"]
@@ -459,9 +475,22 @@ async fn report_jobs_produce_the_inventory_and_totals() {
     .await;
     assert_eq!(ty.as_deref(), Some("text/csv; charset=utf-8"));
     let rows: Vec<&str> = text.lines().collect();
-    assert_eq!(rows.len(), 16);
+    // The header, one row per category, Scope 1 and Scope 2 recorded apart, the choices.
+    assert_eq!(rows.len(), 19);
+    assert_eq!(
+        rows[18],
+        ",GWP AR5; flights with radiative forcing; default currency USD; EPA supply chain 1.3.0; supplier primary data share 0.0000,disclosure,,,,,,,,,"
+    );
     assert!(rows[0].starts_with("category,name,status,co2e_kg"));
     assert!(rows[4].starts_with("4,"));
+    assert!(
+        rows[6].starts_with("6,Business travel,not_reported,,,,0,,,,,"),
+        "{}",
+        rows[6]
+    );
+    assert!(rows[16].starts_with(
+        ",Scope 1 of energy and fuel inputs (not in the Scope 3 total),recorded_apart,0,"
+    ));
     for t in ["by_category", "by_month", "by_supplier"] {
         for f in ["csv", "json"] {
             let (s, v) = call(

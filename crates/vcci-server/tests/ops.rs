@@ -640,7 +640,7 @@ async fn the_dashboard_is_served_with_a_strict_policy_and_me_names_the_caller() 
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
         serde_json::from_str::<Value>(&me).unwrap(),
-        json!({"organization": "acme", "role": "analyst"})
+        json!({"organization": "acme", "role": "analyst", "epa_version": "1.3.0", "default_currency": "USD", "flights_radiative_forcing": true})
     );
     let (s, _, _) = get(&e.router, "/api/v1/me", Some("vcci_wrong")).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);

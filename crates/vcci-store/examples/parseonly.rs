@@ -8,6 +8,8 @@ fn main() {
         id: vcci_store::OrgId(1),
         name: "x".into(),
         epa_version: vcci_core::EpaVersion::V1_3_0,
+        default_currency: vcci_core::Currency::USD,
+        flights_with_rf: true,
     };
     let profiles = std::collections::HashMap::new();
     let t = Instant::now();

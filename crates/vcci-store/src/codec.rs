@@ -52,6 +52,16 @@ pub struct Body {
     /// Whether the line named its supplier by `supplier_id` (the stored supplier column is
     /// the id if so, else the name).
     pub supplier_id_given: bool,
+    /// An energy or fuel input: its own scope (1 or 2), its emissions in that scope
+    /// (recorded apart) and its upstream factors (see [`Upstream`]); a flight: its WTT.
+    pub own_scope: Option<u16>,
+    pub scope_1_2_kg: Option<f64>,
+    pub upstream: Option<String>,
+    /// The currency a spend was converted from when the line named none (the
+    /// organization's default at the time).
+    pub assumed_currency: Option<String>,
+    /// The line's `capex` flag.
+    pub capex: bool,
 }
 
 /// Borrowed view used for encoding without copies.
@@ -81,6 +91,11 @@ pub struct BodyRef<'a> {
     pub fallbacks: Option<&'a str>,
     pub supplier_name: Option<&'a str>,
     pub supplier_id_given: bool,
+    pub own_scope: Option<u16>,
+    pub scope_1_2_kg: Option<f64>,
+    pub upstream: Option<&'a str>,
+    pub assumed_currency: Option<&'a str>,
+    pub capex: bool,
 }
 
 struct W<'b> {
@@ -156,6 +171,11 @@ impl BodyRef<'_> {
         w.str(self.fallbacks);
         w.str(self.supplier_name);
         w.u16(Some(u16::from(self.supplier_id_given)));
+        w.u16(self.own_scope);
+        w.f64(self.scope_1_2_kg);
+        w.str(self.upstream);
+        w.str(self.assumed_currency);
+        w.u16(self.capex.then_some(1));
         let mask = w.mask.to_le_bytes();
         out[1..5].copy_from_slice(&mask);
     }
@@ -248,7 +268,69 @@ impl Body {
             fallbacks: r.str()?,
             supplier_name: r.str()?,
             supplier_id_given: r.u16()?.unwrap_or(1) == 1,
+            own_scope: r.u16()?,
+            scope_1_2_kg: r.f64()?,
+            upstream: r.str()?,
+            assumed_currency: r.str()?,
+            capex: r.u16()? == Some(1),
         })
+    }
+
+    /// The milligrams of Scope 1 and of Scope 2 this line records apart (0, 0 for lines
+    /// that are not energy or fuel inputs).
+    pub fn scope_1_2_mg(&self) -> (i64, i64) {
+        scope_split(self.own_scope, self.scope_1_2_kg)
+    }
+
+    /// The upstream parts stored with an energy or fuel input.
+    pub fn upstream_parts(&self) -> Result<Vec<Upstream>> {
+        self.upstream
+            .as_deref()
+            .map_or(Ok(Vec::new()), Upstream::decode_all)
+    }
+}
+
+/// (Scope 1 mg, Scope 2 mg) of a line recording `kg` apart in `scope`.
+pub(crate) fn scope_split(scope: Option<u16>, kg: Option<f64>) -> (i64, i64) {
+    match (scope, kg) {
+        (Some(1), Some(kg)) => (kg_to_mg(kg), 0),
+        (Some(2), Some(kg)) => (0, kg_to_mg(kg)),
+        _ => (0, 0),
+    }
+}
+
+/// One upstream factor of an energy or fuel input as the body stores it: its kind, key and
+/// value, one per line of text as `kind key value` (keys are slugs, without spaces).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Upstream {
+    pub kind: String,
+    pub key: String,
+    pub value: f64,
+}
+
+impl Upstream {
+    pub(crate) fn encode_all(parts: &[vcci_core::calc::UpstreamInfo]) -> String {
+        let mut out = String::new();
+        for u in parts {
+            out += &format!("{} {} {}\n", u.kind, u.factor.key, u.factor.value);
+        }
+        out
+    }
+
+    fn decode_all(s: &str) -> Result<Vec<Upstream>> {
+        s.lines()
+            .map(|l| {
+                let mut it = l.splitn(3, ' ');
+                match (it.next(), it.next(), it.next().and_then(|v| v.parse().ok())) {
+                    (Some(kind), Some(key), Some(value)) => Ok(Upstream {
+                        kind: kind.to_owned(),
+                        key: key.to_owned(),
+                        value,
+                    }),
+                    _ => Err(corrupt()),
+                }
+            })
+            .collect()
     }
 }
 
@@ -275,6 +357,7 @@ pub(crate) fn source_code(s: CategorySource) -> u16 {
         CategorySource::Naics => 2,
         CategorySource::Activity => 3,
         CategorySource::Default => 4,
+        CategorySource::Capex => 5,
     }
 }
 
@@ -283,6 +366,7 @@ pub(crate) fn source_from_code(c: u16) -> CategorySource {
         1 => CategorySource::Line,
         2 => CategorySource::Naics,
         3 => CategorySource::Activity,
+        5 => CategorySource::Capex,
         _ => CategorySource::Default,
     }
 }

@@ -227,6 +227,18 @@ const ACTIVITIES: &[(&str, &str, f64)] = &[
         "tonnes",
         2.0,
     ),
+    // Energy inputs: their Scope 2 and Scope 1 are recorded apart, their upstream counted
+    // in category 3.
+    (
+        "uk-electricity/electricity-generated/electricity-uk/kwh",
+        "kWh",
+        20_000.0,
+    ),
+    (
+        "fuels/gaseous-fuels/natural-gas/kwh-gross-cv",
+        "kWh (Gross CV)",
+        15_000.0,
+    ),
 ];
 
 fn weighted<'a, T>(rng: &mut Rng, xs: &'a [T], w: impl Fn(&T) -> u32) -> &'a T {

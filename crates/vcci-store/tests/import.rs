@@ -514,14 +514,20 @@ fn recalculation_reproduces_stored_lines_and_follows_a_pinned_release() {
     t.import(&org, "transaction_id,date,amount,naics_code,supplier_name,category,price_basis\nx,2022-05-01,1000,484121,Named Only,9,producer\ny,2022-05-01,1000,484121,,,\n");
     let mut db = t.store.connect().unwrap();
     // Every stored line decodes back to the same line and result: nothing changes.
-    let (changed, errors) = db.recalculate(vcci_core::catalog(), &org, None).unwrap();
-    assert_eq!((changed, errors.len()), (0, 0));
+    let r = db.recalculate(vcci_core::catalog(), &org, None).unwrap();
+    assert_eq!((r.changed, r.errors.len(), r.categories.len()), (0, 0, 0));
     // Pinning EPA v1.2 recalculates spend lines: 484121 is 1.115 kg/2021 USD there.
     db.set_epa_version(org.id, vcci_core::EpaVersion::V1_2)
         .unwrap();
     let org = db.require_org("acme").unwrap();
-    let (changed, _) = db.recalculate(vcci_core::catalog(), &org, None).unwrap();
-    assert!(changed > 2000, "{changed}");
+    let r = db.recalculate(vcci_core::catalog(), &org, None).unwrap();
+    assert!(r.changed > 2000, "{}", r.changed);
+    assert!(!r.categories.is_empty());
+    assert!(
+        r.categories
+            .iter()
+            .all(|c| c.lines_before == c.lines_after && c.co2e_kg_before != c.co2e_kg_after)
+    );
     let y = db.get_line(org.id, "y").unwrap().unwrap();
     close(y.emission.co2e_kg, 1000.0 * 270.970 / 292.655 * 1.115);
     assert_eq!(
@@ -668,4 +674,47 @@ fn a_first_load_in_bulk_imports_exactly_what_a_progressive_one_does() {
         results[0].1
     );
     assert_eq!(results[0], results[1]);
+}
+
+#[test]
+fn capex_and_energy_lines_survive_import_and_recalculation() {
+    let t = store();
+    let org = t.org("acme");
+    let (r, rejects) = t.import(
+        &org,
+        "transaction_id,date,amount,currency,naics_code,capex,quantity,unit,activity_id\n\
+         c1,2022-06-30,1000,USD,334111,true,,,\n\
+         c2,2022-06-30,1000,USD,334111,false,,,\n\
+         c3,2022-06-30,1000,USD,334111,perhaps,,,\n\
+         e1,2024-02-10,,,,,100000,kWh,uk-electricity/electricity-generated/electricity-uk/kwh\n\
+         e2,2024-02-10,,,,,10,kg,refrigerant-and-other/kyoto-protocol-products/methane/emissions-including-only-kyoto-products/kg\n",
+    );
+    assert_eq!((r.inserted, r.rejected), (3, 2), "{rejects}");
+    assert!(
+        rejects.contains("4,capex,capex: 'perhaps' is not true or false"),
+        "{rejects}"
+    );
+    assert!(rejects.contains("6,activity_id,\"activity_id: 'refrigerant-and-other/kyoto-protocol-products/methane/emissions-including-only-kyoto-products/kg' is a Scope 1 factor (Refrigerant & other)"), "{rejects}");
+    let mut db = t.store.connect().unwrap();
+    let c1 = db.get_line(org.id, "c1").unwrap().unwrap();
+    assert!(c1.capex);
+    assert_eq!(c1.emission.category, 2);
+    assert_eq!(
+        db.get_line(org.id, "c2")
+            .unwrap()
+            .unwrap()
+            .emission
+            .category,
+        1
+    );
+    let e1 = db.get_line(org.id, "e1").unwrap().unwrap();
+    close(e1.emission.co2e_kg, 6_817.0);
+    close(e1.emission.scope_1_2.unwrap().co2e_kg, 20_705.0);
+    // Stored lines decode back to the same lines and results.
+    let rc = db.recalculate(vcci_core::catalog(), &org, None).unwrap();
+    assert_eq!(
+        (rc.changed, rc.errors.len(), rc.categories.len()),
+        (0, 0, 0)
+    );
+    t.assert_read_models(&org);
 }

@@ -611,8 +611,20 @@ fn migration_3_moves_lines_into_partitions_per_organization_and_year() {
         "summary_monthly",
         "summary_supplier_month",
     ] {
+        // The columns the version-2 table has (later migrations add some).
+        let cols: Vec<String> = c
+            .query(
+                "SELECT column_name::text FROM information_schema.columns
+                 WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+                &[v2, &table],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let cols = cols.join(", ");
         c.batch_execute(&format!(
-            "INSERT INTO {v2}.{table} SELECT * FROM {current}.{table}"
+            "INSERT INTO {v2}.{table} ({cols}) SELECT {cols} FROM {current}.{table}"
         ))
         .unwrap();
     }

@@ -3,7 +3,7 @@
 mod common;
 
 use proptest::prelude::*;
-use vcci_core::{Currency, Date, Line, Naics, catalog};
+use vcci_core::{Currency, Date, Line, Naics, Unit, catalog};
 use vcci_store::model::reports::DateRange;
 use vcci_store::write::prepare;
 
@@ -24,10 +24,21 @@ enum Op {
 }
 
 const NAICS: [&str; 4] = ["484121", "334111", "562111", "721110"];
+/// Energy inputs (Scope 2 and Scope 1 factors): their Scope 1/2 is recorded apart.
+const ENERGY: [(&str, &str); 2] = [
+    (
+        "uk-electricity/electricity-generated/electricity-uk/kwh",
+        "kWh",
+    ),
+    (
+        "fuels/gaseous-fuels/natural-gas/kwh-gross-cv",
+        "kWh (Gross CV)",
+    ),
+];
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (0u8..12, 0u16..800, -5000.0f64..50_000.0, 0u8..4, 0usize..4, any::<bool>())
+        6 => (0u8..12, 0u16..800, -5000.0f64..50_000.0, 0u8..4, 0usize..6, any::<bool>())
             .prop_map(|(id, day, amount, supplier, naics, eur)| Op::Upsert { id, day, amount, supplier, naics, eur }),
         2 => (0u8..12).prop_map(|id| Op::Delete { id }),
         1 => Just(Op::Recalculate),
@@ -59,15 +70,22 @@ proptest! {
         for op in ops {
             match op {
                 Op::Upsert { id, day, amount, supplier, naics, eur } => {
-                    let line = Line {
+                    let mut line = Line {
                         transaction_id: Some(format!("t{id}")),
                         date: Some(date(day)),
                         supplier_id: (supplier > 0).then(|| format!("S{supplier}")),
-                        amount: Some((amount * 100.0).round() / 100.0),
-                        currency: Some(Currency::parse(if eur { "EUR" } else { "USD" }).unwrap()),
-                        naics: Some(Naics::parse(NAICS[naics]).unwrap()),
                         ..Line::default()
                     };
+                    let amount = (amount * 100.0).round() / 100.0;
+                    if let Some((key, unit)) = naics.checked_sub(NAICS.len()).map(|i| ENERGY[i]) {
+                        line.quantity = Some(amount);
+                        line.unit = Some(Unit::parse(unit).unwrap());
+                        line.activity_id = Some(key.into());
+                    } else {
+                        line.amount = Some(amount);
+                        line.currency = Some(Currency::parse(if eur { "EUR" } else { "USD" }).unwrap());
+                        line.naics = Some(Naics::parse(NAICS[naics]).unwrap());
+                    }
                     let p = prepare(catalog(), &org, line, &profiles, None).unwrap();
                     let new: Vec<(String, String)> = p.supplier_key().map(|k| (k.to_owned(), k.to_owned())).into_iter().collect();
                     db.write_lines(org.id, &[p], &new).unwrap();
@@ -87,6 +105,16 @@ proptest! {
         prop_assert_eq!(s.transaction_count, lines.len() as i64);
         let sum: f64 = lines.iter().sum();
         prop_assert!((s.total_co2e_kg - sum).abs() <= 1e-6 * lines.len() as f64 + 1e-9, "{} vs {}", s.total_co2e_kg, sum);
+        // What energy inputs record apart is summed apart, by scope, and nowhere else.
+        let stored: Vec<_> = (0..12).filter_map(|i| db.get_line(org.id, &format!("t{i}")).unwrap()).collect();
+        for scope in [1u8, 2] {
+            let apart: f64 = stored.iter().filter_map(|l| l.emission.scope_1_2.as_ref()).filter(|o| o.scope == scope).map(|o| o.co2e_kg).sum();
+            let got = if scope == 1 { s.scope_1_2_recorded_apart.scope_1_kg } else { s.scope_1_2_recorded_apart.scope_2_kg };
+            prop_assert!((got - apart).abs() <= 1e-6 * stored.len() as f64 + 1e-9, "scope {}: {} vs {}", scope, got, apart);
+        }
+        db.rebuild_read_models(org.id).unwrap();
+        let rebuilt = db.summary(org.id, DateRange::default(), None).unwrap();
+        prop_assert_eq!(&rebuilt, &s);
         let by_cat: i64 = s.by_category.iter().map(|c| c.transaction_count).sum();
         prop_assert_eq!(by_cat, s.transaction_count);
         let no_data = s.categories_without_data.len() + s.by_category.len();

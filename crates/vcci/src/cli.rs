@@ -279,6 +279,10 @@ pub struct ImportArgs {
     /// Organization to import into (created if it does not exist).
     #[arg(long)]
     pub org: String,
+    /// The currency of lines that name none, for an organization created by this import
+    /// (default USD); an existing organization's must match.
+    #[arg(long)]
+    pub default_currency: Option<String>,
     /// What the file holds.
     #[arg(long, value_enum, default_value = "transactions")]
     pub kind: ImportKind,
@@ -354,6 +358,20 @@ pub struct CalculateArgs {
     /// Pin this EPA Supply Chain release for the organization's spend lines (1.3.0 or 1.2).
     #[arg(long)]
     pub epa_version: Option<String>,
+    /// Set the currency of the organization's lines that name none (ISO 4217), then
+    /// recalculate.
+    #[arg(long)]
+    pub default_currency: Option<String>,
+    /// Report flights with radiative forcing (DESNZ's recommendation, the default for a new
+    /// organization) or without, then recalculate.
+    #[arg(long, value_enum)]
+    pub flights_rf: Option<RfArg>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RfArg {
+    With,
+    Without,
 }
 
 #[derive(Debug, Subcommand)]
@@ -415,6 +433,10 @@ pub struct KeyCreateArgs {
     /// Organization (created if it does not exist).
     #[arg(long)]
     pub org: String,
+    /// The currency of lines that name none, for an organization created here (default
+    /// USD); an existing organization's must match.
+    #[arg(long)]
+    pub default_currency: Option<String>,
     #[arg(long, value_enum)]
     pub role: RoleArg,
 }

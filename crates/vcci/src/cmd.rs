@@ -215,6 +215,7 @@ fn demo_cmd(sa: &StoreArgs, a: DemoArgs) -> Result<()> {
     let base = |file: PathBuf, kind| ImportArgs {
         file,
         org: a.org.clone(),
+        default_currency: None,
         kind,
         rejects: None,
         batch_size: 50_000,
@@ -253,7 +254,7 @@ fn demo_cmd(sa: &StoreArgs, a: DemoArgs) -> Result<()> {
 fn import_cmd(sa: &StoreArgs, a: ImportArgs) -> Result<ImportReport> {
     let store = open_store(sa)?;
     let db = store.connect()?;
-    let org = db.ensure_org(&a.org)?;
+    let org = db.ensure_org_with(&a.org, currency_arg(a.default_currency.as_deref())?)?;
     drop(db);
     let stdin = a.file.as_os_str() == "-";
     let (input, total, source): (Box<dyn Read>, Option<u64>, String) = if stdin {
@@ -459,6 +460,15 @@ fn report_cmd(sa: &StoreArgs, a: ReportArgs) -> Result<()> {
                             }
                         );
                     }
+                    let apart = s.scope_1_2_recorded_apart;
+                    if apart.scope_1_kg != 0.0 || apart.scope_2_kg != 0.0 {
+                        out += &format!(
+                            "Recorded apart, not in the Scope 3 total: Scope 1 {} tCO2e, Scope 2 {} tCO2e \
+                             (energy and fuel inputs; their upstream emissions are in category 3)\n",
+                            tonnes(apart.scope_1_kg),
+                            tonnes(apart.scope_2_kg)
+                        );
+                    }
                 }
             }
         }
@@ -568,6 +578,12 @@ fn explain_cmd(sa: &StoreArgs, a: ExplainArgs) -> Result<()> {
     Ok(())
 }
 
+/// A `--default-currency` value, checked.
+fn currency_arg(v: Option<&str>) -> Result<Option<vcci_core::Currency>> {
+    v.map(|c| vcci_core::Currency::parse(c).map_err(|m| anyhow!("--default-currency: {m}")))
+        .transpose()
+}
+
 fn calculate_cmd(sa: &StoreArgs, a: CalculateArgs) -> Result<()> {
     let store = open_store(sa)?;
     let mut db = store.connect()?;
@@ -577,18 +593,59 @@ fn calculate_cmd(sa: &StoreArgs, a: CalculateArgs) -> Result<()> {
         db.set_epa_version(org.id, v)?;
         org.epa_version = v;
     }
-    let (changed, errors) = db.recalculate(catalog(), &org, None)?;
+    if let Some(c) = currency_arg(a.default_currency.as_deref())? {
+        db.set_default_currency(org.id, c)?;
+        org.default_currency = c;
+    }
+    if let Some(rf) = a.flights_rf {
+        let with = rf == crate::cli::RfArg::With;
+        db.set_flights_with_rf(org.id, with)?;
+        org.flights_with_rf = with;
+    }
+    let r = db.recalculate(catalog(), &org, None)?;
     eprintln!(
-        "Recalculated '{}' with epa-supply-chain {}: {} lines changed",
+        "Recalculated '{}' with epa-supply-chain {}, default currency {}, flights {} radiative forcing: {} lines changed",
         org.name,
         org.epa_version.as_str(),
-        group(changed)
+        org.default_currency,
+        if org.flights_with_rf {
+            "with"
+        } else {
+            "without"
+        },
+        group(r.changed)
     );
-    for (id, e) in errors.iter().take(20) {
+    if !r.categories.is_empty() {
+        eprintln!(
+            "  category                                   kg CO2e before      kg CO2e after   lines"
+        );
+    }
+    for c in &r.categories {
+        let name = vcci_core::Category::new(c.category).map_or("?", |c| c.name());
+        let lines = if c.lines_before == c.lines_after {
+            group(c.lines_after as u64)
+        } else {
+            format!("{} -> {}", c.lines_before, c.lines_after)
+        };
+        eprintln!(
+            "  {:>2} {:<38} {:>17.3}  {:>17.3}   {lines}",
+            c.category, name, c.co2e_kg_before, c.co2e_kg_after
+        );
+    }
+    if r.scope_1_2_before != r.scope_1_2_after {
+        eprintln!(
+            "  Scope 1/2 recorded apart (not in Scope 3): scope 1 {:.3} -> {:.3} kg, scope 2 {:.3} -> {:.3} kg",
+            r.scope_1_2_before.scope_1_kg,
+            r.scope_1_2_after.scope_1_kg,
+            r.scope_1_2_before.scope_2_kg,
+            r.scope_1_2_after.scope_2_kg
+        );
+    }
+    for (id, e) in r.errors.iter().take(20) {
         eprintln!("  {id}: kept its previous result: {e}");
     }
-    if !errors.is_empty() {
-        bail!("{} lines could not be recalculated", errors.len());
+    if !r.errors.is_empty() {
+        bail!("{} lines could not be recalculated", r.errors.len());
     }
     Ok(())
 }
@@ -631,6 +688,7 @@ fn factors_search(a: FactorSearchArgs) -> Result<()> {
                 ("key", false),
                 ("value", true),
                 ("unit", false),
+                ("scope", false),
                 ("name", false),
             ]);
             for v in &found {
@@ -640,6 +698,7 @@ fn factors_search(a: FactorSearchArgs) -> Result<()> {
                     v.key.clone(),
                     format!("{}", v.value),
                     v.unit.clone(),
+                    v.scope.clone().unwrap_or_default(),
                     v.name.clone(),
                 ]);
             }
@@ -682,7 +741,7 @@ fn factors_show(a: FactorShowArgs) -> Result<()> {
 fn keys_create(sa: &StoreArgs, a: KeyCreateArgs) -> Result<()> {
     let store = open_store(sa)?;
     let db = store.connect()?;
-    let org = db.ensure_org(&a.org)?;
+    let org = db.ensure_org_with(&a.org, currency_arg(a.default_currency.as_deref())?)?;
     let role = match a.role {
         RoleArg::Admin => Role::Admin,
         RoleArg::Analyst => Role::Analyst,

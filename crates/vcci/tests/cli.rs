@@ -46,6 +46,12 @@ fn demo_imports_and_prints_an_inventory() {
         !out.contains("       7  "),
         "a category without data is not shown as a row"
     );
+    // The demo's electricity and gas lines: Scope 1 and 2 recorded apart, not in the total.
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("Recorded apart, not in the Scope 3 total: Scope 1 ")),
+        "{out}"
+    );
     let json = ok(&vcci(
         dir.path(),
         &[
@@ -187,7 +193,7 @@ fn factor_search_finds_keys_by_words() {
             "100",
         ],
     ));
-    assert!(out.contains("desnz,2024-v1.1,freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km,0.09752,tonne.km"), "{out}");
+    assert!(out.contains("desnz,2024-v1.1,freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km,0.09752,tonne.km,Scope 3,"), "{out}");
     let json = ok(&vcci(
         dir.path(),
         &[
@@ -483,4 +489,125 @@ fn server_logs_are_json_lines_carrying_the_request_id() {
         "{entry}"
     );
     assert!(entry["timestamp"].is_string(), "{entry}");
+}
+
+#[test]
+fn an_organizations_default_currency_is_assumed_recorded_and_changed_by_recalculation() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("eu.csv");
+    std::fs::write(
+        &csv,
+        "transaction_id,date,amount,naics_code\nx1,2023-03-15,1000,334111\n",
+    )
+    .unwrap();
+    let csv = csv.to_str().unwrap();
+    ok(&vcci(
+        dir.path(),
+        &[
+            "import",
+            csv,
+            "--org",
+            "eu",
+            "--default-currency",
+            "EUR",
+            "-q",
+        ],
+    ));
+    let explain = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&ok(&vcci(dir, &["explain", "--org", "eu", "x1"]))).unwrap()
+    };
+    // 1000 EUR of 2023 (0.9245 EUR/USD; CPI 292.655/304.702; 0.058 kg/2022 USD).
+    let e = &explain(dir.path())["emission"];
+    assert!(
+        (e["co2e_kg"].as_f64().unwrap() - 60.256_197_475_500_97).abs() < 1e-9,
+        "{e}"
+    );
+    assert_eq!(e["conversions"]["spend"]["currency"], "EUR");
+    assert_eq!(e["fallbacks"][0]["code"], "currency_assumed");
+    // An existing organization's default is not changed in passing.
+    let o = vcci(
+        dir.path(),
+        &[
+            "keys",
+            "create",
+            "--org",
+            "eu",
+            "--role",
+            "viewer",
+            "--default-currency",
+            "USD",
+        ],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("exists with default currency EUR, not USD"),
+        "{err}"
+    );
+    // Changing it recalculates the lines that name no currency, and says so.
+    let o = vcci(
+        dir.path(),
+        &["calculate", "--org", "eu", "--default-currency", "USD"],
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("default currency USD, flights with radiative forcing: 1 lines changed"),
+        "{err}"
+    );
+    assert!(err.contains(" 1 Purchased goods and services"), "{err}");
+    let e = &explain(dir.path())["emission"];
+    assert!((e["co2e_kg"].as_f64().unwrap() - 1000.0 * 292.655 / 304.702 * 0.058).abs() < 1e-9);
+    assert_eq!(
+        e["fallbacks"][0]["message"],
+        "the line gives no currency; the organization's default USD was assumed"
+    );
+}
+
+#[test]
+fn flights_follow_the_organizations_radiative_forcing_choice() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("f.csv");
+    std::fs::write(
+        &csv,
+        "transaction_id,date,quantity,unit,activity_id\nf1,2024-05-01,11000,passenger.km,business-travel-air/flights/long-haul-to-from-uk/economy-class/with-rf/passenger.km\n",
+    )
+    .unwrap();
+    ok(&vcci(
+        dir.path(),
+        &["import", csv.to_str().unwrap(), "--org", "air", "-q"],
+    ));
+    let explain = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&ok(&vcci(dir, &["explain", "--org", "air", "f1"]))).unwrap()
+    };
+    // With RF by default: 2,201.21 + WTT 270.71 kg.
+    let e = &explain(dir.path())["emission"];
+    assert!(
+        (e["co2e_kg"].as_f64().unwrap() - 2_471.92).abs() < 1e-6,
+        "{e}"
+    );
+    assert_eq!(e["radiative_forcing"]["included"], true);
+    let o = vcci(
+        dir.path(),
+        &["calculate", "--org", "air", "--flights-rf", "without"],
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("flights without radiative forcing: 1 lines changed"),
+        "{err}"
+    );
+    assert!(err.contains(" 6 Business travel"), "{err}");
+    // Without: 1,299.32 + 270.71 kg, the line's named factor swapped and said so.
+    let e = &explain(dir.path())["emission"];
+    assert!(
+        (e["co2e_kg"].as_f64().unwrap() - 1_570.03).abs() < 1e-6,
+        "{e}"
+    );
+    assert_eq!(e["radiative_forcing"]["included"], false);
+    assert_eq!(e["fallbacks"][0]["code"], "rf_setting");
+    assert_eq!(
+        e["factor"]["key"],
+        "business-travel-air/flights/long-haul-to-from-uk/economy-class/without-rf/passenger.km"
+    );
 }

@@ -14,12 +14,96 @@ use crate::units::Unit;
 pub const VERSION: &str = "2024-v1.1";
 pub const DEFAULT_YEAR: u16 = 2024;
 
+/// The GHG Protocol scope of a factor, as the workbook labels it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Direct emissions of the reporting company (fuels burnt, owned vehicles, refrigerants).
+    One,
+    /// Purchased electricity, heat and steam.
+    Two,
+    Three,
+    /// Biogenic CO2, outside the scopes.
+    Outside,
+}
+
+impl Scope {
+    pub fn parse(label: &str) -> Option<Scope> {
+        match label {
+            "Scope 1" => Some(Scope::One),
+            "Scope 2" => Some(Scope::Two),
+            "Scope 3" => Some(Scope::Three),
+            "Outside of Scopes" => Some(Scope::Outside),
+            _ => None,
+        }
+    }
+
+    /// The workbook's label: "Scope 1", "Scope 2", "Scope 3", "Outside of Scopes".
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::One => "Scope 1",
+            Scope::Two => "Scope 2",
+            Scope::Three => "Scope 3",
+            Scope::Outside => "Outside of Scopes",
+        }
+    }
+
+    /// 1 or 2 for the reporting company's own emissions, which a Scope 3 total never counts.
+    pub fn own(self) -> Option<u8> {
+        match self {
+            Scope::One => Some(1),
+            Scope::Two => Some(2),
+            _ => None,
+        }
+    }
+}
+
+/// What an upstream factor of an energy or fuel input accounts for (GHG Protocol category 3,
+/// activities a to c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UpstreamKind {
+    /// Well-to-tank: extracting, refining and transporting the fuel, or the fuels of the
+    /// electricity or heat generated.
+    Wtt,
+    /// Generation of the electricity (or heat) lost in transmission and distribution.
+    TdLosses,
+    /// Well-to-tank of the electricity (or heat) lost in transmission and distribution.
+    WttTdLosses,
+}
+
+impl UpstreamKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamKind::Wtt => "wtt",
+            UpstreamKind::TdLosses => "td_losses",
+            UpstreamKind::WttTdLosses => "wtt_td_losses",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UpstreamKind> {
+        [
+            UpstreamKind::Wtt,
+            UpstreamKind::TdLosses,
+            UpstreamKind::WttTdLosses,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+/// An upstream factor of a Scope 1 or 2 factor: per unit of the same activity, in the same
+/// unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Upstream {
+    pub kind: UpstreamKind,
+    pub index: u32,
+}
+
 /// One activity factor (kg CO2e per unit) with its gas split where the workbook gives one.
 #[derive(Clone, Debug)]
 pub struct DesnzFactor {
     pub key: String,
     pub sheet: String,
-    pub scope: String,
+    pub scope: Scope,
     pub activity: String,
     pub dims: Vec<(String, String)>,
     pub column_group: String,
@@ -35,6 +119,12 @@ pub struct DesnzFactor {
     pub ch4: Option<f64>,
     pub n2o: Option<f64>,
     pub category: Category,
+    /// For a Scope 1 or 2 factor: the Scope 3 factors of its upstream emissions (category 3),
+    /// found by `link_upstream`. Empty when the workbook has none. For a flight: its WTT.
+    pub upstream: Vec<Upstream>,
+    /// A flight: whether the factor includes radiative forcing, and the same flight's factor
+    /// with the other choice.
+    pub rf: Option<(bool, u32)>,
 }
 
 impl DesnzFactor {
@@ -134,7 +224,8 @@ impl DesnzSet {
             let f = DesnzFactor {
                 key: key.clone(),
                 sheet: r[sheet].clone(),
-                scope: r[scope].clone(),
+                scope: Scope::parse(&r[scope])
+                    .unwrap_or_else(|| panic!("DESNZ scope {:?} is not known to vcci", r[scope])),
                 activity: r[activity].clone(),
                 dims,
                 column_group: r[group].clone(),
@@ -148,12 +239,181 @@ impl DesnzSet {
                 ch4: None,
                 n2o: None,
                 category: Category::from_desnz_sheet(&r[sheet]),
+                upstream: Vec::new(),
+                rf: None,
             };
             let prev = by_key.insert(key, factors.len() as u32);
             assert!(prev.is_none(), "DESNZ keys must be unique");
             factors.push(f);
         }
-        DesnzSet { factors, by_key }
+        let mut set = DesnzSet { factors, by_key };
+        set.link_upstream();
+        set.pair_rf();
+        set
+    }
+
+    /// Pairs each flight factor with and without radiative forcing (`.../with-rf/...` and
+    /// `.../without-rf/...`, the same flight otherwise).
+    fn pair_rf(&mut self) {
+        let mut pairs = Vec::new();
+        for (i, f) in self.factors.iter().enumerate() {
+            let (with, other) = if f.key.contains("/with-rf/") {
+                (true, f.key.replacen("/with-rf/", "/without-rf/", 1))
+            } else if f.key.contains("/without-rf/") {
+                (false, f.key.replacen("/without-rf/", "/with-rf/", 1))
+            } else {
+                continue;
+            };
+            if let Some(&j) = self.by_key.get(&other) {
+                pairs.push((i, (with, j)));
+            }
+        }
+        for (i, rf) in pairs {
+            self.factors[i].rf = Some(rf);
+        }
+    }
+
+    /// Finds the upstream factors of every Scope 1 and 2 factor (GHG Protocol category 3):
+    ///
+    /// - UK electricity: WTT of generation, T&D losses and WTT of T&D losses (sheets
+    ///   "WTT- UK electricity" and "Transmission and distribution");
+    /// - heat and steam: its WTT; district heat also its distribution losses and their WTT;
+    /// - fuels, bioenergy and owned vehicles: the row of the matching WTT sheet for the same
+    ///   fuel or vehicle, in the same unit ("WTT- fuels", "WTT- bioenergy",
+    ///   "WTT- delivery vehs & freight", "WTT- pass vehs & travel- land");
+    /// - UK electricity for EVs: the T&D losses of "UK electricity T&D for EVs" and the WTT of
+    ///   the same car or van ("WTT- pass vehs & travel- land", "WTT- delivery vehs & freight").
+    ///
+    /// Refrigerants and other Scope 1 rows have no upstream factor in the workbook.
+    ///
+    /// Flights (Scope 3) get the WTT of the same flight ("WTT- business travel- air"): their
+    /// fuel's upstream emissions belong with the trip, in category 6.
+    fn link_upstream(&mut self) {
+        use UpstreamKind::*;
+        const ELECTRICITY: &[(UpstreamKind, &str)] = &[
+            (
+                Wtt,
+                "wtt-uk-electricity/wtt-uk-electricity-generation/electricity-uk/kwh",
+            ),
+            (
+                TdLosses,
+                "transmission-and-distribution/t-and-d-uk-electricity/electricity-uk/kwh",
+            ),
+            (
+                WttTdLosses,
+                "wtt-uk-electricity/wtt-uk-electricity-t-and-d/electricity-uk/kwh",
+            ),
+        ];
+        const HEAT: &[(&str, &[(UpstreamKind, &str)])] = &[
+            (
+                "heat-and-steam/heat-and-steam/onsite-heat-and-steam/kwh",
+                &[(
+                    Wtt,
+                    "wtt-heat-and-steam/wtt-heat-and-steam/onsite-heat-and-steam/kwh",
+                )],
+            ),
+            (
+                "heat-and-steam/heat-and-steam/district-heat-and-steam/kwh",
+                &[
+                    (
+                        Wtt,
+                        "wtt-heat-and-steam/wtt-heat-and-steam/district-heat-and-steam/kwh",
+                    ),
+                    (
+                        TdLosses,
+                        "transmission-and-distribution/distribution-district-heat-and-steam/5-pct-loss/kwh",
+                    ),
+                    (
+                        WttTdLosses,
+                        "wtt-heat-and-steam/wtt-district-heat-and-steam-distribution/5-pct-loss/kwh",
+                    ),
+                ],
+            ),
+        ];
+        // (sheet of the Scope 1/2 rows, sheet of their upstream rows, kind) for the rows
+        // matched by activity, dimensions, column group and unit.
+        const BY_ROW: &[(&str, &str, UpstreamKind)] = &[
+            ("Fuels", "WTT- fuels", Wtt),
+            ("Bioenergy", "WTT- bioenergy", Wtt),
+            ("Delivery vehicles", "WTT- delivery vehs & freight", Wtt),
+            ("Passenger vehicles", "WTT- pass vehs & travel- land", Wtt),
+            (
+                "UK electricity for EVs",
+                "UK electricity T&D for EVs",
+                TdLosses,
+            ),
+            (
+                "UK electricity for EVs",
+                "WTT- pass vehs & travel- land",
+                Wtt,
+            ),
+            (
+                "UK electricity for EVs",
+                "WTT- delivery vehs & freight",
+                Wtt,
+            ),
+            ("Business travel- air", "WTT- business travel- air", Wtt),
+        ];
+        let row_key = |f: &DesnzFactor, sheet: &str| {
+            let activity = slug(&f.activity);
+            let activity = activity.strip_prefix("wtt-").unwrap_or(&activity);
+            // The one label the WTT sheet spells differently.
+            let activity = if activity == "hgvs-refrigerated-all-diesel" {
+                "hgv-refrigerated-all-diesel"
+            } else {
+                activity
+            };
+            let mut k = format!("{}/{activity}", slug(sheet));
+            for (_, v) in &f.dims {
+                k.push('/');
+                k.push_str(&slug(v));
+            }
+            k.push('/');
+            k.push_str(&slug(&f.column_group));
+            k.push('/');
+            k.push_str(&slug(&f.unit_label));
+            k
+        };
+        let upstream_sheets: HashMap<String, u32> = self
+            .factors
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| BY_ROW.iter().any(|(_, up, _)| *up == f.sheet))
+            .map(|(i, f)| (row_key(f, &f.sheet), i as u32))
+            .collect();
+        let find = |key: &str| self.by_key.get(key).copied();
+        let mut links: Vec<(usize, Vec<Upstream>)> = Vec::new();
+        for (i, f) in self.factors.iter().enumerate() {
+            if f.scope.own().is_none() && f.sheet != "Business travel- air" {
+                continue;
+            }
+            let explicit: Option<&[(UpstreamKind, &str)]> = if f.sheet == "UK electricity" {
+                Some(ELECTRICITY)
+            } else {
+                HEAT.iter().find(|(k, _)| *k == f.key).map(|(_, ups)| *ups)
+            };
+            let ups: Vec<Upstream> = match explicit {
+                Some(list) => list
+                    .iter()
+                    .filter_map(|(kind, key)| {
+                        find(key).map(|index| Upstream { kind: *kind, index })
+                    })
+                    .collect(),
+                None => BY_ROW
+                    .iter()
+                    .filter(|(own, _, _)| *own == f.sheet)
+                    .filter_map(|(_, up, kind)| {
+                        upstream_sheets
+                            .get(&row_key(f, up))
+                            .map(|&index| Upstream { kind: *kind, index })
+                    })
+                    .collect(),
+            };
+            links.push((i, ups));
+        }
+        for (i, ups) in links {
+            self.factors[i].upstream = ups;
+        }
     }
 
     #[inline]

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 
 use serde::Serialize;
 
-pub use desnz::{DesnzFactor, DesnzSet};
+pub use desnz::{DesnzFactor, DesnzSet, Scope, Upstream, UpstreamKind};
 pub use epa::{EpaFactor, EpaSet, EpaVersion, PriceBasis};
 pub use tables::{CpiTable, FxTable, YearSeries, YearValue};
 
@@ -165,7 +165,7 @@ impl Catalog {
             gwp: "AR5",
             value_without_margins: None,
             price_year: None,
-            scope: Some(f.scope.clone()),
+            scope: Some(f.scope.as_str().to_owned()),
             category: Some(f.category.number()),
             gases: [gas("CO2", f.co2), gas("CH4", f.ch4), gas("N2O", f.n2o)]
                 .into_iter()

@@ -189,6 +189,11 @@ function renderSummary(s) {
   $("no-data").textContent = none.length
     ? "No data (not reported): " + none.map((n) => n + ". " + CATEGORY_NAMES[n]).join(", ")
     : "Every category has data.";
+  const apart = s.scope_1_2_recorded_apart || { scope_1_kg: 0, scope_2_kg: 0 };
+  $("scope12-apart").textContent = apart.scope_1_kg || apart.scope_2_kg
+    ? "Recorded apart, not in this total: Scope 1 " + fmt(tonnes(apart.scope_1_kg), 2) + " tCO2e, Scope 2 " +
+      fmt(tonnes(apart.scope_2_kg), 2) + " tCO2e (energy and fuel inputs; their upstream emissions are in category 3)."
+    : "";
   const methods = s.by_method;
   chart("chart-method", {
     type: "doughnut",
@@ -293,7 +298,24 @@ async function showLine(id, tr) {
     box.appendChild(dl([["Emissions", fmt(e.co2e_kg, 3) + " kg CO2e"], ["Category", e.category + ". " + e.category_name + " (from " + e.category_source + ")"],
       ["Method", METHOD_NAMES[e.method] || e.method], ["Data quality", e.data_quality + " (1 best, 5 worst)"]]));
     box.appendChild(el("h2", "Factor"));
-    box.appendChild(dl([["Set", e.factor.set], ["Version", e.factor.version], ["Key", e.factor.key], ["Value", e.factor.value + " " + e.factor.unit]]));
+    box.appendChild(dl([["Set", e.factor.set], ["Version", e.factor.version], ["Key", e.factor.key], ["Value", e.factor.value + " " + e.factor.unit],
+      ["Scope", e.factor.scope]]));
+    if (e.scope_1_2) {
+      box.appendChild(el("h2", "Scope " + e.scope_1_2.scope + " (recorded apart)"));
+      box.appendChild(el("p", fmt(e.scope_1_2.co2e_kg, 3) + " kg CO2e of Scope " + e.scope_1_2.scope +
+        ": an energy or fuel input. Not counted in Scope 3; its upstream emissions below are (category 3).", "muted"));
+    }
+    if (e.radiative_forcing) {
+      box.appendChild(el("p", e.radiative_forcing.included
+        ? "With radiative forcing: the RF multiplier adds " + fmt(e.radiative_forcing.uplift_kg, 3) + " kg CO2e (not CO2)."
+        : "Without radiative forcing (the organization's choice).", "muted"));
+    }
+    if (e.upstream && e.upstream.length) {
+      box.appendChild(el("h2", e.scope_1_2 ? "Upstream (category 3)" : "Added upstream (well-to-tank)"));
+      const kinds = { wtt: "Well-to-tank", td_losses: "T&D losses", wtt_td_losses: "WTT of T&D losses" };
+      box.appendChild(dl(e.upstream.map((u) => [kinds[u.kind] || u.kind,
+        fmt(u.co2e_kg, 3) + " kg = " + u.factor.value + " " + u.factor.unit + " (" + u.factor.key + ")"])));
+    }
     const c = e.conversions || {};
     if (c.spend) {
       box.appendChild(el("h2", "Spend conversion"));
@@ -360,8 +382,8 @@ async function loadFactors(delta = 0) {
   state.factorCursors[next + 1] = page.page_info.end_cursor;
   const body = $("factor-table").tBodies[0];
   body.replaceChildren();
-  for (const f of page.data) body.appendChild(row([f.set + " " + f.version, f.key, f.name, f.region, f.year, f.unit, { text: f.value, cls: "num" }]));
-  if (!page.data.length) body.appendChild(row(["No factor matches.", "", "", "", "", "", ""]));
+  for (const f of page.data) body.appendChild(row([f.set + " " + f.version, f.key, f.name, f.scope || "", f.region, f.year, f.unit, { text: f.value, cls: "num" }]));
+  if (!page.data.length) body.appendChild(row(["No factor matches.", "", "", "", "", "", "", ""]));
   $("factor-prev").disabled = next === 0;
   $("factor-next").disabled = !page.page_info.has_next_page;
 }

@@ -29,7 +29,13 @@ pub fn api(api: Api) -> Api {
 }
 
 async fn me(caller: Caller) -> Json<Value> {
-    Json(json!({"organization": caller.org.name, "role": caller.role.as_str()}))
+    Json(json!({
+        "organization": caller.org.name,
+        "role": caller.role.as_str(),
+        "epa_version": caller.org.epa_version.as_str(),
+        "default_currency": caller.org.default_currency.as_str(),
+        "flights_radiative_forcing": caller.org.flights_with_rf,
+    }))
 }
 
 /// Slow database calls listed.

@@ -38,6 +38,7 @@ const FIELDS: &[&str] = &[
     "activity_id",
     "country",
     "price_basis",
+    "capex",
     "emission",
 ];
 

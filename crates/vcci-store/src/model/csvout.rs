@@ -51,6 +51,11 @@ pub const LINE_COLUMNS: &[&str] = &[
     "amount_usd_price_year",
     "unit_factor",
     "fallbacks",
+    "factor_scope",
+    "scope_1_2",
+    "scope_1_2_kg",
+    "upstream",
+    "capex",
 ];
 
 /// The header row of the export.
@@ -105,7 +110,19 @@ pub fn write_line(out: &mut String, l: &StoredLine) {
     opt_num(out, spend.map(|s| s.amount_usd_price_year));
     opt_num(out, e.conversions.unit.as_ref().map(|u| u.factor));
     let fallbacks: Vec<&str> = e.fallbacks.iter().map(|f| f.code.as_str()).collect();
-    out.push_str(&field(&fallbacks.join(";")));
+    opt_text(out, Some(&fallbacks.join(";")));
+    opt_text(out, e.factor.scope.as_deref());
+    // An energy or fuel input: its Scope 1 or 2 recorded apart (not in co2e_kg), and the
+    // category 3 parts co2e_kg sums, as `kind factor_key kg` joined by ';'.
+    opt_num(out, e.scope_1_2.as_ref().map(|o| f64::from(o.scope)));
+    opt_num(out, e.scope_1_2.as_ref().map(|o| o.co2e_kg));
+    let upstream: Vec<String> = e
+        .upstream
+        .iter()
+        .map(|u| format!("{} {} {}", u.kind, u.factor.key, u.co2e_kg))
+        .collect();
+    opt_text(out, Some(&upstream.join(";")));
+    out.push_str(if l.capex { "true" } else { "false" });
     out.push('\n');
 }
 

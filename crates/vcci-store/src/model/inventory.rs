@@ -16,7 +16,7 @@ use crate::codec::{factor_names, method_from_code};
 use crate::conn::Db;
 use crate::conn::args;
 use crate::model::orgs::OrgId;
-use crate::model::reports::DateRange;
+use crate::model::reports::{DateRange, RecordedApart};
 use crate::{Result, StoreError};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -29,6 +29,33 @@ pub struct Inventory {
     pub categories: Vec<InventoryCategory>,
     /// Categories with no line in the range: not reported.
     pub categories_without_data: Vec<u8>,
+    /// Scope 1 and 2 emissions of energy and fuel inputs, recorded apart: not part of the
+    /// total. Their upstream emissions are in category 3.
+    pub scope_1_2_recorded_apart: RecordedApart,
+    /// The organization's calculation choices the figures depend on.
+    pub settings: InventorySettings,
+    /// The global-warming-potential sets of the factors used.
+    pub gwp: GwpUse,
+    /// Share of the total from supplier primary data (supplier-specific results), as ESRS
+    /// E1 asks; null without emissions.
+    pub supplier_primary_data_share: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct InventorySettings {
+    pub epa_version: String,
+    pub default_currency: String,
+    /// Flights with radiative forcing (DESNZ's recommendation) or without.
+    pub flights_radiative_forcing: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GwpUse {
+    /// The IPCC assessment reports whose GWPs the factors used rest on ("AR4", "AR5"), and
+    /// "unstated" for supplier intensities.
+    pub sets: Vec<String>,
+    /// More than one assessment report: the totals add gases weighted differently.
+    pub mixed: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -37,10 +64,11 @@ pub struct InventoryCategory {
     pub name: &'static str,
     /// `reported` or `not_reported`.
     pub status: &'static str,
-    pub co2e_kg: f64,
-    pub tco2e: f64,
-    /// Share of the inventory's total.
-    pub share: f64,
+    /// Null for a category without data: not reported is not zero.
+    pub co2e_kg: Option<f64>,
+    pub tco2e: Option<f64>,
+    /// Share of the inventory's total; null without data.
+    pub share: Option<f64>,
     pub transaction_count: i64,
     pub methods: Vec<InventoryMethod>,
     /// Data-quality score (1 best .. 5) weighted by |emissions|; null without data.
@@ -85,6 +113,9 @@ fn share(part: i64, total: i64) -> f64 {
 impl Db {
     /// The inventory of `org` for `range`.
     pub fn inventory(&self, org: OrgId, range: DateRange) -> Result<Inventory> {
+        let o = self
+            .org_by_id(org)?
+            .ok_or_else(|| StoreError::NotFound(format!("organization {}", org.0)))?;
         let from = range.from.map_or(0, |d| d.yyyymmdd());
         let to = range.to.map_or(99_999_999, |d| d.yyyymmdd());
         let mut acc: BTreeMap<u8, Acc> = BTreeMap::new();
@@ -94,6 +125,12 @@ impl Db {
              GROUP BY category, method, data_quality",
             args![org.0, from, to],
             |r| Ok((r.u8(0)?, r.u8(1)?, r.u8(2)?, r.i64(3)?, r.i64(4)?)),
+        )?;
+        let (s1, s2) = self.conn.query_one(
+            "SELECT CAST(SUM(scope1_mg) AS BIGINT), CAST(SUM(scope2_mg) AS BIGINT)
+             FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3",
+            args![org.0, from, to],
+            |r| Ok((r.opt_i64(0)?.unwrap_or(0), r.opt_i64(1)?.unwrap_or(0))),
         )?;
         for (c, m, q, mg, n) in rows {
             let a = acc.entry(c).or_default();
@@ -126,6 +163,19 @@ impl Db {
             },
         )?;
         let total: i64 = acc.values().map(|a| a.mg).sum();
+        let supplier_code = crate::codec::method_code(Method::SupplierSpecific);
+        let supplier_mg: i64 = acc
+            .values()
+            .filter_map(|a| a.methods.get(&supplier_code).map(|m| m.0))
+            .sum();
+        let mut gwp: Vec<String> = acc
+            .values()
+            .flat_map(|a| a.sets.keys())
+            .map(|(set, version)| gwp_of(set, version).to_owned())
+            .collect();
+        gwp.sort();
+        gwp.dedup();
+        let mixed = gwp.iter().filter(|g| g.starts_with("AR")).count() > 1;
         let count: i64 = acc.values().map(|a| a.count).sum();
         let kg = |mg: i64| mg as f64 / 1e6;
         let mut categories = Vec::new();
@@ -139,9 +189,9 @@ impl Db {
                         category: n,
                         name: c.name(),
                         status: "not_reported",
-                        co2e_kg: 0.0,
-                        tco2e: 0.0,
-                        share: 0.0,
+                        co2e_kg: None,
+                        tco2e: None,
+                        share: None,
                         transaction_count: 0,
                         methods: Vec::new(),
                         data_quality: None,
@@ -152,9 +202,9 @@ impl Db {
                     category: n,
                     name: c.name(),
                     status: "reported",
-                    co2e_kg: kg(a.mg),
-                    tco2e: kg(a.mg) / 1000.0,
-                    share: share(a.mg, total),
+                    co2e_kg: Some(kg(a.mg)),
+                    tco2e: Some(kg(a.mg) / 1000.0),
+                    share: Some(share(a.mg, total)),
                     transaction_count: a.count,
                     methods: a
                         .methods
@@ -194,7 +244,27 @@ impl Db {
             transaction_count: count,
             categories,
             categories_without_data: without,
+            scope_1_2_recorded_apart: RecordedApart::from_mg(s1, s2),
+            settings: InventorySettings {
+                epa_version: o.epa_version.as_str().to_owned(),
+                default_currency: o.default_currency.to_string(),
+                flights_radiative_forcing: o.flights_with_rf,
+            },
+            gwp: GwpUse { sets: gwp, mixed },
+            supplier_primary_data_share: (total != 0).then(|| share(supplier_mg, total)),
         })
+    }
+}
+
+/// The GWP set of a factor set and version (AR4 for EPA v1.2; AR5 for EPA v1.3.0 and DESNZ
+/// 2024); a supplier's intensity does not state one.
+fn gwp_of(set: &str, version: &str) -> &'static str {
+    match (set, version) {
+        (vcci_core::factors::SET_EPA, v) => {
+            vcci_core::EpaVersion::parse(v).map_or("unstated", |v| v.gwp())
+        }
+        (vcci_core::factors::SET_DESNZ, _) => "AR5",
+        _ => "unstated",
     }
 }
 
@@ -205,11 +275,11 @@ impl Inventory {
             "category,name,status,co2e_kg,tco2e,share,transaction_count,supplier_specific_share,average_data_share,spend_based_share,data_quality,factor_sets\n",
         );
         for c in &self.categories {
+            // Empty cells for a category without data (not reported is not zero).
+            let num = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
             let m = |want: Method| {
-                c.methods
-                    .iter()
-                    .find(|x| x.method == want)
-                    .map_or(0.0, |x| x.share)
+                let share = c.methods.iter().find(|x| x.method == want).map(|x| x.share);
+                num(c.co2e_kg.map(|_| share.unwrap_or(0.0)))
             };
             let sets: Vec<String> = c
                 .factor_sets
@@ -221,9 +291,9 @@ impl Inventory {
                 c.category,
                 crate::model::csvout::field(c.name),
                 c.status,
-                c.co2e_kg,
-                c.tco2e,
-                c.share,
+                num(c.co2e_kg),
+                num(c.tco2e),
+                num(c.share),
                 c.transaction_count,
                 m(Method::SupplierSpecific),
                 m(Method::AverageData),
@@ -232,6 +302,34 @@ impl Inventory {
                 crate::model::csvout::field(&sets.join("; "))
             );
         }
+        // Recorded apart, after the categories: not part of the Scope 3 total.
+        let apart = self.scope_1_2_recorded_apart;
+        for (scope, kg) in [(1, apart.scope_1_kg), (2, apart.scope_2_kg)] {
+            out += &format!(
+                ",Scope {scope} of energy and fuel inputs (not in the Scope 3 total),recorded_apart,{kg},{},,,,,,,\n",
+                kg / 1000.0
+            );
+        }
+        // The choices the figures depend on, in one last row.
+        let st = &self.settings;
+        let text = format!(
+            "GWP {}{}; flights {} radiative forcing; default currency {}; EPA supply chain {}; supplier primary data share {}",
+            self.gwp.sets.join(", "),
+            if self.gwp.mixed { " (mixed)" } else { "" },
+            if st.flights_radiative_forcing {
+                "with"
+            } else {
+                "without"
+            },
+            st.default_currency,
+            st.epa_version,
+            self.supplier_primary_data_share
+                .map_or("n/a".to_owned(), |s| format!("{s:.4}"))
+        );
+        out += &format!(
+            ",{},disclosure,,,,,,,,,\n",
+            crate::model::csvout::field(&text)
+        );
         out
     }
 }

@@ -2,8 +2,13 @@
 //! with filters, counts. The write path is `write`.
 
 use serde::Serialize;
-use vcci_core::calc::{Conversions, EmissionRecord, FactorInfo, FallbackInfo, SpendInfo, UnitInfo};
-use vcci_core::factors::SET_EPA;
+use std::borrow::Cow;
+
+use vcci_core::calc::{
+    Conversions, EmissionRecord, FactorInfo, FallbackInfo, OwnScopeInfo, SpendInfo, UnitInfo,
+    UpstreamInfo,
+};
+use vcci_core::factors::{SET_DESNZ, SET_EPA};
 use vcci_core::{Date, PriceBasis};
 
 use crate::Result;
@@ -29,6 +34,8 @@ pub struct StoredLine {
     pub activity_id: Option<String>,
     pub country: Option<String>,
     pub price_basis: PriceBasis,
+    /// A capital purchase (category 2 whatever its NAICS code).
+    pub capex: bool,
     pub emission: EmissionRecord,
 }
 
@@ -55,7 +62,11 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
             let usd = amount / fx_rate;
             Some(SpendInfo {
                 amount,
-                currency: b.currency.clone().unwrap_or_else(|| "USD".into()),
+                currency: b
+                    .currency
+                    .clone()
+                    .or_else(|| b.assumed_currency.clone())
+                    .unwrap_or_else(|| "USD".into()),
                 fx_rate,
                 fx_year: b.fx_year.unwrap_or_default(),
                 amount_usd: usd,
@@ -68,9 +79,9 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
         }
         _ => None,
     };
+    let cat = vcci_core::catalog();
     let unit_conv = match (b.unit_factor, b.quantity) {
         (Some(factor), Some(q)) => {
-            let cat = vcci_core::catalog();
             let to = b
                 .activity_id
                 .as_deref()
@@ -85,6 +96,44 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
                 converted: q * factor,
             })
         }
+        _ => None,
+    };
+    let desnz_of = |key: &str| cat.desnz.find(key).map(|i| &cat.desnz.factors[i]);
+    let scope = (factor_set == SET_DESNZ)
+        .then(|| desnz_of(&b.factor_key).map(|f| Cow::Borrowed(f.scope.as_str())))
+        .flatten();
+    let converted = unit_conv.as_ref().map_or(0.0, |u| u.converted);
+    let upstream: Vec<UpstreamInfo> = b
+        .upstream_parts()?
+        .into_iter()
+        .map(|u| {
+            let f = desnz_of(&u.key);
+            UpstreamInfo {
+                kind: u.kind.into(),
+                co2e_kg: converted * u.value,
+                factor: FactorInfo {
+                    set: SET_DESNZ.into(),
+                    version: vcci_core::factors::desnz::VERSION.into(),
+                    unit: f.map_or(Cow::Borrowed("kg CO2e/unit"), |f| {
+                        Cow::Borrowed(f.value_unit.as_str())
+                    }),
+                    scope: f.map(|f| Cow::Borrowed(f.scope.as_str())),
+                    key: u.key.into(),
+                    value: u.value,
+                },
+            }
+        })
+        .collect();
+    let radiative_forcing = (factor_set == SET_DESNZ)
+        .then(|| cat.desnz.find(&b.factor_key))
+        .flatten()
+        .and_then(|i| vcci_core::calc::rf_info(cat, i, converted));
+    let scope_1_2 = match (b.own_scope, b.scope_1_2_kg) {
+        (Some(s), Some(kg)) => Some(OwnScopeInfo {
+            scope: u8::try_from(s).unwrap_or_default(),
+            co2e_kg: kg,
+            counted_in_scope_3: false,
+        }),
         _ => None,
     };
     let fallbacks: Vec<FallbackInfo> = b
@@ -107,6 +156,7 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
         activity_id: b.activity_id,
         country: b.country,
         price_basis,
+        capex: b.capex,
         emission: EmissionRecord {
             co2e_kg: r.f64(o + 3)?,
             category,
@@ -123,12 +173,16 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
                 key: b.factor_key.into(),
                 value: b.factor_value,
                 unit: factor_unit,
+                scope,
             },
             conversions: Conversions {
                 spend,
                 unit: unit_conv,
             },
             fallbacks,
+            upstream,
+            radiative_forcing,
+            scope_1_2,
         },
     })
 }

@@ -1,7 +1,7 @@
 //! Organizations (tenants) and their calculation settings.
 
 use crate::conn::{Arg, Db, Tx, args};
-use vcci_core::{CalcConfig, EpaVersion};
+use vcci_core::{CalcConfig, Currency, EpaVersion};
 
 use crate::{Result, StoreError, now_rfc3339};
 
@@ -14,12 +14,18 @@ pub struct Org {
     pub id: OrgId,
     pub name: String,
     pub epa_version: EpaVersion,
+    /// The currency of its lines that name none.
+    pub default_currency: Currency,
+    /// Flights with radiative forcing (the default) or without.
+    pub flights_with_rf: bool,
 }
 
 impl Org {
     pub fn calc_config(&self) -> CalcConfig {
         CalcConfig {
             epa_version: self.epa_version,
+            default_currency: self.default_currency,
+            flights_with_rf: self.flights_with_rf,
         }
     }
 }
@@ -44,15 +50,57 @@ pub fn validate_org_name(name: &str) -> Result<()> {
 }
 
 impl Db {
-    /// The organization named `name`, created if it does not exist.
+    /// The organization named `name`, created (default currency USD) if it does not exist.
     pub fn ensure_org(&self, name: &str) -> Result<Org> {
+        self.ensure_org_with(name, None)
+    }
+
+    /// The organization named `name`, created with `currency` (USD if `None`) as its
+    /// default currency if it does not exist. An existing organization whose default
+    /// currency differs from a given one is a conflict (change it with
+    /// `set_default_currency`, then recalculate).
+    pub fn ensure_org_with(&self, name: &str, currency: Option<Currency>) -> Result<Org> {
         validate_org_name(name)?;
+        let c = currency.unwrap_or(Currency::USD);
         self.conn.execute(
-            "INSERT INTO organizations (name, created_at) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
-            args![name, &now_rfc3339()],
+            "INSERT INTO organizations (name, created_at, default_currency) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO NOTHING",
+            args![name, &now_rfc3339(), c.as_str()],
         )?;
-        self.org_by_name(name)?
-            .ok_or_else(|| StoreError::NotFound(format!("organization {name}")))
+        let org = self
+            .org_by_name(name)?
+            .ok_or_else(|| StoreError::NotFound(format!("organization {name}")))?;
+        if let Some(c) = currency
+            && c != org.default_currency
+        {
+            return Err(StoreError::invalid(
+                "default_currency",
+                format!(
+                    "organization '{name}' exists with default currency {}, not {c}; \
+                     change it with `vcci calculate --org {name} --default-currency {c}`",
+                    org.default_currency
+                ),
+            ));
+        }
+        Ok(org)
+    }
+
+    /// Chooses flights with or without radiative forcing for `org`. Callers recalculate.
+    pub fn set_flights_with_rf(&self, org: OrgId, with_rf: bool) -> Result<()> {
+        self.conn.execute(
+            "UPDATE organizations SET flights_with_rf = ?1 WHERE id = ?2",
+            args![i64::from(with_rf), org.0],
+        )?;
+        Ok(())
+    }
+
+    /// Sets the currency of `org`'s lines that name none. Callers recalculate.
+    pub fn set_default_currency(&self, org: OrgId, c: Currency) -> Result<()> {
+        self.conn.execute(
+            "UPDATE organizations SET default_currency = ?1 WHERE id = ?2",
+            args![c.as_str(), org.0],
+        )?;
+        Ok(())
     }
 
     pub fn org_by_name(&self, name: &str) -> Result<Option<Org>> {
@@ -64,16 +112,28 @@ impl Db {
     }
 
     fn org_where(&self, cond: &str, v: Arg<'_>) -> Result<Option<Org>> {
-        let sql = format!("SELECT id, name, epa_version FROM organizations WHERE {cond}");
-        let row = self
-            .conn
-            .query_opt(&sql, &[v], |r| Ok((r.i64(0)?, r.string(1)?, r.string(2)?)))?;
-        row.map(|(id, name, v)| {
+        let sql = format!(
+            "SELECT id, name, epa_version, default_currency, flights_with_rf FROM organizations
+             WHERE {cond}"
+        );
+        let row = self.conn.query_opt(&sql, &[v], |r| {
+            Ok((
+                r.i64(0)?,
+                r.string(1)?,
+                r.string(2)?,
+                r.string(3)?,
+                r.i64(4)?,
+            ))
+        })?;
+        row.map(|(id, name, v, c, rf)| {
             let epa_version = EpaVersion::parse(&v).map_err(StoreError::corrupt)?;
+            let default_currency = Currency::parse(&c).map_err(StoreError::corrupt)?;
             Ok(Org {
                 id: OrgId(id),
                 name,
                 epa_version,
+                default_currency,
+                flights_with_rf: rf != 0,
             })
         })
         .transpose()

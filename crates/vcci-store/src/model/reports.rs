@@ -7,9 +7,10 @@ use serde::Serialize;
 use vcci_core::{Category, Date, Method};
 
 use crate::Result;
-use crate::codec::{method_from_code, mg_sql, musd_sql};
+use crate::codec::{Body, method_from_code, mg_sql, musd_sql};
 use crate::conn::{Db, args};
 use crate::model::orgs::OrgId;
+use crate::write::MAY_RECORD_SCOPE_1_2_SQL;
 
 /// An inclusive date range; `None` ends are open.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -65,6 +66,26 @@ pub struct Summary {
     pub by_data_quality: Vec<QualityTotal>,
     /// Emission-weighted mean data-quality score (1 best, 5 worst); null without data.
     pub weighted_data_quality: Option<f64>,
+    /// Scope 1 and 2 emissions of energy and fuel inputs, recorded apart for reference:
+    /// never part of any total above.
+    pub scope_1_2_recorded_apart: RecordedApart,
+}
+
+/// Scope 1 and Scope 2 emissions of energy and fuel inputs (lines whose factor is Scope 1
+/// or 2), recorded apart: their category 3 share is what the Scope 3 totals count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct RecordedApart {
+    pub scope_1_kg: f64,
+    pub scope_2_kg: f64,
+}
+
+impl RecordedApart {
+    pub(crate) fn from_mg(s1: i64, s2: i64) -> RecordedApart {
+        RecordedApart {
+            scope_1_kg: kg(s1),
+            scope_2_kg: kg(s2),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -119,6 +140,14 @@ impl Db {
                 r.i64(5)?,
             ))
         };
+        let apart_row = |r: &crate::conn::Row<'_>| -> Result<(i64, i64)> {
+            Ok((r.opt_i64(0)?.unwrap_or(0), r.opt_i64(1)?.unwrap_or(0)))
+        };
+        let (mut s1, mut s2) = (0i64, 0i64);
+        let mut add_apart = |(a, b): (i64, i64)| {
+            s1 += a;
+            s2 += b;
+        };
         let mut rows: Vec<(u8, u8, u8, i64, i64, i64)> = Vec::new();
         match &supplier {
             // Organization-wide: whole months from the monthly model, the partial months
@@ -133,6 +162,12 @@ impl Db {
                         args![org.0, m_from, m_to],
                         row,
                     )?);
+                    add_apart(self.conn.query_one(
+                        "SELECT CAST(SUM(scope1_mg) AS BIGINT), CAST(SUM(scope2_mg) AS BIGINT)
+                         FROM summary_monthly WHERE org_id = ?1 AND month BETWEEN ?2 AND ?3",
+                        args![org.0, m_from, m_to],
+                        apart_row,
+                    )?);
                 }
                 for (f, t) in partial {
                     rows.extend(self.conn.query(
@@ -142,6 +177,12 @@ impl Db {
                         args![org.0, f.yyyymmdd(), t.yyyymmdd()],
                         row,
                     )?);
+                    add_apart(self.conn.query_one(
+                        "SELECT CAST(SUM(scope1_mg) AS BIGINT), CAST(SUM(scope2_mg) AS BIGINT)
+                         FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3",
+                        args![org.0, f.yyyymmdd(), t.yyyymmdd()],
+                        apart_row,
+                    )?);
                 }
             }
             Some(s) => {
@@ -149,6 +190,18 @@ impl Db {
                     self.conn
                         .query(&supplier_sql, args![org.0, from, to, *s], row)?,
                 );
+                // Recorded apart in the bodies of the supplier's energy and fuel inputs.
+                self.conn.for_each(
+                    &format!(
+                        "SELECT body FROM transactions WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3
+                           AND supplier_id = ?4 AND {MAY_RECORD_SCOPE_1_2_SQL}"
+                    ),
+                    args![org.0, from, to, *s],
+                    |r| {
+                        add_apart(Body::decode(r.blob(0)?)?.scope_1_2_mg());
+                        Ok(())
+                    },
+                )?;
             }
         }
         let mut cat = [(0i64, 0i64); 16];
@@ -212,6 +265,7 @@ impl Db {
                 })
                 .collect(),
             weighted_data_quality: (abs_total > 0.0).then(|| weighted / abs_total),
+            scope_1_2_recorded_apart: RecordedApart::from_mg(s1, s2),
         })
     }
 
@@ -387,6 +441,41 @@ impl Db {
                         "{name} {k}: read model {:?}, lines {:?}",
                         a.get(k),
                         b.get(k)
+                    ));
+                }
+            }
+        }
+        // What energy and fuel inputs record apart, from their bodies, against both models.
+        let apart = crate::write::readmodel::scope_1_2_by_day(&self.conn, org)?;
+        for (table, key, div) in [
+            ("summary_daily", "day", 1),
+            ("summary_monthly", "month", 100),
+        ] {
+            let mut truth: std::collections::BTreeMap<u32, (i64, i64)> = Default::default();
+            for (&(day, _), &(s1, s2)) in &apart {
+                let e = truth.entry(day / div).or_default();
+                e.0 += s1;
+                e.1 += s2;
+            }
+            let model: std::collections::BTreeMap<u32, (i64, i64)> = self
+                .conn
+                .query(
+                    &format!(
+                        "SELECT {key}, CAST(SUM(scope1_mg) AS BIGINT), CAST(SUM(scope2_mg) AS BIGINT)
+                         FROM {table} WHERE org_id = ?1 GROUP BY {key}
+                         HAVING SUM(scope1_mg) <> 0 OR SUM(scope2_mg) <> 0"
+                    ),
+                    args![org.0],
+                    |r| Ok((r.u32(0)?, (r.i64(1)?, r.i64(2)?))),
+                )?
+                .into_iter()
+                .collect();
+            for k in model.keys().chain(truth.keys()) {
+                if model.get(k) != truth.get(k) {
+                    diffs.push(format!(
+                        "{table} scope 1/2 {k}: read model {:?}, lines {:?}",
+                        model.get(k),
+                        truth.get(k)
                     ));
                 }
             }

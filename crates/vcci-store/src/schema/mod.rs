@@ -12,6 +12,12 @@ pub(crate) use self::postgres::{
     partition_bounds, partition_ddl, partition_exists, partition_name,
 };
 use crate::conn::{Backend, Dialect, PgSettings, Store};
+
+/// SQLite's migrations in order, for tests that build an older database.
+#[cfg(test)]
+pub(crate) fn sqlite_migrations() -> &'static [&'static str] {
+    sqlite::migrations()
+}
 use crate::{Result, StoreError};
 
 impl Store {

@@ -10,6 +10,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_readmodel_fillfactor.sql"),
     include_str!("../../migrations/postgres/0003_org_year_partitions.sql"),
+    include_str!("../../migrations/postgres/0004_scope_1_2_apart.sql"),
+    include_str!("../../migrations/postgres/0005_org_settings.sql"),
 ];
 
 /// Advisory lock key under which PostgreSQL migrations run (one node at a time).

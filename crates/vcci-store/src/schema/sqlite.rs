@@ -8,7 +8,15 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_secrets.sql"),
     include_str!("../../migrations/sqlite/0003_jobs.sql"),
     include_str!("../../migrations/sqlite/0004_monthly.sql"),
+    include_str!("../../migrations/sqlite/0005_scope_1_2_apart.sql"),
+    include_str!("../../migrations/sqlite/0006_org_settings.sql"),
 ];
+
+/// The migrations in order (tests build a previous version's database from a prefix).
+#[cfg(test)]
+pub(crate) fn migrations() -> &'static [&'static str] {
+    MIGRATIONS
+}
 
 pub(super) fn migrate(conn: &Conn) -> Result<()> {
     let version = conn.query_one("PRAGMA user_version", &[], |r| r.i64(0))?;

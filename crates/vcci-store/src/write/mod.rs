@@ -22,7 +22,7 @@ mod partitions;
 mod postgres;
 mod prepare;
 pub(crate) mod readmodel;
-mod recalc;
+pub mod recalc;
 mod sqlite;
 mod suppliers;
 pub(crate) mod turns;
@@ -32,6 +32,7 @@ use std::borrow::Cow;
 pub use self::postgres::EXISTING_KEYS_SQL;
 pub use self::prepare::{PreparedLine, prepare};
 pub use self::readmodel::{Contribution, Delta};
+pub use self::recalc::{CategoryChange, Recalculation};
 pub use self::turns::{WRITE_BUCKETS, bucket};
 use crate::codec::{kg_to_mg, usd_to_musd};
 use crate::conn::{Conn, Db, Dialect, Row, Tx, args};
@@ -163,13 +164,13 @@ pub(crate) fn stored_sql(d: Dialect) -> &'static str {
     match d {
         Dialect::Sqlite => {
             "SELECT content_hash, import_id, source_line, day, category, method, data_quality,
-               supplier_id, co2e_kg, spend_usd
+               supplier_id, co2e_kg, spend_usd, body
              FROM transactions WHERE org_id = ?1 AND transaction_id = ?2"
         }
         // The hash and the import that last saw the line are kept with its key.
         Dialect::Postgres => {
             "SELECT k.content_hash, k.import_id, k.source_line, t.day, t.category,
-               t.method, t.data_quality, t.supplier_id, t.co2e_kg, t.spend_usd
+               t.method, t.data_quality, t.supplier_id, t.co2e_kg, t.spend_usd, t.body
              FROM transaction_keys k JOIN transactions t
                ON t.org_id = k.org_id AND t.day = k.day AND t.transaction_id = k.transaction_id
              WHERE k.org_id = ?1 AND k.transaction_id = ?2"
@@ -177,8 +178,15 @@ pub(crate) fn stored_sql(d: Dialect) -> &'static str {
     }
 }
 
-/// A row of `stored_sql`.
+/// A row of `stored_sql`. The body is decoded only for the lines that can record Scope 1
+/// or 2 apart (energy and fuel inputs are category 3, average-data).
 pub(crate) fn stored_row(r: &Row<'_>) -> Result<(StoredKey, Contribution<'static>)> {
+    let (category, method) = (r.u8(4)?, r.u8(5)?);
+    let (scope1_mg, scope2_mg) = if may_record_scope_1_2(category, method) {
+        crate::codec::Body::decode(r.blob(10)?)?.scope_1_2_mg()
+    } else {
+        (0, 0)
+    };
     Ok((
         StoredKey {
             hash: r.i64(0)?,
@@ -187,15 +195,29 @@ pub(crate) fn stored_row(r: &Row<'_>) -> Result<(StoredKey, Contribution<'static
         },
         Contribution {
             day: r.u32(3)?,
-            category: r.u8(4)?,
-            method: r.u8(5)?,
+            category,
+            method,
             data_quality: r.u8(6)?,
             supplier_id: r.opt_string(7)?.map(Cow::Owned),
             co2e_mg: kg_to_mg(r.f64(8)?),
             spend_musd: r.opt_f64(9)?.map_or(0, usd_to_musd),
+            scope1_mg,
+            scope2_mg,
         },
     ))
 }
+
+/// Whether a line of this category and method (storage code) can be an energy or fuel
+/// input, which records Scope 1 or 2 apart in its body: the engine books those in category
+/// 3 with the average-data method, always. Reads that sum what is recorded apart decode the
+/// bodies of these lines only.
+pub(crate) fn may_record_scope_1_2(category: u8, method: u8) -> bool {
+    category == vcci_core::Category::FUEL_ENERGY.number()
+        && method == crate::codec::method_code(vcci_core::Method::AverageData)
+}
+
+/// SQL condition matching the lines `may_record_scope_1_2` accepts.
+pub(crate) const MAY_RECORD_SCOPE_1_2_SQL: &str = "category = 3 AND method = 2";
 
 /// The stored key and contribution of `org`'s line `id`, if it exists.
 pub(crate) fn stored_line(

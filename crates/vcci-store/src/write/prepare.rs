@@ -44,7 +44,7 @@ pub fn prepare(
         .or(line.supplier_name.as_deref());
     let profile = supplier_key.and_then(|k| suppliers.get(k));
     let emission = vcci_core::calculate(cat, org.calc_config(), &line, profile)?;
-    let spend_usd = spend_usd(cat, &line, &emission);
+    let spend_usd = spend_usd(cat, &line, &emission, org.default_currency);
     let mut h = line.content_hash();
     for v in [
         emission.co2e_kg.to_bits(),
@@ -52,6 +52,12 @@ pub fn prepare(
         u64::from(emission.category.number()),
     ] {
         h = (h ^ v).wrapping_mul(0x0100_0000_01b3);
+    }
+    // The fallbacks are part of the audit trail: a change of them (a default currency set
+    // later, say) rewrites the line. Mixed in only when present, so that the hashes of
+    // lines without fallbacks stay as earlier versions computed them.
+    if emission.fallbacks != 0 {
+        h = (h ^ u64::from(emission.fallbacks)).wrapping_mul(0x0100_0000_01b3);
     }
     let body = encode_body(cat, &line, &emission, supplier_key);
     Ok(PreparedLine {
@@ -65,11 +71,16 @@ pub fn prepare(
 }
 
 /// The line's spend in USD of the spend year, when it has an amount that converts.
-fn spend_usd(cat: &Catalog, line: &Line, emission: &Emission) -> Option<f64> {
+fn spend_usd(
+    cat: &Catalog,
+    line: &Line,
+    emission: &Emission,
+    default_currency: Currency,
+) -> Option<f64> {
     match (&emission.spend, line.amount) {
         (Some(s), _) => Some(s.usd),
         (None, Some(a)) => {
-            let c = line.currency.unwrap_or(Currency::USD);
+            let c = line.currency.unwrap_or(default_currency);
             if c == Currency::USD {
                 Some(a)
             } else {
@@ -95,6 +106,9 @@ fn encode_body(
     let fb = emission.fallback_info(line);
     let fallbacks = (!fb.is_empty()).then(|| serde_json::to_string(&fb).unwrap_or_default());
     let s = emission.spend.as_ref();
+    let own_scope = own_scope(cat, emission);
+    let parts = emission.upstream_info(cat);
+    let upstream = (!parts.is_empty()).then(|| crate::codec::Upstream::encode_all(&parts));
     let mut body = Vec::with_capacity(96);
     BodyRef {
         description: line.description.as_deref(),
@@ -124,9 +138,26 @@ fn encode_body(
         fallbacks: fallbacks.as_deref(),
         supplier_name: line.supplier_name.as_deref(),
         supplier_id_given: line.supplier_id.is_some(),
+        own_scope,
+        scope_1_2_kg: emission.scope_1_2_kg,
+        upstream: upstream.as_deref(),
+        assumed_currency: s
+            .filter(|_| line.currency.is_none())
+            .map(|s| s.currency.as_str()),
+        capex: line.capex,
     }
     .encode(&mut body);
     body
+}
+
+/// 1 or 2 for an energy or fuel input (its factor's own scope), else None.
+fn own_scope(cat: &Catalog, emission: &Emission) -> Option<u16> {
+    match (emission.factor, emission.scope_1_2_kg) {
+        (FactorRef::Desnz { index }, Some(_)) => {
+            cat.desnz.factors[index as usize].scope.own().map(u16::from)
+        }
+        _ => None,
+    }
 }
 
 impl PreparedLine {
@@ -149,6 +180,13 @@ impl PreparedLine {
     }
 
     pub(crate) fn contribution(&self) -> Contribution<'_> {
+        let (scope1_mg, scope2_mg) = match self.emission.scope_1_2_kg {
+            Some(kg) => match own_scope(vcci_core::catalog(), &self.emission) {
+                Some(1) => (kg_to_mg(kg), 0),
+                _ => (0, kg_to_mg(kg)),
+            },
+            None => (0, 0),
+        };
         Contribution {
             day: self.line.date.map_or(0, |d| d.yyyymmdd()),
             category: self.emission.category.number(),
@@ -157,6 +195,8 @@ impl PreparedLine {
             supplier_id: self.supplier_key().map(Cow::Borrowed),
             co2e_mg: kg_to_mg(self.emission.co2e_kg),
             spend_musd: self.spend_usd.map_or(0, usd_to_musd),
+            scope1_mg,
+            scope2_mg,
         }
     }
 }

@@ -6,26 +6,45 @@
 //! exactly the sums a full recomputation gives.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
+use super::MAY_RECORD_SCOPE_1_2_SQL;
 use crate::Result;
-use crate::codec::{mg_sql, musd_sql};
-use crate::conn::{Arg, Dialect, Tx, args};
+use crate::codec::{Body, mg_sql, musd_sql};
+use crate::conn::{Arg, Conn, Dialect, Tx, args};
 use crate::model::orgs::{OrgId, bump_generation};
 
+/// The sums of every read model.
+const SUMS: &[&str] = &["co2e_mg", "spend_musd", "line_count"];
+/// The sums of the category read models (daily, monthly): also the Scope 1 and 2 recorded
+/// apart.
+const SCOPED_SUMS: &[&str] = &[
+    "co2e_mg",
+    "spend_musd",
+    "line_count",
+    "scope1_mg",
+    "scope2_mg",
+];
+
 /// Adds signed sums to `table` for many keys (`INSERT ... ON CONFLICT DO UPDATE`), with
-/// `key_cols` identifying a row and the three sums following them in each row of `rows`.
+/// `key_cols` identifying a row and the `sums` following them in each row of `rows`.
 /// Rows are applied in key order, so concurrent flushes lock rows in the same order
 /// (PostgreSQL would otherwise deadlock two writers touching the same days). On SQLite one
 /// prepared statement runs per row (no round trip there); on PostgreSQL one statement
 /// carries every row as column arrays (`write/postgres.rs`, `upsert_columns`).
-fn upsert_sums(tx: &Tx<'_>, table: &str, key_cols: &[&str], rows: &[Vec<Arg<'_>>]) -> Result<()> {
+fn upsert_sums(
+    tx: &Tx<'_>,
+    table: &str,
+    key_cols: &[&str],
+    sums: &[&str],
+    rows: &[Vec<Arg<'_>>],
+) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    let cols = format!("{}, co2e_mg, spend_musd, line_count", key_cols.join(", "));
-    let sets = ["co2e_mg", "spend_musd", "line_count"]
+    let cols = format!("{}, {}", key_cols.join(", "), sums.join(", "));
+    let sets = sums
         .iter()
         .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
         .collect::<Vec<_>>()
@@ -33,7 +52,9 @@ fn upsert_sums(tx: &Tx<'_>, table: &str, key_cols: &[&str], rows: &[Vec<Arg<'_>>
     if tx.dialect() == Dialect::Postgres {
         return super::postgres::upsert_columns(tx, table, &cols, key_cols, &sets, rows);
     }
-    let marks: Vec<String> = (1..=key_cols.len() + 3).map(|i| format!("?{i}")).collect();
+    let marks: Vec<String> = (1..=key_cols.len() + sums.len())
+        .map(|i| format!("?{i}"))
+        .collect();
     let sql = format!(
         "INSERT INTO {table} ({cols}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {sets}",
         marks.join(", "),
@@ -57,6 +78,10 @@ pub struct Contribution<'a> {
     pub supplier_id: Option<Cow<'a, str>>,
     pub co2e_mg: i64,
     pub spend_musd: i64,
+    /// Scope 1 and Scope 2 emissions of an energy or fuel input, recorded apart (never in
+    /// `co2e_mg`); 0 for other lines.
+    pub scope1_mg: i64,
+    pub scope2_mg: i64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,6 +89,18 @@ struct Agg {
     mg: i64,
     musd: i64,
     count: i64,
+    s1: i64,
+    s2: i64,
+}
+
+impl Agg {
+    fn add(&mut self, o: &Agg) {
+        self.mg += o.mg;
+        self.musd += o.musd;
+        self.count += o.count;
+        self.s1 += o.s1;
+        self.s2 += o.s2;
+    }
 }
 
 /// A fast hasher for the small integer keys of the daily map (not for user-chosen keys:
@@ -116,6 +153,8 @@ impl Delta {
         d.mg += sign * c.co2e_mg;
         d.musd += sign * c.spend_musd;
         d.count += sign;
+        d.s1 += sign * c.scope1_mg;
+        d.s2 += sign * c.scope2_mg;
         let name = c.supplier_id.as_deref().unwrap_or_default();
         let months = match self.supplier.get_mut(name) {
             Some(m) => m,
@@ -130,10 +169,7 @@ impl Delta {
     /// Adds `other`'s changes to these.
     pub fn merge(&mut self, other: Delta) {
         for (k, a) in other.daily {
-            let d = self.daily.entry(k).or_default();
-            d.mg += a.mg;
-            d.musd += a.musd;
-            d.count += a.count;
+            self.daily.entry(k).or_default().add(&a);
         }
         for (supplier, months) in other.supplier {
             let mine = self.supplier.entry(supplier).or_default();
@@ -162,16 +198,22 @@ impl Delta {
         daily.sort_unstable_by_key(|(k, _)| **k);
         let mut rows = Vec::with_capacity(daily.len());
         for ((day, cat, method, dq), a) in daily {
-            let m = monthly.entry((day / 100, *cat, *method, *dq)).or_default();
-            m.mg += a.mg;
-            m.musd += a.musd;
-            m.count += a.count;
-            rows.push(args![org.0, *day, *cat, *method, *dq, a.mg, a.musd, a.count].to_vec());
+            monthly
+                .entry((day / 100, *cat, *method, *dq))
+                .or_default()
+                .add(a);
+            rows.push(
+                args![
+                    org.0, *day, *cat, *method, *dq, a.mg, a.musd, a.count, a.s1, a.s2
+                ]
+                .to_vec(),
+            );
         }
         upsert_sums(
             tx,
             "summary_daily",
             &["org_id", "day", "category", "method", "data_quality"],
+            SCOPED_SUMS,
             &rows,
         )?;
         let mut monthly: Vec<_> = monthly
@@ -182,13 +224,17 @@ impl Delta {
         let rows: Vec<Vec<Arg<'_>>> = monthly
             .iter()
             .map(|((month, cat, method, dq), a)| {
-                args![org.0, *month, *cat, *method, *dq, a.mg, a.musd, a.count].to_vec()
+                args![
+                    org.0, *month, *cat, *method, *dq, a.mg, a.musd, a.count, a.s1, a.s2
+                ]
+                .to_vec()
             })
             .collect();
         upsert_sums(
             tx,
             "summary_monthly",
             &["org_id", "month", "category", "method", "data_quality"],
+            SCOPED_SUMS,
             &rows,
         )?;
         let mut supplier: Vec<(&str, u32, &Agg)> = self
@@ -206,6 +252,7 @@ impl Delta {
             tx,
             "summary_supplier_month",
             &["org_id", "supplier_id", "month"],
+            SUMS,
             &rows,
         )?;
         // Only a row whose count goes down can reach zero. A re-import of unchanged lines
@@ -261,5 +308,49 @@ pub(crate) fn rebuild(tx: &Tx<'_>, org: OrgId) -> Result<()> {
          FROM summary_daily WHERE org_id = ?1 GROUP BY org_id, day / 100, category, method, data_quality",
         args![org.0],
     )?;
+    // What energy and fuel inputs record apart is in their bodies: summed here, then added.
+    let apart = scope_1_2_by_day(tx, org)?;
+    for (table, key) in [("summary_daily", "day"), ("summary_monthly", "month")] {
+        let mut rows: BTreeMap<(u32, u8), (i64, i64)> = BTreeMap::new();
+        for (&(day, dq), &(s1, s2)) in &apart {
+            let k = if key == "day" { day } else { day / 100 };
+            let e = rows.entry((k, dq)).or_default();
+            e.0 += s1;
+            e.1 += s2;
+        }
+        for ((k, dq), (s1, s2)) in rows {
+            tx.execute(
+                &format!(
+                    "UPDATE {table} SET scope1_mg = ?1, scope2_mg = ?2
+                     WHERE org_id = ?3 AND {key} = ?4 AND {MAY_RECORD_SCOPE_1_2_SQL} AND data_quality = ?5"
+                ),
+                args![s1, s2, org.0, k, dq],
+            )?;
+        }
+    }
     bump_generation(tx, org)
+}
+
+/// Scope 1 and Scope 2 recorded apart by `org`'s lines, per (day, data quality), in mg.
+/// Such lines are category 3, average-data (`may_record_scope_1_2`): only their bodies are
+/// read.
+pub(crate) fn scope_1_2_by_day(conn: &Conn, org: OrgId) -> Result<BTreeMap<(u32, u8), (i64, i64)>> {
+    let mut out: BTreeMap<(u32, u8), (i64, i64)> = BTreeMap::new();
+    conn.for_each(
+        &format!(
+            "SELECT day, data_quality, body FROM transactions
+             WHERE org_id = ?1 AND {MAY_RECORD_SCOPE_1_2_SQL}"
+        ),
+        args![org.0],
+        |r| {
+            let (s1, s2) = Body::decode(r.blob(2)?)?.scope_1_2_mg();
+            if (s1, s2) != (0, 0) {
+                let e = out.entry((r.u32(0)?, r.u8(1)?)).or_default();
+                e.0 += s1;
+                e.1 += s2;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(out)
 }

@@ -2,31 +2,108 @@
 //! path as any write, so that a changed factor, setting or supplier profile updates exactly
 //! the lines whose result changed (and the read models with them).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use vcci_core::{Catalog, Currency, Date, Line, LineError, Naics, SupplierProfile, Unit};
 
 use super::{Delta, LineOutcome, LineWriter, NewSuppliers, WriteBatch, prepare};
 use crate::codec::{Body, basis_from_code};
-use crate::conn::{Arg, Db, Dialect, Tx};
+use crate::conn::{Arg, Db, Dialect, Tx, args};
 use crate::model::orgs::{Org, OrgId};
+use crate::model::reports::RecordedApart;
 use crate::{Result, StoreError};
+
+/// What a recalculation changed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recalculation {
+    /// Lines whose result changed.
+    pub changed: u64,
+    /// Lines that can no longer be calculated: they keep their previous result.
+    pub errors: Vec<(String, LineError)>,
+    /// Per category whose total or line count changed: before and after.
+    pub categories: Vec<CategoryChange>,
+    /// Scope 1 and 2 recorded apart, before and after.
+    pub scope_1_2_before: RecordedApart,
+    pub scope_1_2_after: RecordedApart,
+}
+
+/// A category's total and line count before and after a recalculation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CategoryChange {
+    pub category: u8,
+    pub co2e_kg_before: f64,
+    pub co2e_kg_after: f64,
+    pub lines_before: i64,
+    pub lines_after: i64,
+}
+
+/// Per category (co2e mg, lines), and the Scope 1 and 2 recorded apart (mg), of `org`.
+type Totals = (BTreeMap<u8, (i64, i64)>, (i64, i64));
+
+fn totals(tx: &Tx<'_>, org: OrgId) -> Result<Totals> {
+    let mut by_cat = BTreeMap::new();
+    let (mut s1, mut s2) = (0, 0);
+    for (c, mg, n, a, b) in tx.query(
+        "SELECT category, CAST(SUM(co2e_mg) AS BIGINT), CAST(SUM(line_count) AS BIGINT),
+           CAST(SUM(scope1_mg) AS BIGINT), CAST(SUM(scope2_mg) AS BIGINT)
+         FROM summary_monthly WHERE org_id = ?1 GROUP BY category",
+        args![org.0],
+        |r| Ok((r.u8(0)?, r.i64(1)?, r.i64(2)?, r.i64(3)?, r.i64(4)?)),
+    )? {
+        by_cat.insert(c, (mg, n));
+        s1 += a;
+        s2 += b;
+    }
+    Ok((by_cat, (s1, s2)))
+}
 
 impl Db {
     /// Recalculates stored lines of `org` (all, or those of the given suppliers) with the
-    /// current factors, settings and supplier profiles; returns (lines changed, errors).
+    /// current factors, settings and supplier profiles, and says what changed per category.
     /// A line that can no longer be calculated keeps its previous result and is reported.
     pub fn recalculate(
         &mut self,
         cat: &'static Catalog,
         org: &Org,
         only_suppliers: Option<&[String]>,
-    ) -> Result<(u64, Vec<(String, LineError)>)> {
+    ) -> Result<Recalculation> {
         let profiles = self.supplier_profiles(org.id)?;
         let tx = self.conn.begin()?;
-        let out = recalculate_tx(&tx, cat, org, &profiles, only_suppliers)?;
+        let (before, apart_before) = totals(&tx, org.id)?;
+        let (changed, errors) = recalculate_tx(&tx, cat, org, &profiles, only_suppliers)?;
+        let (after, apart_after) = totals(&tx, org.id)?;
         tx.commit()?;
-        Ok(out)
+        let kg = |mg: i64| mg as f64 / 1e6;
+        let categories = before
+            .keys()
+            .chain(after.keys())
+            .copied()
+            .collect::<std::collections::BTreeSet<u8>>()
+            .into_iter()
+            .filter_map(|c| {
+                let (b, a) = (before.get(&c), after.get(&c));
+                (b != a).then(|| {
+                    let (b, a) = (
+                        b.copied().unwrap_or_default(),
+                        a.copied().unwrap_or_default(),
+                    );
+                    CategoryChange {
+                        category: c,
+                        co2e_kg_before: kg(b.0),
+                        co2e_kg_after: kg(a.0),
+                        lines_before: b.1,
+                        lines_after: a.1,
+                    }
+                })
+            })
+            .collect();
+        Ok(Recalculation {
+            changed,
+            errors,
+            categories,
+            scope_1_2_before: RecordedApart::from_mg(apart_before.0, apart_before.1),
+            scope_1_2_after: RecordedApart::from_mg(apart_after.0, apart_after.1),
+        })
     }
 }
 
@@ -133,7 +210,104 @@ fn load_lines(
                 activity_id: b.activity_id,
                 country: b.country,
                 price_basis: basis_from_code(b.price_basis),
+                capex: b.capex,
             },
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use vcci_core::{Category, Date, Line, Unit};
+
+    use crate::codec::{Body, BodyRef};
+    use crate::conn::{Store, args};
+
+    const UK_ELECTRICITY: &str = "uk-electricity/electricity-generated/electricity-uk/kwh";
+
+    /// A database of the previous version (migrations 1 to 4, an electricity line booked in
+    /// full in category 3, no Scope 1/2 in its body) migrates, and a recalculation moves the
+    /// line's generation out of Scope 3, saying so per category.
+    #[test]
+    fn a_previous_versions_energy_line_is_corrected_by_recalculation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vcci.db");
+        {
+            // The previous version's schema: the first four migrations.
+            let c = rusqlite::Connection::open(&path).unwrap();
+            for sql in &crate::schema::sqlite_migrations()[..4] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.execute_batch("PRAGMA user_version = 4").unwrap();
+        }
+        let store = Store::open_file(&path).unwrap();
+        let mut db = store.connect().unwrap();
+        let org = db.ensure_org("old").unwrap();
+        let line = Line {
+            transaction_id: Some("e1".into()),
+            date: Some(Date::parse("2024-02-10").unwrap()),
+            quantity: Some(100_000.0),
+            unit: Some(Unit::parse("kWh").unwrap()),
+            activity_id: Some(UK_ELECTRICITY.into()),
+            ..Line::default()
+        };
+        let p =
+            super::prepare(vcci_core::catalog(), &org, line, &Default::default(), None).unwrap();
+        db.write_lines(org.id, &[p], &Vec::new()).unwrap();
+        // What the previous version stored: 20,705 kg in category 3, a body without the
+        // Scope 1/2 fields, read models without them.
+        let body: Vec<u8> = db
+            .conn
+            .query_one(
+                "SELECT body FROM transactions WHERE transaction_id = 'e1'",
+                &[],
+                |r| Ok(r.blob(0)?.to_vec()),
+            )
+            .unwrap();
+        let b = Body::decode(&body).unwrap();
+        let mut old = Vec::new();
+        BodyRef {
+            quantity: b.quantity,
+            unit: b.unit.as_deref(),
+            activity_id: b.activity_id.as_deref(),
+            price_basis: b.price_basis,
+            category_source: b.category_source,
+            factor_source: b.factor_source,
+            factor_key: &b.factor_key,
+            factor_value: b.factor_value,
+            unit_factor: b.unit_factor,
+            supplier_id_given: b.supplier_id_given,
+            ..BodyRef::default()
+        }
+        .encode(&mut old);
+        db.conn
+            .execute(
+                "UPDATE transactions SET co2e_kg = 20705.0, content_hash = 1, body = ?1",
+                args![old.as_slice()],
+            )
+            .unwrap();
+        db.rebuild_read_models(org.id).unwrap();
+        assert!(db.verify_read_models(org.id).unwrap().is_empty());
+
+        let r = db.recalculate(vcci_core::catalog(), &org, None).unwrap();
+        assert_eq!((r.changed, r.errors.len()), (1, 0));
+        assert_eq!(r.categories.len(), 1);
+        let c = &r.categories[0];
+        assert_eq!(c.category, Category::FUEL_ENERGY.number());
+        assert_eq!(
+            (c.co2e_kg_before, c.lines_before, c.lines_after),
+            (20_705.0, 1, 1)
+        );
+        assert!(
+            (c.co2e_kg_after - 6_817.0).abs() < 1e-6,
+            "{}",
+            c.co2e_kg_after
+        );
+        assert_eq!(r.scope_1_2_before.scope_2_kg, 0.0);
+        assert!((r.scope_1_2_after.scope_2_kg - 20_705.0).abs() < 1e-6);
+        assert!(db.verify_read_models(org.id).unwrap().is_empty());
+        let e = db.get_line(org.id, "e1").unwrap().unwrap().emission;
+        assert_eq!(e.scope_1_2.unwrap().scope, 2);
+        assert_eq!(e.upstream.len(), 3);
+    }
 }
