@@ -444,6 +444,18 @@ pub(crate) fn basis_from_code(c: u16) -> PriceBasis {
     }
 }
 
+/// Whether a line of this category and method (storage code) can be an energy or fuel
+/// input, which records Scope 1 or 2 apart in its body: the engine books those in category
+/// 3 with the average-data method, always. Reads that sum what is recorded apart decode the
+/// bodies of these lines only.
+pub(crate) fn may_record_scope_1_2(category: u8, method: u8) -> bool {
+    category == vcci_core::Category::FUEL_ENERGY.number()
+        && method == method_code(vcci_core::Method::AverageData)
+}
+
+/// SQL condition matching the lines `may_record_scope_1_2` accepts.
+pub(crate) const MAY_RECORD_SCOPE_1_2_SQL: &str = "category = 3 AND method = 2";
+
 /// kg → integer milligrams (the read models' unit of emissions).
 pub fn kg_to_mg(kg: f64) -> i64 {
     (kg * 1e6).round() as i64
@@ -493,6 +505,20 @@ mod tests {
             prop_assert_eq!((b.fx_rate, b.fx_year), (fx, y));
             prop_assert_eq!((b.price_basis, b.category_source, b.factor_source), (1, 2, 3));
         }
+    }
+
+    #[test]
+    fn the_scope_1_2_sql_condition_matches_the_predicate() {
+        assert_eq!(
+            MAY_RECORD_SCOPE_1_2_SQL,
+            format!(
+                "category = {} AND method = {}",
+                vcci_core::Category::FUEL_ENERGY.number(),
+                method_code(Method::AverageData)
+            )
+        );
+        assert!(may_record_scope_1_2(3, method_code(Method::AverageData)));
+        assert!(!may_record_scope_1_2(3, method_code(Method::SpendBased)));
     }
 
     #[test]

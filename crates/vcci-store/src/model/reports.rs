@@ -7,10 +7,9 @@ use serde::Serialize;
 use vcci_core::{Category, Date, Method};
 
 use crate::Result;
-use crate::codec::{Body, method_from_code, mg_sql, musd_sql};
-use crate::conn::{Db, args};
+use crate::codec::{Body, MAY_RECORD_SCOPE_1_2_SQL, method_from_code, mg_sql, musd_sql};
+use crate::conn::{Conn, Db, args};
 use crate::model::orgs::OrgId;
-use crate::write::MAY_RECORD_SCOPE_1_2_SQL;
 
 /// An inclusive date range; `None` ends are open.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -446,7 +445,7 @@ impl Db {
             }
         }
         // What energy and fuel inputs record apart, from their bodies, against both models.
-        let apart = crate::write::readmodel::scope_1_2_by_day(&self.conn, org)?;
+        let apart = scope_1_2_by_day(&self.conn, org)?;
         for (table, key, div) in [
             ("summary_daily", "day", 1),
             ("summary_monthly", "month", 100),
@@ -484,6 +483,34 @@ impl Db {
         diffs.dedup();
         Ok(diffs)
     }
+}
+
+/// Scope 1 and Scope 2 recorded apart by `org`'s lines, per (day, data quality), in mg.
+/// Such lines are category 3, average-data (`may_record_scope_1_2`): only their bodies are
+/// read.
+pub(crate) fn scope_1_2_by_day(
+    conn: &Conn,
+    org: OrgId,
+) -> Result<std::collections::BTreeMap<(u32, u8), (i64, i64)>> {
+    let mut out: std::collections::BTreeMap<(u32, u8), (i64, i64)> =
+        std::collections::BTreeMap::new();
+    conn.for_each(
+        &format!(
+            "SELECT day, data_quality, body FROM transactions
+             WHERE org_id = ?1 AND {MAY_RECORD_SCOPE_1_2_SQL}"
+        ),
+        args![org.0],
+        |r| {
+            let (s1, s2) = Body::decode(r.blob(2)?)?.scope_1_2_mg();
+            if (s1, s2) != (0, 0) {
+                let e = out.entry((r.u32(0)?, r.u8(1)?)).or_default();
+                e.0 += s1;
+                e.1 += s2;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(out)
 }
 
 /// Splits a range into whole months (yyyymm bounds) and the partial-month date ranges at

@@ -182,7 +182,7 @@ pub(crate) fn stored_sql(d: Dialect) -> &'static str {
 /// or 2 apart (energy and fuel inputs are category 3, average-data).
 pub(crate) fn stored_row(r: &Row<'_>) -> Result<(StoredKey, Contribution<'static>)> {
     let (category, method) = (r.u8(4)?, r.u8(5)?);
-    let (scope1_mg, scope2_mg) = if may_record_scope_1_2(category, method) {
+    let (scope1_mg, scope2_mg) = if crate::codec::may_record_scope_1_2(category, method) {
         crate::codec::Body::decode(r.blob(10)?)?.scope_1_2_mg()
     } else {
         (0, 0)
@@ -206,18 +206,6 @@ pub(crate) fn stored_row(r: &Row<'_>) -> Result<(StoredKey, Contribution<'static
         },
     ))
 }
-
-/// Whether a line of this category and method (storage code) can be an energy or fuel
-/// input, which records Scope 1 or 2 apart in its body: the engine books those in category
-/// 3 with the average-data method, always. Reads that sum what is recorded apart decode the
-/// bodies of these lines only.
-pub(crate) fn may_record_scope_1_2(category: u8, method: u8) -> bool {
-    category == vcci_core::Category::FUEL_ENERGY.number()
-        && method == crate::codec::method_code(vcci_core::Method::AverageData)
-}
-
-/// SQL condition matching the lines `may_record_scope_1_2` accepts.
-pub(crate) const MAY_RECORD_SCOPE_1_2_SQL: &str = "category = 3 AND method = 2";
 
 /// The stored key and contribution of `org`'s line `id`, if it exists.
 pub(crate) fn stored_line(

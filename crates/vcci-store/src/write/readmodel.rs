@@ -9,10 +9,9 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::MAY_RECORD_SCOPE_1_2_SQL;
 use crate::Result;
-use crate::codec::{Body, mg_sql, musd_sql};
-use crate::conn::{Arg, Conn, Dialect, Tx, args};
+use crate::codec::{MAY_RECORD_SCOPE_1_2_SQL, mg_sql, musd_sql};
+use crate::conn::{Arg, Dialect, Tx, args};
 use crate::model::orgs::{OrgId, bump_generation};
 
 /// The sums of every read model.
@@ -309,7 +308,7 @@ pub(crate) fn rebuild(tx: &Tx<'_>, org: OrgId) -> Result<()> {
         args![org.0],
     )?;
     // What energy and fuel inputs record apart is in their bodies: summed here, then added.
-    let apart = scope_1_2_by_day(tx, org)?;
+    let apart = crate::model::reports::scope_1_2_by_day(tx, org)?;
     for (table, key) in [("summary_daily", "day"), ("summary_monthly", "month")] {
         let mut rows: BTreeMap<(u32, u8), (i64, i64)> = BTreeMap::new();
         for (&(day, dq), &(s1, s2)) in &apart {
@@ -329,28 +328,4 @@ pub(crate) fn rebuild(tx: &Tx<'_>, org: OrgId) -> Result<()> {
         }
     }
     bump_generation(tx, org)
-}
-
-/// Scope 1 and Scope 2 recorded apart by `org`'s lines, per (day, data quality), in mg.
-/// Such lines are category 3, average-data (`may_record_scope_1_2`): only their bodies are
-/// read.
-pub(crate) fn scope_1_2_by_day(conn: &Conn, org: OrgId) -> Result<BTreeMap<(u32, u8), (i64, i64)>> {
-    let mut out: BTreeMap<(u32, u8), (i64, i64)> = BTreeMap::new();
-    conn.for_each(
-        &format!(
-            "SELECT day, data_quality, body FROM transactions
-             WHERE org_id = ?1 AND {MAY_RECORD_SCOPE_1_2_SQL}"
-        ),
-        args![org.0],
-        |r| {
-            let (s1, s2) = Body::decode(r.blob(2)?)?.scope_1_2_mg();
-            if (s1, s2) != (0, 0) {
-                let e = out.entry((r.u32(0)?, r.u8(1)?)).or_default();
-                e.0 += s1;
-                e.1 += s2;
-            }
-            Ok(())
-        },
-    )?;
-    Ok(out)
 }
