@@ -69,6 +69,7 @@ fn supplier_specific(b: Bencher) {
         naics: None,
         intensity_kg_per_usd: Some(0.3),
         intensity_year: Some(2023),
+        ..Default::default()
     };
     b.counter(ItemsCount::new(N)).bench(|| {
         let mut total = 0.0;

@@ -78,6 +78,8 @@ impl Default for CalcConfig {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SupplierProfile {
     pub naics: Option<Naics>,
+    /// Where the supplier operates (for the geographical data-quality indicator).
+    pub country: Option<String>,
     /// kg CO2e per USD of `intensity_year` (default: the spend year).
     pub intensity_kg_per_usd: Option<f64>,
     pub intensity_year: Option<u16>,
@@ -100,8 +102,129 @@ pub mod fallback {
     /// The line named a flight factor with (or without) radiative forcing against the
     /// organization's choice: the same flight's factor of its choice was used.
     pub const RF_SETTING: u8 = 64;
-    /// Bits that lower the data-quality score by one each.
+    /// Bits that lower the temporal data-quality indicator by one each (a table year
+    /// substituted for the one missing).
     pub const QUALITY_PENALTY: u8 = FX_YEAR | CPI_YEAR | CPI_INTENSITY_YEAR;
+}
+
+/// The five data-quality indicators of a result (GHG Protocol Scope 3 Standard, chapter 7,
+/// table 7.6), each 1 (very good) to 5 (very poor). The rules are in docs/CALCULATION.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataQuality {
+    /// How specific the method and factor are to the activity.
+    pub technological: u8,
+    /// Years between the factor's data and the activity, and table years substituted.
+    pub temporal: u8,
+    /// Whether the factor's region is where the activity took place.
+    pub geographical: u8,
+    /// Gaps of the line filled by an assumption.
+    pub completeness: u8,
+    /// Verified or not.
+    pub reliability: u8,
+}
+
+impl DataQuality {
+    /// The aggregate score: the mean of the five rounded up, never better than the
+    /// technological indicator (a spend-based result stays a 4 however recent and local its
+    /// factor). 1 only when all five are 1.
+    pub fn aggregate(&self) -> u8 {
+        let sum = u16::from(self.technological)
+            + u16::from(self.temporal)
+            + u16::from(self.geographical)
+            + u16::from(self.completeness)
+            + u16::from(self.reliability);
+        (sum.div_ceil(5) as u8).max(self.technological)
+    }
+
+    /// The five as one integer (3 bits each), for storage.
+    pub fn pack(&self) -> u16 {
+        u16::from(self.technological)
+            | u16::from(self.temporal) << 3
+            | u16::from(self.geographical) << 6
+            | u16::from(self.completeness) << 9
+            | u16::from(self.reliability) << 12
+    }
+
+    pub fn unpack(v: u16) -> DataQuality {
+        let at = |shift: u16| ((v >> shift) & 7) as u8;
+        DataQuality {
+            technological: at(0),
+            temporal: at(3),
+            geographical: at(6),
+            completeness: at(9),
+            reliability: at(12),
+        }
+    }
+}
+
+/// Country names and codes compared for the geographical indicator: ISO alpha-2 and alpha-3
+/// codes and English names of the factor sets' regions are one country.
+fn same_country(a: &str, b: &str) -> bool {
+    fn norm(s: &str) -> String {
+        let u = s.trim().to_ascii_uppercase();
+        match u.as_str() {
+            "US" | "USA" | "UNITED STATES" | "UNITED STATES OF AMERICA" => "US".into(),
+            "UK" | "GB" | "GBR" | "UNITED KINGDOM" | "GREAT BRITAIN" | "ENGLAND" | "SCOTLAND"
+            | "WALES" | "NORTHERN IRELAND" => "UK".into(),
+            _ => u,
+        }
+    }
+    norm(a) == norm(b)
+}
+
+/// What the indicators are computed from.
+struct Assessment<'a> {
+    method: Method,
+    fallbacks: u8,
+    factor_year: u16,
+    activity_year: u16,
+    /// The factor's region; `None` for the supplier's own data (its own geography).
+    factor_region: Option<&'a str>,
+    country: Option<&'a str>,
+    verified: bool,
+}
+
+impl Assessment<'_> {
+    fn score(&self) -> DataQuality {
+        let technological = match self.method {
+            Method::SupplierSpecific => 1,
+            Method::AverageData => 2,
+            Method::SpendBased => 4,
+        };
+        let gap = self.activity_year.abs_diff(self.factor_year);
+        let age = match gap {
+            0..=2 => 1,
+            3..=5 => 2,
+            6..=9 => 3,
+            10..=14 => 4,
+            _ => 5,
+        };
+        let temporal =
+            (age + (self.fallbacks & fallback::QUALITY_PENALTY).count_ones() as u8).min(5);
+        let geographical = match (self.factor_region, self.country) {
+            (None, _) => 1,
+            (Some(_), None) => 3,
+            (Some(r), Some(c)) if same_country(r, c) => 1,
+            (Some(_), Some(_)) => 4,
+        };
+        let assumed = fallback::CURRENCY_ASSUMED
+            | fallback::NAICS_FROM_SUPPLIER
+            | fallback::INTENSITY_YEAR_ASSUMED;
+        let completeness = (1 + (self.fallbacks & assumed).count_ones() as u8).min(5);
+        let reliability = match (self.method, self.verified) {
+            (Method::SupplierSpecific, true) => 1,
+            (Method::SupplierSpecific, false) => 3,
+            // National datasets, published and reviewed (US EPA, UK DESNZ).
+            _ => 2,
+        };
+        DataQuality {
+            technological,
+            temporal,
+            geographical,
+            completeness,
+            reliability,
+        }
+    }
 }
 
 /// The money side of a spend-based or supplier-specific result.
@@ -158,7 +281,9 @@ pub struct Emission {
     pub category: Category,
     pub category_source: CategorySource,
     pub method: Method,
+    /// The aggregate of `dq`.
     pub data_quality: u8,
+    pub dq: DataQuality,
     pub factor: FactorRef,
     /// kg CO2e per factor unit.
     pub factor_value: f64,
@@ -254,10 +379,6 @@ fn fx_list(cat: &Catalog) -> String {
         .join(", ")
 }
 
-fn quality(method: Method, fallbacks: u8) -> u8 {
-    (method.base_quality() + (fallbacks & fallback::QUALITY_PENALTY).count_ones() as u8).min(5)
-}
-
 /// The line's own category wins, then `capex` (capital goods), then what `derived` gives
 /// (the NAICS code's or the activity factor's). A capital purchase whose line names another
 /// category is an error: the two fields contradict each other.
@@ -302,6 +423,10 @@ pub fn calculate(
     let year = date.year();
     let mut fb = 0u8;
     let currency = line.currency.unwrap_or(cfg.default_currency);
+    let country = line
+        .country
+        .as_deref()
+        .or(supplier.and_then(|s| s.country.as_deref()));
     // Recorded where the spend is converted (supplier-specific and spend-based results).
     let currency_assumed = if line.currency.is_none() {
         fallback::CURRENCY_ASSUMED
@@ -333,12 +458,23 @@ pub fn calculate(
             )?;
             let naics = line.naics.or(s.naics);
             let (category, category_source) = category_of(line, naics)?;
+            let dq = Assessment {
+                method: Method::SupplierSpecific,
+                fallbacks: fb,
+                factor_year: price_year,
+                activity_year: year,
+                factor_region: None,
+                country,
+                verified: false,
+            }
+            .score();
             return Ok(Emission {
                 co2e_kg: conv.usd_price_year * intensity,
                 category,
                 category_source,
                 method: Method::SupplierSpecific,
-                data_quality: quality(Method::SupplierSpecific, fb),
+                data_quality: dq.aggregate(),
+                dq,
                 factor: FactorRef::Supplier { year: price_year },
                 factor_value: intensity,
                 spend: Some(conv),
@@ -400,8 +536,18 @@ pub fn calculate(
         let factor = FactorRef::Desnz {
             index: index as u32,
         };
+        let dq = Assessment {
+            method: Method::AverageData,
+            fallbacks: fb,
+            factor_year: f.year,
+            activity_year: year,
+            factor_region: Some(&f.region),
+            country,
+            verified: false,
+        }
+        .score();
         if let Some(own) = f.scope.own() {
-            return energy_input(cat, line, f, own, converted, factor, unit, fb);
+            return energy_input(cat, line, f, own, converted, factor, unit, fb, dq);
         }
         let (category, category_source) =
             category_with(line, || (f.category, CategorySource::Activity))?;
@@ -416,7 +562,8 @@ pub fn calculate(
             category,
             category_source,
             method: Method::AverageData,
-            data_quality: quality(Method::AverageData, fb),
+            data_quality: dq.aggregate(),
+            dq,
             factor,
             factor_value: f.value,
             spend: None,
@@ -477,12 +624,23 @@ pub fn calculate(
     )?;
     let ef = set.factors[index].value(line.price_basis);
     let (category, category_source) = category_of(line, Some(naics))?;
+    let dq = Assessment {
+        method: Method::SpendBased,
+        fallbacks: fb,
+        factor_year: v.data_year(),
+        activity_year: year,
+        factor_region: Some("US"),
+        country,
+        verified: false,
+    }
+    .score();
     Ok(Emission {
         co2e_kg: conv.usd_price_year * ef,
         category,
         category_source,
         method: Method::SpendBased,
-        data_quality: quality(Method::SpendBased, fb),
+        data_quality: dq.aggregate(),
+        dq,
         factor: FactorRef::Epa {
             version: v,
             index: index as u32,
@@ -512,6 +670,7 @@ fn energy_input(
     factor: FactorRef,
     unit: Option<UnitConversion>,
     fb: u8,
+    dq: DataQuality,
 ) -> Result<Emission, LineError> {
     if line.capex {
         return Err(LineError::new(
@@ -565,7 +724,8 @@ fn energy_input(
         category: Category::FUEL_ENERGY,
         category_source: CategorySource::Activity,
         method: Method::AverageData,
-        data_quality: quality(Method::AverageData, fb),
+        data_quality: dq.aggregate(),
+        dq,
         factor,
         factor_value: f.value,
         spend: None,
@@ -669,7 +829,11 @@ pub struct EmissionRecord {
     pub category_name: String,
     pub category_source: CategorySource,
     pub method: Method,
+    /// The aggregate of `data_quality_indicators`.
     pub data_quality: u8,
+    /// The five indicators (absent on lines stored before they existed, until recalculated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_quality_indicators: Option<DataQuality>,
     pub factor: FactorInfo,
     pub conversions: Conversions,
     pub fallbacks: Vec<FallbackInfo>,
@@ -805,6 +969,7 @@ impl Emission {
             category_source: self.category_source,
             method: self.method,
             data_quality: self.data_quality,
+            data_quality_indicators: Some(self.dq),
             factor: self.factor_info(
                 cat,
                 line.supplier_id

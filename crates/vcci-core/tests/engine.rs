@@ -115,7 +115,20 @@ fn year_after_tables_falls_back_and_is_recorded() {
     let e = calc(&l);
     close(e.co2e_kg, 2_538.493_628_937_44);
     assert_eq!(e.fallbacks, fallback::FX_YEAR | fallback::CPI_YEAR);
-    assert_eq!(e.data_quality, 5);
+    // Temporal: 2026 activity vs the factor's 2022 data (4 years → 2), + 2 table years
+    // substituted → 4. Aggregate: ceil((4 + 4 + 3 + 1 + 2) / 5) = 3, never better than the
+    // technological 4 → 4.
+    assert_eq!(
+        (
+            e.dq.technological,
+            e.dq.temporal,
+            e.dq.geographical,
+            e.dq.completeness,
+            e.dq.reliability
+        ),
+        (4, 4, 3, 1, 2)
+    );
+    assert_eq!(e.data_quality, 4);
     assert_eq!(e.category, Category::WASTE);
     let r = e.record(catalog(), &l);
     let codes: Vec<_> = r.fallbacks.iter().map(|f| f.code.as_str()).collect();
@@ -133,13 +146,26 @@ fn supplier_specific_wins_and_converts_currency_and_year() {
         naics: Some(Naics::parse("334111").unwrap()),
         intensity_kg_per_usd: Some(0.25),
         intensity_year: Some(2023),
+        ..Default::default()
     };
     let mut l = spend("2024-07-01", 500.0, "GBP", "484121");
     l.supplier_id = Some("ACME".into());
     let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
     close(e.co2e_kg, 155.187_660_598_362_3);
     assert_eq!(e.method, Method::SupplierSpecific);
-    assert_eq!(e.data_quality, 1);
+    // The supplier's own data (technological and geographical 1), a year apart (1), complete
+    // (1), not verified (reliability 3): ceil(7 / 5) = 2. 1 needs verified data.
+    assert_eq!(
+        (
+            e.dq.technological,
+            e.dq.temporal,
+            e.dq.geographical,
+            e.dq.completeness,
+            e.dq.reliability
+        ),
+        (1, 1, 1, 1, 3)
+    );
+    assert_eq!(e.data_quality, 2);
     // The line's own NAICS decides the category.
     assert_eq!(e.category, Category::UPSTREAM_TRANSPORT);
     let r = e.record(catalog(), &l);
@@ -190,7 +216,10 @@ fn freight_tonne_km() {
     assert_eq!(e.method, Method::AverageData);
     assert_eq!(e.category, Category::UPSTREAM_TRANSPORT);
     assert_eq!(e.category_source, CategorySource::Activity);
-    assert_eq!(e.data_quality, 3);
+    // Technological 2 (activity factor), temporal 1 (2024 factor, 2024 activity),
+    // geographical 3 (UK factor, country not given), completeness 1, reliability 2
+    // (national dataset): ceil(9 / 5) = 2.
+    assert_eq!(e.data_quality, 2);
 }
 
 #[test]
@@ -767,4 +796,95 @@ fn capex_parses_as_a_boolean_and_changes_the_hash() {
         Line::parse(&v, true).unwrap().content_hash(),
         plain.content_hash()
     );
+}
+
+// --- Data quality as the GHG Protocol defines it (issue 16, item 6) ---
+
+#[test]
+fn data_quality_indicators_follow_the_documented_rules() {
+    use vcci_core::calc::DataQuality;
+    let dq = |l: &Line, s: Option<&SupplierProfile>| {
+        let e = calculate(catalog(), CalcConfig::default(), l, s).unwrap();
+        let d = e.dq;
+        assert_eq!(e.data_quality, d.aggregate());
+        assert_eq!(DataQuality::unpack(d.pack()), d);
+        (
+            d.technological,
+            d.temporal,
+            d.geographical,
+            d.completeness,
+            d.reliability,
+            e.data_quality,
+        )
+    };
+    // US EPA factors: a US line is geographically 1, a German one 4, an unstated one 3.
+    let mut l = spend("2022-06-30", 1000.0, "USD", "484121");
+    l.country = Some("United States".into());
+    assert_eq!(dq(&l, None), (4, 1, 1, 1, 2, 4));
+    l.country = Some("DE".into());
+    assert_eq!(dq(&l, None), (4, 1, 4, 1, 2, 4));
+    l.country = None;
+    assert_eq!(dq(&l, None), (4, 1, 3, 1, 2, 4));
+    // The supplier's country stands in for the line's.
+    let s = SupplierProfile {
+        naics: Some(Naics::parse("484121").unwrap()),
+        country: Some("GB".into()),
+        ..Default::default()
+    };
+    let mut l = spend("2022-06-30", 1000.0, "USD", "484121");
+    l.supplier_id = Some("S".into());
+    assert_eq!(dq(&l, Some(&s)), (4, 1, 4, 1, 2, 4));
+    // DESNZ factors are UK: a UK line is 1 (aggregate ceil(7/5) = 2).
+    let mut a = activity(
+        "2024-03-01",
+        10.0,
+        "tkm",
+        "freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km",
+    );
+    a.country = Some("UK".into());
+    assert_eq!(dq(&a, None), (2, 1, 1, 1, 2, 2));
+    // Temporal: DESNZ 2024 data on 2018 activity: 6 years → 3.
+    let old = activity(
+        "2018-03-01",
+        10.0,
+        "tkm",
+        "freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km",
+    );
+    assert_eq!(dq(&old, None).1, 3);
+    // Completeness: each assumption (currency, the supplier's NAICS) lowers it by one.
+    let mut g = spend("2022-06-30", 1000.0, "USD", "484121");
+    g.currency = None;
+    g.naics = None;
+    g.supplier_id = Some("S".into());
+    let s = SupplierProfile {
+        naics: Some(Naics::parse("484121").unwrap()),
+        ..Default::default()
+    };
+    assert_eq!(dq(&g, Some(&s)).3, 3);
+    // Aggregate: 1 only when all five are 1; never better than technological.
+    let all = |v| DataQuality {
+        technological: v,
+        temporal: v,
+        geographical: v,
+        completeness: v,
+        reliability: v,
+    };
+    assert_eq!(all(1).aggregate(), 1);
+    assert_eq!(
+        DataQuality {
+            reliability: 2,
+            ..all(1)
+        }
+        .aggregate(),
+        2
+    );
+    assert_eq!(
+        DataQuality {
+            technological: 4,
+            ..all(1)
+        }
+        .aggregate(),
+        4
+    );
+    assert_eq!(all(5).aggregate(), 5);
 }

@@ -369,7 +369,18 @@ fn schemas() -> Value {
             "properties": {
                 "co2e_kg": num, "category": int, "category_name": s, "category_source": {"type": "string", "enum": ["line", "naics", "activity", "default", "capex"]},
                 "method": {"type": "string", "enum": ["supplier_specific", "average_data", "spend_based"]},
-                "data_quality": {"type": "integer", "minimum": 1, "maximum": 5},
+                "data_quality": {"type": "integer", "minimum": 1, "maximum": 5, "description": "the aggregate of data_quality_indicators"},
+                "data_quality_indicators": {
+                    "type": "object",
+                    "description": "GHG Protocol data-quality indicators, 1 (very good) to 5 (very poor); absent on lines stored before they existed, until recalculated",
+                    "properties": {
+                        "technological": {"type": "integer", "minimum": 1, "maximum": 5},
+                        "temporal": {"type": "integer", "minimum": 1, "maximum": 5},
+                        "geographical": {"type": "integer", "minimum": 1, "maximum": 5},
+                        "completeness": {"type": "integer", "minimum": 1, "maximum": 5},
+                        "reliability": {"type": "integer", "minimum": 1, "maximum": 5},
+                    },
+                },
                 "factor": {"$ref": "#/components/schemas/FactorUsed"},
                 "conversions": {"type": "object", "description": "`spend`: FX and CPI steps; `unit`: unit conversion"},
                 "fallbacks": {"type": "array", "items": {"type": "object", "properties": {"code": s, "message": s}}},

@@ -1044,6 +1044,12 @@ async fn energy_inputs_count_their_upstream_and_record_scope_1_2_apart() {
         assert!((kg - want).abs() < 1e-6, "{kind} {kg}");
     }
     assert_eq!(em["upstream"][1]["factor"]["scope"], "Scope 3");
+    // Activity data, 2024 factor for 2024, UK factor and no country given, national data.
+    assert_eq!(
+        em["data_quality_indicators"],
+        json!({"technological": 2, "temporal": 1, "geographical": 3, "completeness": 1, "reliability": 2})
+    );
+    assert_eq!(em["data_quality"], 2);
     // The summary counts 6,817 + 3,021 kg of category 3 on top of the fixture's lines, and
     // records 20,705 kg of Scope 2 and 18,290 kg of Scope 1 apart.
     let (_, before) = call(

@@ -460,6 +460,11 @@ async fn report_jobs_produce_the_inventory_and_totals() {
     );
     assert_eq!(inv["gwp"], json!({"sets": ["AR5"], "mixed": false}));
     assert_eq!(inv["supplier_primary_data_share"], 0.0);
+    // t1 (484121) alone in category 4: a spend-based US factor on a line with no country.
+    assert_eq!(
+        c4["data_quality_indicators"],
+        json!({"technological": 4.0, "temporal": 1.0, "geographical": 3.0, "completeness": 1.0, "reliability": 2.0})
+    );
     assert_eq!(
         inv["categories_without_data"],
         summary["categories_without_data"]
@@ -479,7 +484,7 @@ async fn report_jobs_produce_the_inventory_and_totals() {
     assert_eq!(rows.len(), 19);
     assert_eq!(
         rows[18],
-        ",GWP AR5; flights with radiative forcing; default currency USD; EPA supply chain 1.3.0; supplier primary data share 0.0000,disclosure,,,,,,,,,"
+        ",GWP AR5; flights with radiative forcing; default currency USD; EPA supply chain 1.3.0; supplier primary data share 0.0000,disclosure,,,,,,,,,,,,,,"
     );
     assert!(rows[0].starts_with("category,name,status,co2e_kg"));
     assert!(rows[4].starts_with("4,"));

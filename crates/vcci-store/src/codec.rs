@@ -62,6 +62,9 @@ pub struct Body {
     pub assumed_currency: Option<String>,
     /// The line's `capex` flag.
     pub capex: bool,
+    /// The five data-quality indicators, packed (`DataQuality::pack`); absent on lines
+    /// stored before they existed.
+    pub dq: Option<u16>,
 }
 
 /// Borrowed view used for encoding without copies.
@@ -96,6 +99,7 @@ pub struct BodyRef<'a> {
     pub upstream: Option<&'a str>,
     pub assumed_currency: Option<&'a str>,
     pub capex: bool,
+    pub dq: Option<u16>,
 }
 
 struct W<'b> {
@@ -176,6 +180,7 @@ impl BodyRef<'_> {
         w.str(self.upstream);
         w.str(self.assumed_currency);
         w.u16(self.capex.then_some(1));
+        w.u16(self.dq);
         let mask = w.mask.to_le_bytes();
         out[1..5].copy_from_slice(&mask);
     }
@@ -273,6 +278,7 @@ impl Body {
             upstream: r.str()?,
             assumed_currency: r.str()?,
             capex: r.u16()? == Some(1),
+            dq: r.u16()?,
         })
     }
 

@@ -297,6 +297,11 @@ async function showLine(id, tr) {
     box.appendChild(el("h2", "Result"));
     box.appendChild(dl([["Emissions", fmt(e.co2e_kg, 3) + " kg CO2e"], ["Category", e.category + ". " + e.category_name + " (from " + e.category_source + ")"],
       ["Method", METHOD_NAMES[e.method] || e.method], ["Data quality", e.data_quality + " (1 best, 5 worst)"]]));
+    const q = e.data_quality_indicators;
+    if (q) {
+      box.appendChild(dl([["Technological", q.technological], ["Temporal", q.temporal], ["Geographical", q.geographical],
+        ["Completeness", q.completeness], ["Reliability", q.reliability]].map(([k, v]) => [k, String(v)])));
+    }
     box.appendChild(el("h2", "Factor"));
     box.appendChild(dl([["Set", e.factor.set], ["Version", e.factor.version], ["Key", e.factor.key], ["Value", e.factor.value + " " + e.factor.unit],
       ["Scope", e.factor.scope]]));

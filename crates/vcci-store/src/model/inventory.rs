@@ -39,6 +39,8 @@ pub struct Inventory {
     /// Share of the total from supplier primary data (supplier-specific results), as ESRS
     /// E1 asks; null without emissions.
     pub supplier_primary_data_share: Option<f64>,
+    /// The five data-quality indicators over the whole inventory, emission-weighted.
+    pub data_quality_indicators: Option<IndicatorMeans>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -73,7 +75,55 @@ pub struct InventoryCategory {
     pub methods: Vec<InventoryMethod>,
     /// Data-quality score (1 best .. 5) weighted by |emissions|; null without data.
     pub data_quality: Option<f64>,
+    /// The five indicators, each weighted by |emissions|; null without data.
+    pub data_quality_indicators: Option<IndicatorMeans>,
     pub factor_sets: Vec<FactorSetUse>,
+}
+
+/// The five data-quality indicators of a set of lines, each an emission-weighted mean.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct IndicatorMeans {
+    pub technological: f64,
+    pub temporal: f64,
+    pub geographical: f64,
+    pub completeness: f64,
+    pub reliability: f64,
+}
+
+/// Sums for `IndicatorMeans`: |mg|-weighted indicator sums and the weight.
+#[derive(Clone, Copy, Debug, Default)]
+struct IndicatorSums {
+    sums: [f64; 5],
+    weight: f64,
+}
+
+impl IndicatorSums {
+    fn add(&mut self, dq: vcci_core::calc::DataQuality, weight: f64) {
+        let v = [
+            dq.technological,
+            dq.temporal,
+            dq.geographical,
+            dq.completeness,
+            dq.reliability,
+        ];
+        for (s, x) in self.sums.iter_mut().zip(v) {
+            *s += f64::from(x) * weight;
+        }
+        self.weight += weight;
+    }
+
+    fn means(&self) -> Option<IndicatorMeans> {
+        (self.weight > 0.0).then(|| {
+            let m = |i: usize| self.sums[i] / self.weight;
+            IndicatorMeans {
+                technological: m(0),
+                temporal: m(1),
+                geographical: m(2),
+                completeness: m(3),
+                reliability: m(4),
+            }
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -100,6 +150,7 @@ struct Acc {
     dq_weight: f64,
     methods: BTreeMap<u8, (i64, i64)>,
     sets: BTreeMap<(String, String), i64>,
+    indicators: IndicatorSums,
 }
 
 fn share(part: i64, total: i64) -> f64 {
@@ -142,12 +193,20 @@ impl Db {
             e.0 += mg;
             e.1 += n;
         }
+        let mut all_indicators = IndicatorSums::default();
         self.conn.for_each(
-            "SELECT category, body FROM transactions WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3",
+            "SELECT category, body, co2e_kg FROM transactions WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3",
             args![org.0, from, to],
             |r| {
                 let c: u8 = r.u8(0)?;
                 let b = Body::decode(r.blob(1)?)?;
+                // Lines stored before the indicators existed have none: left out until
+                // recalculated.
+                if let Some(dq) = b.dq.map(vcci_core::calc::DataQuality::unpack) {
+                    let w = r.f64(2)?.abs();
+                    acc.entry(c).or_default().indicators.add(dq, w);
+                    all_indicators.add(dq, w);
+                }
                 let (set, version, _) = factor_names(
                     b.factor_source,
                     &b.factor_key,
@@ -195,6 +254,7 @@ impl Db {
                         transaction_count: 0,
                         methods: Vec::new(),
                         data_quality: None,
+                        data_quality_indicators: None,
                         factor_sets: Vec::new(),
                     });
                 }
@@ -218,6 +278,7 @@ impl Db {
                         })
                         .collect(),
                     data_quality: (a.dq_weight > 0.0).then(|| a.dq_weighted / a.dq_weight),
+                    data_quality_indicators: a.indicators.means(),
                     factor_sets: a
                         .sets
                         .into_iter()
@@ -252,6 +313,7 @@ impl Db {
             },
             gwp: GwpUse { sets: gwp, mixed },
             supplier_primary_data_share: (total != 0).then(|| share(supplier_mg, total)),
+            data_quality_indicators: all_indicators.means(),
         })
     }
 }
@@ -272,7 +334,7 @@ impl Inventory {
     /// The inventory as CSV: one row per category.
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
-            "category,name,status,co2e_kg,tco2e,share,transaction_count,supplier_specific_share,average_data_share,spend_based_share,data_quality,factor_sets\n",
+            "category,name,status,co2e_kg,tco2e,share,transaction_count,supplier_specific_share,average_data_share,spend_based_share,data_quality,factor_sets,dq_technological,dq_temporal,dq_geographical,dq_completeness,dq_reliability\n",
         );
         for c in &self.categories {
             // Empty cells for a category without data (not reported is not zero).
@@ -286,8 +348,14 @@ impl Inventory {
                 .iter()
                 .map(|s| format!("{} {}", s.set, s.version))
                 .collect();
+            let ind = c.data_quality_indicators.map_or(",,,,".to_owned(), |d| {
+                format!(
+                    "{:.2},{:.2},{:.2},{:.2},{:.2}",
+                    d.technological, d.temporal, d.geographical, d.completeness, d.reliability
+                )
+            });
             out += &format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{ind}\n",
                 c.category,
                 crate::model::csvout::field(c.name),
                 c.status,
@@ -306,7 +374,7 @@ impl Inventory {
         let apart = self.scope_1_2_recorded_apart;
         for (scope, kg) in [(1, apart.scope_1_kg), (2, apart.scope_2_kg)] {
             out += &format!(
-                ",Scope {scope} of energy and fuel inputs (not in the Scope 3 total),recorded_apart,{kg},{},,,,,,,\n",
+                ",Scope {scope} of energy and fuel inputs (not in the Scope 3 total),recorded_apart,{kg},{},,,,,,,,,,,,\n",
                 kg / 1000.0
             );
         }
@@ -327,7 +395,7 @@ impl Inventory {
                 .map_or("n/a".to_owned(), |s| format!("{s:.4}"))
         );
         out += &format!(
-            ",{},disclosure,,,,,,,,,\n",
+            ",{},disclosure,,,,,,,,,,,,,,\n",
             crate::model::csvout::field(&text)
         );
         out

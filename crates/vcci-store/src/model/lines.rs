@@ -167,6 +167,7 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
             category_source: source_from_code(b.category_source),
             method: method_from_code(r.u8(o + 5)?),
             data_quality: r.u8(o + 6)?,
+            data_quality_indicators: b.dq.map(vcci_core::calc::DataQuality::unpack),
             factor: FactorInfo {
                 set: factor_set.into(),
                 version: factor_version,

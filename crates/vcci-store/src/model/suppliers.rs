@@ -122,6 +122,7 @@ impl Supplier {
                 .naics_code
                 .as_deref()
                 .and_then(|n| Naics::parse(n).ok()),
+            country: self.country.clone(),
             intensity_kg_per_usd: self.intensity_kg_per_usd,
             intensity_year: self.intensity_year,
         }

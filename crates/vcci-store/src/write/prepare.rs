@@ -59,6 +59,9 @@ pub fn prepare(
     if emission.fallbacks != 0 {
         h = (h ^ u64::from(emission.fallbacks)).wrapping_mul(0x0100_0000_01b3);
     }
+    // The data-quality indicators too (lines stored before they existed are rewritten
+    // with them by the next recalculation or re-import).
+    h = (h ^ (u64::from(emission.dq.pack()) << 8)).wrapping_mul(0x0100_0000_01b3);
     let body = encode_body(cat, &line, &emission, supplier_key);
     Ok(PreparedLine {
         line,
@@ -145,6 +148,7 @@ fn encode_body(
             .filter(|_| line.currency.is_none())
             .map(|s| s.currency.as_str()),
         capex: line.capex,
+        dq: Some(emission.dq.pack()),
     }
     .encode(&mut body);
     body
