@@ -76,6 +76,11 @@ try {
   check(bars.visible > 0, "the bars are drawn");
   const noData = await page.textContent("#no-data");
   check(summary.categories_without_data.every((n) => noData.includes(n + ". ")), "categories without data are listed as not reported");
+  // The demo's electricity and gas: Scope 1 and 2 shown apart, not in the total.
+  const apart = summary.scope_1_2_recorded_apart;
+  const apartText = await page.textContent("#scope12-apart");
+  check(apart.scope_2_kg > 0 && apartText.includes("Recorded apart, not in this total: Scope 1 " + (apart.scope_1_kg / 1000).toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })),
+    `Scope 1/2 recorded apart is shown (${apartText})`);
   await page.screenshot({ path: join(shots, "overview.png"), fullPage: true });
 
   // Top suppliers page forward.
@@ -132,6 +137,8 @@ try {
   await page.click("#factor-form button[type=submit]");
   await page.locator("#factor-table tbody tr td", { hasText: "desnz" }).first().waitFor();
   check(true, "factor search finds DESNZ factors");
+  const scopes = await page.$$eval("#factor-table tbody tr td:nth-child(4)", (tds) => tds.map((t) => t.textContent));
+  check(scopes.some((s) => s) && scopes.filter((s) => s).every((s) => /^Scope [123]$|^Outside of Scopes$/.test(s)), `the factors' scopes are shown (${[...new Set(scopes)]})`);
   await page.screenshot({ path: join(shots, "factors.png"), fullPage: true });
 
   // Keyboard: the first Tab reaches the skip link; every control has a name.
