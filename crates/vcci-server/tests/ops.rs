@@ -156,6 +156,37 @@ async fn a_revoked_key_is_refused_once_the_node_polls() {
 }
 
 #[tokio::test]
+async fn a_settings_change_reaches_the_next_request_once_the_node_polls() {
+    let e = env();
+    let me = |body: String| serde_json::from_str::<Value>(&body).unwrap();
+    let (_, _, before) = get(&e.router, "/api/v1/me", Some(&e.analyst)).await;
+    assert_eq!(me(before)["default_currency"], "USD");
+    // Another process (the CLI) changes the organization's default currency.
+    blocking(|| {
+        let db = e.store.connect().unwrap();
+        let acme = db.require_org("acme").unwrap();
+        db.set_default_currency(acme.id, vcci_core::Currency::parse("EUR").unwrap())
+            .unwrap();
+    });
+    e.app.poll_generations().await.unwrap();
+    let (_, _, after) = get(&e.router, "/api/v1/me", Some(&e.analyst)).await;
+    assert_eq!(me(after)["default_currency"], "EUR");
+    // A line without a currency written now is in EUR.
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/emissions/calculate",
+        Some(&e.analyst),
+        Some(json!({"lines": [{"date": "2023-03-15", "amount": 1000, "naics_code": "334111"}]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let em = &v["results"][0]["emission"];
+    assert_eq!(em["conversions"]["spend"]["currency"], "EUR");
+    assert_eq!(em["fallbacks"][0]["code"], "currency_assumed");
+}
+
+#[tokio::test]
 async fn metrics_count_requests_per_route_template() {
     let e = env();
     for _ in 0..3 {

@@ -88,7 +88,8 @@ impl Db {
     /// Chooses flights with or without radiative forcing for `org`. Callers recalculate.
     pub fn set_flights_with_rf(&self, org: OrgId, with_rf: bool) -> Result<()> {
         self.conn.execute(
-            "UPDATE organizations SET flights_with_rf = ?1 WHERE id = ?2",
+            "UPDATE organizations SET flights_with_rf = ?1, settings_version = settings_version + 1,
+               generation = generation + 1 WHERE id = ?2",
             args![i64::from(with_rf), org.0],
         )?;
         Ok(())
@@ -97,7 +98,8 @@ impl Db {
     /// Sets the currency of `org`'s lines that name none. Callers recalculate.
     pub fn set_default_currency(&self, org: OrgId, c: Currency) -> Result<()> {
         self.conn.execute(
-            "UPDATE organizations SET default_currency = ?1 WHERE id = ?2",
+            "UPDATE organizations SET default_currency = ?1, settings_version = settings_version + 1,
+               generation = generation + 1 WHERE id = ?2",
             args![c.as_str(), org.0],
         )?;
         Ok(())
@@ -148,7 +150,8 @@ impl Db {
     /// Pins the EPA release used for this organization's spend lines. Callers recalculate.
     pub fn set_epa_version(&self, org: OrgId, v: EpaVersion) -> Result<()> {
         self.conn.execute(
-            "UPDATE organizations SET epa_version = ?1 WHERE id = ?2",
+            "UPDATE organizations SET epa_version = ?1, settings_version = settings_version + 1,
+               generation = generation + 1 WHERE id = ?2",
             args![v.as_str(), org.0],
         )?;
         Ok(())
@@ -169,7 +172,8 @@ pub(crate) fn bump_generation(tx: &Tx<'_>, org: OrgId) -> Result<()> {
 pub struct Generations {
     /// Each organization's data generation.
     pub orgs: Vec<(OrgId, u64)>,
-    /// Changes whenever a key is revoked (cached key lookups are then dropped).
+    /// Changes whenever a key is revoked or an organization's settings change: cached key
+    /// lookups, which carry their organization's settings, are then dropped.
     pub revoked_keys: u64,
 }
 
@@ -193,10 +197,12 @@ impl Db {
             .query("SELECT id, generation FROM organizations", &[], |r| {
                 Ok((OrgId(r.i64(0)?), r.i64(1)? as u64))
             })?;
-        let revoked_keys =
-            self.conn
-                .query_one("SELECT count(revoked_at) FROM api_keys", &[], |r| r.i64(0))?
-                as u64;
+        let revoked_keys = self.conn.query_one(
+            "SELECT CAST((SELECT count(revoked_at) FROM api_keys)
+                  + (SELECT COALESCE(SUM(settings_version), 0) FROM organizations) AS BIGINT)",
+            &[],
+            |r| r.i64(0),
+        )? as u64;
         Ok(Generations { orgs, revoked_keys })
     }
 }
