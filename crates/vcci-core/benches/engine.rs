@@ -46,6 +46,25 @@ fn spend_lines() -> Vec<Line> {
         .collect()
 }
 
+/// Spend lines with their gas split (CO2, CH4, N2O, other, from the EPA per-gas file), as
+/// the write path computes it for every line.
+#[divan::bench]
+fn spend_based_with_gases(b: Bencher) {
+    let lines = spend_lines();
+    let cat = catalog();
+    let cfg = CalcConfig::default();
+    b.counter(ItemsCount::new(N)).bench(|| {
+        let mut total = 0.0;
+        for l in &lines {
+            if let Ok(e) = calculate(cat, cfg, black_box(l), None) {
+                let g = e.gases(cat);
+                total += g.co2 + g.ch4 + g.n2o + g.other;
+            }
+        }
+        total
+    });
+}
+
 #[divan::bench]
 fn spend_based(b: Bencher) {
     let lines = spend_lines();

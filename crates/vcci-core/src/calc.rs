@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::category::{Category, CategorySource};
 use crate::currency::Currency;
 use crate::factors::{Catalog, EpaVersion, PriceBasis, SET_DESNZ, SET_EPA, SET_SUPPLIER};
+use crate::gases::GasSplit;
 use crate::line::{Field, Line, LineError};
 use crate::naics::Naics;
 use crate::units::Unit;
@@ -185,6 +186,7 @@ struct Assessment<'a> {
 }
 
 impl Assessment<'_> {
+    #[inline]
     fn score(&self) -> DataQuality {
         let technological = match self.method {
             Method::SupplierSpecific => 1,
@@ -379,29 +381,45 @@ fn fx_list(cat: &Catalog) -> String {
         .join(", ")
 }
 
-/// The line's own category wins, then `capex` (capital goods), then what `derived` gives
-/// (the NAICS code's or the activity factor's). A capital purchase whose line names another
-/// category is an error: the two fields contradict each other.
-fn category_with(
-    line: &Line,
-    derived: impl FnOnce() -> (Category, CategorySource),
-) -> Result<(Category, CategorySource), LineError> {
-    match (line.category, line.capex) {
-        (Some(c), true) if c != Category::CAPITAL_GOODS => Err(LineError::new(
+/// A `capex` line naming another category than 2 (the category it names). Kept to a byte so
+/// that the success path returns in registers; the error text is made only on failure.
+#[derive(Clone, Copy, Debug)]
+struct CapexContradiction(u8);
+
+impl From<CapexContradiction> for LineError {
+    fn from(c: CapexContradiction) -> LineError {
+        LineError::new(
             Field::Category,
             "capex_category",
             format!(
                 "capex=true makes a line capital goods (category 2); category {} contradicts it",
-                c.number()
+                c.0
             ),
-        )),
+        )
+    }
+}
+
+/// The line's own category wins, then `capex` (capital goods), then what `derived` gives
+/// (the NAICS code's or the activity factor's). A capital purchase whose line names another
+/// category is an error: the two fields contradict each other.
+#[inline]
+fn category_with(
+    line: &Line,
+    derived: impl FnOnce() -> (Category, CategorySource),
+) -> Result<(Category, CategorySource), CapexContradiction> {
+    match (line.category, line.capex) {
+        (Some(c), true) if c != Category::CAPITAL_GOODS => Err(CapexContradiction(c.number())),
         (Some(c), _) => Ok((c, CategorySource::Line)),
         (None, true) => Ok((Category::CAPITAL_GOODS, CategorySource::Capex)),
         (None, false) => Ok(derived()),
     }
 }
 
-fn category_of(line: &Line, naics: Option<Naics>) -> Result<(Category, CategorySource), LineError> {
+#[inline]
+fn category_of(
+    line: &Line,
+    naics: Option<Naics>,
+) -> Result<(Category, CategorySource), CapexContradiction> {
     category_with(line, || match naics {
         Some(n) => (Category::from_naics(n), CategorySource::Naics),
         None => (Category::PURCHASED_GOODS, CategorySource::Default),
@@ -848,6 +866,14 @@ pub struct EmissionRecord {
     /// An energy or fuel input's own Scope 1 or 2 emissions, recorded apart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope_1_2: Option<OwnScopeInfo>,
+    /// `co2e_kg` by gas, kg CO2e each (absent on results read back from an older version's
+    /// lines whose factor is no longer known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gases: Option<GasSplit>,
+    /// kg of biogenic CO2 of a fuel or electricity input, outside the scopes: never in
+    /// `co2e_kg`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub biogenic_co2_kg: Option<f64>,
 }
 
 impl Emission {
@@ -909,6 +935,32 @@ impl Emission {
                 }
             })
             .collect()
+    }
+
+    /// `co2e_kg` by gas (see [`gases_of`]).
+    pub fn gases(&self, cat: &Catalog) -> GasSplit {
+        let amount = match (self.spend, self.unit) {
+            (Some(s), _) => s.usd_price_year,
+            (None, Some(u)) => u.converted,
+            (None, None) => 0.0,
+        };
+        gases_of(
+            cat,
+            self.factor,
+            self.factor_value,
+            amount,
+            self.scope_1_2_kg.is_some(),
+        )
+    }
+
+    /// Biogenic CO2 of a fuel or electricity input (kg, outside the scopes).
+    pub fn biogenic_co2_kg(&self, cat: &Catalog) -> Option<f64> {
+        match (self.factor, self.unit) {
+            (FactorRef::Desnz { index }, Some(u)) => cat.desnz.factors[index as usize]
+                .biogenic_co2
+                .map(|b| b * u.converted),
+            _ => None,
+        }
     }
 
     /// A flight's radiative-forcing choice and uplift.
@@ -1004,8 +1056,67 @@ impl Emission {
             upstream: self.upstream_info(cat),
             radiative_forcing: self.rf_info(cat),
             scope_1_2: self.own_scope_info(cat),
+            gases: Some(self.gases(cat)),
+            biogenic_co2_kg: self.biogenic_co2_kg(cat),
         }
     }
+}
+
+/// The gas split of a result: `amount` (USD of the factor's price year, or the quantity in
+/// the factor's unit) of `factor` (whose value is `factor_value`). An energy input
+/// (`energy_input`) counts only its upstream factors, as its `co2e_kg` does.
+///
+/// - EPA v1.3.0: the per-gas file with AR5 GWPs; v1.2 ships none (unspecified).
+/// - DESNZ: the workbook's CO2, CH4 and N2O columns. A flight with RF: the gases of the same
+///   flight without RF, and the uplift as `radiative_forcing` (the workbook puts it in CO2).
+///   Factors without a split (WTT) are unspecified.
+/// - A supplier's intensity: unspecified.
+pub fn gases_of(
+    cat: &Catalog,
+    factor: FactorRef,
+    factor_value: f64,
+    amount: f64,
+    energy_input: bool,
+) -> GasSplit {
+    match factor {
+        FactorRef::Epa {
+            version,
+            index,
+            basis,
+        } => match cat.epa(version).split(index as usize, basis) {
+            Some(s) => s.scaled(amount),
+            None => GasSplit::unspecified(amount * factor_value),
+        },
+        FactorRef::Supplier { .. } => GasSplit::unspecified(amount * factor_value),
+        FactorRef::Desnz { index } => {
+            let f = &cat.desnz.factors[index as usize];
+            let own = if energy_input {
+                GasSplit::default()
+            } else {
+                desnz_split(cat, index as usize).scaled(amount)
+            };
+            f.upstream.iter().fold(own, |acc, u| {
+                acc.plus(desnz_split(cat, u.index as usize).scaled(amount))
+            })
+        }
+    }
+}
+
+/// Per unit of DESNZ factor `i`: its gas split, with a flight's RF uplift apart.
+fn desnz_split(cat: &Catalog, i: usize) -> GasSplit {
+    let f = &cat.desnz.factors[i];
+    if let Some((true, pair)) = f.rf {
+        let without = &cat.desnz.factors[pair as usize];
+        let base = without
+            .gas_split()
+            .unwrap_or_else(|| GasSplit::unspecified(without.value));
+        return GasSplit {
+            radiative_forcing: f.value - without.value,
+            ..base
+        };
+    }
+    f.gas_split()
+        .unwrap_or_else(|| GasSplit::unspecified(f.value))
 }
 
 /// The radiative-forcing choice and uplift of `converted` units of DESNZ factor `index`, if

@@ -13,6 +13,7 @@ pub mod csv;
 pub mod currency;
 pub mod date;
 pub mod factors;
+pub mod gases;
 pub mod line;
 pub mod naics;
 pub mod units;

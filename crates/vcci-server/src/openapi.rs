@@ -392,6 +392,12 @@ fn schemas() -> Value {
                         "factor": {"$ref": "#/components/schemas/FactorUsed"}, "co2e_kg": num,
                     }},
                 },
+                "gases": {
+                    "type": "object",
+                    "description": "co2e_kg by gas, kg CO2e each (AR5): EPA v1.3.0 per-gas file, DESNZ gas columns; a flight's RF uplift apart; what the factor set does not split is unspecified",
+                    "properties": {"co2_kg": num, "ch4_kg": num, "n2o_kg": num, "other_kg": num, "radiative_forcing_kg": num, "unspecified_kg": num},
+                },
+                "biogenic_co2_kg": {"type": "number", "description": "biogenic CO2 of a fuel or electricity input, outside the scopes: not in co2e_kg"},
                 "scope_1_2": {
                     "type": "object",
                     "description": "An energy or fuel input's own Scope 1 or 2 emissions, recorded apart: never in co2e_kg or any Scope 3 total",

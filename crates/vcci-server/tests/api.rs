@@ -1050,6 +1050,18 @@ async fn energy_inputs_count_their_upstream_and_record_scope_1_2_apart() {
         json!({"technological": 2, "temporal": 1, "geographical": 3, "completeness": 1, "reliability": 2})
     );
     assert_eq!(em["data_quality"], 2);
+    // By gas: T&D losses split (CO2 1,811, CH4 8, N2O 11), the WTT parts unsplit (4,987);
+    // biogenic CO2 of the grid 11,507 kg, outside the scopes.
+    let g = &em["gases"];
+    for (k, want) in [
+        ("co2_kg", 1_811.0),
+        ("ch4_kg", 8.0),
+        ("n2o_kg", 11.0),
+        ("unspecified_kg", 4_987.0),
+    ] {
+        assert!((g[k].as_f64().unwrap() - want).abs() < 1e-6, "{k}: {g}");
+    }
+    assert!((em["biogenic_co2_kg"].as_f64().unwrap() - 11_507.0).abs() < 1e-6);
     // The summary counts 6,817 + 3,021 kg of category 3 on top of the fixture's lines, and
     // records 20,705 kg of Scope 2 and 18,290 kg of Scope 1 apart.
     let (_, before) = call(
@@ -1099,14 +1111,22 @@ async fn energy_inputs_count_their_upstream_and_record_scope_1_2_apart() {
         .unwrap();
     let text = String::from_utf8(bytes.to_vec()).unwrap();
     let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let at = header.iter().position(|h| *h == "factor_scope").unwrap();
     assert_eq!(
-        header[header.len() - 5..],
+        header[at..],
         [
             "factor_scope",
             "scope_1_2",
             "scope_1_2_kg",
             "upstream",
-            "capex"
+            "capex",
+            "co2_kg",
+            "ch4_kg",
+            "n2o_kg",
+            "other_gases_kg",
+            "radiative_forcing_kg",
+            "unspecified_gas_kg",
+            "biogenic_co2_kg"
         ]
     );
     let el1 = text.lines().find(|l| l.starts_with("el1,")).unwrap();
@@ -1114,6 +1134,7 @@ async fn energy_inputs_count_their_upstream_and_record_scope_1_2_apart() {
         el1.contains(",Scope 2,2,20705,wtt wtt-uk-electricity/wtt-uk-electricity-generation/electricity-uk/kwh 4590"),
         "{el1}"
     );
+    assert!(el1.ends_with(",false,1811,8,11,0,0,4987,11507"), "{el1}");
 }
 
 #[tokio::test]

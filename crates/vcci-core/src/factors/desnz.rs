@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use super::tables::{column, records};
 use crate::category::Category;
+use crate::gases::GasSplit;
 use crate::units::Unit;
 
 pub const VERSION: &str = "2024-v1.1";
@@ -125,10 +126,23 @@ pub struct DesnzFactor {
     /// A flight: whether the factor includes radiative forcing, and the same flight's factor
     /// with the other choice.
     pub rf: Option<(bool, u32)>,
+    /// kg of biogenic CO2 per unit, outside the scopes ("Outside of scopes" sheet), for
+    /// bioenergy, forecourt fuels with a biofuel blend and UK electricity.
+    pub biogenic_co2: Option<f64>,
 }
 
 impl DesnzFactor {
     /// A readable name: "Freighting goods › HGV (all diesel) › All HGVs › Average laden".
+    /// The workbook's gas split per unit, where it gives one.
+    pub fn gas_split(&self) -> Option<GasSplit> {
+        Some(GasSplit {
+            co2: self.co2?,
+            ch4: self.ch4.unwrap_or(0.0),
+            n2o: self.n2o.unwrap_or(0.0),
+            ..GasSplit::default()
+        })
+    }
+
     pub fn name(&self) -> String {
         let mut parts = vec![self.sheet.as_str(), self.activity.as_str()];
         parts.extend(self.dims.iter().map(|(_, v)| v.as_str()));
@@ -179,6 +193,8 @@ impl DesnzSet {
         );
         let mut factors: Vec<DesnzFactor> = Vec::new();
         let mut by_key: HashMap<String, u32> = HashMap::new();
+        // Biogenic CO2 per unit by "fuel/unit" (slugged).
+        let mut biogenic: HashMap<String, f64> = HashMap::new();
         for r in &rows[1..] {
             let parts = [&r[sheet], &r[activity], &r[d1], &r[d2], &r[group], &r[unit]];
             let key = parts
@@ -197,6 +213,12 @@ impl DesnzSet {
                 _ => continue,
             };
             if let Some(g) = gas {
+                // Biogenic CO2 (outside the scopes) has a CO2 row and no CO2e row.
+                if r[sheet] == "Outside of scopes" && g == 0 {
+                    let dim = if r[d2].is_empty() { &r[d1] } else { &r[d2] };
+                    biogenic.insert(format!("{}/{}", slug(dim), slug(&r[unit])), v);
+                    continue;
+                }
                 // The CO2e row always precedes its gas rows in the tidy file.
                 let Some(&i) = by_key.get(&key) else { continue };
                 let f = &mut factors[i as usize];
@@ -241,10 +263,22 @@ impl DesnzSet {
                 category: Category::from_desnz_sheet(&r[sheet]),
                 upstream: Vec::new(),
                 rf: None,
+                biogenic_co2: None,
             };
             let prev = by_key.insert(key, factors.len() as u32);
             assert!(prev.is_none(), "DESNZ keys must be unique");
             factors.push(f);
+        }
+        // Biogenic CO2 belongs to the fuels (and the UK grid) it is burnt in: matched by the
+        // fuel (or grid) and the unit, on the sheets that burn them.
+        for f in &mut factors {
+            if matches!(f.sheet.as_str(), "Bioenergy" | "Fuels" | "UK electricity")
+                && let Some((_, fuel)) = f.dims.last()
+            {
+                f.biogenic_co2 = biogenic
+                    .get(&format!("{}/{}", slug(fuel), slug(&f.unit_label)))
+                    .copied();
+            }
         }
         let mut set = DesnzSet { factors, by_key };
         set.link_upstream();

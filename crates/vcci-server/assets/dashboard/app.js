@@ -321,6 +321,16 @@ async function showLine(id, tr) {
       box.appendChild(dl(e.upstream.map((u) => [kinds[u.kind] || u.kind,
         fmt(u.co2e_kg, 3) + " kg = " + u.factor.value + " " + u.factor.unit + " (" + u.factor.key + ")"])));
     }
+    if (e.gases) {
+      const g = e.gases;
+      box.appendChild(el("h2", "By gas (kg CO2e)"));
+      box.appendChild(dl([["CO2", g.co2_kg], ["CH4", g.ch4_kg], ["N2O", g.n2o_kg], ["Other gases", g.other_kg],
+        ["Radiative forcing (not a gas)", g.radiative_forcing_kg], ["Not split by the factor set", g.unspecified_kg]]
+        .filter(([, v]) => v).map(([k, v]) => [k, fmt(v, 3)])));
+    }
+    if (e.biogenic_co2_kg != null) {
+      box.appendChild(el("p", "Biogenic CO2, outside the scopes (not in the total): " + fmt(e.biogenic_co2_kg, 3) + " kg.", "muted"));
+    }
     const c = e.conversions || {};
     if (c.spend) {
       box.appendChild(el("h2", "Spend conversion"));

@@ -56,6 +56,13 @@ pub const LINE_COLUMNS: &[&str] = &[
     "scope_1_2_kg",
     "upstream",
     "capex",
+    "co2_kg",
+    "ch4_kg",
+    "n2o_kg",
+    "other_gases_kg",
+    "radiative_forcing_kg",
+    "unspecified_gas_kg",
+    "biogenic_co2_kg",
 ];
 
 /// The header row of the export.
@@ -122,7 +129,21 @@ pub fn write_line(out: &mut String, l: &StoredLine) {
         .map(|u| format!("{} {} {}", u.kind, u.factor.key, u.co2e_kg))
         .collect();
     opt_text(out, Some(&upstream.join(";")));
-    out.push_str(if l.capex { "true" } else { "false" });
+    out.push_str(if l.capex { "true," } else { "false," });
+    let g = e.gases;
+    for v in [
+        g.map(|g| g.co2),
+        g.map(|g| g.ch4),
+        g.map(|g| g.n2o),
+        g.map(|g| g.other),
+        g.map(|g| g.radiative_forcing),
+        g.map(|g| g.unspecified),
+    ] {
+        opt_num(out, v);
+    }
+    if let Some(b) = e.biogenic_co2_kg {
+        let _ = write!(out, "{b}");
+    }
     out.push('\n');
 }
 
