@@ -115,7 +115,8 @@ impl App {
         // client (which blocks on a runtime of its own) may not run.
         let (db, secret, g) = std::thread::scope(|s| {
             s.spawn(|| {
-                let db = store.connect()?;
+                let mut db = store.connect()?;
+                db.finish_migrations()?;
                 let secret = db.secret("cursor")?;
                 let g = db.generations()?;
                 Ok::<_, StoreError>((db, secret, g))

@@ -392,11 +392,7 @@ fn schemas() -> Value {
                         "factor": {"$ref": "#/components/schemas/FactorUsed"}, "co2e_kg": num,
                     }},
                 },
-                "gases": {
-                    "type": "object",
-                    "description": "co2e_kg by gas, kg CO2e each (AR5): EPA v1.3.0 per-gas file, DESNZ gas columns; a flight's RF uplift apart; what the factor set does not split is unspecified",
-                    "properties": {"co2_kg": num, "ch4_kg": num, "n2o_kg": num, "other_kg": num, "radiative_forcing_kg": num, "unspecified_kg": num},
-                },
+                "gases": {"$ref": "#/components/schemas/Gases"},
                 "biogenic_co2_kg": {"type": "number", "description": "biogenic CO2 of a fuel or electricity input, outside the scopes: not in co2e_kg"},
                 "scope_1_2": {
                     "type": "object",
@@ -483,19 +479,28 @@ fn schemas() -> Value {
             "type": "object",
             "properties": {
                 "total_co2e_kg": num, "transaction_count": int, "spend_usd": num,
-                "by_category": {"type": "array", "items": {"type": "object", "properties": {"category": int, "name": s, "co2e_kg": num, "transaction_count": int, "share": num}}},
+                "by_category": {"type": "array", "items": {"type": "object", "properties": {"category": int, "name": s, "co2e_kg": num, "transaction_count": int, "share": num,
+                    "gases": {"$ref": "#/components/schemas/Gases"}}}},
                 "categories_without_data": {"type": "array", "items": int},
                 "by_method": {"type": "array", "items": {"type": "object", "properties": {"method": s, "co2e_kg": num, "transaction_count": int, "share": num}}},
                 "by_data_quality": {"type": "array", "items": {"type": "object"}},
                 "weighted_data_quality": opt_n,
                 "scope_1_2_recorded_apart": {"$ref": "#/components/schemas/RecordedApart"},
+                "by_gas": {"$ref": "#/components/schemas/Gases"},
+                "biogenic_co2_kg": {"type": "number", "description": "biogenic CO2 of fuels and electricity, outside the scopes: not in total_co2e_kg"},
             },
+        },
+        "Gases": {
+            "type": "object",
+            "description": "kg CO2e by gas (AR5); radiative_forcing_kg is the flights' RF uplift (not a gas); unspecified_kg what the factor set does not split",
+            "properties": {"co2_kg": num, "ch4_kg": num, "n2o_kg": num, "other_kg": num, "radiative_forcing_kg": num, "unspecified_kg": num},
         },
         "ByMonth": {
             "type": "object",
             "properties": {"data": {"type": "array", "items": {"type": "object", "properties": {
                 "month": {"type": "string", "description": "YYYY-MM"}, "co2e_kg": num, "transaction_count": int,
                 "by_category": {"type": "object", "additionalProperties": num},
+                "by_gas": {"$ref": "#/components/schemas/Gases"},
             }}}},
         },
         "SupplierTotal": {

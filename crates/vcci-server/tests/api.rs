@@ -1098,6 +1098,54 @@ async fn energy_inputs_count_their_upstream_and_record_scope_1_2_apart() {
         .find(|c| c["category"] == 3)
         .unwrap();
     assert!((cat3["co2e_kg"].as_f64().unwrap() - 9_838.0).abs() < 1e-6);
+    // By gas, category 3: the electricity's T&D split (CO2 1,811, CH4 8, N2O 11), the WTT
+    // parts of both lines unsplit (4,987 + 3,021); biogenic CO2 of the grid apart.
+    let g = &cat3["gases"];
+    for (k, want) in [
+        ("co2_kg", 1_811.0),
+        ("ch4_kg", 8.0),
+        ("n2o_kg", 11.0),
+        ("unspecified_kg", 8_008.0),
+    ] {
+        assert!((g[k].as_f64().unwrap() - want).abs() < 1e-6, "{k}: {g}");
+    }
+    assert!(
+        (s["biogenic_co2_kg"].as_f64().unwrap() - 11_507.0).abs() < 1e-6,
+        "{s}"
+    );
+    let total: f64 = [
+        "co2_kg",
+        "ch4_kg",
+        "n2o_kg",
+        "other_kg",
+        "radiative_forcing_kg",
+        "unspecified_kg",
+    ]
+    .iter()
+    .map(|k| s["by_gas"][k].as_f64().unwrap())
+    .sum();
+    assert!(
+        (total - s["total_co2e_kg"].as_f64().unwrap()).abs() < 0.01 * total,
+        "{s}"
+    );
+    let (_, m) = call(
+        &e.router,
+        "GET",
+        "/api/v1/emissions/by-month?year=2024",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    let march = m["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["month"] == "2024-03")
+        .unwrap();
+    assert!(
+        (march["by_gas"]["unspecified_kg"].as_f64().unwrap() - 8_008.0).abs() < 1e-6,
+        "{march}"
+    );
     // The export names the scope, what is recorded apart and the upstream parts.
     let req = Request::builder()
         .uri("/api/v1/exports/transactions.csv?date_from=2024-03-01")

@@ -460,6 +460,11 @@ async fn report_jobs_produce_the_inventory_and_totals() {
     );
     assert_eq!(inv["gwp"], json!({"sets": ["AR5"], "mixed": false}));
     assert_eq!(inv["supplier_primary_data_share"], 0.0);
+    // By gas, per category and in all; null where there is no data.
+    assert!(cats[5]["gases"].is_null());
+    let co2 = c4["gases"]["co2_kg"].as_f64().unwrap();
+    assert!((co2 - 555.0).abs() < 1e-6, "{}", c4["gases"]);
+    assert!(inv["by_gas"]["co2_kg"].as_f64().unwrap() >= co2);
     // t1 (484121) alone in category 4: a spend-based US factor on a line with no country.
     assert_eq!(
         c4["data_quality_indicators"],
@@ -482,9 +487,13 @@ async fn report_jobs_produce_the_inventory_and_totals() {
     let rows: Vec<&str> = text.lines().collect();
     // The header, one row per category, Scope 1 and Scope 2 recorded apart, the choices.
     assert_eq!(rows.len(), 19);
+    let width = rows[0].split(',').count();
+    for r in rows.iter().filter(|r| !r.contains('"')) {
+        assert_eq!(r.split(',').count(), width, "{r}");
+    }
     assert_eq!(
         rows[18],
-        ",GWP AR5; flights with radiative forcing; default currency USD; EPA supply chain 1.3.0; supplier primary data share 0.0000,disclosure,,,,,,,,,,,,,,"
+        ",GWP AR5; flights with radiative forcing; default currency USD; EPA supply chain 1.3.0; supplier primary data share 0.0000,disclosure,,,,,,,,,,,,,,,,,,,,"
     );
     assert!(rows[0].starts_with("category,name,status,co2e_kg"));
     assert!(rows[4].starts_with("4,"));

@@ -16,6 +16,7 @@ use std::borrow::Cow;
 
 use vcci_core::calc::FactorRef;
 use vcci_core::factors::{SET_DESNZ, SET_EPA, SET_SUPPLIER};
+use vcci_core::gases::GasSplit;
 use vcci_core::{CategorySource, EpaVersion, Method, PriceBasis};
 
 use crate::conn::Dialect;
@@ -296,6 +297,117 @@ impl Body {
     }
 }
 
+impl Body {
+    /// The stored factor as the engine names it (`None` for a factor no longer shipped).
+    pub fn factor_ref(&self) -> Option<FactorRef> {
+        let cat = vcci_core::catalog();
+        match self.factor_source {
+            1 | 2 => {
+                let version = if self.factor_source == 1 {
+                    EpaVersion::V1_3_0
+                } else {
+                    EpaVersion::V1_2
+                };
+                vcci_core::Naics::parse(&self.factor_key)
+                    .ok()
+                    .and_then(|n| cat.epa(version).find(n))
+                    .map(|i| FactorRef::Epa {
+                        version,
+                        index: i as u32,
+                        basis: basis_from_code(self.price_basis),
+                    })
+            }
+            3 => cat
+                .desnz
+                .find(&self.factor_key)
+                .map(|i| FactorRef::Desnz { index: i as u32 }),
+            _ => Some(FactorRef::Supplier {
+                year: self.factor_year.unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// What the factor was applied to: USD of the factor's price year for a spend, the
+    /// quantity in the factor's unit for an activity. The same operations, on the same
+    /// stored values, as the engine's, so the result is the same to the bit.
+    pub fn factor_amount(&self) -> f64 {
+        match (
+            self.fx_rate,
+            self.amount,
+            self.cpi_ratio,
+            self.unit_factor,
+            self.quantity,
+        ) {
+            (Some(fx), Some(amount), Some(cpi), _, _) => amount / fx * cpi,
+            (_, _, _, Some(f), Some(q)) => q * f,
+            _ => 0.0,
+        }
+    }
+
+    /// The line's result by gas (see `vcci_core::calc::gases_of`).
+    pub fn gases(&self) -> Option<GasSplit> {
+        let f = self.factor_ref()?;
+        Some(vcci_core::calc::gases_of(
+            vcci_core::catalog(),
+            f,
+            self.factor_value,
+            self.factor_amount(),
+            self.own_scope.is_some(),
+        ))
+    }
+
+    /// Biogenic CO2 of a fuel or electricity input (kg, outside the scopes).
+    pub fn biogenic_co2_kg(&self) -> Option<f64> {
+        match (self.factor_ref()?, self.unit_factor) {
+            (FactorRef::Desnz { index }, Some(_)) => vcci_core::catalog().desnz.factors
+                [index as usize]
+                .biogenic_co2
+                .map(|b| b * self.factor_amount()),
+            _ => None,
+        }
+    }
+
+    /// What the line adds to the read models beyond its CO2e, spend and count (`Extras`).
+    pub fn extras(&self) -> Extras {
+        let (s1, s2) = self.scope_1_2_mg();
+        extras_of(s1, s2, self.gases(), self.biogenic_co2_kg())
+    }
+}
+
+/// The sums of a line kept in the category read models beyond CO2e, spend and count, in
+/// mg: Scope 1 and Scope 2 recorded apart, then CO2, CH4, N2O, other gases, radiative
+/// forcing, unspecified (all parts of the CO2e) and biogenic CO2 (outside the scopes).
+pub type Extras = [i64; EXTRAS];
+pub const EXTRAS: usize = 9;
+/// Their columns, in order.
+pub const EXTRA_COLUMNS: [&str; EXTRAS] = [
+    "scope1_mg",
+    "scope2_mg",
+    "co2_mg",
+    "ch4_mg",
+    "n2o_mg",
+    "other_gases_mg",
+    "rf_mg",
+    "unspecified_gas_mg",
+    "biogenic_co2_mg",
+];
+
+/// Extras in mg: Scope 1 and 2 (mg), the gas split and biogenic CO2 (kg).
+pub fn extras_of(s1: i64, s2: i64, gases: Option<GasSplit>, biogenic_kg: Option<f64>) -> Extras {
+    let g = gases.unwrap_or_default();
+    [
+        s1,
+        s2,
+        kg_to_mg(g.co2),
+        kg_to_mg(g.ch4),
+        kg_to_mg(g.n2o),
+        kg_to_mg(g.other),
+        kg_to_mg(g.radiative_forcing),
+        kg_to_mg(g.unspecified),
+        biogenic_kg.map_or(0, kg_to_mg),
+    ]
+}
+
 /// (Scope 1 mg, Scope 2 mg) of a line recording `kg` apart in `scope`.
 pub(crate) fn scope_split(scope: Option<u16>, kg: Option<f64>) -> (i64, i64) {
     match (scope, kg) {
@@ -450,18 +562,6 @@ pub(crate) fn basis_from_code(c: u16) -> PriceBasis {
     }
 }
 
-/// Whether a line of this category and method (storage code) can be an energy or fuel
-/// input, which records Scope 1 or 2 apart in its body: the engine books those in category
-/// 3 with the average-data method, always. Reads that sum what is recorded apart decode the
-/// bodies of these lines only.
-pub(crate) fn may_record_scope_1_2(category: u8, method: u8) -> bool {
-    category == vcci_core::Category::FUEL_ENERGY.number()
-        && method == method_code(vcci_core::Method::AverageData)
-}
-
-/// SQL condition matching the lines `may_record_scope_1_2` accepts.
-pub(crate) const MAY_RECORD_SCOPE_1_2_SQL: &str = "category = 3 AND method = 2";
-
 /// kg → integer milligrams (the read models' unit of emissions).
 pub fn kg_to_mg(kg: f64) -> i64 {
     (kg * 1e6).round() as i64
@@ -511,20 +611,6 @@ mod tests {
             prop_assert_eq!((b.fx_rate, b.fx_year), (fx, y));
             prop_assert_eq!((b.price_basis, b.category_source, b.factor_source), (1, 2, 3));
         }
-    }
-
-    #[test]
-    fn the_scope_1_2_sql_condition_matches_the_predicate() {
-        assert_eq!(
-            MAY_RECORD_SCOPE_1_2_SQL,
-            format!(
-                "category = {} AND method = {}",
-                vcci_core::Category::FUEL_ENERGY.number(),
-                method_code(Method::AverageData)
-            )
-        );
-        assert!(may_record_scope_1_2(3, method_code(Method::AverageData)));
-        assert!(!may_record_scope_1_2(3, method_code(Method::SpendBased)));
     }
 
     #[test]

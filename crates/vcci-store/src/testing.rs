@@ -33,6 +33,12 @@ pub fn fresh_store(dir: &Path) -> Result<TestDb> {
 }
 
 fn fresh_store_here(dir: &Path) -> Result<TestDb> {
+    let t = fresh_store_migrated(dir)?;
+    t.store.connect()?.finish_migrations()?;
+    Ok(t)
+}
+
+fn fresh_store_migrated(dir: &Path) -> Result<TestDb> {
     match test_database_url() {
         None => Ok(TestDb {
             store: Store::open_dir(dir)?,

@@ -37,6 +37,16 @@ pub fn run(cli: Cli) -> Result<()> {
 }
 
 fn open_store(a: &StoreArgs) -> Result<Store> {
+    let store = open_store_migrated(a)?;
+    store
+        .connect()?
+        .finish_migrations()
+        .context("finishing the database's migrations")?;
+    Ok(store)
+}
+
+/// The store, its schema migrated (`open_store` also finishes what the migrations leave).
+fn open_store_migrated(a: &StoreArgs) -> Result<Store> {
     match a.database_url.as_deref().filter(|u| !u.is_empty()) {
         None => Store::open_dir(&a.data_dir)
             .with_context(|| format!("opening the database in {}", a.data_dir.display())),
@@ -467,6 +477,22 @@ fn report_cmd(sa: &StoreArgs, a: ReportArgs) -> Result<()> {
                              (energy and fuel inputs; their upstream emissions are in category 3)\n",
                             tonnes(apart.scope_1_kg),
                             tonnes(apart.scope_2_kg)
+                        );
+                    }
+                    let g = s.by_gas;
+                    out += &format!(
+                        "By gas (tCO2e): CO2 {}, CH4 {}, N2O {}, other gases {}, radiative forcing {}, not split by the factor set {}\n",
+                        tonnes(g.co2),
+                        tonnes(g.ch4),
+                        tonnes(g.n2o),
+                        tonnes(g.other),
+                        tonnes(g.radiative_forcing),
+                        tonnes(g.unspecified)
+                    );
+                    if s.biogenic_co2_kg != 0.0 {
+                        out += &format!(
+                            "Biogenic CO2, outside the scopes: {} t\n",
+                            tonnes(s.biogenic_co2_kg)
                         );
                     }
                 }

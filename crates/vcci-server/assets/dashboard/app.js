@@ -194,6 +194,13 @@ function renderSummary(s) {
     ? "Recorded apart, not in this total: Scope 1 " + fmt(tonnes(apart.scope_1_kg), 2) + " tCO2e, Scope 2 " +
       fmt(tonnes(apart.scope_2_kg), 2) + " tCO2e (energy and fuel inputs; their upstream emissions are in category 3)."
     : "";
+  const g = s.by_gas;
+  if (g) {
+    const parts = [["CO2", g.co2_kg], ["CH4", g.ch4_kg], ["N2O", g.n2o_kg], ["other gases", g.other_kg],
+      ["radiative forcing", g.radiative_forcing_kg], ["not split by the factor set", g.unspecified_kg]].filter(([, v]) => v);
+    $("by-gas").textContent = "By gas: " + parts.map(([k, v]) => k + " " + fmt(tonnes(v), 2) + " t").join(", ") + "." +
+      (s.biogenic_co2_kg ? " Biogenic CO2, outside the scopes: " + fmt(tonnes(s.biogenic_co2_kg), 2) + " t." : "");
+  }
   const methods = s.by_method;
   chart("chart-method", {
     type: "doughnut",

@@ -12,12 +12,14 @@ use serde::Serialize;
 use vcci_core::{Category, Method, PriceBasis};
 
 use crate::codec::Body;
+use crate::codec::Extras;
 use crate::codec::{factor_names, method_from_code};
 use crate::conn::Db;
 use crate::conn::args;
 use crate::model::orgs::OrgId;
-use crate::model::reports::{DateRange, RecordedApart};
+use crate::model::reports::{DateRange, RecordedApart, extras_at, extras_sums_sql, gases_from_mg};
 use crate::{Result, StoreError};
+use vcci_core::gases::GasSplit;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Inventory {
@@ -41,6 +43,10 @@ pub struct Inventory {
     pub supplier_primary_data_share: Option<f64>,
     /// The five data-quality indicators over the whole inventory, emission-weighted.
     pub data_quality_indicators: Option<IndicatorMeans>,
+    /// `total_co2e_kg` by gas.
+    pub by_gas: GasSplit,
+    /// Biogenic CO2 of fuels and electricity, outside the scopes: not in the total.
+    pub biogenic_co2_kg: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -77,6 +83,8 @@ pub struct InventoryCategory {
     pub data_quality: Option<f64>,
     /// The five indicators, each weighted by |emissions|; null without data.
     pub data_quality_indicators: Option<IndicatorMeans>,
+    /// `co2e_kg` by gas; null without data.
+    pub gases: Option<GasSplit>,
     pub factor_sets: Vec<FactorSetUse>,
 }
 
@@ -177,12 +185,24 @@ impl Db {
             args![org.0, from, to],
             |r| Ok((r.u8(0)?, r.u8(1)?, r.u8(2)?, r.i64(3)?, r.i64(4)?)),
         )?;
-        let (s1, s2) = self.conn.query_one(
-            "SELECT CAST(SUM(scope1_mg) AS BIGINT), CAST(SUM(scope2_mg) AS BIGINT)
-             FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3",
+        let mut cat_x: BTreeMap<u8, Extras> = BTreeMap::new();
+        for (c, x) in self.conn.query(
+            &format!(
+                "SELECT category, {} FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3
+                 GROUP BY category",
+                extras_sums_sql()
+            ),
             args![org.0, from, to],
-            |r| Ok((r.opt_i64(0)?.unwrap_or(0), r.opt_i64(1)?.unwrap_or(0))),
-        )?;
+            |r| Ok((r.u8(0)?, extras_at(r, 1)?)),
+        )? {
+            cat_x.insert(c, x);
+        }
+        let mut all_x = Extras::default();
+        for x in cat_x.values() {
+            for (a, b) in all_x.iter_mut().zip(x) {
+                *a += b;
+            }
+        }
         for (c, m, q, mg, n) in rows {
             let a = acc.entry(c).or_default();
             a.mg += mg;
@@ -255,6 +275,7 @@ impl Db {
                         methods: Vec::new(),
                         data_quality: None,
                         data_quality_indicators: None,
+                        gases: None,
                         factor_sets: Vec::new(),
                     });
                 }
@@ -279,6 +300,7 @@ impl Db {
                         .collect(),
                     data_quality: (a.dq_weight > 0.0).then(|| a.dq_weighted / a.dq_weight),
                     data_quality_indicators: a.indicators.means(),
+                    gases: Some(gases_from_mg(&cat_x.get(&n).copied().unwrap_or_default())),
                     factor_sets: a
                         .sets
                         .into_iter()
@@ -305,7 +327,9 @@ impl Db {
             transaction_count: count,
             categories,
             categories_without_data: without,
-            scope_1_2_recorded_apart: RecordedApart::from_mg(s1, s2),
+            scope_1_2_recorded_apart: RecordedApart::from_mg(all_x[0], all_x[1]),
+            by_gas: gases_from_mg(&all_x),
+            biogenic_co2_kg: all_x[8] as f64 / 1e6,
             settings: InventorySettings {
                 epa_version: o.epa_version.as_str().to_owned(),
                 default_currency: o.default_currency.to_string(),
@@ -334,7 +358,7 @@ impl Inventory {
     /// The inventory as CSV: one row per category.
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
-            "category,name,status,co2e_kg,tco2e,share,transaction_count,supplier_specific_share,average_data_share,spend_based_share,data_quality,factor_sets,dq_technological,dq_temporal,dq_geographical,dq_completeness,dq_reliability\n",
+            "category,name,status,co2e_kg,tco2e,share,transaction_count,supplier_specific_share,average_data_share,spend_based_share,data_quality,factor_sets,dq_technological,dq_temporal,dq_geographical,dq_completeness,dq_reliability,co2_kg,ch4_kg,n2o_kg,other_gases_kg,radiative_forcing_kg,unspecified_gas_kg\n",
         );
         for c in &self.categories {
             // Empty cells for a category without data (not reported is not zero).
@@ -354,8 +378,14 @@ impl Inventory {
                     d.technological, d.temporal, d.geographical, d.completeness, d.reliability
                 )
             });
+            let gases = c.gases.map_or(",,,,,".to_owned(), |g| {
+                format!(
+                    "{},{},{},{},{},{}",
+                    g.co2, g.ch4, g.n2o, g.other, g.radiative_forcing, g.unspecified
+                )
+            });
             out += &format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{},{ind}\n",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{ind},{gases}\n",
                 c.category,
                 crate::model::csvout::field(c.name),
                 c.status,
@@ -374,7 +404,7 @@ impl Inventory {
         let apart = self.scope_1_2_recorded_apart;
         for (scope, kg) in [(1, apart.scope_1_kg), (2, apart.scope_2_kg)] {
             out += &format!(
-                ",Scope {scope} of energy and fuel inputs (not in the Scope 3 total),recorded_apart,{kg},{},,,,,,,,,,,,\n",
+                ",Scope {scope} of energy and fuel inputs (not in the Scope 3 total),recorded_apart,{kg},{},,,,,,,,,,,,,,,,,,\n",
                 kg / 1000.0
             );
         }
@@ -395,7 +425,7 @@ impl Inventory {
                 .map_or("n/a".to_owned(), |s| format!("{s:.4}"))
         );
         out += &format!(
-            ",{},disclosure,,,,,,,,,,,,,,\n",
+            ",{},disclosure,,,,,,,,,,,,,,,,,,,,\n",
             crate::model::csvout::field(&text)
         );
         out

@@ -128,47 +128,8 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
         .then(|| cat.desnz.find(&b.factor_key))
         .flatten()
         .and_then(|i| vcci_core::calc::rf_info(cat, i, converted));
-    // The gas split and biogenic CO2, from the stored factor and amounts (factor sets are
-    // immutable per version, so this is what the line was calculated with).
-    let factor_ref = match b.factor_source {
-        1 | 2 => {
-            let version = if b.factor_source == 1 {
-                vcci_core::EpaVersion::V1_3_0
-            } else {
-                vcci_core::EpaVersion::V1_2
-            };
-            vcci_core::Naics::parse(&b.factor_key)
-                .ok()
-                .and_then(|n| cat.epa(version).find(n))
-                .map(|i| vcci_core::calc::FactorRef::Epa {
-                    version,
-                    index: i as u32,
-                    basis: price_basis,
-                })
-        }
-        3 => cat
-            .desnz
-            .find(&b.factor_key)
-            .map(|i| vcci_core::calc::FactorRef::Desnz { index: i as u32 }),
-        _ => Some(vcci_core::calc::FactorRef::Supplier {
-            year: b.factor_year.unwrap_or_default(),
-        }),
-    };
-    let amount = match (&spend, &unit_conv) {
-        (Some(s), _) => s.amount_usd_price_year,
-        (None, Some(u)) => u.converted,
-        (None, None) => 0.0,
-    };
-    let gases = factor_ref
-        .map(|f| vcci_core::calc::gases_of(cat, f, b.factor_value, amount, b.own_scope.is_some()));
-    let biogenic_co2_kg = match factor_ref {
-        Some(vcci_core::calc::FactorRef::Desnz { index }) if unit_conv.is_some() => {
-            cat.desnz.factors[index as usize]
-                .biogenic_co2
-                .map(|v| v * converted)
-        }
-        _ => None,
-    };
+    let gases = b.gases();
+    let biogenic_co2_kg = b.biogenic_co2_kg();
     let scope_1_2 = match (b.own_scope, b.scope_1_2_kg) {
         (Some(s), Some(kg)) => Some(OwnScopeInfo {
             scope: u8::try_from(s).unwrap_or_default(),

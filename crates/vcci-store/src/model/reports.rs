@@ -4,10 +4,11 @@
 //! the range's edges, read through the date index.
 
 use serde::Serialize;
+use vcci_core::gases::GasSplit;
 use vcci_core::{Category, Date, Method};
 
 use crate::Result;
-use crate::codec::{Body, MAY_RECORD_SCOPE_1_2_SQL, method_from_code, mg_sql, musd_sql};
+use crate::codec::{Body, EXTRA_COLUMNS, Extras, method_from_code, mg_sql, musd_sql};
 use crate::conn::{Conn, Db, args};
 use crate::model::orgs::OrgId;
 
@@ -35,6 +36,8 @@ pub struct CategoryTotal {
     pub co2e_kg: f64,
     pub transaction_count: i64,
     pub share: f64,
+    /// `co2e_kg` by gas.
+    pub gases: GasSplit,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -68,6 +71,46 @@ pub struct Summary {
     /// Scope 1 and 2 emissions of energy and fuel inputs, recorded apart for reference:
     /// never part of any total above.
     pub scope_1_2_recorded_apart: RecordedApart,
+    /// `total_co2e_kg` by gas.
+    pub by_gas: GasSplit,
+    /// Biogenic CO2 of fuels and electricity, outside the scopes: not in any total above.
+    pub biogenic_co2_kg: f64,
+}
+
+/// kg CO2e by gas from the read models' mg columns (`Extras` 2..8).
+pub(crate) fn gases_from_mg(x: &Extras) -> GasSplit {
+    GasSplit {
+        co2: kg(x[2]),
+        ch4: kg(x[3]),
+        n2o: kg(x[4]),
+        other: kg(x[5]),
+        radiative_forcing: kg(x[6]),
+        unspecified: kg(x[7]),
+    }
+}
+
+/// `SUM(...)` of every extra column, for queries over the category read models.
+pub(crate) fn extras_sums_sql() -> String {
+    EXTRA_COLUMNS
+        .iter()
+        .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Extras read from columns `at..at + EXTRAS` of a row (NULL sums as 0).
+pub(crate) fn extras_at(r: &crate::conn::Row<'_>, at: usize) -> Result<Extras> {
+    let mut x = Extras::default();
+    for (i, v) in x.iter_mut().enumerate() {
+        *v = r.opt_i64(at + i)?.unwrap_or(0);
+    }
+    Ok(x)
+}
+
+fn add_extras(acc: &mut Extras, x: &Extras) {
+    for (a, b) in acc.iter_mut().zip(x) {
+        *a += b;
+    }
 }
 
 /// Scope 1 and Scope 2 emissions of energy and fuel inputs (lines whose factor is Scope 1
@@ -94,6 +137,8 @@ pub struct MonthTotal {
     pub transaction_count: i64,
     /// co2e_kg per category number (as a string key), only categories with data.
     pub by_category: std::collections::BTreeMap<String, f64>,
+    /// `co2e_kg` by gas.
+    pub by_gas: GasSplit,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -139,14 +184,11 @@ impl Db {
                 r.i64(5)?,
             ))
         };
-        let apart_row = |r: &crate::conn::Row<'_>| -> Result<(i64, i64)> {
-            Ok((r.opt_i64(0)?.unwrap_or(0), r.opt_i64(1)?.unwrap_or(0)))
-        };
-        let (mut s1, mut s2) = (0i64, 0i64);
-        let mut add_apart = |(a, b): (i64, i64)| {
-            s1 += a;
-            s2 += b;
-        };
+        // Per category: the extras (Scope 1/2 apart, gases, biogenic CO2).
+        let mut cat_x = [Extras::default(); 16];
+        let xs = extras_sums_sql();
+        let cat_extras =
+            |r: &crate::conn::Row<'_>| -> Result<(u8, Extras)> { Ok((r.u8(0)?, extras_at(r, 1)?)) };
         let mut rows: Vec<(u8, u8, u8, i64, i64, i64)> = Vec::new();
         match &supplier {
             // Organization-wide: whole months from the monthly model, the partial months
@@ -161,12 +203,16 @@ impl Db {
                         args![org.0, m_from, m_to],
                         row,
                     )?);
-                    add_apart(self.conn.query_one(
-                        "SELECT CAST(SUM(scope1_mg) AS BIGINT), CAST(SUM(scope2_mg) AS BIGINT)
-                         FROM summary_monthly WHERE org_id = ?1 AND month BETWEEN ?2 AND ?3",
+                    for (c, x) in self.conn.query(
+                        &format!(
+                            "SELECT category, {xs} FROM summary_monthly
+                             WHERE org_id = ?1 AND month BETWEEN ?2 AND ?3 GROUP BY category"
+                        ),
                         args![org.0, m_from, m_to],
-                        apart_row,
-                    )?);
+                        cat_extras,
+                    )? {
+                        add_extras(&mut cat_x[c.min(15) as usize], &x);
+                    }
                 }
                 for (f, t) in partial {
                     rows.extend(self.conn.query(
@@ -176,12 +222,16 @@ impl Db {
                         args![org.0, f.yyyymmdd(), t.yyyymmdd()],
                         row,
                     )?);
-                    add_apart(self.conn.query_one(
-                        "SELECT CAST(SUM(scope1_mg) AS BIGINT), CAST(SUM(scope2_mg) AS BIGINT)
-                         FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3",
+                    for (c, x) in self.conn.query(
+                        &format!(
+                            "SELECT category, {xs} FROM summary_daily
+                             WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3 GROUP BY category"
+                        ),
                         args![org.0, f.yyyymmdd(), t.yyyymmdd()],
-                        apart_row,
-                    )?);
+                        cat_extras,
+                    )? {
+                        add_extras(&mut cat_x[c.min(15) as usize], &x);
+                    }
                 }
             }
             Some(s) => {
@@ -189,15 +239,14 @@ impl Db {
                     self.conn
                         .query(&supplier_sql, args![org.0, from, to, *s], row)?,
                 );
-                // Recorded apart in the bodies of the supplier's energy and fuel inputs.
+                // The extras of the supplier's lines, from their bodies.
                 self.conn.for_each(
-                    &format!(
-                        "SELECT body FROM transactions WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3
-                           AND supplier_id = ?4 AND {MAY_RECORD_SCOPE_1_2_SQL}"
-                    ),
+                    "SELECT category, body FROM transactions WHERE org_id = ?1
+                       AND day BETWEEN ?2 AND ?3 AND supplier_id = ?4",
                     args![org.0, from, to, *s],
                     |r| {
-                        add_apart(Body::decode(r.blob(0)?)?.scope_1_2_mg());
+                        let x = Body::decode(r.blob(1)?)?.extras();
+                        add_extras(&mut cat_x[r.u8(0)?.min(15) as usize], &x);
                         Ok(())
                     },
                 )?;
@@ -224,6 +273,10 @@ impl Db {
             weighted += f64::from(q) * mg.unsigned_abs() as f64;
         }
         let abs_total: f64 = dq.iter().map(|d| d.0.unsigned_abs() as f64).sum();
+        let mut all_x = Extras::default();
+        for x in &cat_x {
+            add_extras(&mut all_x, x);
+        }
         Ok(Summary {
             total_co2e_kg: kg(total),
             transaction_count: count,
@@ -238,6 +291,7 @@ impl Db {
                         co2e_kg: kg(mg),
                         transaction_count: n,
                         share: share(mg, total),
+                        gases: gases_from_mg(&cat_x[c.number() as usize]),
                     }
                 })
                 .collect(),
@@ -264,7 +318,9 @@ impl Db {
                 })
                 .collect(),
             weighted_data_quality: (abs_total > 0.0).then(|| weighted / abs_total),
-            scope_1_2_recorded_apart: RecordedApart::from_mg(s1, s2),
+            scope_1_2_recorded_apart: RecordedApart::from_mg(all_x[0], all_x[1]),
+            by_gas: gases_from_mg(&all_x),
+            biogenic_co2_kg: kg(all_x[8]),
         })
     }
 
@@ -272,47 +328,61 @@ impl Db {
     pub fn by_month(&self, org: OrgId, range: DateRange) -> Result<Vec<MonthTotal>> {
         // Whole months from the monthly model, partial edge months from the daily one.
         let (whole, partial) = split_months(range);
-        let row = |r: &crate::conn::Row<'_>| -> Result<(u32, u8, i64, i64)> {
-            Ok((r.u32(0)?, r.u8(1)?, r.i64(2)?, r.i64(3)?))
+        let xs = extras_sums_sql();
+        let row = |r: &crate::conn::Row<'_>| -> Result<(u32, u8, i64, i64, Extras)> {
+            Ok((r.u32(0)?, r.u8(1)?, r.i64(2)?, r.i64(3)?, extras_at(r, 4)?))
         };
-        let mut raw: Vec<(u32, u8, i64, i64)> = Vec::new();
+        let mut raw: Vec<(u32, u8, i64, i64, Extras)> = Vec::new();
         if let Some((m_from, m_to)) = whole {
             raw.extend(self.conn.query(
-                "SELECT month, category, CAST(SUM(co2e_mg) AS BIGINT), CAST(SUM(line_count) AS BIGINT)
-                 FROM summary_monthly WHERE org_id = ?1 AND month BETWEEN ?2 AND ?3
-                 GROUP BY month, category",
+                &format!(
+                    "SELECT month, category, CAST(SUM(co2e_mg) AS BIGINT), CAST(SUM(line_count) AS BIGINT), {xs}
+                     FROM summary_monthly WHERE org_id = ?1 AND month BETWEEN ?2 AND ?3
+                     GROUP BY month, category"
+                ),
                 args![org.0, m_from, m_to],
                 row,
             )?);
         }
         for (f, t) in partial {
             raw.extend(self.conn.query(
-                "SELECT day / 100 AS month, category, CAST(SUM(co2e_mg) AS BIGINT), CAST(SUM(line_count) AS BIGINT)
-                 FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3
-                 GROUP BY day / 100, category",
+                &format!(
+                    "SELECT day / 100 AS month, category, CAST(SUM(co2e_mg) AS BIGINT), CAST(SUM(line_count) AS BIGINT), {xs}
+                     FROM summary_daily WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3
+                     GROUP BY day / 100, category"
+                ),
                 args![org.0, f.yyyymmdd(), t.yyyymmdd()],
                 row,
             )?);
         }
         raw.sort_unstable_by_key(|r| (r.0, r.1));
-        let mut out: Vec<(String, i64, i64, std::collections::BTreeMap<String, i64>)> = Vec::new();
-        for (m, c, mg, n) in raw {
+        type Month = (
+            String,
+            i64,
+            i64,
+            std::collections::BTreeMap<String, i64>,
+            Extras,
+        );
+        let mut out: Vec<Month> = Vec::new();
+        for (m, c, mg, n, x) in raw {
             let month = format!("{:04}-{:02}", m / 100, m % 100);
             if out.last().is_none_or(|m| m.0 != month) {
-                out.push((month, 0, 0, Default::default()));
+                out.push((month, 0, 0, Default::default(), Extras::default()));
             }
             let m = out.last_mut().expect("pushed above");
             m.1 += mg;
             m.2 += n;
             *m.3.entry(c.to_string()).or_default() += mg;
+            add_extras(&mut m.4, &x);
         }
         Ok(out
             .into_iter()
-            .map(|(month, mg, n, by)| MonthTotal {
+            .map(|(month, mg, n, by, x)| MonthTotal {
                 month,
                 co2e_kg: kg(mg),
                 transaction_count: n,
                 by_category: by.into_iter().map(|(k, v)| (k, kg(v))).collect(),
+                by_gas: gases_from_mg(&x),
             })
             .collect())
     }
@@ -444,38 +514,47 @@ impl Db {
                 }
             }
         }
-        // What energy and fuel inputs record apart, from their bodies, against both models.
-        let apart = scope_1_2_by_day(&self.conn, org)?;
+        // The extras (Scope 1/2 apart, gases, biogenic CO2), from the bodies, against both.
+        let by_day = extras_by_day(&self.conn, org)?;
+        let cols = EXTRA_COLUMNS.join(", ");
         for (table, key, div) in [
             ("summary_daily", "day", 1),
             ("summary_monthly", "month", 100),
         ] {
-            let mut truth: std::collections::BTreeMap<u32, (i64, i64)> = Default::default();
-            for (&(day, _), &(s1, s2)) in &apart {
-                let e = truth.entry(day / div).or_default();
-                e.0 += s1;
-                e.1 += s2;
+            let mut truth: std::collections::BTreeMap<String, Extras> = Default::default();
+            for (&(day, c, m, q), x) in &by_day {
+                let e = truth
+                    .entry(format!("{}|{c}|{m}|{q}", day / div))
+                    .or_default();
+                for (a, b) in e.iter_mut().zip(x) {
+                    *a += b;
+                }
             }
-            let model: std::collections::BTreeMap<u32, (i64, i64)> = self
+            let model: std::collections::BTreeMap<String, Extras> = self
                 .conn
                 .query(
                     &format!(
-                        "SELECT {key}, CAST(SUM(scope1_mg) AS BIGINT), CAST(SUM(scope2_mg) AS BIGINT)
-                         FROM {table} WHERE org_id = ?1 GROUP BY {key}
-                         HAVING SUM(scope1_mg) <> 0 OR SUM(scope2_mg) <> 0"
+                        "SELECT {key}, category, method, data_quality, {cols} FROM {table} WHERE org_id = ?1"
                     ),
                     args![org.0],
-                    |r| Ok((r.u32(0)?, (r.i64(1)?, r.i64(2)?))),
+                    |r| {
+                        let mut x = Extras::default();
+                        for (i, v) in x.iter_mut().enumerate() {
+                            *v = r.i64(4 + i)?;
+                        }
+                        Ok((
+                            format!("{}|{}|{}|{}", r.u32(0)?, r.u8(1)?, r.u8(2)?, r.u8(3)?),
+                            x,
+                        ))
+                    },
                 )?
                 .into_iter()
                 .collect();
+            let zero = Extras::default();
             for k in model.keys().chain(truth.keys()) {
-                if model.get(k) != truth.get(k) {
-                    diffs.push(format!(
-                        "{table} scope 1/2 {k}: read model {:?}, lines {:?}",
-                        model.get(k),
-                        truth.get(k)
-                    ));
+                let (a, b) = (model.get(k).unwrap_or(&zero), truth.get(k).unwrap_or(&zero));
+                if a != b {
+                    diffs.push(format!("{table} extras {k}: read model {a:?}, lines {b:?}"));
                 }
             }
         }
@@ -485,27 +564,24 @@ impl Db {
     }
 }
 
-/// Scope 1 and Scope 2 recorded apart by `org`'s lines, per (day, data quality), in mg.
-/// Such lines are category 3, average-data (`may_record_scope_1_2`): only their bodies are
-/// read.
-pub(crate) fn scope_1_2_by_day(
+/// The `Extras` of `org`'s lines (Scope 1/2 apart, gases, biogenic CO2, from their bodies)
+/// per (day, category, method code, quality): what the read models' extra columns hold.
+/// Reads every line of the organization: for rebuilds, checks and migrations.
+pub(crate) fn extras_by_day(
     conn: &Conn,
     org: OrgId,
-) -> Result<std::collections::BTreeMap<(u32, u8), (i64, i64)>> {
-    let mut out: std::collections::BTreeMap<(u32, u8), (i64, i64)> =
-        std::collections::BTreeMap::new();
+) -> Result<std::collections::BTreeMap<(u32, u8, u8, u8), Extras>> {
+    let mut out: std::collections::BTreeMap<(u32, u8, u8, u8), Extras> = Default::default();
     conn.for_each(
-        &format!(
-            "SELECT day, data_quality, body FROM transactions
-             WHERE org_id = ?1 AND {MAY_RECORD_SCOPE_1_2_SQL}"
-        ),
+        "SELECT day, category, method, data_quality, body FROM transactions WHERE org_id = ?1",
         args![org.0],
         |r| {
-            let (s1, s2) = Body::decode(r.blob(2)?)?.scope_1_2_mg();
-            if (s1, s2) != (0, 0) {
-                let e = out.entry((r.u32(0)?, r.u8(1)?)).or_default();
-                e.0 += s1;
-                e.1 += s2;
+            let x = Body::decode(r.blob(4)?)?.extras();
+            let e = out
+                .entry((r.u32(0)?, r.u8(1)?, r.u8(2)?, r.u8(3)?))
+                .or_default();
+            for (a, b) in e.iter_mut().zip(x) {
+                *a += b;
             }
             Ok(())
         },

@@ -178,15 +178,10 @@ pub(crate) fn stored_sql(d: Dialect) -> &'static str {
     }
 }
 
-/// A row of `stored_sql`. The body is decoded only for the lines that can record Scope 1
-/// or 2 apart (energy and fuel inputs are category 3, average-data).
+/// A row of `stored_sql`, with the line's extras (Scope 1/2 apart, gases) from its body.
 pub(crate) fn stored_row(r: &Row<'_>) -> Result<(StoredKey, Contribution<'static>)> {
     let (category, method) = (r.u8(4)?, r.u8(5)?);
-    let (scope1_mg, scope2_mg) = if crate::codec::may_record_scope_1_2(category, method) {
-        crate::codec::Body::decode(r.blob(10)?)?.scope_1_2_mg()
-    } else {
-        (0, 0)
-    };
+    let extras = crate::codec::Body::decode(r.blob(10)?)?.extras();
     Ok((
         StoredKey {
             hash: r.i64(0)?,
@@ -201,8 +196,7 @@ pub(crate) fn stored_row(r: &Row<'_>) -> Result<(StoredKey, Contribution<'static
             supplier_id: r.opt_string(7)?.map(Cow::Owned),
             co2e_mg: kg_to_mg(r.f64(8)?),
             spend_musd: r.opt_f64(9)?.map_or(0, usd_to_musd),
-            scope1_mg,
-            scope2_mg,
+            extras,
         },
     ))
 }

@@ -184,13 +184,20 @@ impl PreparedLine {
     }
 
     pub(crate) fn contribution(&self) -> Contribution<'_> {
-        let (scope1_mg, scope2_mg) = match self.emission.scope_1_2_kg {
+        let (s1, s2) = match self.emission.scope_1_2_kg {
             Some(kg) => match own_scope(vcci_core::catalog(), &self.emission) {
                 Some(1) => (kg_to_mg(kg), 0),
                 _ => (0, kg_to_mg(kg)),
             },
             None => (0, 0),
         };
+        let cat = vcci_core::catalog();
+        let extras = crate::codec::extras_of(
+            s1,
+            s2,
+            Some(self.emission.gases(cat)),
+            self.emission.biogenic_co2_kg(cat),
+        );
         Contribution {
             day: self.line.date.map_or(0, |d| d.yyyymmdd()),
             category: self.emission.category.number(),
@@ -199,8 +206,7 @@ impl PreparedLine {
             supplier_id: self.supplier_key().map(Cow::Borrowed),
             co2e_mg: kg_to_mg(self.emission.co2e_kg),
             spend_musd: self.spend_usd.map_or(0, usd_to_musd),
-            scope1_mg,
-            scope2_mg,
+            extras,
         }
     }
 }

@@ -10,20 +10,27 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::Result;
-use crate::codec::{MAY_RECORD_SCOPE_1_2_SQL, mg_sql, musd_sql};
+use crate::codec::{EXTRA_COLUMNS, Extras, mg_sql, musd_sql};
 use crate::conn::{Arg, Dialect, Tx, args};
 use crate::model::orgs::{OrgId, bump_generation};
 
 /// The sums of every read model.
 const SUMS: &[&str] = &["co2e_mg", "spend_musd", "line_count"];
-/// The sums of the category read models (daily, monthly): also the Scope 1 and 2 recorded
-/// apart.
+/// The sums of the category read models (daily, monthly): also the `Extras` (Scope 1 and 2
+/// recorded apart, the gases, biogenic CO2).
 const SCOPED_SUMS: &[&str] = &[
     "co2e_mg",
     "spend_musd",
     "line_count",
-    "scope1_mg",
-    "scope2_mg",
+    EXTRA_COLUMNS[0],
+    EXTRA_COLUMNS[1],
+    EXTRA_COLUMNS[2],
+    EXTRA_COLUMNS[3],
+    EXTRA_COLUMNS[4],
+    EXTRA_COLUMNS[5],
+    EXTRA_COLUMNS[6],
+    EXTRA_COLUMNS[7],
+    EXTRA_COLUMNS[8],
 ];
 
 /// Adds signed sums to `table` for many keys (`INSERT ... ON CONFLICT DO UPDATE`), with
@@ -77,10 +84,9 @@ pub struct Contribution<'a> {
     pub supplier_id: Option<Cow<'a, str>>,
     pub co2e_mg: i64,
     pub spend_musd: i64,
-    /// Scope 1 and Scope 2 emissions of an energy or fuel input, recorded apart (never in
-    /// `co2e_mg`); 0 for other lines.
-    pub scope1_mg: i64,
-    pub scope2_mg: i64,
+    /// Scope 1 and Scope 2 of an energy or fuel input recorded apart (never in `co2e_mg`),
+    /// the gases of `co2e_mg`, biogenic CO2 (`codec::EXTRA_COLUMNS`).
+    pub extras: Extras,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -88,8 +94,7 @@ struct Agg {
     mg: i64,
     musd: i64,
     count: i64,
-    s1: i64,
-    s2: i64,
+    x: Extras,
 }
 
 impl Agg {
@@ -97,8 +102,9 @@ impl Agg {
         self.mg += o.mg;
         self.musd += o.musd;
         self.count += o.count;
-        self.s1 += o.s1;
-        self.s2 += o.s2;
+        for (a, b) in self.x.iter_mut().zip(o.x) {
+            *a += b;
+        }
     }
 }
 
@@ -127,6 +133,18 @@ impl Hasher for IntHasher {
     }
 }
 
+/// A row of a category read model: the key, then `SCOPED_SUMS`.
+fn scoped_row(
+    org: OrgId,
+    period: u32,
+    (cat, method, dq): (u8, u8, u8),
+    a: &Agg,
+) -> Vec<Arg<'static>> {
+    let mut row = args![org.0, period, cat, method, dq, a.mg, a.musd, a.count].to_vec();
+    row.extend(a.x.iter().map(|v| Arg::Int(*v)));
+    row
+}
+
 /// Signed changes to apply to the read models.
 #[derive(Debug, Default)]
 pub struct Delta {
@@ -152,8 +170,9 @@ impl Delta {
         d.mg += sign * c.co2e_mg;
         d.musd += sign * c.spend_musd;
         d.count += sign;
-        d.s1 += sign * c.scope1_mg;
-        d.s2 += sign * c.scope2_mg;
+        for (a, b) in d.x.iter_mut().zip(c.extras) {
+            *a += sign * b;
+        }
         let name = c.supplier_id.as_deref().unwrap_or_default();
         let months = match self.supplier.get_mut(name) {
             Some(m) => m,
@@ -201,12 +220,7 @@ impl Delta {
                 .entry((day / 100, *cat, *method, *dq))
                 .or_default()
                 .add(a);
-            rows.push(
-                args![
-                    org.0, *day, *cat, *method, *dq, a.mg, a.musd, a.count, a.s1, a.s2
-                ]
-                .to_vec(),
-            );
+            rows.push(scoped_row(org, *day, (*cat, *method, *dq), a));
         }
         upsert_sums(
             tx,
@@ -222,12 +236,7 @@ impl Delta {
         monthly.sort_unstable_by_key(|(k, _)| *k);
         let rows: Vec<Vec<Arg<'_>>> = monthly
             .iter()
-            .map(|((month, cat, method, dq), a)| {
-                args![
-                    org.0, *month, *cat, *method, *dq, a.mg, a.musd, a.count, a.s1, a.s2
-                ]
-                .to_vec()
-            })
+            .map(|((month, cat, method, dq), a)| scoped_row(org, *month, (*cat, *method, *dq), a))
             .collect();
         upsert_sums(
             tx,
@@ -276,6 +285,49 @@ impl Delta {
     }
 }
 
+/// Sets the `Extras` columns of `org`'s daily and monthly rows from per-(day, category,
+/// method, quality) sums (rows without an entry keep what they have: zeros after a rebuild).
+pub(crate) fn write_extras(
+    tx: &Tx<'_>,
+    org: OrgId,
+    by_day: &BTreeMap<(u32, u8, u8, u8), Extras>,
+) -> Result<()> {
+    let sets = EXTRA_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ?{}", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let n = EXTRA_COLUMNS.len();
+    for (table, key, div) in [
+        ("summary_daily", "day", 1),
+        ("summary_monthly", "month", 100),
+    ] {
+        let mut rows: BTreeMap<(u32, u8, u8, u8), Extras> = BTreeMap::new();
+        for (&(day, c, m, q), x) in by_day {
+            let e = rows.entry((day / div, c, m, q)).or_default();
+            for (a, b) in e.iter_mut().zip(x) {
+                *a += b;
+            }
+        }
+        let sql = format!(
+            "UPDATE {table} SET {sets} WHERE org_id = ?{} AND {key} = ?{} AND category = ?{}
+               AND method = ?{} AND data_quality = ?{}",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5
+        );
+        for ((k, c, m, q), x) in rows {
+            let mut a: Vec<Arg<'_>> = x.iter().map(|v| Arg::Int(*v)).collect();
+            a.extend(args![org.0, k, c, m, q].iter().copied());
+            tx.execute(&sql, &a)?;
+        }
+    }
+    Ok(())
+}
+
 /// Rebuilds both read models of `org` from its lines (repair, and the check in tests).
 pub(crate) fn rebuild(tx: &Tx<'_>, org: OrgId) -> Result<()> {
     let (mg, musd) = (mg_sql(tx.dialect()), musd_sql(tx.dialect()));
@@ -307,25 +359,45 @@ pub(crate) fn rebuild(tx: &Tx<'_>, org: OrgId) -> Result<()> {
          FROM summary_daily WHERE org_id = ?1 GROUP BY org_id, day / 100, category, method, data_quality",
         args![org.0],
     )?;
-    // What energy and fuel inputs record apart is in their bodies: summed here, then added.
-    let apart = crate::model::reports::scope_1_2_by_day(tx, org)?;
-    for (table, key) in [("summary_daily", "day"), ("summary_monthly", "month")] {
-        let mut rows: BTreeMap<(u32, u8), (i64, i64)> = BTreeMap::new();
-        for (&(day, dq), &(s1, s2)) in &apart {
-            let k = if key == "day" { day } else { day / 100 };
-            let e = rows.entry((k, dq)).or_default();
-            e.0 += s1;
-            e.1 += s2;
-        }
-        for ((k, dq), (s1, s2)) in rows {
-            tx.execute(
-                &format!(
-                    "UPDATE {table} SET scope1_mg = ?1, scope2_mg = ?2
-                     WHERE org_id = ?3 AND {key} = ?4 AND {MAY_RECORD_SCOPE_1_2_SQL} AND data_quality = ?5"
-                ),
-                args![s1, s2, org.0, k, dq],
-            )?;
-        }
-    }
+    // The extras (Scope 1/2 apart, gases, biogenic CO2) come from the lines' bodies.
+    write_extras(tx, org, &crate::model::reports::extras_by_day(tx, org)?)?;
     bump_generation(tx, org)
+}
+
+impl crate::conn::Db {
+    /// Finishes what migrations leave to the binary, once: today the read models' extra
+    /// columns (gases, biogenic CO2, Scope 1/2 apart) summed from the stored lines' bodies
+    /// after migration 7. Every process that opens a store calls it; the first does the work,
+    /// in one transaction per organization, and the marker goes with the last.
+    pub fn finish_migrations(&mut self) -> Result<()> {
+        let pending: Option<String> = self.conn.query_opt(
+            "SELECT name FROM maintenance WHERE name = 'read_model_extras'",
+            &[],
+            |r| r.string(0),
+        )?;
+        if pending.is_none() {
+            return Ok(());
+        }
+        let orgs: Vec<i64> =
+            self.conn
+                .query("SELECT id FROM organizations ORDER BY id", &[], |r| {
+                    r.i64(0)
+                })?;
+        for id in orgs {
+            let org = OrgId(id);
+            // Under the organization's write lock: no write lands between the sums and
+            // their UPDATE (which sets, not adds).
+            let tx = self.conn.begin_immediate()?;
+            super::turns::lock_org(&tx, org, None)?;
+            let by_day = crate::model::reports::extras_by_day(&tx, org)?;
+            write_extras(&tx, org, &by_day)?;
+            bump_generation(&tx, org)?;
+            tx.commit()?;
+        }
+        self.conn.execute(
+            "DELETE FROM maintenance WHERE name = 'read_model_extras'",
+            &[],
+        )?;
+        Ok(())
+    }
 }
