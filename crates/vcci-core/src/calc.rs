@@ -1102,8 +1102,9 @@ pub fn gases_of(
     }
 }
 
-/// Per unit of DESNZ factor `i`: its gas split, with a flight's RF uplift apart.
-fn desnz_split(cat: &Catalog, i: usize) -> GasSplit {
+/// Per unit of DESNZ factor `i`: its gas split, with a flight's RF uplift apart (for
+/// results read back with the upstream parts they were calculated with).
+pub fn desnz_split(cat: &Catalog, i: usize) -> GasSplit {
     let f = &cat.desnz.factors[i];
     if let Some((true, pair)) = f.rf {
         let without = &cat.desnz.factors[pair as usize];

@@ -344,16 +344,29 @@ impl Body {
         }
     }
 
-    /// The line's result by gas (see `vcci_core::calc::gases_of`).
+    /// The line's result by gas (see `vcci_core::calc::gases_of`), with the upstream parts
+    /// stored with it: a line calculated before flights carried their WTT has none, and its
+    /// gases add up to the CO2e it was booked with.
     pub fn gases(&self) -> Option<GasSplit> {
+        let cat = vcci_core::catalog();
         let f = self.factor_ref()?;
-        Some(vcci_core::calc::gases_of(
-            vcci_core::catalog(),
-            f,
-            self.factor_value,
-            self.factor_amount(),
-            self.own_scope.is_some(),
-        ))
+        let amount = self.factor_amount();
+        let own = match f {
+            FactorRef::Desnz { index } => {
+                if self.own_scope.is_some() {
+                    GasSplit::default()
+                } else {
+                    vcci_core::calc::desnz_split(cat, index as usize).scaled(amount)
+                }
+            }
+            _ => vcci_core::calc::gases_of(cat, f, self.factor_value, amount, false),
+        };
+        let mut g = own;
+        for u in self.upstream_parts().ok()? {
+            let i = cat.desnz.find(&u.key)?;
+            g = g.plus(vcci_core::calc::desnz_split(cat, i).scaled(amount));
+        }
+        Some(g)
     }
 
     /// Biogenic CO2 of a fuel or electricity input (kg, outside the scopes).

@@ -391,4 +391,69 @@ mod tests {
         db.finish_migrations().unwrap();
         assert_eq!(db.summary(org.id, Default::default(), None).unwrap(), s);
     }
+
+    /// A flight stored before flights carried their WTT: its gases add up to what it was
+    /// booked with, and the recalculation adds the WTT to both.
+    #[test]
+    fn an_earlier_flight_keeps_gases_that_add_up_until_recalculated() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).unwrap();
+        let mut db = store.connect().unwrap();
+        db.finish_migrations().unwrap();
+        let org = db.ensure_org("acme").unwrap();
+        let key =
+            "business-travel-air/flights/long-haul-to-from-uk/economy-class/with-rf/passenger.km";
+        let line = Line {
+            transaction_id: Some("f1".into()),
+            date: Some(Date::parse("2024-05-01").unwrap()),
+            quantity: Some(11_000.0),
+            unit: Some(Unit::parse("passenger.km").unwrap()),
+            activity_id: Some(key.into()),
+            ..Line::default()
+        };
+        let p =
+            super::prepare(vcci_core::catalog(), &org, line, &Default::default(), None).unwrap();
+        db.write_lines(org.id, &[p], &Vec::new()).unwrap();
+        // As the previous version stored it: 11,000 × 0.20011 = 2,201.21 kg, no WTT part.
+        let body: Vec<u8> = db
+            .conn
+            .query_one("SELECT body FROM transactions", &[], |r| {
+                Ok(r.blob(0)?.to_vec())
+            })
+            .unwrap();
+        let b = Body::decode(&body).unwrap();
+        assert!(b.upstream.is_some());
+        let mut old = Vec::new();
+        BodyRef {
+            quantity: b.quantity,
+            unit: b.unit.as_deref(),
+            activity_id: b.activity_id.as_deref(),
+            price_basis: b.price_basis,
+            category_source: b.category_source,
+            factor_source: b.factor_source,
+            factor_key: &b.factor_key,
+            factor_value: b.factor_value,
+            unit_factor: b.unit_factor,
+            supplier_id_given: b.supplier_id_given,
+            ..BodyRef::default()
+        }
+        .encode(&mut old);
+        db.conn
+            .execute(
+                "UPDATE transactions SET co2e_kg = 2201.21, content_hash = 1, body = ?1",
+                args![old.as_slice()],
+            )
+            .unwrap();
+        db.rebuild_read_models(org.id).unwrap();
+        let s = db.summary(org.id, Default::default(), None).unwrap();
+        assert!((s.by_gas.total() - 2_201.21).abs() < 1e-6, "{:?}", s.by_gas);
+        assert_eq!(s.by_gas.unspecified, 0.0);
+        let r = db.recalculate(vcci_core::catalog(), &org, None).unwrap();
+        assert_eq!(r.changed, 1);
+        let s = db.summary(org.id, Default::default(), None).unwrap();
+        assert!((s.total_co2e_kg - 2_471.92).abs() < 1e-6);
+        assert!((s.by_gas.total() - 2_471.92).abs() < 1e-6, "{:?}", s.by_gas);
+        assert!((s.by_gas.unspecified - 270.71).abs() < 1e-6);
+        assert!(db.verify_read_models(org.id).unwrap().is_empty());
+    }
 }
