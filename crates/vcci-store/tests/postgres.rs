@@ -703,7 +703,9 @@ fn migration_3_moves_lines_into_partitions_per_organization_and_year() {
         .filter_map(|r| r.get::<_, Option<String>>(0))
         .collect();
     assert!(left.is_empty(), "the old table is dropped");
-    let db = store.connect().unwrap();
+    let mut db = store.connect().unwrap();
+    // What the later migrations leave to the binary (the read models' gas sums).
+    db.finish_migrations().unwrap();
     for org in [&acme, &globex] {
         assert!(db.verify_read_models(org.id).unwrap().is_empty());
     }
