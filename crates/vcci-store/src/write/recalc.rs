@@ -225,6 +225,40 @@ mod tests {
 
     const UK_ELECTRICITY: &str = "uk-electricity/electricity-generated/electricity-uk/kwh";
 
+    /// Rewrites the one stored line as the previous version stored it: booked at `co2e_kg`,
+    /// its body without the fields added since (Scope 1/2 apart, upstream parts, indicators,
+    /// flags), a content hash that no recalculation matches. Callers rebuild the read models.
+    fn as_the_previous_version_stored_it(db: &crate::conn::Db, co2e_kg: f64) {
+        let body: Vec<u8> = db
+            .conn
+            .query_one("SELECT body FROM transactions", &[], |r| {
+                Ok(r.blob(0)?.to_vec())
+            })
+            .unwrap();
+        let b = Body::decode(&body).unwrap();
+        let mut old = Vec::new();
+        BodyRef {
+            quantity: b.quantity,
+            unit: b.unit.as_deref(),
+            activity_id: b.activity_id.as_deref(),
+            price_basis: b.price_basis,
+            category_source: b.category_source,
+            factor_source: b.factor_source,
+            factor_key: &b.factor_key,
+            factor_value: b.factor_value,
+            unit_factor: b.unit_factor,
+            supplier_id_given: b.supplier_id_given,
+            ..BodyRef::default()
+        }
+        .encode(&mut old);
+        db.conn
+            .execute(
+                "UPDATE transactions SET co2e_kg = ?1, content_hash = 1, body = ?2",
+                args![co2e_kg, old.as_slice()],
+            )
+            .unwrap();
+    }
+
     /// A database of the previous version (migrations 1 to 4, an electricity line booked in
     /// full in category 3, no Scope 1/2 in its body) migrates, and a recalculation moves the
     /// line's generation out of Scope 3, saying so per category.
@@ -257,36 +291,7 @@ mod tests {
         db.write_lines(org.id, &[p], &Vec::new()).unwrap();
         // What the previous version stored: 20,705 kg in category 3, a body without the
         // Scope 1/2 fields, read models without them.
-        let body: Vec<u8> = db
-            .conn
-            .query_one(
-                "SELECT body FROM transactions WHERE transaction_id = 'e1'",
-                &[],
-                |r| Ok(r.blob(0)?.to_vec()),
-            )
-            .unwrap();
-        let b = Body::decode(&body).unwrap();
-        let mut old = Vec::new();
-        BodyRef {
-            quantity: b.quantity,
-            unit: b.unit.as_deref(),
-            activity_id: b.activity_id.as_deref(),
-            price_basis: b.price_basis,
-            category_source: b.category_source,
-            factor_source: b.factor_source,
-            factor_key: &b.factor_key,
-            factor_value: b.factor_value,
-            unit_factor: b.unit_factor,
-            supplier_id_given: b.supplier_id_given,
-            ..BodyRef::default()
-        }
-        .encode(&mut old);
-        db.conn
-            .execute(
-                "UPDATE transactions SET co2e_kg = 20705.0, content_hash = 1, body = ?1",
-                args![old.as_slice()],
-            )
-            .unwrap();
+        as_the_previous_version_stored_it(&db, 20_705.0);
         db.rebuild_read_models(org.id).unwrap();
         assert!(db.verify_read_models(org.id).unwrap().is_empty());
 
@@ -415,35 +420,19 @@ mod tests {
             super::prepare(vcci_core::catalog(), &org, line, &Default::default(), None).unwrap();
         db.write_lines(org.id, &[p], &Vec::new()).unwrap();
         // As the previous version stored it: 11,000 × 0.20011 = 2,201.21 kg, no WTT part.
-        let body: Vec<u8> = db
-            .conn
-            .query_one("SELECT body FROM transactions", &[], |r| {
-                Ok(r.blob(0)?.to_vec())
-            })
-            .unwrap();
-        let b = Body::decode(&body).unwrap();
-        assert!(b.upstream.is_some());
-        let mut old = Vec::new();
-        BodyRef {
-            quantity: b.quantity,
-            unit: b.unit.as_deref(),
-            activity_id: b.activity_id.as_deref(),
-            price_basis: b.price_basis,
-            category_source: b.category_source,
-            factor_source: b.factor_source,
-            factor_key: &b.factor_key,
-            factor_value: b.factor_value,
-            unit_factor: b.unit_factor,
-            supplier_id_given: b.supplier_id_given,
-            ..BodyRef::default()
-        }
-        .encode(&mut old);
-        db.conn
-            .execute(
-                "UPDATE transactions SET co2e_kg = 2201.21, content_hash = 1, body = ?1",
-                args![old.as_slice()],
+        assert!(
+            Body::decode(
+                &db.conn
+                    .query_one("SELECT body FROM transactions", &[], |r| Ok(r
+                        .blob(0)?
+                        .to_vec()))
+                    .unwrap()
             )
-            .unwrap();
+            .unwrap()
+            .upstream
+            .is_some()
+        );
+        as_the_previous_version_stored_it(&db, 2_201.21);
         db.rebuild_read_models(org.id).unwrap();
         let s = db.summary(org.id, Default::default(), None).unwrap();
         assert!((s.by_gas.total() - 2_201.21).abs() < 1e-6, "{:?}", s.by_gas);
