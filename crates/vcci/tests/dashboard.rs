@@ -66,21 +66,38 @@ fn the_dashboard_end_to_end_in_headless_chromium() {
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
     let server = Server(child);
-    // The key is printed on the line after "Demo API key"; the address on stderr.
-    let key = BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .skip_while(|l| !l.starts_with("Demo API key"))
-        .nth(1)
-        .expect("a demo key is printed");
-    let addr = BufReader::new(stderr)
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("vcci listening on ")
-                .map(|s| s.split(' ').next().unwrap().to_owned())
-        })
-        .expect("the listening address is printed");
+    // The key is printed on the line after "Demo API key"; the address on stderr. Both
+    // streams are read to their end on threads of their own: a reader dropped early would
+    // make the server's next line fail with a broken pipe (and end it), and one left unread
+    // would block it once the pipe's buffer is full.
+    let drain = |r: Box<dyn std::io::Read + Send>, pick: fn(&str, &mut bool) -> Option<String>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut state = false;
+            for l in BufReader::new(r).lines().map_while(Result::ok) {
+                if let Some(v) = pick(&l, &mut state) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        rx
+    };
+    let key = drain(Box::new(stdout), |l, after_title| {
+        if *after_title {
+            *after_title = false;
+            return Some(l.to_owned());
+        }
+        *after_title = l.starts_with("Demo API key");
+        None
+    })
+    .recv_timeout(Duration::from_secs(120))
+    .expect("a demo key is printed");
+    let addr = drain(Box::new(stderr), |l, _| {
+        l.strip_prefix("vcci listening on ")
+            .map(|s| s.split(' ').next().unwrap().to_owned())
+    })
+    .recv_timeout(Duration::from_secs(120))
+    .expect("the listening address is printed");
     let started = Instant::now();
     while std::net::TcpStream::connect(addr.trim_start_matches("http://")).is_err() {
         assert!(
