@@ -72,12 +72,13 @@ impl Category {
     ///
     /// Transport and warehousing (48–49) is upstream transport (4) except passenger
     /// transport (air, ground, scenic and water), which is business travel (6); waste
-    /// management (562) is 5; traveller accommodation (7211) and passenger car rental
-    /// (532111) are 6; construction (23) is capital goods (2); utilities and fuels (2211,
-    /// 2212, 324) are fuel- and energy-related (3); lessors of real estate (5311) and
-    /// passenger car leasing (532112: an asset the company operates under a lease, not a
-    /// trip) are upstream leased assets (8); everything else is purchased goods and
-    /// services (1).
+    /// management (562) and sewage treatment (221320: the company's wastewater) are 5;
+    /// traveller accommodation (7211) and passenger car rental (532111) are 6; construction
+    /// (23) is capital goods (2); utilities and fuels (2211, 2212, 324) are fuel- and
+    /// energy-related (3); lessors of real estate (5311), passenger car leasing (532112: an
+    /// asset the company operates under a lease, not a trip), truck and trailer rental and
+    /// leasing (532120) and machinery and equipment rental and leasing (5324) are upstream
+    /// leased assets (8); everything else is purchased goods and services (1).
     pub fn from_naics(n: Naics) -> Category {
         let code = n.code();
         let p2 = code / 10_000;
@@ -87,7 +88,8 @@ impl Category {
             (_, _, _, 481111 | 481211 | 481219 | 483112 | 483114 | 483212) => {
                 Category::BUSINESS_TRAVEL
             }
-            (_, _, _, 532112) => Category::UPSTREAM_LEASED,
+            (_, _, _, 532112 | 532120) | (_, _, 5324, _) => Category::UPSTREAM_LEASED,
+            (_, _, _, 221320) => Category::WASTE,
             (_, 485 | 487, _, _) => Category::BUSINESS_TRAVEL,
             (48 | 49, _, _, _) => Category::UPSTREAM_TRANSPORT,
             (_, 562, _, _) => Category::WASTE,
@@ -198,6 +200,13 @@ mod tests {
     #[test]
     fn naics_mapping() {
         assert_eq!(cat("484121"), 4); // long-distance trucking
+        assert_eq!(cat("532120"), 8); // truck and trailer leasing: a leased asset, not travel
+        assert_eq!(cat("532111"), 6); // passenger car rental: a trip
+        assert_eq!(cat("532490"), 8); // machinery and equipment leasing
+        assert_eq!(cat("532420"), 8); // office machinery leasing
+        assert_eq!(cat("532310"), 1); // general rental centres
+        assert_eq!(cat("221320"), 5); // sewage treatment: wastewater
+        assert_eq!(cat("221310"), 1); // water supply
         assert_eq!(cat("481112"), 4); // scheduled air freight
         assert_eq!(cat("481111"), 6); // scheduled passenger air
         assert_eq!(cat("485310"), 6); // taxi
