@@ -426,9 +426,9 @@ fn category_of(
     })
 }
 
-/// Calculates one line. The best available method wins: the supplier's own intensity
-/// (needs an amount), then an activity factor (needs quantity, unit and activity_id),
-/// then an EPA spend factor (needs an amount and a NAICS code, the line's or the supplier's).
+/// Calculates one line. The best available method wins: an activity factor (needs quantity,
+/// unit and activity_id), then the supplier's own intensity (needs an amount), then an EPA
+/// spend factor (needs an amount and a NAICS code, the line's or the supplier's).
 pub fn calculate(
     cat: &Catalog,
     cfg: CalcConfig,
@@ -452,58 +452,8 @@ pub fn calculate(
         0
     };
 
-    // 1. Supplier-specific.
-    if let (Some(amount), Some(s)) = (line.amount, supplier)
-        && let Some(intensity) = s.intensity_kg_per_usd
-    {
-        {
-            let price_year = match s.intensity_year {
-                Some(y) => y,
-                None => {
-                    fb |= fallback::INTENSITY_YEAR_ASSUMED;
-                    year
-                }
-            };
-            fb |= currency_assumed;
-            let conv = convert_spend(
-                cat,
-                amount,
-                currency,
-                year,
-                price_year,
-                Field::SupplierId,
-                &mut fb,
-            )?;
-            let naics = line.naics.or(s.naics);
-            let (category, category_source) = category_of(line, naics)?;
-            let dq = Assessment {
-                method: Method::SupplierSpecific,
-                fallbacks: fb,
-                factor_year: price_year,
-                activity_year: year,
-                factor_region: None,
-                country,
-                verified: false,
-            }
-            .score();
-            return Ok(Emission {
-                co2e_kg: conv.usd_price_year * intensity,
-                category,
-                category_source,
-                method: Method::SupplierSpecific,
-                data_quality: dq.aggregate(),
-                dq,
-                factor: FactorRef::Supplier { year: price_year },
-                factor_value: intensity,
-                spend: Some(conv),
-                unit: None,
-                fallbacks: fb,
-                scope_1_2_kg: None,
-            });
-        }
-    }
-
-    // 2. Average-data (activity factor × quantity).
+    // 1. Average-data (activity factor × quantity): a line with physical data is calculated
+    // from it, even at a supplier with an intensity (see docs/CALCULATION.md).
     if let Some(key) = line.activity_id.as_deref() {
         let Some(quantity) = line.quantity else {
             return Err(LineError::new(
@@ -589,6 +539,57 @@ pub fn calculate(
             fallbacks: fb,
             scope_1_2_kg: None,
         });
+    }
+
+    // 2. Supplier company data: the supplier's own intensity (kg CO2e per USD).
+    if let (Some(amount), Some(s)) = (line.amount, supplier)
+        && let Some(intensity) = s.intensity_kg_per_usd
+    {
+        {
+            let price_year = match s.intensity_year {
+                Some(y) => y,
+                None => {
+                    fb |= fallback::INTENSITY_YEAR_ASSUMED;
+                    year
+                }
+            };
+            fb |= currency_assumed;
+            let conv = convert_spend(
+                cat,
+                amount,
+                currency,
+                year,
+                price_year,
+                Field::SupplierId,
+                &mut fb,
+            )?;
+            let naics = line.naics.or(s.naics);
+            let (category, category_source) = category_of(line, naics)?;
+            let dq = Assessment {
+                method: Method::SupplierSpecific,
+                fallbacks: fb,
+                factor_year: price_year,
+                activity_year: year,
+                factor_region: None,
+                country,
+                verified: false,
+            }
+            .score();
+            return Ok(Emission {
+                co2e_kg: conv.usd_price_year * intensity,
+                category,
+                category_source,
+                method: Method::SupplierSpecific,
+                data_quality: dq.aggregate(),
+                dq,
+                factor: FactorRef::Supplier { year: price_year },
+                factor_value: intensity,
+                spend: Some(conv),
+                unit: None,
+                fallbacks: fb,
+                scope_1_2_kg: None,
+            });
+        }
     }
 
     // 3. Spend-based.

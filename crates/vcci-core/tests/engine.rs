@@ -1044,3 +1044,33 @@ fn the_gases_of_every_shipped_factor_add_up_to_its_co2e() {
     }
     assert_eq!(split, 1302);
 }
+
+#[test]
+fn physical_data_wins_over_a_suppliers_intensity() {
+    // 500 t.km of HGV freight (0.09752 kg/t.km → 48.76 kg) bought for 1,000 USD from a
+    // supplier whose intensity is 0.5 kg/USD: the physical data decides.
+    let s = SupplierProfile {
+        intensity_kg_per_usd: Some(0.5),
+        intensity_year: Some(2024),
+        ..Default::default()
+    };
+    let mut l = activity(
+        "2024-03-01",
+        500.0,
+        "t.km",
+        "freighting-goods/hgv-all-diesel/all-hgvs/average-laden/tonne.km",
+    );
+    l.amount = Some(1000.0);
+    l.currency = Some(Currency::USD);
+    l.supplier_id = Some("S".into());
+    let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
+    assert_eq!(e.method, Method::AverageData);
+    close(e.co2e_kg, 48.76);
+    // Without the physical data, the supplier's intensity: 1,000 × 0.5 = 500 kg.
+    l.activity_id = None;
+    l.quantity = None;
+    l.unit = None;
+    let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
+    assert_eq!(e.method, Method::SupplierSpecific);
+    close(e.co2e_kg, 500.0);
+}
