@@ -54,8 +54,7 @@ pub fn prepare(
         h = (h ^ v).wrapping_mul(0x0100_0000_01b3);
     }
     // The fallbacks are part of the audit trail: a change of them (a default currency set
-    // later, say) rewrites the line. Mixed in only when present, so that the hashes of
-    // lines without fallbacks stay as earlier versions computed them.
+    // later, say) rewrites the line.
     if emission.fallbacks != 0 {
         h = (h ^ u64::from(emission.fallbacks)).wrapping_mul(0x0100_0000_01b3);
     }
