@@ -42,14 +42,6 @@ impl Method {
     pub fn parse(s: &str) -> Option<Method> {
         Method::ALL.into_iter().find(|m| m.as_str() == s)
     }
-    /// The score a result of this method starts from (1 best, 5 worst).
-    pub fn base_quality(self) -> u8 {
-        match self {
-            Method::SupplierSpecific => 1,
-            Method::AverageData => 3,
-            Method::SpendBased => 4,
-        }
-    }
 }
 
 /// What an organization chose for its calculations.

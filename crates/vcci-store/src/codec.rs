@@ -348,20 +348,19 @@ impl Body {
     /// stored with it: a line calculated before flights carried their WTT has none, and its
     /// gases add up to the CO2e it was booked with.
     pub fn gases(&self) -> Option<GasSplit> {
+        self.gases_of(self.factor_ref()?)
+    }
+
+    fn gases_of(&self, f: FactorRef) -> Option<GasSplit> {
         let cat = vcci_core::catalog();
-        let f = self.factor_ref()?;
         let amount = self.factor_amount();
-        let own = match f {
+        let mut g = match f {
+            FactorRef::Desnz { .. } if self.own_scope.is_some() => GasSplit::default(),
             FactorRef::Desnz { index } => {
-                if self.own_scope.is_some() {
-                    GasSplit::default()
-                } else {
-                    vcci_core::calc::desnz_split(cat, index as usize).scaled(amount)
-                }
+                vcci_core::calc::desnz_split(cat, index as usize).scaled(amount)
             }
             _ => vcci_core::calc::gases_of(cat, f, self.factor_value, amount, false),
         };
-        let mut g = own;
         for u in self.upstream_parts().ok()? {
             let i = cat.desnz.find(&u.key)?;
             g = g.plus(vcci_core::calc::desnz_split(cat, i).scaled(amount));
@@ -371,7 +370,11 @@ impl Body {
 
     /// Biogenic CO2 of a fuel or electricity input (kg, outside the scopes).
     pub fn biogenic_co2_kg(&self) -> Option<f64> {
-        match (self.factor_ref()?, self.unit_factor) {
+        self.biogenic_of(self.factor_ref()?)
+    }
+
+    fn biogenic_of(&self, f: FactorRef) -> Option<f64> {
+        match (f, self.unit_factor) {
             (FactorRef::Desnz { index }, Some(_)) => vcci_core::catalog().desnz.factors
                 [index as usize]
                 .biogenic_co2
@@ -383,7 +386,13 @@ impl Body {
     /// What the line adds to the read models beyond its CO2e, spend and count (`Extras`).
     pub fn extras(&self) -> Extras {
         let (s1, s2) = self.scope_1_2_mg();
-        extras_of(s1, s2, self.gases(), self.biogenic_co2_kg())
+        let f = self.factor_ref();
+        extras_of(
+            s1,
+            s2,
+            f.and_then(|f| self.gases_of(f)),
+            f.and_then(|f| self.biogenic_of(f)),
+        )
     }
 }
 

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use vcci_core::calc::{
     Conversions, EmissionRecord, FactorInfo, FallbackInfo, OwnScopeInfo, SpendInfo, UnitInfo,
-    UpstreamInfo,
+    UpstreamInfo, desnz_info,
 };
 use vcci_core::factors::{SET_DESNZ, SET_EPA};
 use vcci_core::{Date, PriceBasis};
@@ -98,36 +98,39 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
         }
         _ => None,
     };
-    let desnz_of = |key: &str| cat.desnz.find(key).map(|i| &cat.desnz.factors[i]);
-    let scope = (factor_set == SET_DESNZ)
-        .then(|| desnz_of(&b.factor_key).map(|f| Cow::Borrowed(f.scope.as_str())))
+    // The line's own DESNZ factor, looked up once.
+    let own = (factor_set == SET_DESNZ)
+        .then(|| cat.desnz.find(&b.factor_key))
         .flatten();
+    let scope = own.map(|i| Cow::Borrowed(cat.desnz.factors[i].scope.as_str()));
     let converted = unit_conv.as_ref().map_or(0.0, |u| u.converted);
     let upstream: Vec<UpstreamInfo> = b
         .upstream_parts()?
         .into_iter()
         .map(|u| {
-            let f = desnz_of(&u.key);
+            let factor = match cat.desnz.find(&u.key) {
+                // As stored: the value the line was calculated with.
+                Some(i) => FactorInfo {
+                    value: u.value,
+                    ..desnz_info(&cat.desnz.factors[i])
+                },
+                None => FactorInfo {
+                    set: SET_DESNZ.into(),
+                    version: vcci_core::factors::desnz::VERSION.into(),
+                    unit: Cow::Borrowed("kg CO2e/unit"),
+                    scope: None,
+                    key: u.key.clone().into(),
+                    value: u.value,
+                },
+            };
             UpstreamInfo {
                 kind: u.kind.into(),
                 co2e_kg: converted * u.value,
-                factor: FactorInfo {
-                    set: SET_DESNZ.into(),
-                    version: vcci_core::factors::desnz::VERSION.into(),
-                    unit: f.map_or(Cow::Borrowed("kg CO2e/unit"), |f| {
-                        Cow::Borrowed(f.value_unit.as_str())
-                    }),
-                    scope: f.map(|f| Cow::Borrowed(f.scope.as_str())),
-                    key: u.key.into(),
-                    value: u.value,
-                },
+                factor,
             }
         })
         .collect();
-    let radiative_forcing = (factor_set == SET_DESNZ)
-        .then(|| cat.desnz.find(&b.factor_key))
-        .flatten()
-        .and_then(|i| vcci_core::calc::rf_info(cat, i, converted));
+    let radiative_forcing = own.and_then(|i| vcci_core::calc::rf_info(cat, i, converted));
     let gases = b.gases();
     let biogenic_co2_kg = b.biogenic_co2_kg();
     let scope_1_2 = match (b.own_scope, b.scope_1_2_kg) {

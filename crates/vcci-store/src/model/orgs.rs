@@ -85,24 +85,27 @@ impl Db {
         Ok(org)
     }
 
-    /// Chooses flights with or without radiative forcing for `org`. Callers recalculate.
-    pub fn set_flights_with_rf(&self, org: OrgId, with_rf: bool) -> Result<()> {
+    /// Sets one settings column of `org` (a name from this file, never user text), and bumps
+    /// its settings version (API nodes drop the settings they cached) and its generation.
+    fn set_setting(&self, org: OrgId, column: &'static str, value: Arg<'_>) -> Result<()> {
         self.conn.execute(
-            "UPDATE organizations SET flights_with_rf = ?1, settings_version = settings_version + 1,
-               generation = generation + 1 WHERE id = ?2",
-            args![i64::from(with_rf), org.0],
+            &format!(
+                "UPDATE organizations SET {column} = ?1, settings_version = settings_version + 1,
+                   generation = generation + 1 WHERE id = ?2"
+            ),
+            &[value, Arg::Int(org.0)],
         )?;
         Ok(())
     }
 
+    /// Chooses flights with or without radiative forcing for `org`. Callers recalculate.
+    pub fn set_flights_with_rf(&self, org: OrgId, with_rf: bool) -> Result<()> {
+        self.set_setting(org, "flights_with_rf", Arg::from(i64::from(with_rf)))
+    }
+
     /// Sets the currency of `org`'s lines that name none. Callers recalculate.
     pub fn set_default_currency(&self, org: OrgId, c: Currency) -> Result<()> {
-        self.conn.execute(
-            "UPDATE organizations SET default_currency = ?1, settings_version = settings_version + 1,
-               generation = generation + 1 WHERE id = ?2",
-            args![c.as_str(), org.0],
-        )?;
-        Ok(())
+        self.set_setting(org, "default_currency", Arg::from(c.as_str()))
     }
 
     pub fn org_by_name(&self, name: &str) -> Result<Option<Org>> {
@@ -149,12 +152,7 @@ impl Db {
 
     /// Pins the EPA release used for this organization's spend lines. Callers recalculate.
     pub fn set_epa_version(&self, org: OrgId, v: EpaVersion) -> Result<()> {
-        self.conn.execute(
-            "UPDATE organizations SET epa_version = ?1, settings_version = settings_version + 1,
-               generation = generation + 1 WHERE id = ?2",
-            args![v.as_str(), org.0],
-        )?;
-        Ok(())
+        self.set_setting(org, "epa_version", Arg::from(v.as_str()))
     }
 }
 

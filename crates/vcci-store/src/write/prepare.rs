@@ -11,7 +11,8 @@ use vcci_core::{Catalog, Currency, Emission, Line, LineError, SupplierProfile};
 use super::readmodel::Contribution;
 use crate::Result;
 use crate::codec::{
-    BodyRef, basis_code, factor_source_code, kg_to_mg, method_code, source_code, usd_to_musd,
+    BodyRef, Extras, basis_code, extras_of, factor_source_code, kg_to_mg, method_code, scope_split,
+    source_code, usd_to_musd,
 };
 use crate::model::orgs::Org;
 
@@ -28,6 +29,9 @@ pub struct PreparedLine {
     pub source_line: Option<i64>,
     /// Everything that is not a column, encoded (see codec.rs).
     pub(crate) body: Vec<u8>,
+    /// What the line adds to the read models beyond CO2e, spend and count, computed once
+    /// here (an import counts a line, and may take it out again, on different threads).
+    extras: Extras,
 }
 
 /// Calculates `line` for `org`, given the supplier profiles the caller knows.
@@ -62,6 +66,13 @@ pub fn prepare(
     // with them by the next recalculation or re-import).
     h = (h ^ (u64::from(emission.dq.pack()) << 8)).wrapping_mul(0x0100_0000_01b3);
     let body = encode_body(cat, &line, &emission, supplier_key);
+    let (s1, s2) = scope_split(own_scope(cat, &emission), emission.scope_1_2_kg);
+    let extras = extras_of(
+        s1,
+        s2,
+        Some(emission.gases(cat)),
+        emission.biogenic_co2_kg(cat),
+    );
     Ok(PreparedLine {
         line,
         emission,
@@ -69,6 +80,7 @@ pub fn prepare(
         hash: h as i64,
         source_line,
         body,
+        extras,
     })
 }
 
@@ -183,20 +195,6 @@ impl PreparedLine {
     }
 
     pub(crate) fn contribution(&self) -> Contribution<'_> {
-        let (s1, s2) = match self.emission.scope_1_2_kg {
-            Some(kg) => match own_scope(vcci_core::catalog(), &self.emission) {
-                Some(1) => (kg_to_mg(kg), 0),
-                _ => (0, kg_to_mg(kg)),
-            },
-            None => (0, 0),
-        };
-        let cat = vcci_core::catalog();
-        let extras = crate::codec::extras_of(
-            s1,
-            s2,
-            Some(self.emission.gases(cat)),
-            self.emission.biogenic_co2_kg(cat),
-        );
         Contribution {
             day: self.line.date.map_or(0, |d| d.yyyymmdd()),
             category: self.emission.category.number(),
@@ -205,7 +203,7 @@ impl PreparedLine {
             supplier_id: self.supplier_key().map(Cow::Borrowed),
             co2e_mg: kg_to_mg(self.emission.co2e_kg),
             spend_musd: self.spend_usd.map_or(0, usd_to_musd),
-            extras,
+            extras: self.extras,
         }
     }
 }
