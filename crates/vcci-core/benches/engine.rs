@@ -84,12 +84,7 @@ fn supplier_specific(b: Bencher) {
     let lines = spend_lines();
     let cat = catalog();
     let cfg = CalcConfig::default();
-    let profile = SupplierProfile {
-        naics: None,
-        intensity_kg_per_usd: Some(0.3),
-        intensity_year: Some(2023),
-        ..Default::default()
-    };
+    let profile = SupplierProfile::with_intensity(None, 0.3, Some(2023));
     b.counter(ItemsCount::new(N)).bench(|| {
         let mut total = 0.0;
         for l in &lines {

@@ -21,21 +21,28 @@ use crate::units::Unit;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
+    /// The supplier's own intensity with a cradle-to-gate boundary (or Scope 1, 2 and
+    /// upstream Scope 3).
     SupplierSpecific,
     AverageData,
+    /// The supplier's own Scope 1+2 intensity plus the upstream share from the EEIO factor of
+    /// its NAICS code.
+    Hybrid,
     SpendBased,
 }
 
 impl Method {
-    pub const ALL: [Method; 3] = [
+    pub const ALL: [Method; 4] = [
         Method::SupplierSpecific,
         Method::AverageData,
+        Method::Hybrid,
         Method::SpendBased,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
             Method::SupplierSpecific => "supplier_specific",
             Method::AverageData => "average_data",
+            Method::Hybrid => "hybrid",
             Method::SpendBased => "spend_based",
         }
     }
@@ -67,15 +74,158 @@ impl Default for CalcConfig {
     }
 }
 
+/// What a supplier's intensity covers (GHG Protocol Scope 3 Technical Guidance, category 1:
+/// supplier-specific and hybrid methods).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Boundary {
+    /// The supplier's own Scope 1 and 2 only: its upstream is missing (`hybrid`).
+    #[serde(rename = "scope_1_2")]
+    Scope12,
+    /// The supplier's Scope 1, 2 and upstream Scope 3: a company-level cradle-to-gate.
+    #[serde(rename = "scope_1_2_3_upstream")]
+    Scope123Upstream,
+    /// Cradle to the supplier's gate.
+    #[serde(rename = "cradle_to_gate")]
+    CradleToGate,
+}
+
+impl Boundary {
+    pub const ALL: [Boundary; 3] = [
+        Boundary::Scope12,
+        Boundary::Scope123Upstream,
+        Boundary::CradleToGate,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Boundary::Scope12 => "scope_1_2",
+            Boundary::Scope123Upstream => "scope_1_2_3_upstream",
+            Boundary::CradleToGate => "cradle_to_gate",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Boundary> {
+        Boundary::ALL.into_iter().find(|b| b.as_str() == s)
+    }
+}
+
+/// One value of a supplier's intensity history.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SupplierIntensity {
+    /// The year it is for, whose USD it is per. `None`: given without a year, it serves
+    /// every year, per USD of the line's own year (the `intensity_year_assumed` fallback).
+    pub year: Option<u16>,
+    pub kg_per_usd: f64,
+    pub data: SupplierData,
+}
+
+/// What is known of a supplier's intensity beyond its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SupplierData {
+    pub boundary: Boundary,
+    pub verified: bool,
+    /// Whether the supplier stated the boundary. An intensity given without one is read as
+    /// cradle-to-gate, and its results say so.
+    pub boundary_stated: bool,
+}
+
+impl Default for SupplierData {
+    /// An intensity as every file gave it before boundaries: cradle-to-gate, not stated,
+    /// not verified.
+    fn default() -> Self {
+        SupplierData {
+            boundary: Boundary::CradleToGate,
+            verified: false,
+            boundary_stated: false,
+        }
+    }
+}
+
+impl SupplierData {
+    /// As one integer, for storage: the boundary (1–3), verified (4), stated (8).
+    pub fn pack(&self) -> u16 {
+        let b = match self.boundary {
+            Boundary::Scope12 => 1,
+            Boundary::Scope123Upstream => 2,
+            Boundary::CradleToGate => 3,
+        };
+        b | u16::from(self.verified) << 2 | u16::from(self.boundary_stated) << 3
+    }
+
+    pub fn unpack(v: u16) -> Option<SupplierData> {
+        let boundary = match v & 3 {
+            1 => Boundary::Scope12,
+            2 => Boundary::Scope123Upstream,
+            3 => Boundary::CradleToGate,
+            _ => return None,
+        };
+        Some(SupplierData {
+            boundary,
+            verified: v & 4 != 0,
+            boundary_stated: v & 8 != 0,
+        })
+    }
+
+    /// The method a result from this intensity has.
+    pub fn method(&self) -> Method {
+        match self.boundary {
+            Boundary::Scope12 => Method::Hybrid,
+            _ => Method::SupplierSpecific,
+        }
+    }
+}
+
 /// What the engine needs to know of a line's supplier.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SupplierProfile {
     pub naics: Option<Naics>,
     /// Where the supplier operates (for the geographical data-quality indicator).
     pub country: Option<String>,
-    /// kg CO2e per USD of `intensity_year` (default: the spend year).
-    pub intensity_kg_per_usd: Option<f64>,
-    pub intensity_year: Option<u16>,
+    /// Its intensity history: at most one value per year and one undated value.
+    pub intensities: Vec<SupplierIntensity>,
+}
+
+impl SupplierProfile {
+    /// A profile with one intensity (the shape of every supplier before histories).
+    pub fn with_intensity(naics: Option<Naics>, kg_per_usd: f64, year: Option<u16>) -> Self {
+        SupplierProfile {
+            naics,
+            country: None,
+            intensities: vec![SupplierIntensity {
+                year,
+                kg_per_usd,
+                data: SupplierData::default(),
+            }],
+        }
+    }
+
+    /// The value a line of `year` uses, with the fallback bits that choice takes: the
+    /// value of its own year; else the undated one (`INTENSITY_YEAR_ASSUMED`); else the
+    /// nearest other year, the earlier on a tie (`INTENSITY_OTHER_YEAR`). The undated
+    /// value comes before another year's so that adding a year's value never changes the
+    /// lines an undated value served.
+    #[inline]
+    pub fn intensity_for(&self, year: u16) -> Option<(&SupplierIntensity, u8)> {
+        let mut undated = None;
+        let mut nearest: Option<&SupplierIntensity> = None;
+        for i in &self.intensities {
+            match i.year {
+                Some(y) if y == year => return Some((i, 0)),
+                None => undated = Some(i),
+                Some(y) => {
+                    let better = nearest.is_none_or(|n| {
+                        let ny = n.year.unwrap_or_default();
+                        let (d, nd) = (y.abs_diff(year), ny.abs_diff(year));
+                        d < nd || (d == nd && y < ny)
+                    });
+                    if better {
+                        nearest = Some(i);
+                    }
+                }
+            }
+        }
+        undated
+            .map(|i| (i, fallback::INTENSITY_YEAR_ASSUMED))
+            .or(nearest.map(|i| (i, fallback::INTENSITY_OTHER_YEAR)))
+    }
 }
 
 /// Fallbacks taken, as bits.
@@ -95,9 +245,11 @@ pub mod fallback {
     /// The line named a flight factor with (or without) radiative forcing against the
     /// organization's choice: the same flight's factor of its choice was used.
     pub const RF_SETTING: u8 = 64;
+    /// The supplier has no intensity for the line's year: another year's was used.
+    pub const INTENSITY_OTHER_YEAR: u8 = 128;
     /// Bits that lower the temporal data-quality indicator by one each (a table year
-    /// substituted for the one missing).
-    pub const QUALITY_PENALTY: u8 = FX_YEAR | CPI_YEAR | CPI_INTENSITY_YEAR;
+    /// substituted for the one missing, another year's supplier value).
+    pub const QUALITY_PENALTY: u8 = FX_YEAR | CPI_YEAR | CPI_INTENSITY_YEAR | INTENSITY_OTHER_YEAR;
 }
 
 /// The five data-quality indicators of a result (GHG Protocol Scope 3 Standard, chapter 7,
@@ -174,16 +326,21 @@ struct Assessment<'a> {
     /// The factor's region; `None` for the supplier's own data (its own geography).
     factor_region: Option<&'a str>,
     country: Option<&'a str>,
-    verified: bool,
+    /// The supplier's intensity, for supplier-specific and hybrid results.
+    supplier: Option<SupplierData>,
 }
 
 impl Assessment<'_> {
     #[inline]
     fn score(&self) -> DataQuality {
-        let technological = match self.method {
-            Method::SupplierSpecific => 1,
-            Method::AverageData => 2,
-            Method::SpendBased => 4,
+        let boundary = self.supplier.map(|s| s.boundary);
+        let technological = match (self.method, boundary) {
+            (Method::SupplierSpecific, Some(Boundary::Scope123Upstream)) => 2,
+            (Method::SupplierSpecific, _) => 1,
+            (Method::AverageData, _) => 2,
+            // Supplier data for part of the footprint, EEIO sector averages for the rest.
+            (Method::Hybrid, _) => 3,
+            (Method::SpendBased, _) => 4,
         };
         let gap = self.activity_year.abs_diff(self.factor_year);
         let age = match gap {
@@ -205,9 +362,12 @@ impl Assessment<'_> {
             | fallback::NAICS_FROM_SUPPLIER
             | fallback::INTENSITY_YEAR_ASSUMED;
         let completeness = (1 + (self.fallbacks & assumed).count_ones() as u8).min(5);
-        let reliability = match (self.method, self.verified) {
+        let verified = self.supplier.is_some_and(|s| s.verified);
+        let reliability = match (self.method, verified) {
             (Method::SupplierSpecific, true) => 1,
-            (Method::SupplierSpecific, false) => 3,
+            // Verified supplier data with a published national dataset's share.
+            (Method::Hybrid, true) => 2,
+            (Method::SupplierSpecific | Method::Hybrid, false) => 3,
             // National datasets, published and reviewed (US EPA, UK DESNZ).
             _ => 2,
         };
@@ -289,6 +449,107 @@ pub struct Emission {
     /// Scope 3 total. `co2e_kg` is then its upstream emissions (category 3), the sum over
     /// the factor's `upstream` factors.
     pub scope_1_2_kg: Option<f64>,
+    /// A supplier-specific or hybrid result: what is known of the intensity used.
+    pub supplier: Option<SupplierData>,
+    /// A hybrid result: its upstream share (`co2e_kg` is the supplier's Scope 1+2 share,
+    /// `spend.usd_price_year × factor_value`, plus `upstream_kg`).
+    pub hybrid: Option<HybridUpstream>,
+}
+
+/// The upstream share of a hybrid result: the EEIO factor of the supplier's NAICS code gives
+/// the sector's cradle-to-gate emissions of the spend, of which the supplier's own Scope 1+2
+/// takes the place of the same amount; the rest, never below zero, is the upstream share.
+/// The EPA data has no split of a sector's factor into its own (direct) and upstream
+/// emissions, so this is the split it allows; docs/CALCULATION.md gives the reasoning.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HybridUpstream {
+    pub version: EpaVersion,
+    pub index: u32,
+    pub basis: PriceBasis,
+    /// kg CO2e per USD of the EEIO factor's price year.
+    pub factor_value: f64,
+    /// CPI of the factor's price year / CPI of the spend's year.
+    pub cpi_ratio: f64,
+    /// The spend in USD of the factor's price year.
+    pub usd_price_year: f64,
+    /// `usd_price_year × factor_value`.
+    pub cradle_to_gate_kg: f64,
+    /// `max(0, cradle_to_gate_kg − the supplier's Scope 1+2 kg)`.
+    pub upstream_kg: f64,
+}
+
+/// The upstream share of a hybrid result for `usd` (USD of the spend year, whose CPI year
+/// is `cpi_from_year`) when the supplier's Scope 1+2 share is `supplier_kg`. The same
+/// operations whether calculating or reading back, so the parts are the same to the bit.
+pub fn hybrid_upstream(
+    cat: &Catalog,
+    version: EpaVersion,
+    index: u32,
+    basis: PriceBasis,
+    usd: f64,
+    cpi_from_year: u16,
+    supplier_kg: f64,
+) -> Option<HybridUpstream> {
+    let factor_value = cat.epa(version).factors.get(index as usize)?.value(basis);
+    let from = cat.cpi.series.get(cpi_from_year).ok()?;
+    let to = cat.cpi.series.get(version.price_year()).ok()?;
+    let cpi_ratio = to.value / from.value;
+    let usd_price_year = usd * cpi_ratio;
+    let cradle_to_gate_kg = usd_price_year * factor_value;
+    Some(HybridUpstream {
+        version,
+        index,
+        basis,
+        factor_value,
+        cpi_ratio,
+        usd_price_year,
+        cradle_to_gate_kg,
+        upstream_kg: (cradle_to_gate_kg - supplier_kg).max(0.0),
+    })
+}
+
+/// The hybrid part of a line at supplier `s`: the EEIO factor of the supplier's NAICS code
+/// (the line's when the supplier has none).
+fn hybrid_part(
+    cat: &Catalog,
+    cfg: CalcConfig,
+    line: &Line,
+    s: &SupplierProfile,
+    conv: &SpendConversion,
+    supplier_kg: f64,
+) -> Result<HybridUpstream, LineError> {
+    let naics = s.naics.or(line.naics).ok_or_else(|| {
+        LineError::new(
+            Field::NaicsCode,
+            "naics_required",
+            "the supplier's intensity covers its Scope 1+2 only (hybrid): the upstream share \
+             needs the supplier's naics_code (or the line's)",
+        )
+    })?;
+    let v = cfg.epa_version;
+    let index = cat.epa(v).find(naics).ok_or_else(|| {
+        LineError::new(
+            Field::NaicsCode,
+            "unknown_naics",
+            format!("NAICS {naics} has no factor in {SET_EPA} {}", v.as_str()),
+        )
+    })?;
+    hybrid_upstream(
+        cat,
+        v,
+        index as u32,
+        line.price_basis,
+        conv.usd,
+        conv.cpi_from_year,
+        supplier_kg,
+    )
+    .ok_or_else(|| {
+        LineError::new(
+            Field::Date,
+            "year_before_table",
+            format!("no CPI-U for {}", conv.cpi_from_year),
+        )
+    })
 }
 
 fn spend_year_err(field: Field, what: &str, year: u16, first: u16) -> LineError {
@@ -503,7 +764,7 @@ pub fn calculate(
             activity_year: year,
             factor_region: Some(&f.region),
             country,
-            verified: false,
+            supplier: None,
         }
         .score();
         if let Some(own) = f.scope.own() {
@@ -530,58 +791,70 @@ pub fn calculate(
             unit,
             fallbacks: fb,
             scope_1_2_kg: None,
+            supplier: None,
+            hybrid: None,
         });
     }
 
-    // 2. Supplier company data: the supplier's own intensity (kg CO2e per USD).
+    // 2. Supplier company data: the supplier's own intensity (kg CO2e per USD) for the
+    // line's year, else another year's (a recorded fallback).
     if let (Some(amount), Some(s)) = (line.amount, supplier)
-        && let Some(intensity) = s.intensity_kg_per_usd
+        && let Some((own, pick)) = s.intensity_for(year)
     {
-        {
-            let price_year = match s.intensity_year {
-                Some(y) => y,
-                None => {
-                    fb |= fallback::INTENSITY_YEAR_ASSUMED;
-                    year
-                }
+        fb |= pick | currency_assumed;
+        let price_year = own.year.unwrap_or(year);
+        let conv = convert_spend(
+            cat,
+            amount,
+            currency,
+            year,
+            price_year,
+            Field::SupplierId,
+            &mut fb,
+        )?;
+        let naics = line.naics.or(s.naics);
+        let (category, category_source) = category_of(line, naics)?;
+        let supplier_kg = conv.usd_price_year * own.kg_per_usd;
+        let method = own.data.method();
+        let (hybrid, factor_year, factor_region) = if method == Method::Hybrid {
+            let h = hybrid_part(cat, cfg, line, s, &conv, supplier_kg)?;
+            // The temporal indicator counts the older of the two parts.
+            let eeio_year = cfg.epa_version.data_year();
+            let farther = if eeio_year.abs_diff(year) > price_year.abs_diff(year) {
+                eeio_year
+            } else {
+                price_year
             };
-            fb |= currency_assumed;
-            let conv = convert_spend(
-                cat,
-                amount,
-                currency,
-                year,
-                price_year,
-                Field::SupplierId,
-                &mut fb,
-            )?;
-            let naics = line.naics.or(s.naics);
-            let (category, category_source) = category_of(line, naics)?;
-            let dq = Assessment {
-                method: Method::SupplierSpecific,
-                fallbacks: fb,
-                factor_year: price_year,
-                activity_year: year,
-                factor_region: None,
-                country,
-                verified: false,
-            }
-            .score();
-            return Ok(Emission {
-                co2e_kg: conv.usd_price_year * intensity,
-                category,
-                category_source,
-                method: Method::SupplierSpecific,
-                data_quality: dq.aggregate(),
-                dq,
-                factor: FactorRef::Supplier { year: price_year },
-                factor_value: intensity,
-                spend: Some(conv),
-                unit: None,
-                fallbacks: fb,
-                scope_1_2_kg: None,
-            });
+            (Some(h), farther, Some("US"))
+        } else {
+            (None, price_year, None)
+        };
+        let dq = Assessment {
+            method,
+            fallbacks: fb,
+            factor_year,
+            activity_year: year,
+            factor_region,
+            country,
+            supplier: Some(own.data),
         }
+        .score();
+        return Ok(Emission {
+            co2e_kg: supplier_kg + hybrid.map_or(0.0, |h| h.upstream_kg),
+            category,
+            category_source,
+            method,
+            data_quality: dq.aggregate(),
+            dq,
+            factor: FactorRef::Supplier { year: price_year },
+            factor_value: own.kg_per_usd,
+            spend: Some(conv),
+            unit: None,
+            fallbacks: fb,
+            scope_1_2_kg: None,
+            supplier: Some(own.data),
+            hybrid,
+        });
     }
 
     // 3. Spend-based.
@@ -642,7 +915,7 @@ pub fn calculate(
         activity_year: year,
         factor_region: Some("US"),
         country,
-        verified: false,
+        supplier: None,
     }
     .score();
     Ok(Emission {
@@ -662,6 +935,8 @@ pub fn calculate(
         unit: None,
         fallbacks: fb,
         scope_1_2_kg: None,
+        supplier: None,
+        hybrid: None,
     })
 }
 
@@ -743,6 +1018,8 @@ fn energy_input(
         unit,
         fallbacks: fb,
         scope_1_2_kg: Some(converted * f.value),
+        supplier: None,
+        hybrid: None,
     })
 }
 
@@ -867,6 +1144,10 @@ pub struct EmissionRecord {
     /// `co2e_kg`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub biogenic_co2_kg: Option<f64>,
+    /// A supplier-specific or hybrid result: the boundary and verification of the
+    /// supplier's intensity, and a hybrid's two parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supplier_data: Option<SupplierDataInfo>,
 }
 
 impl Emission {
@@ -937,13 +1218,27 @@ impl Emission {
             (None, Some(u)) => u.converted,
             (None, None) => 0.0,
         };
-        gases_of(
+        let g = gases_of(
             cat,
             self.factor,
             self.factor_value,
             amount,
             self.scope_1_2_kg.is_some(),
-        )
+        );
+        match self.hybrid {
+            // The upstream share is a remainder of the sector's factor: no gas split.
+            Some(h) => g.plus(GasSplit::unspecified(h.upstream_kg)),
+            None => g,
+        }
+    }
+
+    /// The intensity a supplier-specific or hybrid result used, as the trail names it.
+    pub fn supplier_info(&self) -> Option<SupplierDataInfo> {
+        let supplier_kg = self
+            .spend
+            .map_or(0.0, |s| s.usd_price_year * self.factor_value);
+        self.supplier
+            .map(|d| SupplierDataInfo::new(d, self.hybrid.map(|h| (supplier_kg, h))))
     }
 
     /// Biogenic CO2 of a fuel or electricity input (kg, outside the scopes).
@@ -984,6 +1279,9 @@ impl Emission {
             self.spend.as_ref(),
             self.factor,
         );
+        if let Some(d) = self.supplier {
+            out.extend(supplier_notes(d, self.hybrid.as_ref()));
+        }
         if self.fallbacks & fallback::RF_SETTING != 0 {
             let named_with = line
                 .activity_id
@@ -1051,6 +1349,91 @@ impl Emission {
             scope_1_2: self.own_scope_info(cat),
             gases: Some(self.gases(cat)),
             biogenic_co2_kg: self.biogenic_co2_kg(cat),
+            supplier_data: self.supplier_info(),
+        }
+    }
+}
+
+/// The trail's notes on a supplier's intensity: a boundary not stated, a hybrid whose
+/// supplier share covers the whole EEIO estimate.
+pub fn supplier_notes(d: SupplierData, hybrid: Option<&HybridUpstream>) -> Vec<FallbackInfo> {
+    let mut out = Vec::new();
+    if !d.boundary_stated {
+        out.push(FallbackInfo {
+            code: "boundary_not_stated".into(),
+            message: "the supplier's intensity states no boundary; it was read as \
+                      cradle_to_gate"
+                .into(),
+        });
+    }
+    if let Some(h) = hybrid
+        && h.upstream_kg == 0.0
+    {
+        out.push(FallbackInfo {
+            code: "hybrid_upstream_zero".into(),
+            message: format!(
+                "the supplier's Scope 1+2 share is at least the EEIO cradle-to-gate estimate \
+                 of {} kg; the upstream share is 0",
+                h.cradle_to_gate_kg
+            ),
+        });
+    }
+    out
+}
+
+/// What a supplier-specific or hybrid result knows of the intensity it used.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SupplierDataInfo {
+    pub boundary: Boundary,
+    pub boundary_stated: bool,
+    pub verified: bool,
+    /// A hybrid result: its two parts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hybrid: Option<HybridInfo>,
+}
+
+/// The two parts of a hybrid result (`co2e_kg` is their sum).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HybridInfo {
+    /// The supplier's Scope 1+2 share: the spend in USD of the intensity's year × the
+    /// intensity (`factor`, `conversions.spend`).
+    pub supplier_scope_1_2_kg: f64,
+    /// The EEIO factor of the supplier's NAICS code.
+    pub eeio_factor: FactorInfo,
+    /// CPI of the EEIO factor's price year / CPI of the spend year.
+    pub eeio_cpi_ratio: f64,
+    /// The spend in USD of the EEIO factor's price year.
+    pub eeio_amount_usd_price_year: f64,
+    /// The sector's cradle-to-gate estimate: that amount × the EEIO factor.
+    pub eeio_cradle_to_gate_kg: f64,
+    /// The estimate less the supplier's Scope 1+2 share, at least 0.
+    pub upstream_kg: f64,
+}
+
+impl SupplierDataInfo {
+    pub fn new(d: SupplierData, hybrid: Option<(f64, HybridUpstream)>) -> Self {
+        SupplierDataInfo {
+            boundary: d.boundary,
+            boundary_stated: d.boundary_stated,
+            verified: d.verified,
+            hybrid: hybrid.map(|(supplier_kg, h)| {
+                let set = crate::catalog().epa(h.version);
+                HybridInfo {
+                    supplier_scope_1_2_kg: supplier_kg,
+                    eeio_factor: FactorInfo {
+                        set: Cow::Borrowed(SET_EPA),
+                        version: Cow::Borrowed(h.version.as_str()),
+                        key: Cow::Borrowed(&set.factors[h.index as usize].key),
+                        value: h.factor_value,
+                        unit: Cow::Borrowed(set.unit_label(h.basis)),
+                        scope: None,
+                    },
+                    eeio_cpi_ratio: h.cpi_ratio,
+                    eeio_amount_usd_price_year: h.usd_price_year,
+                    eeio_cradle_to_gate_kg: h.cradle_to_gate_kg,
+                    upstream_kg: h.upstream_kg,
+                }
+            }),
         }
     }
 }
@@ -1158,6 +1541,17 @@ pub fn describe_fallbacks(
         push(
             "naics_from_supplier",
             "the line has no naics_code; the supplier's was used".into(),
+        );
+    }
+    if bits & fallback::INTENSITY_OTHER_YEAR != 0
+        && let FactorRef::Supplier { year } = factor
+    {
+        push(
+            "intensity_other_year",
+            format!(
+                "the supplier has no intensity for {spend_year}; its {year} value was used \
+                 (temporal data quality lowered by one)"
+            ),
         );
     }
     if bits & fallback::INTENSITY_YEAR_ASSUMED != 0 {

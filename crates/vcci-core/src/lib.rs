@@ -18,7 +18,10 @@ pub mod line;
 pub mod naics;
 pub mod units;
 
-pub use calc::{CalcConfig, Emission, EmissionRecord, Method, SupplierProfile, calculate};
+pub use calc::{
+    Boundary, CalcConfig, Emission, EmissionRecord, Method, SupplierData, SupplierIntensity,
+    SupplierProfile, calculate,
+};
 pub use category::{Category, CategorySource};
 pub use currency::Currency;
 pub use date::Date;

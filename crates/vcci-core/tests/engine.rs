@@ -2,10 +2,10 @@
 //! shipped factors (the factor, FX and CPI values are quoted from the data files in comments).
 
 use proptest::prelude::*;
-use vcci_core::calc::fallback;
+use vcci_core::calc::{FactorRef, fallback};
 use vcci_core::{
-    CalcConfig, Category, CategorySource, Currency, Date, EpaVersion, Line, Method, Naics,
-    PriceBasis, SupplierProfile, Unit, calculate, catalog,
+    Boundary, CalcConfig, Category, CategorySource, Currency, Date, EpaVersion, Line, Method,
+    Naics, PriceBasis, SupplierData, SupplierIntensity, SupplierProfile, Unit, calculate, catalog,
 };
 
 fn spend(date: &str, amount: f64, currency: &str, naics: &str) -> Line {
@@ -142,19 +142,17 @@ fn year_after_tables_falls_back_and_is_recorded() {
 #[test]
 fn supplier_specific_wins_and_converts_currency_and_year() {
     // Intensity 0.25 kg/2023 USD. 500 GBP in 2024: 500 / 0.7824 × 304.702/313.689 × 0.25 = 155.1877.
-    let s = SupplierProfile {
-        naics: Some(Naics::parse("334111").unwrap()),
-        intensity_kg_per_usd: Some(0.25),
-        intensity_year: Some(2023),
-        ..Default::default()
-    };
+    let s =
+        SupplierProfile::with_intensity(Some(Naics::parse("334111").unwrap()), 0.25, Some(2023));
     let mut l = spend("2024-07-01", 500.0, "GBP", "484121");
     l.supplier_id = Some("ACME".into());
     let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
     close(e.co2e_kg, 155.187_660_598_362_3);
     assert_eq!(e.method, Method::SupplierSpecific);
-    // The supplier's own data (technological and geographical 1), a year apart (1), complete
-    // (1), not verified (reliability 3): ceil(7 / 5) = 2. 1 needs verified data.
+    // The supplier's own data (technological and geographical 1), another year's value a
+    // year apart (1, +1 for the fallback), complete (1), not verified (reliability 3):
+    // ceil(8 / 5) = 2. 1 needs verified data of the line's year.
+    assert_eq!(e.fallbacks, fallback::INTENSITY_OTHER_YEAR);
     assert_eq!(
         (
             e.dq.technological,
@@ -163,7 +161,7 @@ fn supplier_specific_wins_and_converts_currency_and_year() {
             e.dq.completeness,
             e.dq.reliability
         ),
-        (1, 1, 1, 1, 3)
+        (1, 2, 1, 1, 3)
     );
     assert_eq!(e.data_quality, 2);
     // The line's own NAICS decides the category.
@@ -177,10 +175,7 @@ fn supplier_specific_wins_and_converts_currency_and_year() {
 
 #[test]
 fn supplier_without_intensity_year_assumes_spend_year() {
-    let s = SupplierProfile {
-        intensity_kg_per_usd: Some(0.5),
-        ..Default::default()
-    };
+    let s = SupplierProfile::with_intensity(None, 0.5, None);
     let mut l = spend("2023-01-01", 100.0, "USD", "484121");
     l.naics = None;
     let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
@@ -1049,11 +1044,7 @@ fn the_gases_of_every_shipped_factor_add_up_to_its_co2e() {
 fn physical_data_wins_over_a_suppliers_intensity() {
     // 500 t.km of HGV freight (0.09752 kg/t.km → 48.76 kg) bought for 1,000 USD from a
     // supplier whose intensity is 0.5 kg/USD: the physical data decides.
-    let s = SupplierProfile {
-        intensity_kg_per_usd: Some(0.5),
-        intensity_year: Some(2024),
-        ..Default::default()
-    };
+    let s = SupplierProfile::with_intensity(None, 0.5, Some(2024));
     let mut l = activity(
         "2024-03-01",
         500.0,
@@ -1073,4 +1064,196 @@ fn physical_data_wins_over_a_suppliers_intensity() {
     let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
     assert_eq!(e.method, Method::SupplierSpecific);
     close(e.co2e_kg, 500.0);
+}
+
+fn intensity(year: Option<u16>, kg: f64, boundary: Boundary, verified: bool) -> SupplierIntensity {
+    SupplierIntensity {
+        year,
+        kg_per_usd: kg,
+        data: SupplierData {
+            boundary,
+            verified,
+            boundary_stated: true,
+        },
+    }
+}
+
+fn at_supplier(date: &str, usd: f64) -> Line {
+    let mut l = spend(date, usd, "USD", "484121");
+    l.naics = None;
+    l.supplier_id = Some("S".into());
+    l
+}
+
+#[test]
+fn a_suppliers_intensity_of_the_lines_own_year_is_used() {
+    // The example: 1,000,000 USD in 2022 at a 2022 intensity of 0.30 is 300,000 kg,
+    // and stays so when a 2024 value of 0.20 is added.
+    let mut s = SupplierProfile {
+        intensities: vec![intensity(Some(2022), 0.30, Boundary::CradleToGate, false)],
+        ..Default::default()
+    };
+    let l = at_supplier("2022-05-01", 1_000_000.0);
+    let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
+    close(e.co2e_kg, 300_000.0);
+    s.intensities
+        .push(intensity(Some(2024), 0.20, Boundary::CradleToGate, false));
+    let e2 = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
+    assert_eq!(e2.co2e_kg, e.co2e_kg);
+    assert_eq!(e2.fallbacks, 0);
+    // A 2024 line uses the 2024 value: 1,000 × 0.20 = 200 kg.
+    let e = calculate(
+        catalog(),
+        CalcConfig::default(),
+        &at_supplier("2024-01-10", 1000.0),
+        Some(&s),
+    )
+    .unwrap();
+    close(e.co2e_kg, 200.0);
+    assert_eq!(e.factor, FactorRef::Supplier { year: 2024 });
+}
+
+#[test]
+fn another_years_intensity_is_a_temporal_fallback_with_a_penalty() {
+    // A 2023 line, values for 2022 (0.30) and 2024 (0.20): both a year away, the earlier
+    // wins. 1,000 USD of 2023 in 2022 USD × 0.30 = 1,000 × 292.655 / 304.702 × 0.30.
+    let s = SupplierProfile {
+        intensities: vec![
+            intensity(Some(2024), 0.20, Boundary::CradleToGate, true),
+            intensity(Some(2022), 0.30, Boundary::CradleToGate, true),
+        ],
+        ..Default::default()
+    };
+    let l = at_supplier("2023-03-01", 1000.0);
+    let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
+    close(e.co2e_kg, 288.138_902_928_106_8);
+    assert_eq!(e.factor, FactorRef::Supplier { year: 2022 });
+    assert_eq!(e.fallbacks, fallback::INTENSITY_OTHER_YEAR);
+    // Verified cradle-to-gate: 1 everywhere but temporal, a year apart (1) + the penalty.
+    assert_eq!(e.dq.temporal, 2);
+    assert_eq!(
+        (e.dq.technological, e.dq.reliability, e.data_quality),
+        (1, 1, 2)
+    );
+    let r = e.record(catalog(), &l);
+    let f = r
+        .fallbacks
+        .iter()
+        .find(|f| f.code == "intensity_other_year")
+        .unwrap();
+    assert_eq!(
+        f.message,
+        "the supplier has no intensity for 2023; its 2022 value was used (temporal data quality lowered by one)"
+    );
+    // Of its own year, it is a 1: verified cradle-to-gate data only.
+    let e = calculate(
+        catalog(),
+        CalcConfig::default(),
+        &at_supplier("2024-03-01", 1000.0),
+        Some(&s),
+    )
+    .unwrap();
+    assert_eq!(e.data_quality, 1);
+    // An undated value serves before another year's.
+    let mut s2 = s.clone();
+    s2.intensities
+        .push(intensity(None, 0.5, Boundary::CradleToGate, true));
+    let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s2)).unwrap();
+    close(e.co2e_kg, 500.0);
+    assert_eq!(e.fallbacks, fallback::INTENSITY_YEAR_ASSUMED);
+}
+
+#[test]
+fn an_unstated_boundary_is_read_as_cradle_to_gate_and_said_so() {
+    let s = SupplierProfile::with_intensity(None, 0.25, Some(2024));
+    let l = at_supplier("2024-03-01", 1000.0);
+    let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
+    assert_eq!(e.method, Method::SupplierSpecific);
+    close(e.co2e_kg, 250.0);
+    let r = e.record(catalog(), &l);
+    let d = r.supplier_data.as_ref().unwrap();
+    assert_eq!(
+        (d.boundary, d.boundary_stated, d.verified),
+        (Boundary::CradleToGate, false, false)
+    );
+    assert!(r.fallbacks.iter().any(|f| f.code == "boundary_not_stated"));
+    // Scope 1, 2 and upstream 3: supplier-specific, but technological 2 (a company
+    // boundary standing in for the product's).
+    let s = SupplierProfile {
+        intensities: vec![intensity(
+            Some(2024),
+            0.25,
+            Boundary::Scope123Upstream,
+            true,
+        )],
+        ..Default::default()
+    };
+    let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
+    assert_eq!(e.method, Method::SupplierSpecific);
+    assert_eq!((e.dq.technological, e.data_quality), (2, 2));
+}
+
+#[test]
+fn a_scope_1_2_intensity_is_hybrid_with_the_eeio_upstream_share() {
+    // 10,000 USD in 2024 at a supplier (NAICS 484121, EPA v1.3.0 0.595 kg/2022 USD with
+    // margins) whose verified Scope 1+2 intensity for 2024 is 0.10 kg/USD:
+    // - supplier share: 10,000 × 0.10 = 1,000 kg;
+    // - EEIO cradle-to-gate: 10,000 × 292.655 / 313.689 × 0.595 = 5,551.0306 kg;
+    // - upstream share: 5,551.0306 − 1,000 = 4,551.0306 kg.
+    let s = SupplierProfile {
+        naics: Some(Naics::parse("484121").unwrap()),
+        country: Some("US".into()),
+        intensities: vec![intensity(Some(2024), 0.10, Boundary::Scope12, true)],
+    };
+    let l = at_supplier("2024-06-01", 10_000.0);
+    let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
+    assert_eq!(e.method, Method::Hybrid);
+    let h = e.hybrid.unwrap();
+    close(h.cradle_to_gate_kg, 5_551.030_638_626_154);
+    close(h.upstream_kg, 4_551.030_638_626_154);
+    close(e.co2e_kg, 5_551.030_638_626_154);
+    // Technological 3 (supplier data for part, sector averages for the rest), temporal 1,
+    // geographical 1 (US supplier, US factor), complete, verified with national data (2).
+    assert_eq!(
+        (
+            e.dq.technological,
+            e.dq.temporal,
+            e.dq.geographical,
+            e.dq.completeness,
+            e.dq.reliability
+        ),
+        (3, 1, 1, 1, 2)
+    );
+    assert_eq!(e.data_quality, 3);
+    let r = e.record(catalog(), &l);
+    assert_eq!(r.method, Method::Hybrid);
+    let hy = r.supplier_data.unwrap().hybrid.unwrap();
+    close(hy.supplier_scope_1_2_kg, 1000.0);
+    assert_eq!(
+        (
+            &*hy.eeio_factor.set,
+            &*hy.eeio_factor.key,
+            hy.eeio_factor.value
+        ),
+        ("epa-supply-chain", "484121", 0.595)
+    );
+    close(hy.eeio_cpi_ratio, 292.655 / 313.689);
+    // No gas split for either part.
+    let g = r.gases.unwrap();
+    close(g.unspecified, e.co2e_kg);
+    // A supplier whose Scope 1+2 alone exceeds the estimate: 10,000 × 0.7 = 7,000 kg, and
+    // no upstream share, said in the trail.
+    let s = SupplierProfile {
+        intensities: vec![intensity(Some(2024), 0.7, Boundary::Scope12, false)],
+        ..s
+    };
+    let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
+    close(e.co2e_kg, 7000.0);
+    assert_eq!(e.hybrid.unwrap().upstream_kg, 0.0);
+    let r = e.record(catalog(), &l);
+    assert!(r.fallbacks.iter().any(|f| f.code == "hybrid_upstream_zero"));
+    // Without a NAICS code anywhere, the upstream share cannot be found.
+    let s = SupplierProfile { naics: None, ..s };
+    let err = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap_err();
+    assert_eq!(err.code, "naics_required");
 }

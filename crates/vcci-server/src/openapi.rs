@@ -368,7 +368,7 @@ fn schemas() -> Value {
             "required": ["co2e_kg", "category", "method", "data_quality", "factor", "conversions", "fallbacks"],
             "properties": {
                 "co2e_kg": num, "category": int, "category_name": s, "category_source": {"type": "string", "enum": ["line", "naics", "activity", "default", "capex"]},
-                "method": {"type": "string", "enum": ["supplier_specific", "average_data", "spend_based"]},
+                "method": {"type": "string", "enum": ["supplier_specific", "average_data", "hybrid", "spend_based"]},
                 "data_quality": {"type": "integer", "minimum": 1, "maximum": 5, "description": "the aggregate of data_quality_indicators"},
                 "data_quality_indicators": {
                     "type": "object",
@@ -393,6 +393,20 @@ fn schemas() -> Value {
                     }},
                 },
                 "gases": {"$ref": "#/components/schemas/Gases"},
+                "supplier_data": {
+                    "type": "object",
+                    "description": "A supplier-specific or hybrid result: what is known of the supplier's intensity used, and a hybrid's two parts",
+                    "required": ["boundary", "boundary_stated", "verified"],
+                    "properties": {
+                        "boundary": {"type": "string", "enum": ["scope_1_2", "scope_1_2_3_upstream", "cradle_to_gate"]},
+                        "boundary_stated": {"type": "boolean", "description": "false: given without a boundary, read as cradle_to_gate"},
+                        "verified": {"type": "boolean"},
+                        "hybrid": {"type": "object", "description": "co2e_kg = supplier_scope_1_2_kg + upstream_kg", "properties": {
+                            "supplier_scope_1_2_kg": num, "eeio_factor": {"$ref": "#/components/schemas/FactorUsed"},
+                            "eeio_cpi_ratio": num, "eeio_amount_usd_price_year": num, "eeio_cradle_to_gate_kg": num, "upstream_kg": num,
+                        }},
+                    },
+                },
                 "biogenic_co2_kg": {"type": "number", "description": "biogenic CO2 of a fuel or electricity input, outside the scopes: not in co2e_kg"},
                 "scope_1_2": {
                     "type": "object",
@@ -447,7 +461,30 @@ fn schemas() -> Value {
             "properties": {
                 "supplier_id": s, "name": s, "country": opt_s, "naics_code": opt_s,
                 "intensity_kg_per_usd": opt_n, "intensity_year": {"type": ["integer", "null"]}, "intensity_source": opt_s,
+                "intensity_boundary": {"type": ["string", "null"], "enum": ["scope_1_2", "scope_1_2_3_upstream", "cradle_to_gate", null],
+                    "description": "what the intensity covers; absent: cradle_to_gate, recorded as not stated"},
+                "intensity_verified": {"type": ["boolean", "null"]},
+                "intensities": {"type": "array", "readOnly": true, "description": "the intensity history, one value per year (year null: the undated value)",
+                    "items": {"$ref": "#/components/schemas/SupplierIntensity"}},
             },
+        },
+        "SupplierIntensity": {
+            "type": "object",
+            "required": ["year", "kg_per_usd", "boundary", "boundary_stated", "verified"],
+            "properties": {
+                "year": {"type": ["integer", "null"]}, "kg_per_usd": num,
+                "boundary": {"type": "string", "enum": ["scope_1_2", "scope_1_2_3_upstream", "cradle_to_gate"]},
+                "boundary_stated": {"type": "boolean"}, "verified": {"type": "boolean"}, "source": opt_s, "updated_at": s,
+            },
+        },
+        "SupplierIntensities": {
+            "type": "object",
+            "required": ["supplier_id", "intensities"],
+            "properties": {"supplier_id": s, "intensities": {"type": "array", "items": {"$ref": "#/components/schemas/SupplierIntensity"}}},
+        },
+        "RemovedIntensity": {
+            "type": "object",
+            "properties": {"supplier_id": s, "year": {"type": ["integer", "null"]}, "recalculated_lines": int},
         },
         "SupplierPage": page_of("Supplier"),
         "SupplierDetail": {

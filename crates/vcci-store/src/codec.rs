@@ -7,14 +7,15 @@
 //!
 //! Format (version 1): a version byte, a presence bitmask (u32 LE), then each present field
 //! in the order of `Tag`: f64 as 8 bytes LE, integers as 2 or 4 bytes LE, bytes as a u32 LE
-//! length and the bytes. Append new fields at the end; never reorder.
+//! length and the bytes. Append new fields at the end; never reorder. 31 of the 32 bits are
+//! taken: the field after the next one needs a version 2 (a wider mask).
 //!
 //! Also here: the other storage encodings that reads and writes share, the small integer
 //! codes of enums and the integer units of the read models' sums.
 
 use std::borrow::Cow;
 
-use vcci_core::calc::FactorRef;
+use vcci_core::calc::{FactorRef, HybridUpstream};
 use vcci_core::factors::{SET_DESNZ, SET_EPA, SET_SUPPLIER};
 use vcci_core::gases::GasSplit;
 use vcci_core::{CategorySource, EpaVersion, Method, PriceBasis};
@@ -66,6 +67,10 @@ pub struct Body {
     /// The five data-quality indicators, packed (`DataQuality::pack`); absent on lines
     /// stored before they existed.
     pub dq: Option<u16>,
+    /// A supplier-specific or hybrid result: the boundary, verification and statement of
+    /// the intensity used (`SupplierData::pack`). A hybrid's EEIO factor is an `upstream`
+    /// part of kind `eeio_upstream`.
+    pub supplier_data: Option<u16>,
 }
 
 /// Borrowed view used for encoding without copies.
@@ -101,6 +106,7 @@ pub struct BodyRef<'a> {
     pub assumed_currency: Option<&'a str>,
     pub capex: bool,
     pub dq: Option<u16>,
+    pub supplier_data: Option<u16>,
 }
 
 struct W<'b> {
@@ -182,6 +188,7 @@ impl BodyRef<'_> {
         w.str(self.assumed_currency);
         w.u16(self.capex.then_some(1));
         w.u16(self.dq);
+        w.u16(self.supplier_data);
         let mask = w.mask.to_le_bytes();
         out[1..5].copy_from_slice(&mask);
     }
@@ -280,6 +287,7 @@ impl Body {
             assumed_currency: r.str()?,
             capex: r.u16()? == Some(1),
             dq: r.u16()?,
+            supplier_data: r.u16()?,
         })
     }
 
@@ -362,10 +370,32 @@ impl Body {
             _ => vcci_core::calc::gases_of(cat, f, self.factor_value, amount, false),
         };
         for u in self.upstream_parts().ok()? {
+            if u.eeio().is_some() {
+                // A hybrid's upstream share: a remainder of the sector factor, no gas split.
+                g = g.plus(GasSplit::unspecified(self.hybrid()?.upstream_kg));
+                continue;
+            }
             let i = cat.desnz.find(&u.key)?;
             g = g.plus(vcci_core::calc::desnz_split(cat, i).scaled(amount));
         }
         Some(g)
+    }
+
+    /// A hybrid result's upstream share, recomputed from the stored spend with the same
+    /// operations as the engine's (so to the bit).
+    pub fn hybrid(&self) -> Option<HybridUpstream> {
+        let (version, index) = self.upstream_parts().ok()?.iter().find_map(Upstream::eeio)?;
+        let usd = self.amount? / self.fx_rate?;
+        let supplier_kg = usd * self.cpi_ratio? * self.factor_value;
+        vcci_core::calc::hybrid_upstream(
+            vcci_core::catalog(),
+            version,
+            index,
+            basis_from_code(self.price_basis),
+            usd,
+            self.cpi_from_year?,
+            supplier_kg,
+        )
     }
 
     /// Biogenic CO2 of a fuel or electricity input (kg, outside the scopes).
@@ -439,6 +469,9 @@ pub(crate) fn scope_split(scope: Option<u16>, kg: Option<f64>) -> (i64, i64) {
     }
 }
 
+/// The kind of a hybrid result's upstream part.
+pub const EEIO_UPSTREAM: &str = "eeio_upstream";
+
 /// One upstream factor of an energy or fuel input as the body stores it: its kind, key and
 /// value, one per line of text as `kind key value` (keys are slugs, without spaces).
 #[derive(Clone, Debug, PartialEq)]
@@ -455,6 +488,32 @@ impl Upstream {
             out += &format!("{} {} {}\n", u.kind, u.factor.key, u.factor.value);
         }
         out
+    }
+
+    /// A hybrid result's EEIO factor, as a part of kind `eeio_upstream` keyed
+    /// `epa-supply-chain/VERSION/NAICS`.
+    pub(crate) fn encode_eeio(h: &HybridUpstream) -> String {
+        let key = &vcci_core::catalog().epa(h.version).factors[h.index as usize].key;
+        format!(
+            "{EEIO_UPSTREAM} {SET_EPA}/{}/{key} {}\n",
+            h.version.as_str(),
+            h.factor_value
+        )
+    }
+
+    /// The EPA version and factor index of an `eeio_upstream` part.
+    pub fn eeio(&self) -> Option<(EpaVersion, u32)> {
+        if self.kind != EEIO_UPSTREAM {
+            return None;
+        }
+        let mut it = self.key.split('/');
+        let (Some(SET_EPA), Some(v), Some(naics)) = (it.next(), it.next(), it.next()) else {
+            return None;
+        };
+        let version = EpaVersion::parse(v).ok()?;
+        let n = vcci_core::Naics::parse(naics).ok()?;
+        let i = vcci_core::catalog().epa(version).find(n)?;
+        Some((version, i as u32))
     }
 
     fn decode_all(s: &str) -> Result<Vec<Upstream>> {
@@ -480,6 +539,7 @@ pub fn method_code(m: Method) -> u8 {
         Method::SupplierSpecific => 1,
         Method::AverageData => 2,
         Method::SpendBased => 3,
+        Method::Hybrid => 4,
     }
 }
 
@@ -487,6 +547,7 @@ pub fn method_from_code(c: u8) -> Method {
     match c {
         1 => Method::SupplierSpecific,
         2 => Method::AverageData,
+        4 => Method::Hybrid,
         _ => Method::SpendBased,
     }
 }

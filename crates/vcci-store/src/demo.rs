@@ -276,7 +276,7 @@ pub fn generate(
     let mut rng = Rng::new(spec.seed);
     writeln!(
         suppliers_out,
-        "supplier_id,name,country,naics_code,intensity_kg_per_usd,intensity_year,intensity_source"
+        "supplier_id,name,country,naics_code,intensity_kg_per_usd,intensity_year,intensity_source,intensity_boundary,intensity_verified"
     )?;
     let mut sups = Vec::with_capacity(spec.suppliers);
     for i in 0..spec.suppliers {
@@ -295,9 +295,20 @@ pub fn generate(
         } else {
             (String::new(), String::new(), String::new())
         };
+        // Of those, a third report Scope 1+2 only (hybrid), a third cradle-to-gate, a third
+        // no boundary; every other one is verified. (No random draw: the rest of the demo
+        // stays as it was.)
+        let (boundary, verified) = if intensity.is_empty() {
+            ("", "")
+        } else {
+            (
+                ["scope_1_2", "cradle_to_gate", ""][i % 3],
+                ["true", "false"][i % 2],
+            )
+        };
         writeln!(
             suppliers_out,
-            "{id},{},{country},{naics},{intensity},{year},{}",
+            "{id},{},{country},{naics},{intensity},{year},{},{boundary},{verified}",
             csv_text(&name),
             csv_text(&source)
         )?;

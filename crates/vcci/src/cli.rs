@@ -77,6 +77,9 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Suppliers' intensity histories (set values by importing a supplier CSV).
+    #[command(subcommand)]
+    Suppliers(SuppliersCommand),
     /// Load-test an API (open or closed loop), check SLOs, write reports; exits non-zero
     /// when an SLO fails.
     Loadtest(LoadtestArgs),
@@ -411,6 +414,33 @@ pub struct FactorShowArgs {
     pub key: String,
     #[arg(long)]
     pub version: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuppliersCommand {
+    /// List a supplier's intensity values, one per year.
+    Intensities(SupplierIntensitiesArgs),
+    /// Remove one year's value (`undated` for the value given without a year) and
+    /// recalculate the supplier's lines.
+    RemoveIntensity(SupplierRemoveIntensityArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SupplierIntensitiesArgs {
+    #[arg(long)]
+    pub org: String,
+    pub supplier_id: String,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SupplierRemoveIntensityArgs {
+    #[arg(long)]
+    pub org: String,
+    pub supplier_id: String,
+    /// The year (1990–2100), or `undated`.
+    pub year: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -32,6 +32,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Factors(FactorsCommand::Show(a)) => factors_show(a),
         Command::Keys(KeysCommand::Create(a)) => keys_create(&store_args, a),
         Command::Keys(KeysCommand::Revoke(a)) => keys_revoke(&store_args, a),
+        Command::Suppliers(SuppliersCommand::Intensities(a)) => intensities_cmd(&store_args, a),
+        Command::Suppliers(SuppliersCommand::RemoveIntensity(a)) => {
+            remove_intensity_cmd(&store_args, a)
+        }
         Command::Loadtest(a) => crate::loadtest::loadtest_cmd(a),
     }
 }
@@ -762,6 +766,73 @@ fn factors_show(a: FactorShowArgs) -> Result<()> {
         })?;
     println!("{}", serde_json::to_string_pretty(&f)?);
     Ok(())
+}
+
+fn intensities_cmd(sa: &StoreArgs, a: SupplierIntensitiesArgs) -> Result<()> {
+    let store = open_store(sa)?;
+    let db = store.connect()?;
+    let org = db.require_org(&a.org)?;
+    let h = db
+        .supplier_intensities(org.id, &a.supplier_id)?
+        .ok_or_else(|| anyhow!("no supplier '{}' in organization '{}'", a.supplier_id, org.name))?;
+    if matches!(a.format, Format::Json) {
+        println!("{}", serde_json::to_string_pretty(&h)?);
+        return Ok(());
+    }
+    let mut t = Table::new(&[
+        ("year", false),
+        ("kg CO2e/USD", true),
+        ("boundary", false),
+        ("stated", false),
+        ("verified", false),
+        ("source", false),
+        ("updated", false),
+    ]);
+    let yes = |b: bool| if b { "yes" } else { "no" }.to_owned();
+    for v in &h {
+        t.row(vec![
+            v.year.map_or("undated".to_owned(), |y| y.to_string()),
+            v.kg_per_usd.to_string(),
+            v.boundary.as_str().to_owned(),
+            yes(v.boundary_stated),
+            yes(v.verified),
+            v.source.clone().unwrap_or_default(),
+            v.updated_at.clone(),
+        ]);
+    }
+    print!(
+        "{}",
+        match a.format {
+            Format::Csv => t.to_csv(),
+            _ => t.to_text(),
+        }
+    );
+    Ok(())
+}
+
+fn remove_intensity_cmd(sa: &StoreArgs, a: SupplierRemoveIntensityArgs) -> Result<()> {
+    let year = match a.year.as_str() {
+        "undated" => None,
+        y => match y.parse::<u16>() {
+            Ok(y) if (1990..=2100).contains(&y) => Some(y),
+            _ => bail!("'{y}' is not a year (1990–2100) or 'undated'"),
+        },
+    };
+    let store = open_store(sa)?;
+    let mut db = store.connect()?;
+    let org = db.require_org(&a.org)?;
+    let shown = year.map_or("undated".to_owned(), |y| y.to_string());
+    match db.remove_supplier_intensity(catalog(), &org, &a.supplier_id, year)? {
+        Some(n) => {
+            println!(
+                "Removed the {shown} intensity of '{}'; {} lines recalculated.",
+                a.supplier_id,
+                group(n)
+            );
+            Ok(())
+        }
+        None => bail!("supplier '{}' has no {shown} intensity", a.supplier_id),
+    }
 }
 
 fn keys_create(sa: &StoreArgs, a: KeyCreateArgs) -> Result<()> {

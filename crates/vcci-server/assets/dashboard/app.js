@@ -12,7 +12,7 @@ const CATEGORY_NAMES = [
 ];
 const COLORS = ["#2b6cb0", "#38a169", "#d69e2e", "#e53e3e", "#805ad5", "#319795", "#dd6b20", "#b83280",
   "#718096", "#2c5282", "#276749", "#975a16", "#9b2c2c", "#553c9a", "#234e52"];
-const METHOD_NAMES = { supplier_specific: "Supplier-specific", average_data: "Average-data", spend_based: "Spend-based" };
+const METHOD_NAMES = { supplier_specific: "Supplier-specific", average_data: "Average-data", hybrid: "Hybrid", spend_based: "Spend-based" };
 
 const $ = (id) => document.getElementById(id);
 const state = { key: sessionStorage.getItem("vcci-key"), me: null, charts: {},
@@ -312,6 +312,19 @@ async function showLine(id, tr) {
     box.appendChild(el("h2", "Factor"));
     box.appendChild(dl([["Set", e.factor.set], ["Version", e.factor.version], ["Key", e.factor.key], ["Value", e.factor.value + " " + e.factor.unit],
       ["Scope", e.factor.scope]]));
+    const sd = e.supplier_data;
+    if (sd) {
+      box.appendChild(el("h2", "Supplier data"));
+      box.appendChild(dl([["Boundary", sd.boundary.replaceAll("_", " ") + (sd.boundary_stated ? "" : " (not stated: read as cradle to gate)")],
+        ["Verified", sd.verified ? "yes" : "no"]]));
+      const h = sd.hybrid;
+      if (h) {
+        box.appendChild(el("p", "Hybrid: the supplier's Scope 1+2 plus the upstream share from the EEIO factor of its NAICS code.", "muted"));
+        box.appendChild(dl([["Supplier Scope 1+2", fmt(h.supplier_scope_1_2_kg, 3) + " kg"],
+          ["EEIO cradle-to-gate", fmt(h.eeio_cradle_to_gate_kg, 3) + " kg = " + fmt(h.eeio_amount_usd_price_year, 2) + " USD × " + h.eeio_factor.value + " " + h.eeio_factor.unit + " (NAICS " + h.eeio_factor.key + ")"],
+          ["Upstream share", fmt(h.upstream_kg, 3) + " kg (the estimate less the supplier's Scope 1+2, at least 0)"]]));
+      }
+    }
     if (e.scope_1_2) {
       box.appendChild(el("h2", "Scope " + e.scope_1_2.scope + " (recorded apart)"));
       box.appendChild(el("p", fmt(e.scope_1_2.co2e_kg, 3) + " kg CO2e of Scope " + e.scope_1_2.scope +

@@ -29,6 +29,9 @@ const FIELDS: &[&str] = &[
     SUPPLIER_FIELDS[4],
     SUPPLIER_FIELDS[5],
     SUPPLIER_FIELDS[6],
+    SUPPLIER_FIELDS[7],
+    SUPPLIER_FIELDS[8],
+    "intensities",
     "emissions",
 ];
 
@@ -62,6 +65,81 @@ pub fn api(api: Api) -> Api {
             .json("SupplierDetail")
             .errors(&[400, 404]),
     )
+    .get(
+        "/api/v1/suppliers/{supplier_id}/intensities",
+        list_intensities,
+        Op::new("listSupplierIntensities", "suppliers", "A supplier's intensity history, one value per year")
+            .path_param("supplier_id", "The supplier's id.")
+            .json("SupplierIntensities")
+            .errors(&[404]),
+    )
+    .delete(
+        "/api/v1/suppliers/{supplier_id}/intensities/{year}",
+        remove_intensity,
+        Op::new("removeSupplierIntensity", "suppliers", "Remove one year's value of a supplier's intensity (`undated` for the value given without a year); the supplier's lines are recalculated")
+            .role("analyst")
+            .path_param("supplier_id", "The supplier's id.")
+            .path_param("year", "The year (1990–2100), or `undated`.")
+            .json("RemovedIntensity")
+            .errors(&[400, 403, 404]),
+    )
+}
+
+async fn list_intensities(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ctx: CacheCtx,
+    Path(id): Path<String>,
+) -> Response {
+    let org = caller.org_id();
+    app.cached(org, ctx, async {
+        let shown = id.clone();
+        let h = app
+            .db(move |db| db.supplier_intensities(org, &id))
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("supplier '{shown}'")))?;
+        Ok(json!({"supplier_id": shown, "intensities": h}))
+    })
+    .await
+}
+
+/// `undated` or a year of 1990–2100.
+fn intensity_year(s: &str) -> Result<Option<u16>, ApiError> {
+    if s == "undated" {
+        return Ok(None);
+    }
+    match s.parse::<u16>() {
+        Ok(y) if (1990..=2100).contains(&y) => Ok(Some(y)),
+        _ => Err(ApiError::bad_request(
+            "invalid_year",
+            format!("'{s}' is not a year (1990–2100) or 'undated'"),
+        )),
+    }
+}
+
+async fn remove_intensity(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path((id, year)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let year = intensity_year(&year)?;
+    let org = caller.org.clone();
+    let shown = id.clone();
+    let n = app
+        .db_write(org.id, move |db| {
+            db.remove_supplier_intensity(catalog(), &org, &id, year)
+        })
+        .await?;
+    match n {
+        Some(n) => Ok(Json(
+            json!({"supplier_id": shown, "year": year, "recalculated_lines": n}),
+        )),
+        None => Err(ApiError::not_found(format!(
+            "an intensity of supplier '{shown}' for {}",
+            year.map_or("no year (undated)".to_owned(), |y| y.to_string())
+        ))),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -77,15 +155,16 @@ fn parse_supplier(v: &Value) -> Result<Supplier, Vec<vcci_core::LineError>> {
             message: "a supplier must be a JSON object".into(),
         }]
     })?;
-    let mut owned: [Option<String>; 7] = Default::default();
+    let mut owned: [Option<String>; 9] = Default::default();
     for (i, name) in SUPPLIER_FIELDS.iter().enumerate() {
         owned[i] = match obj.get(*name) {
             Some(Value::String(s)) => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
+            Some(Value::Bool(b)) if *name == "intensity_verified" => Some(b.to_string()),
             _ => None,
         };
     }
-    let mut values: [Option<&str>; 7] = [None; 7];
+    let mut values: [Option<&str>; 9] = [None; 9];
     for (slot, s) in values.iter_mut().zip(&owned) {
         *slot = s.as_deref();
     }

@@ -242,10 +242,15 @@ impl Db {
             },
         )?;
         let total: i64 = acc.values().map(|a| a.mg).sum();
-        let supplier_code = crate::codec::method_code(Method::SupplierSpecific);
+        // Supplier primary data: supplier-specific results and hybrid ones (calculated
+        // with the supplier's own Scope 1+2; docs/CALCULATION.md).
+        let supplier_codes = [
+            crate::codec::method_code(Method::SupplierSpecific),
+            crate::codec::method_code(Method::Hybrid),
+        ];
         let supplier_mg: i64 = acc
             .values()
-            .filter_map(|a| a.methods.get(&supplier_code).map(|m| m.0))
+            .flat_map(|a| supplier_codes.iter().filter_map(|c| a.methods.get(c).map(|m| m.0)))
             .sum();
         let mut gwp: Vec<String> = acc
             .values()
@@ -358,7 +363,7 @@ impl Inventory {
     /// The inventory as CSV: one row per category.
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
-            "category,name,status,co2e_kg,tco2e,share,transaction_count,supplier_specific_share,average_data_share,spend_based_share,data_quality,factor_sets,dq_technological,dq_temporal,dq_geographical,dq_completeness,dq_reliability,co2_kg,ch4_kg,n2o_kg,other_gases_kg,radiative_forcing_kg,unspecified_gas_kg\n",
+            "category,name,status,co2e_kg,tco2e,share,transaction_count,supplier_specific_share,average_data_share,spend_based_share,data_quality,factor_sets,dq_technological,dq_temporal,dq_geographical,dq_completeness,dq_reliability,co2_kg,ch4_kg,n2o_kg,other_gases_kg,radiative_forcing_kg,unspecified_gas_kg,hybrid_share\n",
         );
         for c in &self.categories {
             // Empty cells for a category without data (not reported is not zero).
@@ -385,7 +390,7 @@ impl Inventory {
                 )
             });
             out += &format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{},{ind},{gases}\n",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{ind},{gases},{}\n",
                 c.category,
                 crate::model::csvout::field(c.name),
                 c.status,
@@ -397,14 +402,15 @@ impl Inventory {
                 m(Method::AverageData),
                 m(Method::SpendBased),
                 c.data_quality.map_or(String::new(), |q| format!("{q:.2}")),
-                crate::model::csvout::field(&sets.join("; "))
+                crate::model::csvout::field(&sets.join("; ")),
+                m(Method::Hybrid)
             );
         }
         // Recorded apart, after the categories: not part of the Scope 3 total.
         let apart = self.scope_1_2_recorded_apart;
         for (scope, kg) in [(1, apart.scope_1_kg), (2, apart.scope_2_kg)] {
             out += &format!(
-                ",Scope {scope} of energy and fuel inputs (not in the Scope 3 total),recorded_apart,{kg},{},,,,,,,,,,,,,,,,,,\n",
+                ",Scope {scope} of energy and fuel inputs (not in the Scope 3 total),recorded_apart,{kg},{},,,,,,,,,,,,,,,,,,,\n",
                 kg / 1000.0
             );
         }
@@ -425,7 +431,7 @@ impl Inventory {
                 .map_or("n/a".to_owned(), |s| format!("{s:.4}"))
         );
         out += &format!(
-            ",{},disclosure,,,,,,,,,,,,,,,,,,,,\n",
+            ",{},disclosure,,,,,,,,,,,,,,,,,,,,,\n",
             crate::model::csvout::field(&text)
         );
         out

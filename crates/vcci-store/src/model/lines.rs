@@ -5,14 +5,14 @@ use serde::Serialize;
 use std::borrow::Cow;
 
 use vcci_core::calc::{
-    Conversions, EmissionRecord, FactorInfo, FallbackInfo, OwnScopeInfo, SpendInfo, UnitInfo,
-    UpstreamInfo, desnz_info,
+    Conversions, EmissionRecord, FactorInfo, FallbackInfo, OwnScopeInfo, SpendInfo,
+    SupplierDataInfo, UnitInfo, UpstreamInfo, desnz_info,
 };
 use vcci_core::factors::{SET_DESNZ, SET_EPA};
 use vcci_core::{Date, PriceBasis};
 
 use crate::Result;
-use crate::codec::{Body, basis_from_code, factor_names, method_from_code, source_from_code};
+use crate::codec::{Body, EEIO_UPSTREAM, basis_from_code, factor_names, method_from_code, source_from_code};
 use crate::conn::{Arg, Db, Dialect, Row, args};
 use crate::model::orgs::OrgId;
 
@@ -107,6 +107,8 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
     let upstream: Vec<UpstreamInfo> = b
         .upstream_parts()?
         .into_iter()
+        // A hybrid's EEIO part is named in `supplier_data`.
+        .filter(|u| u.kind != EEIO_UPSTREAM)
         .map(|u| {
             let factor = match cat.desnz.find(&u.key) {
                 // As stored: the value the line was calculated with.
@@ -132,6 +134,13 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
         .collect();
     let radiative_forcing = own.and_then(|i| vcci_core::calc::rf_info(cat, i, converted));
     let gases = b.gases();
+    let supplier_data = b
+        .supplier_data
+        .and_then(vcci_core::calc::SupplierData::unpack)
+        .map(|d| {
+            let hybrid = b.hybrid().map(|h| (b.factor_amount() * b.factor_value, h));
+            SupplierDataInfo::new(d, hybrid)
+        });
     let biogenic_co2_kg = b.biogenic_co2_kg();
     let scope_1_2 = match (b.own_scope, b.scope_1_2_kg) {
         (Some(s), Some(kg)) => Some(OwnScopeInfo {
@@ -191,6 +200,7 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
             scope_1_2,
             gases,
             biogenic_co2_kg,
+            supplier_data,
         },
     })
 }

@@ -1,9 +1,12 @@
-//! Suppliers, with their optional own emission intensity. Upserting a supplier whose
-//! profile (NAICS or intensity) changed recalculates its lines in the same transaction.
+//! Suppliers, with their own emission intensities: a history of one value per year, each
+//! with its boundary, verification and source (`supplier_intensities`). Upserting a
+//! supplier whose profile (NAICS, country or intensities) changed recalculates its lines in
+//! the same transaction.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
+use vcci_core::calc::{Boundary, SupplierData, SupplierIntensity};
 use vcci_core::line::{LineError, MAX_ID, MAX_NAME, parse_number};
 use vcci_core::{Naics, SupplierProfile};
 
@@ -12,6 +15,11 @@ use crate::model::orgs::OrgId;
 use crate::{Result, StoreError};
 
 /// Supplier fields, as in the API and the supplier CSV.
+///
+/// In a write, `intensity_*` set one value of the history: the value of `intensity_year`
+/// (or the undated value without a year); the other years' values are kept. In a read they
+/// show the latest value (the most recent year's, else the undated one), and
+/// `intensities` the whole history.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Supplier {
     pub supplier_id: String,
@@ -21,10 +29,44 @@ pub struct Supplier {
     pub intensity_kg_per_usd: Option<f64>,
     pub intensity_year: Option<u16>,
     pub intensity_source: Option<String>,
+    /// Absent in a write: `cradle_to_gate`, recorded as not stated.
+    pub intensity_boundary: Option<Boundary>,
+    /// Absent in a write: not verified.
+    pub intensity_verified: Option<bool>,
+    /// Read only: every value, by year (the undated one first).
+    pub intensities: Vec<IntensityValue>,
+}
+
+/// One stored value of a supplier's intensity history.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IntensityValue {
+    /// `None`: the undated value (per USD of each line's own year).
+    pub year: Option<u16>,
+    pub kg_per_usd: f64,
+    pub boundary: Boundary,
+    pub boundary_stated: bool,
+    pub verified: bool,
+    pub source: Option<String>,
+    pub updated_at: String,
+}
+
+impl IntensityValue {
+    /// The value as the engine uses it.
+    pub(crate) fn engine(&self) -> SupplierIntensity {
+        SupplierIntensity {
+            year: self.year,
+            kg_per_usd: self.kg_per_usd,
+            data: SupplierData {
+                boundary: self.boundary,
+                verified: self.verified,
+                boundary_stated: self.boundary_stated,
+            },
+        }
+    }
 }
 
 /// The supplier columns, in the order `Supplier::parse` expects values.
-pub const SUPPLIER_FIELDS: [&str; 7] = [
+pub const SUPPLIER_FIELDS: [&str; 9] = [
     "supplier_id",
     "name",
     "country",
@@ -32,6 +74,8 @@ pub const SUPPLIER_FIELDS: [&str; 7] = [
     "intensity_kg_per_usd",
     "intensity_year",
     "intensity_source",
+    "intensity_boundary",
+    "intensity_verified",
 ];
 
 fn err(field: &'static str, code: &'static str, message: impl Into<String>) -> LineError {
@@ -42,9 +86,18 @@ fn err(field: &'static str, code: &'static str, message: impl Into<String>) -> L
     }
 }
 
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, any case).
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
 impl Supplier {
     /// Parses text values indexed like `SUPPLIER_FIELDS` (empty = absent), collecting errors.
-    pub fn parse(v: &[Option<&str>; 7]) -> Result<Supplier, Vec<LineError>> {
+    pub fn parse(v: &[Option<&str>; 9]) -> Result<Supplier, Vec<LineError>> {
         let get = |i: usize| v[i].map(str::trim).filter(|s| !s.is_empty());
         let mut errs = Vec::new();
         let text = |i: usize, max: usize, errs: &mut Vec<LineError>| {
@@ -101,6 +154,40 @@ impl Supplier {
                 None
             }
         });
+        let intensity_boundary = get(7).and_then(|s| match Boundary::parse(s) {
+            Some(b) => Some(b),
+            None => {
+                errs.push(err(
+                    "intensity_boundary",
+                    "invalid_boundary",
+                    format!("'{s}' is not one of scope_1_2, scope_1_2_3_upstream, cradle_to_gate"),
+                ));
+                None
+            }
+        });
+        let intensity_verified = get(8).and_then(|s| match parse_bool(s) {
+            Some(b) => Some(b),
+            None => {
+                errs.push(err(
+                    "intensity_verified",
+                    "invalid_bool",
+                    format!("'{s}' is not true or false"),
+                ));
+                None
+            }
+        });
+        if get(4).is_none() {
+            // What describes an intensity needs the intensity.
+            for i in [5, 6, 7, 8] {
+                if get(i).is_some() {
+                    errs.push(err(
+                        SUPPLIER_FIELDS[i],
+                        "intensity_required",
+                        "describes an intensity, and intensity_kg_per_usd is missing",
+                    ));
+                }
+            }
+        }
         if !errs.is_empty() {
             return Err(errs);
         }
@@ -113,6 +200,22 @@ impl Supplier {
             intensity_kg_per_usd,
             intensity_year,
             intensity_source,
+            intensity_boundary,
+            intensity_verified,
+            intensities: Vec::new(),
+        })
+    }
+
+    /// The value this write sets, if any.
+    pub(crate) fn new_intensity(&self, now: &str) -> Option<IntensityValue> {
+        Some(IntensityValue {
+            year: self.intensity_year,
+            kg_per_usd: self.intensity_kg_per_usd?,
+            boundary: self.intensity_boundary.unwrap_or(Boundary::CradleToGate),
+            boundary_stated: self.intensity_boundary.is_some(),
+            verified: self.intensity_verified.unwrap_or(false),
+            source: self.intensity_source.clone(),
+            updated_at: now.to_owned(),
         })
     }
 
@@ -123,9 +226,22 @@ impl Supplier {
                 .as_deref()
                 .and_then(|n| Naics::parse(n).ok()),
             country: self.country.clone(),
-            intensity_kg_per_usd: self.intensity_kg_per_usd,
-            intensity_year: self.intensity_year,
+            intensities: self.intensities.iter().map(IntensityValue::engine).collect(),
         }
+    }
+
+    /// Fills `intensities` and the latest value's summary fields.
+    fn with_history(mut self, mut history: Vec<IntensityValue>) -> Supplier {
+        history.sort_by_key(|v| v.year);
+        if let Some(latest) = history.last() {
+            self.intensity_kg_per_usd = Some(latest.kg_per_usd);
+            self.intensity_year = latest.year;
+            self.intensity_source = latest.source.clone();
+            self.intensity_boundary = Some(latest.boundary);
+            self.intensity_verified = Some(latest.verified);
+        }
+        self.intensities = history;
+        self
     }
 }
 
@@ -144,7 +260,8 @@ pub struct SupplierEmissions {
     pub spend_usd: f64,
 }
 
-const SELECT: &str = "SELECT supplier_id, name, country, naics_code, intensity_kg_per_usd, intensity_year, intensity_source FROM suppliers";
+const SELECT: &str = "SELECT supplier_id, name, country, naics_code FROM suppliers";
+const SELECT_INTENSITIES: &str = "SELECT supplier_id, year, kg_per_usd, boundary, boundary_stated, verified, source, updated_at FROM supplier_intensities";
 
 fn row(r: &Row<'_>) -> Result<Supplier> {
     Ok(Supplier {
@@ -152,27 +269,102 @@ fn row(r: &Row<'_>) -> Result<Supplier> {
         name: r.string(1)?,
         country: r.opt_string(2)?,
         naics_code: r.opt_i64(3)?.map(|n| n.to_string()),
-        intensity_kg_per_usd: r.opt_f64(4)?,
-        intensity_year: r
-            .opt_i64(5)?
-            .map(|y| {
-                u16::try_from(y)
-                    .map_err(|_| StoreError::corrupt("a supplier's intensity_year is out of range"))
-            })
-            .transpose()?,
-        intensity_source: r.opt_string(6)?,
+        intensity_kg_per_usd: None,
+        intensity_year: None,
+        intensity_source: None,
+        intensity_boundary: None,
+        intensity_verified: None,
+        intensities: Vec::new(),
     })
 }
 
+fn intensity_row(r: &Row<'_>) -> Result<(String, IntensityValue)> {
+    let year = match r.i64(1)? {
+        0 => None,
+        y => Some(u16::try_from(y).map_err(|_| {
+            StoreError::corrupt("a supplier intensity's year is out of range")
+        })?),
+    };
+    let boundary = Boundary::parse(r.str(3)?)
+        .ok_or_else(|| StoreError::corrupt("a supplier intensity's boundary is unknown"))?;
+    Ok((
+        r.string(0)?,
+        IntensityValue {
+            year,
+            kg_per_usd: r.f64(2)?,
+            boundary,
+            boundary_stated: r.i64(4)? != 0,
+            verified: r.i64(5)? != 0,
+            source: r.opt_string(6)?,
+            updated_at: r.string(7)?,
+        },
+    ))
+}
+
+/// The stored year of a value (0 for the undated one).
+pub(crate) fn year_key(year: Option<u16>) -> i64 {
+    year.map_or(0, i64::from)
+}
+
 impl Db {
+    /// The intensity histories of `org`'s suppliers, by supplier.
+    fn histories(&self, org: OrgId, supplier_id: Option<&str>) -> Result<HashMap<String, Vec<IntensityValue>>> {
+        let rows = match supplier_id {
+            Some(id) => self.conn.query(
+                &format!("{SELECT_INTENSITIES} WHERE org_id = ?1 AND supplier_id = ?2"),
+                args![org.0, id],
+                intensity_row,
+            )?,
+            None => self.conn.query(
+                &format!("{SELECT_INTENSITIES} WHERE org_id = ?1"),
+                args![org.0],
+                intensity_row,
+            )?,
+        };
+        let mut out: HashMap<String, Vec<IntensityValue>> = HashMap::new();
+        for (id, v) in rows {
+            out.entry(id).or_default().push(v);
+        }
+        Ok(out)
+    }
+
+    /// One supplier's intensity history, by year (the undated value first); `None` if the
+    /// supplier does not exist.
+    pub fn supplier_intensities(
+        &self,
+        org: OrgId,
+        supplier_id: &str,
+    ) -> Result<Option<Vec<IntensityValue>>> {
+        Ok(self
+            .supplier(org, supplier_id)?
+            .map(|s| s.intensities))
+    }
+
+    /// One supplier with its history.
+    fn supplier(&self, org: OrgId, supplier_id: &str) -> Result<Option<Supplier>> {
+        let s = self.conn.query_opt(
+            &format!("{SELECT} WHERE org_id = ?1 AND supplier_id = ?2"),
+            args![org.0, supplier_id],
+            row,
+        )?;
+        let Some(s) = s else { return Ok(None) };
+        let mut h = self.histories(org, Some(supplier_id))?;
+        Ok(Some(s.with_history(h.remove(supplier_id).unwrap_or_default())))
+    }
+
     /// The calculation profile of every supplier of `org`.
     pub fn supplier_profiles(&self, org: OrgId) -> Result<HashMap<String, SupplierProfile>> {
         let rows = self
             .conn
             .query(&format!("{SELECT} WHERE org_id = ?1"), args![org.0], row)?;
+        let mut histories = self.histories(org, None)?;
         Ok(rows
             .into_iter()
-            .map(|s| (s.supplier_id.clone(), s.profile()))
+            .map(|s| {
+                let h = histories.remove(&s.supplier_id).unwrap_or_default();
+                let s = s.with_history(h);
+                (s.supplier_id.clone(), s.profile())
+            })
             .collect())
     }
 
@@ -182,10 +374,9 @@ impl Db {
         org: OrgId,
         keys: &[String],
     ) -> Result<HashMap<String, SupplierProfile>> {
-        let sql = format!("{SELECT} WHERE org_id = ?1 AND supplier_id = ?2");
         let mut out = HashMap::with_capacity(keys.len());
         for k in keys {
-            if let Some(s) = self.conn.query_opt(&sql, args![org.0, k], row)? {
+            if let Some(s) = self.supplier(org, k)? {
                 out.insert(s.supplier_id.clone(), s.profile());
             }
         }
@@ -193,12 +384,9 @@ impl Db {
     }
 
     pub fn get_supplier(&self, org: OrgId, supplier_id: &str) -> Result<Option<SupplierDetail>> {
-        let s = self.conn.query_opt(
-            &format!("{SELECT} WHERE org_id = ?1 AND supplier_id = ?2"),
-            args![org.0, supplier_id],
-            row,
-        )?;
-        let Some(supplier) = s else { return Ok(None) };
+        let Some(supplier) = self.supplier(org, supplier_id)? else {
+            return Ok(None);
+        };
         let (mg, musd, n): (i64, i64, i64) = self.conn.query_one(
             "SELECT CAST(COALESCE(SUM(co2e_mg), 0) AS BIGINT), CAST(COALESCE(SUM(spend_musd), 0) AS BIGINT),
                CAST(COALESCE(SUM(line_count), 0) AS BIGINT)
@@ -255,6 +443,32 @@ impl Db {
         }
         args.push(Arg::Int(limit as i64));
         sql += &format!(" ORDER BY supplier_id LIMIT ?{}", args.len());
-        self.conn.query(&sql, &args, row)
+        let page = self.conn.query(&sql, &args, row)?;
+        if page.is_empty() {
+            return Ok(page);
+        }
+        // The page's histories, in one query.
+        let marks: Vec<String> = (0..page.len()).map(|i| format!("?{}", i + 2)).collect();
+        let mut a: Vec<Arg<'_>> = vec![Arg::Int(org.0)];
+        a.extend(page.iter().map(|s| Arg::Text(&s.supplier_id)));
+        let rows = self.conn.query(
+            &format!(
+                "{SELECT_INTENSITIES} WHERE org_id = ?1 AND supplier_id IN ({})",
+                marks.join(", ")
+            ),
+            &a,
+            intensity_row,
+        )?;
+        let mut histories: HashMap<String, Vec<IntensityValue>> = HashMap::new();
+        for (id, v) in rows {
+            histories.entry(id).or_default().push(v);
+        }
+        Ok(page
+            .into_iter()
+            .map(|s| {
+                let h = histories.remove(&s.supplier_id).unwrap_or_default();
+                s.with_history(h)
+            })
+            .collect())
     }
 }

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_scope_1_2_apart.sql"),
     include_str!("../../migrations/postgres/0005_org_settings.sql"),
     include_str!("../../migrations/postgres/0006_gases.sql"),
+    include_str!("../../migrations/postgres/0007_supplier_intensities.sql"),
 ];
 
 /// Advisory lock key under which PostgreSQL migrations run (one node at a time).

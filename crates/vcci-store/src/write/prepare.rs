@@ -65,6 +65,10 @@ pub fn prepare(
     // The data-quality indicators too (lines stored before they existed are rewritten
     // with them by the next recalculation or re-import).
     h = (h ^ (u64::from(emission.dq.pack()) << 8)).wrapping_mul(0x0100_0000_01b3);
+    // And what is known of a supplier's intensity (its boundary, verification, statement).
+    if let Some(d) = emission.supplier {
+        h = (h ^ (u64::from(d.pack()) << 32)).wrapping_mul(0x0100_0000_01b3);
+    }
     let body = encode_body(cat, &line, &emission, supplier_key);
     let (s1, s2) = scope_split(own_scope(cat, &emission), emission.scope_1_2_kg);
     let extras = extras_of(
@@ -122,7 +126,10 @@ fn encode_body(
     let s = emission.spend.as_ref();
     let own_scope = own_scope(cat, emission);
     let parts = emission.upstream_info(cat);
-    let upstream = (!parts.is_empty()).then(|| crate::codec::Upstream::encode_all(&parts));
+    let upstream = match emission.hybrid {
+        Some(h) => Some(crate::codec::Upstream::encode_eeio(&h)),
+        None => (!parts.is_empty()).then(|| crate::codec::Upstream::encode_all(&parts)),
+    };
     let mut body = Vec::with_capacity(96);
     BodyRef {
         description: line.description.as_deref(),
@@ -160,6 +167,7 @@ fn encode_body(
             .map(|s| s.currency.as_str()),
         capex: line.capex,
         dq: Some(emission.dq.pack()),
+        supplier_data: emission.supplier.map(|d| d.pack()),
     }
     .encode(&mut body);
     body

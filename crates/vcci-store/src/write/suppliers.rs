@@ -9,7 +9,7 @@ use super::postgres::ROWS_PER_STATEMENT;
 use super::recalc::recalculate_tx;
 use crate::conn::{Arg, Db, Tx, args};
 use crate::model::orgs::{Org, OrgId, bump_generation};
-use crate::model::suppliers::Supplier;
+use crate::model::suppliers::{IntensityValue, Supplier, year_key};
 use crate::{Result, now_rfc3339};
 
 /// Suppliers a batch refers to that do not exist yet (multi-row inserts).
@@ -43,7 +43,9 @@ pub(super) fn insert_new(tx: &Tx<'_>, org: OrgId, new_suppliers: &NewSuppliers) 
 }
 
 impl Db {
-    /// Upserts suppliers by supplier_id; lines of suppliers whose NAICS or intensity changed
+    /// Upserts suppliers by supplier_id: name, country and NAICS code; a supplier that
+    /// carries an intensity sets the value of its `intensity_year` (the undated value
+    /// without a year) and keeps the other years'. Lines of suppliers whose profile changed
     /// are recalculated in the same transaction. Returns (upserted, lines recalculated).
     pub fn upsert_suppliers(
         &mut self,
@@ -56,14 +58,10 @@ impl Db {
         let tx = self.conn.begin()?;
         let mut changed = Vec::new();
         {
-            let sql =
-                "INSERT INTO suppliers (org_id, supplier_id, name, country, naics_code, intensity_kg_per_usd,
-                   intensity_year, intensity_source, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            let sql = "INSERT INTO suppliers (org_id, supplier_id, name, country, naics_code, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (org_id, supplier_id) DO UPDATE SET name = excluded.name, country = excluded.country,
-                   naics_code = excluded.naics_code, intensity_kg_per_usd = excluded.intensity_kg_per_usd,
-                   intensity_year = excluded.intensity_year, intensity_source = excluded.intensity_source,
-                   updated_at = excluded.updated_at";
+                   naics_code = excluded.naics_code, updated_at = excluded.updated_at";
             for s in suppliers {
                 tx.execute(
                     sql,
@@ -73,19 +71,25 @@ impl Db {
                         &s.name,
                         s.country.as_deref(),
                         s.naics_code.as_deref().and_then(|n| n.parse::<u32>().ok()),
-                        s.intensity_kg_per_usd,
-                        s.intensity_year,
-                        s.intensity_source.as_deref(),
                         &now
                     ],
                 )?;
-                let new = s.profile();
-                if profiles
-                    .insert(s.supplier_id.clone(), new.clone())
-                    .is_some_and(|old| old != new)
-                {
+                let old = profiles.get(&s.supplier_id).cloned();
+                let mut new = s.profile();
+                new.intensities = old
+                    .as_ref()
+                    .map(|p| p.intensities.clone())
+                    .unwrap_or_default();
+                if let Some(v) = s.new_intensity(&now) {
+                    put_intensity(&tx, org.id, &s.supplier_id, &v)?;
+                    new.intensities.retain(|i| i.year != v.year);
+                    new.intensities.push(v.engine());
+                    new.intensities.sort_by_key(|i| i.year);
+                }
+                if old.is_some_and(|old| old != new) {
                     changed.push(s.supplier_id.clone());
                 }
+                profiles.insert(s.supplier_id.clone(), new);
             }
         }
         changed.sort();
@@ -99,4 +103,57 @@ impl Db {
         tx.commit()?;
         Ok((suppliers.len(), recalculated))
     }
+
+    /// Removes the value of `year` (the undated value for `None`) from a supplier's
+    /// intensity history and recalculates the supplier's lines. `None` if the supplier has
+    /// no such value; else the lines recalculated.
+    pub fn remove_supplier_intensity(
+        &mut self,
+        cat: &'static Catalog,
+        org: &Org,
+        supplier_id: &str,
+        year: Option<u16>,
+    ) -> Result<Option<u64>> {
+        let mut profiles = self.supplier_profiles(org.id)?;
+        let tx = self.conn.begin()?;
+        let n = tx.execute(
+            "DELETE FROM supplier_intensities WHERE org_id = ?1 AND supplier_id = ?2 AND year = ?3",
+            args![org.id.0, supplier_id, year_key(year)],
+        )?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if let Some(p) = profiles.get_mut(supplier_id) {
+            p.intensities.retain(|i| i.year != year);
+        }
+        let ids = [supplier_id.to_owned()];
+        let (recalculated, _) = recalculate_tx(&tx, cat, org, &profiles, Some(&ids))?;
+        bump_generation(&tx, org.id)?;
+        tx.commit()?;
+        Ok(Some(recalculated))
+    }
+}
+
+/// Sets one value of a supplier's intensity history.
+fn put_intensity(tx: &Tx<'_>, org: OrgId, supplier_id: &str, v: &IntensityValue) -> Result<()> {
+    tx.execute(
+        "INSERT INTO supplier_intensities (org_id, supplier_id, year, kg_per_usd, boundary,
+           boundary_stated, verified, source, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (org_id, supplier_id, year) DO UPDATE SET kg_per_usd = excluded.kg_per_usd,
+           boundary = excluded.boundary, boundary_stated = excluded.boundary_stated,
+           verified = excluded.verified, source = excluded.source, updated_at = excluded.updated_at",
+        args![
+            org.0,
+            supplier_id,
+            year_key(v.year),
+            v.kg_per_usd,
+            v.boundary.as_str(),
+            i64::from(v.boundary_stated),
+            i64::from(v.verified),
+            v.source.as_deref(),
+            v.updated_at.as_str()
+        ],
+    )?;
+    Ok(())
 }
