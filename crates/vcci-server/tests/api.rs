@@ -1248,3 +1248,182 @@ async fn a_capital_purchase_is_stored_and_reported_in_category_2() {
         "{cat2}"
     );
 }
+
+#[tokio::test]
+async fn supplier_intensities_by_year_are_listed_and_removed() {
+    let e = env();
+    let post = |body: serde_json::Value| {
+        let r = e.router.clone();
+        let k = e.analyst.clone();
+        async move { call(&r, "POST", "/api/v1/suppliers", Some(&k), Some(body)).await }
+    };
+    let (s, v) = post(json!({"suppliers": [
+        {"supplier_id": "HY", "name": "Hybrid Haulage", "country": "US", "naics_code": "484121",
+         "intensity_kg_per_usd": 0.10, "intensity_year": 2024, "intensity_boundary": "scope_1_2", "intensity_verified": true}
+    ]}))
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = post(json!({"suppliers": [
+        {"supplier_id": "HY", "name": "Hybrid Haulage", "country": "US", "naics_code": "484121",
+         "intensity_kg_per_usd": 0.30, "intensity_year": 2022, "intensity_source": "CDP 2023"}
+    ]}))
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/transactions",
+        Some(&e.analyst),
+        Some(json!({"transactions": [
+            {"transaction_id": "h24", "date": "2024-05-01", "amount": 10000, "supplier_id": "HY"},
+            {"transaction_id": "h22", "date": "2022-05-01", "amount": 1000000, "supplier_id": "HY"},
+        ]})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["accepted"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{v}"
+    );
+    let line = |id: &'static str| {
+        let r = e.router.clone();
+        let k = e.viewer.clone();
+        async move {
+            call(
+                &r,
+                "GET",
+                &format!("/api/v1/transactions/{id}"),
+                Some(&k),
+                None,
+            )
+            .await
+            .1
+        }
+    };
+    // 10,000 USD of 2024: 1,000 kg of the supplier's Scope 1+2, and the EEIO estimate
+    // 10,000 × 292.655/313.689 × 0.595 = 5,551.03 kg of which the rest is upstream.
+    let h = line("h24").await;
+    assert_eq!(h["emission"]["method"], "hybrid");
+    let sd = &h["emission"]["supplier_data"];
+    assert_eq!(
+        (sd["boundary"].as_str(), sd["verified"].as_bool()),
+        (Some("scope_1_2"), Some(true))
+    );
+    assert!(
+        (sd["hybrid"]["supplier_scope_1_2_kg"].as_f64().unwrap() - 1000.0).abs() < 1e-9,
+        "{h}"
+    );
+    assert!(
+        (sd["hybrid"]["upstream_kg"].as_f64().unwrap() - 4_551.030_638_626_154).abs() < 1e-6,
+        "{h}"
+    );
+    assert_eq!(h["emission"]["data_quality_indicators"]["technological"], 3);
+    // The 2022 line: its own year's value, 300,000 kg, unverified and not stated.
+    let g = line("h22").await;
+    assert!(
+        (g["emission"]["co2e_kg"].as_f64().unwrap() - 300_000.0).abs() < 1e-6,
+        "{g}"
+    );
+    assert_eq!(g["emission"]["supplier_data"]["boundary_stated"], false);
+
+    let (s, v) = call(
+        &e.router,
+        "GET",
+        "/api/v1/suppliers/HY/intensities",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let years: Vec<_> = v["intensities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["year"].as_u64())
+        .collect();
+    assert_eq!(years, [Some(2022), Some(2024)]);
+    let (_, sup) = call(
+        &e.router,
+        "GET",
+        "/api/v1/suppliers/HY",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (
+            sup["intensity_year"].as_u64(),
+            sup["intensity_boundary"].as_str()
+        ),
+        (Some(2024), Some("scope_1_2"))
+    );
+    assert_eq!(sup["intensities"].as_array().unwrap().len(), 2);
+
+    // Removing 2022: the 2022 line takes the 2024 value (hybrid, another year's).
+    let (s, _) = call(
+        &e.router,
+        "DELETE",
+        "/api/v1/suppliers/HY/intensities/2022",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = call(
+        &e.router,
+        "DELETE",
+        "/api/v1/suppliers/HY/intensities/2022",
+        Some(&e.analyst),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["recalculated_lines"], 1);
+    let g = line("h22").await;
+    assert_eq!(g["emission"]["method"], "hybrid");
+    assert!(
+        (g["emission"]["co2e_kg"].as_f64().unwrap() - 595_000.0).abs() < 1e-6,
+        "{g}"
+    );
+    let (s, _) = call(
+        &e.router,
+        "DELETE",
+        "/api/v1/suppliers/HY/intensities/2022",
+        Some(&e.analyst),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = call(
+        &e.router,
+        "DELETE",
+        "/api/v1/suppliers/HY/intensities/22",
+        Some(&e.analyst),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_year")),
+        "{v}"
+    );
+    let (s, _) = call(
+        &e.router,
+        "GET",
+        "/api/v1/suppliers/NOPE/intensities",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // A bad boundary names the supplier and field; nothing is stored.
+    let (s, v) = post(json!({"suppliers": [
+        {"supplier_id": "HY", "name": "H", "intensity_kg_per_usd": 0.2, "intensity_boundary": "scope_3"}
+    ]}))
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v.to_string().contains("suppliers[0]") && v.to_string().contains("intensity_boundary"),
+        "{v}"
+    );
+}

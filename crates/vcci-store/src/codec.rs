@@ -384,7 +384,11 @@ impl Body {
     /// A hybrid result's upstream share, recomputed from the stored spend with the same
     /// operations as the engine's (so to the bit).
     pub fn hybrid(&self) -> Option<HybridUpstream> {
-        let (version, index) = self.upstream_parts().ok()?.iter().find_map(Upstream::eeio)?;
+        let (version, index) = self
+            .upstream_parts()
+            .ok()?
+            .iter()
+            .find_map(Upstream::eeio)?;
         let usd = self.amount? / self.fx_rate?;
         let supplier_kg = usd * self.cpi_ratio? * self.factor_value;
         vcci_core::calc::hybrid_upstream(

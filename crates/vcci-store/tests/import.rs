@@ -718,3 +718,171 @@ fn capex_and_energy_lines_survive_import_and_recalculation() {
     );
     t.assert_read_models(&org);
 }
+
+/// A supplier's intensity is a history by year: a line uses its own year's value, another
+/// year's as a recorded fallback, and adding or removing a year changes only the lines that
+/// used it.
+#[test]
+fn supplier_intensities_are_kept_per_year() {
+    let t = store();
+    let org = t.org("acme");
+    let header = "supplier_id,name,naics_code,intensity_kg_per_usd,intensity_year,intensity_source,intensity_boundary,intensity_verified\n";
+    let (r, rejects) = t.import_suppliers(
+        &org,
+        &format!("{header}S,Supplier,484121,0.30,2022,CDP 2023,cradle_to_gate,true\n"),
+    );
+    assert_eq!((r.inserted, r.rejected), (1, 0), "{rejects}");
+    let (r, rejects) = t.import(
+        &org,
+        "transaction_id,date,amount,currency,supplier_id\n\
+         a,2022-05-01,1000000,USD,S\n\
+         b,2024-03-01,1000,USD,S\n\
+         c,2023-03-01,1000,USD,S\n",
+    );
+    assert_eq!((r.inserted, r.rejected), (3, 0), "{rejects}");
+    let db = t.store.connect().unwrap();
+    let kg = |id: &str| db.get_line(org.id, id).unwrap().unwrap().emission;
+    // The issue's example: 1,000,000 USD in 2022 at the 2022 value 0.30.
+    close(kg("a").co2e_kg, 300_000.0);
+    assert_eq!(kg("a").data_quality, 1);
+    // 2024 and 2023 lines take the 2022 value: 1,000 × 292.655/313.689 × 0.30 and
+    // 1,000 × 292.655/304.702 × 0.30, recorded as another year's.
+    close(kg("b").co2e_kg, 279.883_897_745_856_5);
+    close(kg("c").co2e_kg, 288.138_902_928_106_8);
+    assert!(
+        kg("b")
+            .fallbacks
+            .iter()
+            .any(|f| f.code == "intensity_other_year")
+    );
+    let a_before = kg("a").co2e_kg;
+
+    // A 2024 value (no boundary, so cradle-to-gate, not stated) leaves 2022 alone.
+    let (r, _) = t.import_suppliers(&org, &format!("{header}S,Supplier,484121,0.20,2024,,,\n"));
+    assert_eq!(r.inserted, 1);
+    assert_eq!(kg("a").co2e_kg.to_bits(), a_before.to_bits());
+    close(kg("b").co2e_kg, 200.0);
+    assert!(
+        kg("b")
+            .fallbacks
+            .iter()
+            .any(|f| f.code == "boundary_not_stated")
+    );
+    // 2023 is a year from both: the earlier value.
+    close(kg("c").co2e_kg, 288.138_902_928_106_8);
+    let h = db.supplier_intensities(org.id, "S").unwrap().unwrap();
+    let years: Vec<_> = h
+        .iter()
+        .map(|v| {
+            (
+                v.year,
+                v.kg_per_usd,
+                v.boundary_stated,
+                v.verified,
+                v.source.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        years,
+        [
+            (Some(2022), 0.30, true, true, Some("CDP 2023")),
+            (Some(2024), 0.20, false, false, None)
+        ]
+    );
+    // A row without an intensity changes the supplier and keeps the history.
+    t.import_suppliers(&org, &format!("{header}S,Supplier Inc,484121,,,,,\n"));
+    let s = db.get_supplier(org.id, "S").unwrap().unwrap().supplier;
+    assert_eq!((s.name.as_str(), s.intensities.len()), ("Supplier Inc", 2));
+    assert_eq!(
+        (s.intensity_kg_per_usd, s.intensity_year),
+        (Some(0.20), Some(2024))
+    );
+
+    // A verified Scope 1+2 value for 2024 makes the 2024 line hybrid: 1,000 × 0.10 from
+    // the supplier, the EEIO cradle-to-gate 1,000 × 292.655/313.689 × 0.595 = 555.103 kg,
+    // and the upstream share the rest.
+    t.import_suppliers(
+        &org,
+        &format!("{header}S,Supplier Inc,484121,0.10,2024,CDP 2025,scope_1_2,true\n"),
+    );
+    let b = kg("b");
+    assert_eq!(b.method, vcci_core::Method::Hybrid);
+    close(b.co2e_kg, 555.103_063_862_615_5);
+    let hy = b.supplier_data.as_ref().unwrap().hybrid.as_ref().unwrap();
+    close(hy.supplier_scope_1_2_kg, 100.0);
+    close(hy.upstream_kg, 455.103_063_862_615_5);
+    assert_eq!(&*hy.eeio_factor.key, "484121");
+    close(b.gases.as_ref().unwrap().unspecified, b.co2e_kg);
+    // Read back as the engine made it, to the bit.
+    let line = vcci_core::Line {
+        transaction_id: Some("b".into()),
+        date: vcci_core::Date::parse("2024-03-01").ok(),
+        amount: Some(1000.0),
+        currency: Some(vcci_core::Currency::USD),
+        supplier_id: Some("S".into()),
+        ..Default::default()
+    };
+    let profiles = db.supplier_profiles(org.id).unwrap();
+    let fresh = vcci_core::calculate(
+        vcci_core::catalog(),
+        org.calc_config(),
+        &line,
+        profiles.get("S"),
+    )
+    .unwrap()
+    .record(vcci_core::catalog(), &line);
+    assert_eq!(b.supplier_data, fresh.supplier_data);
+    assert_eq!(b.gases, fresh.gases);
+    assert_eq!(b.co2e_kg.to_bits(), fresh.co2e_kg.to_bits());
+    assert_eq!(b.data_quality_indicators, fresh.data_quality_indicators);
+    t.assert_read_models(&org);
+
+    // Removing the 2022 value: the 2022 line takes the 2024 one (hybrid): the EEIO estimate
+    // 1,000,000 × 0.595 = 595,000 kg, of which 1,000,000 × 313.689/292.655 × 0.10 =
+    // 107,187.30 kg is the supplier's.
+    let mut w = t.store.connect().unwrap();
+    assert_eq!(
+        w.remove_supplier_intensity(vcci_core::catalog(), &org, "S", Some(2022))
+            .unwrap(),
+        Some(2)
+    );
+    let a = kg("a");
+    close(a.co2e_kg, 595_000.0);
+    close(
+        a.supplier_data
+            .unwrap()
+            .hybrid
+            .unwrap()
+            .supplier_scope_1_2_kg,
+        107_187.302_455_109_27,
+    );
+    assert!(a.fallbacks.iter().any(|f| f.code == "intensity_other_year"));
+    assert_eq!(
+        w.remove_supplier_intensity(vcci_core::catalog(), &org, "S", Some(2022))
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        w.remove_supplier_intensity(vcci_core::catalog(), &org, "S", None)
+            .unwrap(),
+        None
+    );
+    t.assert_read_models(&org);
+
+    // Bad rows name the field; the valid rest is kept.
+    let (r, rejects) = t.import_suppliers(
+        &org,
+        &format!("{header}X,X,,0.1,2024,,scope_3,maybe\nY,Y,,,2024,,cradle_to_gate,\nZ,Z,,0.4,2023,,scope_1_2_3_upstream,no\n"),
+    );
+    assert_eq!((r.inserted, r.rejected), (1, 2));
+    assert!(rejects.contains("intensity_boundary: 'scope_3' is not one of scope_1_2, scope_1_2_3_upstream, cradle_to_gate; intensity_verified: 'maybe' is not true or false"), "{rejects}");
+    assert!(
+        rejects.contains(
+            "intensity_year: describes an intensity, and intensity_kg_per_usd is missing"
+        ),
+        "{rejects}"
+    );
+    let z = db.supplier_intensities(org.id, "Z").unwrap().unwrap();
+    assert_eq!(z[0].boundary, vcci_core::Boundary::Scope123Upstream);
+}

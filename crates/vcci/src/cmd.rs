@@ -774,7 +774,13 @@ fn intensities_cmd(sa: &StoreArgs, a: SupplierIntensitiesArgs) -> Result<()> {
     let org = db.require_org(&a.org)?;
     let h = db
         .supplier_intensities(org.id, &a.supplier_id)?
-        .ok_or_else(|| anyhow!("no supplier '{}' in organization '{}'", a.supplier_id, org.name))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "no supplier '{}' in organization '{}'",
+                a.supplier_id,
+                org.name
+            )
+        })?;
     if matches!(a.format, Format::Json) {
         println!("{}", serde_json::to_string_pretty(&h)?);
         return Ok(());

@@ -611,3 +611,83 @@ fn flights_follow_the_organizations_radiative_forcing_choice() {
         "business-travel-air/flights/long-haul-to-from-uk/economy-class/without-rf/passenger.km"
     );
 }
+
+#[test]
+fn supplier_intensities_are_listed_removed_and_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let sup = dir.path().join("s.csv");
+    std::fs::write(
+        &sup,
+        "supplier_id,name,naics_code,intensity_kg_per_usd,intensity_year,intensity_source,intensity_boundary,intensity_verified\n\
+         S,Supplier,484121,0.30,2022,CDP 2023,cradle_to_gate,true\n\
+         S,Supplier,484121,0.10,2024,,scope_1_2,false\n",
+    )
+    .unwrap();
+    let lines = dir.path().join("l.csv");
+    std::fs::write(
+        &lines,
+        "transaction_id,date,amount,currency,supplier_id\na,2022-05-01,1000000,USD,S\n",
+    )
+    .unwrap();
+    let (sup, lines) = (sup.to_str().unwrap(), lines.to_str().unwrap());
+    ok(&vcci(
+        dir.path(),
+        &["import", sup, "--org", "o", "--kind", "suppliers", "-q"],
+    ));
+    ok(&vcci(dir.path(), &["import", lines, "--org", "o", "-q"]));
+    // One row per year: both values are set.
+    let table = ok(&vcci(
+        dir.path(),
+        &["suppliers", "intensities", "--org", "o", "S"],
+    ));
+    assert!(
+        table.lines().nth(2).unwrap().starts_with("2022  "),
+        "{table}"
+    );
+    assert!(
+        table.lines().nth(3).unwrap().starts_with("2024  "),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 4, "{table}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&vcci(
+        dir.path(),
+        &[
+            "suppliers",
+            "intensities",
+            "--org",
+            "o",
+            "S",
+            "--format",
+            "json",
+        ],
+    )))
+    .unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 2, "{json}");
+    assert_eq!(json[1]["boundary"], "scope_1_2");
+    let explain = || -> serde_json::Value {
+        serde_json::from_str(&ok(&vcci(dir.path(), &["explain", "--org", "o", "a"]))).unwrap()
+    };
+    let e = explain();
+    assert_eq!(e["emission"]["method"], "supplier_specific");
+    assert!((e["emission"]["co2e_kg"].as_f64().unwrap() - 300_000.0).abs() < 1e-6);
+    let out = ok(&vcci(
+        dir.path(),
+        &["suppliers", "remove-intensity", "--org", "o", "S", "2022"],
+    ));
+    assert!(
+        out.contains("Removed the 2022 intensity of 'S'; 1 lines recalculated."),
+        "{out}"
+    );
+    let e = explain();
+    assert_eq!(e["emission"]["method"], "hybrid");
+    assert_eq!(
+        e["emission"]["supplier_data"]["hybrid"]["eeio_factor"]["key"],
+        "484121"
+    );
+    let o = vcci(
+        dir.path(),
+        &["suppliers", "remove-intensity", "--org", "o", "S", "2022"],
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("supplier 'S' has no 2022 intensity"));
+}

@@ -12,7 +12,10 @@ use super::{ImportError, ImportReport, ImportTarget, io_err};
 use crate::model::suppliers::{SUPPLIER_FIELDS, Supplier};
 
 /// Imports suppliers from CSV (`supplier_id,name,country,naics_code,intensity_kg_per_usd,
-/// intensity_year,intensity_source`); a later row for the same supplier_id wins.
+/// intensity_year,intensity_source,intensity_boundary,intensity_verified`). Rows of one
+/// supplier for different intensity years each set their year; of rows for the same
+/// supplier and year, the later wins (and a supplier's name, country and NAICS code are its
+/// last row's).
 pub fn import_suppliers<R: Read, W: Write>(
     target: &ImportTarget<'_>,
     input: R,
@@ -32,12 +35,16 @@ pub fn import_suppliers<R: Read, W: Write>(
         ignored_columns: header.ignored.clone(),
         ..Default::default()
     };
-    let mut batch: HashMap<String, Supplier> = HashMap::new();
-    let mut flush = |batch: &mut HashMap<String, Supplier>,
+    // In file order, one entry per (supplier, intensity year).
+    let mut batch: Vec<Supplier> = Vec::new();
+    let mut at: HashMap<(String, Option<u16>), usize> = HashMap::new();
+    let mut flush = |batch: &mut Vec<Supplier>,
+                     at: &mut HashMap<(String, Option<u16>), usize>,
                      report: &mut ImportReport|
      -> Result<(), ImportError> {
-        let list: Vec<Supplier> = batch.drain().map(|(_, s)| s).collect();
-        let (n, _) = db.upsert_suppliers(cat, org, &list)?;
+        at.clear();
+        let (n, _) = db.upsert_suppliers(cat, org, batch)?;
+        batch.clear();
         report.inserted += n as u64;
         Ok(())
     };
@@ -61,9 +68,16 @@ pub fn import_suppliers<R: Read, W: Write>(
                 .and_then(|v| Supplier::parse(&v))
             {
                 Ok(s) => {
-                    batch.insert(s.supplier_id.clone(), s);
+                    let key = (s.supplier_id.clone(), s.intensity_year);
+                    match at.get(&key) {
+                        Some(&i) => batch[i] = s,
+                        None => {
+                            at.insert(key, batch.len());
+                            batch.push(s);
+                        }
+                    }
                     if batch.len() >= opts.batch_size {
-                        flush(&mut batch, &mut report)?;
+                        flush(&mut batch, &mut at, &mut report)?;
                     }
                 }
                 Err(errs) => {
@@ -73,7 +87,7 @@ pub fn import_suppliers<R: Read, W: Write>(
             },
         }
     }
-    flush(&mut batch, &mut report)?;
+    flush(&mut batch, &mut at, &mut report)?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

@@ -250,7 +250,11 @@ impl Db {
         ];
         let supplier_mg: i64 = acc
             .values()
-            .flat_map(|a| supplier_codes.iter().filter_map(|c| a.methods.get(c).map(|m| m.0)))
+            .flat_map(|a| {
+                supplier_codes
+                    .iter()
+                    .filter_map(|c| a.methods.get(c).map(|m| m.0))
+            })
             .sum();
         let mut gwp: Vec<String> = acc
             .values()

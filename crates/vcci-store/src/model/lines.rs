@@ -12,7 +12,9 @@ use vcci_core::factors::{SET_DESNZ, SET_EPA};
 use vcci_core::{Date, PriceBasis};
 
 use crate::Result;
-use crate::codec::{Body, EEIO_UPSTREAM, basis_from_code, factor_names, method_from_code, source_from_code};
+use crate::codec::{
+    Body, EEIO_UPSTREAM, basis_from_code, factor_names, method_from_code, source_from_code,
+};
 use crate::conn::{Arg, Db, Dialect, Row, args};
 use crate::model::orgs::OrgId;
 

@@ -226,7 +226,11 @@ impl Supplier {
                 .as_deref()
                 .and_then(|n| Naics::parse(n).ok()),
             country: self.country.clone(),
-            intensities: self.intensities.iter().map(IntensityValue::engine).collect(),
+            intensities: self
+                .intensities
+                .iter()
+                .map(IntensityValue::engine)
+                .collect(),
         }
     }
 
@@ -281,9 +285,10 @@ fn row(r: &Row<'_>) -> Result<Supplier> {
 fn intensity_row(r: &Row<'_>) -> Result<(String, IntensityValue)> {
     let year = match r.i64(1)? {
         0 => None,
-        y => Some(u16::try_from(y).map_err(|_| {
-            StoreError::corrupt("a supplier intensity's year is out of range")
-        })?),
+        y => Some(
+            u16::try_from(y)
+                .map_err(|_| StoreError::corrupt("a supplier intensity's year is out of range"))?,
+        ),
     };
     let boundary = Boundary::parse(r.str(3)?)
         .ok_or_else(|| StoreError::corrupt("a supplier intensity's boundary is unknown"))?;
@@ -308,7 +313,11 @@ pub(crate) fn year_key(year: Option<u16>) -> i64 {
 
 impl Db {
     /// The intensity histories of `org`'s suppliers, by supplier.
-    fn histories(&self, org: OrgId, supplier_id: Option<&str>) -> Result<HashMap<String, Vec<IntensityValue>>> {
+    fn histories(
+        &self,
+        org: OrgId,
+        supplier_id: Option<&str>,
+    ) -> Result<HashMap<String, Vec<IntensityValue>>> {
         let rows = match supplier_id {
             Some(id) => self.conn.query(
                 &format!("{SELECT_INTENSITIES} WHERE org_id = ?1 AND supplier_id = ?2"),
@@ -335,9 +344,7 @@ impl Db {
         org: OrgId,
         supplier_id: &str,
     ) -> Result<Option<Vec<IntensityValue>>> {
-        Ok(self
-            .supplier(org, supplier_id)?
-            .map(|s| s.intensities))
+        Ok(self.supplier(org, supplier_id)?.map(|s| s.intensities))
     }
 
     /// One supplier with its history.
@@ -349,7 +356,9 @@ impl Db {
         )?;
         let Some(s) = s else { return Ok(None) };
         let mut h = self.histories(org, Some(supplier_id))?;
-        Ok(Some(s.with_history(h.remove(supplier_id).unwrap_or_default())))
+        Ok(Some(
+            s.with_history(h.remove(supplier_id).unwrap_or_default()),
+        ))
     }
 
     /// The calculation profile of every supplier of `org`.

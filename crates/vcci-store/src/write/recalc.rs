@@ -445,4 +445,82 @@ mod tests {
         assert!((s.by_gas.unspecified - 270.71).abs() < 1e-6);
         assert!(db.verify_read_models(org.id).unwrap().is_empty());
     }
+
+    /// A database of the previous version (migrations 1 to 7: one intensity per supplier,
+    /// on the supplier row) migrates: the intensity becomes the history's one value,
+    /// cradle-to-gate and not stated, and the supplier's line keeps its result.
+    #[test]
+    fn a_previous_versions_supplier_intensity_becomes_its_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vcci.db");
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            for sql in &crate::schema::sqlite_migrations()[..7] {
+                c.execute_batch(sql).unwrap();
+            }
+            c.execute_batch(
+                "PRAGMA user_version = 7;
+                 INSERT INTO organizations (id, name, created_at) VALUES (1, 'old', 'x');
+                 INSERT INTO suppliers (org_id, supplier_id, name, naics_code, intensity_kg_per_usd,
+                   intensity_year, intensity_source, updated_at)
+                 VALUES (1, 'A', 'Acme', 484121, 0.25, 2023, 'CDP 2024', 't'),
+                        (1, 'B', 'Beta', NULL, 0.5, NULL, NULL, 't'),
+                        (1, 'C', 'Gamma', 484121, NULL, NULL, NULL, 't');",
+            )
+            .unwrap();
+        }
+        let store = Store::open_file(&path).unwrap();
+        let mut db = store.connect().unwrap();
+        db.finish_migrations().unwrap();
+        let org = db.ensure_org("old").unwrap();
+        let a = db.supplier_intensities(org.id, "A").unwrap().unwrap();
+        assert_eq!(a.len(), 1);
+        assert_eq!(
+            (
+                a[0].year,
+                a[0].kg_per_usd,
+                a[0].boundary,
+                a[0].boundary_stated,
+                a[0].verified
+            ),
+            (
+                Some(2023),
+                0.25,
+                vcci_core::Boundary::CradleToGate,
+                false,
+                false
+            )
+        );
+        assert_eq!(a[0].source.as_deref(), Some("CDP 2024"));
+        let b = db.supplier_intensities(org.id, "B").unwrap().unwrap();
+        assert_eq!((b[0].year, b[0].kg_per_usd), (None, 0.5));
+        assert!(
+            db.supplier_intensities(org.id, "C")
+                .unwrap()
+                .unwrap()
+                .is_empty()
+        );
+        // The undated value serves a line of any year as before: 100 USD × 0.5.
+        let line = Line {
+            transaction_id: Some("l1".into()),
+            date: Some(Date::parse("2021-02-10").unwrap()),
+            amount: Some(100.0),
+            currency: Some(vcci_core::Currency::USD),
+            supplier_id: Some("B".into()),
+            ..Line::default()
+        };
+        let profiles = db.supplier_profiles(org.id).unwrap();
+        let p = super::prepare(vcci_core::catalog(), &org, line, &profiles, None).unwrap();
+        db.write_lines(org.id, &[p], &Vec::new()).unwrap();
+        let e = db.get_line(org.id, "l1").unwrap().unwrap().emission;
+        assert_eq!(
+            (e.co2e_kg, e.method),
+            (50.0, vcci_core::Method::SupplierSpecific)
+        );
+        assert!(
+            e.fallbacks
+                .iter()
+                .any(|f| f.code == "intensity_year_assumed")
+        );
+    }
 }
