@@ -5,7 +5,8 @@
 
 use divan::{Bencher, black_box, counter::ItemsCount};
 use vcci_core::{
-    CalcConfig, Currency, Date, Line, Naics, SupplierProfile, Unit, calculate, catalog,
+    Boundary, CalcConfig, Currency, Date, Line, Naics, SupplierData, SupplierIntensity,
+    SupplierProfile, Unit, calculate, catalog,
 };
 
 fn main() {
@@ -85,6 +86,47 @@ fn supplier_specific(b: Bencher) {
     let cat = catalog();
     let cfg = CalcConfig::default();
     let profile = SupplierProfile::with_intensity(None, 0.3, Some(2023));
+    b.counter(ItemsCount::new(N)).bench(|| {
+        let mut total = 0.0;
+        for l in &lines {
+            total += calculate(cat, cfg, black_box(l), Some(&profile)).map_or(0.0, |e| e.co2e_kg);
+        }
+        total
+    });
+}
+
+/// A supplier with a value for each of three years (the line's own year, else the nearest).
+#[divan::bench]
+fn supplier_history(b: Bencher) {
+    supplier_bench(b, Boundary::CradleToGate);
+}
+
+/// A supplier with Scope 1+2 values for three years: the hybrid method (its share plus the
+/// EEIO upstream share of its NAICS code).
+#[divan::bench]
+fn hybrid(b: Bencher) {
+    supplier_bench(b, Boundary::Scope12);
+}
+
+fn supplier_bench(b: Bencher, boundary: Boundary) {
+    let lines = spend_lines();
+    let cat = catalog();
+    let cfg = CalcConfig::default();
+    let profile = SupplierProfile {
+        naics: Naics::parse("484121").ok(),
+        country: None,
+        intensities: [2022, 2023, 2024]
+            .map(|y| SupplierIntensity {
+                year: Some(y),
+                kg_per_usd: 0.3,
+                data: SupplierData {
+                    boundary,
+                    verified: true,
+                    boundary_stated: true,
+                },
+            })
+            .to_vec(),
+    };
     b.counter(ItemsCount::new(N)).bench(|| {
         let mut total = 0.0;
         for l in &lines {

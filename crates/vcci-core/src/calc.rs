@@ -451,9 +451,19 @@ pub struct Emission {
     pub scope_1_2_kg: Option<f64>,
     /// A supplier-specific or hybrid result: what is known of the intensity used.
     pub supplier: Option<SupplierData>,
-    /// A hybrid result: its upstream share (`co2e_kg` is the supplier's Scope 1+2 share,
-    /// `spend.usd_price_year × factor_value`, plus `upstream_kg`).
-    pub hybrid: Option<HybridUpstream>,
+    /// A hybrid result: the EEIO factor of its upstream share (`co2e_kg` is the supplier's
+    /// Scope 1+2 share, `spend.usd_price_year × factor_value`, plus the upstream share;
+    /// `hybrid_upstream` recomputes the parts).
+    pub hybrid: Option<HybridRef>,
+}
+
+/// The EEIO factor of a hybrid result's upstream share (kept small: the parts are
+/// recomputed from it and the spend when someone looks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HybridRef {
+    pub version: EpaVersion,
+    pub basis: PriceBasis,
+    pub index: u32,
 }
 
 /// The upstream share of a hybrid result: the EEIO factor of the supplier's NAICS code gives
@@ -853,7 +863,11 @@ pub fn calculate(
             fallbacks: fb,
             scope_1_2_kg: None,
             supplier: Some(own.data),
-            hybrid,
+            hybrid: hybrid.map(|h| HybridRef {
+                version: h.version,
+                basis: h.basis,
+                index: h.index,
+            }),
         });
     }
 
@@ -1225,20 +1239,34 @@ impl Emission {
             amount,
             self.scope_1_2_kg.is_some(),
         );
-        match self.hybrid {
+        match self.hybrid_upstream(cat) {
             // The upstream share is a remainder of the sector's factor: no gas split.
             Some(h) => g.plus(GasSplit::unspecified(h.upstream_kg)),
             None => g,
         }
     }
 
+    /// A hybrid result's parts, recomputed from its spend with the engine's operations.
+    pub fn hybrid_upstream(&self, cat: &Catalog) -> Option<HybridUpstream> {
+        let (r, s) = (self.hybrid?, self.spend?);
+        hybrid_upstream(
+            cat,
+            r.version,
+            r.index,
+            r.basis,
+            s.usd,
+            s.cpi_from_year,
+            s.usd_price_year * self.factor_value,
+        )
+    }
+
     /// The intensity a supplier-specific or hybrid result used, as the trail names it.
-    pub fn supplier_info(&self) -> Option<SupplierDataInfo> {
+    pub fn supplier_info(&self, cat: &Catalog) -> Option<SupplierDataInfo> {
         let supplier_kg = self
             .spend
             .map_or(0.0, |s| s.usd_price_year * self.factor_value);
         self.supplier
-            .map(|d| SupplierDataInfo::new(d, self.hybrid.map(|h| (supplier_kg, h))))
+            .map(|d| SupplierDataInfo::new(d, self.hybrid_upstream(cat).map(|h| (supplier_kg, h))))
     }
 
     /// Biogenic CO2 of a fuel or electricity input (kg, outside the scopes).
@@ -1280,7 +1308,10 @@ impl Emission {
             self.factor,
         );
         if let Some(d) = self.supplier {
-            out.extend(supplier_notes(d, self.hybrid.as_ref()));
+            out.extend(supplier_notes(
+                d,
+                self.hybrid_upstream(crate::catalog()).as_ref(),
+            ));
         }
         if self.fallbacks & fallback::RF_SETTING != 0 {
             let named_with = line
@@ -1349,7 +1380,7 @@ impl Emission {
             scope_1_2: self.own_scope_info(cat),
             gases: Some(self.gases(cat)),
             biogenic_co2_kg: self.biogenic_co2_kg(cat),
-            supplier_data: self.supplier_info(),
+            supplier_data: self.supplier_info(cat),
         }
     }
 }

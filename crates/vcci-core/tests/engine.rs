@@ -1208,7 +1208,7 @@ fn a_scope_1_2_intensity_is_hybrid_with_the_eeio_upstream_share() {
     let l = at_supplier("2024-06-01", 10_000.0);
     let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
     assert_eq!(e.method, Method::Hybrid);
-    let h = e.hybrid.unwrap();
+    let h = e.hybrid_upstream(catalog()).unwrap();
     close(h.cradle_to_gate_kg, 5_551.030_638_626_154);
     close(h.upstream_kg, 4_551.030_638_626_154);
     close(e.co2e_kg, 5_551.030_638_626_154);
@@ -1249,7 +1249,7 @@ fn a_scope_1_2_intensity_is_hybrid_with_the_eeio_upstream_share() {
     };
     let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
     close(e.co2e_kg, 7000.0);
-    assert_eq!(e.hybrid.unwrap().upstream_kg, 0.0);
+    assert_eq!(e.hybrid_upstream(catalog()).unwrap().upstream_kg, 0.0);
     let r = e.record(catalog(), &l);
     assert!(r.fallbacks.iter().any(|f| f.code == "hybrid_upstream_zero"));
     // Without a NAICS code anywhere, the upstream share cannot be found.

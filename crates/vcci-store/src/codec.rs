@@ -15,7 +15,7 @@
 
 use std::borrow::Cow;
 
-use vcci_core::calc::{FactorRef, HybridUpstream};
+use vcci_core::calc::{FactorRef, HybridRef, HybridUpstream};
 use vcci_core::factors::{SET_DESNZ, SET_EPA, SET_SUPPLIER};
 use vcci_core::gases::GasSplit;
 use vcci_core::{CategorySource, EpaVersion, Method, PriceBasis};
@@ -496,12 +496,13 @@ impl Upstream {
 
     /// A hybrid result's EEIO factor, as a part of kind `eeio_upstream` keyed
     /// `epa-supply-chain/VERSION/NAICS`.
-    pub(crate) fn encode_eeio(h: &HybridUpstream) -> String {
-        let key = &vcci_core::catalog().epa(h.version).factors[h.index as usize].key;
+    pub(crate) fn encode_eeio(h: &HybridRef) -> String {
+        let f = &vcci_core::catalog().epa(h.version).factors[h.index as usize];
         format!(
-            "{EEIO_UPSTREAM} {SET_EPA}/{}/{key} {}\n",
+            "{EEIO_UPSTREAM} {SET_EPA}/{}/{} {}\n",
             h.version.as_str(),
-            h.factor_value
+            f.key,
+            f.value(h.basis)
         )
     }
 
