@@ -107,6 +107,19 @@ try {
   check(detail.includes("Version") && detail.includes("Data quality") && detail.includes("Fallbacks"), "a line's audit trail is shown");
   await page.screenshot({ path: join(shots, "transactions.png"), fullPage: true });
 
+  // A hybrid line (a demo supplier reporting Scope 1+2 only): its method and both parts.
+  const hy = await apiGet("/api/v1/transactions?supplier_id=SUP-00103&limit=1");
+  check(hy.data.length === 1 && hy.data[0].emission.method === "hybrid", "the demo has a hybrid line (SUP-00103)");
+  await page.fill("#f-supplier", "SUP-00103");
+  await page.selectOption("#f-category", "");
+  await page.click("#tx-filters button[type=submit]");
+  await page.locator("#tx-table tbody tr button", { hasText: hy.data[0].transaction_id }).click();
+  await page.locator("#tx-detail h2", { hasText: "Supplier data" }).waitFor();
+  const hyText = await page.textContent("#tx-detail");
+  check(hyText.includes("Hybrid") && hyText.includes("Supplier Scope 1+2") && hyText.includes("Upstream share") && hyText.includes("scope 1 2"),
+    "a hybrid line shows its method, boundary and both parts");
+  await page.fill("#f-supplier", "");
+
   // Filters: one category only.
   await page.selectOption("#f-category", "4");
   await page.click("#tx-filters button[type=submit]");
