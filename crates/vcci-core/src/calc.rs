@@ -1589,7 +1589,8 @@ pub fn describe_fallbacks(
         push(
             "intensity_year_assumed",
             format!(
-                "the supplier gives no intensity_year; the spend year {spend_year} was assumed"
+                "the supplier has no intensity for {spend_year} and one without a year; it \
+                 was taken as per USD of {spend_year}"
             ),
         );
     }

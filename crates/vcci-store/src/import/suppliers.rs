@@ -11,6 +11,9 @@ use super::rejects::{Reject, RejectsWriter, reject, trim_newline, write_reject};
 use super::{ImportError, ImportReport, ImportTarget, io_err};
 use crate::model::suppliers::{SUPPLIER_FIELDS, Supplier};
 
+/// A batch entry's key: the supplier, whether the row sets an intensity, and its year.
+type Key = (String, bool, Option<u16>);
+
 /// Imports suppliers from CSV (`supplier_id,name,country,naics_code,intensity_kg_per_usd,
 /// intensity_year,intensity_source,intensity_boundary,intensity_verified`). Rows of one
 /// supplier for different intensity years each set their year; of rows for the same
@@ -35,11 +38,11 @@ pub fn import_suppliers<R: Read, W: Write>(
         ignored_columns: header.ignored.clone(),
         ..Default::default()
     };
-    // In file order, one entry per (supplier, intensity year).
+    // In file order, one entry per supplier and value set (its intensity year, or none).
     let mut batch: Vec<Supplier> = Vec::new();
-    let mut at: HashMap<(String, Option<u16>), usize> = HashMap::new();
+    let mut at: HashMap<Key, usize> = HashMap::new();
     let mut flush = |batch: &mut Vec<Supplier>,
-                     at: &mut HashMap<(String, Option<u16>), usize>,
+                     at: &mut HashMap<Key, usize>,
                      report: &mut ImportReport|
      -> Result<(), ImportError> {
         at.clear();
@@ -68,7 +71,11 @@ pub fn import_suppliers<R: Read, W: Write>(
                 .and_then(|v| Supplier::parse(&v))
             {
                 Ok(s) => {
-                    let key = (s.supplier_id.clone(), s.intensity_year);
+                    let key = (
+                        s.supplier_id.clone(),
+                        s.intensity_kg_per_usd.is_some(),
+                        s.intensity_year,
+                    );
                     match at.get(&key) {
                         Some(&i) => batch[i] = s,
                         None => {
