@@ -889,5 +889,8 @@ fn supplier_intensities_are_kept_per_year() {
     t.import_suppliers(&org, &format!("{header}U,U,,0.5,,,,\nU,U Renamed,,,,,,\n"));
     let u = db.get_supplier(org.id, "U").unwrap().unwrap().supplier;
     assert_eq!((u.name.as_str(), u.intensities.len()), ("U Renamed", 1));
-    assert_eq!((u.intensities[0].year, u.intensities[0].kg_per_usd), (None, 0.5));
+    assert_eq!(
+        (u.intensities[0].year, u.intensities[0].kg_per_usd),
+        (None, 0.5)
+    );
 }
