@@ -78,11 +78,15 @@ impl Op {
         });
         self
     }
-    pub fn path_param(mut self, name: &'static str, d: &'static str) -> Op {
+    pub fn path_param(self, name: &'static str, d: &'static str) -> Op {
+        self.path_param_of(name, "string", d)
+    }
+    /// A path parameter of a kind the schema states more closely (`year_or_undated`).
+    pub fn path_param_of(mut self, name: &'static str, kind: &'static str, d: &'static str) -> Op {
         self.params.push(Param {
             name,
             place: In::Path,
-            kind: "string",
+            kind,
             description: d,
         });
         self
@@ -253,6 +257,9 @@ pub fn document(ops: &[Op]) -> Value {
             .map(|p| {
                 let schema = match p.kind {
                     "date" => json!({"type": "string", "format": "date"}),
+                    "year_or_undated" => {
+                        json!({"type": "string", "pattern": "^(19[9][0-9]|20[0-9][0-9]|2100|undated)$"})
+                    }
                     k => json!({"type": k}),
                 };
                 json!({

@@ -79,7 +79,7 @@ pub fn api(api: Api) -> Api {
         Op::new("removeSupplierIntensity", "suppliers", "Remove one year's value of a supplier's intensity (`undated` for the value given without a year); the supplier's lines are recalculated")
             .role("analyst")
             .path_param("supplier_id", "The supplier's id.")
-            .path_param("year", "The year (1990–2100), or `undated`.")
+            .path_param_of("year", "year_or_undated", "The year (1990–2100), or `undated`.")
             .json("RemovedIntensity")
             .errors(&[400, 403, 404]),
     )
