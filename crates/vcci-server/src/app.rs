@@ -371,9 +371,16 @@ impl App {
                 let Some(id) = db.verify_key(&key)? else {
                     return Ok(None);
                 };
-                Ok(db
-                    .org_by_id(id.org)?
-                    .map(|org| (Caller { org, role: id.role }, id.key_id)))
+                Ok(db.org_by_id(id.org)?.map(|org| {
+                    (
+                        Caller {
+                            org,
+                            role: id.role,
+                            key_id: id.key_id,
+                        },
+                        id.key_id,
+                    )
+                }))
             })
             .await?
             .ok_or_else(ApiError::unauthorized)?;

@@ -18,6 +18,8 @@ use crate::error::ApiError;
 pub struct Caller {
     pub org: Org,
     pub role: Role,
+    /// The API key's id (never its secret).
+    pub key_id: i64,
 }
 
 impl Caller {
@@ -32,6 +34,11 @@ impl Caller {
 
     pub fn org_id(&self) -> OrgId {
         self.org.id
+    }
+
+    /// Who, as recorded with a change: the key's id and role.
+    pub fn actor(&self) -> String {
+        format!("key {} ({})", self.key_id, self.role.as_str())
     }
 }
 

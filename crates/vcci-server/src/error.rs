@@ -127,6 +127,10 @@ impl From<vcci_store::StoreError> for ApiError {
                 };
                 ApiError::new(StatusCode::CONFLICT, "conflict", shown)
             }
+            E::PeriodClosed { year, message } => {
+                ApiError::new(StatusCode::CONFLICT, "period_closed", message)
+                    .with_details(vec![json!({"path": "period", "message": year.to_string()})])
+            }
             // The database restarted, is unreachable or refuses connections: worth a retry.
             E::Unavailable(cause) => {
                 tracing::warn!(cause = %cause, "database unavailable");

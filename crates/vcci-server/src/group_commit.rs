@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 use vcci_core::catalog;
-use vcci_store::write::{NewSuppliers, PreparedLine, prepare};
+use vcci_store::write::{LineOutcome, NewSuppliers, PreparedLine, prepare};
 use vcci_store::{Db, Org, OrgId};
 
 use crate::error::{ApiError, line_error_json};
@@ -75,12 +75,12 @@ pub(crate) fn write_group(
         .collect();
     let together = db.write_line_groups(&groups);
     let mut orgs: Vec<OrgId> = ready.iter().map(|r| r.1).collect();
-    for (reply, org, lines, new, answer) in ready {
+    for (k, (reply, org, lines, new, answer)) in ready.into_iter().enumerate() {
         let result = match &together {
-            Ok(_) => Ok(answer),
+            Ok(outs) => Ok(answer.finish(&lines, &outs[k])),
             Err(_) => db
                 .write_lines(org, &lines, &new)
-                .map(|_| answer)
+                .map(|outs| answer.finish(&lines, &outs))
                 .map_err(ApiError::from),
         };
         replies.push((reply, result));
@@ -94,17 +94,49 @@ pub(crate) fn write_group(
     (replies, generations)
 }
 
+/// The answer to an upsert before its lines are written: the lines rejected so far, and the
+/// request index of each prepared line (the last line of its id).
+struct Answer {
+    total: usize,
+    rejected: Vec<(usize, Value)>,
+    index: Vec<usize>,
+}
+
+impl Answer {
+    /// `accepted` and `rejected` (by index), with the lines the write refused (a closed
+    /// reporting period) among the rejected.
+    fn finish(mut self, lines: &[PreparedLine], outcomes: &[LineOutcome]) -> Value {
+        for ((p, o), &i) in lines.iter().zip(outcomes).zip(&self.index) {
+            if let LineOutcome::PeriodClosed { year } = o {
+                let e = vcci_core::LineError::new(
+                    vcci_core::Field::Date,
+                    "period_closed",
+                    vcci_store::StoreError::period_closed(*year).to_string(),
+                );
+                self.rejected.push((
+                    i,
+                    json!({"index": i, "transaction_id": p.id(), "error": line_error_json(&format!("transactions[{i}]"), &[e])}),
+                ));
+            }
+        }
+        self.rejected.sort_by_key(|r| r.0);
+        let rejected: Vec<Value> = self.rejected.into_iter().map(|r| r.1).collect();
+        json!({"accepted": self.total - rejected.len(), "rejected": rejected})
+    }
+}
+
 /// Parses and calculates a batch: the lines to write, suppliers to create, and the answer
 /// (`accepted`, `rejected` by index with the JSON path of each problem).
 fn prepare_upsert(
     db: &Db,
     org: &Org,
     lines: &[Value],
-) -> Result<(Vec<PreparedLine>, NewSuppliers, Value), vcci_store::StoreError> {
+) -> Result<(Vec<PreparedLine>, NewSuppliers, Answer), vcci_store::StoreError> {
     let parsed: Vec<_> = lines.iter().map(|v| parse_line(v, true)).collect();
     let keys = supplier_keys(parsed.iter().filter_map(|l| l.as_ref().ok()));
     let mut profiles = db.supplier_profiles_for(org.id, &keys)?;
     let mut prepared: Vec<PreparedLine> = Vec::with_capacity(lines.len());
+    let mut index: Vec<usize> = Vec::with_capacity(lines.len());
     let mut new_suppliers = Vec::new();
     let mut rejected = Vec::new();
     // Later lines with the same transaction_id win, as in a sequence of upserts.
@@ -115,7 +147,7 @@ fn prepare_upsert(
         let line = match line {
             Ok(l) => l,
             Err(errs) => {
-                rejected.push(json!({"index": i, "transaction_id": id, "error": line_error_json(&prefix, &errs)}));
+                rejected.push((i, json!({"index": i, "transaction_id": id, "error": line_error_json(&prefix, &errs)})));
                 continue;
             }
         };
@@ -132,18 +164,27 @@ fn prepare_upsert(
                 }
                 let key = p.line.transaction_id.clone().unwrap_or_default();
                 match position.get(&key) {
-                    Some(&at) => prepared[at] = p,
+                    Some(&at) => {
+                        prepared[at] = p;
+                        index[at] = i;
+                    }
                     None => {
                         position.insert(key, prepared.len());
                         prepared.push(p);
+                        index.push(i);
                     }
                 }
             }
-            Err(e) => rejected.push(
+            Err(e) => rejected.push((
+                i,
                 json!({"index": i, "transaction_id": id, "error": line_error_json(&prefix, &[e])}),
-            ),
+            )),
         }
     }
-    let answer = json!({"accepted": lines.len() - rejected.len(), "rejected": rejected});
+    let answer = Answer {
+        total: lines.len(),
+        rejected,
+        index,
+    };
     Ok((prepared, new_suppliers, answer))
 }

@@ -257,6 +257,7 @@ pub fn document(ops: &[Op]) -> Value {
             .map(|p| {
                 let schema = match p.kind {
                     "date" => json!({"type": "string", "format": "date"}),
+                    "year" => json!({"type": "integer", "minimum": 1990, "maximum": 2100}),
                     "year_or_undated" => {
                         json!({"type": "string", "pattern": "^(19[9][0-9]|20[0-9][0-9]|2100|undated)$"})
                     }
@@ -475,6 +476,31 @@ fn schemas() -> Value {
                     "items": {"$ref": "#/components/schemas/SupplierIntensity"}},
             },
         },
+        "Period": {
+            "type": "object",
+            "required": ["year", "status", "version", "closed_at", "closed_by", "versions"],
+            "properties": {
+                "year": int, "status": {"type": "string", "enum": ["closed", "open"]},
+                "version": {"type": "integer", "description": "the latest inventory version"},
+                "closed_at": s, "closed_by": {"type": "string", "description": "who: an API key's id and role, or the command line"},
+                "reopened_at": opt_s, "reopened_by": opt_s, "reopen_reason": opt_s,
+                "versions": {"type": "array", "items": {"$ref": "#/components/schemas/VersionInfo"}},
+            },
+        },
+        "VersionInfo": {
+            "type": "object",
+            "required": ["version", "created_at", "created_by", "reason", "transaction_count", "total_co2e_kg"],
+            "properties": {"version": int, "created_at": s, "created_by": s, "reason": s, "transaction_count": int, "total_co2e_kg": num},
+        },
+        "Periods": {"type": "object", "required": ["periods"], "properties": {"periods": {"type": "array", "items": {"$ref": "#/components/schemas/Period"}}}},
+        "InventoryVersion": {
+            "allOf": [{"$ref": "#/components/schemas/VersionInfo"}, {
+                "type": "object",
+                "required": ["year", "inventory"],
+                "properties": {"year": int, "inventory": {"type": "object", "description": "the year's inventory (the inventory report's shape) as it was when the version was made"}},
+            }],
+        },
+        "ReopenPeriod": {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}},
         "SupplierIntensity": {
             "type": "object",
             "required": ["year", "kg_per_usd", "boundary", "boundary_stated", "verified"],

@@ -23,6 +23,10 @@ pub enum StoreError {
         message: String,
         sqlstate: Option<String>,
     },
+    /// The write would change a closed reporting period (the year named); a reopen, or a
+    /// restatement, comes first.
+    #[error("{message}")]
+    PeriodClosed { year: u16, message: String },
     /// The database cannot be reached or went away (a restart, a broken connection, too
     /// many connections, SQLite's lock held too long): the request may succeed later.
     #[error("database unavailable: {0}")]
@@ -48,7 +52,23 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Why a write into a closed period is refused.
+pub fn period_closed_message(year: u16) -> String {
+    format!(
+        "the {year} reporting period is closed: its disclosed figures cannot change \
+         (an admin may reopen it with a reason)"
+    )
+}
+
 impl StoreError {
+    /// A write refused because the `year` period is closed.
+    pub fn period_closed(year: u16) -> StoreError {
+        StoreError::PeriodClosed {
+            year,
+            message: period_closed_message(year),
+        }
+    }
+
     /// Invalid input in `field`.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> StoreError {
         StoreError::Invalid {

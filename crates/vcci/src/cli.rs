@@ -80,6 +80,10 @@ pub enum Command {
     /// Suppliers' intensity histories (set values by importing a supplier CSV).
     #[command(subcommand)]
     Suppliers(SuppliersCommand),
+    /// Reporting periods: close a year (freezing it as an inventory version), reopen it,
+    /// list and show periods and versions.
+    #[command(subcommand)]
+    Period(PeriodCommand),
     /// Load-test an API (open or closed loop), check SLOs, write reports; exits non-zero
     /// when an SLO fails.
     Loadtest(LoadtestArgs),
@@ -441,6 +445,53 @@ pub struct SupplierRemoveIntensityArgs {
     pub supplier_id: String,
     /// The year (1990–2100), or `undated`.
     pub year: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeriodCommand {
+    /// Close a year: its results become the next inventory version, and writes that would
+    /// change it are refused.
+    Close(PeriodYearArgs),
+    /// Reopen a closed year, with a written reason.
+    Reopen(PeriodReopenArgs),
+    /// List the periods (years closed at least once) with their status and versions.
+    List(OrgFormatArgs),
+    /// Show one period, or with --version one inventory version's inventory (JSON).
+    Show(PeriodShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PeriodYearArgs {
+    #[arg(long)]
+    pub org: String,
+    pub year: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct PeriodReopenArgs {
+    #[arg(long)]
+    pub org: String,
+    pub year: u16,
+    /// Why the disclosed year is reopened (recorded).
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct OrgFormatArgs {
+    #[arg(long)]
+    pub org: String,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct PeriodShowArgs {
+    #[arg(long)]
+    pub org: String,
+    pub year: u16,
+    #[arg(long)]
+    pub version: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]

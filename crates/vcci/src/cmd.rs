@@ -33,6 +33,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Keys(KeysCommand::Create(a)) => keys_create(&store_args, a),
         Command::Keys(KeysCommand::Revoke(a)) => keys_revoke(&store_args, a),
         Command::Suppliers(SuppliersCommand::Intensities(a)) => intensities_cmd(&store_args, a),
+        Command::Period(c) => period_cmd(&store_args, c),
         Command::Suppliers(SuppliersCommand::RemoveIntensity(a)) => {
             remove_intensity_cmd(&store_args, a)
         }
@@ -765,6 +766,89 @@ fn factors_show(a: FactorShowArgs) -> Result<()> {
             )
         })?;
     println!("{}", serde_json::to_string_pretty(&f)?);
+    Ok(())
+}
+
+/// Who made a change from the command line.
+const CLI_ACTOR: &str = "command line";
+
+fn period_cmd(sa: &StoreArgs, c: PeriodCommand) -> Result<()> {
+    let store = open_store(sa)?;
+    let mut db = store.connect()?;
+    match c {
+        PeriodCommand::Close(a) => {
+            let org = db.require_org(&a.org)?;
+            let v = db.close_period(&org, a.year, CLI_ACTOR)?;
+            println!(
+                "Closed {} of '{}' as inventory version {}: {} lines, {:.3} tCO2e. Writes that would change {} are refused until it is reopened.",
+                a.year,
+                org.name,
+                v.info.version,
+                group(v.info.transaction_count as u64),
+                v.info.total_co2e_kg / 1000.0,
+                a.year
+            );
+        }
+        PeriodCommand::Reopen(a) => {
+            let org = db.require_org(&a.org)?;
+            db.reopen_period(&org, a.year, &a.reason, CLI_ACTOR)?;
+            println!("Reopened {} of '{}': {}", a.year, org.name, a.reason.trim());
+        }
+        PeriodCommand::List(a) => {
+            let org = db.require_org(&a.org)?;
+            let periods = db.list_periods(org.id)?;
+            if matches!(a.format, Format::Json) {
+                println!("{}", serde_json::to_string_pretty(&periods)?);
+                return Ok(());
+            }
+            let mut t = Table::new(&[
+                ("year", false),
+                ("status", false),
+                ("version", true),
+                ("tCO2e", true),
+                ("lines", true),
+                ("closed", false),
+                ("reopened", false),
+            ]);
+            for p in &periods {
+                let latest = p.versions.last();
+                t.row(vec![
+                    p.year.to_string(),
+                    p.status.to_owned(),
+                    p.version.to_string(),
+                    latest.map_or(String::new(), |v| {
+                        format!("{:.3}", v.total_co2e_kg / 1000.0)
+                    }),
+                    latest.map_or(String::new(), |v| group(v.transaction_count as u64)),
+                    format!("{} by {}", p.closed_at, p.closed_by),
+                    p.reopen_reason.clone().map_or(String::new(), |r| {
+                        format!("{}: {r}", p.reopened_at.clone().unwrap_or_default())
+                    }),
+                ]);
+            }
+            print!(
+                "{}",
+                match a.format {
+                    Format::Csv => t.to_csv(),
+                    _ => t.to_text(),
+                }
+            );
+        }
+        PeriodCommand::Show(a) => {
+            let org = db.require_org(&a.org)?;
+            let json = match a.version {
+                Some(v) => serde_json::to_string_pretty(
+                    &db.inventory_version(org.id, a.year, v)?
+                        .ok_or_else(|| anyhow!("no version {v} of {} in '{}'", a.year, org.name))?,
+                )?,
+                None => serde_json::to_string_pretty(
+                    &db.get_period(org.id, a.year)?
+                        .ok_or_else(|| anyhow!("{} of '{}' was never closed", a.year, org.name))?,
+                )?,
+            };
+            println!("{json}");
+        }
+    }
     Ok(())
 }
 

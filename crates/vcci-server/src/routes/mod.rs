@@ -15,6 +15,7 @@ mod factors;
 mod health;
 pub(crate) mod imports;
 mod metrics;
+mod periods;
 pub(crate) mod reports;
 pub(crate) mod summary;
 mod suppliers;
@@ -32,6 +33,7 @@ pub fn api() -> Api {
     let api = factors::api(api);
     let api = calculate::api(api);
     let api = imports::api(api);
+    let api = periods::api(api);
     reports::api(api)
 }
 

@@ -190,7 +190,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
         inserted: totals.inserted,
         updated: totals.updated,
         unchanged: totals.unchanged,
-        rejected: reader.state.rejected + totals.duplicates,
+        rejected: reader.state.rejected + totals.duplicates + totals.period_closed,
         ignored_columns: std::mem::take(&mut reader.state.header.ignored),
         seconds: 0.0,
     };

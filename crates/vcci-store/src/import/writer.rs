@@ -28,6 +28,8 @@ pub(super) struct Totals {
     pub updated: u64,
     pub unchanged: u64,
     pub duplicates: u64,
+    /// Lines refused because their year (or the stored line's) is a closed period.
+    pub period_closed: u64,
 }
 
 impl Totals {
@@ -37,6 +39,7 @@ impl Totals {
         self.updated += o.updated;
         self.unchanged += o.unchanged;
         self.duplicates += o.duplicates;
+        self.period_closed += o.period_closed;
     }
 }
 
@@ -202,6 +205,7 @@ impl Writer<'_, '_> {
             new_suppliers: &batch.new_suppliers,
             import_id: Some(self.cx.import_id),
             counted: true,
+            closed: &[],
         };
         let out = self.lines.write(txn, &wb, &mut st.delta)?;
         st.lines_read += batch.lines_read;
@@ -217,6 +221,11 @@ impl Writer<'_, '_> {
                 LineOutcome::Duplicate { first_line } => {
                     self.totals.duplicates += 1;
                     let r = duplicate_reject(&batch, i, *first_line);
+                    batch.rejects.push(r);
+                }
+                LineOutcome::PeriodClosed { year } => {
+                    self.totals.period_closed += 1;
+                    let r = period_closed_reject(&batch, i, *year);
                     batch.rejects.push(r);
                 }
             }
@@ -285,6 +294,17 @@ fn duplicate_reject(batch: &Batch, i: usize, first_line: i64) -> Reject {
             "transaction_id: '{}' already appears on line {first_line} of this file",
             p.id()
         ),
+        original: batch.raw[s..e].to_vec(),
+    }
+}
+
+fn period_closed_reject(batch: &Batch, i: usize, year: u16) -> Reject {
+    let p = &batch.lines[i];
+    let (s, e) = batch.raw_ranges[i];
+    Reject {
+        line: p.source_line.unwrap_or(0) as u64,
+        column: "date".into(),
+        error: format!("date: {}", crate::error::period_closed_message(year)),
         original: batch.raw[s..e].to_vec(),
     }
 }

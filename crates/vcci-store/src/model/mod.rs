@@ -10,5 +10,6 @@ pub mod jobs;
 pub mod keys;
 pub mod lines;
 pub mod orgs;
+pub mod periods;
 pub mod reports;
 pub mod suppliers;

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_org_settings.sql"),
     include_str!("../../migrations/postgres/0006_gases.sql"),
     include_str!("../../migrations/postgres/0007_supplier_intensities.sql"),
+    include_str!("../../migrations/postgres/0008_periods.sql"),
 ];
 
 /// Advisory lock key under which PostgreSQL migrations run (one node at a time).

@@ -19,6 +19,7 @@
 mod copy;
 mod first_load;
 mod partitions;
+mod periods;
 mod postgres;
 mod prepare;
 pub(crate) mod readmodel;
@@ -29,6 +30,7 @@ pub(crate) mod turns;
 
 use std::borrow::Cow;
 
+pub use self::periods::YEARS as PERIOD_YEARS;
 pub use self::postgres::EXISTING_KEYS_SQL;
 pub use self::prepare::{PreparedLine, prepare};
 pub use self::readmodel::{Contribution, Delta};
@@ -50,6 +52,11 @@ pub enum LineOutcome {
     Duplicate {
         first_line: i64,
     },
+    /// Refused: it would change `year`, a closed reporting period (the line's own year, or
+    /// the year of the stored line it would move or replace).
+    PeriodClosed {
+        year: u16,
+    },
 }
 
 /// Suppliers a batch refers to that do not exist yet: (supplier_id, name).
@@ -68,6 +75,9 @@ pub(crate) struct WriteBatch<'a> {
     /// (the import does this on its reading thread, off the writer's critical path); the
     /// writer corrects it for lines that were not inserted.
     pub counted: bool,
+    /// The organization's closed years (`LineWriter::write` reads them in the batch's
+    /// transaction): no line is written into or out of one.
+    pub closed: &'a [u16],
 }
 
 impl<'a> WriteBatch<'a> {
@@ -79,6 +89,7 @@ impl<'a> WriteBatch<'a> {
             new_suppliers,
             import_id: None,
             counted: false,
+            closed: &[],
         }
     }
 }
@@ -90,23 +101,40 @@ pub(crate) struct StoredKey {
     pub hash: i64,
     pub import_id: Option<i64>,
     pub source_line: Option<i64>,
+    /// The stored line's date (yyyymmdd).
+    pub day: u32,
 }
 
 /// The outcome rule, the one place that decides what a line does to what is stored:
 /// a new id is inserted; an id this import already wrote or saw is a duplicate of the line
 /// that did; the same content is unchanged (nothing rewritten); other content updates it.
+/// An insert or update that would change a closed year (`closed`: the line's own year, or
+/// the stored line's) is refused instead.
 pub(crate) fn decide(
     stored: Option<&StoredKey>,
     p: &PreparedLine,
     import_id: Option<i64>,
+    closed: &[u16],
 ) -> LineOutcome {
-    match stored {
+    let outcome = match stored {
         None => LineOutcome::Inserted,
         Some(k) if import_id.is_some() && k.import_id == import_id => LineOutcome::Duplicate {
             first_line: k.source_line.unwrap_or(0),
         },
         Some(k) if k.hash == p.hash => LineOutcome::Unchanged,
         Some(_) => LineOutcome::Updated,
+    };
+    if closed.is_empty() || !matches!(outcome, LineOutcome::Inserted | LineOutcome::Updated) {
+        return outcome;
+    }
+    let years = [Some(p.day() / 10_000), stored.map(|k| k.day / 10_000)];
+    match years
+        .into_iter()
+        .flatten()
+        .find_map(|y| closed.iter().copied().find(|c| u32::from(*c) == y))
+    {
+        Some(year) => LineOutcome::PeriodClosed { year },
+        None => outcome,
     }
 }
 
@@ -187,6 +215,7 @@ pub(crate) fn stored_row(r: &Row<'_>) -> Result<(StoredKey, Contribution<'static
             hash: r.i64(0)?,
             import_id: r.opt_i64(1)?,
             source_line: r.opt_i64(2)?,
+            day: r.u32(3)?,
         },
         Contribution {
             day: r.u32(3)?,
@@ -271,13 +300,72 @@ impl LineWriter {
 
     /// Writes `batch` inside `tx` and records its read-model changes in `delta`, which the
     /// caller flushes before committing. Returns each line's outcome, in the batch's order.
+    /// Lines dated in a closed year are refused here, before the backend sees them, unless
+    /// they are sent again exactly as stored (unchanged); a line that would move or replace a
+    /// stored line of a closed year is refused by the outcome rule.
     pub fn write(
         &mut self,
         tx: &Tx<'_>,
         batch: &WriteBatch<'_>,
         delta: &mut Delta,
     ) -> Result<Vec<LineOutcome>> {
+        let closed = crate::model::periods::closed_years(tx, batch.org)?;
+        let batch = WriteBatch {
+            closed: &closed,
+            ..*batch
+        };
+        let refused: Vec<Option<u16>> = batch
+            .lines
+            .iter()
+            .map(|p| {
+                let y = p.day() / 10_000;
+                closed.iter().copied().find(|c| u32::from(*c) == y)
+            })
+            .collect();
+        if refused.iter().all(Option::is_none) {
+            suppliers::insert_new(tx, batch.org, batch.new_suppliers)?;
+            return self.write_backend(tx, &batch, delta);
+        }
+        // Some lines are refused: the rest are written as a batch of their own.
+        let kept: Vec<PreparedLine> = batch
+            .lines
+            .iter()
+            .zip(&refused)
+            .filter(|(_, r)| r.is_none())
+            .map(|(p, _)| p.clone())
+            .collect();
+        let sub = WriteBatch {
+            lines: &kept,
+            ..batch
+        };
         suppliers::insert_new(tx, batch.org, batch.new_suppliers)?;
+        let mut written = self.write_backend(tx, &sub, delta)?.into_iter();
+        let mut out = Vec::with_capacity(batch.lines.len());
+        for (p, r) in batch.lines.iter().zip(refused) {
+            out.push(match r {
+                Some(year) => {
+                    // Sent again as stored, it changes nothing: unchanged, not refused.
+                    let o = match stored_line(tx, batch.org, p.id())? {
+                        Some((k, _)) if k.hash == p.hash => LineOutcome::Unchanged,
+                        _ => LineOutcome::PeriodClosed { year },
+                    };
+                    account(delta, &o, p, None, batch.counted);
+                    o
+                }
+                None => written
+                    .next()
+                    .ok_or_else(|| StoreError::internal("a line was not written"))?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn write_backend(
+        &mut self,
+        tx: &Tx<'_>,
+        batch: &WriteBatch<'_>,
+        delta: &mut Delta,
+    ) -> Result<Vec<LineOutcome>> {
         match self {
             LineWriter::Sqlite(w) => w.write(tx, batch, delta),
             LineWriter::Postgres(w) => w.write(tx, batch, delta),
@@ -386,6 +474,10 @@ impl Db {
         let Some((_, c)) = stored_line(&tx, org, transaction_id)? else {
             return Ok(false);
         };
+        let year = (c.day / 10_000) as u16;
+        if crate::model::periods::closed_years(&tx, org)?.contains(&year) {
+            return Err(StoreError::period_closed(year));
+        }
         tx.execute(
             "DELETE FROM transactions WHERE org_id = ?1 AND day = ?2 AND transaction_id = ?3",
             args![org.0, c.day, transaction_id],

@@ -229,9 +229,10 @@ fn repeat_in_first_load(
         hash: batch.lines[f].hash,
         import_id: batch.import_id,
         source_line: first_line,
+        day: batch.lines[f].day(),
     };
     let p = &batch.lines[i];
-    let outcome = decide(Some(&key), p, batch.import_id);
+    let outcome = decide(Some(&key), p, batch.import_id, batch.closed);
     account(delta, &outcome, p, None, batch.counted);
     outcome
 }
@@ -248,10 +249,10 @@ fn repeat_in_first_load(
 /// re-import spent 55 of its 67 backend seconds there), and a join with `unnest($2)` became
 /// a hash join over them. `tests/postgres.rs` checks the plan; public so that it can.
 pub const EXISTING_KEYS_SQL: &str =
-    "SELECT k.transaction_id, k.content_hash, k.import_id, k.source_line
+    "SELECT k.transaction_id, k.content_hash, k.import_id, k.source_line, k.day
      FROM unnest($2::text[]) AS u(id)
      CROSS JOIN LATERAL (
-         SELECT transaction_id, content_hash, import_id, source_line FROM transaction_keys
+         SELECT transaction_id, content_hash, import_id, source_line, day FROM transaction_keys
          WHERE org_id = $1 AND transaction_id = u.id LIMIT 1
      ) k";
 
@@ -286,6 +287,8 @@ fn settle_existing(
                 hash: r.try_get(1)?,
                 import_id: r.try_get(2)?,
                 source_line: r.try_get(3)?,
+                day: u32::try_from(r.try_get::<_, i32>(4)?)
+                    .map_err(|_| StoreError::corrupt("a stored line's day"))?,
             },
         );
     }
@@ -293,7 +296,7 @@ fn settle_existing(
     let (mut touch_ids, mut touch_lines) = (Vec::new(), Vec::new());
     for &i in which {
         let p = &lines[i];
-        let outcome = decide(stored.get(p.id()), p, batch.import_id);
+        let outcome = decide(stored.get(p.id()), p, batch.import_id, batch.closed);
         match outcome {
             LineOutcome::Inserted => {
                 new.push(i);
@@ -307,7 +310,7 @@ fn settle_existing(
                 touch_ids.push(p.id());
                 touch_lines.push(p.source_line);
             }
-            LineOutcome::Duplicate { .. } => {}
+            LineOutcome::Duplicate { .. } | LineOutcome::PeriodClosed { .. } => {}
         }
         account(delta, &outcome, p, None, batch.counted);
         out[i] = Some(outcome);
@@ -338,7 +341,12 @@ fn write_one(
 ) -> Result<LineOutcome> {
     let (org, id) = (batch.org, p.id());
     let stored = stored_line(tx, org, id)?;
-    let outcome = decide(stored.as_ref().map(|s| &s.0), p, batch.import_id);
+    let outcome = decide(
+        stored.as_ref().map(|s| &s.0),
+        p,
+        batch.import_id,
+        batch.closed,
+    );
     let k = key_args(org, p, batch.import_id);
     let a = line_args(org, p);
     match (&outcome, &stored) {

@@ -135,10 +135,21 @@ pub(crate) fn recalculate_tx(
         let mut delta = Delta::default();
         let outcomes = writer.write(tx, &WriteBatch::direct(org.id, &batch, &none), &mut delta)?;
         delta.flush(tx, org.id)?;
-        changed += outcomes
-            .iter()
-            .filter(|o| **o == LineOutcome::Updated)
-            .count() as u64;
+        for (p, o) in batch.iter().zip(&outcomes) {
+            match o {
+                LineOutcome::Updated => changed += 1,
+                // A closed year's line keeps the result it was disclosed with.
+                LineOutcome::PeriodClosed { year } => errors.push((
+                    p.id().to_owned(),
+                    LineError::new(
+                        vcci_core::Field::Date,
+                        "period_closed",
+                        crate::error::period_closed_message(*year),
+                    ),
+                )),
+                _ => {}
+            }
+        }
         batch.clear();
     }
     Ok((changed, errors))

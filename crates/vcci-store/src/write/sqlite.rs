@@ -232,7 +232,7 @@ fn write_existing(
     delta: &mut Delta,
 ) -> Result<LineOutcome> {
     let (key, old) = stored_of(&mut st.stored, batch.org, p.id())?;
-    let outcome = decide(Some(&key), p, batch.import_id);
+    let outcome = decide(Some(&key), p, batch.import_id, batch.closed);
     match outcome {
         LineOutcome::Unchanged if batch.import_id.is_some() => {
             st.touch

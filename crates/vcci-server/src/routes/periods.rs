@@ -1,0 +1,160 @@
+//! Reporting periods: close a year (freezing it as an inventory version), reopen it with a
+//! reason, list and show periods and their versions.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vcci_store::model::keys::Role;
+
+use crate::conditional::CacheCtx;
+use crate::extract::JsonBody;
+use crate::openapi::{Api, Op};
+use crate::{ApiError, App, Caller};
+
+pub fn api(api: Api) -> Api {
+    api.get(
+        "/api/v1/periods",
+        list_periods,
+        Op::new("listPeriods", "periods", "Reporting periods (years closed at least once) with their status and inventory versions")
+            .json("Periods"),
+    )
+    .get(
+        "/api/v1/periods/{year}",
+        get_period,
+        Op::new("getPeriod", "periods", "One reporting period with its inventory versions")
+            .path_param_of("year", "year", "The year (1990–2100).")
+            .json("Period")
+            .errors(&[400, 404]),
+    )
+    .post(
+        "/api/v1/periods/{year}/close",
+        close_period,
+        Op::new("closePeriod", "periods", "Close a year: its results are frozen as the next inventory version, and writes that would change the year are refused (`period_closed`)")
+            .role("admin")
+            .path_param_of("year", "year", "The year (1990–2100).")
+            .json("InventoryVersion")
+            .errors(&[400, 403, 409]),
+    )
+    .post(
+        "/api/v1/periods/{year}/reopen",
+        reopen_period,
+        Op::new("reopenPeriod", "periods", "Reopen a closed year, with a written reason; its versions stay readable")
+            .role("admin")
+            .path_param_of("year", "year", "The year (1990–2100).")
+            .json_body("ReopenPeriod")
+            .json("Period")
+            .errors(&[400, 403, 404]),
+    )
+    .get(
+        "/api/v1/periods/{year}/versions/{version}",
+        get_version,
+        Op::new("getInventoryVersion", "periods", "One inventory version of a year: the inventory as it was when the version was made")
+            .path_param_of("year", "year", "The year (1990–2100).")
+            .path_param_of("version", "integer", "The version (1, 2, …).")
+            .json("InventoryVersion")
+            .errors(&[400, 404]),
+    )
+}
+
+/// A year of 1990–2100.
+fn year(s: &str) -> Result<u16, ApiError> {
+    match s.parse::<u16>() {
+        Ok(y) if vcci_store::write::PERIOD_YEARS.contains(&y) => Ok(y),
+        _ => Err(ApiError::bad_request(
+            "invalid_year",
+            format!("'{s}' is not a year (1990–2100)"),
+        )),
+    }
+}
+
+async fn list_periods(State(app): State<Arc<App>>, caller: Caller, ctx: CacheCtx) -> Response {
+    let org = caller.org_id();
+    app.cached(org, ctx, async {
+        let periods = app.db(move |db| db.list_periods(org)).await?;
+        Ok(json!({ "periods": periods }))
+    })
+    .await
+}
+
+async fn get_period(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ctx: CacheCtx,
+    Path(y): Path<String>,
+) -> Response {
+    let org = caller.org_id();
+    app.cached(org, ctx, async {
+        let y = year(&y)?;
+        app.db(move |db| db.get_period(org, y))
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("a {y} reporting period")))
+    })
+    .await
+}
+
+async fn close_period(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(y): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let y = year(&y)?;
+    let org = caller.org.clone();
+    let by = caller.actor();
+    let v = app
+        .db_write(org.id, move |db| db.close_period(&org, y, &by))
+        .await?;
+    Ok(Json(json!(v)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReopenBody {
+    reason: String,
+}
+
+async fn reopen_period(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(y): Path<String>,
+    JsonBody(body): JsonBody<ReopenBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let y = year(&y)?;
+    let org = caller.org.clone();
+    let by = caller.actor();
+    let p = app
+        .db_write(org.id, move |db| {
+            db.reopen_period(&org, y, &body.reason, &by)?;
+            db.get_period(org.id, y)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("a {y} reporting period")))?;
+    Ok(Json(json!(p)))
+}
+
+async fn get_version(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ctx: CacheCtx,
+    Path((y, v)): Path<(String, String)>,
+) -> Response {
+    let org = caller.org_id();
+    app.cached(org, ctx, async {
+        let y = year(&y)?;
+        let v: u32 = v.parse().ok().filter(|v| *v >= 1).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_version",
+                format!("'{v}' is not a version (1, 2, …)"),
+            )
+        })?;
+        app.db(move |db| db.inventory_version(org, y, v))
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("version {v} of the {y} reporting period")))
+    })
+    .await
+}

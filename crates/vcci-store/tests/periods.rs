@@ -1,0 +1,150 @@
+//! Reporting periods: a closed year refuses every write that would change it (imports,
+//! upserts, deletes, recalculations) and keeps the valid rest; its inventory version stays
+//! as it was frozen; a reopen needs a reason.
+
+mod common;
+
+use common::{close, store};
+use vcci_store::StoreError;
+use vcci_store::model::reports::DateRange;
+use vcci_store::write::{LineOutcome, prepare};
+
+fn year(y: i32) -> DateRange {
+    DateRange {
+        from: vcci_core::Date::parse(&format!("{y}-01-01")).ok(),
+        to: vcci_core::Date::parse(&format!("{y}-12-31")).ok(),
+    }
+}
+
+fn line(id: &str, date: &str, amount: f64) -> vcci_core::Line {
+    vcci_core::Line {
+        transaction_id: Some(id.into()),
+        date: vcci_core::Date::parse(date).ok(),
+        amount: Some(amount),
+        currency: Some(vcci_core::Currency::USD),
+        naics: vcci_core::Naics::parse("484121").ok(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_closed_period_refuses_changes_and_keeps_the_valid_rest() {
+    let t = store();
+    let org = t.org("acme");
+    let head = "transaction_id,date,amount,currency,naics_code\n";
+    let (r, _) = t.import(
+        &org,
+        &format!("{head}a,2023-03-01,1000,USD,484121\nb,2024-03-01,1000,USD,484121\nc,2023-06-01,500,USD,484121\n"),
+    );
+    assert_eq!(r.inserted, 3);
+    let mut db = t.store.connect().unwrap();
+    let before = db.inventory(org.id, year(2023)).unwrap();
+    // 1,500 USD of 2023 × 292.655/304.702 × 0.595.
+    close(before.total_co2e_kg, 1500.0 * 292.655 / 304.702 * 0.595);
+    let v = db.close_period(&org, 2023, "test").unwrap();
+    assert_eq!((v.info.version, v.info.transaction_count), (1, 2));
+    assert_eq!(v.info.total_co2e_kg, before.total_co2e_kg);
+    assert_eq!(
+        v.inventory["total_co2e_kg"],
+        serde_json::json!(before.total_co2e_kg)
+    );
+    assert_eq!(db.closed_years(org.id).unwrap(), [2023]);
+    // Closing it again is a conflict.
+    assert!(matches!(
+        db.close_period(&org, 2023, "test"),
+        Err(StoreError::Conflict { .. })
+    ));
+
+    // An import: changes to 2023 are rejected (a changed line, a new line, a line moved
+    // into 2023, a line moved out of it); the rest is kept.
+    let (r, rejects) = t.import(
+        &org,
+        &format!(
+            "{head}a,2023-03-01,2000,USD,484121\nb,2024-03-01,3000,USD,484121\nd,2023-01-05,10,USD,484121\n\
+             e,2024-01-05,10,USD,484121\nc,2024-06-01,500,USD,484121\nf,2023-02-01,1,USD,484121\n"
+        ),
+    );
+    assert_eq!((r.inserted, r.updated, r.rejected), (1, 1, 4), "{rejects}");
+    let closed = "date: the 2023 reporting period is closed: its disclosed figures cannot change (an admin may reopen it with a reason)";
+    for n in [2, 4, 6, 7] {
+        assert!(
+            rejects.contains(&format!("\n{n},date,\"{closed}\""))
+                || rejects.contains(&format!("\n{n},date,{closed}")),
+            "line {n}: {rejects}"
+        );
+    }
+    // b moved into 2023 by an upsert; a re-sent unchanged 2023 line is fine.
+    let profiles = Default::default();
+    let p = |l| prepare(vcci_core::catalog(), &org, l, &profiles, None).unwrap();
+    let out = db
+        .write_lines(
+            org.id,
+            &[
+                p(line("b", "2023-12-31", 3000.0)),
+                p(line("c", "2023-06-01", 500.0)),
+                p(line("g", "2025-01-01", 5.0)),
+            ],
+            &Vec::new(),
+        )
+        .unwrap();
+    assert_eq!(
+        out,
+        [
+            LineOutcome::PeriodClosed { year: 2023 },
+            LineOutcome::Unchanged,
+            LineOutcome::Inserted
+        ]
+    );
+    // A delete of a 2023 line is refused, naming the period.
+    match db.delete_line(org.id, "a") {
+        Err(StoreError::PeriodClosed { year, .. }) => assert_eq!(year, 2023),
+        other => panic!("{other:?}"),
+    }
+    assert!(db.delete_line(org.id, "e").unwrap());
+    // A recalculation (another EPA release) keeps 2023 as disclosed and reports its lines.
+    db.set_epa_version(org.id, vcci_core::EpaVersion::V1_2)
+        .unwrap();
+    let org12 = db.org_by_id(org.id).unwrap().unwrap();
+    let rc = db.recalculate(vcci_core::catalog(), &org12, None).unwrap();
+    let kept: Vec<&str> = rc
+        .errors
+        .iter()
+        .filter(|(_, e)| e.code == "period_closed")
+        .map(|(id, _)| id.as_str())
+        .collect();
+    assert_eq!(kept, ["a", "c"]);
+    assert_eq!(rc.changed, 2, "b and g");
+    let after = db.inventory(org.id, year(2023)).unwrap();
+    assert_eq!(after.total_co2e_kg, before.total_co2e_kg);
+    assert_eq!(after.transaction_count, 2);
+    t.assert_read_models(&org);
+
+    // Reopening needs a reason; then 2023 takes writes again, and a second close makes
+    // version 2 while version 1 stays as it was.
+    assert!(matches!(
+        db.reopen_period(&org12, 2023, "  ", "test"),
+        Err(StoreError::Invalid { .. })
+    ));
+    assert!(matches!(
+        db.reopen_period(&org12, 2022, "x", "test"),
+        Err(StoreError::NotFound(_))
+    ));
+    db.reopen_period(&org12, 2023, "supplier invoice corrected", "test")
+        .unwrap();
+    let p2 = db.get_period(org.id, 2023).unwrap().unwrap();
+    assert_eq!(
+        (p2.status, p2.reopen_reason.as_deref()),
+        ("open", Some("supplier invoice corrected"))
+    );
+    assert!(db.delete_line(org.id, "a").unwrap());
+    let v2 = db.close_period(&org12, 2023, "test").unwrap();
+    assert_eq!((v2.info.version, v2.info.transaction_count), (2, 1));
+    let v1 = db.inventory_version(org.id, 2023, 1).unwrap().unwrap();
+    assert_eq!(v1.info.total_co2e_kg, before.total_co2e_kg);
+    assert_eq!(v1.inventory, v.inventory);
+    let listed = db.list_periods(org.id).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].versions.len(), 2);
+    assert_eq!(listed[0].status, "closed");
+    t.assert_read_models(&org);
+}
