@@ -531,7 +531,9 @@ fn schemas() -> Value {
             "required": ["suppliers"],
             "properties": {"suppliers": {"type": "array", "maxItems": 10000, "items": {"$ref": "#/components/schemas/Supplier"}}},
         },
-        "UpsertSuppliersResult": {"type": "object", "properties": {"upserted": int, "recalculated_lines": int}},
+        "UpsertSuppliersResult": {"type": "object", "properties": {"upserted": int, "recalculated_lines": int,
+            "rejected": {"type": "array", "description": "suppliers refused because their change would alter a closed reporting period (period_closed); the rest is stored",
+                "items": {"type": "object", "properties": {"index": int, "supplier_id": s, "error": {"type": "object"}}}}}},
         "FactorPage": page_of("Factor"),
         "Calculate": {
             "type": "object",

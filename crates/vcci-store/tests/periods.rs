@@ -148,3 +148,127 @@ fn a_closed_period_refuses_changes_and_keeps_the_valid_rest() {
     assert_eq!(listed[0].status, "closed");
     t.assert_read_models(&org);
 }
+
+/// Supplier data and settings: a change that would alter a closed year is refused (the
+/// rest of a batch kept); one that leaves the closed year as it was goes through.
+#[test]
+fn supplier_data_and_settings_that_would_change_a_closed_year_are_refused() {
+    let t = store();
+    let org = t.org("acme");
+    let head = "supplier_id,name,country,naics_code,intensity_kg_per_usd,intensity_year\n";
+    t.import_suppliers(
+        &org,
+        &format!("{head}S,S,US,484121,0.30,2023\nT,T,US,484121,,\n"),
+    );
+    let (r, _) = t.import(
+        &org,
+        "transaction_id,date,amount,currency,supplier_id\ns23,2023-03-01,1000,USD,S\ns24,2024-03-01,1000,USD,S\nt24,2024-03-01,1000,USD,T\n",
+    );
+    assert_eq!(r.inserted, 3);
+    let mut db = t.store.connect().unwrap();
+    db.close_period(&org, 2023, "test").unwrap();
+    let s23 = db
+        .get_line(org.id, "s23")
+        .unwrap()
+        .unwrap()
+        .emission
+        .co2e_kg;
+    close(s23, 300.0);
+
+    // A new 2023 value and a country change would change s23: refused, with the line in
+    // the rejects; a 2024 value (s23 keeps its own year's) and T's change go through.
+    let (r, rejects) = t.import_suppliers(
+        &org,
+        &format!(
+            "{head}S,S,US,484121,0.50,2023\nS,S,US,484121,0.20,2024\nT,T,GB,484121,0.1,2024\n"
+        ),
+    );
+    assert_eq!((r.inserted, r.rejected), (2, 1), "{rejects}");
+    assert!(
+        rejects.contains("\n2,supplier_id,supplier_id: the 2023 reporting period is closed"),
+        "{rejects}"
+    );
+    assert!(
+        rejects.contains("(1 of its lines there would change)"),
+        "{rejects}"
+    );
+    assert_eq!(
+        db.get_line(org.id, "s23")
+            .unwrap()
+            .unwrap()
+            .emission
+            .co2e_kg,
+        s23
+    );
+    close(
+        db.get_line(org.id, "s24")
+            .unwrap()
+            .unwrap()
+            .emission
+            .co2e_kg,
+        200.0,
+    );
+    close(
+        db.get_line(org.id, "t24")
+            .unwrap()
+            .unwrap()
+            .emission
+            .co2e_kg,
+        100.0,
+    );
+    let years: Vec<_> = db
+        .supplier_intensities(org.id, "S")
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(|v| (v.year, v.kg_per_usd))
+        .collect();
+    assert_eq!(years, [(Some(2023), 0.30), (Some(2024), 0.20)]);
+    // Its country does not change supplier data's results (its own geography); its NAICS
+    // code moves s23 to another category: refused.
+    let (r, rejects) = t.import_suppliers(&org, &format!("{head}S,S,DE,484121,,\n"));
+    assert_eq!((r.inserted, r.rejected), (1, 0), "{rejects}");
+    let (r, rejects) = t.import_suppliers(&org, &format!("{head}S,S,DE,334111,,\n"));
+    assert_eq!((r.inserted, r.rejected), (0, 1), "{rejects}");
+    assert_eq!(
+        db.get_supplier(org.id, "S")
+            .unwrap()
+            .unwrap()
+            .supplier
+            .naics_code
+            .as_deref(),
+        Some("484121")
+    );
+    // Removing the 2023 value would move s23 to the 2024 value: refused.
+    assert!(matches!(
+        db.remove_supplier_intensity(vcci_core::catalog(), &org, "S", Some(2023)),
+        Err(StoreError::PeriodClosed { year: 2023, .. })
+    ));
+    // Pinning EPA v1.2 would not change s23 (the supplier's own data) but the settings
+    // check covers every line: T has no 2023 line, S's 2023 line is supplier data, so
+    // nothing in 2023 changes and the pin is allowed. A spend line in 2023 makes it refused.
+    let mut v12 = org.clone();
+    v12.epa_version = vcci_core::EpaVersion::V1_2;
+    db.check_settings_change(vcci_core::catalog(), &org, &v12)
+        .unwrap();
+    db.reopen_period(&org, 2023, "add a spend line", "test")
+        .unwrap();
+    t.import(
+        &org,
+        "transaction_id,date,amount,currency,naics_code\nx23,2023-05-01,100,USD,484121\n",
+    );
+    db.close_period(&org, 2023, "test").unwrap();
+    match db.check_settings_change(vcci_core::catalog(), &org, &v12) {
+        Err(StoreError::PeriodClosed {
+            year: 2023,
+            message,
+        }) => {
+            assert!(
+                message.contains("(1 of its lines would change"),
+                "{message}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    t.assert_read_models(&org);
+}

@@ -619,19 +619,28 @@ fn calculate_cmd(sa: &StoreArgs, a: CalculateArgs) -> Result<()> {
     let store = open_store(sa)?;
     let mut db = store.connect()?;
     let mut org = db.require_org(&a.org)?;
+    // The settings asked for, checked against the closed periods before any is set.
+    let before = org.clone();
     if let Some(v) = &a.epa_version {
-        let v = EpaVersion::parse(v).map_err(|m| anyhow!("--epa-version: {m}"))?;
-        db.set_epa_version(org.id, v)?;
-        org.epa_version = v;
+        org.epa_version = EpaVersion::parse(v).map_err(|m| anyhow!("--epa-version: {m}"))?;
     }
     if let Some(c) = currency_arg(a.default_currency.as_deref())? {
-        db.set_default_currency(org.id, c)?;
         org.default_currency = c;
     }
     if let Some(rf) = a.flights_rf {
-        let with = rf == crate::cli::RfArg::With;
-        db.set_flights_with_rf(org.id, with)?;
-        org.flights_with_rf = with;
+        org.flights_with_rf = rf == crate::cli::RfArg::With;
+    }
+    if org != before {
+        db.check_settings_change(catalog(), &before, &org)?;
+    }
+    if org.epa_version != before.epa_version {
+        db.set_epa_version(org.id, org.epa_version)?;
+    }
+    if org.default_currency != before.default_currency {
+        db.set_default_currency(org.id, org.default_currency)?;
+    }
+    if org.flights_with_rf != before.flights_with_rf {
+        db.set_flights_with_rf(org.id, org.flights_with_rf)?;
     }
     let r = db.recalculate(catalog(), &org, None)?;
     eprintln!(

@@ -208,12 +208,25 @@ async fn upsert_suppliers(
         .with_details(details));
     }
     let org = caller.org.clone();
-    let (n, recalculated) = app
+    let done = app
         .db_write(org.id, move |db| db.upsert_suppliers(catalog(), &org, &ok))
         .await?;
-    Ok(Json(
-        json!({"upserted": n, "recalculated_lines": recalculated}),
-    ))
+    // Suppliers whose change would alter a closed period: refused, the rest kept.
+    let rejected: Vec<Value> = done
+        .refused
+        .iter()
+        .map(|r| {
+            json!({"index": r.index, "supplier_id": r.supplier_id, "error": {
+                "code": "period_closed", "message": r.message(),
+                "details": [{"path": format!("suppliers[{}]", r.index), "message": r.message()}],
+            }})
+        })
+        .collect();
+    Ok(Json(json!({
+        "upserted": done.upserted,
+        "recalculated_lines": done.recalculated,
+        "rejected": rejected,
+    })))
 }
 
 #[derive(Debug, Deserialize)]

@@ -38,17 +38,37 @@ pub fn import_suppliers<R: Read, W: Write>(
         ignored_columns: header.ignored.clone(),
         ..Default::default()
     };
-    // In file order, one entry per supplier and value set (its intensity year, or none).
+    // In file order, one entry per supplier and value set (its intensity year, or none),
+    // with the file line and text of the row that set it.
     let mut batch: Vec<Supplier> = Vec::new();
+    let mut source: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut at: HashMap<Key, usize> = HashMap::new();
+    // Writes the batch; a supplier refused (its change would alter a closed period) goes
+    // to the rejects with its line.
     let mut flush = |batch: &mut Vec<Supplier>,
+                     source: &mut Vec<(u64, Vec<u8>)>,
                      at: &mut HashMap<Key, usize>,
-                     report: &mut ImportReport|
+                     report: &mut ImportReport,
+                     rejects: &mut RejectsWriter<W>|
      -> Result<(), ImportError> {
         at.clear();
-        let (n, _) = db.upsert_suppliers(cat, org, batch)?;
+        let done = db.upsert_suppliers(cat, org, batch)?;
+        report.inserted += done.upserted as u64;
+        for r in &done.refused {
+            report.rejected += 1;
+            let (line, original) = std::mem::take(&mut source[r.index]);
+            write_reject(
+                rejects,
+                &Reject {
+                    line,
+                    column: "supplier_id".into(),
+                    error: format!("supplier_id: {}", r.message()),
+                    original,
+                },
+            )?;
+        }
         batch.clear();
-        report.inserted += n as u64;
+        source.clear();
         Ok(())
     };
     while let Some(rec) = scanner.next_record().map_err(io_err)? {
@@ -76,15 +96,20 @@ pub fn import_suppliers<R: Read, W: Write>(
                         s.intensity_kg_per_usd.is_some(),
                         s.intensity_year,
                     );
+                    let from = (rec.line, trim_newline(rec.raw).to_vec());
                     match at.get(&key) {
-                        Some(&i) => batch[i] = s,
+                        Some(&i) => {
+                            batch[i] = s;
+                            source[i] = from;
+                        }
                         None => {
                             at.insert(key, batch.len());
                             batch.push(s);
+                            source.push(from);
                         }
                     }
                     if batch.len() >= opts.batch_size {
-                        flush(&mut batch, &mut at, &mut report)?;
+                        flush(&mut batch, &mut source, &mut at, &mut report, rejects)?;
                     }
                 }
                 Err(errs) => {
@@ -94,7 +119,7 @@ pub fn import_suppliers<R: Read, W: Write>(
             },
         }
     }
-    flush(&mut batch, &mut at, &mut report)?;
+    flush(&mut batch, &mut source, &mut at, &mut report, rejects)?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

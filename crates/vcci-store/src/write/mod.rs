@@ -35,6 +35,7 @@ pub use self::postgres::EXISTING_KEYS_SQL;
 pub use self::prepare::{PreparedLine, prepare};
 pub use self::readmodel::{Contribution, Delta};
 pub use self::recalc::{CategoryChange, Recalculation};
+pub use self::suppliers::{RefusedSupplier, SupplierUpsert};
 pub use self::turns::{WRITE_BUCKETS, bucket};
 use crate::codec::{kg_to_mg, usd_to_musd};
 use crate::conn::{Conn, Db, Dialect, Row, Tx, args};

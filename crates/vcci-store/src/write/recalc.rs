@@ -58,6 +58,31 @@ fn totals(tx: &Tx<'_>, org: OrgId) -> Result<Totals> {
 }
 
 impl Db {
+    /// Whether new settings (`after`: an EPA release pinned, a default currency, the RF
+    /// choice) would change a closed year of the organization: `Err(PeriodClosed)` naming
+    /// the first such year, else Ok. A dry run; callers check before they set.
+    pub fn check_settings_change(
+        &mut self,
+        cat: &'static Catalog,
+        before: &Org,
+        after: &Org,
+    ) -> Result<()> {
+        let profiles = self.supplier_profiles(before.id)?;
+        let tx = self.conn.begin()?;
+        let years = closed_year_changes(&tx, cat, (before, &profiles), (after, &profiles), None)?;
+        drop(tx);
+        match years.into_iter().next() {
+            Some((year, lines)) => Err(StoreError::PeriodClosed {
+                year,
+                message: format!(
+                    "{} ({lines} of its lines would change; a restatement is the way to change disclosed figures)",
+                    crate::error::period_closed_message(year)
+                ),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Recalculates stored lines of `org` (all, or those of the given suppliers) with the
     /// current factors, settings and supplier profiles, and says what changed per category.
     /// A line that can no longer be calculated keeps its previous result and is reported.
@@ -122,7 +147,7 @@ pub(crate) fn recalculate_tx(
     let mut writer = LineWriter::for_conn(tx);
     let none = NewSuppliers::new();
     loop {
-        let lines = load_lines(tx, org.id, &after, only_suppliers, 5000)?;
+        let lines = load_lines(tx, org.id, &after, only_suppliers, None, 5000)?;
         let Some(last) = lines.last() else { break };
         after = last.0.clone();
         for (_, line) in lines {
@@ -155,12 +180,53 @@ pub(crate) fn recalculate_tx(
     Ok((changed, errors))
 }
 
-/// Lines as `Line`s again (for recalculation), keyset-paged by transaction_id.
+/// What a change would do to the closed years: per closed year, the lines whose result it
+/// would change. A dry run, nothing written: the closed years' lines (of `only_suppliers`,
+/// if given) are calculated with the settings and profiles `before` and `after`, and a line
+/// counts when the two differ (so lines stored by an older version are not counted as
+/// changes of their own).
+pub(crate) fn closed_year_changes(
+    tx: &Tx<'_>,
+    cat: &'static Catalog,
+    before: (&Org, &HashMap<String, SupplierProfile>),
+    after: (&Org, &HashMap<String, SupplierProfile>),
+    only_suppliers: Option<&[String]>,
+) -> Result<BTreeMap<u16, u64>> {
+    let closed = crate::model::periods::closed_years(tx, before.0.id)?;
+    let mut out = BTreeMap::new();
+    if closed.is_empty() {
+        return Ok(out);
+    }
+    let mut from = String::new();
+    loop {
+        let lines = load_lines(tx, before.0.id, &from, only_suppliers, Some(&closed), 5000)?;
+        let Some(last) = lines.last() else { break };
+        from = last.0.clone();
+        for (_, line) in lines {
+            let year = line.date.map_or(0, |d| d.year());
+            let a = prepare(cat, before.0, line.clone(), before.1, None);
+            let b = prepare(cat, after.0, line, after.1, None);
+            let differs = match (a, b) {
+                (Ok(a), Ok(b)) => a.hash != b.hash,
+                (Err(a), Err(b)) => a != b,
+                _ => true,
+            };
+            if differs {
+                *out.entry(year).or_default() += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Lines as `Line`s again (for recalculation), keyset-paged by transaction_id; of some
+/// suppliers only, and of some years only, if given.
 fn load_lines(
     tx: &Tx<'_>,
     org: OrgId,
     after: &str,
     only: Option<&[String]>,
+    years: Option<&[u16]>,
     limit: i64,
 ) -> Result<Vec<(String, Line)>> {
     let mut sql = match tx.dialect() {
@@ -182,6 +248,18 @@ fn load_lines(
         let marks: Vec<String> = (0..ids.len()).map(|i| format!("?{}", i + 4)).collect();
         sql.push_str(&format!(" AND t.supplier_id IN ({})", marks.join(", ")));
         args.extend(ids.iter().map(|s| Arg::Text(s)));
+    }
+    if let Some(years) = years {
+        let ranges: Vec<String> = years
+            .iter()
+            .map(|y| {
+                let (a, b) = (i64::from(*y) * 10_000, i64::from(*y) * 10_000 + 1231);
+                args.push(Arg::Int(a));
+                args.push(Arg::Int(b));
+                format!("t.day BETWEEN ?{} AND ?{}", args.len() - 1, args.len())
+            })
+            .collect();
+        sql.push_str(&format!(" AND ({})", ranges.join(" OR ")));
     }
     sql.push_str(match tx.dialect() {
         Dialect::Sqlite => " ORDER BY transaction_id LIMIT ?3",

@@ -2,11 +2,13 @@
 //! yet, and supplier upserts, which recalculate the lines of suppliers whose profile
 //! changed in the same transaction.
 
+use std::collections::HashMap;
+
 use vcci_core::Catalog;
 
 use super::NewSuppliers;
 use super::postgres::ROWS_PER_STATEMENT;
-use super::recalc::recalculate_tx;
+use super::recalc::{closed_year_changes, recalculate_tx};
 use crate::conn::{Arg, Db, Tx, args};
 use crate::model::orgs::{Org, OrgId, bump_generation};
 use crate::model::suppliers::{IntensityValue, Supplier, year_key};
@@ -42,27 +44,97 @@ pub(super) fn insert_new(tx: &Tx<'_>, org: OrgId, new_suppliers: &NewSuppliers) 
     Ok(())
 }
 
+/// What a supplier upsert did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SupplierUpsert {
+    pub upserted: usize,
+    /// Lines recalculated.
+    pub recalculated: u64,
+    /// Suppliers refused: their change would alter a closed year.
+    pub refused: Vec<RefusedSupplier>,
+}
+
+/// A supplier of an upsert refused because its change would alter a closed year's lines.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RefusedSupplier {
+    /// Its position in the upsert.
+    pub index: usize,
+    pub supplier_id: String,
+    /// The first closed year it would change.
+    pub year: u16,
+    /// That year's lines it would change.
+    pub lines: u64,
+}
+
+impl RefusedSupplier {
+    pub fn message(&self) -> String {
+        format!(
+            "{} ({} of its lines there would change)",
+            crate::error::period_closed_message(self.year),
+            self.lines
+        )
+    }
+}
+
 impl Db {
     /// Upserts suppliers by supplier_id: name, country and NAICS code; a supplier that
     /// carries an intensity sets the value of its `intensity_year` (the undated value
     /// without a year) and keeps the other years'. Lines of suppliers whose profile changed
-    /// are recalculated in the same transaction. Returns (upserted, lines recalculated).
+    /// are recalculated in the same transaction. A supplier whose change would alter a
+    /// closed year's lines is refused (nothing of it is written) and the rest kept.
     pub fn upsert_suppliers(
         &mut self,
         cat: &'static Catalog,
         org: &Org,
         suppliers: &[Supplier],
-    ) -> Result<(usize, u64)> {
+    ) -> Result<SupplierUpsert> {
         let mut profiles = self.supplier_profiles(org.id)?;
         let now = now_rfc3339();
         let tx = self.conn.begin()?;
         let mut changed = Vec::new();
+        let mut refused = Vec::new();
         {
             let sql = "INSERT INTO suppliers (org_id, supplier_id, name, country, naics_code, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (org_id, supplier_id) DO UPDATE SET name = excluded.name, country = excluded.country,
                    naics_code = excluded.naics_code, updated_at = excluded.updated_at";
-            for s in suppliers {
+            for (index, s) in suppliers.iter().enumerate() {
+                let old = profiles.get(&s.supplier_id).cloned();
+                let mut new = s.profile();
+                new.intensities = old
+                    .as_ref()
+                    .map(|p| p.intensities.clone())
+                    .unwrap_or_default();
+                let value = s.new_intensity(&now);
+                if let Some(v) = &value {
+                    new.intensities.retain(|i| i.year != v.year);
+                    new.intensities.push(v.engine());
+                    new.intensities.sort_by_key(|i| i.year);
+                }
+                let is_change = old.as_ref().is_some_and(|old| *old != new);
+                if let (true, Some(old)) = (is_change, old) {
+                    // Lines of this supplier only: maps of its profile alone suffice.
+                    let id = s.supplier_id.clone();
+                    let before = HashMap::from([(id.clone(), old)]);
+                    let after = HashMap::from([(id.clone(), new.clone())]);
+                    let years = closed_year_changes(
+                        &tx,
+                        cat,
+                        (org, &before),
+                        (org, &after),
+                        Some(std::slice::from_ref(&id)),
+                    )?;
+                    if let Some((&year, &lines)) = years.iter().next() {
+                        refused.push(RefusedSupplier {
+                            index,
+                            supplier_id: id,
+                            year,
+                            lines,
+                        });
+                        continue;
+                    }
+                    changed.push(s.supplier_id.clone());
+                }
                 tx.execute(
                     sql,
                     args![
@@ -74,20 +146,8 @@ impl Db {
                         &now
                     ],
                 )?;
-                let old = profiles.get(&s.supplier_id).cloned();
-                let mut new = s.profile();
-                new.intensities = old
-                    .as_ref()
-                    .map(|p| p.intensities.clone())
-                    .unwrap_or_default();
-                if let Some(v) = s.new_intensity(&now) {
-                    put_intensity(&tx, org.id, &s.supplier_id, &v)?;
-                    new.intensities.retain(|i| i.year != v.year);
-                    new.intensities.push(v.engine());
-                    new.intensities.sort_by_key(|i| i.year);
-                }
-                if old.is_some_and(|old| old != new) {
-                    changed.push(s.supplier_id.clone());
+                if let Some(v) = &value {
+                    put_intensity(&tx, org.id, &s.supplier_id, v)?;
                 }
                 profiles.insert(s.supplier_id.clone(), new);
             }
@@ -101,12 +161,17 @@ impl Db {
         };
         bump_generation(&tx, org.id)?;
         tx.commit()?;
-        Ok((suppliers.len(), recalculated))
+        Ok(SupplierUpsert {
+            upserted: suppliers.len() - refused.len(),
+            recalculated,
+            refused,
+        })
     }
 
     /// Removes the value of `year` (the undated value for `None`) from a supplier's
     /// intensity history and recalculates the supplier's lines. `None` if the supplier has
-    /// no such value; else the lines recalculated.
+    /// no such value; else the lines recalculated. Refused (`PeriodClosed`) if it would
+    /// change a closed year's lines.
     pub fn remove_supplier_intensity(
         &mut self,
         cat: &'static Catalog,
@@ -124,7 +189,20 @@ impl Db {
             return Ok(None);
         }
         if let Some(p) = profiles.get_mut(supplier_id) {
+            let before = HashMap::from([(supplier_id.to_owned(), p.clone())]);
             p.intensities.retain(|i| i.year != year);
+            let after = HashMap::from([(supplier_id.to_owned(), p.clone())]);
+            let ids = [supplier_id.to_owned()];
+            let years = closed_year_changes(&tx, cat, (org, &before), (org, &after), Some(&ids))?;
+            if let Some((&y, &lines)) = years.iter().next() {
+                return Err(crate::StoreError::PeriodClosed {
+                    year: y,
+                    message: format!(
+                        "{} ({lines} of its lines there would change)",
+                        crate::error::period_closed_message(y)
+                    ),
+                });
+            }
         }
         let ids = [supplier_id.to_owned()];
         let (recalculated, _) = recalculate_tx(&tx, cat, org, &profiles, Some(&ids))?;
