@@ -1427,3 +1427,223 @@ async fn supplier_intensities_by_year_are_listed_and_removed() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn a_closed_period_refuses_writes_and_is_reopened_with_a_reason() {
+    let e = env();
+    // The seed has t1 (2022) and t2 (2023); g22 is at a supplier with its own 2022 value.
+    let (s, v) = call(&e.router, "POST", "/api/v1/suppliers", Some(&e.analyst), Some(json!({"suppliers": [
+        {"supplier_id": "G", "name": "G", "naics_code": "484121", "intensity_kg_per_usd": 0.5, "intensity_year": 2022}
+    ]}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/transactions",
+        Some(&e.analyst),
+        Some(json!({"transactions": [
+            {"transaction_id": "g22", "date": "2022-05-01", "amount": 100, "supplier_id": "G"},
+        ]})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["accepted"].as_u64()),
+        (StatusCode::OK, Some(1)),
+        "{v}"
+    );
+    // Only an admin closes.
+    let (s, _) = call(
+        &e.router,
+        "POST",
+        "/api/v1/periods/2022/close",
+        Some(&e.analyst),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/periods/2022/close",
+        Some(&e.admin),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["version"].as_u64(), v["transaction_count"].as_i64()),
+        (Some(1), Some(2))
+    );
+    // 1,000 USD of 2022 × 0.595 (484121, 2022 USD) + 100 USD × 0.5.
+    assert!(
+        (v["total_co2e_kg"].as_f64().unwrap() - 645.0).abs() < 1e-9,
+        "{v}"
+    );
+    assert_eq!(v["inventory"]["total_co2e_kg"], v["total_co2e_kg"]);
+    assert!(
+        v["created_by"].as_str().unwrap().ends_with("(admin)"),
+        "{v}"
+    );
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/periods/2022/close",
+        Some(&e.admin),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+
+    // A batch: the 2022 lines are rejected with period_closed, the 2023 one is kept.
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/transactions",
+        Some(&e.analyst),
+        Some(json!({"transactions": [
+            {"transaction_id": "t1", "date": "2022-03-01", "amount": 2000, "naics_code": "484121"},
+            {"transaction_id": "n22", "date": "2022-07-01", "amount": 5, "naics_code": "484121"},
+            {"transaction_id": "n23", "date": "2023-07-01", "amount": 5, "naics_code": "484121"},
+        ]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], 1, "{v}");
+    let rej = v["rejected"].as_array().unwrap();
+    assert_eq!(
+        (rej[0]["index"].as_u64(), rej[1]["index"].as_u64()),
+        (Some(0), Some(1)),
+        "{v}"
+    );
+    assert_eq!(rej[0]["error"]["code"], "period_closed", "{v}");
+    assert_eq!(
+        rej[1]["error"]["details"][0]["path"], "transactions[1].date",
+        "{v}"
+    );
+    assert!(
+        v.to_string()
+            .contains("the 2022 reporting period is closed"),
+        "{v}"
+    );
+    let (s, v) = call(
+        &e.router,
+        "DELETE",
+        "/api/v1/transactions/t1",
+        Some(&e.analyst),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("period_closed")),
+        "{v}"
+    );
+    // Supplier data that would change 2022 is refused; the rest kept.
+    let (s, v) = call(&e.router, "POST", "/api/v1/suppliers", Some(&e.analyst), Some(json!({"suppliers": [
+        {"supplier_id": "G", "name": "G", "naics_code": "484121", "intensity_kg_per_usd": 0.9, "intensity_year": 2022},
+        {"supplier_id": "H", "name": "H", "naics_code": "484121", "intensity_kg_per_usd": 0.9, "intensity_year": 2022},
+    ]}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["upserted"].as_u64(), v["rejected"][0]["index"].as_u64()),
+        (Some(1), Some(0)),
+        "{v}"
+    );
+    assert_eq!(v["rejected"][0]["error"]["code"], "period_closed", "{v}");
+    let (s, v) = call(
+        &e.router,
+        "DELETE",
+        "/api/v1/suppliers/G/intensities/2022",
+        Some(&e.analyst),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("period_closed")),
+        "{v}"
+    );
+
+    // Periods are listed with their versions; reopening needs a reason.
+    let (_, v) = call(&e.router, "GET", "/api/v1/periods", Some(&e.viewer), None).await;
+    assert_eq!(v["periods"][0]["status"], "closed", "{v}");
+    let (s, _) = call(
+        &e.router,
+        "POST",
+        "/api/v1/periods/2022/reopen",
+        Some(&e.admin),
+        Some(json!({"reason": ""})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/periods/2022/reopen",
+        Some(&e.admin),
+        Some(json!({"reason": "late invoice"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["status"].as_str(), v["reopen_reason"].as_str()),
+        (Some("open"), Some("late invoice"))
+    );
+    let (s, v) = call(
+        &e.router,
+        "DELETE",
+        "/api/v1/transactions/t1",
+        Some(&e.analyst),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{v}");
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/periods/2022/close",
+        Some(&e.admin),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["version"].as_u64(), v["transaction_count"].as_i64()),
+        (StatusCode::OK, Some(2), Some(1)),
+        "{v}"
+    );
+    // Version 1 is as it was frozen.
+    let (s, v) = call(
+        &e.router,
+        "GET",
+        "/api/v1/periods/2022/versions/1",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(
+        (v["total_co2e_kg"].as_f64().unwrap() - 645.0).abs() < 1e-9,
+        "{v}"
+    );
+    let (s, _) = call(
+        &e.router,
+        "GET",
+        "/api/v1/periods/2022/versions/3",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = call(
+        &e.router,
+        "GET",
+        "/api/v1/periods/1850",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    // Another organization sees none of it.
+    let (_, v) = call(&e.router, "GET", "/api/v1/periods", Some(&e.other), None).await;
+    assert_eq!(v["periods"].as_array().unwrap().len(), 0, "{v}");
+}

@@ -691,3 +691,79 @@ fn supplier_intensities_are_listed_removed_and_explained() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("supplier 'S' has no 2022 intensity"));
 }
+
+#[test]
+fn periods_are_closed_listed_shown_and_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("l.csv");
+    std::fs::write(
+        &csv,
+        "transaction_id,date,amount,currency,naics_code\na,2023-03-01,1000,USD,484121\nb,2024-03-01,1000,USD,484121\n",
+    )
+    .unwrap();
+    let csv = csv.to_str().unwrap();
+    ok(&vcci(dir.path(), &["import", csv, "--org", "o", "-q"]));
+    let out = ok(&vcci(
+        dir.path(),
+        &["period", "close", "--org", "o", "2023"],
+    ));
+    assert!(
+        out.starts_with("Closed 2023 of 'o' as inventory version 1: 1 lines,"),
+        "{out}"
+    );
+    // The EPA pin would change 2023: refused, naming the period; nothing is changed.
+    let o = vcci(
+        dir.path(),
+        &["calculate", "--org", "o", "--epa-version", "1.2"],
+    );
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("the 2023 reporting period is closed"), "{err}");
+    let list = ok(&vcci(dir.path(), &["period", "list", "--org", "o"]));
+    assert!(
+        list.lines().nth(2).unwrap().starts_with("2023  closed"),
+        "{list}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&ok(&vcci(
+        dir.path(),
+        &["period", "show", "--org", "o", "2023", "--version", "1"],
+    )))
+    .unwrap();
+    assert_eq!(v["transaction_count"], 1);
+    assert!(
+        (v["inventory"]["total_co2e_kg"].as_f64().unwrap() - 1000.0 * 292.655 / 304.702 * 0.595)
+            .abs()
+            < 1e-6
+    );
+    let o = vcci(
+        dir.path(),
+        &["period", "reopen", "--org", "o", "2023", "--reason", ""],
+    );
+    assert!(!o.status.success());
+    ok(&vcci(
+        dir.path(),
+        &[
+            "period",
+            "reopen",
+            "--org",
+            "o",
+            "2023",
+            "--reason",
+            "pin EPA v1.2",
+        ],
+    ));
+    ok(&vcci(
+        dir.path(),
+        &["calculate", "--org", "o", "--epa-version", "1.2"],
+    ));
+    let p: serde_json::Value = serde_json::from_str(&ok(&vcci(
+        dir.path(),
+        &["period", "show", "--org", "o", "2023"],
+    )))
+    .unwrap();
+    assert_eq!(
+        (p["status"].as_str(), p["reopen_reason"].as_str()),
+        (Some("open"), Some("pin EPA v1.2"))
+    );
+    assert_eq!(p["reopened_by"], "command line");
+}
