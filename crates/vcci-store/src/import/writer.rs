@@ -150,7 +150,7 @@ impl Writer<'_, '_> {
             self.lines
                 .prepare_outside_tx(&db.conn, self.cx.org, &next.lines)?;
         }
-        let txn = db.conn.begin()?;
+        let txn = db.conn.begin_immediate()?;
         // False if another writer wrote lines of the organization meanwhile: then this
         // transaction creates the partitions its first batch needs itself.
         let in_bulk = try_first_load && self.lines.begin_first_load(&txn, self.cx.org)?;

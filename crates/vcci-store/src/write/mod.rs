@@ -443,7 +443,7 @@ impl Db {
         for (org, lines, _) in groups {
             w.prepare_outside_tx(&self.conn, *org, lines)?;
         }
-        let tx = self.conn.begin()?;
+        let tx = self.conn.begin_immediate()?;
         // Organizations' write turns in id order, so that two such groups cannot deadlock.
         let mut orgs: Vec<OrgId> = groups.iter().map(|g| g.0).collect();
         orgs.sort_unstable();
@@ -470,7 +470,7 @@ impl Db {
     /// Deletes one line; false if it did not exist.
     pub fn delete_line(&mut self, org: OrgId, transaction_id: &str) -> Result<bool> {
         let w = LineWriter::for_conn(&self.conn);
-        let tx = self.conn.begin()?;
+        let tx = self.conn.begin_immediate()?;
         w.lock_org(&tx, org)?;
         let Some((_, c)) = stored_line(&tx, org, transaction_id)? else {
             return Ok(false);
@@ -498,7 +498,7 @@ impl Db {
 
     /// Rebuilds the read models from the lines.
     pub fn rebuild_read_models(&mut self, org: OrgId) -> Result<()> {
-        let tx = self.conn.begin()?;
+        let tx = self.conn.begin_immediate()?;
         readmodel::rebuild(&tx, org)?;
         tx.commit()?;
         Ok(())

@@ -93,7 +93,7 @@ impl Db {
         only_suppliers: Option<&[String]>,
     ) -> Result<Recalculation> {
         let profiles = self.supplier_profiles(org.id)?;
-        let tx = self.conn.begin()?;
+        let tx = self.conn.begin_immediate()?;
         let (before, apart_before) = totals(&tx, org.id)?;
         let (changed, errors) = recalculate_tx(&tx, cat, org, &profiles, only_suppliers)?;
         let (after, apart_after) = totals(&tx, org.id)?;

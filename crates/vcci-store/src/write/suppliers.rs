@@ -90,7 +90,7 @@ impl Db {
     ) -> Result<SupplierUpsert> {
         let mut profiles = self.supplier_profiles(org.id)?;
         let now = now_rfc3339();
-        let tx = self.conn.begin()?;
+        let tx = self.conn.begin_immediate()?;
         let mut changed = Vec::new();
         let mut refused = Vec::new();
         {
@@ -180,7 +180,7 @@ impl Db {
         year: Option<u16>,
     ) -> Result<Option<u64>> {
         let mut profiles = self.supplier_profiles(org.id)?;
-        let tx = self.conn.begin()?;
+        let tx = self.conn.begin_immediate()?;
         let n = tx.execute(
             "DELETE FROM supplier_intensities WHERE org_id = ?1 AND supplier_id = ?2 AND year = ?3",
             args![org.id.0, supplier_id, year_key(year)],
