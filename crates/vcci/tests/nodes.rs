@@ -86,6 +86,65 @@ fn a_write_on_one_node_is_read_on_the_other_at_once() {
     assert!(text.contains("vcci_cache_up{level=\"redis\"} 1"), "{text}");
 }
 
+/// A period closed on one node is enforced at once on the other (the write path reads the
+/// closed years inside each write's transaction), and so is its reopening.
+#[test]
+fn a_close_on_one_node_is_enforced_at_once_on_the_other() {
+    let Some((pg, redis)) = services() else {
+        return;
+    };
+    let schema = Schema::new(&pg);
+    let key = schema.key("acme", "admin");
+    let (a, b) = two_nodes(&schema, &redis, &["--rate-limit", "0"]);
+    for round in 0..3 {
+        let id = format!("c{round}");
+        let (s, w) = b.post(
+            "/api/v1/transactions",
+            &key,
+            &json!({"transactions": [line(&id, 100.0)]}),
+        );
+        assert_eq!((s, &w["accepted"]), (200, &json!(1)), "{w}");
+        let (s, c) = a.post("/api/v1/periods/2024/close", &key, &json!({}));
+        assert_eq!(s, 200, "{c}");
+        // Right after A answered: B refuses a change to 2024, and its delete.
+        let (s, w) = b.post(
+            "/api/v1/transactions",
+            &key,
+            &json!({"transactions": [line(&id, 200.0)]}),
+        );
+        assert_eq!((s, &w["accepted"]), (200, &json!(0)), "{w}");
+        assert_eq!(w["rejected"][0]["error"]["code"], "period_closed", "{w}");
+        let (s, d) = common::request(
+            &b.addr,
+            "DELETE",
+            &format!("/api/v1/transactions/{id}"),
+            Some(&key),
+            None,
+        );
+        assert_eq!(
+            (s, d["error"]["code"].as_str()),
+            (409, Some("period_closed")),
+            "{d}"
+        );
+        let (s, p) = b.get("/api/v1/periods/2024", Some(&key));
+        assert_eq!((s, p["status"].as_str()), (200, Some("closed")), "{p}");
+        let (s, r) = a.post(
+            "/api/v1/periods/2024/reopen",
+            &key,
+            &json!({"reason": format!("round {round}")}),
+        );
+        assert_eq!(s, 200, "{r}");
+        let (s, w) = b.post(
+            "/api/v1/transactions",
+            &key,
+            &json!({"transactions": [line(&id, 300.0)]}),
+        );
+        assert_eq!((s, &w["accepted"]), (200, &json!(1)), "{w}");
+    }
+    let (_, p) = b.get("/api/v1/periods/2024", Some(&key));
+    assert_eq!(p["versions"].as_array().unwrap().len(), 3, "{p}");
+}
+
 #[test]
 fn rate_limits_are_shared_by_the_nodes() {
     let Some((pg, redis)) = services() else {
