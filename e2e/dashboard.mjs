@@ -154,6 +154,30 @@ try {
   check(scopes.some((s) => s) && scopes.filter((s) => s).every((s) => /^Scope [123]$|^Outside of Scopes$/.test(s)), `the factors' scopes are shown (${[...new Set(scopes)]})`);
   await page.screenshot({ path: join(shots, "factors.png"), fullPage: true });
 
+  // Periods: close 2023 (its figures frozen as version 1), see the version, reopen it.
+  await page.click("nav a[data-page=periods]");
+  await page.locator("#period-table tbody tr", { hasText: "No year has been closed." }).waitFor();
+  check(await page.locator("#close-form").isVisible(), "an admin sees the close form");
+  const y23 = await apiGet("/api/v1/emissions/summary?date_from=2023-01-01&date_to=2023-12-31");
+  await page.fill("#close-year", "2023");
+  await page.click("#close-form button[type=submit]");
+  await page.locator("#period-table tbody tr td:nth-child(2)", { hasText: /^closed$/ }).waitFor();
+  const closedRow = await page.$$eval("#period-table tbody tr:first-child td", (tds) => tds.map((t) => t.textContent));
+  check(closedRow[0] === "2023" && closedRow[1] === "closed" && closedRow[2] === "1", `2023 is listed as closed, version 1 (${closedRow.slice(0, 3)})`);
+  check(Number(closedRow[3].replace(/,/g, "")) === Number((y23.total_co2e_kg / 1000).toFixed(3)), `the version's total is the year's (${closedRow[3]} tCO2e)`);
+  await page.click("#period-table button[aria-label='Show version 1 of 2023']");
+  await page.locator("#version-detail h2", { hasText: "2023 version 1" }).waitFor();
+  check((await page.$$eval("#version-table tr", (rs) => rs.length)) > 1, "the version's categories are shown");
+  const refused = await fetch(base + "/api/v1/transactions", { method: "POST", headers: { Authorization: "Bearer " + adminKey, "Content-Type": "application/json" },
+    body: JSON.stringify({ transactions: [{ transaction_id: "late-2023", date: "2023-12-01", amount: 10, naics_code: "484121" }] }) }).then((r) => r.json());
+  check(refused.accepted === 0 && refused.rejected[0].error.code === "period_closed", "a write to the closed year is refused");
+  await page.screenshot({ path: join(shots, "periods.png"), fullPage: true });
+  await page.fill("#reopen-year", "2023");
+  await page.fill("#reopen-reason", "e2e check");
+  await page.click("#reopen-form button[type=submit]");
+  await page.locator("#period-table tbody tr td", { hasText: "e2e check" }).waitFor();
+  check(true, "a reopened year shows its reason");
+
   // Keyboard: the first Tab reaches the skip link; every control has a name.
   await page.goto(base + "/#/overview");
   await page.reload(); // still signed in: the key is kept for this tab

@@ -130,6 +130,7 @@ fn the_dashboard_end_to_end_in_headless_chromium() {
         "transactions",
         "import",
         "factors",
+        "periods",
         "overview-mobile",
         "revoked",
     ] {

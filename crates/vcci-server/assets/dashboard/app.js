@@ -126,7 +126,7 @@ async function route() {
   const page = (location.hash.replace(/^#\//, "") || "overview").split("?")[0];
   if (!state.key) { show("signin"); $("key").focus(); return; }
   if (!state.me && !(await signIn(state.key))) { show("signin"); return; }
-  const known = ["overview", "transactions", "import", "factors"];
+  const known = ["overview", "transactions", "import", "factors", "periods"];
   const p = known.includes(page) ? page : "overview";
   show(p);
   say("");
@@ -134,6 +134,7 @@ async function route() {
     if (p === "overview") await loadOverview();
     if (p === "transactions") await loadTransactions(0);
     if (p === "factors" && !state.factorsLoaded) { state.factorsLoaded = true; await loadFactors(); }
+    if (p === "periods") await loadPeriods();
   } catch (e) { fail(e); }
 }
 
@@ -423,6 +424,65 @@ async function loadFactors(delta = 0) {
   $("factor-next").disabled = !page.page_info.has_next_page;
 }
 
+// ---- periods ----
+
+async function loadPeriods() {
+  const { periods } = await api("/api/v1/periods");
+  const body = $("period-table").tBodies[0];
+  body.replaceChildren();
+  for (const p of periods) {
+    const latest = p.versions[p.versions.length - 1] || {};
+    const versions = document.createElement("span");
+    for (const v of p.versions) {
+      const b = el("button", "v" + v.version, "link");
+      b.type = "button";
+      b.setAttribute("aria-label", "Show version " + v.version + " of " + p.year);
+      b.addEventListener("click", () => showVersion(p.year, v.version).catch(fail));
+      versions.appendChild(b);
+      versions.appendChild(document.createTextNode(" "));
+    }
+    body.appendChild(row([String(p.year), p.status, { text: String(p.version), cls: "num" },
+      { text: fmt(tonnes(latest.total_co2e_kg || 0), 3), cls: "num" }, { text: fmt(latest.transaction_count || 0), cls: "num" },
+      p.closed_at + " by " + p.closed_by, p.reopen_reason ? p.reopened_at + ": " + p.reopen_reason : "", versions]));
+  }
+  if (!periods.length) body.appendChild(row(["No year has been closed.", "", "", "", "", "", "", ""]));
+  const admin = state.me && state.me.role === "admin";
+  $("close-form").hidden = !admin;
+  $("reopen-form").hidden = !admin;
+}
+
+async function showVersion(year, version) {
+  const v = await api("/api/v1/periods/" + year + "/versions/" + version);
+  const box = $("version-detail");
+  box.hidden = false;
+  box.replaceChildren(el("h2", year + " version " + v.version + " (" + v.reason + ", " + v.created_at + " by " + v.created_by + ")"));
+  box.appendChild(el("p", fmt(tonnes(v.total_co2e_kg), 3) + " tCO2e from " + fmt(v.transaction_count) + " lines, as disclosed."));
+  const t = document.createElement("table");
+  t.id = "version-table";
+  const head = t.createTHead().insertRow();
+  for (const [h, cls] of [["Category", ""], ["tCO2e", "num"], ["Share", "num"]]) {
+    const th = el("th", h, cls);
+    th.scope = "col";
+    head.appendChild(th);
+  }
+  for (const c of v.inventory.categories.filter((c) => c.co2e_kg !== null)) {
+    t.appendChild(row([c.category + ". " + c.name, { text: fmt(tonnes(c.co2e_kg), 3), cls: "num" }, { text: (c.share * 100).toFixed(1) + " %", cls: "num" }]));
+  }
+  box.appendChild(t);
+}
+
+async function closePeriod(year) {
+  const v = await api("/api/v1/periods/" + year + "/close", { method: "POST" });
+  say("Closed " + year + " as version " + v.version + ": " + fmt(tonnes(v.total_co2e_kg), 3) + " tCO2e.");
+  await loadPeriods();
+}
+
+async function reopenPeriod(year, reason) {
+  await api("/api/v1/periods/" + year + "/reopen", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ reason }) });
+  say("Reopened " + year + ".");
+  await loadPeriods();
+}
+
 // ---- wiring ----
 
 function init() {
@@ -445,6 +505,8 @@ function init() {
   $("factor-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadFactors(0).catch(fail); });
   $("factor-prev").addEventListener("click", () => loadFactors(-1).catch(fail));
   $("factor-next").addEventListener("click", () => loadFactors(1).catch(fail));
+  $("close-form").addEventListener("submit", (ev) => { ev.preventDefault(); closePeriod($("close-year").value).catch(fail); });
+  $("reopen-form").addEventListener("submit", (ev) => { ev.preventDefault(); reopenPeriod($("reopen-year").value, $("reopen-reason").value).catch(fail); });
   window.addEventListener("hashchange", route);
   route();
 }
