@@ -164,6 +164,9 @@ impl Api {
     ) -> Api {
         self.add(path, "post", axum::routing::post(h), op)
     }
+    pub fn put<H: Handler<T, Arc<App>>, T: 'static>(self, path: &'static str, h: H, op: Op) -> Api {
+        self.add(path, "put", axum::routing::put(h), op)
+    }
     pub fn delete<H: Handler<T, Arc<App>>, T: 'static>(
         self,
         path: &'static str,
@@ -190,7 +193,9 @@ fn reason(status: u16) -> &'static str {
         401 => "Missing or wrong API key",
         403 => "The key's role may not do this",
         404 => "Not found (or another organization's)",
-        409 => "Not ready yet",
+        409 => {
+            "Conflict: not ready yet, already done, or a closed reporting period (`period_closed`)"
+        }
         413 => "Body too large",
         415 => "Unsupported content type",
         429 => "Rate limited; see `Retry-After`",
@@ -499,6 +504,72 @@ fn schemas() -> Value {
                 "required": ["year", "inventory"],
                 "properties": {"year": int, "inventory": {"type": "object", "description": "the year's inventory (the inventory report's shape) as it was when the version was made"}},
             }],
+        },
+        "ReportingSettings": {
+            "type": "object",
+            "properties": {
+                "base_year": {"type": ["integer", "null"], "minimum": 1990, "maximum": 2100},
+                "significance_threshold": {"type": "number", "minimum": 0, "maximum": 1, "description": "a share: 0.05 is 5 %"},
+            },
+        },
+        "Denominator": {
+            "type": "object",
+            "required": ["name", "year", "value", "unit"],
+            "properties": {"name": s, "year": int, "value": num, "unit": s},
+        },
+        "DenominatorValue": {
+            "type": "object",
+            "required": ["value"],
+            "properties": {"value": {"type": "number", "exclusiveMinimum": 0}, "unit": {"type": "string", "maxLength": 64}},
+        },
+        "Denominators": {"type": "object", "required": ["denominators"], "properties": {"denominators": {"type": "array", "items": {"$ref": "#/components/schemas/Denominator"}}}},
+        "CompareRow": {
+            "type": "object",
+            "properties": {
+                "category": {"type": ["integer", "null"]}, "name": s,
+                "year_co2e_kg": opt_n, "previous_year_co2e_kg": opt_n, "base_year_co2e_kg": opt_n,
+                "change_vs_previous_kg": opt_n, "change_vs_previous_pct": opt_n,
+                "change_vs_base_kg": opt_n, "change_vs_base_pct": opt_n,
+            },
+        },
+        "Comparison": {
+            "type": "object",
+            "required": ["year", "previous_year", "sources", "categories", "total"],
+            "properties": {
+                "year": int, "previous_year": int, "base_year": {"type": ["integer", "null"]},
+                "sources": {"type": "object", "description": "per year: `live`, or `version N` of a closed year (what was disclosed)"},
+                "categories": {"type": "array", "items": {"$ref": "#/components/schemas/CompareRow"}},
+                "total": {"$ref": "#/components/schemas/CompareRow"},
+                "intensity": {"type": "object", "description": "the total per unit of the denominator asked for"},
+            },
+        },
+        "Target": {
+            "type": "object",
+            "required": ["id", "name", "categories", "base_year", "target_year", "reduction_pct"],
+            "properties": {
+                "id": int, "name": s, "categories": {"type": "array", "items": int, "description": "empty: all"},
+                "base_year": int, "target_year": int, "reduction_pct": num, "created_at": s,
+            },
+        },
+        "TargetInput": {
+            "type": "object",
+            "required": ["name", "base_year", "target_year", "reduction_pct"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "categories": {"type": "array", "maxItems": 15, "items": {"type": "integer", "minimum": 1, "maximum": 15}},
+                "base_year": {"type": "integer", "minimum": 1990, "maximum": 2100},
+                "target_year": {"type": "integer", "minimum": 1990, "maximum": 2100},
+                "reduction_pct": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+            },
+        },
+        "Targets": {
+            "type": "object",
+            "required": ["targets"],
+            "properties": {"targets": {"type": "array", "items": {"allOf": [{"$ref": "#/components/schemas/Target"}, {"type": "object", "properties": {
+                "base_year_co2e_kg": opt_n, "target_co2e_kg": opt_n,
+                "years": {"type": "array", "items": {"type": "object", "properties": {
+                    "year": int, "co2e_kg": opt_n, "path_co2e_kg": num, "on_track": {"type": ["boolean", "null"]}, "reduction_pct": opt_n}}},
+            }}]}}},
         },
         "ReopenPeriod": {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}},
         "SupplierIntensity": {

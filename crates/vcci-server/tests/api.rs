@@ -1647,3 +1647,129 @@ async fn a_closed_period_refuses_writes_and_is_reopened_with_a_reason() {
     let (_, v) = call(&e.router, "GET", "/api/v1/periods", Some(&e.other), None).await;
     assert_eq!(v["periods"].as_array().unwrap().len(), 0, "{v}");
 }
+
+#[tokio::test]
+async fn years_are_compared_and_targets_tracked_through_the_api() {
+    let e = env();
+    // The seed: t1 1,000 USD of 2022 (484121: 595 kg), t2 1,000 EUR of 2023 (334111).
+    let (s, _) = call(
+        &e.router,
+        "PUT",
+        "/api/v1/reporting",
+        Some(&e.analyst),
+        Some(json!({"base_year": 2022})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = call(
+        &e.router,
+        "PUT",
+        "/api/v1/reporting",
+        Some(&e.admin),
+        Some(json!({"base_year": 2022})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (
+            v["base_year"].as_u64(),
+            v["significance_threshold"].as_f64()
+        ),
+        (Some(2022), Some(0.05))
+    );
+    let (s, v) = call(
+        &e.router,
+        "PUT",
+        "/api/v1/reporting",
+        Some(&e.admin),
+        Some(json!({"base_year": 2022, "significance_threshold": 2})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = call(
+        &e.router,
+        "PUT",
+        "/api/v1/denominators/revenue/2022",
+        Some(&e.analyst),
+        Some(json!({"value": 4, "unit": "M USD"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(
+        &e.router,
+        "GET",
+        "/api/v1/emissions/compare?year=2023&denominator=revenue",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (
+            v["year"].as_u64(),
+            v["previous_year"].as_u64(),
+            v["base_year"].as_u64()
+        ),
+        (Some(2023), Some(2022), Some(2022))
+    );
+    assert_eq!(
+        v["categories"][3]["previous_year_co2e_kg"].as_f64(),
+        Some(595.0),
+        "{v}"
+    );
+    assert_eq!(v["categories"][3]["year_co2e_kg"], Value::Null, "{v}");
+    assert!(
+        (v["intensity"]["base_year_kg_per_unit"].as_f64().unwrap() - 595.0 / 4.0).abs() < 1e-9,
+        "{v}"
+    );
+    assert_eq!(v["sources"]["2023"], "live");
+    let (s, _) = call(
+        &e.router,
+        "GET",
+        "/api/v1/emissions/compare",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = call(
+        &e.router,
+        "GET",
+        "/api/v1/emissions/compare?year=2023&denominator=nope",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // A target on category 4: 50 % less than 2022 by 2024; 2023 has no category 4 line.
+    let (s, v) = call(&e.router, "POST", "/api/v1/targets", Some(&e.admin), Some(json!(
+        {"name": "freight", "categories": [4], "base_year": 2022, "target_year": 2024, "reduction_pct": 50}
+    ))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, v) = call(&e.router, "GET", "/api/v1/targets", Some(&e.viewer), None).await;
+    let t = &v["targets"][0];
+    assert_eq!(
+        (
+            t["base_year_co2e_kg"].as_f64(),
+            t["target_co2e_kg"].as_f64()
+        ),
+        (Some(595.0), Some(297.5)),
+        "{v}"
+    );
+    assert_eq!(t["years"][1]["path_co2e_kg"].as_f64(), Some(446.25), "{v}");
+    assert_eq!(t["years"][1]["co2e_kg"], Value::Null, "{v}");
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/targets",
+        Some(&e.admin),
+        Some(json!(
+            {"name": "bad", "base_year": 2024, "target_year": 2022, "reduction_pct": 50}
+        )),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    // Other organizations see none of it.
+    let (_, v) = call(&e.router, "GET", "/api/v1/targets", Some(&e.other), None).await;
+    assert_eq!(v["targets"].as_array().unwrap().len(), 0);
+}

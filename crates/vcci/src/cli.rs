@@ -84,6 +84,14 @@ pub enum Command {
     /// list and show periods and versions.
     #[command(subcommand)]
     Period(PeriodCommand),
+    /// A year against the previous year and the base year, by category (closed years: their
+    /// disclosed version).
+    Compare(CompareArgs),
+    /// Reduction targets and their progress against the linear path.
+    #[command(subcommand)]
+    Target(TargetCommand),
+    /// Set one year's value of an intensity denominator (revenue, headcount, …).
+    Denominator(DenominatorArgs),
     /// Load-test an API (open or closed loop), check SLOs, write reports; exits non-zero
     /// when an SLO fails.
     Loadtest(LoadtestArgs),
@@ -458,6 +466,79 @@ pub enum PeriodCommand {
     List(OrgFormatArgs),
     /// Show one period, or with --version one inventory version's inventory (JSON).
     Show(PeriodShowArgs),
+    /// Set the base year and the significance threshold of recalculations.
+    BaseYear(BaseYearArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BaseYearArgs {
+    #[arg(long)]
+    pub org: String,
+    pub year: u16,
+    /// A share: 0.05 is 5 %.
+    #[arg(long, default_value_t = 0.05)]
+    pub threshold: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    #[arg(long)]
+    pub org: String,
+    #[arg(long)]
+    pub year: u16,
+    /// Also the total per unit of this denominator.
+    #[arg(long)]
+    pub denominator: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TargetCommand {
+    /// Record a target: --reduction-pct % less than the base year by the target year.
+    Add(TargetAddArgs),
+    /// The targets with their progress.
+    List(TargetListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TargetAddArgs {
+    #[arg(long)]
+    pub org: String,
+    #[arg(long)]
+    pub name: String,
+    /// Categories covered, e.g. 1,4,6 (default: all).
+    #[arg(long, value_delimiter = ',')]
+    pub categories: Vec<u8>,
+    #[arg(long)]
+    pub base_year: u16,
+    #[arg(long)]
+    pub target_year: u16,
+    #[arg(long)]
+    pub reduction_pct: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetListArgs {
+    #[arg(long)]
+    pub org: String,
+    /// The last year to show.
+    #[arg(long)]
+    pub through: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub struct DenominatorArgs {
+    #[arg(long)]
+    pub org: String,
+    #[arg(long)]
+    pub name: String,
+    #[arg(long)]
+    pub year: u16,
+    #[arg(long)]
+    pub value: f64,
+    #[arg(long, default_value = "")]
+    pub unit: String,
 }
 
 #[derive(Debug, Args)]

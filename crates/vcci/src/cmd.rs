@@ -34,6 +34,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Keys(KeysCommand::Revoke(a)) => keys_revoke(&store_args, a),
         Command::Suppliers(SuppliersCommand::Intensities(a)) => intensities_cmd(&store_args, a),
         Command::Period(c) => period_cmd(&store_args, c),
+        Command::Compare(a) => compare_cmd(&store_args, a),
+        Command::Target(c) => target_cmd(&store_args, c),
+        Command::Denominator(a) => denominator_cmd(&store_args, a),
         Command::Suppliers(SuppliersCommand::RemoveIntensity(a)) => {
             remove_intensity_cmd(&store_args, a)
         }
@@ -843,6 +846,22 @@ fn period_cmd(sa: &StoreArgs, c: PeriodCommand) -> Result<()> {
                 }
             );
         }
+        PeriodCommand::BaseYear(a) => {
+            let org = db.require_org(&a.org)?;
+            db.set_reporting_settings(
+                org.id,
+                &vcci_store::model::reporting::ReportingSettings {
+                    base_year: Some(a.year),
+                    significance_threshold: a.threshold,
+                },
+            )?;
+            println!(
+                "Base year of '{}': {}; significance threshold {} %",
+                org.name,
+                a.year,
+                a.threshold * 100.0
+            );
+        }
         PeriodCommand::Show(a) => {
             let org = db.require_org(&a.org)?;
             let json = match a.version {
@@ -858,6 +877,124 @@ fn period_cmd(sa: &StoreArgs, c: PeriodCommand) -> Result<()> {
             println!("{json}");
         }
     }
+    Ok(())
+}
+
+fn compare_cmd(sa: &StoreArgs, a: CompareArgs) -> Result<()> {
+    let store = open_store(sa)?;
+    let db = store.connect()?;
+    let org = db.require_org(&a.org)?;
+    let c = db.compare_years(org.id, a.year, a.denominator.as_deref())?;
+    if matches!(a.format, Format::Json) {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+        return Ok(());
+    }
+    let base = c.base_year.map_or("base".to_owned(), |b| b.to_string());
+    let (y, p) = (c.year.to_string(), c.previous_year.to_string());
+    let vs_p = format!("vs {p}");
+    let vs_b = format!("vs {base}");
+    let mut t = Table::new(&[
+        ("category", false),
+        (&y, true),
+        (&p, true),
+        (&base, true),
+        (&vs_p, true),
+        (&vs_b, true),
+    ]);
+    let t3 = |v: Option<f64>| v.map_or(String::new(), |kg| format!("{:.3}", kg / 1000.0));
+    let pc = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:+.1}%"));
+    for r in c.categories.iter().chain(std::iter::once(&c.total)) {
+        if r.year_co2e_kg.is_none()
+            && r.previous_year_co2e_kg.is_none()
+            && r.base_year_co2e_kg.is_none()
+        {
+            continue;
+        }
+        let name = r
+            .category
+            .map_or(r.name.to_owned(), |n| format!("{n:>2} {}", r.name));
+        t.row(vec![
+            name,
+            t3(r.year_co2e_kg),
+            t3(r.previous_year_co2e_kg),
+            t3(r.base_year_co2e_kg),
+            pc(r.change_vs_previous_pct),
+            pc(r.change_vs_base_pct),
+        ]);
+    }
+    println!("tCO2e of '{}' by category", org.name);
+    let sources: Vec<String> = c.sources.iter().map(|(y, s)| format!("{y}: {s}")).collect();
+    println!("(figures: {})\n", sources.join(", "));
+    print!(
+        "{}",
+        match a.format {
+            Format::Csv => t.to_csv(),
+            _ => t.to_text(),
+        }
+    );
+    if let Some(i) = &c.intensity {
+        let v = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{x:.4}"));
+        println!(
+            "\nkg CO2e per {} {}: {} {}, {} {}, base {} ({} vs previous, {} vs base)",
+            i.unit,
+            i.denominator,
+            c.year,
+            v(i.year_kg_per_unit),
+            c.previous_year,
+            v(i.previous_year_kg_per_unit),
+            v(i.base_year_kg_per_unit),
+            pc(i.change_vs_previous_pct),
+            pc(i.change_vs_base_pct)
+        );
+    }
+    Ok(())
+}
+
+fn target_cmd(sa: &StoreArgs, c: TargetCommand) -> Result<()> {
+    let store = open_store(sa)?;
+    let mut db = store.connect()?;
+    match c {
+        TargetCommand::Add(a) => {
+            let org = db.require_org(&a.org)?;
+            let t = db.add_target(
+                org.id,
+                &a.name,
+                &a.categories,
+                a.base_year,
+                a.target_year,
+                a.reduction_pct,
+            )?;
+            println!(
+                "Target {} of '{}': {} % less than {} by {}",
+                t.id, org.name, t.reduction_pct, t.base_year, t.target_year
+            );
+        }
+        TargetCommand::List(a) => {
+            let org = db.require_org(&a.org)?;
+            let ts = db.target_progress(org.id, a.through.unwrap_or(2100))?;
+            println!("{}", serde_json::to_string_pretty(&ts)?);
+        }
+    }
+    Ok(())
+}
+
+fn denominator_cmd(sa: &StoreArgs, a: DenominatorArgs) -> Result<()> {
+    let store = open_store(sa)?;
+    let mut db = store.connect()?;
+    let org = db.require_org(&a.org)?;
+    db.set_denominator(
+        org.id,
+        &vcci_store::model::reporting::Denominator {
+            name: a.name.clone(),
+            year: a.year,
+            value: a.value,
+            unit: a.unit.clone(),
+        },
+    )?;
+    println!(
+        "{} of '{}' in {}: {} {}",
+        a.name, org.name, a.year, a.value, a.unit
+    );
     Ok(())
 }
 

@@ -767,3 +767,89 @@ fn periods_are_closed_listed_shown_and_reopened() {
     );
     assert_eq!(p["reopened_by"], "command line");
 }
+
+#[test]
+fn years_are_compared_and_targets_listed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("l.csv");
+    std::fs::write(
+        &csv,
+        "transaction_id,date,amount,currency,naics_code\na,2022-03-01,1000,USD,484121\nb,2023-03-01,1000,USD,484121\n",
+    )
+    .unwrap();
+    ok(&vcci(
+        dir.path(),
+        &["import", csv.to_str().unwrap(), "--org", "o", "-q"],
+    ));
+    ok(&vcci(
+        dir.path(),
+        &["period", "base-year", "--org", "o", "2022"],
+    ));
+    ok(&vcci(
+        dir.path(),
+        &[
+            "denominator",
+            "--org",
+            "o",
+            "--name",
+            "revenue",
+            "--year",
+            "2023",
+            "--value",
+            "2",
+            "--unit",
+            "M USD",
+        ],
+    ));
+    let out = ok(&vcci(
+        dir.path(),
+        &[
+            "compare",
+            "--org",
+            "o",
+            "--year",
+            "2023",
+            "--denominator",
+            "revenue",
+        ],
+    ));
+    // 2023: 1,000 × 292.655/304.702 × 0.595 = 571.475 kg; 2022: 595 kg; −3.95 %.
+    let row = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("4 Upstream"))
+        .unwrap();
+    assert!(
+        row.contains("0.571") && row.contains("0.595") && row.contains("-4.0%"),
+        "{out}"
+    );
+    assert!(
+        out.contains("kg CO2e per M USD revenue: 2023 285.7"),
+        "{out}"
+    );
+    ok(&vcci(
+        dir.path(),
+        &[
+            "target",
+            "add",
+            "--org",
+            "o",
+            "--name",
+            "t",
+            "--base-year",
+            "2022",
+            "--target-year",
+            "2030",
+            "--reduction-pct",
+            "42",
+        ],
+    ));
+    let t: serde_json::Value = serde_json::from_str(&ok(&vcci(
+        dir.path(),
+        &["target", "list", "--org", "o", "--through", "2023"],
+    )))
+    .unwrap();
+    assert_eq!(t[0]["years"].as_array().unwrap().len(), 2, "{t}");
+    // The path in 2023: 595 − (595 − 345.1) / 8 = 563.7625 kg; 571.475 kg is above it.
+    assert_eq!(t[0]["years"][1]["path_co2e_kg"], 563.7625, "{t}");
+    assert_eq!(t[0]["years"][1]["on_track"], false, "{t}");
+}

@@ -16,6 +16,7 @@ mod health;
 pub(crate) mod imports;
 mod metrics;
 mod periods;
+mod reporting;
 pub(crate) mod reports;
 pub(crate) mod summary;
 mod suppliers;
@@ -34,6 +35,7 @@ pub fn api() -> Api {
     let api = calculate::api(api);
     let api = imports::api(api);
     let api = periods::api(api);
+    let api = reporting::api(api);
     reports::api(api)
 }
 

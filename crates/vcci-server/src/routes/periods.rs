@@ -61,7 +61,7 @@ pub fn api(api: Api) -> Api {
 }
 
 /// A year of 1990–2100.
-fn year(s: &str) -> Result<u16, ApiError> {
+pub(super) fn year(s: &str) -> Result<u16, ApiError> {
     match s.parse::<u16>() {
         Ok(y) if vcci_store::write::PERIOD_YEARS.contains(&y) => Ok(y),
         _ => Err(ApiError::bad_request(

@@ -11,5 +11,6 @@ pub mod keys;
 pub mod lines;
 pub mod orgs;
 pub mod periods;
+pub mod reporting;
 pub mod reports;
 pub mod suppliers;

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_gases.sql"),
     include_str!("../../migrations/postgres/0007_supplier_intensities.sql"),
     include_str!("../../migrations/postgres/0008_periods.sql"),
+    include_str!("../../migrations/postgres/0009_reporting.sql"),
 ];
 
 /// Advisory lock key under which PostgreSQL migrations run (one node at a time).

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0007_gases.sql"),
     include_str!("../../migrations/sqlite/0008_supplier_intensities.sql"),
     include_str!("../../migrations/sqlite/0009_periods.sql"),
+    include_str!("../../migrations/sqlite/0010_reporting.sql"),
 ];
 
 /// The migrations in order (tests build a previous version's database from a prefix).
