@@ -178,6 +178,17 @@ try {
   await page.locator("#period-table tbody tr td", { hasText: "e2e check" }).waitFor();
   check(true, "a reopened year shows its reason");
 
+  // Year over year: 2024 against 2023, each category's figures equal to the API's.
+  await page.fill("#compare-year", "2024");
+  await page.click("#compare-form button[type=submit]");
+  await page.locator("#compare-table tbody tr td", { hasText: "Total" }).waitFor();
+  const cmp = await apiGet("/api/v1/emissions/compare?year=2024");
+  const totalRow = await page.$$eval("#compare-table tbody tr:last-child td", (tds) => tds.map((t) => t.textContent));
+  check(Number(totalRow[1].replace(/,/g, "")) === Number((cmp.total.year_co2e_kg / 1000).toFixed(3)) &&
+    Number(totalRow[2].replace(/,/g, "")) === Number((cmp.total.previous_year_co2e_kg / 1000).toFixed(3)),
+    `the year-over-year totals are the API's (${totalRow.slice(0, 3)})`);
+  await page.screenshot({ path: join(shots, "periods.png"), fullPage: true });
+
   // Keyboard: the first Tab reaches the skip link; every control has a name.
   await page.goto(base + "/#/overview");
   await page.reload(); // still signed in: the key is kept for this tab

@@ -471,6 +471,28 @@ async function showVersion(year, version) {
   box.appendChild(t);
 }
 
+async function loadCompare(year, denominator) {
+  const c = await api("/api/v1/emissions/compare" + qs({ year, denominator }));
+  $("cmp-y").textContent = String(c.year);
+  $("cmp-p").textContent = String(c.previous_year);
+  $("cmp-b").textContent = c.base_year ? "Base " + c.base_year : "No base year";
+  $("compare-sources").textContent = "Figures: " + Object.entries(c.sources).map(([y, s]) => y + " " + s).join(", ") + " (tCO2e).";
+  const t3 = (kg) => kg === null || kg === undefined ? "" : fmt(tonnes(kg), 3);
+  const pc = (p) => p === null || p === undefined ? "" : (p > 0 ? "+" : "") + p.toFixed(1) + " %";
+  const body = $("compare-table").tBodies[0];
+  body.replaceChildren();
+  for (const r of c.categories.concat([c.total])) {
+    if (r.year_co2e_kg === null && r.previous_year_co2e_kg === null && r.base_year_co2e_kg === null) continue;
+    body.appendChild(row([r.category ? r.category + ". " + r.name : r.name, { text: t3(r.year_co2e_kg), cls: "num" },
+      { text: t3(r.previous_year_co2e_kg), cls: "num" }, { text: t3(r.base_year_co2e_kg), cls: "num" },
+      { text: pc(r.change_vs_previous_pct), cls: "num" }, { text: pc(r.change_vs_base_pct), cls: "num" }]));
+  }
+  const i = c.intensity;
+  $("compare-intensity").textContent = i ? "kg CO2e per " + (i.unit || "unit") + " of " + i.denominator + ": " +
+    [[c.year, i.year_kg_per_unit], [c.previous_year, i.previous_year_kg_per_unit], [c.base_year, i.base_year_kg_per_unit]]
+      .filter(([y]) => y).map(([y, v]) => y + " " + (v === null ? "no value" : fmt(v, 3))).join(", ") : "";
+}
+
 async function closePeriod(year) {
   const v = await api("/api/v1/periods/" + year + "/close", { method: "POST" });
   say("Closed " + year + " as version " + v.version + ": " + fmt(tonnes(v.total_co2e_kg), 3) + " tCO2e.");
@@ -505,6 +527,7 @@ function init() {
   $("factor-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadFactors(0).catch(fail); });
   $("factor-prev").addEventListener("click", () => loadFactors(-1).catch(fail));
   $("factor-next").addEventListener("click", () => loadFactors(1).catch(fail));
+  $("compare-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadCompare($("compare-year").value, $("compare-denominator").value.trim()).catch(fail); });
   $("close-form").addEventListener("submit", (ev) => { ev.preventDefault(); closePeriod($("close-year").value).catch(fail); });
   $("reopen-form").addEventListener("submit", (ev) => { ev.preventDefault(); reopenPeriod($("reopen-year").value, $("reopen-reason").value).catch(fail); });
   window.addEventListener("hashchange", route);
