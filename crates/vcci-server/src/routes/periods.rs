@@ -63,7 +63,7 @@ pub fn api(api: Api) -> Api {
 /// A year of 1990–2100.
 pub(super) fn year(s: &str) -> Result<u16, ApiError> {
     match s.parse::<u16>() {
-        Ok(y) if vcci_store::write::PERIOD_YEARS.contains(&y) => Ok(y),
+        Ok(y) if vcci_store::model::periods::YEARS.contains(&y) => Ok(y),
         _ => Err(ApiError::bad_request(
             "invalid_year",
             format!("'{s}' is not a year (1990–2100)"),

@@ -81,7 +81,7 @@ pub fn api(api: Api) -> Api {
             .path_param("supplier_id", "The supplier's id.")
             .path_param_of("year", "year_or_undated", "The year (1990–2100), or `undated`.")
             .json("RemovedIntensity")
-            .errors(&[400, 403, 404]),
+            .errors(&[400, 403, 404, 409]),
     )
 }
 

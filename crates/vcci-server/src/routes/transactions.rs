@@ -97,7 +97,7 @@ pub fn api(api: Api) -> Api {
         .role("analyst")
         .path_param("transaction_id", "The line's transaction_id.")
         .ok(204, "", "")
-        .errors(&[403, 404]),
+        .errors(&[403, 404, 409]),
     )
 }
 

@@ -175,7 +175,7 @@ fn year_u16(r: &Row<'_>, i: usize) -> Result<u16> {
 }
 
 pub(crate) fn check_year(field: &str, year: u16) -> Result<()> {
-    if crate::write::PERIOD_YEARS.contains(&year) {
+    if crate::model::periods::YEARS.contains(&year) {
         Ok(())
     } else {
         Err(StoreError::invalid(

@@ -30,7 +30,6 @@ pub(crate) mod turns;
 
 use std::borrow::Cow;
 
-pub use self::periods::YEARS as PERIOD_YEARS;
 pub use self::postgres::EXISTING_KEYS_SQL;
 pub use self::prepare::{PreparedLine, prepare};
 pub use self::readmodel::{Contribution, Delta};

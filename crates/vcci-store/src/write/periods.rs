@@ -4,12 +4,9 @@
 
 use crate::conn::{Db, args};
 use crate::model::orgs::{Org, bump_generation};
-use crate::model::periods::{InventoryVersion, closed_years};
+use crate::model::periods::{InventoryVersion, YEARS, closed_years};
 use crate::model::reports::DateRange;
 use crate::{Result, StoreError, now_rfc3339};
-
-/// The years a period can be: those the factor and CPI tables could have data for.
-pub const YEARS: std::ops::RangeInclusive<u16> = 1990..=2100;
 
 fn check_year(year: u16) -> Result<()> {
     if YEARS.contains(&year) {
