@@ -82,17 +82,7 @@ fn spend_based(b: Bencher) {
 
 #[divan::bench]
 fn supplier_specific(b: Bencher) {
-    let lines = spend_lines();
-    let cat = catalog();
-    let cfg = CalcConfig::default();
-    let profile = SupplierProfile::with_intensity(None, 0.3, Some(2023));
-    b.counter(ItemsCount::new(N)).bench(|| {
-        let mut total = 0.0;
-        for l in &lines {
-            total += calculate(cat, cfg, black_box(l), Some(&profile)).map_or(0.0, |e| e.co2e_kg);
-        }
-        total
-    });
+    supplier_lines(b, SupplierProfile::with_intensity(None, 0.3, Some(2023)));
 }
 
 /// A supplier with a value for each of three years (the line's own year, else the nearest).
@@ -109,9 +99,6 @@ fn hybrid(b: Bencher) {
 }
 
 fn supplier_bench(b: Bencher, boundary: Boundary) {
-    let lines = spend_lines();
-    let cat = catalog();
-    let cfg = CalcConfig::default();
     let profile = SupplierProfile {
         naics: Naics::parse("484121").ok(),
         country: None,
@@ -127,6 +114,14 @@ fn supplier_bench(b: Bencher, boundary: Boundary) {
             })
             .to_vec(),
     };
+    supplier_lines(b, profile);
+}
+
+/// The spend lines at a supplier of `profile`.
+fn supplier_lines(b: Bencher, profile: SupplierProfile) {
+    let lines = spend_lines();
+    let cat = catalog();
+    let cfg = CalcConfig::default();
     b.counter(ItemsCount::new(N)).bench(|| {
         let mut total = 0.0;
         for l in &lines {

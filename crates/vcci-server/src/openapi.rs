@@ -25,6 +25,8 @@ pub struct Param {
     pub place: In,
     pub kind: &'static str,
     pub description: &'static str,
+    /// Path parameters always are; a query parameter when `query_required` added it.
+    pub required: bool,
 }
 
 /// One operation's description.
@@ -75,6 +77,18 @@ impl Op {
             place: In::Query,
             kind,
             description: d,
+            required: false,
+        });
+        self
+    }
+    /// A query parameter the operation cannot do without.
+    pub fn query_required(mut self, name: &'static str, kind: &'static str, d: &'static str) -> Op {
+        self.params.push(Param {
+            name,
+            place: In::Query,
+            kind,
+            description: d,
+            required: true,
         });
         self
     }
@@ -88,6 +102,7 @@ impl Op {
             place: In::Path,
             kind,
             description: d,
+            required: true,
         });
         self
     }
@@ -271,7 +286,7 @@ pub fn document(ops: &[Op]) -> Value {
                 json!({
                     "name": p.name,
                     "in": if p.place == In::Path { "path" } else { "query" },
-                    "required": p.place == In::Path,
+                    "required": p.required,
                     "description": p.description,
                     "schema": schema,
                 })

@@ -55,7 +55,7 @@ pub fn api(api: Api) -> Api {
         "/api/v1/emissions/compare",
         compare,
         Op::new("compareYears", "reporting", "A year against the previous year and the base year, by category and in total (closed years: their disclosed version)")
-            .query("year", "integer", "The year to compare (1990–2100).")
+            .query_required("year", "year", "The year to compare (1990–2100).")
             .query("denominator", "string", "Also per unit of this denominator.")
             .json("Comparison")
             .errors(&[400, 404]),
@@ -64,7 +64,7 @@ pub fn api(api: Api) -> Api {
         "/api/v1/targets",
         list_targets,
         Op::new("listTargets", "reporting", "Reduction targets with their progress against the linear path")
-            .query("through", "integer", "The last year to show (default: the target year).")
+            .query("through", "year", "The last year to show (default: the target year).")
             .json("Targets")
             .errors(&[400]),
     )

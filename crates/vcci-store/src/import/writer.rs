@@ -285,26 +285,26 @@ impl Writer<'_, '_> {
 
 /// The reject of line `i` of `batch`, a repeat of the id first seen on `first_line`.
 fn duplicate_reject(batch: &Batch, i: usize, first_line: i64) -> Reject {
-    let p = &batch.lines[i];
-    let (s, e) = batch.raw_ranges[i];
-    Reject {
-        line: p.source_line.unwrap_or(0) as u64,
-        column: "transaction_id".into(),
-        error: format!(
-            "transaction_id: '{}' already appears on line {first_line} of this file",
-            p.id()
-        ),
-        original: batch.raw[s..e].to_vec(),
-    }
+    let error = format!(
+        "transaction_id: '{}' already appears on line {first_line} of this file",
+        batch.lines[i].id()
+    );
+    line_reject(batch, i, "transaction_id", error)
 }
 
+/// The reject of line `i` of `batch`, refused because `year` is a closed period.
 fn period_closed_reject(batch: &Batch, i: usize, year: u16) -> Reject {
-    let p = &batch.lines[i];
+    let error = format!("date: {}", crate::error::period_closed_message(year));
+    line_reject(batch, i, "date", error)
+}
+
+/// The reject of line `i` of `batch` that the write refused, at `column`.
+fn line_reject(batch: &Batch, i: usize, column: &str, error: String) -> Reject {
     let (s, e) = batch.raw_ranges[i];
     Reject {
-        line: p.source_line.unwrap_or(0) as u64,
-        column: "date".into(),
-        error: format!("date: {}", crate::error::period_closed_message(year)),
+        line: batch.lines[i].source_line.unwrap_or(0) as u64,
+        column: column.into(),
+        error,
         original: batch.raw[s..e].to_vec(),
     }
 }

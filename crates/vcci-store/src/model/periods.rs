@@ -72,14 +72,15 @@ fn period_row(r: &Row<'_>) -> Result<Period> {
     })
 }
 
-fn version_row(r: &Row<'_>) -> Result<VersionInfo> {
+/// The `VERSION_COLS` of a row, starting at column `o`.
+fn version_row(r: &Row<'_>, o: usize) -> Result<VersionInfo> {
     Ok(VersionInfo {
-        version: r.u32(0)?,
-        created_at: r.string(1)?,
-        created_by: r.string(2)?,
-        reason: r.string(3)?,
-        transaction_count: r.i64(4)?,
-        total_co2e_kg: r.f64(5)?,
+        version: r.u32(o)?,
+        created_at: r.string(o + 1)?,
+        created_by: r.string(o + 2)?,
+        reason: r.string(o + 3)?,
+        transaction_count: r.i64(o + 4)?,
+        total_co2e_kg: r.f64(o + 5)?,
     })
 }
 
@@ -107,7 +108,7 @@ impl Db {
                  ORDER BY year, version"
             ),
             args![org.0],
-            |r| Ok((year_of(r, 0)?, version_row_at(r)?)),
+            |r| Ok((year_of(r, 0)?, version_row(r, 1)?)),
         )?;
         for (y, v) in versions {
             if let Some(p) = periods.iter_mut().find(|p| p.year == y) {
@@ -145,22 +146,10 @@ impl Db {
                     .map_err(|_| StoreError::corrupt("an inventory version's inventory"))?;
                 Ok(InventoryVersion {
                     year,
-                    info: version_row(r)?,
+                    info: version_row(r, 0)?,
                     inventory,
                 })
             },
         )
     }
-}
-
-/// `version_row` for a row whose version columns start at column 1.
-fn version_row_at(r: &Row<'_>) -> Result<VersionInfo> {
-    Ok(VersionInfo {
-        version: r.u32(1)?,
-        created_at: r.string(2)?,
-        created_by: r.string(3)?,
-        reason: r.string(4)?,
-        transaction_count: r.i64(5)?,
-        total_co2e_kg: r.f64(6)?,
-    })
 }
