@@ -684,11 +684,22 @@ fn calculate_cmd(sa: &StoreArgs, a: CalculateArgs) -> Result<()> {
             r.scope_1_2_after.scope_2_kg
         );
     }
-    for (id, e) in r.errors.iter().take(20) {
+    // Lines of closed periods keep their disclosed results: expected, said once.
+    let (closed, failed): (Vec<_>, Vec<_>) = r
+        .errors
+        .iter()
+        .partition(|(_, e)| e.code == "period_closed");
+    if !closed.is_empty() {
+        eprintln!(
+            "  {} lines of closed periods kept their disclosed results (a restatement, or a reopen, changes them)",
+            group(closed.len() as u64)
+        );
+    }
+    for (id, e) in failed.iter().take(20) {
         eprintln!("  {id}: kept its previous result: {e}");
     }
-    if !r.errors.is_empty() {
-        bail!("{} lines could not be recalculated", r.errors.len());
+    if !failed.is_empty() {
+        bail!("{} lines could not be recalculated", failed.len());
     }
     Ok(())
 }
