@@ -272,3 +272,115 @@ fn supplier_data_and_settings_that_would_change_a_closed_year_are_refused() {
     }
     t.assert_read_models(&org);
 }
+
+/// The test: switching from EPA v1.2 to v1.3.0 on demo data gives a preview whose
+/// restated figures equal a full recalculation under v1.3.0, to the mg; the disclosed
+/// versions stay as they were until the restatement is applied, and after it.
+#[test]
+fn a_restatement_preview_equals_a_recalculation_and_applying_it_makes_a_version() {
+    let t = store();
+    let (mut sup, mut lines) = (Vec::new(), Vec::new());
+    let spec = vcci_store::demo::DemoSpec {
+        suppliers: 200,
+        lines: 3000,
+        ..Default::default()
+    };
+    vcci_store::demo::generate(&spec, &mut sup, &mut lines).unwrap();
+    let (sup, lines) = (
+        String::from_utf8(sup).unwrap(),
+        String::from_utf8(lines).unwrap(),
+    );
+    let mut db = t.store.connect().unwrap();
+    // The same data in two organizations: `old` on v1.2 (then closed), `new` on v1.3.0.
+    let old = t.org("old");
+    db.set_epa_version(old.id, vcci_core::EpaVersion::V1_2)
+        .unwrap();
+    let old = db.org_by_id(old.id).unwrap().unwrap();
+    let new = t.org("new");
+    for o in [&old, &new] {
+        t.import_suppliers(o, &sup);
+        let (r, rejects) = t.import(o, &lines);
+        assert_eq!(r.rejected, 0, "{rejects}");
+    }
+    let v1: Vec<_> = [2023, 2024]
+        .map(|y| db.close_period(&old, y, "test").unwrap())
+        .to_vec();
+    let mut v13 = old.clone();
+    v13.epa_version = vcci_core::EpaVersion::V1_3_0;
+    let p = db
+        .restatement_preview(vcci_core::catalog(), &old, &v13)
+        .unwrap();
+    assert_eq!(p.cause, "EPA supply chain 1.3.0 instead of 1.2");
+    assert_eq!(p.years.len(), 2);
+    for y in &p.years {
+        let live = db.year_figures(new.id, y.year).unwrap();
+        for r in &y.categories {
+            let c = r.category.unwrap();
+            assert_eq!(
+                r.after_co2e_kg.map(vcci_store::codec::kg_to_mg),
+                live.by_category.get(&c).copied(),
+                "{} category {c}",
+                y.year
+            );
+        }
+        assert_eq!(
+            vcci_store::codec::kg_to_mg(y.total.after_co2e_kg.unwrap()),
+            live.total_mg(&[]).unwrap()
+        );
+        // v1.2 and v1.3.0 differ for spend lines: affected, and significant at 5 %.
+        assert!(y.lines_affected > 0 && y.lines_failing == 0);
+        assert_eq!(y.significant, y.total.change_pct.unwrap().abs() >= 5.0);
+        assert_eq!(y.version, 1);
+    }
+    // Nothing changed yet: the versions and the closed years' live figures.
+    for (v, y) in v1.iter().zip([2023, 2024]) {
+        let again = db.inventory_version(old.id, y, 1).unwrap().unwrap();
+        assert_eq!(again.inventory, v.inventory);
+        assert_eq!(
+            vcci_store::codec::kg_to_mg(
+                db.inventory(old.id, year(i32::from(y)))
+                    .unwrap()
+                    .total_co2e_kg
+            ),
+            vcci_store::codec::kg_to_mg(v.info.total_co2e_kg)
+        );
+    }
+    assert!(
+        db.apply_restatement(vcci_core::catalog(), &old, &v13, " ", "test")
+            .is_err()
+    );
+    let made = db
+        .apply_restatement(
+            vcci_core::catalog(),
+            &old,
+            &v13,
+            "EPA v1.3.0 adopted",
+            "test",
+        )
+        .unwrap();
+    assert_eq!(made, [(2023, 2), (2024, 2)]);
+    for y in &p.years {
+        let v2 = db.inventory_version(old.id, y.year, 2).unwrap().unwrap();
+        assert_eq!(
+            vcci_store::codec::kg_to_mg(v2.info.total_co2e_kg),
+            vcci_store::codec::kg_to_mg(y.total.after_co2e_kg.unwrap())
+        );
+        assert!(
+            v2.info
+                .reason
+                .starts_with("restatement: EPA v1.3.0 adopted")
+        );
+        let v1 = db.inventory_version(old.id, y.year, 1).unwrap().unwrap();
+        assert_eq!(
+            vcci_store::codec::kg_to_mg(v1.info.total_co2e_kg),
+            vcci_store::codec::kg_to_mg(y.total.before_co2e_kg.unwrap())
+        );
+        let period = db.get_period(old.id, y.year).unwrap().unwrap();
+        assert_eq!((period.status, period.version), ("closed", 2));
+    }
+    assert_eq!(
+        db.org_by_id(old.id).unwrap().unwrap().epa_version,
+        vcci_core::EpaVersion::V1_3_0
+    );
+    t.assert_read_models(&old);
+}

@@ -381,6 +381,16 @@ pub struct CalculateArgs {
     /// organization) or without, then recalculate.
     #[arg(long, value_enum)]
     pub flights_rf: Option<RfArg>,
+    /// With closed periods: show what the new settings would do to each closed year
+    /// (disclosed against restated, per category), and change nothing.
+    #[arg(long, conflicts_with = "restate")]
+    pub preview: bool,
+    /// With closed periods: apply the new settings as a restatement with this reason (each
+    /// closed year gets a new inventory version; earlier versions stay readable).
+    #[arg(long)]
+    pub restate: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -633,8 +633,33 @@ fn calculate_cmd(sa: &StoreArgs, a: CalculateArgs) -> Result<()> {
     if let Some(rf) = a.flights_rf {
         org.flights_with_rf = rf == crate::cli::RfArg::With;
     }
+    if a.preview {
+        let p = db.restatement_preview(catalog(), &before, &org)?;
+        print_preview(&p, a.format)?;
+        return Ok(());
+    }
+    if let Some(reason) = &a.restate {
+        let made = db.apply_restatement(catalog(), &before, &org, reason, CLI_ACTOR)?;
+        println!(
+            "Restated '{}' ({}): {}",
+            org.name,
+            vcci_store::write::settings_cause(&before, &org),
+            if made.is_empty() {
+                "no closed period; the lines were recalculated".to_owned()
+            } else {
+                made.iter()
+                    .map(|(y, v)| format!("{y} is now version {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        );
+        return Ok(());
+    }
     if org != before {
-        db.check_settings_change(catalog(), &before, &org)?;
+        db.check_settings_change(catalog(), &before, &org)
+            .map_err(|e| {
+                anyhow!("{e}; see the change with --preview, apply it with --restate REASON")
+            })?;
     }
     if org.epa_version != before.epa_version {
         db.set_epa_version(org.id, org.epa_version)?;
@@ -700,6 +725,68 @@ fn calculate_cmd(sa: &StoreArgs, a: CalculateArgs) -> Result<()> {
     }
     if !failed.is_empty() {
         bail!("{} lines could not be recalculated", failed.len());
+    }
+    Ok(())
+}
+
+fn print_preview(p: &vcci_store::write::RestatementPreview, format: Format) -> Result<()> {
+    if matches!(format, Format::Json) {
+        println!("{}", serde_json::to_string_pretty(p)?);
+        return Ok(());
+    }
+    println!(
+        "Restatement preview: {} (significance threshold {} %)",
+        p.cause,
+        p.significance_threshold * 100.0
+    );
+    if p.years.is_empty() {
+        println!("No closed period: nothing disclosed would change.");
+    }
+    for y in &p.years {
+        println!(
+            "\n{} (version {}): {} lines affected{}{}",
+            y.year,
+            y.version,
+            group(y.lines_affected),
+            if y.lines_failing > 0 {
+                format!(
+                    ", {} would keep their result (not calculable)",
+                    y.lines_failing
+                )
+            } else {
+                String::new()
+            },
+            if y.significant {
+                "; significant"
+            } else {
+                "; below the threshold"
+            }
+        );
+        let mut t = Table::new(&[
+            ("category", false),
+            ("disclosed tCO2e", true),
+            ("restated tCO2e", true),
+            ("change", true),
+            ("%", true),
+        ]);
+        let t3 = |v: Option<f64>| v.map_or(String::new(), |kg| format!("{:.3}", kg / 1000.0));
+        for r in y.categories.iter().chain(std::iter::once(&y.total)) {
+            t.row(vec![
+                r.category
+                    .map_or(r.name.to_owned(), |n| format!("{n:>2} {}", r.name)),
+                t3(r.before_co2e_kg),
+                t3(r.after_co2e_kg),
+                format!("{:+.3}", r.change_kg / 1000.0),
+                r.change_pct.map_or(String::new(), |x| format!("{x:+.2}")),
+            ]);
+        }
+        print!(
+            "{}",
+            match format {
+                Format::Csv => t.to_csv(),
+                _ => t.to_text(),
+            }
+        );
     }
     Ok(())
 }

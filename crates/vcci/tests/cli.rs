@@ -719,6 +719,28 @@ fn periods_are_closed_listed_shown_and_reopened() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("the 2023 reporting period is closed"), "{err}");
+    assert!(
+        err.contains("see the change with --preview, apply it with --restate REASON"),
+        "{err}"
+    );
+    // The preview: 2023's one line under v1.2 against its disclosed v1.3.0 figure; nothing
+    // changes.
+    let preview = ok(&vcci(
+        dir.path(),
+        &[
+            "calculate",
+            "--org",
+            "o",
+            "--epa-version",
+            "1.2",
+            "--preview",
+        ],
+    ));
+    assert!(preview.starts_with("Restatement preview: EPA supply chain 1.2 instead of 1.3.0 (significance threshold 5 %)"), "{preview}");
+    assert!(
+        preview.contains("2023 (version 1): 1 lines affected"),
+        "{preview}"
+    );
     let list = ok(&vcci(dir.path(), &["period", "list", "--org", "o"]));
     assert!(
         list.lines().nth(2).unwrap().starts_with("2023  closed"),
@@ -735,6 +757,32 @@ fn periods_are_closed_listed_shown_and_reopened() {
             .abs()
             < 1e-6
     );
+    let out = ok(&vcci(
+        dir.path(),
+        &[
+            "calculate",
+            "--org",
+            "o",
+            "--epa-version",
+            "1.2",
+            "--restate",
+            "EPA v1.2 for comparability",
+        ],
+    ));
+    assert!(out.contains("2023 is now version 2"), "{out}");
+    let v2: serde_json::Value = serde_json::from_str(&ok(&vcci(
+        dir.path(),
+        &["period", "show", "--org", "o", "2023", "--version", "2"],
+    )))
+    .unwrap();
+    assert!(
+        v2["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("restatement: EPA v1.2 for comparability"),
+        "{v2}"
+    );
+    assert_eq!(v2["inventory"]["settings"]["epa_version"], "1.2", "{v2}");
     let o = vcci(
         dir.path(),
         &["period", "reopen", "--org", "o", "2023", "--reason", ""],

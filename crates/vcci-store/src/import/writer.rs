@@ -206,6 +206,7 @@ impl Writer<'_, '_> {
             import_id: Some(self.cx.import_id),
             counted: true,
             closed: &[],
+            restating: false,
         };
         let out = self.lines.write(txn, &wb, &mut st.delta)?;
         st.lines_read += batch.lines_read;

@@ -24,6 +24,7 @@ mod postgres;
 mod prepare;
 pub(crate) mod readmodel;
 pub mod recalc;
+mod restate;
 mod sqlite;
 mod suppliers;
 pub(crate) mod turns;
@@ -34,6 +35,7 @@ pub use self::postgres::EXISTING_KEYS_SQL;
 pub use self::prepare::{PreparedLine, prepare};
 pub use self::readmodel::{Contribution, Delta};
 pub use self::recalc::{CategoryChange, Recalculation};
+pub use self::restate::{RestateRow, RestatementPreview, YearRestatement, settings_cause};
 pub use self::suppliers::{RefusedSupplier, SupplierUpsert};
 pub use self::turns::{WRITE_BUCKETS, bucket};
 use crate::codec::{kg_to_mg, usd_to_musd};
@@ -78,6 +80,9 @@ pub(crate) struct WriteBatch<'a> {
     /// The organization's closed years (`LineWriter::write` reads them in the batch's
     /// transaction): no line is written into or out of one.
     pub closed: &'a [u16],
+    /// A restatement: the closed years are written too (the caller makes their new
+    /// inventory versions in the same transaction).
+    pub restating: bool,
 }
 
 impl<'a> WriteBatch<'a> {
@@ -90,6 +95,7 @@ impl<'a> WriteBatch<'a> {
             import_id: None,
             counted: false,
             closed: &[],
+            restating: false,
         }
     }
 }
@@ -309,7 +315,11 @@ impl LineWriter {
         batch: &WriteBatch<'_>,
         delta: &mut Delta,
     ) -> Result<Vec<LineOutcome>> {
-        let closed = crate::model::periods::closed_years(tx, batch.org)?;
+        let closed = if batch.restating {
+            Vec::new()
+        } else {
+            crate::model::periods::closed_years(tx, batch.org)?
+        };
         let batch = WriteBatch {
             closed: &closed,
             ..*batch

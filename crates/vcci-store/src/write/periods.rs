@@ -35,6 +35,32 @@ impl Db {
                 sqlstate: None,
             });
         }
+        let version = self.freeze(&tx, org, year, "close", by, &now)?;
+        tx.execute(
+            "INSERT INTO periods (org_id, year, closed, version, closed_at, closed_by)
+             VALUES (?1, ?2, 1, ?3, ?4, ?5)
+             ON CONFLICT (org_id, year) DO UPDATE SET closed = 1, version = excluded.version,
+               closed_at = excluded.closed_at, closed_by = excluded.closed_by",
+            args![org.id.0, year, version, now.as_str(), by],
+        )?;
+        bump_generation(&tx, org.id)?;
+        tx.commit()?;
+        self.inventory_version(org.id, year, version)?
+            .ok_or_else(|| StoreError::internal("a version just made is not stored"))
+    }
+
+    /// Freezes `year` of `org` as its next inventory version inside `tx` (under the
+    /// organization's write turns): the year's inventory as reported now and every line of
+    /// the year as stored. Returns the version.
+    pub(crate) fn freeze(
+        &self,
+        tx: &crate::conn::Tx<'_>,
+        org: &Org,
+        year: u16,
+        reason: &str,
+        by: &str,
+        now: &str,
+    ) -> Result<u32> {
         let version: u32 = tx.query_one(
             "SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) FROM inventory_versions
              WHERE org_id = ?1 AND year = ?2",
@@ -61,29 +87,20 @@ impl Db {
         tx.execute(
             "INSERT INTO inventory_versions (org_id, year, version, created_at, created_by,
                reason, line_count, co2e_kg, inventory)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'close', ?6, ?7, ?8)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             args![
                 org.id.0,
                 year,
                 version,
-                now.as_str(),
+                now,
                 by,
+                reason,
                 inventory.transaction_count,
                 inventory.total_co2e_kg,
                 json.as_str()
             ],
         )?;
-        tx.execute(
-            "INSERT INTO periods (org_id, year, closed, version, closed_at, closed_by)
-             VALUES (?1, ?2, 1, ?3, ?4, ?5)
-             ON CONFLICT (org_id, year) DO UPDATE SET closed = 1, version = excluded.version,
-               closed_at = excluded.closed_at, closed_by = excluded.closed_by",
-            args![org.id.0, year, version, now.as_str(), by],
-        )?;
-        bump_generation(&tx, org.id)?;
-        tx.commit()?;
-        self.inventory_version(org.id, year, version)?
-            .ok_or_else(|| StoreError::internal("a version just made is not stored"))
+        Ok(version)
     }
 
     /// Reopens a closed `year` of `org`, recording who and why. Its versions stay

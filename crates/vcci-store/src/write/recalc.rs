@@ -95,7 +95,7 @@ impl Db {
         let profiles = self.supplier_profiles(org.id)?;
         let tx = self.conn.begin_immediate()?;
         let (before, apart_before) = totals(&tx, org.id)?;
-        let (changed, errors) = recalculate_tx(&tx, cat, org, &profiles, only_suppliers)?;
+        let (changed, errors) = recalculate_tx(&tx, cat, org, &profiles, only_suppliers, false)?;
         let (after, apart_after) = totals(&tx, org.id)?;
         tx.commit()?;
         let kg = |mg: i64| mg as f64 / 1e6;
@@ -139,6 +139,7 @@ pub(crate) fn recalculate_tx(
     org: &Org,
     profiles: &HashMap<String, SupplierProfile>,
     only_suppliers: Option<&[String]>,
+    restating: bool,
 ) -> Result<(u64, Vec<(String, LineError)>)> {
     let mut changed = 0u64;
     let mut errors = Vec::new();
@@ -158,7 +159,11 @@ pub(crate) fn recalculate_tx(
             }
         }
         let mut delta = Delta::default();
-        let outcomes = writer.write(tx, &WriteBatch::direct(org.id, &batch, &none), &mut delta)?;
+        let wb = WriteBatch {
+            restating,
+            ..WriteBatch::direct(org.id, &batch, &none)
+        };
+        let outcomes = writer.write(tx, &wb, &mut delta)?;
         delta.flush(tx, org.id)?;
         for (p, o) in batch.iter().zip(&outcomes) {
             match o {
@@ -266,15 +271,26 @@ fn load_lines(
         Dialect::Postgres => " ORDER BY k.transaction_id LIMIT ?3",
     });
     tx.query(&sql, &args, |r| {
-        let bad = |m: String| StoreError::corrupt(format!("stored line: {m}"));
         let id = r.string(0)?;
-        let b = Body::decode(r.blob(3)?)?;
-        let supplier_id = r.opt_string(2)?;
-        Ok((
-            id.clone(),
-            Line {
+        let line = stored_as_line(id.clone(), r.u32(1)?, r.opt_string(2)?, r.blob(3)?)?;
+        Ok((id, line))
+    })
+}
+
+/// A stored line (its id, day, supplier key and body) as the `Line` it was written from.
+pub(crate) fn stored_as_line(
+    id: String,
+    day: u32,
+    supplier_id: Option<String>,
+    body: &[u8],
+) -> Result<Line> {
+    let bad = |m: String| StoreError::corrupt(format!("stored line: {m}"));
+    let b = Body::decode(body)?;
+    {
+        {
+            Ok(Line {
                 transaction_id: Some(id),
-                date: Some(Date::from_yyyymmdd(r.u32(1)?).ok_or_else(|| bad("bad day".into()))?),
+                date: Some(Date::from_yyyymmdd(day).ok_or_else(|| bad("bad day".into()))?),
                 // The stored supplier_id is the line's supplier key (its id, else its name).
                 supplier_id: if b.supplier_id_given {
                     supplier_id
@@ -300,9 +316,9 @@ fn load_lines(
                 country: b.country,
                 price_basis: basis_from_code(b.price_basis),
                 capex: b.capex,
-            },
-        ))
-    })
+            })
+        }
+    }
 }
 
 #[cfg(test)]

@@ -157,7 +157,7 @@ impl Db {
         let recalculated = if changed.is_empty() {
             0
         } else {
-            recalculate_tx(&tx, cat, org, &profiles, Some(&changed))?.0
+            recalculate_tx(&tx, cat, org, &profiles, Some(&changed), false)?.0
         };
         bump_generation(&tx, org.id)?;
         tx.commit()?;
@@ -205,7 +205,7 @@ impl Db {
             }
         }
         let ids = [supplier_id.to_owned()];
-        let (recalculated, _) = recalculate_tx(&tx, cat, org, &profiles, Some(&ids))?;
+        let (recalculated, _) = recalculate_tx(&tx, cat, org, &profiles, Some(&ids), false)?;
         bump_generation(&tx, org.id)?;
         tx.commit()?;
         Ok(Some(recalculated))
