@@ -171,6 +171,16 @@ try {
   const refused = await fetch(base + "/api/v1/transactions", { method: "POST", headers: { Authorization: "Bearer " + adminKey, "Content-Type": "application/json" },
     body: JSON.stringify({ transactions: [{ transaction_id: "late-2023", date: "2023-12-01", amount: 10, naics_code: "484121" }] }) }).then((r) => r.json());
   check(refused.accepted === 0 && refused.rejected[0].error.code === "period_closed", "a write to the closed year is refused");
+  // The restatement preview of EPA v1.2: its restated 2023 total is the API's; nothing changes.
+  await page.selectOption("#restate-epa", "1.2");
+  await page.click("#restate-form button[type=submit]");
+  await page.locator("#restate-result h3", { hasText: "2023 (version 1)" }).waitFor();
+  const preview = await fetch(base + "/api/v1/restatements/preview", { method: "POST", headers: { Authorization: "Bearer " + adminKey, "Content-Type": "application/json" },
+    body: JSON.stringify({ epa_version: "1.2" }) }).then((r) => r.json());
+  const shownTotal = await page.$$eval(".restate-table tr:last-child td", (tds) => tds.map((t) => t.textContent));
+  check(shownTotal[0] === "Total" && Number(shownTotal[2].replace(/,/g, "")) === Number((preview.years[0].total.after_co2e_kg / 1000).toFixed(3)),
+    `the restatement preview shows the restated total (${shownTotal.slice(0, 3)})`);
+  check((await apiGet("/api/v1/periods/2023")).versions.length === 1, "a preview makes no version");
   await page.screenshot({ path: join(shots, "periods.png"), fullPage: true });
   await page.fill("#reopen-year", "2023");
   await page.fill("#reopen-reason", "e2e check");

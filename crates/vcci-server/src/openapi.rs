@@ -586,6 +586,30 @@ fn schemas() -> Value {
                     "year": int, "co2e_kg": opt_n, "path_co2e_kg": num, "on_track": {"type": ["boolean", "null"]}, "reduction_pct": opt_n}}},
             }}]}}},
         },
+        "Restatement": {
+            "type": "object",
+            "properties": {
+                "epa_version": {"type": "string", "enum": ["1.3.0", "1.2"]},
+                "default_currency": {"type": "string", "description": "ISO 4217"},
+                "flights_radiative_forcing": {"type": "boolean"},
+                "reason": {"type": "string", "maxLength": 2000, "description": "applying only: why (recorded with each new version)"},
+            },
+        },
+        "RestatementPreview": {
+            "type": "object",
+            "required": ["cause", "significance_threshold", "years"],
+            "properties": {
+                "cause": s, "significance_threshold": num,
+                "years": {"type": "array", "items": {"type": "object", "properties": {
+                    "year": int, "version": int, "lines_affected": int, "lines_failing": int, "significant": {"type": "boolean"},
+                    "categories": {"type": "array", "items": {"type": "object"}}, "total": {"type": "object"},
+                }}},
+            },
+        },
+        "RestatementResult": {
+            "type": "object",
+            "properties": {"cause": s, "versions": {"type": "array", "items": {"type": "object", "properties": {"year": int, "version": int}}}},
+        },
         "ReopenPeriod": {"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}}},
         "SupplierIntensity": {
             "type": "object",

@@ -1773,3 +1773,103 @@ async fn years_are_compared_and_targets_tracked_through_the_api() {
     let (_, v) = call(&e.router, "GET", "/api/v1/targets", Some(&e.other), None).await;
     assert_eq!(v["targets"].as_array().unwrap().len(), 0);
 }
+
+#[tokio::test]
+async fn a_restatement_is_previewed_then_applied_as_a_new_version() {
+    let e = env();
+    let (s, _) = call(
+        &e.router,
+        "POST",
+        "/api/v1/periods/2022/close",
+        Some(&e.admin),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let body = json!({"epa_version": "1.2"});
+    let (s, p) = call(
+        &e.router,
+        "POST",
+        "/api/v1/restatements/preview",
+        Some(&e.viewer),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(p["cause"], "EPA supply chain 1.2 instead of 1.3.0");
+    let y = &p["years"][0];
+    assert_eq!(
+        (
+            y["year"].as_u64(),
+            y["version"].as_u64(),
+            y["lines_affected"].as_u64()
+        ),
+        (Some(2022), Some(1), Some(1)),
+        "{p}"
+    );
+    assert_eq!(y["total"]["before_co2e_kg"].as_f64(), Some(595.0), "{p}");
+    let after = y["total"]["after_co2e_kg"].as_f64().unwrap();
+    assert!((after - 595.0).abs() > 1.0, "{p}");
+    // Nothing changed: the year's figure is still the disclosed one.
+    let (_, c) = call(
+        &e.router,
+        "GET",
+        "/api/v1/emissions/compare?year=2023",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(
+        c["total"]["previous_year_co2e_kg"].as_f64(),
+        Some(595.0),
+        "{c}"
+    );
+    let (s, _) = call(
+        &e.router,
+        "POST",
+        "/api/v1/restatements",
+        Some(&e.analyst),
+        Some(json!({"epa_version": "1.2", "reason": "x"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/restatements",
+        Some(&e.admin),
+        Some(body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "no reason: {v}");
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/restatements",
+        Some(&e.admin),
+        Some(json!({"epa_version": "1.2", "reason": "comparability"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["versions"], json!([{"year": 2022, "version": 2}]));
+    let (_, v2) = call(
+        &e.router,
+        "GET",
+        "/api/v1/periods/2022/versions/2",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(v2["total_co2e_kg"].as_f64(), Some(after), "{v2}");
+    let (_, v1) = call(
+        &e.router,
+        "GET",
+        "/api/v1/periods/2022/versions/1",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(v1["total_co2e_kg"].as_f64(), Some(595.0), "{v1}");
+    let (_, me) = call(&e.router, "GET", "/api/v1/me", Some(&e.viewer), None).await;
+    assert_eq!(me["epa_version"], "1.2", "{me}");
+}

@@ -493,6 +493,38 @@ async function loadCompare(year, denominator) {
       .filter(([y]) => y).map(([y, v]) => y + " " + (v === null ? "no value" : fmt(v, 3))).join(", ") : "";
 }
 
+function restateBody() {
+  const b = {};
+  if ($("restate-epa").value) b.epa_version = $("restate-epa").value;
+  if ($("restate-rf").value) b.flights_radiative_forcing = $("restate-rf").value === "true";
+  return b;
+}
+
+async function previewRestatement() {
+  const p = await api("/api/v1/restatements/preview", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(restateBody()) });
+  const box = $("restate-result");
+  box.hidden = false;
+  box.replaceChildren(el("p", (p.cause || "No change of settings") + " · significance threshold " + (p.significance_threshold * 100) + " %", "muted"));
+  if (!p.years.length) box.appendChild(el("p", "No closed period: nothing disclosed would change."));
+  const t3 = (kg) => kg === null || kg === undefined ? "" : fmt(tonnes(kg), 3);
+  for (const y of p.years) {
+    box.appendChild(el("h3", y.year + " (version " + y.version + "): " + fmt(y.lines_affected) + " lines affected, " + (y.significant ? "significant" : "below the threshold")));
+    const t = document.createElement("table");
+    t.className = "restate-table";
+    const head = t.createTHead().insertRow();
+    for (const [h, cls] of [["Category", ""], ["Disclosed tCO2e", "num"], ["Restated tCO2e", "num"], ["Change", "num"], ["%", "num"]]) {
+      const th = el("th", h, cls);
+      th.scope = "col";
+      head.appendChild(th);
+    }
+    for (const r of y.categories.concat([y.total])) {
+      t.appendChild(row([r.category ? r.category + ". " + r.name : r.name, { text: t3(r.before_co2e_kg), cls: "num" }, { text: t3(r.after_co2e_kg), cls: "num" },
+        { text: t3(r.change_kg), cls: "num" }, { text: r.change_pct === null ? "" : r.change_pct.toFixed(2) + " %", cls: "num" }]));
+    }
+    box.appendChild(t);
+  }
+}
+
 async function closePeriod(year) {
   const v = await api("/api/v1/periods/" + year + "/close", { method: "POST" });
   say("Closed " + year + " as version " + v.version + ": " + fmt(tonnes(v.total_co2e_kg), 3) + " tCO2e.");
@@ -527,6 +559,7 @@ function init() {
   $("factor-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadFactors(0).catch(fail); });
   $("factor-prev").addEventListener("click", () => loadFactors(-1).catch(fail));
   $("factor-next").addEventListener("click", () => loadFactors(1).catch(fail));
+  $("restate-form").addEventListener("submit", (ev) => { ev.preventDefault(); previewRestatement().catch(fail); });
   $("compare-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadCompare($("compare-year").value, $("compare-denominator").value.trim()).catch(fail); });
   $("close-form").addEventListener("submit", (ev) => { ev.preventDefault(); closePeriod($("close-year").value).catch(fail); });
   $("reopen-form").addEventListener("submit", (ev) => { ev.preventDefault(); reopenPeriod($("reopen-year").value, $("reopen-reason").value).catch(fail); });

@@ -49,6 +49,23 @@ pub fn api(api: Api) -> Api {
             .json("Period")
             .errors(&[400, 403, 404]),
     )
+    .post(
+        "/api/v1/restatements/preview",
+        preview_restatement,
+        Op::new("previewRestatement", "periods", "What new settings (an EPA release, a default currency, the RF choice) would do to each closed year: disclosed against restated per category, lines affected, significance; changes nothing")
+            .json_body("Restatement")
+            .json("RestatementPreview")
+            .errors(&[400]),
+    )
+    .post(
+        "/api/v1/restatements",
+        apply_restatement,
+        Op::new("applyRestatement", "periods", "Apply new settings as a restatement with a reason: every line is recalculated and each closed year gets a new inventory version (earlier versions stay readable)")
+            .role("admin")
+            .json_body("Restatement")
+            .json("RestatementResult")
+            .errors(&[400, 403]),
+    )
     .get(
         "/api/v1/periods/{year}/versions/{version}",
         get_version,
@@ -157,4 +174,85 @@ async fn get_version(
             .ok_or_else(|| ApiError::not_found(format!("version {v} of the {y} reporting period")))
     })
     .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestateBody {
+    epa_version: Option<String>,
+    default_currency: Option<String>,
+    flights_radiative_forcing: Option<bool>,
+    /// Applying only.
+    reason: Option<String>,
+}
+
+/// The organization's current settings, and those `b` asks for.
+fn settings_of(
+    db: &vcci_store::Db,
+    org: vcci_store::OrgId,
+    b: &RestateBody,
+) -> Result<(vcci_store::Org, vcci_store::Org), vcci_store::StoreError> {
+    let before = db
+        .org_by_id(org)?
+        .ok_or_else(|| vcci_store::StoreError::NotFound("the organization".into()))?;
+    let mut after = before.clone();
+    if let Some(v) = &b.epa_version {
+        after.epa_version = vcci_core::EpaVersion::parse(v)
+            .map_err(|m| vcci_store::StoreError::invalid("epa_version", m))?;
+    }
+    if let Some(c) = &b.default_currency {
+        after.default_currency = vcci_core::Currency::parse(c)
+            .map_err(|m| vcci_store::StoreError::invalid("default_currency", m))?;
+    }
+    if let Some(rf) = b.flights_radiative_forcing {
+        after.flights_with_rf = rf;
+    }
+    Ok((before, after))
+}
+
+async fn preview_restatement(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    JsonBody(body): JsonBody<RestateBody>,
+) -> Result<Json<Value>, ApiError> {
+    if body.reason.is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "a preview takes no reason (it changes nothing)",
+        ));
+    }
+    let org = caller.org_id();
+    let p = app
+        .db(move |db| {
+            let (before, after) = settings_of(db, org, &body)?;
+            db.restatement_preview(vcci_core::catalog(), &before, &after)
+        })
+        .await?;
+    Ok(Json(json!(p)))
+}
+
+async fn apply_restatement(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    JsonBody(body): JsonBody<RestateBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let org = caller.org_id();
+    let by = caller.actor();
+    let (cause, made) = app
+        .db_write(org, move |db| {
+            let (before, after) = settings_of(db, org, &body)?;
+            let reason = body.reason.clone().unwrap_or_default();
+            let made = db.apply_restatement(vcci_core::catalog(), &before, &after, &reason, &by)?;
+            Ok((vcci_store::write::settings_cause(&before, &after), made))
+        })
+        .await?;
+    // The organization's settings changed: this node's verified keys carry the old ones
+    // (other nodes drop theirs on their next poll of the settings).
+    app.clear_keys();
+    let versions: Vec<Value> = made
+        .iter()
+        .map(|(y, v)| json!({"year": y, "version": v}))
+        .collect();
+    Ok(Json(json!({"cause": cause, "versions": versions})))
 }
