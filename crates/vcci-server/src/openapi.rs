@@ -595,13 +595,6 @@ fn schemas() -> Value {
                 "reason": {"type": "string", "maxLength": 2000, "description": "applying only: why (recorded with each new version)"},
             },
         },
-        "RestatementApply": {
-            "allOf": [{"$ref": "#/components/schemas/Restatement"}, {
-                "type": "object",
-                "required": ["reason"],
-                "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 2000}},
-            }],
-        },
         "RestatementPreview": {
             "type": "object",
             "required": ["cause", "significance_threshold", "years"],

@@ -62,7 +62,7 @@ pub fn api(api: Api) -> Api {
         apply_restatement,
         Op::new("applyRestatement", "periods", "Apply new settings as a restatement with a reason: every line is recalculated and each closed year gets a new inventory version (earlier versions stay readable)")
             .role("admin")
-            .json_body("RestatementApply")
+            .json_body("Restatement")
             .json("RestatementResult")
             .errors(&[400, 403]),
     )
