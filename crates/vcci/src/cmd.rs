@@ -1145,13 +1145,8 @@ fn intensities_cmd(sa: &StoreArgs, a: SupplierIntensitiesArgs) -> Result<()> {
 }
 
 fn remove_intensity_cmd(sa: &StoreArgs, a: SupplierRemoveIntensityArgs) -> Result<()> {
-    let year = match a.year.as_str() {
-        "undated" => None,
-        y => match y.parse::<u16>() {
-            Ok(y) if (1990..=2100).contains(&y) => Some(y),
-            _ => bail!("'{y}' is not a year (1990–2100) or 'undated'"),
-        },
-    };
+    let year =
+        vcci_store::model::suppliers::parse_intensity_year(&a.year).map_err(|m| anyhow!(m))?;
     let store = open_store(sa)?;
     let mut db = store.connect()?;
     let org = db.require_org(&a.org)?;

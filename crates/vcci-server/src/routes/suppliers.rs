@@ -105,16 +105,8 @@ async fn list_intensities(
 
 /// `undated` or a year of 1990–2100.
 fn intensity_year(s: &str) -> Result<Option<u16>, ApiError> {
-    if s == "undated" {
-        return Ok(None);
-    }
-    match s.parse::<u16>() {
-        Ok(y) if (1990..=2100).contains(&y) => Ok(Some(y)),
-        _ => Err(ApiError::bad_request(
-            "invalid_year",
-            format!("'{s}' is not a year (1990–2100) or 'undated'"),
-        )),
-    }
+    vcci_store::model::suppliers::parse_intensity_year(s)
+        .map_err(|m| ApiError::bad_request("invalid_year", m))
 }
 
 async fn remove_intensity(

@@ -50,6 +50,18 @@ pub struct InventoryVersion {
 /// The years a period can be: those the factor and CPI tables could have data for.
 pub const YEARS: std::ops::RangeInclusive<u16> = 1990..=2100;
 
+/// `year`, given as `field`, checked against `YEARS`.
+pub(crate) fn check_year(field: &str, year: u16) -> Result<()> {
+    if YEARS.contains(&year) {
+        Ok(())
+    } else {
+        Err(StoreError::invalid(
+            field,
+            format!("{year} is not a reporting year (1990–2100)"),
+        ))
+    }
+}
+
 const PERIOD_COLS: &str =
     "year, closed, version, closed_at, closed_by, reopened_at, reopened_by, reopen_reason";
 const VERSION_COLS: &str = "version, created_at, created_by, reason, line_count, co2e_kg";

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::codec::kg_to_mg;
 use crate::conn::{Db, Row, args};
 use crate::model::orgs::{OrgId, bump_generation};
+use crate::model::periods::check_year;
 use crate::{Result, StoreError, now_rfc3339};
 
 /// The significance threshold of a recalculation when the organization sets none (5 %).
@@ -172,17 +173,6 @@ fn compare_row(
 
 fn year_u16(r: &Row<'_>, i: usize) -> Result<u16> {
     u16::try_from(r.i64(i)?).map_err(|_| StoreError::corrupt("a year is out of range"))
-}
-
-pub(crate) fn check_year(field: &str, year: u16) -> Result<()> {
-    if crate::model::periods::YEARS.contains(&year) {
-        Ok(())
-    } else {
-        Err(StoreError::invalid(
-            field,
-            format!("{year} is not a reporting year (1990–2100)"),
-        ))
-    }
 }
 
 impl Db {

@@ -306,6 +306,18 @@ fn intensity_row(r: &Row<'_>) -> Result<(String, IntensityValue)> {
     ))
 }
 
+/// A year of an intensity value as given in a path or an argument: 1990–2100, or
+/// `undated` (`None`); the message names what is wrong.
+pub fn parse_intensity_year(s: &str) -> std::result::Result<Option<u16>, String> {
+    if s == "undated" {
+        return Ok(None);
+    }
+    match s.parse::<u16>() {
+        Ok(y) if (1990..=2100).contains(&y) => Ok(Some(y)),
+        _ => Err(format!("'{s}' is not a year (1990–2100) or 'undated'")),
+    }
+}
+
 /// The stored year of a value (0 for the undated one).
 pub(crate) fn year_key(year: Option<u16>) -> i64 {
     year.map_or(0, i64::from)
@@ -316,20 +328,19 @@ impl Db {
     fn histories(
         &self,
         org: OrgId,
-        supplier_id: Option<&str>,
+        suppliers: Option<&[&str]>,
     ) -> Result<HashMap<String, Vec<IntensityValue>>> {
-        let rows = match supplier_id {
-            Some(id) => self.conn.query(
-                &format!("{SELECT_INTENSITIES} WHERE org_id = ?1 AND supplier_id = ?2"),
-                args![org.0, id],
-                intensity_row,
-            )?,
-            None => self.conn.query(
-                &format!("{SELECT_INTENSITIES} WHERE org_id = ?1"),
-                args![org.0],
-                intensity_row,
-            )?,
-        };
+        let mut sql = format!("{SELECT_INTENSITIES} WHERE org_id = ?1");
+        let mut a: Vec<Arg<'_>> = vec![Arg::Int(org.0)];
+        if let Some(ids) = suppliers {
+            if ids.is_empty() {
+                return Ok(HashMap::new());
+            }
+            let marks: Vec<String> = (0..ids.len()).map(|i| format!("?{}", i + 2)).collect();
+            sql += &format!(" AND supplier_id IN ({})", marks.join(", "));
+            a.extend(ids.iter().map(|id| Arg::Text(id)));
+        }
+        let rows = self.conn.query(&sql, &a, intensity_row)?;
         let mut out: HashMap<String, Vec<IntensityValue>> = HashMap::new();
         for (id, v) in rows {
             out.entry(id).or_default().push(v);
@@ -355,7 +366,7 @@ impl Db {
             row,
         )?;
         let Some(s) = s else { return Ok(None) };
-        let mut h = self.histories(org, Some(supplier_id))?;
+        let mut h = self.histories(org, Some(&[supplier_id]))?;
         Ok(Some(
             s.with_history(h.remove(supplier_id).unwrap_or_default()),
         ))
@@ -377,19 +388,38 @@ impl Db {
             .collect())
     }
 
-    /// The calculation profiles of the suppliers among `keys` that exist.
+    /// The calculation profiles of the suppliers among `keys` that exist (at most the API's
+    /// batch limit of keys: one parameter each).
     pub fn supplier_profiles_for(
         &self,
         org: OrgId,
         keys: &[String],
     ) -> Result<HashMap<String, SupplierProfile>> {
-        let mut out = HashMap::with_capacity(keys.len());
-        for k in keys {
-            if let Some(s) = self.supplier(org, k)? {
-                out.insert(s.supplier_id.clone(), s.profile());
-            }
+        if keys.is_empty() {
+            return Ok(HashMap::new());
         }
-        Ok(out)
+        // Two queries whatever the number of keys: the rows, then their histories.
+        let marks: Vec<String> = (0..keys.len()).map(|i| format!("?{}", i + 2)).collect();
+        let mut a: Vec<Arg<'_>> = vec![Arg::Int(org.0)];
+        a.extend(keys.iter().map(|k| Arg::Text(k)));
+        let rows = self.conn.query(
+            &format!(
+                "{SELECT} WHERE org_id = ?1 AND supplier_id IN ({})",
+                marks.join(", ")
+            ),
+            &a,
+            row,
+        )?;
+        let ids: Vec<&str> = rows.iter().map(|s| s.supplier_id.as_str()).collect();
+        let mut histories = self.histories(org, Some(&ids))?;
+        Ok(rows
+            .into_iter()
+            .map(|s| {
+                let h = histories.remove(&s.supplier_id).unwrap_or_default();
+                let s = s.with_history(h);
+                (s.supplier_id.clone(), s.profile())
+            })
+            .collect())
     }
 
     pub fn get_supplier(&self, org: OrgId, supplier_id: &str) -> Result<Option<SupplierDetail>> {
@@ -457,21 +487,8 @@ impl Db {
             return Ok(page);
         }
         // The page's histories, in one query.
-        let marks: Vec<String> = (0..page.len()).map(|i| format!("?{}", i + 2)).collect();
-        let mut a: Vec<Arg<'_>> = vec![Arg::Int(org.0)];
-        a.extend(page.iter().map(|s| Arg::Text(&s.supplier_id)));
-        let rows = self.conn.query(
-            &format!(
-                "{SELECT_INTENSITIES} WHERE org_id = ?1 AND supplier_id IN ({})",
-                marks.join(", ")
-            ),
-            &a,
-            intensity_row,
-        )?;
-        let mut histories: HashMap<String, Vec<IntensityValue>> = HashMap::new();
-        for (id, v) in rows {
-            histories.entry(id).or_default().push(v);
-        }
+        let ids: Vec<&str> = page.iter().map(|s| s.supplier_id.as_str()).collect();
+        let mut histories = self.histories(org, Some(&ids))?;
         Ok(page
             .into_iter()
             .map(|s| {

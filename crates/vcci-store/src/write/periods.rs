@@ -4,20 +4,9 @@
 
 use crate::conn::{Db, args};
 use crate::model::orgs::{Org, bump_generation};
-use crate::model::periods::{InventoryVersion, YEARS, closed_years};
+use crate::model::periods::{InventoryVersion, check_year, closed_years};
 use crate::model::reports::DateRange;
 use crate::{Result, StoreError, now_rfc3339};
-
-fn check_year(year: u16) -> Result<()> {
-    if YEARS.contains(&year) {
-        Ok(())
-    } else {
-        Err(StoreError::invalid(
-            "year",
-            format!("{year} is not a reporting year (1990–2100)"),
-        ))
-    }
-}
 
 impl Db {
     /// Closes `year` of `org`: freezes its results as the next inventory version (the
@@ -25,7 +14,7 @@ impl Db {
     /// the year closed. `by` says who (an API key's id and role, or the command line).
     /// An error if the year is closed already.
     pub fn close_period(&mut self, org: &Org, year: u16, by: &str) -> Result<InventoryVersion> {
-        check_year(year)?;
+        check_year("year", year)?;
         let now = now_rfc3339();
         let tx = self.conn.begin_immediate()?;
         super::turns::lock_org(&tx, org.id, None)?;
@@ -106,7 +95,7 @@ impl Db {
     /// Reopens a closed `year` of `org`, recording who and why. Its versions stay
     /// readable; writes to the year are accepted again until it is closed anew.
     pub fn reopen_period(&mut self, org: &Org, year: u16, reason: &str, by: &str) -> Result<()> {
-        check_year(year)?;
+        check_year("year", year)?;
         let reason = reason.trim();
         if reason.is_empty() {
             return Err(StoreError::invalid(
