@@ -36,6 +36,7 @@ pub async fn start(lines: usize) -> Result<SelfHost, String> {
         let db = store.connect().map_err(|e| e.to_string())?;
         let org = db.ensure_org("loadtest").map_err(|e| e.to_string())?;
         let opts = ImportOptions::default();
+        let actor = vcci_store::Actor::system("loadtest setup");
         let mut rejects = RejectsWriter::new(std::io::sink()).map_err(|e| e.to_string())?;
         import_suppliers(
             &ImportTarget {
@@ -44,6 +45,7 @@ pub async fn start(lines: usize) -> Result<SelfHost, String> {
                 org: &org,
                 source: "",
                 options: &opts,
+                actor: &actor,
             },
             &sup[..],
             &mut rejects,
@@ -56,13 +58,14 @@ pub async fn start(lines: usize) -> Result<SelfHost, String> {
                 org: &org,
                 source: "demo",
                 options: &opts,
+                actor: &actor,
             },
             &tx[..],
             &mut rejects,
             &mut |_| {},
         )
         .map_err(|e| e.to_string())?;
-        db.create_key(org.id, Role::Admin)
+        db.create_key(org.id, Role::Admin, &actor)
             .map_err(|e| e.to_string())?
     };
     let app = vcci_server::App::new(

@@ -377,6 +377,7 @@ impl App {
                             org,
                             role: id.role,
                             key_id: id.key_id,
+                            request_id: None,
                         },
                         id.key_id,
                     )

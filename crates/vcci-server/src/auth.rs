@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use vcci_store::model::keys::Role;
-use vcci_store::{Org, OrgId};
+use vcci_store::{Actor, Org, OrgId};
 
 use crate::error::ApiError;
 
@@ -20,6 +20,8 @@ pub struct Caller {
     pub role: Role,
     /// The API key's id (never its secret).
     pub key_id: i64,
+    /// This request's id (`X-Request-Id`), recorded with the changes it makes.
+    pub request_id: Option<String>,
 }
 
 impl Caller {
@@ -36,9 +38,9 @@ impl Caller {
         self.org.id
     }
 
-    /// Who, as recorded with a change: the key's id and role.
-    pub fn actor(&self) -> String {
-        format!("key {} ({})", self.key_id, self.role.as_str())
+    /// Who, as the audit log records a change: the key's id and role, and the request.
+    pub fn actor(&self) -> Actor {
+        Actor::key(self.key_id, self.role.as_str(), self.request_id.clone())
     }
 }
 

@@ -25,11 +25,17 @@ impl FromRequestParts<Arc<App>> for Caller {
             .filter(|k| !k.is_empty() && k.len() <= 256)
             .ok_or_else(ApiError::unauthorized)?
             .to_owned();
-        let (caller, key_id) = app.authenticate(key).await?;
+        let (mut caller, key_id) = app.authenticate(key).await?;
         if let Err(e) = app.rate_check(key_id).await {
             app.metrics.rate_limited();
             return Err(e);
         }
+        // Set by the request-id middleware, which runs first.
+        caller.request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         Ok(caller)
     }
 }

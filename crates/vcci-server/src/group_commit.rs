@@ -8,8 +8,8 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 use vcci_core::catalog;
-use vcci_store::write::{LineOutcome, NewSuppliers, PreparedLine, prepare};
-use vcci_store::{Db, Org, OrgId};
+use vcci_store::write::{LineGroup, LineOutcome, NewSuppliers, PreparedLine, prepare};
+use vcci_store::{Actor, Db, Org, OrgId};
 
 use crate::error::{ApiError, line_error_json};
 use crate::input::{parse_line, supplier_keys};
@@ -25,13 +25,19 @@ impl GroupCommit {
     pub fn push(
         &self,
         org: Org,
+        actor: Actor,
         lines: Vec<Value>,
     ) -> tokio::sync::oneshot::Receiver<Result<Value, ApiError>> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.queue
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(PendingUpsert { org, lines, reply });
+            .push(PendingUpsert {
+                org,
+                actor,
+                lines,
+                reply,
+            });
         rx
     }
 
@@ -45,6 +51,8 @@ impl GroupCommit {
 #[derive(Debug)]
 pub(crate) struct PendingUpsert {
     org: Org,
+    /// Who sent it (its audit entry's).
+    actor: Actor,
     lines: Vec<Value>,
     reply: tokio::sync::oneshot::Sender<Result<Value, ApiError>>,
 }
@@ -65,21 +73,29 @@ pub(crate) fn write_group(
     let mut replies: Vec<Reply> = Vec::new();
     for p in batch {
         match prepare_upsert(db, &p.org, &p.lines) {
-            Ok((lines, new, answer)) => ready.push((p.reply, p.org.id, lines, new, answer)),
+            Ok((lines, new, answer)) => {
+                ready.push((p.reply, p.org.id, p.actor, lines, new, answer));
+            }
             Err(e) => replies.push((p.reply, Err(ApiError::from(e)))),
         }
     }
-    let groups: Vec<(OrgId, &[PreparedLine], &NewSuppliers)> = ready
+    let groups: Vec<LineGroup<'_>> = ready
         .iter()
-        .map(|(_, org, lines, new, _)| (*org, &lines[..], new))
+        .map(|(_, org, actor, lines, new, _)| LineGroup {
+            org: *org,
+            lines,
+            new_suppliers: new,
+            actor,
+        })
         .collect();
     let together = db.write_line_groups(&groups);
+    drop(groups);
     let mut orgs: Vec<OrgId> = ready.iter().map(|r| r.1).collect();
-    for (k, (reply, org, lines, new, answer)) in ready.into_iter().enumerate() {
+    for (k, (reply, org, actor, lines, new, answer)) in ready.into_iter().enumerate() {
         let result = match &together {
             Ok(outs) => Ok(answer.finish(&lines, &outs[k])),
             Err(_) => db
-                .write_lines(org, &lines, &new)
+                .write_lines(org, &lines, &new, &actor)
                 .map(|outs| answer.finish(&lines, &outs))
                 .map_err(ApiError::from),
         };

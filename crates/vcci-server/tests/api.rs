@@ -668,8 +668,8 @@ async fn rate_limits_are_per_key_with_retry_after() {
         let db = store.connect().unwrap();
         let org = db.ensure_org("acme").unwrap();
         (
-            db.create_key(org.id, Role::Viewer).unwrap(),
-            db.create_key(org.id, Role::Viewer).unwrap(),
+            db.create_key(org.id, Role::Viewer, &vcci_store::Actor::system("test")).unwrap(),
+            db.create_key(org.id, Role::Viewer, &vcci_store::Actor::system("test")).unwrap(),
         )
     });
     let app = vcci_server::App::new(

@@ -301,6 +301,7 @@ async fn a_queued_import_survives_a_restart_and_a_crashed_run_resumes_without_du
                 org: &acme,
                 source: "partial",
                 options: &Default::default(),
+                actor: &vcci_store::Actor::system("test"),
             },
             half.as_bytes(),
             &mut rejects,

@@ -93,6 +93,7 @@ async fn writes_from_another_process_are_picked_up_by_the_generation_poll() {
                     org: &acme,
                     source: "cli.csv",
                     options: &Default::default(),
+                    actor: &vcci_store::Actor::system("test"),
                 },
                 csv.as_bytes(),
                 &mut rejects,
@@ -141,13 +142,13 @@ async fn a_revoked_key_is_refused_once_the_node_polls() {
     let key = blocking(|| {
         let db = e.store.connect().unwrap();
         let acme = db.require_org("acme").unwrap();
-        db.create_key(acme.id, vcci_store::model::keys::Role::Viewer)
+        db.create_key(acme.id, vcci_store::model::keys::Role::Viewer, &vcci_store::Actor::system("test"))
             .unwrap()
     });
     let (s, _, _) = get(&e.router, "/api/v1/emissions/summary", Some(&key)).await;
     assert_eq!(s, StatusCode::OK);
     assert!(
-        blocking(|| e.store.connect().unwrap().revoke_key(&key).unwrap()),
+        blocking(|| e.store.connect().unwrap().revoke_key(&key, &vcci_store::Actor::system("test")).unwrap()),
         "revoked"
     );
     e.app.poll_generations().await.unwrap();
@@ -163,9 +164,13 @@ async fn a_settings_change_reaches_the_next_request_once_the_node_polls() {
     assert_eq!(me(before)["default_currency"], "USD");
     // Another process (the CLI) changes the organization's default currency.
     blocking(|| {
-        let db = e.store.connect().unwrap();
+        let mut db = e.store.connect().unwrap();
         let acme = db.require_org("acme").unwrap();
-        db.set_default_currency(acme.id, vcci_core::Currency::parse("EUR").unwrap())
+        let eur = vcci_store::Org {
+            default_currency: vcci_core::Currency::parse("EUR").unwrap(),
+            ..acme.clone()
+        };
+        db.recalculate(vcci_core::catalog(), &acme, &eur, &vcci_store::Actor::system("test"))
             .unwrap();
     });
     e.app.poll_generations().await.unwrap();

@@ -35,6 +35,7 @@ pub mod write;
 
 pub use conn::{Db, Dialect, PgSettings, Store};
 pub use error::{Result, StoreError};
+pub use model::audit::Actor;
 pub use model::orgs::{Org, OrgId};
 pub use time::now_rfc3339;
 pub use write::EXISTING_KEYS_SQL;

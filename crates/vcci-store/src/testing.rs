@@ -123,3 +123,10 @@ pub fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
         Err(panic) => std::panic::resume_unwind(panic),
     })
 }
+
+/// Runs `sql` (fixed text of a test, never user input) on `db` as it is: tests use it to
+/// do what the store never does, such as tampering with the audit log. Returns the rows
+/// changed.
+pub fn execute_sql(db: &crate::Db, sql: &str) -> Result<u64> {
+    db.conn.execute(sql, &[])
+}

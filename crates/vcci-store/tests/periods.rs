@@ -41,7 +41,7 @@ fn a_closed_period_refuses_changes_and_keeps_the_valid_rest() {
     let before = db.inventory(org.id, year(2023)).unwrap();
     // 1,500 USD of 2023 × 292.655/304.702 × 0.595.
     close(before.total_co2e_kg, 1500.0 * 292.655 / 304.702 * 0.595);
-    let v = db.close_period(&org, 2023, "test").unwrap();
+    let v = db.close_period(&org, 2023, &vcci_store::Actor::system("test")).unwrap();
     assert_eq!((v.info.version, v.info.transaction_count), (1, 2));
     assert_eq!(v.info.total_co2e_kg, before.total_co2e_kg);
     assert_eq!(
@@ -51,7 +51,7 @@ fn a_closed_period_refuses_changes_and_keeps_the_valid_rest() {
     assert_eq!(db.closed_years(org.id).unwrap(), [2023]);
     // Closing it again is a conflict.
     assert!(matches!(
-        db.close_period(&org, 2023, "test"),
+        db.close_period(&org, 2023, &vcci_store::Actor::system("test")),
         Err(StoreError::Conflict { .. })
     ));
 
@@ -85,6 +85,7 @@ fn a_closed_period_refuses_changes_and_keeps_the_valid_rest() {
                 p(line("g", "2025-01-01", 5.0)),
             ],
             &Vec::new(),
+            &vcci_store::Actor::system("test"),
         )
         .unwrap();
     assert_eq!(
@@ -96,16 +97,19 @@ fn a_closed_period_refuses_changes_and_keeps_the_valid_rest() {
         ]
     );
     // A delete of a 2023 line is refused, naming the period.
-    match db.delete_line(org.id, "a") {
+    match db.delete_line(org.id, "a", &vcci_store::Actor::system("test")) {
         Err(StoreError::PeriodClosed { year, .. }) => assert_eq!(year, 2023),
         other => panic!("{other:?}"),
     }
-    assert!(db.delete_line(org.id, "e").unwrap());
+    assert!(db.delete_line(org.id, "e", &vcci_store::Actor::system("test")).unwrap());
     // A recalculation (another EPA release) keeps 2023 as disclosed and reports its lines.
-    db.set_epa_version(org.id, vcci_core::EpaVersion::V1_2)
+    let org12 = vcci_store::Org {
+        epa_version: vcci_core::EpaVersion::V1_2,
+        ..org.clone()
+    };
+    let rc = db
+        .recalculate(vcci_core::catalog(), &org, &org12, &vcci_store::Actor::system("test"))
         .unwrap();
-    let org12 = db.org_by_id(org.id).unwrap().unwrap();
-    let rc = db.recalculate(vcci_core::catalog(), &org12, None).unwrap();
     let kept: Vec<&str> = rc
         .errors
         .iter()
@@ -122,22 +126,22 @@ fn a_closed_period_refuses_changes_and_keeps_the_valid_rest() {
     // Reopening needs a reason; then 2023 takes writes again, and a second close makes
     // version 2 while version 1 stays as it was.
     assert!(matches!(
-        db.reopen_period(&org12, 2023, "  ", "test"),
+        db.reopen_period(&org12, 2023, "  ", &vcci_store::Actor::system("test")),
         Err(StoreError::Invalid { .. })
     ));
     assert!(matches!(
-        db.reopen_period(&org12, 2022, "x", "test"),
+        db.reopen_period(&org12, 2022, "x", &vcci_store::Actor::system("test")),
         Err(StoreError::NotFound(_))
     ));
-    db.reopen_period(&org12, 2023, "supplier invoice corrected", "test")
+    db.reopen_period(&org12, 2023, "supplier invoice corrected", &vcci_store::Actor::system("test"))
         .unwrap();
     let p2 = db.get_period(org.id, 2023).unwrap().unwrap();
     assert_eq!(
         (p2.status, p2.reopen_reason.as_deref()),
         ("open", Some("supplier invoice corrected"))
     );
-    assert!(db.delete_line(org.id, "a").unwrap());
-    let v2 = db.close_period(&org12, 2023, "test").unwrap();
+    assert!(db.delete_line(org.id, "a", &vcci_store::Actor::system("test")).unwrap());
+    let v2 = db.close_period(&org12, 2023, &vcci_store::Actor::system("test")).unwrap();
     assert_eq!((v2.info.version, v2.info.transaction_count), (2, 1));
     let v1 = db.inventory_version(org.id, 2023, 1).unwrap().unwrap();
     assert_eq!(v1.info.total_co2e_kg, before.total_co2e_kg);
@@ -166,7 +170,7 @@ fn supplier_data_and_settings_that_would_change_a_closed_year_are_refused() {
     );
     assert_eq!(r.inserted, 3);
     let mut db = t.store.connect().unwrap();
-    db.close_period(&org, 2023, "test").unwrap();
+    db.close_period(&org, 2023, &vcci_store::Actor::system("test")).unwrap();
     let s23 = db
         .get_line(org.id, "s23")
         .unwrap()
@@ -241,7 +245,7 @@ fn supplier_data_and_settings_that_would_change_a_closed_year_are_refused() {
     );
     // Removing the 2023 value would move s23 to the 2024 value: refused.
     assert!(matches!(
-        db.remove_supplier_intensity(vcci_core::catalog(), &org, "S", Some(2023)),
+        db.remove_supplier_intensity(vcci_core::catalog(), &org, "S", Some(2023), &vcci_store::Actor::system("test")),
         Err(StoreError::PeriodClosed { year: 2023, .. })
     ));
     // Pinning EPA v1.2 would not change s23 (the supplier's own data) but the settings
@@ -251,13 +255,13 @@ fn supplier_data_and_settings_that_would_change_a_closed_year_are_refused() {
     v12.epa_version = vcci_core::EpaVersion::V1_2;
     db.check_settings_change(vcci_core::catalog(), &org, &v12)
         .unwrap();
-    db.reopen_period(&org, 2023, "add a spend line", "test")
+    db.reopen_period(&org, 2023, "add a spend line", &vcci_store::Actor::system("test"))
         .unwrap();
     t.import(
         &org,
         "transaction_id,date,amount,currency,naics_code\nx23,2023-05-01,100,USD,484121\n",
     );
-    db.close_period(&org, 2023, "test").unwrap();
+    db.close_period(&org, 2023, &vcci_store::Actor::system("test")).unwrap();
     match db.check_settings_change(vcci_core::catalog(), &org, &v12) {
         Err(StoreError::PeriodClosed {
             year: 2023,
@@ -293,7 +297,11 @@ fn a_restatement_preview_equals_a_recalculation_and_applying_it_makes_a_version(
     let mut db = t.store.connect().unwrap();
     // The same data in two organizations: `old` on v1.2 (then closed), `new` on v1.3.0.
     let old = t.org("old");
-    db.set_epa_version(old.id, vcci_core::EpaVersion::V1_2)
+    let v12 = vcci_store::Org {
+        epa_version: vcci_core::EpaVersion::V1_2,
+        ..old.clone()
+    };
+    db.recalculate(vcci_core::catalog(), &old, &v12, &vcci_store::Actor::system("test"))
         .unwrap();
     let old = db.org_by_id(old.id).unwrap().unwrap();
     let new = t.org("new");
@@ -303,7 +311,7 @@ fn a_restatement_preview_equals_a_recalculation_and_applying_it_makes_a_version(
         assert_eq!(r.rejected, 0, "{rejects}");
     }
     let v1: Vec<_> = [2023, 2024]
-        .map(|y| db.close_period(&old, y, "test").unwrap())
+        .map(|y| db.close_period(&old, y, &vcci_store::Actor::system("test")).unwrap())
         .to_vec();
     let mut v13 = old.clone();
     v13.epa_version = vcci_core::EpaVersion::V1_3_0;
@@ -346,7 +354,7 @@ fn a_restatement_preview_equals_a_recalculation_and_applying_it_makes_a_version(
         );
     }
     assert!(
-        db.apply_restatement(vcci_core::catalog(), &old, &v13, " ", "test")
+        db.apply_restatement(vcci_core::catalog(), &old, &v13, " ", &vcci_store::Actor::system("test"))
             .is_err()
     );
     let made = db
@@ -355,7 +363,7 @@ fn a_restatement_preview_equals_a_recalculation_and_applying_it_makes_a_version(
             &old,
             &v13,
             "EPA v1.3.0 adopted",
-            "test",
+            &vcci_store::Actor::system("test"),
         )
         .unwrap();
     assert_eq!(made, [(2023, 2), (2024, 2)]);

@@ -88,13 +88,13 @@ proptest! {
                     }
                     let p = prepare(catalog(), &org, line, &profiles, None).unwrap();
                     let new: Vec<(String, String)> = p.supplier_key().map(|k| (k.to_owned(), k.to_owned())).into_iter().collect();
-                    db.write_lines(org.id, &[p], &new).unwrap();
+                    db.write_lines(org.id, &[p], &new, &vcci_store::Actor::system("test")).unwrap();
                 }
                 Op::Delete { id } => {
-                    db.delete_line(org.id, &format!("t{id}")).unwrap();
+                    db.delete_line(org.id, &format!("t{id}"), &vcci_store::Actor::system("test")).unwrap();
                 }
                 Op::Recalculate => {
-                    db.recalculate(catalog(), &org, None).unwrap();
+                    db.recalculate(catalog(), &org, &org, &vcci_store::Actor::system("test")).unwrap();
                 }
             }
         }

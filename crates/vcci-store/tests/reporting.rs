@@ -28,9 +28,10 @@ fn years_compare_by_category_and_targets_follow_the_linear_path() {
             base_year: Some(2022),
             significance_threshold: 0.05,
         },
+        &vcci_store::Actor::system("test"),
     )
     .unwrap();
-    db.close_period(&org, 2023, "test").unwrap();
+    db.close_period(&org, 2023, &vcci_store::Actor::system("test")).unwrap();
     let c = db.compare_years(org.id, 2024, None).unwrap();
     assert_eq!((c.previous_year, c.base_year), (2023, Some(2022)));
     assert_eq!(c.sources[&2023], "version 1");
@@ -66,6 +67,7 @@ fn years_compare_by_category_and_targets_follow_the_linear_path() {
                 value,
                 unit: "M USD".into(),
             },
+            &vcci_store::Actor::system("test"),
         )
         .unwrap();
     }
@@ -87,14 +89,15 @@ fn years_compare_by_category_and_targets_follow_the_linear_path() {
                 year: 2024,
                 value: -1.0,
                 unit: String::new()
-            }
+            },
+            &vcci_store::Actor::system("test"),
         )
         .is_err()
     );
 
     // A target: category 4 down 40 % from 2022 by 2026. Path in 2024: 595 − 238 × 2/4 = 476.
     let target = db
-        .add_target(org.id, "freight -40%", &[4], 2022, 2026, 40.0)
+        .add_target(org.id, "freight -40%", &[4], 2022, 2026, 40.0, &vcci_store::Actor::system("test"))
         .unwrap();
     assert_eq!(target.categories, [4]);
     let p = &db.target_progress(org.id, 2024).unwrap()[0];
@@ -115,6 +118,6 @@ fn years_compare_by_category_and_targets_follow_the_linear_path() {
         (vec![], 2026, 2022, 10.0),
         (vec![], 2022, 2026, 0.0),
     ] {
-        assert!(db.add_target(org.id, "x", &cats, b, tg, pct).is_err());
+        assert!(db.add_target(org.id, "x", &cats, b, tg, pct, &vcci_store::Actor::system("test")).is_err());
     }
 }

@@ -12,7 +12,7 @@ use vcci_store::import::{
 };
 use vcci_store::model::keys::Role;
 use vcci_store::model::reports::DateRange;
-use vcci_store::{Store, demo};
+use vcci_store::{Actor, Store, demo};
 
 use crate::cli::*;
 use crate::output::{Table, pct, tonnes};
@@ -116,7 +116,7 @@ fn serve_cmd(sa: &StoreArgs, a: ServeArgs) -> Result<()> {
         }
         let db = store.connect()?;
         let org = db.require_org("demo")?;
-        Some(db.create_key(org.id, Role::Admin)?)
+        Some(db.create_key(org.id, Role::Admin, &Actor::system("serve --demo"))?)
     } else {
         None
     };
@@ -307,6 +307,7 @@ fn import_cmd(sa: &StoreArgs, a: ImportArgs) -> Result<ImportReport> {
         org: &org,
         source: &source,
         options: &opts,
+        actor: &Actor::cli(),
     };
     let report = match a.kind {
         ImportKind::Transactions => {
@@ -639,7 +640,7 @@ fn calculate_cmd(sa: &StoreArgs, a: CalculateArgs) -> Result<()> {
         return Ok(());
     }
     if let Some(reason) = &a.restate {
-        let made = db.apply_restatement(catalog(), &before, &org, reason, CLI_ACTOR)?;
+        let made = db.apply_restatement(catalog(), &before, &org, reason, &Actor::cli())?;
         println!(
             "Restated '{}' ({}): {}",
             org.name,
@@ -661,16 +662,7 @@ fn calculate_cmd(sa: &StoreArgs, a: CalculateArgs) -> Result<()> {
                 anyhow!("{e}; see the change with --preview, apply it with --restate REASON")
             })?;
     }
-    if org.epa_version != before.epa_version {
-        db.set_epa_version(org.id, org.epa_version)?;
-    }
-    if org.default_currency != before.default_currency {
-        db.set_default_currency(org.id, org.default_currency)?;
-    }
-    if org.flights_with_rf != before.flights_with_rf {
-        db.set_flights_with_rf(org.id, org.flights_with_rf)?;
-    }
-    let r = db.recalculate(catalog(), &org, None)?;
+    let r = db.recalculate(catalog(), &before, &org, &Actor::cli())?;
     eprintln!(
         "Recalculated '{}' with epa-supply-chain {}, default currency {}, flights {} radiative forcing: {} lines changed",
         org.name,
@@ -880,7 +872,6 @@ fn factors_show(a: FactorShowArgs) -> Result<()> {
 }
 
 /// Who made a change from the command line.
-const CLI_ACTOR: &str = "command line";
 
 fn period_cmd(sa: &StoreArgs, c: PeriodCommand) -> Result<()> {
     let store = open_store(sa)?;
@@ -888,7 +879,7 @@ fn period_cmd(sa: &StoreArgs, c: PeriodCommand) -> Result<()> {
     match c {
         PeriodCommand::Close(a) => {
             let org = db.require_org(&a.org)?;
-            let v = db.close_period(&org, a.year, CLI_ACTOR)?;
+            let v = db.close_period(&org, a.year, &Actor::cli())?;
             println!(
                 "Closed {} of '{}' as inventory version {}: {} lines, {:.3} tCO2e. Writes that would change {} are refused until it is reopened.",
                 a.year,
@@ -901,7 +892,7 @@ fn period_cmd(sa: &StoreArgs, c: PeriodCommand) -> Result<()> {
         }
         PeriodCommand::Reopen(a) => {
             let org = db.require_org(&a.org)?;
-            db.reopen_period(&org, a.year, &a.reason, CLI_ACTOR)?;
+            db.reopen_period(&org, a.year, &a.reason, &Actor::cli())?;
             println!("Reopened {} of '{}': {}", a.year, org.name, a.reason.trim());
         }
         PeriodCommand::List(a) => {
@@ -952,6 +943,7 @@ fn period_cmd(sa: &StoreArgs, c: PeriodCommand) -> Result<()> {
                     base_year: Some(a.year),
                     significance_threshold: a.threshold,
                 },
+                &Actor::cli(),
             )?;
             println!(
                 "Base year of '{}': {}; significance threshold {} %",
@@ -1061,6 +1053,7 @@ fn target_cmd(sa: &StoreArgs, c: TargetCommand) -> Result<()> {
                 a.base_year,
                 a.target_year,
                 a.reduction_pct,
+                &Actor::cli(),
             )?;
             println!(
                 "Target {} of '{}': {} % less than {} by {}",
@@ -1088,6 +1081,7 @@ fn denominator_cmd(sa: &StoreArgs, a: DenominatorArgs) -> Result<()> {
             value: a.value,
             unit: a.unit.clone(),
         },
+        &Actor::cli(),
     )?;
     println!(
         "{} of '{}' in {}: {} {}",
@@ -1151,7 +1145,7 @@ fn remove_intensity_cmd(sa: &StoreArgs, a: SupplierRemoveIntensityArgs) -> Resul
     let mut db = store.connect()?;
     let org = db.require_org(&a.org)?;
     let shown = year.map_or("undated".to_owned(), |y| y.to_string());
-    match db.remove_supplier_intensity(catalog(), &org, &a.supplier_id, year)? {
+    match db.remove_supplier_intensity(catalog(), &org, &a.supplier_id, year, &Actor::cli())? {
         Some(n) => {
             println!(
                 "Removed the {shown} intensity of '{}'; {} lines recalculated.",
@@ -1173,7 +1167,7 @@ fn keys_create(sa: &StoreArgs, a: KeyCreateArgs) -> Result<()> {
         RoleArg::Analyst => Role::Analyst,
         RoleArg::Viewer => Role::Viewer,
     };
-    let key = db.create_key(org.id, role)?;
+    let key = db.create_key(org.id, role, &Actor::cli())?;
     println!(
         "Created a {} key for organization '{}'. It is shown only once; store it safely:",
         role.as_str(),
@@ -1186,7 +1180,7 @@ fn keys_create(sa: &StoreArgs, a: KeyCreateArgs) -> Result<()> {
 fn keys_revoke(sa: &StoreArgs, a: KeyRevokeArgs) -> Result<()> {
     let store = open_store(sa)?;
     let db = store.connect()?;
-    if db.revoke_key(&a.key)? {
+    if db.revoke_key(&a.key, &Actor::cli())? {
         println!("Revoked.");
         Ok(())
     } else {

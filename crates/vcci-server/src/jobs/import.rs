@@ -74,12 +74,16 @@ pub(super) fn run(app: &App, job: &Job) -> Result<Outcome, StoreError> {
         ..ImportOptions::default()
     };
     let source = format!("job {}", job.id);
+    // Who submitted the job (recorded with it); a job queued by an earlier version has none.
+    let actor = serde_json::from_value::<vcci_store::Actor>(params["actor"].clone())
+        .unwrap_or_else(|_| vcci_store::Actor::system("import job"));
     let target = ImportTarget {
         store,
         catalog: catalog(),
         org: &org,
         source: &source,
         options: &opts,
+        actor: &actor,
     };
     let result: Result<ImportReport, ImportError> = if suppliers {
         import_suppliers(&target, input, &mut rejects)

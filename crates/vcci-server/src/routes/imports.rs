@@ -117,7 +117,7 @@ async fn create_import(
         ));
     }
     let org = caller.org_id();
-    let params = json!({"kind": kind}).to_string();
+    let params = json!({"kind": kind, "actor": caller.actor()}).to_string();
     let id = app
         .db(move |db| db.create_job(org, JobKind::Import, &params, true))
         .await?;

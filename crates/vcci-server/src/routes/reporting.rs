@@ -105,9 +105,10 @@ async fn put_settings(
         base_year: body.base_year,
         significance_threshold: body.significance_threshold.unwrap_or(DEFAULT_THRESHOLD),
     };
+    let by = caller.actor();
     let saved = app
         .db_write(org, move |db| {
-            db.set_reporting_settings(org, &s)?;
+            db.set_reporting_settings(org, &s, &by)?;
             db.reporting_settings(org)
         })
         .await?;
@@ -147,7 +148,8 @@ async fn put_denominator(
         unit: body.unit,
     };
     let shown = d.clone();
-    app.db_write(org, move |db| db.set_denominator(org, &d))
+    let by = caller.actor();
+    app.db_write(org, move |db| db.set_denominator(org, &d, &by))
         .await?;
     Ok(Json(json!(shown)))
 }
@@ -223,6 +225,7 @@ async fn add_target(
         ));
     }
     let org = caller.org_id();
+    let by = caller.actor();
     let t = app
         .db_write(org, move |db| {
             db.add_target(
@@ -232,6 +235,7 @@ async fn add_target(
                 b.base_year,
                 b.target_year,
                 b.reduction_pct,
+                &by,
             )
         })
         .await?;

@@ -118,9 +118,10 @@ async fn remove_intensity(
     let year = intensity_year(&year)?;
     let org = caller.org.clone();
     let shown = id.clone();
+    let by = caller.actor();
     let n = app
         .db_write(org.id, move |db| {
-            db.remove_supplier_intensity(catalog(), &org, &id, year)
+            db.remove_supplier_intensity(catalog(), &org, &id, year, &by)
         })
         .await?;
     match n {
@@ -200,8 +201,9 @@ async fn upsert_suppliers(
         .with_details(details));
     }
     let org = caller.org.clone();
+    let by = caller.actor();
     let done = app
-        .db_write(org.id, move |db| db.upsert_suppliers(catalog(), &org, &ok))
+        .db_write(org.id, move |db| db.upsert_suppliers(catalog(), &org, &ok, &by))
         .await?;
     // Suppliers whose change would alter a closed period: refused, the rest kept.
     let rejected: Vec<Value> = done

@@ -208,8 +208,9 @@ async fn delete_line(
     caller.require(Role::Analyst)?;
     let org = caller.org_id();
     let shown = id.clone();
+    let by = caller.actor();
     if app
-        .db_write(org, move |db| db.delete_line(org, &id))
+        .db_write(org, move |db| db.delete_line(org, &id, &by))
         .await?
     {
         Ok(StatusCode::NO_CONTENT)
@@ -238,7 +239,7 @@ async fn upsert_lines(
             ),
         ));
     }
-    let rx = app.group_commit.push(caller.org.clone(), body.transactions);
+    let rx = app.group_commit.push(caller.org.clone(), caller.actor(), body.transactions);
     // Group commit: whoever gets the write turn writes every request queued by then in one
     // transaction; requests already written by an earlier turn just collect their answer.
     // A task of its own, so that a client going away cannot stop it half-way.

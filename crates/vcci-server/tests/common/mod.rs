@@ -88,6 +88,7 @@ fn seed(store: &Store) -> (String, String, String, String) {
             org: &acme,
             source: "t.csv",
             options: &ImportOptions::default(),
+            actor: &vcci_store::Actor::system("test"),
         },
         csv.as_bytes(),
         &mut rejects,
@@ -102,6 +103,7 @@ fn seed(store: &Store) -> (String, String, String, String) {
             org: &other,
             source: "o.csv",
             options: &ImportOptions::default(),
+            actor: &vcci_store::Actor::system("test"),
         },
         "transaction_id,date,amount,naics_code\nsecret,2022-01-01,5,484121\n".as_bytes(),
         &mut rejects,
@@ -109,10 +111,10 @@ fn seed(store: &Store) -> (String, String, String, String) {
     )
     .unwrap();
     (
-        db.create_key(acme.id, Role::Admin).unwrap(),
-        db.create_key(acme.id, Role::Viewer).unwrap(),
-        db.create_key(acme.id, Role::Analyst).unwrap(),
-        db.create_key(other.id, Role::Admin).unwrap(),
+        db.create_key(acme.id, Role::Admin, &vcci_store::Actor::system("test")).unwrap(),
+        db.create_key(acme.id, Role::Viewer, &vcci_store::Actor::system("test")).unwrap(),
+        db.create_key(acme.id, Role::Analyst, &vcci_store::Actor::system("test")).unwrap(),
+        db.create_key(other.id, Role::Admin, &vcci_store::Actor::system("test")).unwrap(),
     )
 }
 

@@ -213,6 +213,16 @@ impl Row<'_> {
         Ok(self.str(i)?.to_owned())
     }
 
+    pub fn opt_blob(&self, i: usize) -> Result<Option<&[u8]>> {
+        match self {
+            Row::Sqlite(r) => match r.get_ref(i)? {
+                rusqlite::types::ValueRef::Null => Ok(None),
+                v => Ok(Some(v.as_blob().map_err(rusqlite::Error::from)?)),
+            },
+            Row::Pg(r) => Ok(r.try_get::<_, Option<&[u8]>>(i)?),
+        }
+    }
+
     pub fn blob(&self, i: usize) -> Result<&[u8]> {
         match self {
             Row::Sqlite(r) => Ok(r.get_ref(i)?.as_blob().map_err(rusqlite::Error::from)?),

@@ -32,6 +32,7 @@ pub use self::rejects::{Reject, RejectsWriter};
 pub use self::suppliers::import_suppliers;
 use self::writer::{FirstLoadState, Totals, WriteContext, beat, write_parallel, write_single};
 use crate::conn::{Db, Dialect, Store};
+use crate::model::audit::Actor;
 use crate::model::jobs::ImportCounts;
 use crate::model::orgs::Org;
 use crate::write::{ANALYZE_AFTER_LINES, LineWriter, WRITE_BUCKETS};
@@ -46,6 +47,8 @@ pub struct ImportTarget<'a> {
     pub org: &'a Org,
     pub source: &'a str,
     pub options: &'a ImportOptions,
+    /// Who imports (recorded in the audit log with the import).
+    pub actor: &'a Actor,
 }
 
 /// Tunables of an import.
@@ -177,9 +180,10 @@ pub fn import_transactions<R: Read, W: Write + Send>(
     let totals = match run(target, db, import_id, &mut reader, rejects, progress) {
         Ok(t) => t,
         Err(e) => {
-            // Best effort: the import's row says it failed; committed batches stay.
-            if let Ok(db) = target.store.connect() {
-                let _ = db.fail_import(import_id);
+            // Best effort: the import's row says it failed; committed batches stay, sealed
+            // in the audit log (else `verify` lists the import as unsealed).
+            if let Ok(mut db) = target.store.connect() {
+                let _ = db.fail_import(target.org.id, import_id, target.actor);
             }
             return Err(e);
         }
@@ -232,8 +236,9 @@ fn finish(
     totals: &Totals,
     reader: &Reader<'_, impl std::io::BufRead>,
 ) -> Result<(), ImportError> {
-    let db = target.store.connect()?;
+    let mut db = target.store.connect()?;
     db.finish_import(
+        target.org.id,
         report.import_id,
         ImportCounts {
             lines_read: report.lines_read,
@@ -241,6 +246,7 @@ fn finish(
             unchanged: report.unchanged,
             rejected: report.rejected,
         },
+        target.actor,
     )?;
     if report.inserted + report.updated >= ANALYZE_AFTER_LINES {
         // Best effort: the lines are committed; autovacuum (where it runs) or the next

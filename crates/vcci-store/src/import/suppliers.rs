@@ -52,7 +52,7 @@ pub fn import_suppliers<R: Read, W: Write>(
                      rejects: &mut RejectsWriter<W>|
      -> Result<(), ImportError> {
         at.clear();
-        let done = db.upsert_suppliers(cat, org, batch)?;
+        let done = db.upsert_suppliers(cat, org, batch, target.actor)?;
         report.inserted += done.upserted as u64;
         for r in &done.refused {
             report.rejected += 1;

@@ -15,9 +15,10 @@ use super::reader::{Batch, MAX_BATCH_BYTES};
 use super::rejects::{Reject, RejectsWriter, collect_rejects, write_rejects};
 use super::{ImportError, ImportOptions, JobLink};
 use crate::conn::{Db, Store, Tx};
+use crate::model::audit::{self, LineDigests};
 use crate::model::jobs::{ImportCounts, add_import_progress, add_job_progress};
 use crate::model::orgs::OrgId;
-use crate::write::{Delta, LineOutcome, LineWriter, WriteBatch};
+use crate::write::{Delta, LineOutcome, LineWriter, WriteBatch, record_digests};
 
 /// Lines written by one or all writers.
 #[derive(Debug, Default)]
@@ -110,7 +111,12 @@ struct TxnState {
     counts_before: (u64, u64),
     delta: Delta,
     rejects: Vec<(u64, Vec<Reject>)>,
+    /// The audit digests of the lines written, kept with the transaction.
+    digests: LineDigests,
 }
+
+/// Bytes of line digests after which a long transaction (a first load) keeps them.
+const DIGESTS_KEPT_AT: usize = 1 << 20;
 
 /// Writes the batches of `rx` on `db` until the reader closes the channel.
 pub(super) fn write_batches(
@@ -209,6 +215,11 @@ impl Writer<'_, '_> {
             restating: false,
         };
         let out = self.lines.write(txn, &wb, &mut st.delta)?;
+        record_digests(&mut st.digests, &batch.lines, &out);
+        if st.digests.as_bytes().len() >= DIGESTS_KEPT_AT {
+            audit::put_import_digests(txn, self.cx.org, self.cx.import_id, &st.digests)?;
+            st.digests.clear();
+        }
         st.lines_read += batch.lines_read;
         st.bytes_read = st.bytes_read.max(batch.bytes_read);
         st.lines += batch.lines.len() + batch.rejects.len();
@@ -217,7 +228,7 @@ impl Writer<'_, '_> {
         for (i, o) in out.iter().enumerate() {
             match o {
                 LineOutcome::Inserted => self.totals.inserted += 1,
-                LineOutcome::Updated => self.totals.updated += 1,
+                LineOutcome::Updated { .. } => self.totals.updated += 1,
                 LineOutcome::Unchanged => self.totals.unchanged += 1,
                 LineOutcome::Duplicate { first_line } => {
                     self.totals.duplicates += 1;
@@ -262,6 +273,7 @@ impl Writer<'_, '_> {
             return Err(ImportError::File("the input ended early".into()));
         }
         st.delta.flush(&txn, org)?;
+        audit::put_import_digests(&txn, org, self.cx.import_id, &st.digests)?;
         if in_bulk {
             self.lines.finish_first_load(&txn)?;
         }

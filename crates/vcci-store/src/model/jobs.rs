@@ -14,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::conn::{Db, Dialect, Row, Store, Tx, args};
+use crate::model::audit::{self, Actor};
 use crate::model::orgs::OrgId;
 use crate::{Result, StoreError, now_rfc3339};
 
@@ -298,18 +299,38 @@ impl Db {
                 "json_build_array(json_build_object('message', 'the job was interrupted ' || attempts || ' times (its node stopped); it was not retried again'))::text"
             }
         };
-        let failed = tx.execute(
+        let failed = tx.query(
             &format!(
                 "UPDATE jobs SET status = 'failed', finished_at = ?2, errors = {errors}
-                 WHERE status = 'running' AND heartbeat_at < ?1 AND attempts >= ?3"
+                 WHERE status = 'running' AND heartbeat_at < ?1 AND attempts >= ?3 RETURNING id"
             ),
             args![now - stale_ms, &now_rfc3339(), MAX_ATTEMPTS],
-        )? as usize;
-        let requeued = tx.execute(
+            |r| r.string(0),
+        )?;
+        let requeued = tx.query(
             "UPDATE jobs SET status = 'queued', claimed_by = NULL
-             WHERE status = 'running' AND heartbeat_at < ?1",
+             WHERE status = 'running' AND heartbeat_at < ?1 RETURNING id",
             args![now - stale_ms],
-        )? as usize;
+            |r| r.string(0),
+        )?;
+        // The imports those jobs were running end as failed, and what they committed is
+        // sealed in the audit log (a retry is an import of its own). After the jobs' rows
+        // are taken: a worker still committing holds its job's row, and is then not stale.
+        for job in failed.iter().chain(&requeued) {
+            let stale = tx.query(
+                "SELECT org_id, id FROM imports WHERE source = ?1 AND status = 'running'",
+                args![format!("job {job}").as_str()],
+                |r| Ok((OrgId(r.i64(0)?), r.i64(1)?)),
+            )?;
+            for (org, import_id) in stale {
+                tx.execute(
+                    "UPDATE imports SET status = 'failed', finished_at = ?2 WHERE id = ?1",
+                    args![import_id, &now_rfc3339()],
+                )?;
+                seal(&tx, org, import_id, "interrupted", &Actor::system("job recovery"))?;
+            }
+        }
+        let (failed, requeued) = (failed.len(), requeued.len());
         tx.execute(
             "DELETE FROM job_files WHERE job_id IN
                (SELECT id FROM jobs WHERE status = 'uploading' AND heartbeat_at < ?1)",
@@ -489,9 +510,17 @@ impl Db {
         )
     }
 
-    /// Records that the import ended with these counts.
-    pub fn finish_import(&self, import_id: i64, c: ImportCounts) -> Result<()> {
-        self.conn.execute(
+    /// Records that the import ended with these counts, and seals its line digests with its
+    /// audit entry, by `actor`, in one transaction.
+    pub fn finish_import(
+        &mut self,
+        org: OrgId,
+        import_id: i64,
+        c: ImportCounts,
+        actor: &Actor,
+    ) -> Result<()> {
+        let tx = self.conn.begin_immediate()?;
+        tx.execute(
             "UPDATE imports SET status = 'succeeded', finished_at = ?2, lines_read = ?3, accepted = ?4,
                unchanged = ?5, rejected = ?6 WHERE id = ?1",
             args![
@@ -503,16 +532,20 @@ impl Db {
                 c.rejected as i64
             ],
         )?;
-        Ok(())
+        seal(&tx, org, import_id, "succeeded", actor)?;
+        tx.commit()
     }
 
-    /// Records that the import failed (what it committed stays).
-    pub fn fail_import(&self, import_id: i64) -> Result<()> {
-        self.conn.execute(
+    /// Records that the import failed (what it committed stays, and is sealed in the audit
+    /// log as the import's).
+    pub fn fail_import(&mut self, org: OrgId, import_id: i64, actor: &Actor) -> Result<()> {
+        let tx = self.conn.begin_immediate()?;
+        tx.execute(
             "UPDATE imports SET status = 'failed', finished_at = ?2 WHERE id = ?1",
             args![import_id, &now_rfc3339()],
         )?;
-        Ok(())
+        seal(&tx, org, import_id, "failed", actor)?;
+        tx.commit()
     }
 
     /// Refreshes the heartbeat of `job` while `worker` runs it, with its input read so far;
@@ -525,6 +558,28 @@ impl Db {
             args![job, worker, now_ms(), bytes_read as i64],
         )? == 1)
     }
+}
+
+/// Appends the audit entry of import `import_id`, sealing the line digests its writers kept:
+/// its source and counts as recorded.
+fn seal(tx: &Tx<'_>, org: OrgId, import_id: i64, status: &str, actor: &Actor) -> Result<()> {
+    let detail = tx.query_one(
+        "SELECT kind, source, lines_read, accepted, unchanged, rejected FROM imports WHERE id = ?1",
+        args![import_id],
+        |r| {
+            Ok(serde_json::json!({
+                "status": status,
+                "kind": r.str(0)?,
+                "source": r.str(1)?,
+                "lines_read": r.i64(2)?,
+                "accepted": r.i64(3)?,
+                "unchanged": r.i64(4)?,
+                "rejected": r.i64(5)?,
+            }))
+        },
+    )?;
+    audit::seal_import(tx, org, import_id, actor, detail)?;
+    Ok(())
 }
 
 /// Adds a committing transaction's share to the import's counts (several writers may add

@@ -8,6 +8,7 @@ use crate::conn::args;
 use sha2::{Digest, Sha256};
 
 use crate::conn::Db;
+use crate::model::audit::{self, Actor};
 use crate::model::orgs::OrgId;
 use crate::{Result, StoreError, now_rfc3339};
 
@@ -57,17 +58,23 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl Db {
-    /// Creates a key and returns its secret text; only its hash is stored.
-    pub fn create_key(&self, org: OrgId, role: Role) -> Result<String> {
+    /// Creates a key and returns its secret text; only its hash is stored. The creation is
+    /// an entry of the organization's audit log (the key's id and role, never the key).
+    pub fn create_key(&self, org: OrgId, role: Role, actor: &Actor) -> Result<String> {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret)
             .map_err(|e| StoreError::internal(format!("no randomness: {e}")))?;
         let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
         let key = format!("vcci_{hex}");
-        self.conn.execute(
-            "INSERT INTO api_keys (org_id, key_hash, prefix, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        let tx = self.conn.begin_immediate()?;
+        let id = tx.query_one(
+            "INSERT INTO api_keys (org_id, key_hash, prefix, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             RETURNING id",
             args![org.0, &hash(&key)[..], &key[..13], role.as_str(), &now_rfc3339()],
+            |r| r.i64(0),
         )?;
+        audit::key_change(&tx, org, actor, "key.created", id, role.as_str())?;
+        tx.commit()?;
         Ok(key)
     }
 
@@ -91,13 +98,22 @@ impl Db {
         }
     }
 
-    /// Revokes a key by its secret; true if it existed.
-    pub fn revoke_key(&self, key: &str) -> Result<bool> {
-        let n = self.conn.execute(
-            "UPDATE api_keys SET revoked_at = ?1 WHERE key_hash = ?2 AND revoked_at IS NULL",
+    /// Revokes a key by its secret; true if it existed. The revocation is an entry of its
+    /// organization's audit log.
+    pub fn revoke_key(&self, key: &str, actor: &Actor) -> Result<bool> {
+        let tx = self.conn.begin_immediate()?;
+        let revoked = tx.query_opt(
+            "UPDATE api_keys SET revoked_at = ?1 WHERE key_hash = ?2 AND revoked_at IS NULL
+             RETURNING id, org_id, role",
             args![&now_rfc3339(), &hash(key)[..]],
+            |r| Ok((r.i64(0)?, OrgId(r.i64(1)?), r.string(2)?)),
         )?;
-        Ok(n == 1)
+        let Some((id, org, role)) = revoked else {
+            return Ok(false);
+        };
+        audit::key_change(&tx, org, actor, "key.revoked", id, &role)?;
+        tx.commit()?;
+        Ok(true)
     }
 }
 
@@ -129,7 +145,7 @@ mod tests {
         let store = crate::Store::open_dir(dir.path()).unwrap();
         let db = store.connect().unwrap();
         let org = db.ensure_org("acme").unwrap();
-        let key = db.create_key(org.id, Role::Analyst).unwrap();
+        let key = db.create_key(org.id, Role::Analyst, &Actor::cli()).unwrap();
         assert!(key.starts_with("vcci_") && key.len() == 69);
         let stored: Vec<u8> = db
             .conn
@@ -141,7 +157,7 @@ mod tests {
         let id = db.verify_key(&key).unwrap().unwrap();
         assert_eq!((id.org, id.role), (org.id, Role::Analyst));
         assert!(db.verify_key("vcci_wrong").unwrap().is_none());
-        assert!(db.revoke_key(&key).unwrap());
+        assert!(db.revoke_key(&key, &Actor::cli()).unwrap());
         assert!(db.verify_key(&key).unwrap().is_none());
     }
 }

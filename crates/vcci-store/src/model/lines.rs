@@ -44,7 +44,7 @@ pub struct StoredLine {
 pub(crate) const READ_COLS: &str =
     "transaction_id, day, supplier_id, co2e_kg, category, method, data_quality, body";
 
-fn day_text(day: u32) -> String {
+pub(crate) fn day_text(day: u32) -> String {
     Date::from_yyyymmdd(day).map_or_else(|| day.to_string(), |d| d.to_string())
 }
 

@@ -58,7 +58,7 @@ impl Db {
     /// The organization named `name`, created with `currency` (USD if `None`) as its
     /// default currency if it does not exist. An existing organization whose default
     /// currency differs from a given one is a conflict (change it with
-    /// `set_default_currency`, then recalculate).
+    /// `Db::recalculate` with the new setting).
     pub fn ensure_org_with(&self, name: &str, currency: Option<Currency>) -> Result<Org> {
         validate_org_name(name)?;
         let c = currency.unwrap_or(Currency::USD);
@@ -83,29 +83,6 @@ impl Db {
             ));
         }
         Ok(org)
-    }
-
-    /// Sets one settings column of `org` (a name from this file, never user text), and bumps
-    /// its settings version (API nodes drop the settings they cached) and its generation.
-    fn set_setting(&self, org: OrgId, column: &'static str, value: Arg<'_>) -> Result<()> {
-        self.conn.execute(
-            &format!(
-                "UPDATE organizations SET {column} = ?1, settings_version = settings_version + 1,
-                   generation = generation + 1 WHERE id = ?2"
-            ),
-            &[value, Arg::Int(org.0)],
-        )?;
-        Ok(())
-    }
-
-    /// Chooses flights with or without radiative forcing for `org`. Callers recalculate.
-    pub fn set_flights_with_rf(&self, org: OrgId, with_rf: bool) -> Result<()> {
-        self.set_setting(org, "flights_with_rf", Arg::from(i64::from(with_rf)))
-    }
-
-    /// Sets the currency of `org`'s lines that name none. Callers recalculate.
-    pub fn set_default_currency(&self, org: OrgId, c: Currency) -> Result<()> {
-        self.set_setting(org, "default_currency", Arg::from(c.as_str()))
     }
 
     pub fn org_by_name(&self, name: &str) -> Result<Option<Org>> {
@@ -148,11 +125,6 @@ impl Db {
     pub fn require_org(&self, name: &str) -> Result<Org> {
         self.org_by_name(name)?
             .ok_or_else(|| StoreError::NotFound(format!("organization '{name}'")))
-    }
-
-    /// Pins the EPA release used for this organization's spend lines. Callers recalculate.
-    pub fn set_epa_version(&self, org: OrgId, v: EpaVersion) -> Result<()> {
-        self.set_setting(org, "epa_version", Arg::from(v.as_str()))
     }
 }
 

@@ -35,6 +35,11 @@ pub struct VersionInfo {
     pub reason: String,
     pub transaction_count: i64,
     pub total_co2e_kg: f64,
+    /// The audit log entry that made the version (its close or restatement) and that
+    /// entry's hash (hex): a disclosure can quote them, and `vcci audit verify` shows the
+    /// entry still holds.
+    pub audit_seq: Option<i64>,
+    pub audit_hash: Option<String>,
 }
 
 /// One inventory version with the year's inventory as it was reported when it was made
@@ -64,7 +69,8 @@ pub(crate) fn check_year(field: &str, year: u16) -> Result<()> {
 
 const PERIOD_COLS: &str =
     "year, closed, version, closed_at, closed_by, reopened_at, reopened_by, reopen_reason";
-const VERSION_COLS: &str = "version, created_at, created_by, reason, line_count, co2e_kg";
+const VERSION_COLS: &str =
+    "version, created_at, created_by, reason, line_count, co2e_kg, audit_seq, audit_hash";
 
 fn year_of(r: &Row<'_>, i: usize) -> Result<u16> {
     u16::try_from(r.i64(i)?).map_err(|_| StoreError::corrupt("a period's year is out of range"))
@@ -93,6 +99,8 @@ fn version_row(r: &Row<'_>, o: usize) -> Result<VersionInfo> {
         reason: r.string(o + 3)?,
         transaction_count: r.i64(o + 4)?,
         total_co2e_kg: r.f64(o + 5)?,
+        audit_seq: r.opt_i64(o + 6)?,
+        audit_hash: r.opt_blob(o + 7)?.map(crate::model::audit::hex),
     })
 }
 
@@ -154,7 +162,7 @@ impl Db {
             ),
             args![org.0, year, version],
             |r| {
-                let inventory = serde_json::from_str(r.str(6)?)
+                let inventory = serde_json::from_str(r.str(8)?)
                     .map_err(|_| StoreError::corrupt("an inventory version's inventory"))?;
                 Ok(InventoryVersion {
                     year,

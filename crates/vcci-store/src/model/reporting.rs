@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::codec::kg_to_mg;
 use crate::conn::{Db, Row, args};
+use crate::model::audit::{self, Actor, Change};
 use crate::model::orgs::{OrgId, bump_generation};
 use crate::model::periods::check_year;
 use crate::{Result, StoreError, now_rfc3339};
@@ -202,7 +203,12 @@ impl Db {
     }
 
     /// Sets the base year (or clears it) and the significance threshold (a share, 0–1).
-    pub fn set_reporting_settings(&mut self, org: OrgId, s: &ReportingSettings) -> Result<()> {
+    pub fn set_reporting_settings(
+        &mut self,
+        org: OrgId,
+        s: &ReportingSettings,
+        actor: &Actor,
+    ) -> Result<()> {
         if let Some(y) = s.base_year {
             check_year("base_year", y)?;
         }
@@ -222,11 +228,13 @@ impl Db {
             args![org.0, s.base_year, t, now_rfc3339().as_str()],
         )?;
         bump_generation(&tx, org)?;
+        let detail = serde_json::json!({"base_year": s.base_year, "significance_threshold": t});
+        audit::append(&tx, org, actor, Change::new("reporting.settings_changed", "", detail))?;
         tx.commit()
     }
 
     /// Sets one year's value of a denominator (a name of up to 64 bytes, a unit).
-    pub fn set_denominator(&mut self, org: OrgId, d: &Denominator) -> Result<()> {
+    pub fn set_denominator(&mut self, org: OrgId, d: &Denominator, actor: &Actor) -> Result<()> {
         check_year("year", d.year)?;
         let name = d.name.trim();
         if name.is_empty() || name.len() > 64 {
@@ -251,6 +259,8 @@ impl Db {
             args![org.0, name, d.year, d.value, d.unit.as_str()],
         )?;
         bump_generation(&tx, org)?;
+        let detail = serde_json::json!({"name": name, "year": d.year, "value": d.value, "unit": d.unit});
+        audit::append(&tx, org, actor, Change::new("denominator.set", name, detail))?;
         tx.commit()
     }
 
@@ -279,6 +289,7 @@ impl Db {
         base_year: u16,
         target_year: u16,
         reduction_pct: f64,
+        actor: &Actor,
     ) -> Result<Target> {
         check_year("base_year", base_year)?;
         check_year("target_year", target_year)?;
@@ -323,6 +334,9 @@ impl Db {
             |r| r.i64(0),
         )?;
         bump_generation(&tx, org)?;
+        let detail = serde_json::json!({"id": id, "name": name, "categories": cats,
+            "base_year": base_year, "target_year": target_year, "reduction_pct": reduction_pct});
+        audit::append(&tx, org, actor, Change::new("target.added", id.to_string(), detail))?;
         tx.commit()?;
         Ok(Target {
             id,

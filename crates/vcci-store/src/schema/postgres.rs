@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0007_supplier_intensities.sql"),
     include_str!("../../migrations/postgres/0008_periods.sql"),
     include_str!("../../migrations/postgres/0009_reporting.sql"),
+    include_str!("../../migrations/postgres/0010_audit.sql"),
 ];
 
 /// Advisory lock key under which PostgreSQL migrations run (one node at a time).

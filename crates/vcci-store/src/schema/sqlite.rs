@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0008_supplier_intensities.sql"),
     include_str!("../../migrations/sqlite/0009_periods.sql"),
     include_str!("../../migrations/sqlite/0010_reporting.sql"),
+    include_str!("../../migrations/sqlite/0011_audit.sql"),
 ];
 
 /// The migrations in order (tests build a previous version's database from a prefix).

@@ -40,6 +40,7 @@ pub use self::suppliers::{RefusedSupplier, SupplierUpsert};
 pub use self::turns::{WRITE_BUCKETS, bucket};
 use crate::codec::{kg_to_mg, usd_to_musd};
 use crate::conn::{Conn, Db, Dialect, Row, Tx, args};
+use crate::model::audit::{self, Actor, Change, LineChange, LineDigests};
 use crate::model::orgs::OrgId;
 use crate::{Result, StoreError};
 
@@ -47,7 +48,10 @@ use crate::{Result, StoreError};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LineOutcome {
     Inserted,
-    Updated,
+    /// Replaced the stored line, whose content hash was `before`.
+    Updated {
+        before: i64,
+    },
     /// Same fields and result as stored: nothing written.
     Unchanged,
     /// The same transaction_id appeared earlier in this import (on `first_line`).
@@ -128,9 +132,9 @@ pub(crate) fn decide(
             first_line: k.source_line.unwrap_or(0),
         },
         Some(k) if k.hash == p.hash => LineOutcome::Unchanged,
-        Some(_) => LineOutcome::Updated,
+        Some(k) => LineOutcome::Updated { before: k.hash },
     };
-    if closed.is_empty() || !matches!(outcome, LineOutcome::Inserted | LineOutcome::Updated) {
+    if closed.is_empty() || !matches!(outcome, LineOutcome::Inserted | LineOutcome::Updated { .. }) {
         return outcome;
     }
     let years = [Some(p.day() / 10_000), stored.map(|k| k.day / 10_000)];
@@ -155,8 +159,8 @@ pub(crate) fn account(
     old: Option<&Contribution<'_>>,
     counted: bool,
 ) {
-    let written = matches!(outcome, LineOutcome::Inserted | LineOutcome::Updated);
-    if let (LineOutcome::Updated, Some(old)) = (outcome, old) {
+    let written = matches!(outcome, LineOutcome::Inserted | LineOutcome::Updated { .. });
+    if let (LineOutcome::Updated { .. }, Some(old)) = (outcome, old) {
         delta.remove(old);
     }
     match (written, counted) {
@@ -181,6 +185,39 @@ pub(crate) fn first_occurrences(lines: &[PreparedLine]) -> (Vec<usize>, Vec<usiz
         }
     }
     (first, repeats)
+}
+
+/// Adds the lines that `outcomes` say were written (created or updated) to `d`.
+pub(crate) fn record_digests(d: &mut LineDigests, lines: &[PreparedLine], outcomes: &[LineOutcome]) {
+    for (p, o) in lines.iter().zip(outcomes) {
+        match o {
+            LineOutcome::Inserted => d.push(LineChange::Created, p.id(), None, Some(p.hash)),
+            LineOutcome::Updated { before } => {
+                d.push(LineChange::Updated, p.id(), Some(*before), Some(p.hash));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The audit entry of lines written directly (an API upsert), if any was.
+fn lines_written(tx: &Tx<'_>, org: OrgId, actor: &Actor, d: &LineDigests) -> Result<()> {
+    if d.is_empty() {
+        return Ok(());
+    }
+    let (created, updated, _) = d.counts();
+    let detail = serde_json::json!({"created": created, "updated": updated});
+    audit::append(tx, org, actor, Change::new("lines.written", "", detail).with_lines(d))?;
+    Ok(())
+}
+
+/// A batch of one organization's lines written by an API request, by `actor`.
+#[derive(Clone, Copy, Debug)]
+pub struct LineGroup<'a> {
+    pub org: OrgId,
+    pub lines: &'a [PreparedLine],
+    pub new_suppliers: &'a NewSuppliers,
+    pub actor: &'a Actor,
 }
 
 /// The outcome of every line of a batch, in the batch's order; an error if a backend left a
@@ -436,25 +473,30 @@ impl Db {
         org: OrgId,
         lines: &[PreparedLine],
         new_suppliers: &NewSuppliers,
+        actor: &Actor,
     ) -> Result<Vec<LineOutcome>> {
-        self.write_line_groups(&[(org, lines, new_suppliers)])
+        let group = LineGroup {
+            org,
+            lines,
+            new_suppliers,
+            actor,
+        };
+        self.write_line_groups(&[group])
             .map(|mut outs| outs.pop().unwrap_or_default())
     }
 
     /// Writes several batches, of one or more organizations, in one transaction (group
     /// commit of concurrent API requests): one commit instead of one per batch. Returns
-    /// each batch's outcomes.
-    pub fn write_line_groups(
-        &mut self,
-        groups: &[(OrgId, &[PreparedLine], &NewSuppliers)],
-    ) -> Result<Vec<Vec<LineOutcome>>> {
+    /// each batch's outcomes. Each batch that wrote lines is an entry of its organization's
+    /// audit log.
+    pub fn write_line_groups(&mut self, groups: &[LineGroup<'_>]) -> Result<Vec<Vec<LineOutcome>>> {
         let mut w = LineWriter::for_conn(&self.conn);
-        for (org, lines, _) in groups {
-            w.prepare_outside_tx(&self.conn, *org, lines)?;
+        for g in groups {
+            w.prepare_outside_tx(&self.conn, g.org, g.lines)?;
         }
         let tx = self.conn.begin_immediate()?;
         // Organizations' write turns in id order, so that two such groups cannot deadlock.
-        let mut orgs: Vec<OrgId> = groups.iter().map(|g| g.0).collect();
+        let mut orgs: Vec<OrgId> = groups.iter().map(|g| g.org).collect();
         orgs.sort_unstable();
         orgs.dedup();
         for &org in &orgs {
@@ -462,26 +504,32 @@ impl Db {
         }
         let mut deltas: Vec<Delta> = orgs.iter().map(|_| Delta::default()).collect();
         let mut outs = Vec::with_capacity(groups.len());
-        for &(org, lines, new_suppliers) in groups {
+        for g in groups {
             let at = orgs
-                .binary_search(&org)
+                .binary_search(&g.org)
                 .map_err(|_| StoreError::internal("an organization of the group was not locked"))?;
-            let batch = WriteBatch::direct(org, lines, new_suppliers);
+            let batch = WriteBatch::direct(g.org, g.lines, g.new_suppliers);
             outs.push(w.write(&tx, &batch, &mut deltas[at])?);
         }
         for (org, mut delta) in orgs.into_iter().zip(deltas) {
             delta.flush(&tx, org)?;
+        }
+        // The audit entries last: appends take turns on the organization's chain head.
+        for (g, out) in groups.iter().zip(&outs) {
+            let mut d = LineDigests::default();
+            record_digests(&mut d, g.lines, out);
+            lines_written(&tx, g.org, g.actor, &d)?;
         }
         tx.commit()?;
         Ok(outs)
     }
 
     /// Deletes one line; false if it did not exist.
-    pub fn delete_line(&mut self, org: OrgId, transaction_id: &str) -> Result<bool> {
+    pub fn delete_line(&mut self, org: OrgId, transaction_id: &str, actor: &Actor) -> Result<bool> {
         let w = LineWriter::for_conn(&self.conn);
         let tx = self.conn.begin_immediate()?;
         w.lock_org(&tx, org)?;
-        let Some((_, c)) = stored_line(&tx, org, transaction_id)? else {
+        let Some((k, c)) = stored_line(&tx, org, transaction_id)? else {
             return Ok(false);
         };
         let year = (c.day / 10_000) as u16;
@@ -501,6 +549,11 @@ impl Db {
         let mut d = Delta::default();
         d.remove(&c);
         d.flush(&tx, org)?;
+        let mut digests = LineDigests::default();
+        digests.push(LineChange::Deleted, transaction_id, Some(k.hash), None);
+        let detail = serde_json::json!({"date": crate::model::lines::day_text(c.day)});
+        let change = Change::new("line.deleted", transaction_id, detail).with_lines(&digests);
+        audit::append(&tx, org, actor, change)?;
         tx.commit()?;
         Ok(true)
     }

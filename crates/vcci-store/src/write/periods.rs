@@ -2,7 +2,10 @@
 //! turns (PostgreSQL) or SQLite's write lock, like every write of lines: a write either
 //! commits before it (and is part of the version it freezes) or sees the year closed.
 
-use crate::conn::{Db, args};
+use serde_json::json;
+
+use crate::conn::{Db, Tx, args};
+use crate::model::audit::{self, Actor, Appended, Change};
 use crate::model::orgs::{Org, bump_generation};
 use crate::model::periods::{InventoryVersion, check_year, closed_years};
 use crate::model::reports::DateRange;
@@ -11,9 +14,15 @@ use crate::{Result, StoreError, now_rfc3339};
 impl Db {
     /// Closes `year` of `org`: freezes its results as the next inventory version (the
     /// year's inventory as reported now, and every line of the year as stored) and marks
-    /// the year closed. `by` says who (an API key's id and role, or the command line).
-    /// An error if the year is closed already.
-    pub fn close_period(&mut self, org: &Org, year: u16, by: &str) -> Result<InventoryVersion> {
+    /// the year closed, with its entry in the audit log, by `actor`. An error if the year is
+    /// closed already.
+    pub fn close_period(
+        &mut self,
+        org: &Org,
+        year: u16,
+        actor: &Actor,
+    ) -> Result<InventoryVersion> {
+        let by = actor.label.as_str();
         check_year("year", year)?;
         let now = now_rfc3339();
         let tx = self.conn.begin_immediate()?;
@@ -24,7 +33,8 @@ impl Db {
                 sqlstate: None,
             });
         }
-        let version = self.freeze(&tx, org, year, "close", by, &now)?;
+        let frozen = self.freeze(&tx, org, year, "close", by, &now)?;
+        let version = frozen.version;
         tx.execute(
             "INSERT INTO periods (org_id, year, closed, version, closed_at, closed_by)
              VALUES (?1, ?2, 1, ?3, ?4, ?5)
@@ -33,6 +43,9 @@ impl Db {
             args![org.id.0, year, version, now.as_str(), by],
         )?;
         bump_generation(&tx, org.id)?;
+        let change = Change::new("period.closed", year.to_string(), frozen.detail(None));
+        let entry = audit::append(&tx, org.id, actor, change)?;
+        attest(&tx, org, year, version, entry)?;
         tx.commit()?;
         self.inventory_version(org.id, year, version)?
             .ok_or_else(|| StoreError::internal("a version just made is not stored"))
@@ -40,16 +53,16 @@ impl Db {
 
     /// Freezes `year` of `org` as its next inventory version inside `tx` (under the
     /// organization's write turns): the year's inventory as reported now and every line of
-    /// the year as stored. Returns the version.
+    /// the year as stored. Returns the version and its totals.
     pub(crate) fn freeze(
         &self,
-        tx: &crate::conn::Tx<'_>,
+        tx: &Tx<'_>,
         org: &Org,
         year: u16,
         reason: &str,
         by: &str,
         now: &str,
-    ) -> Result<u32> {
+    ) -> Result<Frozen> {
         let version: u32 = tx.query_one(
             "SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) FROM inventory_versions
              WHERE org_id = ?1 AND year = ?2",
@@ -89,12 +102,23 @@ impl Db {
                 json.as_str()
             ],
         )?;
-        Ok(version)
+        Ok(Frozen {
+            year,
+            version,
+            line_count: inventory.transaction_count,
+            co2e_kg: inventory.total_co2e_kg,
+        })
     }
 
     /// Reopens a closed `year` of `org`, recording who and why. Its versions stay
     /// readable; writes to the year are accepted again until it is closed anew.
-    pub fn reopen_period(&mut self, org: &Org, year: u16, reason: &str, by: &str) -> Result<()> {
+    pub fn reopen_period(
+        &mut self,
+        org: &Org,
+        year: u16,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<()> {
         check_year("year", year)?;
         let reason = reason.trim();
         if reason.is_empty() {
@@ -114,7 +138,7 @@ impl Db {
         let n = tx.execute(
             "UPDATE periods SET closed = 0, reopened_at = ?3, reopened_by = ?4, reopen_reason = ?5
              WHERE org_id = ?1 AND year = ?2 AND closed = 1",
-            args![org.id.0, year, now_rfc3339().as_str(), by, reason],
+            args![org.id.0, year, now_rfc3339().as_str(), actor.label.as_str(), reason],
         )?;
         if n == 0 {
             return Err(StoreError::NotFound(format!(
@@ -122,6 +146,43 @@ impl Db {
             )));
         }
         bump_generation(&tx, org.id)?;
+        let detail = json!({"reason": reason});
+        audit::append(&tx, org.id, actor, Change::new("period.reopened", year.to_string(), detail))?;
         tx.commit()
     }
+}
+
+/// A version `freeze` made.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Frozen {
+    pub year: u16,
+    pub version: u32,
+    pub line_count: i64,
+    pub co2e_kg: f64,
+}
+
+impl Frozen {
+    /// The version as its audit entry records it (`reason`: a restatement's).
+    pub fn detail(&self, reason: Option<&str>) -> serde_json::Value {
+        let mut d = json!({
+            "year": self.year,
+            "version": self.version,
+            "transaction_count": self.line_count,
+            "total_co2e_kg": self.co2e_kg,
+        });
+        if let Some(r) = reason {
+            d["reason"] = json!(r);
+        }
+        d
+    }
+}
+
+/// Records on version `version` of `year` the audit entry that made it.
+pub(crate) fn attest(tx: &Tx<'_>, org: &Org, year: u16, version: u32, e: Appended) -> Result<()> {
+    tx.execute(
+        "UPDATE inventory_versions SET audit_seq = ?4, audit_hash = ?5
+         WHERE org_id = ?1 AND year = ?2 AND version = ?3",
+        args![org.id.0, year, version, e.seq, &e.hash[..]],
+    )?;
+    Ok(())
 }

@@ -302,7 +302,7 @@ fn settle_existing(
                 new.push(i);
                 continue;
             }
-            LineOutcome::Updated => {
+            LineOutcome::Updated { .. } => {
                 changed.push(i);
                 continue;
             }
@@ -371,7 +371,7 @@ fn write_one(
                 args![org.0, id, batch.import_id, p.source_line],
             )?;
         }
-        (LineOutcome::Updated, Some((_, old))) => {
+        (LineOutcome::Updated { .. }, Some((_, old))) => {
             // Setting `day` moves the row to another partition when its year changed.
             let mut all: Vec<Arg<'_>> = a.to_vec();
             all.push(Arg::Int(i64::from(old.day)));

@@ -8,8 +8,11 @@ use vcci_core::{Catalog, Currency, Date, Line, LineError, Naics, SupplierProfile
 
 use super::{Delta, LineOutcome, LineWriter, NewSuppliers, WriteBatch, prepare};
 use crate::codec::{Body, basis_from_code};
+use serde_json::json;
+
 use crate::conn::{Arg, Db, Dialect, Tx, args};
-use crate::model::orgs::{Org, OrgId};
+use crate::model::audit::{self, Actor, Change, LineDigests};
+use crate::model::orgs::{Org, OrgId, bump_generation};
 use crate::model::reports::RecordedApart;
 use crate::{Result, StoreError};
 
@@ -83,21 +86,43 @@ impl Db {
         }
     }
 
-    /// Recalculates stored lines of `org` (all, or those of the given suppliers) with the
-    /// current factors, settings and supplier profiles, and says what changed per category.
-    /// A line that can no longer be calculated keeps its previous result and is reported.
+    /// Recalculates every stored line of `before`'s organization with `after`'s settings
+    /// (the EPA release pinned, the default currency, the RF choice: set first when they
+    /// differ from `before`'s), the current factors and the supplier profiles, and says what
+    /// changed per category. A line that can no longer be calculated keeps its previous
+    /// result and is reported. One transaction, with its entry in the audit log
+    /// (`settings.changed` or `lines.recalculated`, by `actor`, with the lines' digests).
+    /// Closed years keep their lines: callers check `check_settings_change` first.
     pub fn recalculate(
         &mut self,
         cat: &'static Catalog,
-        org: &Org,
-        only_suppliers: Option<&[String]>,
+        before: &Org,
+        after: &Org,
+        actor: &Actor,
     ) -> Result<Recalculation> {
+        let org = after;
         let profiles = self.supplier_profiles(org.id)?;
         let tx = self.conn.begin_immediate()?;
-        let (before, apart_before) = totals(&tx, org.id)?;
-        let (changed, errors) = recalculate_tx(&tx, cat, org, &profiles, only_suppliers, false)?;
-        let (after, apart_after) = totals(&tx, org.id)?;
+        super::turns::lock_org(&tx, org.id, None)?;
+        let settings = before != after;
+        if settings {
+            put_settings(&tx, after)?;
+        }
+        let (before_t, apart_before) = totals(&tx, org.id)?;
+        let r = recalculate_tx(&tx, cat, org, &profiles, None, false)?;
+        let (after_t, apart_after) = totals(&tx, org.id)?;
+        if settings {
+            bump_generation(&tx, org.id)?;
+        }
+        let (action, detail) = if settings {
+            let cause = super::restate::settings_cause(before, after);
+            ("settings.changed", json!({"cause": cause, "settings": settings_json(after), "lines_changed": r.changed}))
+        } else {
+            ("lines.recalculated", json!({"settings": settings_json(after), "lines_changed": r.changed}))
+        };
+        audit::append(&tx, org.id, actor, Change::new(action, "", detail).with_lines(&r.digests))?;
         tx.commit()?;
+        let (before, after, changed, errors) = (before_t, after_t, r.changed, r.errors);
         let kg = |mg: i64| mg as f64 / 1e6;
         let categories = before
             .keys()
@@ -132,6 +157,42 @@ impl Db {
     }
 }
 
+/// An organization's settings as its audit entries record them.
+pub(crate) fn settings_json(org: &Org) -> serde_json::Value {
+    json!({
+        "epa_version": org.epa_version.as_str(),
+        "default_currency": org.default_currency.as_str(),
+        "flights_with_rf": org.flights_with_rf,
+    })
+}
+
+/// Sets `org`'s settings (an EPA release pinned, the default currency, the RF choice) in
+/// `tx`, and bumps its settings version (API nodes drop the settings they cached).
+pub(crate) fn put_settings(tx: &Tx<'_>, org: &Org) -> Result<()> {
+    tx.execute(
+        "UPDATE organizations SET epa_version = ?2, default_currency = ?3, flights_with_rf = ?4,
+           settings_version = settings_version + 1 WHERE id = ?1",
+        args![
+            org.id.0,
+            org.epa_version.as_str(),
+            org.default_currency.as_str(),
+            i64::from(org.flights_with_rf)
+        ],
+    )?;
+    Ok(())
+}
+
+/// What `recalculate_tx` did.
+#[derive(Debug, Default)]
+pub(crate) struct Recalculated {
+    /// Lines whose result changed.
+    pub changed: u64,
+    /// Lines that could not be calculated (or, of a closed year, were not written).
+    pub errors: Vec<(String, LineError)>,
+    /// The audit digests of the lines written.
+    pub digests: LineDigests,
+}
+
 /// `Db::recalculate` inside a caller's transaction.
 pub(crate) fn recalculate_tx(
     tx: &Tx<'_>,
@@ -140,9 +201,10 @@ pub(crate) fn recalculate_tx(
     profiles: &HashMap<String, SupplierProfile>,
     only_suppliers: Option<&[String]>,
     restating: bool,
-) -> Result<(u64, Vec<(String, LineError)>)> {
+) -> Result<Recalculated> {
     let mut changed = 0u64;
     let mut errors = Vec::new();
+    let mut digests = LineDigests::default();
     let mut batch = Vec::new();
     let mut after = String::new();
     let mut writer = LineWriter::for_conn(tx);
@@ -165,9 +227,10 @@ pub(crate) fn recalculate_tx(
         };
         let outcomes = writer.write(tx, &wb, &mut delta)?;
         delta.flush(tx, org.id)?;
+        super::record_digests(&mut digests, &batch, &outcomes);
         for (p, o) in batch.iter().zip(&outcomes) {
             match o {
-                LineOutcome::Updated => changed += 1,
+                LineOutcome::Updated { .. } => changed += 1,
                 // A closed year's line keeps the result it was disclosed with.
                 LineOutcome::PeriodClosed { year } => errors.push((
                     p.id().to_owned(),
@@ -182,7 +245,11 @@ pub(crate) fn recalculate_tx(
         }
         batch.clear();
     }
-    Ok((changed, errors))
+    Ok(Recalculated {
+        changed,
+        errors,
+        digests,
+    })
 }
 
 /// What a change would do to the closed years: per closed year, the lines whose result it
@@ -393,14 +460,14 @@ mod tests {
         };
         let p =
             super::prepare(vcci_core::catalog(), &org, line, &Default::default(), None).unwrap();
-        db.write_lines(org.id, &[p], &Vec::new()).unwrap();
+        db.write_lines(org.id, &[p], &Vec::new(), &crate::Actor::system("test")).unwrap();
         // What the previous version stored: 20,705 kg in category 3, a body without the
         // Scope 1/2 fields, read models without them.
         as_the_previous_version_stored_it(&db, 20_705.0);
         db.rebuild_read_models(org.id).unwrap();
         assert!(db.verify_read_models(org.id).unwrap().is_empty());
 
-        let r = db.recalculate(vcci_core::catalog(), &org, None).unwrap();
+        let r = db.recalculate(vcci_core::catalog(), &org, &org, &crate::Actor::system("test")).unwrap();
         assert_eq!((r.changed, r.errors.len()), (1, 0));
         assert_eq!(r.categories.len(), 1);
         let c = &r.categories[0];
@@ -461,7 +528,7 @@ mod tests {
         lines.push(
             super::prepare(vcci_core::catalog(), &org, spend, &Default::default(), None).unwrap(),
         );
-        db.write_lines(org.id, &lines, &Vec::new()).unwrap();
+        db.write_lines(org.id, &lines, &Vec::new(), &crate::Actor::system("test")).unwrap();
         assert!(db.verify_read_models(org.id).unwrap().is_empty());
         let s = db.summary(org.id, Default::default(), None).unwrap();
         // Within the EPA per-gas rows' rounding (594.484 of 484121's 595 kg).
@@ -523,7 +590,7 @@ mod tests {
         };
         let p =
             super::prepare(vcci_core::catalog(), &org, line, &Default::default(), None).unwrap();
-        db.write_lines(org.id, &[p], &Vec::new()).unwrap();
+        db.write_lines(org.id, &[p], &Vec::new(), &crate::Actor::system("test")).unwrap();
         // As the previous version stored it: 11,000 × 0.20011 = 2,201.21 kg, no WTT part.
         assert!(
             Body::decode(
@@ -542,7 +609,7 @@ mod tests {
         let s = db.summary(org.id, Default::default(), None).unwrap();
         assert!((s.by_gas.total() - 2_201.21).abs() < 1e-6, "{:?}", s.by_gas);
         assert_eq!(s.by_gas.unspecified, 0.0);
-        let r = db.recalculate(vcci_core::catalog(), &org, None).unwrap();
+        let r = db.recalculate(vcci_core::catalog(), &org, &org, &crate::Actor::system("test")).unwrap();
         assert_eq!(r.changed, 1);
         let s = db.summary(org.id, Default::default(), None).unwrap();
         assert!((s.total_co2e_kg - 2_471.92).abs() < 1e-6);
@@ -616,7 +683,7 @@ mod tests {
         };
         let profiles = db.supplier_profiles(org.id).unwrap();
         let p = super::prepare(vcci_core::catalog(), &org, line, &profiles, None).unwrap();
-        db.write_lines(org.id, &[p], &Vec::new()).unwrap();
+        db.write_lines(org.id, &[p], &Vec::new(), &crate::Actor::system("test")).unwrap();
         let e = db.get_line(org.id, "l1").unwrap().unwrap().emission;
         assert_eq!(
             (e.co2e_kg, e.method),

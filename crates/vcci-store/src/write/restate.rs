@@ -5,12 +5,15 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+use serde_json::json;
 use vcci_core::Catalog;
 
+use super::periods::attest;
 use super::prepare;
-use super::recalc::{recalculate_tx, stored_as_line};
+use super::recalc::{put_settings, recalculate_tx, settings_json, stored_as_line};
 use crate::codec::kg_to_mg;
 use crate::conn::{Db, args};
+use crate::model::audit::{self, Actor, Change};
 use crate::model::orgs::{Org, bump_generation};
 use crate::model::periods::closed_years;
 use crate::{Result, StoreError, now_rfc3339};
@@ -198,7 +201,7 @@ impl Db {
         before: &Org,
         after: &Org,
         reason: &str,
-        by: &str,
+        actor: &Actor,
     ) -> Result<Vec<(u16, u32)>> {
         let reason = reason.trim();
         if reason.is_empty() || reason.len() > 2000 {
@@ -211,29 +214,33 @@ impl Db {
         let now = now_rfc3339();
         let tx = self.conn.begin_immediate()?;
         super::turns::lock_org(&tx, before.id, None)?;
-        tx.execute(
-            "UPDATE organizations SET epa_version = ?2, default_currency = ?3, flights_with_rf = ?4,
-               settings_version = settings_version + 1 WHERE id = ?1",
-            args![
-                before.id.0,
-                after.epa_version.as_str(),
-                after.default_currency.as_str(),
-                i64::from(after.flights_with_rf)
-            ],
-        )?;
-        recalculate_tx(&tx, cat, after, &profiles, None, true)?;
-        let why = format!("restatement: {reason} ({})", settings_cause(before, after));
+        put_settings(&tx, after)?;
+        let r = recalculate_tx(&tx, cat, after, &profiles, None, true)?;
+        let cause = settings_cause(before, after);
+        let why = format!("restatement: {reason} ({cause})");
         let mut made = Vec::new();
         for year in closed_years(&tx, before.id)? {
-            let v = self.freeze(&tx, after, year, &why, by, &now)?;
+            let f = self.freeze(&tx, after, year, &why, &actor.label, &now)?;
             tx.execute(
                 "UPDATE periods SET version = ?3 WHERE org_id = ?1 AND year = ?2",
-                args![before.id.0, year, v],
+                args![before.id.0, year, f.version],
             )?;
-            made.push((year, v));
+            made.push(f);
         }
         bump_generation(&tx, before.id)?;
+        let detail = json!({
+            "reason": reason,
+            "cause": cause,
+            "settings": settings_json(after),
+            "lines_changed": r.changed,
+            "versions": made.iter().map(|f| f.detail(None)).collect::<Vec<_>>(),
+        });
+        let change = Change::new("restatement.applied", "", detail).with_lines(&r.digests);
+        let entry = audit::append(&tx, before.id, actor, change)?;
+        for f in &made {
+            attest(&tx, after, f.year, f.version, entry)?;
+        }
         tx.commit()?;
-        Ok(made)
+        Ok(made.iter().map(|f| (f.year, f.version)).collect())
     }
 }

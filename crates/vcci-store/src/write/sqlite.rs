@@ -238,7 +238,7 @@ fn write_existing(
             st.touch
                 .execute(params![batch.org.0, p.id(), batch.import_id, p.source_line])?;
         }
-        LineOutcome::Updated => {
+        LineOutcome::Updated { .. } => {
             bind_at(&mut st.upsert, 0, batch, p)?;
             st.upsert.raw_execute()?;
         }

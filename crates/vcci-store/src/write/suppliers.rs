@@ -4,12 +4,14 @@
 
 use std::collections::HashMap;
 
+use serde_json::json;
 use vcci_core::Catalog;
 
 use super::NewSuppliers;
 use super::postgres::ROWS_PER_STATEMENT;
-use super::recalc::{closed_year_changes, recalculate_tx};
+use super::recalc::{Recalculated, closed_year_changes, recalculate_tx};
 use crate::conn::{Arg, Db, Tx, args};
+use crate::model::audit::{self, Actor, Change};
 use crate::model::orgs::{Org, OrgId, bump_generation};
 use crate::model::suppliers::{IntensityValue, Supplier, year_key};
 use crate::{Result, now_rfc3339};
@@ -87,12 +89,15 @@ impl Db {
         cat: &'static Catalog,
         org: &Org,
         suppliers: &[Supplier],
+        actor: &Actor,
     ) -> Result<SupplierUpsert> {
         let mut profiles = self.supplier_profiles(org.id)?;
         let now = now_rfc3339();
         let tx = self.conn.begin_immediate()?;
         let mut changed = Vec::new();
         let mut refused = Vec::new();
+        // What was written, as the audit entry records it.
+        let mut written = Vec::new();
         {
             let sql = "INSERT INTO suppliers (org_id, supplier_id, name, country, naics_code, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -149,17 +154,41 @@ impl Db {
                 if let Some(v) = &value {
                     put_intensity(&tx, org.id, &s.supplier_id, v)?;
                 }
+                written.push(json!({
+                    "supplier_id": s.supplier_id,
+                    "name": s.name,
+                    "country": s.country,
+                    "naics_code": s.naics_code,
+                    "intensity": value.as_ref().map(|v| json!({
+                        "year": v.year,
+                        "kg_per_usd": v.kg_per_usd,
+                        "boundary": v.boundary.as_str(),
+                        "boundary_stated": v.boundary_stated,
+                        "verified": v.verified,
+                        "source": v.source,
+                    })),
+                }));
                 profiles.insert(s.supplier_id.clone(), new);
             }
         }
         changed.sort();
         changed.dedup();
-        let recalculated = if changed.is_empty() {
-            0
+        let r = if changed.is_empty() {
+            Recalculated::default()
         } else {
-            recalculate_tx(&tx, cat, org, &profiles, Some(&changed), false)?.0
+            recalculate_tx(&tx, cat, org, &profiles, Some(&changed), false)?
         };
+        let recalculated = r.changed;
         bump_generation(&tx, org.id)?;
+        if !written.is_empty() {
+            let subject = match &written[..] {
+                [one] => one["supplier_id"].as_str().unwrap_or_default().to_owned(),
+                _ => String::new(),
+            };
+            let detail = json!({"suppliers": written, "lines_changed": recalculated});
+            let change = Change::new("suppliers.upserted", subject, detail).with_lines(&r.digests);
+            audit::append(&tx, org.id, actor, change)?;
+        }
         tx.commit()?;
         Ok(SupplierUpsert {
             upserted: suppliers.len() - refused.len(),
@@ -178,6 +207,7 @@ impl Db {
         org: &Org,
         supplier_id: &str,
         year: Option<u16>,
+        actor: &Actor,
     ) -> Result<Option<u64>> {
         let mut profiles = self.supplier_profiles(org.id)?;
         let tx = self.conn.begin_immediate()?;
@@ -205,9 +235,14 @@ impl Db {
             }
         }
         let ids = [supplier_id.to_owned()];
-        let (recalculated, _) = recalculate_tx(&tx, cat, org, &profiles, Some(&ids), false)?;
+        let r = recalculate_tx(&tx, cat, org, &profiles, Some(&ids), false)?;
         bump_generation(&tx, org.id)?;
+        let detail = json!({"year": year, "lines_changed": r.changed});
+        let change = Change::new("supplier.intensity_removed", supplier_id, detail)
+            .with_lines(&r.digests);
+        audit::append(&tx, org.id, actor, change)?;
         tx.commit()?;
+        let recalculated = r.changed;
         Ok(Some(recalculated))
     }
 }
