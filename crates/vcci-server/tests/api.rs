@@ -1873,3 +1873,73 @@ async fn a_restatement_is_previewed_then_applied_as_a_new_version() {
     let (_, me) = call(&e.router, "GET", "/api/v1/me", Some(&e.viewer), None).await;
     assert_eq!(me["epa_version"], "1.2", "{me}");
 }
+
+#[tokio::test]
+async fn the_audit_log_records_who_changed_what_and_pages_by_cursor() {
+    let e = env();
+    // Seeded: acme's import (1) and its three keys (2–4).
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/transactions",
+        Some(&e.analyst),
+        Some(json!({"transactions": [
+            {"transaction_id": "t1", "date": "2022-03-01", "amount": 2000, "currency": "USD", "naics_code": "484121"},
+            {"transaction_id": "t9", "date": "2023-05-01", "amount": 10, "naics_code": "484121"},
+        ]})),
+    )
+    .await;
+    assert_eq!((s, v["accepted"].as_u64()), (StatusCode::OK, Some(2)), "{v}");
+    let (s, _) = call(&e.router, "DELETE", "/api/v1/transactions/t9", Some(&e.analyst), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, v) = call(&e.router, "GET", "/api/v1/audit", Some(&e.viewer), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let data = v["data"].as_array().unwrap();
+    let actions: Vec<&str> = data.iter().map(|x| x["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        ["line.deleted", "lines.written", "key.created", "key.created", "key.created", "import"]
+    );
+    let w = &data[1];
+    assert_eq!((w["role"].as_str(), w["lines"].as_i64()), (Some("analyst"), Some(2)), "{w}");
+    assert_eq!((w["detail"]["created"].as_u64(), w["detail"]["updated"].as_u64()), (Some(1), Some(1)));
+    assert!(w["request_id"].as_str().is_some_and(|r| !r.is_empty()), "{w}");
+    assert!(w["key_id"].as_i64().is_some(), "{w}");
+    assert_eq!(data[0]["subject"], "t9");
+    assert_eq!(data[0]["prev_hash"], data[1]["hash"]);
+    // Pages by cursor.
+    let (_, p1) = call(&e.router, "GET", "/api/v1/audit?limit=4", Some(&e.viewer), None).await;
+    assert_eq!(p1["data"].as_array().unwrap().len(), 4);
+    assert_eq!(p1["page_info"]["has_next_page"], true);
+    let cursor = p1["page_info"]["end_cursor"].as_str().unwrap();
+    let (_, p2) = call(&e.router, "GET", &format!("/api/v1/audit?limit=4&cursor={cursor}"), Some(&e.viewer), None).await;
+    let seqs: Vec<i64> = p2["data"].as_array().unwrap().iter().map(|x| x["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, [2, 1]);
+    assert_eq!(p2["page_info"]["has_next_page"], false);
+    // A line's history; a family of actions.
+    let (_, h) = call(&e.router, "GET", "/api/v1/audit?line=t1", Some(&e.viewer), None).await;
+    let seqs: Vec<i64> = h["data"].as_array().unwrap().iter().map(|x| x["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs, [5, 1], "{h}");
+    let (_, k) = call(&e.router, "GET", "/api/v1/audit?action=key.", Some(&e.viewer), None).await;
+    assert_eq!(k["data"].as_array().unwrap().len(), 3);
+    let (_, d) = call(&e.router, "GET", "/api/v1/audit?since=2000-01-01&until=2999-12-31", Some(&e.viewer), None).await;
+    assert_eq!(d["data"].as_array().unwrap().len(), 6);
+    let (_, d) = call(&e.router, "GET", "/api/v1/audit?until=2000-01-01", Some(&e.viewer), None).await;
+    assert_eq!(d["data"].as_array().unwrap().len(), 0);
+    // Another organization sees its own chain only; its cursor is not ours.
+    let (_, o) = call(&e.router, "GET", "/api/v1/audit", Some(&e.other), None).await;
+    let o = o["data"].as_array().unwrap();
+    assert_eq!(o.len(), 2);
+    assert!(!o.iter().any(|x| x.to_string().contains("t9")));
+    let (s, v) = call(&e.router, "GET", &format!("/api/v1/audit?cursor={cursor}"), Some(&e.other), None).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_cursor")));
+    // Bad filters are named.
+    for q in ["key_id=abc", "since=yesterday", "limit=0", "colour=red"] {
+        let (s, v) = call(&e.router, "GET", &format!("/api/v1/audit?{q}"), Some(&e.viewer), None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{q}: {v}");
+    }
+    let (s, v) = call(&e.router, "GET", "/api/v1/audit/verify", Some(&e.viewer), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!((v["ok"].as_bool(), v["entries"].as_u64(), v["head_seq"].as_i64()), (Some(true), Some(6), Some(6)), "{v}");
+    assert_eq!(v["head_hash"], data[0]["hash"]);
+}

@@ -92,6 +92,9 @@ pub enum Command {
     Target(TargetCommand),
     /// Set one year's value of an intensity denominator (revenue, headcount, …).
     Denominator(DenominatorArgs),
+    /// The audit log: every change with who, when, what and the request, newest first;
+    /// `vcci audit verify` checks its hash chain.
+    Audit(AuditArgs),
     /// Load-test an API (open or closed loop), check SLOs, write reports; exits non-zero
     /// when an SLO fails.
     Loadtest(LoadtestArgs),
@@ -499,6 +502,54 @@ pub struct CompareArgs {
     /// Also the total per unit of this denominator.
     #[arg(long)]
     pub denominator: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct AuditArgs {
+    #[command(subcommand)]
+    pub command: Option<AuditCommand>,
+    #[command(flatten)]
+    pub list: AuditListArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the organization's hash chain from its first entry; names the first broken
+    /// entry and exits non-zero if there is one.
+    Verify(OrgFormatArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditListArgs {
+    /// Organization name.
+    #[arg(long, required = true)]
+    pub org: Option<String>,
+    /// An action (import, lines.written, period.closed, …), or a family: `period.`.
+    #[arg(long)]
+    pub action: Option<String>,
+    /// What the change was made to (a transaction id, a year, an import id, a supplier).
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Only changes made with this API key id.
+    #[arg(long)]
+    pub key_id: Option<i64>,
+    /// From this time (RFC 3339, or a date).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Up to this time (RFC 3339, or a date: to its end).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only changes that wrote this line (by transaction_id): its history.
+    #[arg(long)]
+    pub line: Option<String>,
+    /// Entries before this seq (the next page after a listing that ended at it).
+    #[arg(long)]
+    pub before: Option<i64>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 }

@@ -35,6 +35,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Suppliers(SuppliersCommand::Intensities(a)) => intensities_cmd(&store_args, a),
         Command::Period(c) => period_cmd(&store_args, c),
         Command::Compare(a) => compare_cmd(&store_args, a),
+        Command::Audit(a) => audit_cmd(&store_args, a),
         Command::Target(c) => target_cmd(&store_args, c),
         Command::Denominator(a) => denominator_cmd(&store_args, a),
         Command::Suppliers(SuppliersCommand::RemoveIntensity(a)) => {
@@ -872,6 +873,94 @@ fn factors_show(a: FactorShowArgs) -> Result<()> {
 }
 
 /// Who made a change from the command line.
+
+fn audit_cmd(sa: &StoreArgs, a: AuditArgs) -> Result<()> {
+    let store = open_store(sa)?;
+    let db = store.connect()?;
+    if let Some(AuditCommand::Verify(v)) = a.command {
+        let org = db.require_org(&v.org)?;
+        let r = db.verify_audit(org.id)?;
+        if matches!(v.format, Format::Json) {
+            println!("{}", serde_json::to_string_pretty(&r)?);
+        } else {
+            println!(
+                "Audit log of '{}': {} entries covering {} line changes; head: entry {} ({})",
+                org.name,
+                group(r.entries),
+                group(r.lines),
+                r.head_seq,
+                r.head_hash
+            );
+            if !r.unsealed_imports.is_empty() {
+                println!(
+                    "Imports not sealed yet (running, or stopped without an end): {:?}",
+                    r.unsealed_imports
+                );
+            }
+        }
+        return match r.broken {
+            None => {
+                if !matches!(v.format, Format::Json) {
+                    println!("The chain is intact.");
+                }
+                Ok(())
+            }
+            Some(b) => bail!("the chain is broken at entry {}: {}", b.seq, b.reason),
+        };
+    }
+    let l = a.list;
+    let org = db.require_org(l.org.as_deref().unwrap_or_default())?;
+    let filter = vcci_store::model::audit::AuditFilter {
+        action: l.action,
+        subject: l.subject,
+        key_id: l.key_id,
+        since: l.since,
+        until: l.until,
+        line: l.line,
+    };
+    let entries = db.audit_entries(org.id, &filter, l.before, l.limit.clamp(1, 100_000))?;
+    if matches!(l.format, Format::Json) {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(());
+    }
+    let mut t = Table::new(&[
+        ("seq", true),
+        ("at", false),
+        ("who", false),
+        ("request", false),
+        ("action", false),
+        ("subject", false),
+        ("lines", true),
+        ("detail", false),
+        ("hash", false),
+    ]);
+    for e in &entries {
+        let mut detail = e.detail.to_string();
+        if detail.len() > 80 && matches!(l.format, Format::Table) {
+            let cut = (0..=77).rev().find(|i| detail.is_char_boundary(*i)).unwrap_or(0);
+            detail = format!("{}...", &detail[..cut]);
+        }
+        t.row(vec![
+            e.seq.to_string(),
+            e.at.clone(),
+            e.actor.clone(),
+            e.request_id.clone().unwrap_or_default(),
+            e.action.clone(),
+            e.subject.clone(),
+            group(e.lines as u64),
+            detail,
+            e.hash[..16].to_owned(),
+        ]);
+    }
+    print!(
+        "{}",
+        match l.format {
+            Format::Csv => t.to_csv(),
+            _ => t.to_text(),
+        }
+    );
+    Ok(())
+}
 
 fn period_cmd(sa: &StoreArgs, c: PeriodCommand) -> Result<()> {
     let store = open_store(sa)?;

@@ -813,7 +813,54 @@ fn periods_are_closed_listed_shown_and_reopened() {
         (p["status"].as_str(), p["reopen_reason"].as_str()),
         (Some("open"), Some("pin EPA v1.2"))
     );
-    assert_eq!(p["reopened_by"], "command line");
+    assert!(
+        p["reopened_by"].as_str().unwrap().starts_with("command line ("),
+        "{p}"
+    );
+}
+
+#[test]
+fn the_audit_log_is_listed_and_its_chain_verified_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("l.csv");
+    std::fs::write(
+        &csv,
+        "transaction_id,date,amount,currency,naics_code\na,2023-03-01,1000,USD,484121\nb,2024-03-01,1000,USD,484121\n",
+    )
+    .unwrap();
+    ok(&vcci(dir.path(), &["import", csv.to_str().unwrap(), "--org", "o", "-q"]));
+    ok(&vcci(dir.path(), &["period", "close", "--org", "o", "2023"]));
+    ok(&vcci(
+        dir.path(),
+        &["period", "reopen", "--org", "o", "2023", "--reason", "late invoice"],
+    ));
+    let list = ok(&vcci(dir.path(), &["audit", "--org", "o"]));
+    let rows: Vec<&str> = list.lines().skip(2).collect();
+    assert_eq!(rows.len(), 3, "{list}");
+    assert!(rows[0].contains("period.reopened") && rows[0].contains("late invoice"), "{list}");
+    assert!(rows[2].contains("import") && rows[2].contains("command line ("), "{list}");
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&vcci(dir.path(), &["audit", "--org", "o", "--line", "a", "--format", "json"])))
+            .unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 1, "{json}");
+    assert_eq!((json[0]["action"].as_str(), json[0]["lines"].as_i64()), (Some("import"), Some(2)));
+    let out = ok(&vcci(dir.path(), &["audit", "verify", "--org", "o"]));
+    assert!(out.contains("3 entries covering 2 line changes"), "{out}");
+    assert!(out.contains("The chain is intact."), "{out}");
+    // An entry edited behind vcci's back: verify fails, naming it.
+    {
+        let store = vcci_store::Store::open_dir(dir.path()).unwrap();
+        let db = store.connect().unwrap();
+        vcci_store::testing::execute_sql(
+            &db,
+            "UPDATE audit_log SET detail = '{\"reason\":\"typo\"}' WHERE seq = 3",
+        )
+        .unwrap();
+    }
+    let o = vcci(dir.path(), &["audit", "verify", "--org", "o"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("the chain is broken at entry 3: its hash does not match its content"), "{err}");
 }
 
 #[test]

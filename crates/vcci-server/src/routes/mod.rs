@@ -8,6 +8,7 @@ use crate::App;
 use crate::openapi::Api;
 
 mod admin;
+mod audit;
 mod calculate;
 mod dashboard;
 mod exports;
@@ -36,6 +37,7 @@ pub fn api() -> Api {
     let api = imports::api(api);
     let api = periods::api(api);
     let api = reporting::api(api);
+    let api = audit::api(api);
     reports::api(api)
 }
 
