@@ -294,6 +294,22 @@ fn a_node_killed_mid_import_is_finished_by_another_without_loss_or_duplicates() 
     );
     let out = schema.vcci(&["verify", "--org", "acme"]);
     assert!(out.contains("agree"), "{out}");
+    // The audit log: the killed run is sealed by the recovery with the lines it committed,
+    // the second run with the rest; the chain holds and nothing is left unsealed.
+    let (_, v) = b.get("/api/v1/audit/verify", Some(&key));
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["unsealed_imports"], serde_json::json!([]), "{v}");
+    let (_, l) = b.get("/api/v1/audit?action=import", Some(&key));
+    let runs = l["data"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{l}");
+    assert_eq!(
+        (runs[1]["detail"]["status"].as_str(), runs[1]["actor"].as_str(), runs[1]["lines"].as_i64()),
+        (Some("interrupted"), Some("job recovery"), Some(committed)),
+        "{l}"
+    );
+    assert_eq!(runs[0]["detail"]["status"], "succeeded", "{l}");
+    assert_eq!(runs[0]["lines"].as_i64().unwrap() + committed, n as i64, "{l}");
+    assert!(runs[0]["actor"].as_str().unwrap().ends_with("(admin)"), "{l}");
 }
 
 #[test]

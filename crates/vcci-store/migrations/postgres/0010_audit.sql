@@ -30,5 +30,10 @@ CREATE TABLE audit_line_digests (
     digests   BYTEA NOT NULL
 );
 CREATE INDEX audit_line_digests_import ON audit_line_digests (org_id, import_id, id);
+-- Digests are hashes (they do not compress): stored out of line without trying, which the
+-- default (pglz) spends about a second per 10 MB on (measured: 1M lines' digests took an
+-- import from ~103k to ~82k lines/s before this).
+ALTER TABLE audit_line_digests ALTER COLUMN digests SET STORAGE EXTERNAL;
+ALTER TABLE audit_log ALTER COLUMN digests SET STORAGE EXTERNAL;
 ALTER TABLE inventory_versions ADD COLUMN audit_seq BIGINT;
 ALTER TABLE inventory_versions ADD COLUMN audit_hash BYTEA;
