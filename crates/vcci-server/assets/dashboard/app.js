@@ -16,7 +16,8 @@ const METHOD_NAMES = { supplier_specific: "Supplier-specific", average_data: "Av
 
 const $ = (id) => document.getElementById(id);
 const state = { key: sessionStorage.getItem("vcci-key"), me: null, charts: {},
-  supCursors: [null], supPage: 0, txCursors: [null], txPage: 0, factorCursors: [null], factorPage: 0 };
+  supCursors: [null], supPage: 0, txCursors: [null], txPage: 0, factorCursors: [null], factorPage: 0,
+  auditCursors: [null], auditPage: 0 };
 
 class Unauthorized extends Error {}
 
@@ -126,7 +127,7 @@ async function route() {
   const page = (location.hash.replace(/^#\//, "") || "overview").split("?")[0];
   if (!state.key) { show("signin"); $("key").focus(); return; }
   if (!state.me && !(await signIn(state.key))) { show("signin"); return; }
-  const known = ["overview", "transactions", "import", "factors", "periods"];
+  const known = ["overview", "transactions", "import", "factors", "periods", "audit"];
   const p = known.includes(page) ? page : "overview";
   show(p);
   say("");
@@ -134,7 +135,8 @@ async function route() {
     if (p === "overview") await loadOverview();
     if (p === "transactions") await loadTransactions(0);
     if (p === "factors" && !state.factorsLoaded) { state.factorsLoaded = true; await loadFactors(); }
-    if (p === "periods") await loadPeriods();
+    if (p === "periods") { await loadPeriods(); await loadTargets(); }
+    if (p === "audit") await loadAudit(0);
   } catch (e) { fail(e); }
 }
 
@@ -525,6 +527,58 @@ async function previewRestatement() {
   }
 }
 
+async function loadTargets() {
+  const { targets } = await api("/api/v1/targets");
+  const body = $("target-table").tBodies[0];
+  body.replaceChildren();
+  for (const t of targets) {
+    const seen = t.years.filter((y) => y.co2e_kg !== null);
+    const last = seen[seen.length - 1];
+    body.appendChild(row([t.name, t.categories.length ? t.categories.join(", ") : "All",
+      t.base_year + " → " + t.target_year, { text: t.reduction_pct + " %", cls: "num" },
+      last ? String(last.year) : "No data", { text: last ? fmt(tonnes(last.co2e_kg), 3) : "", cls: "num" },
+      { text: last ? fmt(tonnes(last.path_co2e_kg), 3) : "", cls: "num" },
+      last ? (last.on_track ? "Yes" : "No, above the path") : ""]));
+  }
+  if (!targets.length) body.appendChild(row(["No target recorded.", "", "", "", "", "", "", ""]));
+}
+
+// ---- audit log ----
+
+async function loadAudit(delta) {
+  if (delta === 0) { state.auditCursors = [null]; state.auditPage = 0; }
+  const next = state.auditPage + delta;
+  const page = await api("/api/v1/audit" + qs({ action: $("a-action").value.trim(), line: $("a-line").value.trim(),
+    since: $("a-since").value, until: $("a-until").value, limit: 25, cursor: state.auditCursors[next] }));
+  state.auditPage = next;
+  state.auditCursors[next + 1] = page.page_info.end_cursor;
+  const body = $("audit-table").tBodies[0];
+  body.replaceChildren();
+  for (const e of page.data) {
+    const detail = JSON.stringify(e.detail);
+    const d = el("span", detail.length > 120 ? detail.slice(0, 117) + "…" : detail, "mono");
+    d.title = detail;
+    const h = el("span", e.hash.slice(0, 12), "mono");
+    h.title = e.hash;
+    body.appendChild(row([{ text: String(e.seq), cls: "num" }, e.at, e.actor, e.request_id || "", e.action, e.subject,
+      { text: fmt(e.lines), cls: "num" }, d, h]));
+  }
+  if (!page.data.length) body.appendChild(row(["No entry matches.", "", "", "", "", "", "", "", ""]));
+  $("audit-prev").disabled = next === 0;
+  $("audit-next").disabled = !page.page_info.has_next_page;
+}
+
+async function verifyAudit() {
+  const v = await api("/api/v1/audit/verify");
+  const p = $("audit-verified");
+  p.hidden = false;
+  p.classList.toggle("bad", !v.ok);
+  p.textContent = v.ok
+    ? "The chain is intact: " + fmt(v.entries) + " entries covering " + fmt(v.lines) + " line changes; head entry " + v.head_seq + " (" + v.head_hash.slice(0, 16) + "…)."
+    : "The chain is broken at entry " + v.broken.seq + ": " + v.broken.reason;
+  if (v.unsealed_imports.length) p.textContent += " Imports not sealed yet: " + v.unsealed_imports.join(", ") + ".";
+}
+
 async function closePeriod(year) {
   const v = await api("/api/v1/periods/" + year + "/close", { method: "POST" });
   say("Closed " + year + " as version " + v.version + ": " + fmt(tonnes(v.total_co2e_kg), 3) + " tCO2e.");
@@ -562,6 +616,10 @@ function init() {
   $("restate-form").addEventListener("submit", (ev) => { ev.preventDefault(); previewRestatement().catch(fail); });
   $("compare-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadCompare($("compare-year").value, $("compare-denominator").value.trim()).catch(fail); });
   $("close-form").addEventListener("submit", (ev) => { ev.preventDefault(); closePeriod($("close-year").value).catch(fail); });
+  $("audit-filters").addEventListener("submit", (ev) => { ev.preventDefault(); loadAudit(0).catch(fail); });
+  $("audit-prev").addEventListener("click", () => loadAudit(-1).catch(fail));
+  $("audit-next").addEventListener("click", () => loadAudit(1).catch(fail));
+  $("audit-verify").addEventListener("click", () => verifyAudit().catch(fail));
   $("reopen-form").addEventListener("submit", (ev) => { ev.preventDefault(); reopenPeriod($("reopen-year").value, $("reopen-reason").value).catch(fail); });
   window.addEventListener("hashchange", route);
   route();
