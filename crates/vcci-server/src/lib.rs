@@ -39,4 +39,5 @@ pub use auth::Caller;
 pub use cursor::CursorKey;
 pub use error::ApiError;
 pub use ratelimit::RateLimit;
+pub use routes::periods::corrections_from_json;
 pub use server::{Background, build_app, serve};

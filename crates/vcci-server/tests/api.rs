@@ -1943,3 +1943,47 @@ async fn the_audit_log_records_who_changed_what_and_pages_by_cursor() {
     assert_eq!((v["ok"].as_bool(), v["entries"].as_u64(), v["head_seq"].as_i64()), (Some(true), Some(6), Some(6)), "{v}");
     assert_eq!(v["head_hash"], data[0]["hash"]);
 }
+
+#[tokio::test]
+async fn corrected_lines_of_a_closed_year_are_restated_through_the_api() {
+    let e = env();
+    // Seeded: t1 (2022, 1,000 USD of 484121: 595 kg). Close 2022.
+    let (s, v) = call(&e.router, "POST", "/api/v1/periods/2022/close", Some(&e.admin), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!((v["total_co2e_kg"].as_f64().unwrap() - 595.0).abs() < 1e-9, "{v}");
+    // The amount was wrong: 2,000 USD. As an upsert it is refused (closed); as a restatement
+    // the preview shows 595 → 1,190 kg, and nothing changes.
+    let fix = json!({"transactions": [{"transaction_id": "t1", "date": "2022-03-01", "amount": 2000, "currency": "USD", "naics_code": "484121"}]});
+    let (s, p) = call(&e.router, "POST", "/api/v1/restatements/preview", Some(&e.viewer), Some(fix.clone())).await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let y = &p["years"][0];
+    assert_eq!((y["year"].as_u64(), y["lines_affected"].as_u64()), (Some(2022), Some(1)), "{p}");
+    assert_eq!((y["total"]["before_co2e_kg"].as_f64(), y["total"]["after_co2e_kg"].as_f64()), (Some(595.0), Some(1190.0)), "{p}");
+    assert_eq!(p["cause"], "1 corrected line(s)");
+    // Bad corrections are named by their JSON path; nothing to restate is refused.
+    let (s, v) = call(&e.router, "POST", "/api/v1/restatements/preview", Some(&e.viewer),
+        Some(json!({"transactions": [{"transaction_id": "t1", "date": "2022-13-01", "amount": 1}]}))).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_corrections")), "{v}");
+    assert!(v.to_string().contains("transactions[0].date"), "{v}");
+    let (s, _) = call(&e.router, "POST", "/api/v1/restatements", Some(&e.admin), Some(json!({"reason": "nothing"}))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let mut apply = fix.clone();
+    apply["reason"] = json!("invoice 4711 corrected");
+    let (s, _) = call(&e.router, "POST", "/api/v1/restatements", Some(&e.analyst), Some(apply.clone())).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = call(&e.router, "POST", "/api/v1/restatements", Some(&e.admin), Some(apply)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["versions"], json!([{"year": 2022, "version": 2}]), "{v}");
+    let (_, v2) = call(&e.router, "GET", "/api/v1/periods/2022/versions/2", Some(&e.viewer), None).await;
+    assert_eq!(v2["total_co2e_kg"].as_f64(), Some(1190.0), "{v2}");
+    let (_, v1) = call(&e.router, "GET", "/api/v1/periods/2022/versions/1", Some(&e.viewer), None).await;
+    assert_eq!(v1["total_co2e_kg"].as_f64(), Some(595.0), "{v1}");
+    let (_, line) = call(&e.router, "GET", "/api/v1/transactions/t1", Some(&e.viewer), None).await;
+    assert_eq!(line["amount"].as_f64(), Some(2000.0), "{line}");
+    // Its audit entry: the restatement, by the admin key, with the line's digest, attesting v2.
+    let (_, a) = call(&e.router, "GET", "/api/v1/audit?line=t1", Some(&e.viewer), None).await;
+    let last = &a["data"][0];
+    assert_eq!((last["action"].as_str(), last["lines"].as_i64()), (Some("restatement.applied"), Some(1)), "{a}");
+    assert_eq!(last["seq"], v2["audit_seq"]);
+    assert_eq!(last["hash"], v2["audit_hash"]);
+}

@@ -244,22 +244,25 @@ fn settings_restatements_and_suppliers_are_entries_with_their_lines() {
     let e = &all(&db, v12.id)[0];
     assert_eq!((e.action.as_str(), e.subject.as_str(), e.lines), ("suppliers.upserted", "S", 1));
     assert_eq!(e.detail["suppliers"][0]["intensity"]["kg_per_usd"], 0.25);
-    // A restatement of a closed year: one entry, and the new version attested by it.
+    // A restatement of closed years: one entry, and a new version of each year it changes
+    // (2024's spend line; 2023's line is calculated from supplier data), attested by it.
     db.close_period(&v12, 2023, &cli).unwrap();
+    db.close_period(&v12, 2024, &cli).unwrap();
     let v13 = vcci_store::Org {
         epa_version: vcci_core::EpaVersion::V1_3_0,
         ..v12.clone()
     };
     let made = db
-        .apply_restatement(vcci_core::catalog(), &v12, &v13, "EPA v1.3 adopted", &cli)
+        .apply_restatement(vcci_core::catalog(), &v12, &v13, &Default::default(), "EPA v1.3 adopted", &cli)
         .unwrap();
-    assert_eq!(made, [(2023, 2)]);
+    assert_eq!(made, [(2024, 2)]);
     let e = &all(&db, org.id)[0];
     assert_eq!(e.action, "restatement.applied");
     assert_eq!(e.detail["reason"], "EPA v1.3 adopted");
     assert_eq!(e.detail["versions"][0]["version"], 2);
-    let v = db.inventory_version(org.id, 2023, 2).unwrap().unwrap();
+    let v = db.inventory_version(org.id, 2024, 2).unwrap().unwrap();
     assert_eq!(v.info.audit_seq, Some(e.seq));
+    assert!(db.inventory_version(org.id, 2023, 2).unwrap().is_none());
     let v = db.verify_audit(org.id).unwrap();
     assert!(v.broken.is_none() && v.unsealed_imports.is_empty(), "{v:?}");
 }

@@ -316,7 +316,7 @@ fn a_restatement_preview_equals_a_recalculation_and_applying_it_makes_a_version(
     let mut v13 = old.clone();
     v13.epa_version = vcci_core::EpaVersion::V1_3_0;
     let p = db
-        .restatement_preview(vcci_core::catalog(), &old, &v13)
+        .restatement_preview(vcci_core::catalog(), &old, &v13, &Default::default())
         .unwrap();
     assert_eq!(p.cause, "EPA supply chain 1.3.0 instead of 1.2");
     assert_eq!(p.years.len(), 2);
@@ -354,7 +354,7 @@ fn a_restatement_preview_equals_a_recalculation_and_applying_it_makes_a_version(
         );
     }
     assert!(
-        db.apply_restatement(vcci_core::catalog(), &old, &v13, " ", &vcci_store::Actor::system("test"))
+        db.apply_restatement(vcci_core::catalog(), &old, &v13, &Default::default(), " ", &vcci_store::Actor::system("test"))
             .is_err()
     );
     let made = db
@@ -362,6 +362,7 @@ fn a_restatement_preview_equals_a_recalculation_and_applying_it_makes_a_version(
             vcci_core::catalog(),
             &old,
             &v13,
+            &Default::default(),
             "EPA v1.3.0 adopted",
             &vcci_store::Actor::system("test"),
         )
@@ -391,4 +392,78 @@ fn a_restatement_preview_equals_a_recalculation_and_applying_it_makes_a_version(
         vcci_core::EpaVersion::V1_3_0
     );
     t.assert_read_models(&old);
+}
+
+#[test]
+fn corrected_supplier_data_and_lines_of_a_closed_year_are_restated() {
+    let t = store();
+    let org = t.org("acme");
+    t.import_suppliers(&org, "supplier_id,name,intensity_kg_per_usd,intensity_year\nS,Supplier,0.25,2023\n");
+    let (r, _) = t.import(
+        &org,
+        "transaction_id,date,amount,currency,naics_code,supplier_id\na,2023-03-01,1000,USD,484121,S\nb,2023-05-01,1000,USD,484121,\nc,2024-01-01,10,USD,484121,\n",
+    );
+    assert_eq!(r.inserted, 3);
+    let mut db = t.store.connect().unwrap();
+    let admin = vcci_store::Actor::key(1, "admin", None);
+    let v1 = db.close_period(&org, 2023, &admin).unwrap();
+    // By hand: a = 1,000 USD × 0.25 kg/USD (the supplier's 2023 value) = 250 kg;
+    // b = 1,000 USD of 2023 × 292.655/304.702 (CPI to 2022 USD) × 0.595 kg/USD (484121).
+    let b = 1000.0 * 292.655 / 304.702 * 0.595;
+    close(v1.info.total_co2e_kg, 250.0 + b);
+    // The supplier's 2023 value was wrong (0.30) and line a's amount too (2,000 USD).
+    let s = vcci_store::model::suppliers::Supplier::parse(&[
+        Some("S"), Some("Supplier"), None, None, Some("0.30"), Some("2023"), None, None, None,
+    ])
+    .unwrap();
+    let mut a = vcci_core::Line {
+        transaction_id: Some("a".into()),
+        date: vcci_core::Date::parse("2023-03-01").ok(),
+        amount: Some(2000.0),
+        currency: Some(vcci_core::Currency::USD),
+        naics: vcci_core::Naics::parse("484121").ok(),
+        supplier_id: Some("S".into()),
+        ..Default::default()
+    };
+    let c = vcci_store::write::Correction {
+        suppliers: vec![s],
+        lines: vec![a.clone()],
+    };
+    // Refused as plain writes (the year is closed) ...
+    let p = db.restatement_preview(vcci_core::catalog(), &org, &org, &c).unwrap();
+    assert_eq!(p.years.len(), 1);
+    let y = &p.years[0];
+    assert_eq!((y.year, y.version, y.lines_affected), (2023, 1, 1));
+    close(y.total.before_co2e_kg.unwrap(), 250.0 + b);
+    close(y.total.after_co2e_kg.unwrap(), 600.0 + b);
+    assert!(y.significant);
+    assert!(p.cause.contains("corrected data of 1 supplier(s): S") && p.cause.contains("1 corrected line(s)"), "{}", p.cause);
+    // ... the preview changed nothing.
+    close(db.inventory_version(org.id, 2023, 1).unwrap().unwrap().info.total_co2e_kg, 250.0 + b);
+    let live = |db: &vcci_store::Db| db.summary(org.id, year(2023), None).unwrap().total_co2e_kg;
+    close(live(&db), 250.0 + b);
+    let made = db
+        .apply_restatement(vcci_core::catalog(), &org, &org, &c, "supplier invoice corrected", &admin)
+        .unwrap();
+    assert_eq!(made, [(2023, 2)]);
+    // The restated figures are the preview's, live and in version 2; version 1 unchanged.
+    close(live(&db), 600.0 + b);
+    let v2 = db.inventory_version(org.id, 2023, 2).unwrap().unwrap();
+    assert_eq!(
+        vcci_store::codec::kg_to_mg(v2.info.total_co2e_kg),
+        vcci_store::codec::kg_to_mg(y.total.after_co2e_kg.unwrap())
+    );
+    assert!(v2.info.reason.starts_with("restatement: supplier invoice corrected (corrected data"), "{}", v2.info.reason);
+    close(db.inventory_version(org.id, 2023, 1).unwrap().unwrap().info.total_co2e_kg, 250.0 + b);
+    assert_eq!(db.list_periods(org.id).unwrap()[0].status, "closed");
+    assert_eq!(db.supplier_intensities(org.id, "S").unwrap().unwrap()[0].kg_per_usd, 0.30);
+    // A line moved out of the closed year by a correction: the year loses it.
+    a.date = vcci_core::Date::parse("2024-02-01").ok();
+    let c = vcci_store::write::Correction { suppliers: vec![], lines: vec![a] };
+    let p = db.restatement_preview(vcci_core::catalog(), &org, &org, &c).unwrap();
+    close(p.years[0].total.after_co2e_kg.unwrap(), b);
+    assert_eq!(p.years[0].lines_affected, 1);
+    // Nothing to restate is refused.
+    assert!(db.apply_restatement(vcci_core::catalog(), &org, &org, &Default::default(), "x", &admin).is_err());
+    assert!(db.verify_audit(org.id).unwrap().broken.is_none());
 }

@@ -384,6 +384,11 @@ pub struct CalculateArgs {
     /// organization) or without, then recalculate.
     #[arg(long, value_enum)]
     pub flights_rf: Option<RfArg>,
+    /// Corrected supplier data and lines for a restatement (with --preview or --restate): a
+    /// JSON file `{"suppliers": [...], "transactions": [...]}`, each as the API's upserts
+    /// take them. They are written even where they change a closed year.
+    #[arg(long, value_name = "FILE.json")]
+    pub corrections: Option<std::path::PathBuf>,
     /// With closed periods: show what the new settings would do to each closed year
     /// (disclosed against restated, per category), and change nothing.
     #[arg(long, conflicts_with = "restate")]

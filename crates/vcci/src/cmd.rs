@@ -635,19 +635,35 @@ fn calculate_cmd(sa: &StoreArgs, a: CalculateArgs) -> Result<()> {
     if let Some(rf) = a.flights_rf {
         org.flights_with_rf = rf == crate::cli::RfArg::With;
     }
+    let corrections = match &a.corrections {
+        None => vcci_store::write::Correction::default(),
+        Some(path) => {
+            if !a.preview && a.restate.is_none() {
+                bail!("--corrections goes with --preview or --restate REASON");
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow!("reading {}: {e}", path.display()))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| anyhow!("{}: not JSON: {e}", path.display()))?;
+            vcci_server::corrections_from_json(v).map_err(|e| {
+                let details: Vec<String> = e.details.iter().map(|d| d.to_string()).collect();
+                anyhow!("{}: {} {}", path.display(), e.message, details.join("; "))
+            })?
+        }
+    };
     if a.preview {
-        let p = db.restatement_preview(catalog(), &before, &org)?;
+        let p = db.restatement_preview(catalog(), &before, &org, &corrections)?;
         print_preview(&p, a.format)?;
         return Ok(());
     }
     if let Some(reason) = &a.restate {
-        let made = db.apply_restatement(catalog(), &before, &org, reason, &Actor::cli())?;
+        let made = db.apply_restatement(catalog(), &before, &org, &corrections, reason, &Actor::cli())?;
         println!(
             "Restated '{}' ({}): {}",
             org.name,
-            vcci_store::write::settings_cause(&before, &org),
+            vcci_store::write::restatement_cause(&before, &org, &corrections),
             if made.is_empty() {
-                "no closed period; the lines were recalculated".to_owned()
+                "no closed year changed (the lines were written and recalculated)".to_owned()
             } else {
                 made.iter()
                     .map(|(y, v)| format!("{y} is now version {v}"))

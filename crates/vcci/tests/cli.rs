@@ -948,3 +948,54 @@ fn years_are_compared_and_targets_listed_from_the_command_line() {
     assert_eq!(t[0]["years"][1]["path_co2e_kg"], 563.7625, "{t}");
     assert_eq!(t[0]["years"][1]["on_track"], false, "{t}");
 }
+
+#[test]
+fn corrected_data_of_a_closed_year_is_restated_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("l.csv");
+    std::fs::write(
+        &csv,
+        "transaction_id,date,amount,currency,naics_code\na,2023-03-01,1000,USD,484121\n",
+    )
+    .unwrap();
+    ok(&vcci(dir.path(), &["import", csv.to_str().unwrap(), "--org", "o", "-q"]));
+    ok(&vcci(dir.path(), &["period", "close", "--org", "o", "2023"]));
+    let fix = dir.path().join("fix.json");
+    std::fs::write(
+        &fix,
+        r#"{"transactions": [{"transaction_id": "a", "date": "2023-03-01", "amount": 3000, "currency": "USD", "naics_code": "484121"}]}"#,
+    )
+    .unwrap();
+    let fix = fix.to_str().unwrap();
+    // By hand: 1,000 and 3,000 USD of 2023 × 292.655/304.702 × 0.595 kg/USD.
+    let kg = |usd: f64| usd * 292.655 / 304.702 * 0.595;
+    let p: serde_json::Value = serde_json::from_str(&ok(&vcci(
+        dir.path(),
+        &["calculate", "--org", "o", "--corrections", fix, "--preview", "--format", "json"],
+    )))
+    .unwrap();
+    let t = &p["years"][0]["total"];
+    assert!((t["before_co2e_kg"].as_f64().unwrap() - kg(1000.0)).abs() < 1e-6, "{p}");
+    assert!((t["after_co2e_kg"].as_f64().unwrap() - kg(3000.0)).abs() < 1e-6, "{p}");
+    let out = ok(&vcci(
+        dir.path(),
+        &["calculate", "--org", "o", "--corrections", fix, "--restate", "invoice corrected"],
+    ));
+    assert!(out.contains("1 corrected line(s)") && out.contains("2023 is now version 2"), "{out}");
+    let audit: serde_json::Value = serde_json::from_str(&ok(&vcci(
+        dir.path(),
+        &["audit", "--org", "o", "--action", "restatement.applied", "--format", "json"],
+    )))
+    .unwrap();
+    assert_eq!(audit[0]["detail"]["reason"], "invoice corrected", "{audit}");
+    assert_eq!(audit[0]["lines"], 1, "{audit}");
+    // A bad correction is named by its path.
+    std::fs::write(dir.path().join("bad.json"), r#"{"transactions": [{"transaction_id": "a", "date": "2023-02-30", "amount": 1}]}"#).unwrap();
+    let bad = dir.path().join("bad.json");
+    let o = vcci(
+        dir.path(),
+        &["calculate", "--org", "o", "--corrections", bad.to_str().unwrap(), "--preview"],
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("transactions[0].date"), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -16,7 +16,7 @@ mod factors;
 mod health;
 pub(crate) mod imports;
 mod metrics;
-mod periods;
+pub(crate) mod periods;
 mod reporting;
 pub(crate) mod reports;
 pub(crate) mod summary;

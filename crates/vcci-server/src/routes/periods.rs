@@ -9,8 +9,10 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vcci_store::model::keys::Role;
+use vcci_store::write::{Correction, MAX_CORRECTIONS};
 
 use crate::conditional::CacheCtx;
+use crate::error::line_error_json;
 use crate::extract::JsonBody;
 use crate::openapi::{Api, Op};
 use crate::{ApiError, App, Caller};
@@ -52,7 +54,7 @@ pub fn api(api: Api) -> Api {
     .post(
         "/api/v1/restatements/preview",
         preview_restatement,
-        Op::new("previewRestatement", "periods", "What new settings (an EPA release, a default currency, the RF choice) would do to each closed year: disclosed against restated per category, lines affected, significance; changes nothing")
+        Op::new("previewRestatement", "periods", "What new settings (an EPA release, a default currency, the RF choice), corrected supplier data or corrected lines would do to each closed year: disclosed against restated per category, lines affected, significance; changes nothing")
             .json_body("Restatement")
             .json("RestatementPreview")
             .errors(&[400]),
@@ -60,7 +62,7 @@ pub fn api(api: Api) -> Api {
     .post(
         "/api/v1/restatements",
         apply_restatement,
-        Op::new("applyRestatement", "periods", "Apply new settings as a restatement with a reason: every line is recalculated and each closed year gets a new inventory version (earlier versions stay readable)")
+        Op::new("applyRestatement", "periods", "Apply new settings, corrected supplier data or corrected lines as a restatement with a reason: they are written (closed years too), the lines they change recalculated, and each closed year whose figures change gets a new inventory version (earlier versions stay readable)")
             .role("admin")
             .json_body("Restatement")
             .json("RestatementResult")
@@ -182,8 +184,73 @@ struct RestateBody {
     epa_version: Option<String>,
     default_currency: Option<String>,
     flights_radiative_forcing: Option<bool>,
+    /// Corrected supplier data (as `POST /api/v1/suppliers` takes it).
+    #[serde(default)]
+    suppliers: Vec<Value>,
+    /// Corrected lines (as `POST /api/v1/transactions` takes them).
+    #[serde(default)]
+    transactions: Vec<Value>,
     /// Applying only.
     reason: Option<String>,
+}
+
+/// Corrected data as JSON, `{"suppliers": [...], "transactions": [...]}` (the restatement
+/// body's parts; `vcci calculate --corrections FILE` reads the same): an error naming each
+/// invalid supplier and line by its JSON path.
+pub fn corrections_from_json(v: Value) -> Result<Correction, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Parts {
+        #[serde(default)]
+        suppliers: Vec<Value>,
+        #[serde(default)]
+        transactions: Vec<Value>,
+    }
+    let p: Parts = serde_json::from_value(v).map_err(|e| {
+        ApiError::bad_request("invalid_body", format!("corrections: {e}"))
+    })?;
+    correction_of(&RestateBody {
+        epa_version: None,
+        default_currency: None,
+        flights_radiative_forcing: None,
+        suppliers: p.suppliers,
+        transactions: p.transactions,
+        reason: None,
+    })
+}
+
+/// The corrected data of `b`: a 400 naming each invalid supplier and line (JSON path), or a
+/// body over the limits.
+fn correction_of(b: &RestateBody) -> Result<Correction, ApiError> {
+    if b.suppliers.len() > MAX_CORRECTIONS || b.transactions.len() > MAX_CORRECTIONS {
+        return Err(ApiError::bad_request(
+            "too_many_corrections",
+            format!("at most {MAX_CORRECTIONS} suppliers and {MAX_CORRECTIONS} transactions"),
+        ));
+    }
+    let mut c = Correction::default();
+    let mut details = Vec::new();
+    for (i, v) in b.suppliers.iter().enumerate() {
+        match super::suppliers::parse_supplier(v) {
+            Ok(s) => c.suppliers.push(s),
+            Err(e) => details.push(json!({"index": i, "error": line_error_json(&format!("suppliers[{i}]"), &e)})),
+        }
+    }
+    for (i, v) in b.transactions.iter().enumerate() {
+        match crate::input::parse_line(v, true) {
+            Ok(l) => c.lines.push(l),
+            Err(e) => details.push(json!({"index": i, "error": line_error_json(&format!("transactions[{i}]"), &e)})),
+        }
+    }
+    if details.is_empty() {
+        Ok(c)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_corrections",
+            format!("{} corrected suppliers or lines are invalid", details.len()),
+        )
+        .with_details(details))
+    }
 }
 
 /// The organization's current settings, and those `b` asks for.
@@ -222,10 +289,11 @@ async fn preview_restatement(
         ));
     }
     let org = caller.org_id();
+    let c = correction_of(&body)?;
     let p = app
         .db(move |db| {
             let (before, after) = settings_of(db, org, &body)?;
-            db.restatement_preview(vcci_core::catalog(), &before, &after)
+            db.restatement_preview(vcci_core::catalog(), &before, &after, &c)
         })
         .await?;
     Ok(Json(json!(p)))
@@ -239,12 +307,14 @@ async fn apply_restatement(
     caller.require(Role::Admin)?;
     let org = caller.org_id();
     let by = caller.actor();
+    let c = correction_of(&body)?;
     let (cause, made) = app
         .db_write(org, move |db| {
             let (before, after) = settings_of(db, org, &body)?;
             let reason = body.reason.clone().unwrap_or_default();
-            let made = db.apply_restatement(vcci_core::catalog(), &before, &after, &reason, &by)?;
-            Ok((vcci_store::write::settings_cause(&before, &after), made))
+            let made =
+                db.apply_restatement(vcci_core::catalog(), &before, &after, &c, &reason, &by)?;
+            Ok((vcci_store::write::restatement_cause(&before, &after, &c), made))
         })
         .await?;
     // The organization's settings changed: this node's verified keys carry the old ones

@@ -140,7 +140,7 @@ struct UpsertBody {
     suppliers: Vec<Value>,
 }
 
-fn parse_supplier(v: &Value) -> Result<Supplier, Vec<vcci_core::LineError>> {
+pub(crate) fn parse_supplier(v: &Value) -> Result<Supplier, Vec<vcci_core::LineError>> {
     let obj = v.as_object().ok_or_else(|| {
         vec![vcci_core::LineError {
             field: "",

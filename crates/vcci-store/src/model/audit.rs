@@ -144,6 +144,11 @@ impl LineDigests {
     pub fn clear(&mut self) {
         self.bytes.clear();
     }
+
+    /// Digests packed as `as_bytes` gives them.
+    pub fn from_bytes(bytes: Vec<u8>) -> LineDigests {
+        LineDigests { bytes }
+    }
 }
 
 /// The digests packed in `bytes` (a trailing partial record is ignored).

@@ -35,7 +35,10 @@ pub use self::postgres::EXISTING_KEYS_SQL;
 pub use self::prepare::{PreparedLine, prepare};
 pub use self::readmodel::{Contribution, Delta};
 pub use self::recalc::{CategoryChange, Recalculation};
-pub use self::restate::{RestateRow, RestatementPreview, YearRestatement, settings_cause};
+pub use self::restate::{
+    Correction, MAX_CORRECTIONS, RestateRow, RestatementPreview, YearRestatement,
+    restatement_cause, settings_cause,
+};
 pub use self::suppliers::{RefusedSupplier, SupplierUpsert};
 pub use self::turns::{WRITE_BUCKETS, bucket};
 use crate::codec::{kg_to_mg, usd_to_musd};

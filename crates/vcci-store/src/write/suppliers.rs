@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use serde_json::json;
-use vcci_core::Catalog;
+use vcci_core::{Catalog, SupplierProfile};
 
 use super::NewSuppliers;
 use super::postgres::ROWS_PER_STATEMENT;
@@ -99,23 +99,9 @@ impl Db {
         // What was written, as the audit entry records it.
         let mut written = Vec::new();
         {
-            let sql = "INSERT INTO suppliers (org_id, supplier_id, name, country, naics_code, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (org_id, supplier_id) DO UPDATE SET name = excluded.name, country = excluded.country,
-                   naics_code = excluded.naics_code, updated_at = excluded.updated_at";
             for (index, s) in suppliers.iter().enumerate() {
                 let old = profiles.get(&s.supplier_id).cloned();
-                let mut new = s.profile();
-                new.intensities = old
-                    .as_ref()
-                    .map(|p| p.intensities.clone())
-                    .unwrap_or_default();
-                let value = s.new_intensity(&now);
-                if let Some(v) = &value {
-                    new.intensities.retain(|i| i.year != v.year);
-                    new.intensities.push(v.engine());
-                    new.intensities.sort_by_key(|i| i.year);
-                }
+                let (new, value) = merged_profile(old.as_ref(), s, &now);
                 let is_change = old.as_ref().is_some_and(|old| *old != new);
                 if let (true, Some(old)) = (is_change, old) {
                     // Lines of this supplier only: maps of its profile alone suffice.
@@ -140,34 +126,7 @@ impl Db {
                     }
                     changed.push(s.supplier_id.clone());
                 }
-                tx.execute(
-                    sql,
-                    args![
-                        org.id.0,
-                        &s.supplier_id,
-                        &s.name,
-                        s.country.as_deref(),
-                        s.naics_code.as_deref().and_then(|n| n.parse::<u32>().ok()),
-                        &now
-                    ],
-                )?;
-                if let Some(v) = &value {
-                    put_intensity(&tx, org.id, &s.supplier_id, v)?;
-                }
-                written.push(json!({
-                    "supplier_id": s.supplier_id,
-                    "name": s.name,
-                    "country": s.country,
-                    "naics_code": s.naics_code,
-                    "intensity": value.as_ref().map(|v| json!({
-                        "year": v.year,
-                        "kg_per_usd": v.kg_per_usd,
-                        "boundary": v.boundary.as_str(),
-                        "boundary_stated": v.boundary_stated,
-                        "verified": v.verified,
-                        "source": v.source,
-                    })),
-                }));
+                written.push(put_supplier(&tx, org.id, s, value.as_ref(), &now)?);
                 profiles.insert(s.supplier_id.clone(), new);
             }
         }
@@ -245,6 +204,66 @@ impl Db {
         let recalculated = r.changed;
         Ok(Some(recalculated))
     }
+}
+
+/// A supplier's profile after `s` is written over `old` (its name, country and NAICS code,
+/// and its intensity history with the value `s` sets, if any), and that value.
+pub(crate) fn merged_profile(
+    old: Option<&SupplierProfile>,
+    s: &Supplier,
+    now: &str,
+) -> (SupplierProfile, Option<IntensityValue>) {
+    let mut new = s.profile();
+    new.intensities = old.map(|p| p.intensities.clone()).unwrap_or_default();
+    let value = s.new_intensity(now);
+    if let Some(v) = &value {
+        new.intensities.retain(|i| i.year != v.year);
+        new.intensities.push(v.engine());
+        new.intensities.sort_by_key(|i| i.year);
+    }
+    (new, value)
+}
+
+/// Writes supplier `s` (and the intensity value it sets) in `tx`; returns it as the audit
+/// entry records it.
+pub(crate) fn put_supplier(
+    tx: &Tx<'_>,
+    org: OrgId,
+    s: &Supplier,
+    value: Option<&IntensityValue>,
+    now: &str,
+) -> Result<serde_json::Value> {
+    tx.execute(
+        "INSERT INTO suppliers (org_id, supplier_id, name, country, naics_code, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (org_id, supplier_id) DO UPDATE SET name = excluded.name, country = excluded.country,
+           naics_code = excluded.naics_code, updated_at = excluded.updated_at",
+        args![
+            org.0,
+            &s.supplier_id,
+            &s.name,
+            s.country.as_deref(),
+            s.naics_code.as_deref().and_then(|n| n.parse::<u32>().ok()),
+            now
+        ],
+    )?;
+    if let Some(v) = value {
+        put_intensity(tx, org, &s.supplier_id, v)?;
+    }
+    Ok(json!({
+        "supplier_id": s.supplier_id,
+        "name": s.name,
+        "country": s.country,
+        "naics_code": s.naics_code,
+        "intensity": value.map(|v| json!({
+            "year": v.year,
+            "kg_per_usd": v.kg_per_usd,
+            "boundary": v.boundary.as_str(),
+            "boundary_stated": v.boundary_stated,
+            "verified": v.verified,
+            "source": v.source,
+        })),
+    }))
 }
 
 /// Sets one value of a supplier's intensity history.
