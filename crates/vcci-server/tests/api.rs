@@ -668,8 +668,10 @@ async fn rate_limits_are_per_key_with_retry_after() {
         let db = store.connect().unwrap();
         let org = db.ensure_org("acme").unwrap();
         (
-            db.create_key(org.id, Role::Viewer, &vcci_store::Actor::system("test")).unwrap(),
-            db.create_key(org.id, Role::Viewer, &vcci_store::Actor::system("test")).unwrap(),
+            db.create_key(org.id, Role::Viewer, &vcci_store::Actor::system("test"))
+                .unwrap(),
+            db.create_key(org.id, Role::Viewer, &vcci_store::Actor::system("test"))
+                .unwrap(),
         )
     });
     let app = vcci_server::App::new(
@@ -1889,8 +1891,19 @@ async fn the_audit_log_records_who_changed_what_and_pages_by_cursor() {
         ]})),
     )
     .await;
-    assert_eq!((s, v["accepted"].as_u64()), (StatusCode::OK, Some(2)), "{v}");
-    let (s, _) = call(&e.router, "DELETE", "/api/v1/transactions/t9", Some(&e.analyst), None).await;
+    assert_eq!(
+        (s, v["accepted"].as_u64()),
+        (StatusCode::OK, Some(2)),
+        "{v}"
+    );
+    let (s, _) = call(
+        &e.router,
+        "DELETE",
+        "/api/v1/transactions/t9",
+        Some(&e.analyst),
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, v) = call(&e.router, "GET", "/api/v1/audit", Some(&e.viewer), None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -1898,49 +1911,153 @@ async fn the_audit_log_records_who_changed_what_and_pages_by_cursor() {
     let actions: Vec<&str> = data.iter().map(|x| x["action"].as_str().unwrap()).collect();
     assert_eq!(
         actions,
-        ["line.deleted", "lines.written", "key.created", "key.created", "key.created", "import"]
+        [
+            "line.deleted",
+            "lines.written",
+            "key.created",
+            "key.created",
+            "key.created",
+            "import"
+        ]
     );
     let w = &data[1];
-    assert_eq!((w["role"].as_str(), w["lines"].as_i64()), (Some("analyst"), Some(2)), "{w}");
-    assert_eq!((w["detail"]["created"].as_u64(), w["detail"]["updated"].as_u64()), (Some(1), Some(1)));
-    assert!(w["request_id"].as_str().is_some_and(|r| !r.is_empty()), "{w}");
+    assert_eq!(
+        (w["role"].as_str(), w["lines"].as_i64()),
+        (Some("analyst"), Some(2)),
+        "{w}"
+    );
+    assert_eq!(
+        (
+            w["detail"]["created"].as_u64(),
+            w["detail"]["updated"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert!(
+        w["request_id"].as_str().is_some_and(|r| !r.is_empty()),
+        "{w}"
+    );
     assert!(w["key_id"].as_i64().is_some(), "{w}");
     assert_eq!(data[0]["subject"], "t9");
     assert_eq!(data[0]["prev_hash"], data[1]["hash"]);
     // Pages by cursor.
-    let (_, p1) = call(&e.router, "GET", "/api/v1/audit?limit=4", Some(&e.viewer), None).await;
+    let (_, p1) = call(
+        &e.router,
+        "GET",
+        "/api/v1/audit?limit=4",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
     assert_eq!(p1["data"].as_array().unwrap().len(), 4);
     assert_eq!(p1["page_info"]["has_next_page"], true);
     let cursor = p1["page_info"]["end_cursor"].as_str().unwrap();
-    let (_, p2) = call(&e.router, "GET", &format!("/api/v1/audit?limit=4&cursor={cursor}"), Some(&e.viewer), None).await;
-    let seqs: Vec<i64> = p2["data"].as_array().unwrap().iter().map(|x| x["seq"].as_i64().unwrap()).collect();
+    let (_, p2) = call(
+        &e.router,
+        "GET",
+        &format!("/api/v1/audit?limit=4&cursor={cursor}"),
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    let seqs: Vec<i64> = p2["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["seq"].as_i64().unwrap())
+        .collect();
     assert_eq!(seqs, [2, 1]);
     assert_eq!(p2["page_info"]["has_next_page"], false);
     // A line's history; a family of actions.
-    let (_, h) = call(&e.router, "GET", "/api/v1/audit?line=t1", Some(&e.viewer), None).await;
-    let seqs: Vec<i64> = h["data"].as_array().unwrap().iter().map(|x| x["seq"].as_i64().unwrap()).collect();
+    let (_, h) = call(
+        &e.router,
+        "GET",
+        "/api/v1/audit?line=t1",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    let seqs: Vec<i64> = h["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["seq"].as_i64().unwrap())
+        .collect();
     assert_eq!(seqs, [5, 1], "{h}");
-    let (_, k) = call(&e.router, "GET", "/api/v1/audit?action=key.", Some(&e.viewer), None).await;
+    let (_, k) = call(
+        &e.router,
+        "GET",
+        "/api/v1/audit?action=key.",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
     assert_eq!(k["data"].as_array().unwrap().len(), 3);
-    let (_, d) = call(&e.router, "GET", "/api/v1/audit?since=2000-01-01&until=2999-12-31", Some(&e.viewer), None).await;
+    let (_, d) = call(
+        &e.router,
+        "GET",
+        "/api/v1/audit?since=2000-01-01&until=2999-12-31",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
     assert_eq!(d["data"].as_array().unwrap().len(), 6);
-    let (_, d) = call(&e.router, "GET", "/api/v1/audit?until=2000-01-01", Some(&e.viewer), None).await;
+    let (_, d) = call(
+        &e.router,
+        "GET",
+        "/api/v1/audit?until=2000-01-01",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
     assert_eq!(d["data"].as_array().unwrap().len(), 0);
     // Another organization sees its own chain only; its cursor is not ours.
     let (_, o) = call(&e.router, "GET", "/api/v1/audit", Some(&e.other), None).await;
     let o = o["data"].as_array().unwrap();
     assert_eq!(o.len(), 2);
     assert!(!o.iter().any(|x| x.to_string().contains("t9")));
-    let (s, v) = call(&e.router, "GET", &format!("/api/v1/audit?cursor={cursor}"), Some(&e.other), None).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_cursor")));
+    let (s, v) = call(
+        &e.router,
+        "GET",
+        &format!("/api/v1/audit?cursor={cursor}"),
+        Some(&e.other),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_cursor"))
+    );
     // Bad filters are named.
     for q in ["key_id=abc", "since=yesterday", "limit=0", "colour=red"] {
-        let (s, v) = call(&e.router, "GET", &format!("/api/v1/audit?{q}"), Some(&e.viewer), None).await;
+        let (s, v) = call(
+            &e.router,
+            "GET",
+            &format!("/api/v1/audit?{q}"),
+            Some(&e.viewer),
+            None,
+        )
+        .await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{q}: {v}");
     }
-    let (s, v) = call(&e.router, "GET", "/api/v1/audit/verify", Some(&e.viewer), None).await;
+    let (s, v) = call(
+        &e.router,
+        "GET",
+        "/api/v1/audit/verify",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!((v["ok"].as_bool(), v["entries"].as_u64(), v["head_seq"].as_i64()), (Some(true), Some(6), Some(6)), "{v}");
+    assert_eq!(
+        (
+            v["ok"].as_bool(),
+            v["entries"].as_u64(),
+            v["head_seq"].as_i64()
+        ),
+        (Some(true), Some(6), Some(6)),
+        "{v}"
+    );
     assert_eq!(v["head_hash"], data[0]["hash"]);
 }
 
@@ -1948,42 +2065,135 @@ async fn the_audit_log_records_who_changed_what_and_pages_by_cursor() {
 async fn corrected_lines_of_a_closed_year_are_restated_through_the_api() {
     let e = env();
     // Seeded: t1 (2022, 1,000 USD of 484121: 595 kg). Close 2022.
-    let (s, v) = call(&e.router, "POST", "/api/v1/periods/2022/close", Some(&e.admin), None).await;
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/periods/2022/close",
+        Some(&e.admin),
+        None,
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert!((v["total_co2e_kg"].as_f64().unwrap() - 595.0).abs() < 1e-9, "{v}");
+    assert!(
+        (v["total_co2e_kg"].as_f64().unwrap() - 595.0).abs() < 1e-9,
+        "{v}"
+    );
     // The amount was wrong: 2,000 USD. As an upsert it is refused (closed); as a restatement
     // the preview shows 595 → 1,190 kg, and nothing changes.
     let fix = json!({"transactions": [{"transaction_id": "t1", "date": "2022-03-01", "amount": 2000, "currency": "USD", "naics_code": "484121"}]});
-    let (s, p) = call(&e.router, "POST", "/api/v1/restatements/preview", Some(&e.viewer), Some(fix.clone())).await;
+    let (s, p) = call(
+        &e.router,
+        "POST",
+        "/api/v1/restatements/preview",
+        Some(&e.viewer),
+        Some(fix.clone()),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{p}");
     let y = &p["years"][0];
-    assert_eq!((y["year"].as_u64(), y["lines_affected"].as_u64()), (Some(2022), Some(1)), "{p}");
-    assert_eq!((y["total"]["before_co2e_kg"].as_f64(), y["total"]["after_co2e_kg"].as_f64()), (Some(595.0), Some(1190.0)), "{p}");
+    assert_eq!(
+        (y["year"].as_u64(), y["lines_affected"].as_u64()),
+        (Some(2022), Some(1)),
+        "{p}"
+    );
+    assert_eq!(
+        (
+            y["total"]["before_co2e_kg"].as_f64(),
+            y["total"]["after_co2e_kg"].as_f64()
+        ),
+        (Some(595.0), Some(1190.0)),
+        "{p}"
+    );
     assert_eq!(p["cause"], "1 corrected line(s)");
     // Bad corrections are named by their JSON path; nothing to restate is refused.
-    let (s, v) = call(&e.router, "POST", "/api/v1/restatements/preview", Some(&e.viewer),
-        Some(json!({"transactions": [{"transaction_id": "t1", "date": "2022-13-01", "amount": 1}]}))).await;
-    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_corrections")), "{v}");
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/restatements/preview",
+        Some(&e.viewer),
+        Some(
+            json!({"transactions": [{"transaction_id": "t1", "date": "2022-13-01", "amount": 1}]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_corrections")),
+        "{v}"
+    );
     assert!(v.to_string().contains("transactions[0].date"), "{v}");
-    let (s, _) = call(&e.router, "POST", "/api/v1/restatements", Some(&e.admin), Some(json!({"reason": "nothing"}))).await;
+    let (s, _) = call(
+        &e.router,
+        "POST",
+        "/api/v1/restatements",
+        Some(&e.admin),
+        Some(json!({"reason": "nothing"})),
+    )
+    .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let mut apply = fix.clone();
     apply["reason"] = json!("invoice 4711 corrected");
-    let (s, _) = call(&e.router, "POST", "/api/v1/restatements", Some(&e.analyst), Some(apply.clone())).await;
+    let (s, _) = call(
+        &e.router,
+        "POST",
+        "/api/v1/restatements",
+        Some(&e.analyst),
+        Some(apply.clone()),
+    )
+    .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, v) = call(&e.router, "POST", "/api/v1/restatements", Some(&e.admin), Some(apply)).await;
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/restatements",
+        Some(&e.admin),
+        Some(apply),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["versions"], json!([{"year": 2022, "version": 2}]), "{v}");
-    let (_, v2) = call(&e.router, "GET", "/api/v1/periods/2022/versions/2", Some(&e.viewer), None).await;
+    let (_, v2) = call(
+        &e.router,
+        "GET",
+        "/api/v1/periods/2022/versions/2",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
     assert_eq!(v2["total_co2e_kg"].as_f64(), Some(1190.0), "{v2}");
-    let (_, v1) = call(&e.router, "GET", "/api/v1/periods/2022/versions/1", Some(&e.viewer), None).await;
+    let (_, v1) = call(
+        &e.router,
+        "GET",
+        "/api/v1/periods/2022/versions/1",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
     assert_eq!(v1["total_co2e_kg"].as_f64(), Some(595.0), "{v1}");
-    let (_, line) = call(&e.router, "GET", "/api/v1/transactions/t1", Some(&e.viewer), None).await;
+    let (_, line) = call(
+        &e.router,
+        "GET",
+        "/api/v1/transactions/t1",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
     assert_eq!(line["amount"].as_f64(), Some(2000.0), "{line}");
     // Its audit entry: the restatement, by the admin key, with the line's digest, attesting v2.
-    let (_, a) = call(&e.router, "GET", "/api/v1/audit?line=t1", Some(&e.viewer), None).await;
+    let (_, a) = call(
+        &e.router,
+        "GET",
+        "/api/v1/audit?line=t1",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
     let last = &a["data"][0];
-    assert_eq!((last["action"].as_str(), last["lines"].as_i64()), (Some("restatement.applied"), Some(1)), "{a}");
+    assert_eq!(
+        (last["action"].as_str(), last["lines"].as_i64()),
+        (Some("restatement.applied"), Some(1)),
+        "{a}"
+    );
     assert_eq!(last["seq"], v2["audit_seq"]);
     assert_eq!(last["hash"], v2["audit_hash"]);
 }

@@ -142,13 +142,22 @@ async fn a_revoked_key_is_refused_once_the_node_polls() {
     let key = blocking(|| {
         let db = e.store.connect().unwrap();
         let acme = db.require_org("acme").unwrap();
-        db.create_key(acme.id, vcci_store::model::keys::Role::Viewer, &vcci_store::Actor::system("test"))
-            .unwrap()
+        db.create_key(
+            acme.id,
+            vcci_store::model::keys::Role::Viewer,
+            &vcci_store::Actor::system("test"),
+        )
+        .unwrap()
     });
     let (s, _, _) = get(&e.router, "/api/v1/emissions/summary", Some(&key)).await;
     assert_eq!(s, StatusCode::OK);
     assert!(
-        blocking(|| e.store.connect().unwrap().revoke_key(&key, &vcci_store::Actor::system("test")).unwrap()),
+        blocking(|| e
+            .store
+            .connect()
+            .unwrap()
+            .revoke_key(&key, &vcci_store::Actor::system("test"))
+            .unwrap()),
         "revoked"
     );
     e.app.poll_generations().await.unwrap();
@@ -170,8 +179,13 @@ async fn a_settings_change_reaches_the_next_request_once_the_node_polls() {
             default_currency: vcci_core::Currency::parse("EUR").unwrap(),
             ..acme.clone()
         };
-        db.recalculate(vcci_core::catalog(), &acme, &eur, &vcci_store::Actor::system("test"))
-            .unwrap();
+        db.recalculate(
+            vcci_core::catalog(),
+            &acme,
+            &eur,
+            &vcci_store::Actor::system("test"),
+        )
+        .unwrap();
     });
     e.app.poll_generations().await.unwrap();
     let (_, _, after) = get(&e.router, "/api/v1/me", Some(&e.analyst)).await;

@@ -40,7 +40,14 @@ fn every_change_is_an_entry_and_the_chain_tells_tampering() {
     let mut db = t.store.connect().unwrap();
     let api = Actor::key(7, "analyst", Some("req-1".into()));
     let profiles = Default::default();
-    let p = prepare(vcci_core::catalog(), &org, line("a", "2023-03-01", 2000.0), &profiles, None).unwrap();
+    let p = prepare(
+        vcci_core::catalog(),
+        &org,
+        line("a", "2023-03-01", 2000.0),
+        &profiles,
+        None,
+    )
+    .unwrap();
     let a_after = p.hash;
     db.write_lines(org.id, &[p], &Vec::new(), &api).unwrap();
     assert!(db.delete_line(org.id, "c", &api).unwrap());
@@ -68,7 +75,10 @@ fn every_change_is_an_entry_and_the_chain_tells_tampering() {
         ]
     );
     // Newest first, seq 8 down to 1, each linked to the one before.
-    assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), (1..=8).rev().collect::<Vec<_>>());
+    assert_eq!(
+        entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=8).rev().collect::<Vec<_>>()
+    );
     for w in entries.windows(2) {
         assert_eq!(w[0].prev_hash, w[1].hash);
     }
@@ -79,11 +89,23 @@ fn every_change_is_an_entry_and_the_chain_tells_tampering() {
     assert_eq!((write.key_id, write.role.as_str()), (Some(7), "analyst"));
     assert_eq!(write.request_id.as_deref(), Some("req-1"));
     assert_eq!(write.actor, "key 7 (analyst)");
-    assert_eq!((write.detail["created"].as_u64(), write.detail["updated"].as_u64()), (Some(0), Some(1)));
-    assert_eq!(entries[1].detail["reason"], "a supplier invoice was corrected");
+    assert_eq!(
+        (
+            write.detail["created"].as_u64(),
+            write.detail["updated"].as_u64()
+        ),
+        (Some(0), Some(1))
+    );
+    assert_eq!(
+        entries[1].detail["reason"],
+        "a supplier invoice was corrected"
+    );
     // The version a close made names the entry that attests it.
     assert_eq!(v2.info.audit_seq, Some(8));
-    assert_eq!(v2.info.audit_hash.as_deref(), Some(entries[0].hash.as_str()));
+    assert_eq!(
+        v2.info.audit_hash.as_deref(),
+        Some(entries[0].hash.as_str())
+    );
     // Another organization's chain is its own.
     assert!(all(&db, other.id).is_empty());
 
@@ -91,18 +113,32 @@ fn every_change_is_an_entry_and_the_chain_tells_tampering() {
     // the import wrote); the delete removed c.
     let d = db.audit_line_digests(org.id, 1).unwrap().unwrap();
     assert_eq!(d.len(), 3);
-    assert!(d.iter().all(|x| x.change == LineChange::Created && x.before.is_none()));
+    assert!(
+        d.iter()
+            .all(|x| x.change == LineChange::Created && x.before.is_none())
+    );
     let a_created = d.iter().find(|x| x.id_hash == line_key("a")).unwrap();
     let up = &db.audit_line_digests(org.id, 2).unwrap().unwrap()[0];
-    assert_eq!((up.change, up.before, up.after), (LineChange::Updated, a_created.after, Some(a_after)));
+    assert_eq!(
+        (up.change, up.before, up.after),
+        (LineChange::Updated, a_created.after, Some(a_after))
+    );
     let del = &db.audit_line_digests(org.id, 3).unwrap().unwrap()[0];
-    assert_eq!((del.change, del.after, del.id_hash), (LineChange::Deleted, None, line_key("c")));
+    assert_eq!(
+        (del.change, del.after, del.id_hash),
+        (LineChange::Deleted, None, line_key("c"))
+    );
     // A line's history, newest first.
     let f = AuditFilter {
         line: Some("a".into()),
         ..Default::default()
     };
-    let h: Vec<i64> = db.audit_entries(org.id, &f, None, 10).unwrap().iter().map(|e| e.seq).collect();
+    let h: Vec<i64> = db
+        .audit_entries(org.id, &f, None, 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
     assert_eq!(h, [2, 1]);
     // Filters: a family of actions, a key, a cursor.
     let f = AuditFilter {
@@ -115,7 +151,9 @@ fn every_change_is_an_entry_and_the_chain_tells_tampering() {
         ..Default::default()
     };
     assert_eq!(db.audit_entries(org.id, &f, None, 10).unwrap().len(), 2);
-    let page = db.audit_entries(org.id, &AuditFilter::default(), Some(4), 2).unwrap();
+    let page = db
+        .audit_entries(org.id, &AuditFilter::default(), Some(4), 2)
+        .unwrap();
     assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 2]);
 
     let v = db.verify_audit(org.id).unwrap();
@@ -136,7 +174,11 @@ fn every_change_is_an_entry_and_the_chain_tells_tampering() {
     execute_sql(&db, &sql("UPDATE audit_log SET detail = '{\"reason\":\"a supplier invoice was corrected\"}' WHERE org_id = ORG AND seq = 7")).unwrap();
     assert_eq!(broken(&db), None);
     // A changed line digest of the import.
-    execute_sql(&db, &sql("UPDATE audit_line_digests SET digests = substr(digests, 1, 25) WHERE org_id = ORG")).unwrap();
+    execute_sql(
+        &db,
+        &sql("UPDATE audit_line_digests SET digests = substr(digests, 1, 25) WHERE org_id = ORG"),
+    )
+    .unwrap();
     let (seq, why) = broken(&db).unwrap();
     assert_eq!(seq, 1);
     assert!(why.contains("line digests"), "{why}");
@@ -145,9 +187,21 @@ fn every_change_is_an_entry_and_the_chain_tells_tampering() {
     let (db, org) = fresh_chain(&t2);
     let o = org.id.0;
     let sql = |s: &str| s.replace("ORG", &o.to_string());
-    execute_sql(&db, &sql("UPDATE audit_log SET seq = 100 WHERE org_id = ORG AND seq = 2")).unwrap();
-    execute_sql(&db, &sql("UPDATE audit_log SET seq = 2 WHERE org_id = ORG AND seq = 3")).unwrap();
-    execute_sql(&db, &sql("UPDATE audit_log SET seq = 3 WHERE org_id = ORG AND seq = 100")).unwrap();
+    execute_sql(
+        &db,
+        &sql("UPDATE audit_log SET seq = 100 WHERE org_id = ORG AND seq = 2"),
+    )
+    .unwrap();
+    execute_sql(
+        &db,
+        &sql("UPDATE audit_log SET seq = 2 WHERE org_id = ORG AND seq = 3"),
+    )
+    .unwrap();
+    execute_sql(
+        &db,
+        &sql("UPDATE audit_log SET seq = 3 WHERE org_id = ORG AND seq = 100"),
+    )
+    .unwrap();
     let v = db.verify_audit(org.id).unwrap().broken.unwrap();
     assert_eq!(v.seq, 2);
     assert!(v.reason.contains("reordered"), "{}", v.reason);
@@ -155,7 +209,11 @@ fn every_change_is_an_entry_and_the_chain_tells_tampering() {
     let t3 = store();
     let (db, org) = fresh_chain(&t3);
     let sql = |s: &str| s.replace("ORG", &org.id.0.to_string());
-    execute_sql(&db, &sql("DELETE FROM audit_log WHERE org_id = ORG AND seq = 2")).unwrap();
+    execute_sql(
+        &db,
+        &sql("DELETE FROM audit_log WHERE org_id = ORG AND seq = 2"),
+    )
+    .unwrap();
     let v = db.verify_audit(org.id).unwrap().broken.unwrap();
     assert_eq!(v.seq, 3);
     assert!(v.reason.contains("entry 2 is missing"), "{}", v.reason);
@@ -163,7 +221,11 @@ fn every_change_is_an_entry_and_the_chain_tells_tampering() {
     let t4 = store();
     let (db, org) = fresh_chain(&t4);
     let sql = |s: &str| s.replace("ORG", &org.id.0.to_string());
-    execute_sql(&db, &sql("DELETE FROM audit_log WHERE org_id = ORG AND seq = 4")).unwrap();
+    execute_sql(
+        &db,
+        &sql("DELETE FROM audit_log WHERE org_id = ORG AND seq = 4"),
+    )
+    .unwrap();
     let v = db.verify_audit(org.id).unwrap().broken.unwrap();
     assert_eq!(v.seq, 4);
     assert!(v.reason.contains("removed"), "{}", v.reason);
@@ -206,7 +268,10 @@ fn fresh_chain(t: &common::TestStore) -> (vcci_store::Db, vcci_store::Org) {
 fn settings_restatements_and_suppliers_are_entries_with_their_lines() {
     let t = store();
     let org = t.org("acme");
-    t.import_suppliers(&org, "supplier_id,name,intensity_kg_per_usd,intensity_year\nS,Supplier,0.5,2023\n");
+    t.import_suppliers(
+        &org,
+        "supplier_id,name,intensity_kg_per_usd,intensity_year\nS,Supplier,0.5,2023\n",
+    );
     let (r, _) = t.import(
         &org,
         "transaction_id,date,amount,currency,naics_code,supplier_id\na,2023-03-01,1000,USD,484121,S\nb,2024-03-01,1000,USD,484121,\n",
@@ -220,11 +285,17 @@ fn settings_restatements_and_suppliers_are_entries_with_their_lines() {
         epa_version: vcci_core::EpaVersion::V1_2,
         ..org.clone()
     };
-    let rc = db.recalculate(vcci_core::catalog(), &org, &v12, &cli).unwrap();
+    let rc = db
+        .recalculate(vcci_core::catalog(), &org, &v12, &cli)
+        .unwrap();
     assert_eq!(rc.changed, 1);
     let e = &all(&db, org.id)[0];
     assert_eq!((e.action.as_str(), e.lines), ("settings.changed", 1));
-    assert!(e.detail["cause"].as_str().unwrap().contains("1.2"), "{}", e.detail);
+    assert!(
+        e.detail["cause"].as_str().unwrap().contains("1.2"),
+        "{}",
+        e.detail
+    );
     assert_eq!(e.role, "cli");
     // A supplier's intensity changed: its line recalculated, in the same entry.
     let s = vcci_store::model::suppliers::Supplier::parse(&[
@@ -239,10 +310,15 @@ fn settings_restatements_and_suppliers_are_entries_with_their_lines() {
         None,
     ])
     .unwrap();
-    let up = db.upsert_suppliers(vcci_core::catalog(), &v12, &[s], &cli).unwrap();
+    let up = db
+        .upsert_suppliers(vcci_core::catalog(), &v12, &[s], &cli)
+        .unwrap();
     assert_eq!(up.recalculated, 1);
     let e = &all(&db, v12.id)[0];
-    assert_eq!((e.action.as_str(), e.subject.as_str(), e.lines), ("suppliers.upserted", "S", 1));
+    assert_eq!(
+        (e.action.as_str(), e.subject.as_str(), e.lines),
+        ("suppliers.upserted", "S", 1)
+    );
     assert_eq!(e.detail["suppliers"][0]["intensity"]["kg_per_usd"], 0.25);
     // A restatement of closed years: one entry, and a new version of each year it changes
     // (2024's spend line; 2023's line is calculated from supplier data), attested by it.
@@ -253,7 +329,14 @@ fn settings_restatements_and_suppliers_are_entries_with_their_lines() {
         ..v12.clone()
     };
     let made = db
-        .apply_restatement(vcci_core::catalog(), &v12, &v13, &Default::default(), "EPA v1.3 adopted", &cli)
+        .apply_restatement(
+            vcci_core::catalog(),
+            &v12,
+            &v13,
+            &Default::default(),
+            "EPA v1.3 adopted",
+            &cli,
+        )
         .unwrap();
     assert_eq!(made, [(2024, 2)]);
     let e = &all(&db, org.id)[0];

@@ -381,8 +381,14 @@ fn deleting_a_line_removes_its_contribution() {
     let org = t.org("acme");
     t.import(&org, "transaction_id,date,amount,naics_code\na,2022-01-01,1000,484121\nb,2022-01-01,1000,334111\n");
     let mut db = t.store.connect().unwrap();
-    assert!(db.delete_line(org.id, "a", &vcci_store::Actor::system("test")).unwrap());
-    assert!(!db.delete_line(org.id, "a", &vcci_store::Actor::system("test")).unwrap());
+    assert!(
+        db.delete_line(org.id, "a", &vcci_store::Actor::system("test"))
+            .unwrap()
+    );
+    assert!(
+        !db.delete_line(org.id, "a", &vcci_store::Actor::system("test"))
+            .unwrap()
+    );
     let s = db.summary(org.id, DateRange::default(), None).unwrap();
     close(s.total_co2e_kg, 58.0);
     assert_eq!(
@@ -514,7 +520,14 @@ fn recalculation_reproduces_stored_lines_and_follows_a_pinned_release() {
     t.import(&org, "transaction_id,date,amount,naics_code,supplier_name,category,price_basis\nx,2022-05-01,1000,484121,Named Only,9,producer\ny,2022-05-01,1000,484121,,,\n");
     let mut db = t.store.connect().unwrap();
     // Every stored line decodes back to the same line and result: nothing changes.
-    let r = db.recalculate(vcci_core::catalog(), &org, &org, &vcci_store::Actor::system("test")).unwrap();
+    let r = db
+        .recalculate(
+            vcci_core::catalog(),
+            &org,
+            &org,
+            &vcci_store::Actor::system("test"),
+        )
+        .unwrap();
     assert_eq!((r.changed, r.errors.len(), r.categories.len()), (0, 0, 0));
     // Pinning EPA v1.2 recalculates spend lines: 484121 is 1.115 kg/2021 USD there.
     let v12 = vcci_store::Org {
@@ -522,7 +535,12 @@ fn recalculation_reproduces_stored_lines_and_follows_a_pinned_release() {
         ..org.clone()
     };
     let r = db
-        .recalculate(vcci_core::catalog(), &org, &v12, &vcci_store::Actor::system("test"))
+        .recalculate(
+            vcci_core::catalog(),
+            &org,
+            &v12,
+            &vcci_store::Actor::system("test"),
+        )
         .unwrap();
     assert!(r.changed > 2000, "{}", r.changed);
     assert!(!r.categories.is_empty());
@@ -714,7 +732,14 @@ fn capex_and_energy_lines_survive_import_and_recalculation() {
     close(e1.emission.co2e_kg, 6_817.0);
     close(e1.emission.scope_1_2.unwrap().co2e_kg, 20_705.0);
     // Stored lines decode back to the same lines and results.
-    let rc = db.recalculate(vcci_core::catalog(), &org, &org, &vcci_store::Actor::system("test")).unwrap();
+    let rc = db
+        .recalculate(
+            vcci_core::catalog(),
+            &org,
+            &org,
+            &vcci_store::Actor::system("test"),
+        )
+        .unwrap();
     assert_eq!(
         (rc.changed, rc.errors.len(), rc.categories.len()),
         (0, 0, 0)
@@ -846,8 +871,14 @@ fn supplier_intensities_are_kept_per_year() {
     // 107,187.30 kg is the supplier's.
     let mut w = t.store.connect().unwrap();
     assert_eq!(
-        w.remove_supplier_intensity(vcci_core::catalog(), &org, "S", Some(2022), &vcci_store::Actor::system("test"))
-            .unwrap(),
+        w.remove_supplier_intensity(
+            vcci_core::catalog(),
+            &org,
+            "S",
+            Some(2022),
+            &vcci_store::Actor::system("test")
+        )
+        .unwrap(),
         Some(2)
     );
     let a = kg("a");
@@ -862,13 +893,25 @@ fn supplier_intensities_are_kept_per_year() {
     );
     assert!(a.fallbacks.iter().any(|f| f.code == "intensity_other_year"));
     assert_eq!(
-        w.remove_supplier_intensity(vcci_core::catalog(), &org, "S", Some(2022), &vcci_store::Actor::system("test"))
-            .unwrap(),
+        w.remove_supplier_intensity(
+            vcci_core::catalog(),
+            &org,
+            "S",
+            Some(2022),
+            &vcci_store::Actor::system("test")
+        )
+        .unwrap(),
         None
     );
     assert_eq!(
-        w.remove_supplier_intensity(vcci_core::catalog(), &org, "S", None, &vcci_store::Actor::system("test"))
-            .unwrap(),
+        w.remove_supplier_intensity(
+            vcci_core::catalog(),
+            &org,
+            "S",
+            None,
+            &vcci_store::Actor::system("test")
+        )
+        .unwrap(),
         None
     );
     t.assert_read_models(&org);

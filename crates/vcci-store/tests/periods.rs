@@ -41,7 +41,9 @@ fn a_closed_period_refuses_changes_and_keeps_the_valid_rest() {
     let before = db.inventory(org.id, year(2023)).unwrap();
     // 1,500 USD of 2023 × 292.655/304.702 × 0.595.
     close(before.total_co2e_kg, 1500.0 * 292.655 / 304.702 * 0.595);
-    let v = db.close_period(&org, 2023, &vcci_store::Actor::system("test")).unwrap();
+    let v = db
+        .close_period(&org, 2023, &vcci_store::Actor::system("test"))
+        .unwrap();
     assert_eq!((v.info.version, v.info.transaction_count), (1, 2));
     assert_eq!(v.info.total_co2e_kg, before.total_co2e_kg);
     assert_eq!(
@@ -101,14 +103,22 @@ fn a_closed_period_refuses_changes_and_keeps_the_valid_rest() {
         Err(StoreError::PeriodClosed { year, .. }) => assert_eq!(year, 2023),
         other => panic!("{other:?}"),
     }
-    assert!(db.delete_line(org.id, "e", &vcci_store::Actor::system("test")).unwrap());
+    assert!(
+        db.delete_line(org.id, "e", &vcci_store::Actor::system("test"))
+            .unwrap()
+    );
     // A recalculation (another EPA release) keeps 2023 as disclosed and reports its lines.
     let org12 = vcci_store::Org {
         epa_version: vcci_core::EpaVersion::V1_2,
         ..org.clone()
     };
     let rc = db
-        .recalculate(vcci_core::catalog(), &org, &org12, &vcci_store::Actor::system("test"))
+        .recalculate(
+            vcci_core::catalog(),
+            &org,
+            &org12,
+            &vcci_store::Actor::system("test"),
+        )
         .unwrap();
     let kept: Vec<&str> = rc
         .errors
@@ -133,15 +143,25 @@ fn a_closed_period_refuses_changes_and_keeps_the_valid_rest() {
         db.reopen_period(&org12, 2022, "x", &vcci_store::Actor::system("test")),
         Err(StoreError::NotFound(_))
     ));
-    db.reopen_period(&org12, 2023, "supplier invoice corrected", &vcci_store::Actor::system("test"))
-        .unwrap();
+    db.reopen_period(
+        &org12,
+        2023,
+        "supplier invoice corrected",
+        &vcci_store::Actor::system("test"),
+    )
+    .unwrap();
     let p2 = db.get_period(org.id, 2023).unwrap().unwrap();
     assert_eq!(
         (p2.status, p2.reopen_reason.as_deref()),
         ("open", Some("supplier invoice corrected"))
     );
-    assert!(db.delete_line(org.id, "a", &vcci_store::Actor::system("test")).unwrap());
-    let v2 = db.close_period(&org12, 2023, &vcci_store::Actor::system("test")).unwrap();
+    assert!(
+        db.delete_line(org.id, "a", &vcci_store::Actor::system("test"))
+            .unwrap()
+    );
+    let v2 = db
+        .close_period(&org12, 2023, &vcci_store::Actor::system("test"))
+        .unwrap();
     assert_eq!((v2.info.version, v2.info.transaction_count), (2, 1));
     let v1 = db.inventory_version(org.id, 2023, 1).unwrap().unwrap();
     assert_eq!(v1.info.total_co2e_kg, before.total_co2e_kg);
@@ -170,7 +190,8 @@ fn supplier_data_and_settings_that_would_change_a_closed_year_are_refused() {
     );
     assert_eq!(r.inserted, 3);
     let mut db = t.store.connect().unwrap();
-    db.close_period(&org, 2023, &vcci_store::Actor::system("test")).unwrap();
+    db.close_period(&org, 2023, &vcci_store::Actor::system("test"))
+        .unwrap();
     let s23 = db
         .get_line(org.id, "s23")
         .unwrap()
@@ -245,7 +266,13 @@ fn supplier_data_and_settings_that_would_change_a_closed_year_are_refused() {
     );
     // Removing the 2023 value would move s23 to the 2024 value: refused.
     assert!(matches!(
-        db.remove_supplier_intensity(vcci_core::catalog(), &org, "S", Some(2023), &vcci_store::Actor::system("test")),
+        db.remove_supplier_intensity(
+            vcci_core::catalog(),
+            &org,
+            "S",
+            Some(2023),
+            &vcci_store::Actor::system("test")
+        ),
         Err(StoreError::PeriodClosed { year: 2023, .. })
     ));
     // Pinning EPA v1.2 would not change s23 (the supplier's own data) but the settings
@@ -255,13 +282,19 @@ fn supplier_data_and_settings_that_would_change_a_closed_year_are_refused() {
     v12.epa_version = vcci_core::EpaVersion::V1_2;
     db.check_settings_change(vcci_core::catalog(), &org, &v12)
         .unwrap();
-    db.reopen_period(&org, 2023, "add a spend line", &vcci_store::Actor::system("test"))
-        .unwrap();
+    db.reopen_period(
+        &org,
+        2023,
+        "add a spend line",
+        &vcci_store::Actor::system("test"),
+    )
+    .unwrap();
     t.import(
         &org,
         "transaction_id,date,amount,currency,naics_code\nx23,2023-05-01,100,USD,484121\n",
     );
-    db.close_period(&org, 2023, &vcci_store::Actor::system("test")).unwrap();
+    db.close_period(&org, 2023, &vcci_store::Actor::system("test"))
+        .unwrap();
     match db.check_settings_change(vcci_core::catalog(), &org, &v12) {
         Err(StoreError::PeriodClosed {
             year: 2023,
@@ -301,8 +334,13 @@ fn a_restatement_preview_equals_a_recalculation_and_applying_it_makes_a_version(
         epa_version: vcci_core::EpaVersion::V1_2,
         ..old.clone()
     };
-    db.recalculate(vcci_core::catalog(), &old, &v12, &vcci_store::Actor::system("test"))
-        .unwrap();
+    db.recalculate(
+        vcci_core::catalog(),
+        &old,
+        &v12,
+        &vcci_store::Actor::system("test"),
+    )
+    .unwrap();
     let old = db.org_by_id(old.id).unwrap().unwrap();
     let new = t.org("new");
     for o in [&old, &new] {
@@ -311,7 +349,10 @@ fn a_restatement_preview_equals_a_recalculation_and_applying_it_makes_a_version(
         assert_eq!(r.rejected, 0, "{rejects}");
     }
     let v1: Vec<_> = [2023, 2024]
-        .map(|y| db.close_period(&old, y, &vcci_store::Actor::system("test")).unwrap())
+        .map(|y| {
+            db.close_period(&old, y, &vcci_store::Actor::system("test"))
+                .unwrap()
+        })
         .to_vec();
     let mut v13 = old.clone();
     v13.epa_version = vcci_core::EpaVersion::V1_3_0;
@@ -354,8 +395,15 @@ fn a_restatement_preview_equals_a_recalculation_and_applying_it_makes_a_version(
         );
     }
     assert!(
-        db.apply_restatement(vcci_core::catalog(), &old, &v13, &Default::default(), " ", &vcci_store::Actor::system("test"))
-            .is_err()
+        db.apply_restatement(
+            vcci_core::catalog(),
+            &old,
+            &v13,
+            &Default::default(),
+            " ",
+            &vcci_store::Actor::system("test")
+        )
+        .is_err()
     );
     let made = db
         .apply_restatement(
@@ -398,7 +446,10 @@ fn a_restatement_preview_equals_a_recalculation_and_applying_it_makes_a_version(
 fn corrected_supplier_data_and_lines_of_a_closed_year_are_restated() {
     let t = store();
     let org = t.org("acme");
-    t.import_suppliers(&org, "supplier_id,name,intensity_kg_per_usd,intensity_year\nS,Supplier,0.25,2023\n");
+    t.import_suppliers(
+        &org,
+        "supplier_id,name,intensity_kg_per_usd,intensity_year\nS,Supplier,0.25,2023\n",
+    );
     let (r, _) = t.import(
         &org,
         "transaction_id,date,amount,currency,naics_code,supplier_id\na,2023-03-01,1000,USD,484121,S\nb,2023-05-01,1000,USD,484121,\nc,2024-01-01,10,USD,484121,\n",
@@ -413,7 +464,15 @@ fn corrected_supplier_data_and_lines_of_a_closed_year_are_restated() {
     close(v1.info.total_co2e_kg, 250.0 + b);
     // The supplier's 2023 value was wrong (0.30) and line a's amount too (2,000 USD).
     let s = vcci_store::model::suppliers::Supplier::parse(&[
-        Some("S"), Some("Supplier"), None, None, Some("0.30"), Some("2023"), None, None, None,
+        Some("S"),
+        Some("Supplier"),
+        None,
+        None,
+        Some("0.30"),
+        Some("2023"),
+        None,
+        None,
+        None,
     ])
     .unwrap();
     let mut a = vcci_core::Line {
@@ -430,20 +489,41 @@ fn corrected_supplier_data_and_lines_of_a_closed_year_are_restated() {
         lines: vec![a.clone()],
     };
     // Refused as plain writes (the year is closed) ...
-    let p = db.restatement_preview(vcci_core::catalog(), &org, &org, &c).unwrap();
+    let p = db
+        .restatement_preview(vcci_core::catalog(), &org, &org, &c)
+        .unwrap();
     assert_eq!(p.years.len(), 1);
     let y = &p.years[0];
     assert_eq!((y.year, y.version, y.lines_affected), (2023, 1, 1));
     close(y.total.before_co2e_kg.unwrap(), 250.0 + b);
     close(y.total.after_co2e_kg.unwrap(), 600.0 + b);
     assert!(y.significant);
-    assert!(p.cause.contains("corrected data of 1 supplier(s): S") && p.cause.contains("1 corrected line(s)"), "{}", p.cause);
+    assert!(
+        p.cause.contains("corrected data of 1 supplier(s): S")
+            && p.cause.contains("1 corrected line(s)"),
+        "{}",
+        p.cause
+    );
     // ... the preview changed nothing.
-    close(db.inventory_version(org.id, 2023, 1).unwrap().unwrap().info.total_co2e_kg, 250.0 + b);
+    close(
+        db.inventory_version(org.id, 2023, 1)
+            .unwrap()
+            .unwrap()
+            .info
+            .total_co2e_kg,
+        250.0 + b,
+    );
     let live = |db: &vcci_store::Db| db.summary(org.id, year(2023), None).unwrap().total_co2e_kg;
     close(live(&db), 250.0 + b);
     let made = db
-        .apply_restatement(vcci_core::catalog(), &org, &org, &c, "supplier invoice corrected", &admin)
+        .apply_restatement(
+            vcci_core::catalog(),
+            &org,
+            &org,
+            &c,
+            "supplier invoice corrected",
+            &admin,
+        )
         .unwrap();
     assert_eq!(made, [(2023, 2)]);
     // The restated figures are the preview's, live and in version 2; version 1 unchanged.
@@ -453,17 +533,48 @@ fn corrected_supplier_data_and_lines_of_a_closed_year_are_restated() {
         vcci_store::codec::kg_to_mg(v2.info.total_co2e_kg),
         vcci_store::codec::kg_to_mg(y.total.after_co2e_kg.unwrap())
     );
-    assert!(v2.info.reason.starts_with("restatement: supplier invoice corrected (corrected data"), "{}", v2.info.reason);
-    close(db.inventory_version(org.id, 2023, 1).unwrap().unwrap().info.total_co2e_kg, 250.0 + b);
+    assert!(
+        v2.info
+            .reason
+            .starts_with("restatement: supplier invoice corrected (corrected data"),
+        "{}",
+        v2.info.reason
+    );
+    close(
+        db.inventory_version(org.id, 2023, 1)
+            .unwrap()
+            .unwrap()
+            .info
+            .total_co2e_kg,
+        250.0 + b,
+    );
     assert_eq!(db.list_periods(org.id).unwrap()[0].status, "closed");
-    assert_eq!(db.supplier_intensities(org.id, "S").unwrap().unwrap()[0].kg_per_usd, 0.30);
+    assert_eq!(
+        db.supplier_intensities(org.id, "S").unwrap().unwrap()[0].kg_per_usd,
+        0.30
+    );
     // A line moved out of the closed year by a correction: the year loses it.
     a.date = vcci_core::Date::parse("2024-02-01").ok();
-    let c = vcci_store::write::Correction { suppliers: vec![], lines: vec![a] };
-    let p = db.restatement_preview(vcci_core::catalog(), &org, &org, &c).unwrap();
+    let c = vcci_store::write::Correction {
+        suppliers: vec![],
+        lines: vec![a],
+    };
+    let p = db
+        .restatement_preview(vcci_core::catalog(), &org, &org, &c)
+        .unwrap();
     close(p.years[0].total.after_co2e_kg.unwrap(), b);
     assert_eq!(p.years[0].lines_affected, 1);
     // Nothing to restate is refused.
-    assert!(db.apply_restatement(vcci_core::catalog(), &org, &org, &Default::default(), "x", &admin).is_err());
+    assert!(
+        db.apply_restatement(
+            vcci_core::catalog(),
+            &org,
+            &org,
+            &Default::default(),
+            "x",
+            &admin
+        )
+        .is_err()
+    );
     assert!(db.verify_audit(org.id).unwrap().broken.is_none());
 }

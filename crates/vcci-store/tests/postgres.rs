@@ -101,7 +101,10 @@ a,2023-05-01,100,484121
     assert_eq!(db.line_count(org.id).unwrap(), 3);
     // Deleting removes the line and its key.
     let mut db = db;
-    assert!(db.delete_line(org.id, "a", &vcci_store::Actor::system("test")).unwrap());
+    assert!(
+        db.delete_line(org.id, "a", &vcci_store::Actor::system("test"))
+            .unwrap()
+    );
     assert!(db.get_line(org.id, "a").unwrap().is_none());
     assert_eq!(
         count(
@@ -503,7 +506,10 @@ fn a_first_load_builds_its_partitions_apart_and_attaches_them() {
         "transaction_id,date,amount,naics_code\nx,2022-06-01,1,484121\n",
     );
     let mut db = t.store.connect().unwrap();
-    assert!(db.delete_line(other.id, "x", &vcci_store::Actor::system("test")).unwrap());
+    assert!(
+        db.delete_line(other.id, "x", &vcci_store::Actor::system("test"))
+            .unwrap()
+    );
     let (r, _) = t.import_with(&other, year_lines(0, 300).as_bytes(), &bulk());
     assert_eq!(r.unwrap().inserted, 300);
     let p2023 = format!("transactions_o{}_y2023", other.id.0);

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{close, store};
-use vcci_store::model::reporting::{Denominator, ReportingSettings};
+use vcci_store::model::reporting::{Denominator, ReportingSettings, TargetSpec};
 
 #[test]
 fn years_compare_by_category_and_targets_follow_the_linear_path() {
@@ -31,7 +31,8 @@ fn years_compare_by_category_and_targets_follow_the_linear_path() {
         &vcci_store::Actor::system("test"),
     )
     .unwrap();
-    db.close_period(&org, 2023, &vcci_store::Actor::system("test")).unwrap();
+    db.close_period(&org, 2023, &vcci_store::Actor::system("test"))
+        .unwrap();
     let c = db.compare_years(org.id, 2024, None).unwrap();
     assert_eq!((c.previous_year, c.base_year), (2023, Some(2022)));
     assert_eq!(c.sources[&2023], "version 1");
@@ -97,7 +98,17 @@ fn years_compare_by_category_and_targets_follow_the_linear_path() {
 
     // A target: category 4 down 40 % from 2022 by 2026. Path in 2024: 595 − 238 × 2/4 = 476.
     let target = db
-        .add_target(org.id, "freight -40%", &[4], 2022, 2026, 40.0, &vcci_store::Actor::system("test"))
+        .add_target(
+            org.id,
+            &TargetSpec {
+                name: "freight -40%",
+                categories: &[4],
+                base_year: 2022,
+                target_year: 2026,
+                reduction_pct: 40.0,
+            },
+            &vcci_store::Actor::system("test"),
+        )
         .unwrap();
     assert_eq!(target.categories, [4]);
     let p = &db.target_progress(org.id, 2024).unwrap()[0];
@@ -118,6 +129,19 @@ fn years_compare_by_category_and_targets_follow_the_linear_path() {
         (vec![], 2026, 2022, 10.0),
         (vec![], 2022, 2026, 0.0),
     ] {
-        assert!(db.add_target(org.id, "x", &cats, b, tg, pct, &vcci_store::Actor::system("test")).is_err());
+        assert!(
+            db.add_target(
+                org.id,
+                &TargetSpec {
+                    name: "x",
+                    categories: &cats,
+                    base_year: b,
+                    target_year: tg,
+                    reduction_pct: pct,
+                },
+                &vcci_store::Actor::system("test"),
+            )
+            .is_err()
+        );
     }
 }

@@ -657,7 +657,14 @@ fn calculate_cmd(sa: &StoreArgs, a: CalculateArgs) -> Result<()> {
         return Ok(());
     }
     if let Some(reason) = &a.restate {
-        let made = db.apply_restatement(catalog(), &before, &org, &corrections, reason, &Actor::cli())?;
+        let made = db.apply_restatement(
+            catalog(),
+            &before,
+            &org,
+            &corrections,
+            reason,
+            &Actor::cli(),
+        )?;
         println!(
             "Restated '{}' ({}): {}",
             org.name,
@@ -888,8 +895,6 @@ fn factors_show(a: FactorShowArgs) -> Result<()> {
     Ok(())
 }
 
-/// Who made a change from the command line.
-
 fn audit_cmd(sa: &StoreArgs, a: AuditArgs) -> Result<()> {
     let store = open_store(sa)?;
     let db = store.connect()?;
@@ -953,7 +958,10 @@ fn audit_cmd(sa: &StoreArgs, a: AuditArgs) -> Result<()> {
     for e in &entries {
         let mut detail = e.detail.to_string();
         if detail.len() > 80 && matches!(l.format, Format::Table) {
-            let cut = (0..=77).rev().find(|i| detail.is_char_boundary(*i)).unwrap_or(0);
+            let cut = (0..=77)
+                .rev()
+                .find(|i| detail.is_char_boundary(*i))
+                .unwrap_or(0);
             detail = format!("{}...", &detail[..cut]);
         }
         t.row(vec![
@@ -1153,11 +1161,13 @@ fn target_cmd(sa: &StoreArgs, c: TargetCommand) -> Result<()> {
             let org = db.require_org(&a.org)?;
             let t = db.add_target(
                 org.id,
-                &a.name,
-                &a.categories,
-                a.base_year,
-                a.target_year,
-                a.reduction_pct,
+                &vcci_store::model::reporting::TargetSpec {
+                    name: &a.name,
+                    categories: &a.categories,
+                    base_year: a.base_year,
+                    target_year: a.target_year,
+                    reduction_pct: a.reduction_pct,
+                },
                 &Actor::cli(),
             )?;
             println!(

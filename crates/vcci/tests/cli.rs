@@ -814,7 +814,10 @@ fn periods_are_closed_listed_shown_and_reopened() {
         (Some("open"), Some("pin EPA v1.2"))
     );
     assert!(
-        p["reopened_by"].as_str().unwrap().starts_with("command line ("),
+        p["reopened_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("command line ("),
         "{p}"
     );
 }
@@ -828,22 +831,47 @@ fn the_audit_log_is_listed_and_its_chain_verified_from_the_command_line() {
         "transaction_id,date,amount,currency,naics_code\na,2023-03-01,1000,USD,484121\nb,2024-03-01,1000,USD,484121\n",
     )
     .unwrap();
-    ok(&vcci(dir.path(), &["import", csv.to_str().unwrap(), "--org", "o", "-q"]));
-    ok(&vcci(dir.path(), &["period", "close", "--org", "o", "2023"]));
     ok(&vcci(
         dir.path(),
-        &["period", "reopen", "--org", "o", "2023", "--reason", "late invoice"],
+        &["import", csv.to_str().unwrap(), "--org", "o", "-q"],
+    ));
+    ok(&vcci(
+        dir.path(),
+        &["period", "close", "--org", "o", "2023"],
+    ));
+    ok(&vcci(
+        dir.path(),
+        &[
+            "period",
+            "reopen",
+            "--org",
+            "o",
+            "2023",
+            "--reason",
+            "late invoice",
+        ],
     ));
     let list = ok(&vcci(dir.path(), &["audit", "--org", "o"]));
     let rows: Vec<&str> = list.lines().skip(2).collect();
     assert_eq!(rows.len(), 3, "{list}");
-    assert!(rows[0].contains("period.reopened") && rows[0].contains("late invoice"), "{list}");
-    assert!(rows[2].contains("import") && rows[2].contains("command line ("), "{list}");
-    let json: serde_json::Value =
-        serde_json::from_str(&ok(&vcci(dir.path(), &["audit", "--org", "o", "--line", "a", "--format", "json"])))
-            .unwrap();
+    assert!(
+        rows[0].contains("period.reopened") && rows[0].contains("late invoice"),
+        "{list}"
+    );
+    assert!(
+        rows[2].contains("import") && rows[2].contains("command line ("),
+        "{list}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&ok(&vcci(
+        dir.path(),
+        &["audit", "--org", "o", "--line", "a", "--format", "json"],
+    )))
+    .unwrap();
     assert_eq!(json.as_array().unwrap().len(), 1, "{json}");
-    assert_eq!((json[0]["action"].as_str(), json[0]["lines"].as_i64()), (Some("import"), Some(2)));
+    assert_eq!(
+        (json[0]["action"].as_str(), json[0]["lines"].as_i64()),
+        (Some("import"), Some(2))
+    );
     let out = ok(&vcci(dir.path(), &["audit", "verify", "--org", "o"]));
     assert!(out.contains("3 entries covering 2 line changes"), "{out}");
     assert!(out.contains("The chain is intact."), "{out}");
@@ -860,7 +888,10 @@ fn the_audit_log_is_listed_and_its_chain_verified_from_the_command_line() {
     let o = vcci(dir.path(), &["audit", "verify", "--org", "o"]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("the chain is broken at entry 3: its hash does not match its content"), "{err}");
+    assert!(
+        err.contains("the chain is broken at entry 3: its hash does not match its content"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -958,8 +989,14 @@ fn corrected_data_of_a_closed_year_is_restated_from_the_command_line() {
         "transaction_id,date,amount,currency,naics_code\na,2023-03-01,1000,USD,484121\n",
     )
     .unwrap();
-    ok(&vcci(dir.path(), &["import", csv.to_str().unwrap(), "--org", "o", "-q"]));
-    ok(&vcci(dir.path(), &["period", "close", "--org", "o", "2023"]));
+    ok(&vcci(
+        dir.path(),
+        &["import", csv.to_str().unwrap(), "--org", "o", "-q"],
+    ));
+    ok(&vcci(
+        dir.path(),
+        &["period", "close", "--org", "o", "2023"],
+    ));
     let fix = dir.path().join("fix.json");
     std::fs::write(
         &fix,
@@ -971,31 +1008,80 @@ fn corrected_data_of_a_closed_year_is_restated_from_the_command_line() {
     let kg = |usd: f64| usd * 292.655 / 304.702 * 0.595;
     let p: serde_json::Value = serde_json::from_str(&ok(&vcci(
         dir.path(),
-        &["calculate", "--org", "o", "--corrections", fix, "--preview", "--format", "json"],
+        &[
+            "calculate",
+            "--org",
+            "o",
+            "--corrections",
+            fix,
+            "--preview",
+            "--format",
+            "json",
+        ],
     )))
     .unwrap();
     let t = &p["years"][0]["total"];
-    assert!((t["before_co2e_kg"].as_f64().unwrap() - kg(1000.0)).abs() < 1e-6, "{p}");
-    assert!((t["after_co2e_kg"].as_f64().unwrap() - kg(3000.0)).abs() < 1e-6, "{p}");
+    assert!(
+        (t["before_co2e_kg"].as_f64().unwrap() - kg(1000.0)).abs() < 1e-6,
+        "{p}"
+    );
+    assert!(
+        (t["after_co2e_kg"].as_f64().unwrap() - kg(3000.0)).abs() < 1e-6,
+        "{p}"
+    );
     let out = ok(&vcci(
         dir.path(),
-        &["calculate", "--org", "o", "--corrections", fix, "--restate", "invoice corrected"],
+        &[
+            "calculate",
+            "--org",
+            "o",
+            "--corrections",
+            fix,
+            "--restate",
+            "invoice corrected",
+        ],
     ));
-    assert!(out.contains("1 corrected line(s)") && out.contains("2023 is now version 2"), "{out}");
+    assert!(
+        out.contains("1 corrected line(s)") && out.contains("2023 is now version 2"),
+        "{out}"
+    );
     let audit: serde_json::Value = serde_json::from_str(&ok(&vcci(
         dir.path(),
-        &["audit", "--org", "o", "--action", "restatement.applied", "--format", "json"],
+        &[
+            "audit",
+            "--org",
+            "o",
+            "--action",
+            "restatement.applied",
+            "--format",
+            "json",
+        ],
     )))
     .unwrap();
     assert_eq!(audit[0]["detail"]["reason"], "invoice corrected", "{audit}");
     assert_eq!(audit[0]["lines"], 1, "{audit}");
     // A bad correction is named by its path.
-    std::fs::write(dir.path().join("bad.json"), r#"{"transactions": [{"transaction_id": "a", "date": "2023-02-30", "amount": 1}]}"#).unwrap();
+    std::fs::write(
+        dir.path().join("bad.json"),
+        r#"{"transactions": [{"transaction_id": "a", "date": "2023-02-30", "amount": 1}]}"#,
+    )
+    .unwrap();
     let bad = dir.path().join("bad.json");
     let o = vcci(
         dir.path(),
-        &["calculate", "--org", "o", "--corrections", bad.to_str().unwrap(), "--preview"],
+        &[
+            "calculate",
+            "--org",
+            "o",
+            "--corrections",
+            bad.to_str().unwrap(),
+            "--preview",
+        ],
     );
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("transactions[0].date"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("transactions[0].date"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }

@@ -303,13 +303,24 @@ fn a_node_killed_mid_import_is_finished_by_another_without_loss_or_duplicates() 
     let runs = l["data"].as_array().unwrap();
     assert_eq!(runs.len(), 2, "{l}");
     assert_eq!(
-        (runs[1]["detail"]["status"].as_str(), runs[1]["actor"].as_str(), runs[1]["lines"].as_i64()),
+        (
+            runs[1]["detail"]["status"].as_str(),
+            runs[1]["actor"].as_str(),
+            runs[1]["lines"].as_i64()
+        ),
         (Some("interrupted"), Some("job recovery"), Some(committed)),
         "{l}"
     );
     assert_eq!(runs[0]["detail"]["status"], "succeeded", "{l}");
-    assert_eq!(runs[0]["lines"].as_i64().unwrap() + committed, n as i64, "{l}");
-    assert!(runs[0]["actor"].as_str().unwrap().ends_with("(admin)"), "{l}");
+    assert_eq!(
+        runs[0]["lines"].as_i64().unwrap() + committed,
+        n as i64,
+        "{l}"
+    );
+    assert!(
+        runs[0]["actor"].as_str().unwrap().ends_with("(admin)"),
+        "{l}"
+    );
 }
 
 #[test]

@@ -57,9 +57,8 @@ fn time_bound(name: &str, v: Option<String>) -> Result<Option<String>, ApiError>
     let Some(v) = v.filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
-    let date_ok = v.len() >= 10
-        && v.is_char_boundary(10)
-        && vcci_core::Date::parse(&v[..10]).is_ok();
+    let date_ok =
+        v.len() >= 10 && v.is_char_boundary(10) && vcci_core::Date::parse(&v[..10]).is_ok();
     let rest_ok = v.len() <= 35
         && v[10.min(v.len())..]
             .bytes()
@@ -113,7 +112,10 @@ async fn list_audit(
     let page = list::paged(
         rows,
         limit,
-        |e| app.cursors().sign(CURSOR_KIND, org.0, &[&e.seq.to_string()]),
+        |e| {
+            app.cursors()
+                .sign(CURSOR_KIND, org.0, &[&e.seq.to_string()])
+        },
         Ok,
     )?;
     Ok(Json(page))

@@ -206,9 +206,8 @@ pub fn corrections_from_json(v: Value) -> Result<Correction, ApiError> {
         #[serde(default)]
         transactions: Vec<Value>,
     }
-    let p: Parts = serde_json::from_value(v).map_err(|e| {
-        ApiError::bad_request("invalid_body", format!("corrections: {e}"))
-    })?;
+    let p: Parts = serde_json::from_value(v)
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("corrections: {e}")))?;
     correction_of(&RestateBody {
         epa_version: None,
         default_currency: None,
@@ -233,13 +232,17 @@ fn correction_of(b: &RestateBody) -> Result<Correction, ApiError> {
     for (i, v) in b.suppliers.iter().enumerate() {
         match super::suppliers::parse_supplier(v) {
             Ok(s) => c.suppliers.push(s),
-            Err(e) => details.push(json!({"index": i, "error": line_error_json(&format!("suppliers[{i}]"), &e)})),
+            Err(e) => details.push(
+                json!({"index": i, "error": line_error_json(&format!("suppliers[{i}]"), &e)}),
+            ),
         }
     }
     for (i, v) in b.transactions.iter().enumerate() {
         match crate::input::parse_line(v, true) {
             Ok(l) => c.lines.push(l),
-            Err(e) => details.push(json!({"index": i, "error": line_error_json(&format!("transactions[{i}]"), &e)})),
+            Err(e) => details.push(
+                json!({"index": i, "error": line_error_json(&format!("transactions[{i}]"), &e)}),
+            ),
         }
     }
     if details.is_empty() {
@@ -314,7 +317,10 @@ async fn apply_restatement(
             let reason = body.reason.clone().unwrap_or_default();
             let made =
                 db.apply_restatement(vcci_core::catalog(), &before, &after, &c, &reason, &by)?;
-            Ok((vcci_store::write::restatement_cause(&before, &after, &c), made))
+            Ok((
+                vcci_store::write::restatement_cause(&before, &after, &c),
+                made,
+            ))
         })
         .await?;
     // The organization's settings changed: this node's verified keys carry the old ones

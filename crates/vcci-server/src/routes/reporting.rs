@@ -230,11 +230,13 @@ async fn add_target(
         .db_write(org, move |db| {
             db.add_target(
                 org,
-                &b.name,
-                &b.categories,
-                b.base_year,
-                b.target_year,
-                b.reduction_pct,
+                &vcci_store::model::reporting::TargetSpec {
+                    name: &b.name,
+                    categories: &b.categories,
+                    base_year: b.base_year,
+                    target_year: b.target_year,
+                    reduction_pct: b.reduction_pct,
+                },
                 &by,
             )
         })

@@ -203,7 +203,9 @@ async fn upsert_suppliers(
     let org = caller.org.clone();
     let by = caller.actor();
     let done = app
-        .db_write(org.id, move |db| db.upsert_suppliers(catalog(), &org, &ok, &by))
+        .db_write(org.id, move |db| {
+            db.upsert_suppliers(catalog(), &org, &ok, &by)
+        })
         .await?;
     // Suppliers whose change would alter a closed period: refused, the rest kept.
     let rejected: Vec<Value> = done

@@ -239,7 +239,9 @@ async fn upsert_lines(
             ),
         ));
     }
-    let rx = app.group_commit.push(caller.org.clone(), caller.actor(), body.transactions);
+    let rx = app
+        .group_commit
+        .push(caller.org.clone(), caller.actor(), body.transactions);
     // Group commit: whoever gets the write turn writes every request queued by then in one
     // transaction; requests already written by an earlier turn just collect their answer.
     // A task of its own, so that a client going away cannot stop it half-way.

@@ -111,10 +111,14 @@ fn seed(store: &Store) -> (String, String, String, String) {
     )
     .unwrap();
     (
-        db.create_key(acme.id, Role::Admin, &vcci_store::Actor::system("test")).unwrap(),
-        db.create_key(acme.id, Role::Viewer, &vcci_store::Actor::system("test")).unwrap(),
-        db.create_key(acme.id, Role::Analyst, &vcci_store::Actor::system("test")).unwrap(),
-        db.create_key(other.id, Role::Admin, &vcci_store::Actor::system("test")).unwrap(),
+        db.create_key(acme.id, Role::Admin, &vcci_store::Actor::system("test"))
+            .unwrap(),
+        db.create_key(acme.id, Role::Viewer, &vcci_store::Actor::system("test"))
+            .unwrap(),
+        db.create_key(acme.id, Role::Analyst, &vcci_store::Actor::system("test"))
+            .unwrap(),
+        db.create_key(other.id, Role::Admin, &vcci_store::Actor::system("test"))
+            .unwrap(),
     )
 }
 

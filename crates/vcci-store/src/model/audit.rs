@@ -47,11 +47,15 @@ impl Actor {
         }
     }
 
-    /// The command line, run by the operating-system user of `USER` (or `LOGNAME`).
+    /// The command line, run by the operating-system user of `USER` (or `LOGNAME`, or the
+    /// process's uid as `/etc/passwd` names it).
     pub fn cli() -> Actor {
         let user = std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "unknown user".into());
+            .ok()
+            .filter(|u| !u.is_empty())
+            .or_else(os_user)
+            .unwrap_or_else(|| "unknown user".into());
         Actor {
             key_id: None,
             role: "cli".into(),
@@ -69,6 +73,25 @@ impl Actor {
             request_id: None,
         }
     }
+}
+
+/// The name of the process's real uid (Linux: `/proc/self/status`, then `/etc/passwd`), or
+/// `uid N` when it has none.
+fn os_user() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_owned();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)? == uid).then(|| name.to_owned())
+    });
+    Some(name.unwrap_or(format!("uid {uid}")))
 }
 
 /// What happened to a line.
@@ -177,7 +200,10 @@ pub(crate) enum Lines<'a> {
     /// Kept in the entry.
     Inline(&'a LineDigests),
     /// An import's, kept in `audit_line_digests`: their number and SHA-256.
-    Import { count: u64, sha256: [u8; 32] },
+    Import {
+        count: u64,
+        sha256: [u8; 32],
+    },
 }
 
 /// A change to append.
@@ -192,7 +218,11 @@ pub(crate) struct Change<'a> {
 }
 
 impl<'a> Change<'a> {
-    pub fn new(action: &'static str, subject: impl Into<String>, detail: serde_json::Value) -> Self {
+    pub fn new(
+        action: &'static str,
+        subject: impl Into<String>,
+        detail: serde_json::Value,
+    ) -> Self {
         Change {
             action,
             subject: subject.into(),
@@ -519,7 +549,13 @@ impl Db {
         let Some((action, subject, inline)) = self.conn.query_opt(
             "SELECT action, subject, digests FROM audit_log WHERE org_id = ?1 AND seq = ?2",
             args![org.0, seq],
-            |r| Ok((r.string(0)?, r.string(1)?, r.opt_blob(2)?.map(<[u8]>::to_vec))),
+            |r| {
+                Ok((
+                    r.string(0)?,
+                    r.string(1)?,
+                    r.opt_blob(2)?.map(<[u8]>::to_vec),
+                ))
+            },
         )?
         else {
             return Ok(None);
@@ -578,7 +614,10 @@ impl Db {
                 if v.broken.is_none()
                     && let Some(why) = self.check_entry(org, &e, &prev, expected)?
                 {
-                    v.broken = Some(BrokenEntry { seq: e.seq, reason: why });
+                    v.broken = Some(BrokenEntry {
+                        seq: e.seq,
+                        reason: why,
+                    });
                 }
                 v.entries += 1;
                 v.lines += e.lines as u64;
@@ -668,7 +707,8 @@ impl Db {
             Some((n, sha)) => n == e.lines && recorded == Some(&sha[..]),
             None => e.lines == 0 && recorded.is_none(),
         };
-        Ok((!ok).then(|| "its line digests do not match what it recorded: they were changed".into()))
+        Ok((!ok)
+            .then(|| "its line digests do not match what it recorded: they were changed".into()))
     }
 }
 
@@ -803,7 +843,11 @@ pub(crate) fn key_change(
         tx,
         org,
         actor,
-        Change::new(action, key_id.to_string(), serde_json::json!({"key_id": key_id, "role": role})),
+        Change::new(
+            action,
+            key_id.to_string(),
+            serde_json::json!({"key_id": key_id, "role": role}),
+        ),
     )
     .map(|_| ())
 }

@@ -327,7 +327,13 @@ impl Db {
                     "UPDATE imports SET status = 'failed', finished_at = ?2 WHERE id = ?1",
                     args![import_id, &now_rfc3339()],
                 )?;
-                seal(&tx, org, import_id, "interrupted", &Actor::system("job recovery"))?;
+                seal(
+                    &tx,
+                    org,
+                    import_id,
+                    "interrupted",
+                    &Actor::system("job recovery"),
+                )?;
             }
         }
         let (failed, requeued) = (failed.len(), requeued.len());

@@ -176,6 +176,17 @@ fn year_u16(r: &Row<'_>, i: usize) -> Result<u16> {
     u16::try_from(r.i64(i)?).map_err(|_| StoreError::corrupt("a year is out of range"))
 }
 
+/// A reduction target to record: `reduction_pct` % less than the base year's emissions of
+/// `categories` (all when empty) by the target year.
+#[derive(Clone, Copy, Debug)]
+pub struct TargetSpec<'a> {
+    pub name: &'a str,
+    pub categories: &'a [u8],
+    pub base_year: u16,
+    pub target_year: u16,
+    pub reduction_pct: f64,
+}
+
 impl Db {
     pub fn reporting_settings(&self, org: OrgId) -> Result<ReportingSettings> {
         Ok(self
@@ -229,7 +240,12 @@ impl Db {
         )?;
         bump_generation(&tx, org)?;
         let detail = serde_json::json!({"base_year": s.base_year, "significance_threshold": t});
-        audit::append(&tx, org, actor, Change::new("reporting.settings_changed", "", detail))?;
+        audit::append(
+            &tx,
+            org,
+            actor,
+            Change::new("reporting.settings_changed", "", detail),
+        )?;
         tx.commit()
     }
 
@@ -259,8 +275,14 @@ impl Db {
             args![org.0, name, d.year, d.value, d.unit.as_str()],
         )?;
         bump_generation(&tx, org)?;
-        let detail = serde_json::json!({"name": name, "year": d.year, "value": d.value, "unit": d.unit});
-        audit::append(&tx, org, actor, Change::new("denominator.set", name, detail))?;
+        let detail =
+            serde_json::json!({"name": name, "year": d.year, "value": d.value, "unit": d.unit});
+        audit::append(
+            &tx,
+            org,
+            actor,
+            Change::new("denominator.set", name, detail),
+        )?;
         tx.commit()
     }
 
@@ -281,16 +303,14 @@ impl Db {
     }
 
     /// Records a target; returns it with its id.
-    pub fn add_target(
-        &mut self,
-        org: OrgId,
-        name: &str,
-        categories: &[u8],
-        base_year: u16,
-        target_year: u16,
-        reduction_pct: f64,
-        actor: &Actor,
-    ) -> Result<Target> {
+    pub fn add_target(&mut self, org: OrgId, t: &TargetSpec<'_>, actor: &Actor) -> Result<Target> {
+        let TargetSpec {
+            name,
+            categories,
+            base_year,
+            target_year,
+            reduction_pct,
+        } = *t;
         check_year("base_year", base_year)?;
         check_year("target_year", target_year)?;
         if target_year <= base_year {
@@ -336,7 +356,12 @@ impl Db {
         bump_generation(&tx, org)?;
         let detail = serde_json::json!({"id": id, "name": name, "categories": cats,
             "base_year": base_year, "target_year": target_year, "reduction_pct": reduction_pct});
-        audit::append(&tx, org, actor, Change::new("target.added", id.to_string(), detail))?;
+        audit::append(
+            &tx,
+            org,
+            actor,
+            Change::new("target.added", id.to_string(), detail),
+        )?;
         tx.commit()?;
         Ok(Target {
             id,

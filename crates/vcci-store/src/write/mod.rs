@@ -34,10 +34,9 @@ use std::borrow::Cow;
 pub use self::postgres::EXISTING_KEYS_SQL;
 pub use self::prepare::{PreparedLine, prepare};
 pub use self::readmodel::{Contribution, Delta};
-pub use self::recalc::{CategoryChange, Recalculation};
+pub use self::recalc::{CategoryChange, Recalculation, settings_cause};
 pub use self::restate::{
-    Correction, MAX_CORRECTIONS, RestateRow, RestatementPreview, YearRestatement,
-    restatement_cause, settings_cause,
+    Correction, MAX_CORRECTIONS, RestateRow, RestatementPreview, YearRestatement, restatement_cause,
 };
 pub use self::suppliers::{RefusedSupplier, SupplierUpsert};
 pub use self::turns::{WRITE_BUCKETS, bucket};
@@ -137,7 +136,8 @@ pub(crate) fn decide(
         Some(k) if k.hash == p.hash => LineOutcome::Unchanged,
         Some(k) => LineOutcome::Updated { before: k.hash },
     };
-    if closed.is_empty() || !matches!(outcome, LineOutcome::Inserted | LineOutcome::Updated { .. }) {
+    if closed.is_empty() || !matches!(outcome, LineOutcome::Inserted | LineOutcome::Updated { .. })
+    {
         return outcome;
     }
     let years = [Some(p.day() / 10_000), stored.map(|k| k.day / 10_000)];
@@ -191,7 +191,11 @@ pub(crate) fn first_occurrences(lines: &[PreparedLine]) -> (Vec<usize>, Vec<usiz
 }
 
 /// Adds the lines that `outcomes` say were written (created or updated) to `d`.
-pub(crate) fn record_digests(d: &mut LineDigests, lines: &[PreparedLine], outcomes: &[LineOutcome]) {
+pub(crate) fn record_digests(
+    d: &mut LineDigests,
+    lines: &[PreparedLine],
+    outcomes: &[LineOutcome],
+) {
     for (p, o) in lines.iter().zip(outcomes) {
         match o {
             LineOutcome::Inserted => d.push(LineChange::Created, p.id(), None, Some(p.hash)),
@@ -210,7 +214,12 @@ fn lines_written(tx: &Tx<'_>, org: OrgId, actor: &Actor, d: &LineDigests) -> Res
     }
     let (created, updated, _) = d.counts();
     let detail = serde_json::json!({"created": created, "updated": updated});
-    audit::append(tx, org, actor, Change::new("lines.written", "", detail).with_lines(d))?;
+    audit::append(
+        tx,
+        org,
+        actor,
+        Change::new("lines.written", "", detail).with_lines(d),
+    )?;
     Ok(())
 }
 

@@ -138,7 +138,13 @@ impl Db {
         let n = tx.execute(
             "UPDATE periods SET closed = 0, reopened_at = ?3, reopened_by = ?4, reopen_reason = ?5
              WHERE org_id = ?1 AND year = ?2 AND closed = 1",
-            args![org.id.0, year, now_rfc3339().as_str(), actor.label.as_str(), reason],
+            args![
+                org.id.0,
+                year,
+                now_rfc3339().as_str(),
+                actor.label.as_str(),
+                reason
+            ],
         )?;
         if n == 0 {
             return Err(StoreError::NotFound(format!(
@@ -147,7 +153,12 @@ impl Db {
         }
         bump_generation(&tx, org.id)?;
         let detail = json!({"reason": reason});
-        audit::append(&tx, org.id, actor, Change::new("period.reopened", year.to_string(), detail))?;
+        audit::append(
+            &tx,
+            org.id,
+            actor,
+            Change::new("period.reopened", year.to_string(), detail),
+        )?;
         tx.commit()
     }
 }

@@ -115,12 +115,23 @@ impl Db {
             bump_generation(&tx, org.id)?;
         }
         let (action, detail) = if settings {
-            let cause = super::restate::settings_cause(before, after);
-            ("settings.changed", json!({"cause": cause, "settings": settings_json(after), "lines_changed": r.changed}))
+            let cause = settings_cause(before, after);
+            (
+                "settings.changed",
+                json!({"cause": cause, "settings": settings_json(after), "lines_changed": r.changed}),
+            )
         } else {
-            ("lines.recalculated", json!({"settings": settings_json(after), "lines_changed": r.changed}))
+            (
+                "lines.recalculated",
+                json!({"settings": settings_json(after), "lines_changed": r.changed}),
+            )
         };
-        audit::append(&tx, org.id, actor, Change::new(action, "", detail).with_lines(&r.digests))?;
+        audit::append(
+            &tx,
+            org.id,
+            actor,
+            Change::new(action, "", detail).with_lines(&r.digests),
+        )?;
         tx.commit()?;
         let (before, after, changed, errors) = (before_t, after_t, r.changed, r.errors);
         let kg = |mg: i64| mg as f64 / 1e6;
@@ -155,6 +166,35 @@ impl Db {
             scope_1_2_after: RecordedApart::from_mg(apart_after.0, apart_after.1),
         })
     }
+}
+
+/// The settings `before` and `after` differ in, in words.
+pub fn settings_cause(before: &Org, after: &Org) -> String {
+    let mut parts = Vec::new();
+    if before.epa_version != after.epa_version {
+        parts.push(format!(
+            "EPA supply chain {} instead of {}",
+            after.epa_version.as_str(),
+            before.epa_version.as_str()
+        ));
+    }
+    if before.default_currency != after.default_currency {
+        parts.push(format!(
+            "default currency {} instead of {}",
+            after.default_currency, before.default_currency
+        ));
+    }
+    if before.flights_with_rf != after.flights_with_rf {
+        parts.push(format!(
+            "flights {} radiative forcing",
+            if after.flights_with_rf {
+                "with"
+            } else {
+                "without"
+            }
+        ));
+    }
+    parts.join("; ")
 }
 
 /// An organization's settings as its audit entries record them.
@@ -460,14 +500,22 @@ mod tests {
         };
         let p =
             super::prepare(vcci_core::catalog(), &org, line, &Default::default(), None).unwrap();
-        db.write_lines(org.id, &[p], &Vec::new(), &crate::Actor::system("test")).unwrap();
+        db.write_lines(org.id, &[p], &Vec::new(), &crate::Actor::system("test"))
+            .unwrap();
         // What the previous version stored: 20,705 kg in category 3, a body without the
         // Scope 1/2 fields, read models without them.
         as_the_previous_version_stored_it(&db, 20_705.0);
         db.rebuild_read_models(org.id).unwrap();
         assert!(db.verify_read_models(org.id).unwrap().is_empty());
 
-        let r = db.recalculate(vcci_core::catalog(), &org, &org, &crate::Actor::system("test")).unwrap();
+        let r = db
+            .recalculate(
+                vcci_core::catalog(),
+                &org,
+                &org,
+                &crate::Actor::system("test"),
+            )
+            .unwrap();
         assert_eq!((r.changed, r.errors.len()), (1, 0));
         assert_eq!(r.categories.len(), 1);
         let c = &r.categories[0];
@@ -528,7 +576,8 @@ mod tests {
         lines.push(
             super::prepare(vcci_core::catalog(), &org, spend, &Default::default(), None).unwrap(),
         );
-        db.write_lines(org.id, &lines, &Vec::new(), &crate::Actor::system("test")).unwrap();
+        db.write_lines(org.id, &lines, &Vec::new(), &crate::Actor::system("test"))
+            .unwrap();
         assert!(db.verify_read_models(org.id).unwrap().is_empty());
         let s = db.summary(org.id, Default::default(), None).unwrap();
         // Within the EPA per-gas rows' rounding (594.484 of 484121's 595 kg).
@@ -590,7 +639,8 @@ mod tests {
         };
         let p =
             super::prepare(vcci_core::catalog(), &org, line, &Default::default(), None).unwrap();
-        db.write_lines(org.id, &[p], &Vec::new(), &crate::Actor::system("test")).unwrap();
+        db.write_lines(org.id, &[p], &Vec::new(), &crate::Actor::system("test"))
+            .unwrap();
         // As the previous version stored it: 11,000 × 0.20011 = 2,201.21 kg, no WTT part.
         assert!(
             Body::decode(
@@ -609,7 +659,14 @@ mod tests {
         let s = db.summary(org.id, Default::default(), None).unwrap();
         assert!((s.by_gas.total() - 2_201.21).abs() < 1e-6, "{:?}", s.by_gas);
         assert_eq!(s.by_gas.unspecified, 0.0);
-        let r = db.recalculate(vcci_core::catalog(), &org, &org, &crate::Actor::system("test")).unwrap();
+        let r = db
+            .recalculate(
+                vcci_core::catalog(),
+                &org,
+                &org,
+                &crate::Actor::system("test"),
+            )
+            .unwrap();
         assert_eq!(r.changed, 1);
         let s = db.summary(org.id, Default::default(), None).unwrap();
         assert!((s.total_co2e_kg - 2_471.92).abs() < 1e-6);
@@ -683,7 +740,8 @@ mod tests {
         };
         let profiles = db.supplier_profiles(org.id).unwrap();
         let p = super::prepare(vcci_core::catalog(), &org, line, &profiles, None).unwrap();
-        db.write_lines(org.id, &[p], &Vec::new(), &crate::Actor::system("test")).unwrap();
+        db.write_lines(org.id, &[p], &Vec::new(), &crate::Actor::system("test"))
+            .unwrap();
         let e = db.get_line(org.id, "l1").unwrap().unwrap().emission;
         assert_eq!(
             (e.co2e_kg, e.method),

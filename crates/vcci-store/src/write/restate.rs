@@ -11,7 +11,9 @@ use serde_json::json;
 use vcci_core::{Catalog, Line, SupplierProfile};
 
 use super::periods::attest;
-use super::recalc::{Recalculated, put_settings, recalculate_tx, settings_json, stored_as_line};
+use super::recalc::{
+    Recalculated, put_settings, recalculate_tx, settings_cause, settings_json, stored_as_line,
+};
 use super::suppliers::{merged_profile, put_supplier};
 use super::{Delta, LineWriter, NewSuppliers, PreparedLine, WriteBatch, prepare, record_digests};
 use crate::codec::kg_to_mg;
@@ -76,35 +78,6 @@ fn row(
             .filter(|b| *b != 0)
             .map(|b| change as f64 / (b as f64).abs() * 100.0),
     }
-}
-
-/// The settings `before` and `after` differ in, in words.
-pub fn settings_cause(before: &Org, after: &Org) -> String {
-    let mut parts = Vec::new();
-    if before.epa_version != after.epa_version {
-        parts.push(format!(
-            "EPA supply chain {} instead of {}",
-            after.epa_version.as_str(),
-            before.epa_version.as_str()
-        ));
-    }
-    if before.default_currency != after.default_currency {
-        parts.push(format!(
-            "default currency {} instead of {}",
-            after.default_currency, before.default_currency
-        ));
-    }
-    if before.flights_with_rf != after.flights_with_rf {
-        parts.push(format!(
-            "flights {} radiative forcing",
-            if after.flights_with_rf {
-                "with"
-            } else {
-                "without"
-            }
-        ));
-    }
-    parts.join("; ")
 }
 
 /// Corrected data a restatement writes besides settings: supplier data (as a supplier upsert
@@ -204,7 +177,12 @@ pub fn restatement_cause(before: &Org, after: &Org, c: &Correction) -> String {
         parts.push(settings_cause(before, after));
     }
     if !c.suppliers.is_empty() {
-        let ids: Vec<&str> = c.suppliers.iter().map(|s| s.supplier_id.as_str()).take(5).collect();
+        let ids: Vec<&str> = c
+            .suppliers
+            .iter()
+            .map(|s| s.supplier_id.as_str())
+            .take(5)
+            .collect();
         parts.push(format!(
             "corrected data of {} supplier(s): {}{}",
             c.suppliers.len(),
@@ -266,7 +244,10 @@ fn preview_years(
                 None => {
                     let line = stored_as_line(id.clone(), day, supplier, &body)?;
                     match prepare(cat, after, line, &r.profiles, None) {
-                        Ok(p) => Some(Some((p.emission.category.number(), kg_to_mg(p.emission.co2e_kg)))),
+                        Ok(p) => Some(Some((
+                            p.emission.category.number(),
+                            kg_to_mg(p.emission.co2e_kg),
+                        ))),
                         // As a recalculation would: the line keeps its result.
                         Err(_) => None,
                     }
@@ -290,7 +271,8 @@ fn preview_years(
         // Corrected lines moved (or added) into the year.
         for p in &r.lines {
             if p.day() / 10_000 == u32::from(year) && !frozen_ids.contains(p.id()) {
-                *now.entry(p.emission.category.number()).or_default() += kg_to_mg(p.emission.co2e_kg);
+                *now.entry(p.emission.category.number()).or_default() +=
+                    kg_to_mg(p.emission.co2e_kg);
                 affected += 1;
             }
         }
@@ -409,7 +391,14 @@ impl Db {
         let rc = if settings {
             recalculate_tx(&tx, cat, after, &r.profiles, None, true)?
         } else if !r.changed_suppliers.is_empty() {
-            recalculate_tx(&tx, cat, after, &r.profiles, Some(&r.changed_suppliers), true)?
+            recalculate_tx(
+                &tx,
+                cat,
+                after,
+                &r.profiles,
+                Some(&r.changed_suppliers),
+                true,
+            )?
         } else {
             Recalculated::default()
         };

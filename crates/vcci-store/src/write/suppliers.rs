@@ -197,8 +197,8 @@ impl Db {
         let r = recalculate_tx(&tx, cat, org, &profiles, Some(&ids), false)?;
         bump_generation(&tx, org.id)?;
         let detail = json!({"year": year, "lines_changed": r.changed});
-        let change = Change::new("supplier.intensity_removed", supplier_id, detail)
-            .with_lines(&r.digests);
+        let change =
+            Change::new("supplier.intensity_removed", supplier_id, detail).with_lines(&r.digests);
         audit::append(&tx, org.id, actor, change)?;
         tx.commit()?;
         let recalculated = r.changed;
