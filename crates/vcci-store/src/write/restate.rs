@@ -143,12 +143,14 @@ impl Correction {
                 };
                 StoreError::invalid(at, e.message)
             })?;
+            // A supplier no one knew is created with the line, as an upsert does; it has
+            // no data yet (the profile an upsert gives it too).
             if let Some(k) = p.supplier_key()
                 && !profiles.contains_key(k)
-                && !new_suppliers.iter().any(|(id, _)| id == k)
             {
                 let name = p.line.supplier_name.clone().unwrap_or_else(|| k.to_owned());
                 new_suppliers.push((k.to_owned(), name));
+                profiles.insert(k.to_owned(), SupplierProfile::default());
             }
             // A later correction of the same line wins.
             match seen.get(p.id()) {
