@@ -565,6 +565,26 @@ async fn metrics_move_with_requests_and_promtool_accepts_them() {
         2.0
     );
     assert_eq!(metric(&after, "vcci_import_lines_total"), 1.0);
+    // The standard process series, as a Prometheus client library exports them.
+    if cfg!(target_os = "linux") {
+        let rss = metric(&after, "process_resident_memory_bytes");
+        assert!(rss > 1e6 && rss < 1e11, "{rss}");
+        assert!(metric(&after, "process_cpu_seconds_total") > 0.0);
+        let fds = metric(&after, "process_open_fds");
+        assert!(
+            fds >= 3.0 && fds <= metric(&after, "process_max_fds"),
+            "{fds}"
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let started = metric(&after, "process_start_time_seconds");
+        assert!(
+            started <= now + 1.0 && started > now - 3600.0,
+            "{started} {now}"
+        );
+    }
     assert!(metric(&after, "vcci_import_lines_per_second") > 0.0);
     if let Some((ok, out)) = run_tool("promtool", &["check", "metrics"], &after) {
         assert!(ok, "promtool rejected /metrics:\n{out}");

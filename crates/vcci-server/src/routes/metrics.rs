@@ -174,5 +174,94 @@ pub fn render(app: &App, jobs: &[(String, i64)]) -> String {
         "# HELP vcci_build_info The running build.\n# TYPE vcci_build_info gauge\nvcci_build_info{{version=\"{}\"}} 1\n",
         env!("CARGO_PKG_VERSION")
     );
+    process_metrics(&mut out);
     out
+}
+
+/// The standard `process_*` series (as Prometheus's client libraries name them), read from
+/// Linux's `/proc`; nothing where there is no `/proc`. CPU times and the start time are in
+/// USER_HZ ticks there, 100 a second on Linux whatever the kernel's own tick.
+fn process_metrics(out: &mut String) {
+    const TICKS: f64 = 100.0;
+    let mut put = |name: &str, help: &str, kind: &str, v: f64| {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}\n"
+        );
+    };
+    // `/proc/self/stat`: the fields after the command (which may hold spaces) in parentheses.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    // Field n of stat(5) is fields[n - 3] here.
+    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<f64>().ok());
+    if let (Some(utime), Some(stime)) = (field(14), field(15)) {
+        put(
+            "process_cpu_seconds_total",
+            "Total user and system CPU time spent in seconds.",
+            "counter",
+            (utime + stime) / TICKS,
+        );
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map(|k| k * 1024.0)
+    };
+    if let Some(rss) = kb("VmRSS:") {
+        put(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            "gauge",
+            rss,
+        );
+    }
+    if let Some(vm) = kb("VmSize:") {
+        put(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+            "gauge",
+            vm,
+        );
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        put(
+            "process_open_fds",
+            "Number of open file descriptors.",
+            "gauge",
+            fds.count() as f64,
+        );
+    }
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    if let Some(max) = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse::<f64>().ok())
+    {
+        put(
+            "process_max_fds",
+            "Maximum number of open file descriptors.",
+            "gauge",
+            max,
+        );
+    }
+    let boot = std::fs::read_to_string("/proc/stat")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    if let (Some(boot), Some(start)) = (boot, field(22)) {
+        put(
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            "gauge",
+            boot + start / TICKS,
+        );
+    }
 }
