@@ -48,6 +48,10 @@ pub struct AppConfig {
     /// limits, events). None: everything stays in process (one node, or nodes that learn
     /// each other's writes from the database poll).
     pub redis: Option<crate::shared::RedisConfig>,
+    /// Cache warming (`warm.rs`): the most active organizations warmed at start and after a
+    /// failover of the shared level (0: none), and the time a warming may take.
+    pub warm_orgs: usize,
+    pub warm_timeout: Duration,
 }
 
 impl Default for AppConfig {
@@ -63,6 +67,8 @@ impl Default for AppConfig {
             bulk_load_bytes: vcci_store::import::BULK_LOAD_BYTES,
             slow_query: Duration::from_millis(100),
             redis: None,
+            warm_orgs: 0,
+            warm_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -83,6 +89,8 @@ pub struct App {
     pub(crate) jobs_queued: tokio::sync::Notify,
     /// Set when the node is shutting down: workers stop at their next batch boundary.
     pub(crate) stopping: Arc<AtomicBool>,
+    /// Set while the start's cache warming runs (`/ready` says `warming`).
+    pub(crate) warming: AtomicBool,
     /// This node's name in job claims.
     pub(crate) node: String,
     /// API writes take turns here (first come, first served) instead of all contending for
@@ -153,6 +161,7 @@ impl App {
             metrics: Metrics::default(),
             jobs_queued: tokio::sync::Notify::new(),
             stopping: Arc::new(AtomicBool::new(false)),
+            warming: AtomicBool::new(false),
             writes: tokio::sync::Semaphore::new(1),
             group_commit: GroupCommit::default(),
             redis,
@@ -331,6 +340,7 @@ impl App {
         };
         let redis = self.redis.as_ref();
         let l2_key = redis.map(|_| key.clone());
+        let refill = redis.filter(|_| ctx.refill_shared).zip(l2_key.clone());
         let entry = self
             .cache
             .get_or_compute(key, async {
@@ -354,6 +364,9 @@ impl App {
                 Ok::<_, ApiError>(cached)
             })
             .await;
+        if let (Some((r, k)), Ok(e)) = (refill, &entry) {
+            r.cache_put(&k, e, self.config.cache.ttl);
+        }
         match entry {
             Ok(e) => crate::conditional::respond(&e, ctx.if_none_match.as_ref()),
             Err(e) => axum::response::IntoResponse::into_response(e),

@@ -44,6 +44,16 @@ impl Caller {
     }
 }
 
+/// The caller of one of the node's own cache-warming requests (`warm.rs`), as a request
+/// extension: only code in this process can set one, never a request from the network.
+#[derive(Clone, Debug)]
+pub(crate) struct Warming {
+    pub caller: Caller,
+    /// Also store every answer in the shared level (after its failover: the answers this
+    /// node holds in memory are hits here, and would not be written there otherwise).
+    pub refill_shared: bool,
+}
+
 /// How long a verified key is trusted before it is checked again (a revocation is picked up
 /// sooner, by the generation poll).
 const KEY_TTL: Duration = Duration::from_secs(60);

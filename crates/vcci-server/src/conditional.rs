@@ -55,6 +55,9 @@ fn not_modified(etag: HeaderValue) -> Response {
 pub struct CacheCtx {
     pub request: Box<str>,
     pub if_none_match: Option<HeaderValue>,
+    /// A warming request after a failover of the shared level: its answer is stored there
+    /// even when this node's memory had it.
+    pub refill_shared: bool,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for CacheCtx {
@@ -64,6 +67,10 @@ impl<S: Send + Sync> FromRequestParts<S> for CacheCtx {
         Ok(CacheCtx {
             request: parts.uri.path_and_query().map_or("", |p| p.as_str()).into(),
             if_none_match: parts.headers.get(header::IF_NONE_MATCH).cloned(),
+            refill_shared: parts
+                .extensions
+                .get::<crate::auth::Warming>()
+                .is_some_and(|w| w.refill_shared),
         })
     }
 }

@@ -33,6 +33,7 @@ mod ratelimit;
 mod routes;
 mod server;
 pub mod shared;
+mod warm;
 
 pub use app::{App, AppConfig};
 pub use auth::Caller;
@@ -41,3 +42,4 @@ pub use error::ApiError;
 pub use ratelimit::RateLimit;
 pub use routes::periods::corrections_from_json;
 pub use server::{Background, build_app, serve};
+pub use warm::{WARM_PATHS, WarmReport};

@@ -72,6 +72,9 @@ pub struct Metrics {
     pub(crate) in_flight: AtomicI64,
     pub(crate) rate_limited: AtomicU64,
     pub(crate) timeouts: AtomicU64,
+    /// Cache warmings finished, and the requests they made.
+    pub(crate) warm_runs: AtomicU64,
+    pub(crate) warm_requests: AtomicU64,
 }
 
 impl Metrics {
@@ -86,6 +89,12 @@ impl Metrics {
             .entry(name)
             .or_default()
             .add(d.as_secs_f64());
+    }
+
+    /// A finished cache warming of `requests` requests.
+    pub fn warm_finished(&self, requests: u64) {
+        self.warm_runs.fetch_add(1, Ordering::Relaxed);
+        self.warm_requests.fetch_add(requests, Ordering::Relaxed);
     }
 
     /// A finished import job: `lines` read in `secs`.

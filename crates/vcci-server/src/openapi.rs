@@ -46,6 +46,9 @@ pub struct Op {
     pub ok: (u16, &'static str, &'static str),
     /// Error statuses this operation documents (beyond 401/429 of authenticated routes).
     pub errors: Vec<u16>,
+    /// The schema of its error responses: `Error`, or the success's own (`/ready` answers
+    /// 503 with its usual body).
+    pub error_schema: &'static str,
 }
 
 impl Op {
@@ -61,6 +64,7 @@ impl Op {
             body: None,
             ok: (200, "application/json", ""),
             errors: Vec::new(),
+            error_schema: "Error",
         }
     }
     pub fn public(mut self) -> Op {
@@ -143,6 +147,11 @@ impl Op {
     }
     pub fn errors(mut self, e: &[u16]) -> Op {
         self.errors.extend_from_slice(e);
+        self
+    }
+    /// Error responses in `schema` instead of `Error`.
+    pub fn error_schema(mut self, schema: &'static str) -> Op {
+        self.error_schema = schema;
         self
     }
 }
@@ -268,7 +277,7 @@ pub fn document(ops: &[Op]) -> Value {
         for e in errors {
             responses.insert(
                 e.to_string(),
-                json!({"description": reason(e), "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+                json!({"description": reason(e), "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", op.error_schema)}}}}),
             );
         }
         let params: Vec<Value> = op
@@ -767,7 +776,7 @@ fn schemas() -> Value {
         "Health": {"type": "object", "properties": {"status": {"type": "string", "enum": ["ok"]}}},
         "Ready": {
             "type": "object",
-            "properties": {"status": {"type": "string", "enum": ["ready", "degraded"]}, "checks": {"type": "object", "additionalProperties": s}},
+            "properties": {"status": {"type": "string", "enum": ["ready", "degraded", "warming"]}, "checks": {"type": "object", "additionalProperties": s}},
         },
     })
 }

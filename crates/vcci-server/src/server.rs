@@ -27,6 +27,7 @@ impl App {
             }
         });
         let worker = tokio::spawn(crate::jobs::worker(Arc::clone(self)));
+        let warm = tokio::spawn(Arc::clone(self).warm_and_watch());
         if let Some(r) = &self.redis {
             let r = Arc::clone(r);
             tokio::spawn(async move {
@@ -51,6 +52,7 @@ impl App {
             poll,
             worker,
             listen,
+            warm,
         }
     }
 }
@@ -62,6 +64,7 @@ pub struct Background {
     poll: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
     listen: Option<tokio::task::JoinHandle<()>>,
+    warm: tokio::task::JoinHandle<()>,
 }
 
 impl Background {
@@ -71,6 +74,7 @@ impl Background {
         self.app.stopping.store(true, Ordering::Relaxed);
         self.app.jobs_queued.notify_waiters();
         self.poll.abort();
+        self.warm.abort();
         if let Some(l) = &self.listen {
             l.abort();
         }

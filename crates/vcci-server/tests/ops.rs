@@ -756,3 +756,56 @@ async fn factor_searches_stay_cached_across_data_writes() {
         "the catalogue does not change with the data"
     );
 }
+
+#[tokio::test]
+async fn a_node_warms_its_cache_at_start_and_says_so_on_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let test_db = vcci_store::testing::fresh_store(dir.path()).unwrap();
+    let store = test_db.store.clone();
+    let keys = common::blocking(|| common::seed(&store));
+    let mut config = common::config(&store);
+    config.warm_orgs = 1;
+    let app = vcci_server::App::new(store.clone(), config).unwrap();
+    let router = vcci_server::build_app(std::sync::Arc::clone(&app));
+    let bg = app.start_background();
+    // /ready says warming (503) until the warming is done, then ready.
+    let started = std::time::Instant::now();
+    loop {
+        let (s, _, body) = get(&router, "/ready", None).await;
+        let v: Value = serde_json::from_str(&body).unwrap();
+        if v["status"] == "ready" {
+            assert_eq!(s, StatusCode::OK);
+            break;
+        }
+        assert_eq!(
+            (s, v["status"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("warming")),
+            "{v}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (_, _, m) = get(&router, "/metrics", None).await;
+    assert_eq!(metric(&m, "vcci_cache_warm_runs_total"), 1.0);
+    assert_eq!(
+        metric(&m, "vcci_cache_warm_requests_total"),
+        vcci_server::WARM_PATHS.len() as f64
+    );
+    // The most active organization's overview was computed by the warming: the first real
+    // request is a hit, not a database call.
+    let q = "vcci_db_query_duration_seconds_count{query=\"routes::summary::summary\"}";
+    let hits = "vcci_cache_hits_total{level=\"memory\"}";
+    let (computed, hit) = (metric(&m, q), metric(&m, hits));
+    assert_eq!(computed, 1.0);
+    let org = common::blocking(|| store.connect().unwrap().most_active_orgs(1).unwrap())[0].clone();
+    let key = if org.name == "acme" { &keys.1 } else { &keys.3 };
+    let (s, _, _) = get(&router, "/api/v1/emissions/summary", Some(key)).await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, _, m) = get(&router, "/metrics", None).await;
+    assert_eq!((metric(&m, q), metric(&m, hits)), (computed, hit + 1.0));
+    // A request from the network cannot pass for a warming one: without a key it is a 401.
+    let (s, _, _) = get(&router, "/api/v1/emissions/summary", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    bg.stop().await;
+    drop(test_db);
+}

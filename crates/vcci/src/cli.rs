@@ -229,6 +229,14 @@ pub struct ServeArgs {
     /// Database calls slower than this many milliseconds are logged and reported.
     #[arg(long, env = "VCCI_SLOW_QUERY_MS", default_value_t = 100)]
     pub slow_query_ms: u64,
+    /// Cache warming: at start (while `/ready` answers 503 `warming`) and after the Redis
+    /// level comes back from a failure, answer the dashboard's first requests for this many
+    /// of the most active organizations (0: no warming).
+    #[arg(long, env = "VCCI_WARM_ORGS", default_value_t = 10)]
+    pub warm_orgs: usize,
+    /// The longest a warming may take, in seconds.
+    #[arg(long, env = "VCCI_WARM_SECS", default_value_t = 10)]
+    pub warm_secs: u64,
     /// Redis shared by the API nodes (redis://HOST:PORT/DB): second cache level, shared
     /// rate limits, cross-node invalidation. Without it, everything stays in this process.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]

@@ -152,6 +152,8 @@ fn serve_cmd(sa: &StoreArgs, a: ServeArgs) -> Result<()> {
             request_timeout: std::time::Duration::from_secs_f64(a.request_timeout),
             max_import_bytes: a.max_import_mb << 20,
             slow_query: std::time::Duration::from_millis(a.slow_query_ms),
+            warm_orgs: a.warm_orgs,
+            warm_timeout: std::time::Duration::from_secs(a.warm_secs.clamp(1, 600)),
             redis: a.redis_url.as_deref().filter(|u| !u.is_empty()).map(|url| vcci_server::shared::RedisConfig {
                 url: url.to_owned(),
                 prefix: a.redis_prefix.clone(),

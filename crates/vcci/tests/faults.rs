@@ -100,6 +100,15 @@ fn metric(node: &Node, line: &str) -> bool {
     String::from_utf8_lossy(&b).lines().any(|l| l == line)
 }
 
+/// The value of an unlabelled metric of `node` (0 when absent).
+fn metric_value(node: &Node, name: &str) -> f64 {
+    let (_, b) = common::request_raw(&node.addr, "GET", "/metrics", None, "", None);
+    String::from_utf8_lossy(&b)
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// Stored lines of the schema: (rows, distinct ids).
 fn stored(schema: &Schema) -> (usize, usize) {
     let n = |q: &str| schema.sql(q)[0].parse::<usize>().unwrap();
@@ -152,6 +161,11 @@ fn redis_stopped_under_load_fails_no_request_and_the_nodes_recover_by_themselves
     assert!(metric(&a, "vcci_cache_up{level=\"redis\"} 1"));
     assert!(metric(&b, "vcci_cache_up{level=\"redis\"} 1"));
     std::thread::sleep(Duration::from_millis(1000));
+    // Each node warmed at start and again once the (empty) Redis was back, refilling it.
+    for n in [&a, &b] {
+        let runs = metric_value(n, "vcci_cache_warm_runs_total");
+        assert!(runs >= 2.0, "a node did not warm again ({runs} warmings)");
+    }
     stop.store(true, Ordering::Relaxed);
     h.join().unwrap();
     let seen = seen.lock().unwrap();

@@ -27,11 +27,12 @@ pub fn api(api: Api) -> Api {
         Op::new(
             "ready",
             "operations",
-            "The node can serve: the database answers (503 otherwise)",
+            "The node can serve: the database answers and the start's cache warming is done (503 otherwise)",
         )
         .public()
         .json("Ready")
-        .errors(&[503]),
+        .errors(&[503])
+        .error_schema("Ready"),
     )
     .get(
         "/metrics",
@@ -78,7 +79,10 @@ async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
         Some(_) => "down",
     };
     let cache = if redis == "down" { "down" } else { "ok" };
-    let status = if db_ok && cache == "ok" {
+    let warming = app.warming.load(std::sync::atomic::Ordering::Acquire);
+    let status = if warming {
+        "warming"
+    } else if db_ok && cache == "ok" {
         "ready"
     } else {
         "degraded"
@@ -88,7 +92,7 @@ async fn ready(State(app): State<Arc<App>>) -> impl IntoResponse {
         "checks": {"database": if db_ok { "ok" } else { "down" }, "cache": cache, "redis": redis},
     });
     (
-        if db_ok {
+        if db_ok && !warming {
             StatusCode::OK
         } else {
             StatusCode::SERVICE_UNAVAILABLE

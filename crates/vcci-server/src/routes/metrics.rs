@@ -165,6 +165,27 @@ pub fn render(app: &App, jobs: &[(String, i64)]) -> String {
         "# HELP vcci_uptime_seconds Seconds since the node started.\n# TYPE vcci_uptime_seconds gauge\nvcci_uptime_seconds {}\n",
         m.recent.uptime().as_secs_f64()
     );
+    gauge(
+        &mut out,
+        "vcci_cache_warm_runs_total",
+        "Cache warmings finished (at start and after a failover of the shared level).",
+        "counter",
+        m.warm_runs.load(Ordering::Relaxed).to_string(),
+    );
+    gauge(
+        &mut out,
+        "vcci_cache_warm_requests_total",
+        "Requests cache warmings made.",
+        "counter",
+        m.warm_requests.load(Ordering::Relaxed).to_string(),
+    );
+    gauge(
+        &mut out,
+        "vcci_cache_warming",
+        "1 while the start's cache warming runs (/ready answers 503 warming).",
+        "gauge",
+        u8::from(app.warming.load(Ordering::Relaxed)).to_string(),
+    );
     out += "# HELP vcci_jobs Background jobs by kind and status.\n# TYPE vcci_jobs gauge\n";
     for (labels, n) in jobs {
         let _ = writeln!(out, "vcci_jobs{{{labels}}} {n}");

@@ -75,7 +75,7 @@ pub use vcci_store::testing::blocking;
 
 /// Two organizations with a few lines each, and keys: (acme admin, viewer, analyst, other's
 /// admin).
-fn seed(store: &Store) -> (String, String, String, String) {
+pub fn seed(store: &Store) -> (String, String, String, String) {
     let db = store.connect().unwrap();
     let acme = db.ensure_org("acme").unwrap();
     let other = db.ensure_org("other").unwrap();

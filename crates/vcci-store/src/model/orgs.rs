@@ -160,6 +160,23 @@ impl Db {
             .unwrap_or(0) as u64)
     }
 
+    /// The `n` organizations whose data changed most (the highest generations: every write
+    /// of lines, suppliers or periods bumps it), most first: what a node warms its cache for.
+    pub fn most_active_orgs(&self, n: usize) -> Result<Vec<Org>> {
+        let ids = self.conn.query(
+            "SELECT id FROM organizations ORDER BY generation DESC, id LIMIT ?1",
+            args![n as i64],
+            |r| r.i64(0),
+        )?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(o) = self.org_by_id(OrgId(id))? {
+                out.push(o);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every organization's generation and the count of revoked keys.
     pub fn generations(&self) -> Result<Generations> {
         let orgs = self
