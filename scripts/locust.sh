@@ -23,21 +23,11 @@ if [ ! -x "$VENV/bin/locust" ]; then
   "$VENV/bin/pip" install -q "locust==2.47.0"
 fi
 "$VENV/bin/locust" --version
-DIR=$(mktemp -d)
 PORT=${LOCUST_PORT:-18792}
 MPORT=${LOCUST_MASTER_PORT:-18793}
-"$BIN" --data-dir "$DIR/data" serve --demo --listen "127.0.0.1:$PORT" --rate-limit 0 \
-  >"$DIR/out.txt" 2>"$DIR/err.txt" &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
-for _ in $(seq 1 300); do
-  curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
-  kill -0 $PID 2>/dev/null || { cat "$DIR/err.txt"; exit 1; }
-  sleep 1
-done
-export VCCI_KEY
-VCCI_KEY=$(grep -A1 "Demo API key" "$DIR/out.txt" | tail -1)
-[ -n "$VCCI_KEY" ] || { echo "no demo key printed"; cat "$DIR/out.txt"; exit 1; }
+. scripts/demo-server.sh
+start_demo_server "$BIN" "$PORT"
+export VCCI_KEY=$KEY
 HOST="http://127.0.0.1:$PORT"
 # Locust exits 1 when a request failed; its stats are printed either way.
 check() {
@@ -66,7 +56,4 @@ timeout 60 "$VENV/bin/locust" -f deploy/locust/locustfile.py --host "$HOST" --he
   --exit-code-on-error 1
 for w in "${WORKERS[@]}"; do wait "$w" || true; done
 check "distributed" "$DIR/dist"
-if grep -q "panicked" "$DIR/err.txt"; then
-  echo "the server panicked during the run:"; grep -A3 "panicked" "$DIR/err.txt" | head -20
-  exit 1
-fi
+check_no_panic

@@ -27,24 +27,11 @@ if [ ! -x "$VENV/bin/schemathesis" ]; then
   "$VENV/bin/pip" install -q "schemathesis==4.32.5"
 fi
 "$VENV/bin/schemathesis" --version
-DIR=$(mktemp -d)
 PORT=${SCHEMATHESIS_PORT:-18791}
-"$BIN" --data-dir "$DIR/data" serve --demo --listen "127.0.0.1:$PORT" --rate-limit 0 \
-  >"$DIR/out.txt" 2>"$DIR/err.txt" &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
-for _ in $(seq 1 300); do
-  curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
-  kill -0 $PID 2>/dev/null || { cat "$DIR/err.txt"; exit 1; }
-  sleep 1
-done
-KEY=$(grep -A1 "Demo API key" "$DIR/out.txt" | tail -1)
-[ -n "$KEY" ] || { echo "no demo key printed"; cat "$DIR/out.txt"; exit 1; }
+. scripts/demo-server.sh
+start_demo_server "$BIN" "$PORT"
 timeout 900 "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/openapi.json" \
   -H "Authorization: Bearer $KEY" \
   --exclude-checks positive_data_acceptance,negative_data_rejection \
   --max-examples 30 --seed 1 --request-timeout 10 --no-color
-if grep -q "panicked" "$DIR/err.txt"; then
-  echo "the server panicked during the run:"; grep -A3 "panicked" "$DIR/err.txt" | head -20
-  exit 1
-fi
+check_no_panic

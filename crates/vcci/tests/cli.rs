@@ -434,7 +434,16 @@ fn server_logs_are_json_lines_carrying_the_request_id() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vcci"))
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0", "--slow-query-ms", "0"])
+        // No cache warming: /ready answers 200 at once (else 503 `warming` for a moment).
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--slow-query-ms",
+            "0",
+            "--warm-orgs",
+            "0",
+        ])
         .env_remove("VCCI_LOG")
         .env_remove("VCCI_LOG_FORMAT")
         .stdout(Stdio::null())

@@ -446,25 +446,37 @@ pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-const ENTRY_COLS: &str = "seq, at, actor, key_id, role, request_id, action, subject, detail,
-    lines, lines_digest, prev_hash, hash";
+/// The columns `raw_row` reads; `digests` NULL unless asked for (a page of entries does not
+/// carry their line digests: an API write's are 25 bytes a line).
+fn entry_cols(with_digests: bool) -> String {
+    format!(
+        "seq, at, actor, key_id, role, request_id, action, subject, detail, lines, lines_digest, {}, prev_hash, hash",
+        if with_digests {
+            "digests"
+        } else {
+            "CAST(NULL AS BYTEA)"
+        }
+    )
+}
 
-fn entry_row(r: &Row<'_>) -> Result<AuditEntry> {
-    Ok(AuditEntry {
-        seq: r.i64(0)?,
-        at: r.string(1)?,
-        actor: r.string(2)?,
-        key_id: r.opt_i64(3)?,
-        role: r.string(4)?,
-        request_id: r.opt_string(5)?,
-        action: r.string(6)?,
-        subject: r.string(7)?,
-        detail: serde_json::from_str(r.str(8)?).unwrap_or(serde_json::Value::Null),
-        lines: r.i64(9)?,
-        lines_digest: r.opt_blob(10)?.map(hex),
-        prev_hash: hex(r.blob(11)?),
-        hash: hex(r.blob(12)?),
-    })
+impl From<&RawEntry> for AuditEntry {
+    fn from(e: &RawEntry) -> AuditEntry {
+        AuditEntry {
+            seq: e.seq,
+            at: e.at.clone(),
+            actor: e.actor.clone(),
+            key_id: e.key_id,
+            role: e.role.clone(),
+            request_id: e.request_id.clone(),
+            action: e.action.clone(),
+            subject: e.subject.clone(),
+            detail: serde_json::from_str(&e.detail).unwrap_or(serde_json::Value::Null),
+            lines: e.lines,
+            lines_digest: e.lines_digest.as_deref().map(hex),
+            prev_hash: hex(&e.prev_hash),
+            hash: hex(&e.hash),
+        }
+    }
 }
 
 /// Filters of the audit log (all optional, combined with AND).
@@ -495,7 +507,9 @@ impl Db {
     ) -> Result<Vec<AuditEntry>> {
         let Some(line) = &f.line else {
             let (sql, a) = audit_query(org, f, before, limit, false);
-            return self.conn.query(&sql, &a, entry_row);
+            return self
+                .conn
+                .query(&sql, &a, |r| Ok(AuditEntry::from(&raw_row(r)?)));
         };
         // A line's changes: entries that wrote lines, scanned newest first, kept where the
         // line's key is among their digests.
@@ -504,13 +518,12 @@ impl Db {
         let mut cursor = before;
         loop {
             let (sql, a) = audit_query(org, f, cursor, LINE_SCAN, true);
-            let rows = self.conn.query(&sql, &a, |r| {
-                Ok((entry_row(r)?, r.opt_blob(13)?.map(<[u8]>::to_vec)))
-            })?;
+            let rows = self.conn.query(&sql, &a, raw_row)?;
             let done = rows.len() < LINE_SCAN;
-            for (e, inline) in rows {
+            for raw in rows {
+                let e = AuditEntry::from(&raw);
                 cursor = Some(e.seq);
-                let hit = match inline {
+                let hit = match raw.digests {
                     Some(d) => decode(&d).any(|x| x.id_hash == key),
                     None if e.action == "import" => {
                         let id: i64 = e.subject.parse().unwrap_or(-1);
@@ -602,9 +615,10 @@ impl Db {
         // Read in pages (a chain of millions of entries is not held in memory).
         loop {
             let rows = self.conn.query(
-                "SELECT seq, at, actor, key_id, role, request_id, action, subject, detail,
-                   lines, lines_digest, digests, prev_hash, hash
-                 FROM audit_log WHERE org_id = ?1 AND seq > ?2 ORDER BY seq LIMIT 1000",
+                &format!(
+                    "SELECT {} FROM audit_log WHERE org_id = ?1 AND seq > ?2 ORDER BY seq LIMIT 1000",
+                    entry_cols(true)
+                ),
                 args![org.0, after],
                 raw_row,
             )?;
@@ -779,12 +793,10 @@ fn audit_query<'a>(
     limit: usize,
     with_digests: bool,
 ) -> (String, Vec<Arg<'a>>) {
-    let cols = if with_digests {
-        format!("{ENTRY_COLS}, digests")
-    } else {
-        ENTRY_COLS.to_owned()
-    };
-    let mut sql = format!("SELECT {cols} FROM audit_log WHERE org_id = ?1");
+    let mut sql = format!(
+        "SELECT {} FROM audit_log WHERE org_id = ?1",
+        entry_cols(with_digests)
+    );
     let mut a: Vec<Arg<'_>> = vec![Arg::Int(org.0)];
     if let Some(b) = before {
         a.push(Arg::Int(b));
