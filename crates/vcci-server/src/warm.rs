@@ -145,7 +145,9 @@ impl App {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
         loop {
             tick.tick().await;
-            let up = redis.is_up() || (!was_up && redis.probe().await.is_some());
+            // Redis's own probes (by requests, `/ready` and the event listener) say when it
+            // is back; this task only watches, so that it adds no connection attempts.
+            let up = redis.is_up();
             if up && !was_up {
                 self.warm(true).await;
             }
