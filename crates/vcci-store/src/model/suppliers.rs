@@ -323,6 +323,20 @@ pub(crate) fn year_key(year: Option<u16>) -> i64 {
     year.map_or(0, i64::from)
 }
 
+/// Suppliers' rows with their intensity histories, as calculation profiles by id.
+fn profiles_of(
+    rows: Vec<Supplier>,
+    histories: &mut HashMap<String, Vec<IntensityValue>>,
+) -> HashMap<String, SupplierProfile> {
+    rows.into_iter()
+        .map(|s| {
+            let h = histories.remove(&s.supplier_id).unwrap_or_default();
+            let s = s.with_history(h);
+            (s.supplier_id.clone(), s.profile())
+        })
+        .collect()
+}
+
 impl Db {
     /// The intensity histories of `org`'s suppliers, by supplier.
     fn histories(
@@ -378,14 +392,7 @@ impl Db {
             .conn
             .query(&format!("{SELECT} WHERE org_id = ?1"), args![org.0], row)?;
         let mut histories = self.histories(org, None)?;
-        Ok(rows
-            .into_iter()
-            .map(|s| {
-                let h = histories.remove(&s.supplier_id).unwrap_or_default();
-                let s = s.with_history(h);
-                (s.supplier_id.clone(), s.profile())
-            })
-            .collect())
+        Ok(profiles_of(rows, &mut histories))
     }
 
     /// The calculation profiles of the suppliers among `keys` that exist (at most the API's
@@ -412,14 +419,7 @@ impl Db {
         )?;
         let ids: Vec<&str> = rows.iter().map(|s| s.supplier_id.as_str()).collect();
         let mut histories = self.histories(org, Some(&ids))?;
-        Ok(rows
-            .into_iter()
-            .map(|s| {
-                let h = histories.remove(&s.supplier_id).unwrap_or_default();
-                let s = s.with_history(h);
-                (s.supplier_id.clone(), s.profile())
-            })
-            .collect())
+        Ok(profiles_of(rows, &mut histories))
     }
 
     pub fn get_supplier(&self, org: OrgId, supplier_id: &str) -> Result<Option<SupplierDetail>> {
