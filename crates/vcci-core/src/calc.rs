@@ -11,10 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::category::{Category, CategorySource};
 use crate::currency::Currency;
+use crate::date::Date;
 use crate::factors::{Catalog, EpaVersion, PriceBasis, SET_DESNZ, SET_EPA, SET_SUPPLIER};
 use crate::gases::GasSplit;
 use crate::line::{Field, Line, LineError};
 use crate::naics::Naics;
+use crate::pact::ProductPcf;
 use crate::units::Unit;
 
 /// How a line's emissions were computed, best first.
@@ -181,6 +183,8 @@ pub struct SupplierProfile {
     pub country: Option<String>,
     /// Its intensity history: at most one value per year and one undated value.
     pub intensities: Vec<SupplierIntensity>,
+    /// Its product footprints (PACT), Active and Deprecated; only Active ones are used.
+    pub pcfs: Vec<ProductPcf>,
 }
 
 impl SupplierProfile {
@@ -194,7 +198,31 @@ impl SupplierProfile {
                 kg_per_usd,
                 data: SupplierData::default(),
             }],
+            pcfs: Vec::new(),
         }
+    }
+
+    /// The footprint a line of `product` dated `day` uses: an Active one valid on the day
+    /// (the most recently created if several are), else the Active one whose validity is
+    /// nearest (a temporal fallback: `true`). Deprecated footprints are never used.
+    pub fn pcf_for(&self, product: &str, day: Date) -> Option<(usize, bool)> {
+        let mut best: Option<(usize, i64, i64)> = None;
+        for (i, p) in self.pcfs.iter().enumerate() {
+            if p.status != crate::pact::Status::Active
+                || !p.product_ids.iter().any(|x| x == product)
+            {
+                continue;
+            }
+            let d = p.distance(day);
+            let better = best.is_none_or(|(bi, bd, bc)| {
+                d < bd
+                    || (d == bd && (p.created > bc || (p.created == bc && p.id < self.pcfs[bi].id)))
+            });
+            if better {
+                best = Some((i, d, p.created));
+            }
+        }
+        best.map(|(i, d, _)| (i, d > 0))
     }
 
     /// The value a line of `year` uses, with the fallback bits that choice takes: the
@@ -425,6 +453,12 @@ pub enum FactorRef {
     /// The supplier's own intensity, in USD of `year`.
     Supplier {
         year: u16,
+    },
+    /// A product footprint of the supplier (PACT): the `slot`th of its profile's `pcfs`,
+    /// used outside its validity period if `outside_validity`.
+    Pcf {
+        slot: u32,
+        outside_validity: bool,
     },
 }
 
@@ -715,6 +749,14 @@ pub fn calculate(
         0
     };
 
+    // 0. The supplier's product footprint (PACT): product-level supplier-specific data comes
+    // first (docs/CALCULATION.md, the method order).
+    if let (Some(product), Some(s)) = (line.product_id.as_deref(), supplier)
+        && let Some((slot, outside)) = s.pcf_for(product, date)
+    {
+        return pcf_result(line, s, slot, outside, year);
+    }
+
     // 1. Average-data (activity factor × quantity): a line with physical data is calculated
     // from it, even at a supplier with an intensity (see docs/CALCULATION.md).
     if let Some(key) = line.activity_id.as_deref() {
@@ -954,6 +996,109 @@ pub fn calculate(
     })
 }
 
+/// A line calculated from its supplier's product footprint: the quantity in the declared
+/// unit × `pcfExcludingBiogenicUptake` ÷ `declaredUnitAmount`. Biogenic uptake stays out of
+/// the result (it is shown apart in the trail).
+fn pcf_result(
+    line: &Line,
+    s: &SupplierProfile,
+    slot: usize,
+    outside_validity: bool,
+    year: u16,
+) -> Result<Emission, LineError> {
+    let p = &s.pcfs[slot];
+    let per = || {
+        format!(
+            "the supplier's footprint {} of this product is per {} {}",
+            p.id, p.declared_amount_text, p.declared_unit_name
+        )
+    };
+    let Some(quantity) = line.quantity else {
+        return Err(LineError::new(
+            Field::Quantity,
+            "quantity_required",
+            format!("{}; the line needs a quantity and unit", per()),
+        ));
+    };
+    let Some(unit) = line.unit else {
+        return Err(LineError::new(
+            Field::Unit,
+            "unit_required",
+            format!("{}; the quantity needs a unit", per()),
+        ));
+    };
+    let factor = unit
+        .factor_to(p.declared_unit)
+        .map_err(|e| LineError::new(Field::Unit, "incompatible_unit", format!("{e}; {}", per())))?;
+    let converted = quantity * factor;
+    let kg_per_unit = p.kg_per_unit();
+    let (category, category_source) = category_of(line, line.naics.or(s.naics))?;
+    let dq = pcf_quality(p, year, outside_validity);
+    Ok(Emission {
+        co2e_kg: converted * kg_per_unit,
+        category,
+        category_source,
+        method: Method::SupplierSpecific,
+        data_quality: dq.aggregate(),
+        dq,
+        factor: FactorRef::Pcf {
+            slot: slot as u32,
+            outside_validity,
+        },
+        factor_value: kg_per_unit,
+        spend: None,
+        unit: Some(UnitConversion {
+            quantity,
+            from: unit,
+            to: p.declared_unit,
+            factor,
+            converted,
+        }),
+        fallbacks: 0,
+        scope_1_2_kg: None,
+        supplier: None,
+        hybrid: None,
+    })
+}
+
+/// The data-quality indicators of a result from a product footprint (docs/CALCULATION.md):
+/// the footprint's own DQRs where it gives them (rounded half up), else 1 for technology
+/// and geography (the supplier's own product data) and the reference period's age for
+/// time; one temporal step more outside the validity period; completeness from the primary
+/// data share; reliability 1 when verified, else 3.
+pub fn pcf_quality(p: &ProductPcf, year: u16, outside_validity: bool) -> DataQuality {
+    let rate = |v: f64| (v + 0.5).floor().clamp(1.0, 5.0) as u8;
+    let (technological, geographical, temporal) = match p.dqi {
+        Some([t, g, tm]) => (rate(t), rate(g), rate(tm)),
+        None => {
+            let ref_year = crate::pact::year_of(p.reference_period.1 - 1);
+            let age = match year.abs_diff(ref_year) {
+                0..=2 => 1,
+                3..=5 => 2,
+                6..=9 => 3,
+                10..=14 => 4,
+                _ => 5,
+            };
+            (1, 1, age)
+        }
+    };
+    let completeness = match p.primary_data_share {
+        Some(v) if v >= 80.0 => 1,
+        Some(v) if v >= 50.0 => 2,
+        Some(v) if v >= 20.0 => 3,
+        Some(v) if v > 0.0 => 4,
+        Some(_) => 5,
+        None => 3,
+    };
+    DataQuality {
+        technological,
+        temporal: (temporal + u8::from(outside_validity)).min(5),
+        geographical,
+        completeness,
+        reliability: if p.verified { 1 } else { 3 },
+    }
+}
+
 /// An energy or fuel input: a line whose activity factor is Scope 1 or 2 (fuels burnt,
 /// electricity, heat and steam, owned vehicles). Its own emissions are the reporting
 /// company's Scope 1 or 2, recorded apart; what the Scope 3 inventory counts is its
@@ -1162,11 +1307,19 @@ pub struct EmissionRecord {
     /// supplier's intensity, and a hybrid's two parts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supplier_data: Option<SupplierDataInfo>,
+    /// A result from the supplier's product footprint (PACT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_footprint: Option<PcfInfo>,
 }
 
 impl Emission {
     /// Set, version, key and unit of the factor (borrowed from the catalogue where possible).
-    pub fn factor_info(&self, cat: &'static Catalog, supplier_id: Option<&str>) -> FactorInfo {
+    pub fn factor_info(
+        &self,
+        cat: &'static Catalog,
+        supplier_id: Option<&str>,
+        supplier: Option<&SupplierProfile>,
+    ) -> FactorInfo {
         match self.factor {
             FactorRef::Epa {
                 version,
@@ -1202,7 +1355,50 @@ impl Emission {
                 unit: Cow::Owned(format!("kg CO2e/{year} USD")),
                 scope: None,
             },
+            FactorRef::Pcf { .. } => {
+                let p = self.pcf(supplier);
+                FactorInfo {
+                    set: Cow::Borrowed(crate::factors::SET_PACT),
+                    version: Cow::Owned(p.map(|p| p.spec_version.clone()).unwrap_or_default()),
+                    key: Cow::Owned(p.map(|p| p.id.clone()).unwrap_or_default()),
+                    value: self.factor_value,
+                    unit: Cow::Owned(format!(
+                        "kg CO2e/{}",
+                        p.map_or("", |p| p.declared_unit.symbol())
+                    )),
+                    scope: None,
+                }
+            }
         }
+    }
+
+    /// The product footprint a PACT result used, from the supplier profile it was
+    /// calculated with.
+    pub fn pcf<'a>(&self, supplier: Option<&'a SupplierProfile>) -> Option<&'a ProductPcf> {
+        match self.factor {
+            FactorRef::Pcf { slot, .. } => supplier?.pcfs.get(slot as usize),
+            _ => None,
+        }
+    }
+
+    /// What the trail says of the footprint a PACT result used.
+    pub fn pcf_info(&self, line: &Line, supplier: Option<&SupplierProfile>) -> Option<PcfInfo> {
+        let (
+            FactorRef::Pcf {
+                outside_validity, ..
+            },
+            Some(p),
+            Some(u),
+        ) = (self.factor, self.pcf(supplier), self.unit)
+        else {
+            return None;
+        };
+        Some(PcfInfo::new(
+            p,
+            line.product_id.clone().unwrap_or_default(),
+            u.converted,
+            !outside_validity,
+        ))
     }
 
     /// The parts added to (or, for an energy or fuel input, counted instead of) the line's
@@ -1313,6 +1509,7 @@ impl Emission {
                 self.hybrid_upstream(crate::catalog()).as_ref(),
             ));
         }
+        out.extend(product_notes(line, self.factor));
         if self.fallbacks & fallback::RF_SETTING != 0 {
             let named_with = line
                 .activity_id
@@ -1334,8 +1531,18 @@ impl Emission {
         out
     }
 
-    /// The full audit trail of this result.
+    /// The full audit trail of this result, calculated without a supplier profile.
     pub fn record(&self, cat: &'static Catalog, line: &Line) -> EmissionRecord {
+        self.record_with(cat, line, None)
+    }
+
+    /// The full audit trail of this result (`supplier`: the profile it was calculated with).
+    pub fn record_with(
+        &self,
+        cat: &'static Catalog,
+        line: &Line,
+        supplier: Option<&SupplierProfile>,
+    ) -> EmissionRecord {
         EmissionRecord {
             co2e_kg: self.co2e_kg,
             category: self.category.number(),
@@ -1349,6 +1556,7 @@ impl Emission {
                 line.supplier_id
                     .as_deref()
                     .or(line.supplier_name.as_deref()),
+                supplier,
             ),
             conversions: Conversions {
                 spend: self.spend.map(|s| SpendInfo {
@@ -1381,6 +1589,99 @@ impl Emission {
             gases: Some(self.gases(cat)),
             biogenic_co2_kg: self.biogenic_co2_kg(cat),
             supplier_data: self.supplier_info(cat),
+            product_footprint: self.pcf_info(line, supplier),
+        }
+    }
+}
+
+/// The trail's notes on a line naming a product: the footprint used outside its validity
+/// period, or no footprint of it at all (the next method applied).
+pub fn product_notes(line: &Line, factor: FactorRef) -> Vec<FallbackInfo> {
+    let Some(product) = line.product_id.as_deref() else {
+        return Vec::new();
+    };
+    let date = line.date.map(|d| d.to_string()).unwrap_or_default();
+    match factor {
+        FactorRef::Pcf {
+            outside_validity: true,
+            ..
+        } => vec![FallbackInfo {
+            code: "pcf_outside_validity".into(),
+            message: format!(
+                "no Active footprint of {product} from the supplier is valid on {date}; the \
+                 one whose validity period is nearest was used (temporal indicator one step \
+                 worse)"
+            ),
+        }],
+        FactorRef::Pcf { .. } => Vec::new(),
+        _ => vec![FallbackInfo {
+            code: "no_product_footprint".into(),
+            message: format!(
+                "the supplier has no Active footprint of {product}; the next method applied"
+            ),
+        }],
+    }
+}
+
+/// The product footprint (PACT) a result used, as the trail shows it: the footprint's id,
+/// company, spec version and periods, its values as the decimal strings received, and the
+/// conversion.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PcfInfo {
+    pub id: String,
+    pub product_id: String,
+    pub company_name: String,
+    pub spec_version: String,
+    pub reference_period_start: String,
+    pub reference_period_end: String,
+    pub validity_period_start: String,
+    pub validity_period_end: String,
+    /// Whether the footprint states its validity period (else the spec's default: 3 years
+    /// from the reference period's end).
+    pub validity_stated: bool,
+    pub valid_on_line_date: bool,
+    /// The spec's name of the declared unit and its amount ("kilogram", "1").
+    pub declared_unit: String,
+    pub declared_unit_amount: String,
+    pub pcf_excluding_biogenic_uptake: String,
+    pub pcf_including_biogenic_uptake: String,
+    /// `pcfExcludingBiogenicUptake ÷ declaredUnitAmount`: the factor applied.
+    pub kg_co2e_per_declared_unit: f64,
+    /// The biogenic uptake of the quantity, `(including − excluding) ÷ amount × quantity`
+    /// (negative for an uptake): kept apart, never in `co2e_kg`.
+    pub biogenic_uptake_kg: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_data_share: Option<f64>,
+    /// Technological, geographical and temporal DQR as the footprint gives them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dqi: Option<[f64; 3]>,
+    pub verified: bool,
+}
+
+impl PcfInfo {
+    pub fn new(p: &ProductPcf, product_id: String, converted: f64, valid: bool) -> PcfInfo {
+        use crate::pact::format_datetime as dt;
+        PcfInfo {
+            id: p.id.clone(),
+            product_id,
+            company_name: p.company_name.clone(),
+            spec_version: p.spec_version.clone(),
+            reference_period_start: dt(p.reference_period.0),
+            reference_period_end: dt(p.reference_period.1),
+            validity_period_start: dt(p.validity.0),
+            validity_period_end: dt(p.validity.1),
+            validity_stated: p.validity_stated,
+            valid_on_line_date: valid,
+            declared_unit: p.declared_unit_name.clone(),
+            declared_unit_amount: p.declared_amount_text.clone(),
+            pcf_excluding_biogenic_uptake: p.pcf_excluding_text.clone(),
+            pcf_including_biogenic_uptake: p.pcf_including_text.clone(),
+            kg_co2e_per_declared_unit: p.kg_per_unit(),
+            biogenic_uptake_kg: converted
+                * ((p.pcf_including - p.pcf_excluding) / p.declared_amount),
+            primary_data_share: p.primary_data_share,
+            dqi: p.dqi,
+            verified: p.verified,
         }
     }
 }
@@ -1494,7 +1795,9 @@ pub fn gases_of(
             Some(s) => s.scaled(amount),
             None => GasSplit::unspecified(amount * factor_value),
         },
-        FactorRef::Supplier { .. } => GasSplit::unspecified(amount * factor_value),
+        FactorRef::Supplier { .. } | FactorRef::Pcf { .. } => {
+            GasSplit::unspecified(amount * factor_value)
+        }
         FactorRef::Desnz { index } => {
             let f = &cat.desnz.factors[index as usize];
             let own = if energy_input {

@@ -16,11 +16,12 @@ pub mod factors;
 pub mod gases;
 pub mod line;
 pub mod naics;
+pub mod pact;
 pub mod units;
 
 pub use calc::{
-    Boundary, CalcConfig, Emission, EmissionRecord, Method, SupplierData, SupplierIntensity,
-    SupplierProfile, calculate,
+    Boundary, CalcConfig, Emission, EmissionRecord, Method, PcfInfo, SupplierData,
+    SupplierIntensity, SupplierProfile, calculate,
 };
 pub use category::{Category, CategorySource};
 pub use currency::Currency;

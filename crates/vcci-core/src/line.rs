@@ -30,9 +30,10 @@ pub enum Field {
     Country,
     PriceBasis,
     Capex,
+    ProductId,
 }
 
-pub const N_FIELDS: usize = 15;
+pub const N_FIELDS: usize = 16;
 
 impl Field {
     pub const ALL: [Field; N_FIELDS] = [
@@ -51,6 +52,7 @@ impl Field {
         Field::Country,
         Field::PriceBasis,
         Field::Capex,
+        Field::ProductId,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -70,6 +72,7 @@ impl Field {
             Field::Country => "country",
             Field::PriceBasis => "price_basis",
             Field::Capex => "capex",
+            Field::ProductId => "product_id",
         }
     }
 
@@ -131,6 +134,9 @@ pub struct Line {
     pub price_basis: PriceBasis,
     /// A capital purchase: category 2 (capital goods) whatever its NAICS code.
     pub capex: bool,
+    /// The product bought, as its supplier's product footprints name it (a URN such as
+    /// `urn:gtin:4712345060507`): the line is calculated from the supplier's PCF of it.
+    pub product_id: Option<String>,
 }
 
 /// Limits on free-text fields, in bytes.
@@ -225,6 +231,8 @@ impl Line {
         line.activity_id =
             get(Field::ActivityId).and_then(|v| text(Field::ActivityId, v, MAX_NAME, &mut errs));
         line.country = get(Field::Country).and_then(|v| text(Field::Country, v, 64, &mut errs));
+        line.product_id =
+            get(Field::ProductId).and_then(|v| text(Field::ProductId, v, MAX_NAME, &mut errs));
         let num = |f: Field, errs: &mut Vec<LineError>| {
             get(f).and_then(|v| {
                 parse_number(v)
@@ -315,6 +323,10 @@ impl Line {
         // Only when set, so that lines without it hash as earlier versions did.
         if self.capex {
             h.word(0xca9e_0001);
+        }
+        if let Some(p) = &self.product_id {
+            h.word(0x9c0d_0001);
+            s(&mut h, Some(p));
         }
         h.0
     }

@@ -22,6 +22,10 @@ pub enum Dimension {
     PassengerDistance,
     RoomNight,
     FteHour,
+    Area,
+    Count,
+    Time,
+    DataTransfer,
 }
 
 impl Dimension {
@@ -37,6 +41,10 @@ impl Dimension {
             Dimension::PassengerDistance => "passenger distance (passenger.km)",
             Dimension::RoomNight => "room-nights",
             Dimension::FteHour => "FTE working hours",
+            Dimension::Area => "area",
+            Dimension::Count => "pieces",
+            Dimension::Time => "time",
+            Dimension::DataTransfer => "data transfer (megabit.second)",
         }
     }
 }
@@ -328,6 +336,60 @@ const UNITS: &[UnitDef] = &[
         dim: Dimension::FteHour,
         to_base: 1.0,
         aliases: &["ftehour", "ftehours", "perfteworkinghour", "fteworkinghour"],
+    },
+    // The declared units of PACT product footprints beyond the above (PACT Tech Specs v3,
+    // `declaredUnitOfMeasurement`): square meter, piece, hour, megabit second.
+    UnitDef {
+        symbol: "m²",
+        dim: Dimension::Area,
+        to_base: 1.0,
+        aliases: &[
+            "m²",
+            "m2",
+            "sqm",
+            "squaremetre",
+            "squaremetres",
+            "squaremeter",
+            "squaremeters",
+        ],
+    },
+    UnitDef {
+        symbol: "ft²",
+        dim: Dimension::Area,
+        to_base: 0.092_903_04,
+        aliases: &["ft²", "ft2", "sqft", "squarefoot", "squarefeet"],
+    },
+    UnitDef {
+        symbol: "piece",
+        dim: Dimension::Count,
+        to_base: 1.0,
+        aliases: &[
+            "piece", "pieces", "pc", "pcs", "each", "ea", "item", "items",
+        ],
+    },
+    UnitDef {
+        symbol: "dozen",
+        dim: Dimension::Count,
+        to_base: 12.0,
+        aliases: &["dozen", "doz"],
+    },
+    UnitDef {
+        symbol: "hour",
+        dim: Dimension::Time,
+        to_base: 1.0,
+        aliases: &["h", "hr", "hrs", "hour", "hours"],
+    },
+    UnitDef {
+        symbol: "megabit.second",
+        dim: Dimension::DataTransfer,
+        to_base: 1.0,
+        aliases: &[
+            "megabit.second",
+            "megabitsecond",
+            "megabitseconds",
+            "mbit.s",
+            "mbits",
+        ],
     },
 ];
 

@@ -5,10 +5,11 @@
 //! insert at ~330-370k rows/s. So only what SQL filters, sorts or sums on is a column; the
 //! rest is one blob, encoded on the import's reading thread.
 //!
-//! Format (version 1): a version byte, a presence bitmask (u32 LE), then each present field
-//! in the order of `Tag`: f64 as 8 bytes LE, integers as 2 or 4 bytes LE, bytes as a u32 LE
-//! length and the bytes. Append new fields at the end; never reorder. 31 of the 32 bits are
-//! taken: the field after the next one needs a version 2 (a wider mask).
+//! Format: a version byte, a presence bitmask (version 1: u32 LE; version 2: u64 LE), then
+//! each present field in order: f64 as 8 bytes LE, integers as 2 or 4 bytes LE, bytes as a
+//! u32 LE length and the bytes. Append new fields at the end; never reorder. A body whose
+//! fields all fit the first 32 bits is written as version 1 (4 bytes less per line), else
+//! as version 2; both are read.
 //!
 //! Also here: the other storage encodings that reads and writes share, the small integer
 //! codes of enums and the integer units of the read models' sums.
@@ -16,14 +17,15 @@
 use std::borrow::Cow;
 
 use vcci_core::calc::{FactorRef, HybridRef, HybridUpstream};
-use vcci_core::factors::{SET_DESNZ, SET_EPA, SET_SUPPLIER};
+use vcci_core::factors::{SET_DESNZ, SET_EPA, SET_PACT, SET_SUPPLIER};
 use vcci_core::gases::GasSplit;
 use vcci_core::{CategorySource, EpaVersion, Method, PriceBasis};
 
 use crate::conn::Dialect;
 use crate::{Result, StoreError};
 
-const VERSION: u8 = 1;
+const VERSION_1: u8 = 1;
+const VERSION_2: u8 = 2;
 
 /// The fields stored in the body, decoded.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -71,6 +73,11 @@ pub struct Body {
     /// the intensity used (`SupplierData::pack`). A hybrid's EEIO factor is an `upstream`
     /// part of kind `eeio_upstream`.
     pub supplier_data: Option<u16>,
+    /// The line's `product_id`.
+    pub product_id: Option<String>,
+    /// A result from a product footprint: the footprint as the trail names it (`PcfInfo`,
+    /// JSON).
+    pub pcf: Option<String>,
 }
 
 /// Borrowed view used for encoding without copies.
@@ -107,11 +114,13 @@ pub struct BodyRef<'a> {
     pub capex: bool,
     pub dq: Option<u16>,
     pub supplier_data: Option<u16>,
+    pub product_id: Option<&'a str>,
+    pub pcf: Option<&'a str>,
 }
 
 struct W<'b> {
     out: &'b mut Vec<u8>,
-    mask: u32,
+    mask: u64,
     bit: u32,
 }
 
@@ -151,8 +160,9 @@ impl BodyRef<'_> {
     /// Appends the encoding to `out` (cleared first).
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.clear();
-        out.push(VERSION);
-        out.extend_from_slice(&[0; 4]);
+        let wide = self.product_id.is_some() || self.pcf.is_some();
+        out.push(if wide { VERSION_2 } else { VERSION_1 });
+        out.extend_from_slice(if wide { &[0; 8] } else { &[0; 4] });
         let mut w = W {
             out,
             mask: 0,
@@ -189,15 +199,22 @@ impl BodyRef<'_> {
         w.u16(self.capex.then_some(1));
         w.u16(self.dq);
         w.u16(self.supplier_data);
-        let mask = w.mask.to_le_bytes();
-        out[1..5].copy_from_slice(&mask);
+        if wide {
+            w.str(self.product_id);
+            w.str(self.pcf);
+            let mask = w.mask.to_le_bytes();
+            out[1..9].copy_from_slice(&mask);
+        } else {
+            let mask = (w.mask as u32).to_le_bytes();
+            out[1..5].copy_from_slice(&mask);
+        }
     }
 }
 
 struct R<'b> {
     b: &'b [u8],
     pos: usize,
-    mask: u32,
+    mask: u64,
     bit: u32,
 }
 
@@ -246,13 +263,19 @@ impl R<'_> {
 
 impl Body {
     pub fn decode(b: &[u8]) -> Result<Body> {
-        if b.len() < 5 || b[0] != VERSION {
-            return Err(corrupt());
-        }
-        let mask = u32::from_le_bytes([b[1], b[2], b[3], b[4]]);
+        let (mask, pos) = match b.first() {
+            Some(&VERSION_1) if b.len() >= 5 => {
+                (u64::from(u32::from_le_bytes([b[1], b[2], b[3], b[4]])), 5)
+            }
+            Some(&VERSION_2) if b.len() >= 9 => {
+                let m: [u8; 8] = b[1..9].try_into().map_err(|_| corrupt())?;
+                (u64::from_le_bytes(m), 9)
+            }
+            _ => return Err(corrupt()),
+        };
         let mut r = R {
             b,
-            pos: 5,
+            pos,
             mask,
             bit: 0,
         };
@@ -288,6 +311,8 @@ impl Body {
             capex: r.u16()? == Some(1),
             dq: r.u16()?,
             supplier_data: r.u16()?,
+            product_id: r.str()?,
+            pcf: r.str()?,
         })
     }
 
@@ -329,9 +354,46 @@ impl Body {
                 .desnz
                 .find(&self.factor_key)
                 .map(|i| FactorRef::Desnz { index: i as u32 }),
+            // The footprint itself is in `pcf`; a stored line has no profile to index.
+            5 => Some(FactorRef::Pcf {
+                slot: 0,
+                outside_validity: false,
+            }),
             _ => Some(FactorRef::Supplier {
                 year: self.factor_year.unwrap_or_default(),
             }),
+        }
+    }
+
+    /// The product footprint of a result from one (PACT).
+    pub fn pcf_info(&self) -> Option<vcci_core::PcfInfo> {
+        self.pcf
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok())
+    }
+
+    /// Set, version and unit of the stored factor; a footprint's from its `pcf`.
+    pub fn factor_names(
+        &self,
+        basis: PriceBasis,
+    ) -> (&'static str, Cow<'static, str>, Cow<'static, str>) {
+        let names = factor_names(
+            self.factor_source,
+            &self.factor_key,
+            basis,
+            self.factor_year,
+        );
+        match (self.factor_source, self.pcf_info()) {
+            (5, Some(p)) => {
+                let unit = vcci_core::pact::declared_unit(&p.declared_unit)
+                    .map_or("declared unit", |u| u.symbol());
+                (
+                    SET_PACT,
+                    p.spec_version.into(),
+                    format!("kg CO2e/{unit}").into(),
+                )
+            }
+            _ => names,
         }
     }
 
@@ -590,6 +652,7 @@ pub(crate) fn factor_source_code(f: FactorRef) -> u16 {
         } => 2,
         FactorRef::Desnz { .. } => 3,
         FactorRef::Supplier { .. } => 4,
+        FactorRef::Pcf { .. } => 5,
     }
 }
 
@@ -624,6 +687,11 @@ pub(crate) fn factor_names(
                 });
             (SET_DESNZ, vcci_core::factors::desnz::VERSION.into(), unit)
         }
+        5 => (
+            SET_PACT,
+            Cow::Borrowed(""),
+            Cow::Borrowed("kg CO2e/declared unit"),
+        ),
         _ => {
             let y = intensity_year.map_or_else(String::new, |y| y.to_string());
             (

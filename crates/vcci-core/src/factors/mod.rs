@@ -20,6 +20,8 @@ pub const SET_EPA: &str = "epa-supply-chain";
 pub const SET_DESNZ: &str = "desnz";
 /// A supplier's own intensity.
 pub const SET_SUPPLIER: &str = "supplier";
+/// The factor set of results from a supplier's product footprint (PACT Tech Specs v3).
+pub const SET_PACT: &str = "pact";
 
 /// Everything vcci ships: both EPA releases, DESNZ 2024, CPI-U and FX.
 #[derive(Debug)]

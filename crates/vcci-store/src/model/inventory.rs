@@ -13,7 +13,7 @@ use vcci_core::{Category, Method, PriceBasis};
 
 use crate::codec::Body;
 use crate::codec::Extras;
-use crate::codec::{factor_names, method_from_code};
+use crate::codec::method_from_code;
 use crate::conn::Db;
 use crate::conn::args;
 use crate::model::orgs::OrgId;
@@ -227,12 +227,7 @@ impl Db {
                     acc.entry(c).or_default().indicators.add(dq, w);
                     all_indicators.add(dq, w);
                 }
-                let (set, version, _) = factor_names(
-                    b.factor_source,
-                    &b.factor_key,
-                    PriceBasis::Purchaser,
-                    b.factor_year,
-                );
+                let (set, version, _) = b.factor_names(PriceBasis::Purchaser);
                 *acc.entry(c)
                     .or_default()
                     .sets

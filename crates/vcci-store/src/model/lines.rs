@@ -12,9 +12,7 @@ use vcci_core::factors::{SET_DESNZ, SET_EPA};
 use vcci_core::{Date, PriceBasis};
 
 use crate::Result;
-use crate::codec::{
-    Body, EEIO_UPSTREAM, basis_from_code, factor_names, method_from_code, source_from_code,
-};
+use crate::codec::{Body, EEIO_UPSTREAM, basis_from_code, method_from_code, source_from_code};
 use crate::conn::{Arg, Db, Dialect, Row, args};
 use crate::model::orgs::OrgId;
 
@@ -38,6 +36,9 @@ pub struct StoredLine {
     pub price_basis: PriceBasis,
     /// A capital purchase (category 2 whatever its NAICS code).
     pub capex: bool,
+    /// The product bought, as its supplier's footprints name it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
     pub emission: EmissionRecord,
 }
 
@@ -57,8 +58,8 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
     let category: u8 = r.u8(o + 4)?;
     let b = Body::decode(r.blob(o + 7)?)?;
     let price_basis = basis_from_code(b.price_basis);
-    let (factor_set, factor_version, factor_unit) =
-        factor_names(b.factor_source, &b.factor_key, price_basis, b.factor_year);
+    let (factor_set, factor_version, factor_unit) = b.factor_names(price_basis);
+    let product_footprint = b.pcf_info();
     let spend = match (b.fx_rate, b.amount, b.cpi_ratio) {
         (Some(fx_rate), Some(amount), Some(cpi_ratio)) => {
             let usd = amount / fx_rate;
@@ -84,12 +85,17 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
     let cat = vcci_core::catalog();
     let unit_conv = match (b.unit_factor, b.quantity) {
         (Some(factor), Some(q)) => {
-            let to = b
-                .activity_id
-                .as_deref()
-                .and_then(|k| cat.desnz.find(k))
-                .map(|i| cat.desnz.factors[i].unit.symbol().to_owned())
-                .unwrap_or_default();
+            let to = match &product_footprint {
+                Some(p) => vcci_core::pact::declared_unit(&p.declared_unit)
+                    .map(|u| u.symbol().to_owned())
+                    .unwrap_or_default(),
+                None => b
+                    .activity_id
+                    .as_deref()
+                    .and_then(|k| cat.desnz.find(k))
+                    .map(|i| cat.desnz.factors[i].unit.symbol().to_owned())
+                    .unwrap_or_default(),
+            };
             Some(UnitInfo {
                 quantity: q,
                 from: b.unit.clone().unwrap_or_default(),
@@ -173,6 +179,7 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
         country: b.country,
         price_basis,
         capex: b.capex,
+        product_id: b.product_id,
         emission: EmissionRecord {
             co2e_kg: r.f64(o + 3)?,
             category,
@@ -203,6 +210,7 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
             gases,
             biogenic_co2_kg,
             supplier_data,
+            product_footprint,
         },
     })
 }

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod keys;
 pub mod lines;
 pub mod orgs;
+pub mod pcfs;
 pub mod periods;
 pub mod reporting;
 pub mod reports;

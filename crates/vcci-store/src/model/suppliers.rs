@@ -231,6 +231,8 @@ impl Supplier {
                 .iter()
                 .map(IntensityValue::engine)
                 .collect(),
+            // Footprints are attached by the profile loaders (model/pcfs.rs).
+            pcfs: Vec::new(),
         }
     }
 
@@ -392,7 +394,12 @@ impl Db {
             .conn
             .query(&format!("{SELECT} WHERE org_id = ?1"), args![org.0], row)?;
         let mut histories = self.histories(org, None)?;
-        Ok(profiles_of(rows, &mut histories))
+        let mut out = profiles_of(rows, &mut histories);
+        super::pcfs::attach(
+            &mut out,
+            super::pcfs::pcfs_by_supplier(&self.conn, org, None)?,
+        );
+        Ok(out)
     }
 
     /// The calculation profiles of the suppliers among `keys` that exist (at most the API's
@@ -419,7 +426,14 @@ impl Db {
         )?;
         let ids: Vec<&str> = rows.iter().map(|s| s.supplier_id.as_str()).collect();
         let mut histories = self.histories(org, Some(&ids))?;
-        Ok(profiles_of(rows, &mut histories))
+        let mut out = profiles_of(rows, &mut histories);
+        // Footprints of every key: a supplier may have footprints and no supplier row.
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        super::pcfs::attach(
+            &mut out,
+            super::pcfs::pcfs_by_supplier(&self.conn, org, Some(&keys))?,
+        );
+        Ok(out)
     }
 
     pub fn get_supplier(&self, org: OrgId, supplier_id: &str) -> Result<Option<SupplierDetail>> {

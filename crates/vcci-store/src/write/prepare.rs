@@ -69,7 +69,7 @@ pub fn prepare(
     if let Some(d) = emission.supplier {
         h = (h ^ (u64::from(d.pack()) << 32)).wrapping_mul(0x0100_0000_01b3);
     }
-    let body = encode_body(cat, &line, &emission, supplier_key);
+    let body = encode_body(cat, &line, &emission, supplier_key, profile);
     let (s1, s2) = scope_split(own_scope(cat, &emission), emission.scope_1_2_kg);
     let extras = extras_of(
         s1,
@@ -119,8 +119,12 @@ fn encode_body(
     line: &Line,
     emission: &Emission,
     supplier_key: Option<&str>,
+    profile: Option<&SupplierProfile>,
 ) -> Vec<u8> {
-    let factor = emission.factor_info(cat, supplier_key);
+    let factor = emission.factor_info(cat, supplier_key, profile);
+    let pcf = emission
+        .pcf_info(line, profile)
+        .map(|p| serde_json::to_string(&p).unwrap_or_default());
     let fb = emission.fallback_info(line);
     let fallbacks = (!fb.is_empty()).then(|| serde_json::to_string(&fb).unwrap_or_default());
     let s = emission.spend.as_ref();
@@ -168,6 +172,8 @@ fn encode_body(
         capex: line.capex,
         dq: Some(emission.dq.pack()),
         supplier_data: emission.supplier.map(|d| d.pack()),
+        product_id: line.product_id.as_deref(),
+        pcf: pcf.as_deref(),
     }
     .encode(&mut body);
     body

@@ -423,6 +423,7 @@ pub(crate) fn stored_as_line(
                 country: b.country,
                 price_basis: basis_from_code(b.price_basis),
                 capex: b.capex,
+                product_id: b.product_id,
             })
         }
     }

@@ -215,6 +215,7 @@ pub(crate) fn merged_profile(
 ) -> (SupplierProfile, Option<IntensityValue>) {
     let mut new = s.profile();
     new.intensities = old.map(|p| p.intensities.clone()).unwrap_or_default();
+    new.pcfs = old.map(|p| p.pcfs.clone()).unwrap_or_default();
     let value = s.new_intensity(now);
     if let Some(v) = &value {
         new.intensities.retain(|i| i.year != v.year);
