@@ -19,6 +19,7 @@
 mod copy;
 mod first_load;
 mod partitions;
+pub mod pcfs;
 mod periods;
 mod postgres;
 mod prepare;

@@ -1,0 +1,248 @@
+//! Receiving product footprints (PACT v3): each checked, stored as received, immutable but
+//! for its status, with its lineage; the supplier's lines recalculated in the same
+//! transaction, and an audit entry. The reads are `model::pcfs`.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+use vcci_core::Catalog;
+use vcci_core::pact::{self, PactError, Status};
+
+use super::recalc::{closed_year_changes, recalculate_tx};
+use crate::conn::{Conn, Db, args};
+use crate::model::audit::{self, Actor, Change};
+use crate::model::orgs::{Org, OrgId, bump_generation};
+use crate::model::pcfs::{COLS, MAX_PER_RECEIPT, Receipt, RejectedFootprint, pcfs_by_supplier};
+use crate::{Result, StoreError, now_rfc3339};
+
+/// The document without its status, to tell a deprecation from a change.
+fn without_status(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("status");
+    }
+    v
+}
+
+impl Db {
+    /// Receives footprints of `supplier_id`'s products. Each is checked against the PACT v3
+    /// data model; one that fails is rejected with its id and every reason, and the rest
+    /// are kept. A footprint already received is unchanged, or deprecated (the same document
+    /// with status Deprecated); any other change under the same id is rejected (footprints
+    /// are immutable). The supplier's lines are recalculated in the same transaction; if
+    /// that would change a closed year's lines nothing is stored (`PeriodClosed`).
+    pub fn receive_footprints(
+        &mut self,
+        cat: &'static Catalog,
+        org: &Org,
+        supplier_id: &str,
+        docs: &[Value],
+        source: &str,
+        actor: &Actor,
+    ) -> Result<Receipt> {
+        if supplier_id.is_empty() || supplier_id.len() > vcci_core::line::MAX_ID {
+            return Err(StoreError::invalid(
+                "supplier_id",
+                format!("must be 1 to {} bytes", vcci_core::line::MAX_ID),
+            ));
+        }
+        if docs.len() > MAX_PER_RECEIPT {
+            return Err(StoreError::invalid(
+                "footprints",
+                format!(
+                    "{} footprints; at most {MAX_PER_RECEIPT} at once",
+                    docs.len()
+                ),
+            ));
+        }
+        let mut receipt = Receipt::default();
+        let mut good: Vec<(usize, pact::Footprint, &Value)> = Vec::new();
+        for (index, d) in docs.iter().enumerate() {
+            match pact::parse(d) {
+                Ok(f) => {
+                    if let Some((_, first, doc)) =
+                        good.iter().find(|(_, g, _)| g.pcf.id == f.pcf.id)
+                        && *doc != d
+                    {
+                        let id = first.pcf.id.clone();
+                        receipt.rejected.push(RejectedFootprint {
+                            index,
+                            id: Some(id),
+                            errors: vec![PactError {
+                                path: "/id".into(),
+                                message: "appears twice in this batch with different content"
+                                    .into(),
+                            }],
+                        });
+                        continue;
+                    }
+                    good.push((index, f, d));
+                }
+                Err(errors) => receipt.rejected.push(RejectedFootprint {
+                    index,
+                    id: pact::id_of(d).map(str::to_owned),
+                    errors,
+                }),
+            }
+        }
+        let mut profiles = self.supplier_profiles(org.id)?;
+        let now = now_rfc3339();
+        let tx = self.conn.begin_immediate()?;
+        for (index, f, doc) in &good {
+            let id = &f.pcf.id;
+            let old = tx.query_opt(
+                "SELECT supplier_id, status, document FROM pcfs WHERE org_id = ?1 AND id = ?2",
+                args![org.id.0, id],
+                |r| Ok((r.string(0)?, r.string(1)?, r.string(2)?)),
+            )?;
+            let reject = |message: String| RejectedFootprint {
+                index: *index,
+                id: Some(id.clone()),
+                errors: vec![PactError {
+                    path: "/id".into(),
+                    message,
+                }],
+            };
+            match old {
+                None => {
+                    insert(&tx, org.id, supplier_id, f, doc, source, &now)?;
+                    receipt.received.push(id.clone());
+                    // A successor received before its predecessor.
+                    let pattern = format!("%\"{id}\"%");
+                    let successor = tx.query_opt(
+                        "SELECT id FROM pcfs WHERE org_id = ?1 AND preceding LIKE ?2 ORDER BY id LIMIT 1",
+                        args![org.id.0, &pattern],
+                        |r| r.string(0),
+                    )?;
+                    if let Some(next) = successor {
+                        tx.execute(
+                            "UPDATE pcfs SET superseded_by = ?3 WHERE org_id = ?1 AND id = ?2",
+                            args![org.id.0, id, &next],
+                        )?;
+                        receipt.superseded.push(id.clone());
+                    }
+                    for pre in &f.preceding {
+                        let n = tx.execute(
+                            "UPDATE pcfs SET superseded_by = ?3, updated_at = ?4
+                             WHERE org_id = ?1 AND id = ?2 AND superseded_by IS NULL",
+                            args![org.id.0, pre, id, &now],
+                        )?;
+                        if n > 0 {
+                            receipt.superseded.push(pre.clone());
+                        }
+                    }
+                }
+                Some((other, _, _)) if other != supplier_id => {
+                    receipt.rejected.push(reject(format!(
+                        "footprint {id} was received from supplier '{other}'"
+                    )));
+                }
+                Some((_, status, stored)) => {
+                    let stored: Value = serde_json::from_str(&stored)
+                        .map_err(|e| StoreError::corrupt(format!("a stored footprint: {e}")))?;
+                    if stored == **doc {
+                        receipt.unchanged += 1;
+                    } else if without_status(&stored) == without_status(doc)
+                        && status == "Active"
+                        && f.pcf.status == Status::Deprecated
+                    {
+                        tx.execute(
+                            "UPDATE pcfs SET status = 'Deprecated', document = ?3, updated_at = ?4
+                             WHERE org_id = ?1 AND id = ?2",
+                            args![
+                                org.id.0,
+                                id,
+                                &serde_json::to_string(doc).unwrap_or_default(),
+                                &now
+                            ],
+                        )?;
+                        receipt.deprecated.push(id.clone());
+                    } else {
+                        receipt.rejected.push(reject(format!(
+                            "footprint {id} was received before with other content; PACT \
+                             footprints are immutable: a changed footprint has a new id and \
+                             lists this one in precedingPfIds"
+                        )));
+                    }
+                }
+            }
+        }
+        let changed = !receipt.received.is_empty() || !receipt.deprecated.is_empty();
+        if changed {
+            let ids = [supplier_id.to_owned()];
+            let before = HashMap::from([(
+                supplier_id.to_owned(),
+                profiles.get(supplier_id).cloned().unwrap_or_default(),
+            )]);
+            let mut now_pcfs = pcfs_by_supplier(&tx, org.id, Some(&[supplier_id]))?;
+            let profile = profiles.entry(supplier_id.to_owned()).or_default();
+            profile.pcfs = now_pcfs.remove(supplier_id).unwrap_or_default();
+            let after = HashMap::from([(supplier_id.to_owned(), profile.clone())]);
+            let years = closed_year_changes(&tx, cat, (org, &before), (org, &after), Some(&ids))?;
+            if let Some((&year, &lines)) = years.iter().next() {
+                return Err(StoreError::PeriodClosed {
+                    year,
+                    message: format!(
+                        "{} ({lines} lines of supplier '{supplier_id}' there would change with \
+                         these footprints)",
+                        crate::error::period_closed_message(year)
+                    ),
+                });
+            }
+            let r = recalculate_tx(&tx, cat, org, &profiles, Some(&ids), false)?;
+            receipt.lines_changed = r.changed;
+            bump_generation(&tx, org.id)?;
+            let detail = json!({
+                "supplier_id": supplier_id,
+                "source": source,
+                "received": receipt.received,
+                "deprecated": receipt.deprecated,
+                "superseded": receipt.superseded,
+                "rejected": receipt.rejected.len(),
+                "lines_changed": r.changed,
+            });
+            let change = Change::new("pcfs.received", supplier_id, detail).with_lines(&r.digests);
+            audit::append(&tx, org.id, actor, change)?;
+        }
+        tx.commit()?;
+        Ok(receipt)
+    }
+}
+
+fn insert(
+    tx: &Conn,
+    org: OrgId,
+    supplier_id: &str,
+    f: &pact::Footprint,
+    doc: &Value,
+    source: &str,
+    now: &str,
+) -> Result<()> {
+    let p = &f.pcf;
+    tx.execute(
+        &format!(
+            "INSERT INTO pcfs ({COLS}, document, org_id) VALUES (?1, ?2, ?3, NULL, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11)"
+        ),
+        args![
+            &p.id,
+            supplier_id,
+            p.status.as_str(),
+            &pact::format_datetime(p.created),
+            &p.company_name,
+            &serde_json::to_string(&p.product_ids).unwrap_or_default(),
+            &serde_json::to_string(&f.preceding).unwrap_or_default(),
+            source,
+            now,
+            &serde_json::to_string(doc).unwrap_or_default(),
+            org.0
+        ],
+    )?;
+    for product in &p.product_ids {
+        tx.execute(
+            "INSERT INTO pcf_products (org_id, product_id, pcf_id) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+            args![org.0, product, &p.id],
+        )?;
+    }
+    Ok(())
+}
