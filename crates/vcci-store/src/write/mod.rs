@@ -12,7 +12,9 @@
 //!   arrive, an organization's first load built apart and attached, and the advisory write
 //!   turns of an organization's writers.
 //! - `readmodel.rs`: read-model deltas and their flush; `suppliers.rs`: supplier rows a
-//!   batch needs and supplier upserts that recalculate lines; `recalc.rs`: recalculation.
+//!   batch needs and supplier upserts that recalculate lines; `pcfs.rs`: supplier product
+//!   footprints received, which recalculate their supplier's lines; `recalc.rs`:
+//!   recalculation.
 //!
 //! Not here: reading lines back (`model::lines`), the CSV import's threads (`import`).
 
