@@ -113,6 +113,7 @@ fn supplier_bench(b: Bencher, boundary: Boundary) {
                 },
             })
             .to_vec(),
+        pcfs: Default::default(),
     };
     supplier_lines(b, profile);
 }
@@ -120,6 +121,64 @@ fn supplier_bench(b: Bencher, boundary: Boundary) {
 /// The spend lines at a supplier of `profile`.
 fn supplier_lines(b: Bencher, profile: SupplierProfile) {
     let lines = spend_lines();
+    let cat = catalog();
+    let cfg = CalcConfig::default();
+    b.counter(ItemsCount::new(N)).bench(|| {
+        let mut total = 0.0;
+        for l in &lines {
+            total += calculate(cat, cfg, black_box(l), Some(&profile)).map_or(0.0, |e| e.co2e_kg);
+        }
+        total
+    });
+}
+
+/// Lines naming one of a supplier's 50 products, each with three footprints (two Active of
+/// different validity, one Deprecated): the PACT product-level method, with the unit
+/// conversion from the line's unit to the declared unit.
+#[divan::bench]
+fn product_footprints(b: Bencher) {
+    let doc = |i: usize, v: usize, status: &str, amount: &str| {
+        serde_json::json!({
+            "id": format!("{i:08x}-0000-4000-8000-{v:012x}"), "specVersion": "3.0.0",
+            "created": format!("2025-0{}-01T00:00:00Z", v + 1), "status": status,
+            "companyName": "Acme", "companyIds": ["urn:company:acme"], "productDescription": "p",
+            "productIds": [format!("urn:gtin:{i:013}")], "productNameCompany": "p",
+            "pcf": {
+                "declaredUnitOfMeasurement": "kilogram", "declaredUnitAmount": amount,
+                "productMassPerDeclaredUnit": amount,
+                "referencePeriodStart": format!("{}-01-01T00:00:00Z", 2019 + v * 2),
+                "referencePeriodEnd": format!("{}-01-01T00:00:00Z", 2020 + v * 2),
+                "pcfExcludingBiogenicUptake": "2.4", "pcfIncludingBiogenicUptake": "2.1",
+                "fossilGhgEmissions": "2.4", "fossilCarbonContent": "0",
+                "ipccCharacterizationFactors": ["AR6"], "crossSectoralStandards": ["PACT-3.0"],
+                "exemptedEmissionsPercent": "0"
+            }
+        })
+    };
+    let mut pcfs = Vec::new();
+    for i in 0..50 {
+        for (v, status) in [(0, "Active"), (1, "Active"), (2, "Deprecated")] {
+            let d = doc(i, v, status, if i % 2 == 0 { "1" } else { "1000" });
+            pcfs.push(vcci_core::pact::parse(&d).unwrap().pcf);
+        }
+    }
+    let profile = SupplierProfile {
+        pcfs: vcci_core::calc::Footprints::new(pcfs),
+        ..SupplierProfile::default()
+    };
+    let units = [Unit::parse("kg").unwrap(), Unit::parse("tonnes").unwrap()];
+    let lines: Vec<Line> = spend_lines()
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| Line {
+            supplier_id: Some("acme".into()),
+            quantity: l.amount.map(f64::abs),
+            unit: Some(units[i % 2]),
+            product_id: Some(format!("urn:gtin:{:013}", i % 50)),
+            amount: None,
+            ..l
+        })
+        .collect();
     let cat = catalog();
     let cfg = CalcConfig::default();
     b.counter(ItemsCount::new(N)).bench(|| {

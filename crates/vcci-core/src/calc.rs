@@ -184,7 +184,51 @@ pub struct SupplierProfile {
     /// Its intensity history: at most one value per year and one undated value.
     pub intensities: Vec<SupplierIntensity>,
     /// Its product footprints (PACT), Active and Deprecated; only Active ones are used.
-    pub pcfs: Vec<ProductPcf>,
+    pub pcfs: Footprints,
+}
+
+/// A supplier's product footprints, with an index by product id (a supplier may have
+/// thousands; a line finds its product's in one lookup).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Footprints {
+    list: Vec<ProductPcf>,
+    by_product: std::collections::HashMap<String, Vec<u32>>,
+}
+
+impl Footprints {
+    pub fn new(list: Vec<ProductPcf>) -> Footprints {
+        let mut by_product: std::collections::HashMap<String, Vec<u32>> =
+            std::collections::HashMap::new();
+        for (i, p) in list.iter().enumerate() {
+            for id in &p.product_ids {
+                by_product.entry(id.clone()).or_default().push(i as u32);
+            }
+        }
+        Footprints { list, by_product }
+    }
+    pub fn get(&self, slot: usize) -> Option<&ProductPcf> {
+        self.list.get(slot)
+    }
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+    pub fn iter(&self) -> std::slice::Iter<'_, ProductPcf> {
+        self.list.iter()
+    }
+    /// The slots of the footprints of `product`.
+    pub fn of(&self, product: &str) -> &[u32] {
+        self.by_product.get(product).map_or(&[], Vec::as_slice)
+    }
+}
+
+impl std::ops::Index<usize> for Footprints {
+    type Output = ProductPcf;
+    fn index(&self, slot: usize) -> &ProductPcf {
+        &self.list[slot]
+    }
 }
 
 impl SupplierProfile {
@@ -198,7 +242,7 @@ impl SupplierProfile {
                 kg_per_usd,
                 data: SupplierData::default(),
             }],
-            pcfs: Vec::new(),
+            pcfs: Footprints::default(),
         }
     }
 
@@ -207,10 +251,10 @@ impl SupplierProfile {
     /// nearest (a temporal fallback: `true`). Deprecated footprints are never used.
     pub fn pcf_for(&self, product: &str, day: Date) -> Option<(usize, bool)> {
         let mut best: Option<(usize, i64, i64)> = None;
-        for (i, p) in self.pcfs.iter().enumerate() {
-            if p.status != crate::pact::Status::Active
-                || !p.product_ids.iter().any(|x| x == product)
-            {
+        for &i in self.pcfs.of(product) {
+            let i = i as usize;
+            let p = &self.pcfs[i];
+            if p.status != crate::pact::Status::Active {
                 continue;
             }
             let d = p.distance(day);

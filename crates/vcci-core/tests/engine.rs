@@ -1204,7 +1204,7 @@ fn a_scope_1_2_intensity_is_hybrid_with_the_eeio_upstream_share() {
         naics: Some(Naics::parse("484121").unwrap()),
         country: Some("US".into()),
         intensities: vec![intensity(Some(2024), 0.10, Boundary::Scope12, true)],
-        pcfs: Vec::new(),
+        pcfs: Default::default(),
     };
     let l = at_supplier("2024-06-01", 10_000.0);
     let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();

@@ -44,7 +44,9 @@ const ID: &str = "3893bb5d-da16-4dc1-9185-11d97476c254";
 
 fn profile(docs: &[Value]) -> SupplierProfile {
     SupplierProfile {
-        pcfs: docs.iter().map(|d| pact::parse(d).unwrap().pcf).collect(),
+        pcfs: vcci_core::calc::Footprints::new(
+            docs.iter().map(|d| pact::parse(d).unwrap().pcf).collect(),
+        ),
         ..SupplierProfile::default()
     }
 }

@@ -393,6 +393,7 @@ fn schemas() -> Value {
                 "quantity": num, "unit": s, "activity_id": {"type": "string", "description": "a DESNZ factor key"},
                 "country": s, "price_basis": {"type": "string", "enum": ["purchaser", "producer"]},
                 "capex": {"type": ["boolean", "string"], "description": "a capital purchase: category 2 whatever its NAICS code (true/false)"},
+                "product_id": {"type": "string", "maxLength": 256, "description": "the product bought, as the supplier's PACT footprints name it (a URN): the line is calculated from the supplier's footprint of it, with quantity and unit"},
             },
         },
         "Factor": {
@@ -445,6 +446,25 @@ fn schemas() -> Value {
                     },
                 },
                 "biogenic_co2_kg": {"type": "number", "description": "biogenic CO2 of a fuel or electricity input, outside the scopes: not in co2e_kg"},
+                "product_footprint": {
+                    "type": "object",
+                    "description": "A result from the supplier's product footprint (PACT v3): co2e_kg = the quantity in the declared unit × kg_co2e_per_declared_unit",
+                    "required": ["id", "product_id", "company_name", "spec_version", "declared_unit", "declared_unit_amount", "pcf_excluding_biogenic_uptake", "kg_co2e_per_declared_unit", "biogenic_uptake_kg", "valid_on_line_date"],
+                    "properties": {
+                        "id": s, "product_id": s, "company_name": s, "spec_version": s,
+                        "reference_period_start": s, "reference_period_end": s,
+                        "validity_period_start": s, "validity_period_end": s,
+                        "validity_stated": {"type": "boolean", "description": "false: the spec's default, 3 years from the reference period's end"},
+                        "valid_on_line_date": {"type": "boolean", "description": "false: the nearest footprint was used (a temporal fallback)"},
+                        "declared_unit": s, "declared_unit_amount": {"type": "string", "description": "a decimal string as received"},
+                        "pcf_excluding_biogenic_uptake": s, "pcf_including_biogenic_uptake": s,
+                        "kg_co2e_per_declared_unit": num,
+                        "biogenic_uptake_kg": {"type": "number", "description": "(including − excluding) per declared unit × the quantity: kept apart, never in co2e_kg"},
+                        "primary_data_share": num,
+                        "dqi": {"type": "array", "items": num, "minItems": 3, "maxItems": 3, "description": "technological, geographical and temporal DQR"},
+                        "verified": {"type": "boolean"},
+                    },
+                },
                 "scope_1_2": {
                     "type": "object",
                     "description": "An energy or fuel input's own Scope 1 or 2 emissions, recorded apart: never in co2e_kg or any Scope 3 total",
@@ -476,6 +496,7 @@ fn schemas() -> Value {
                 "quantity": opt_n, "unit": opt_s, "activity_id": opt_s, "country": opt_s,
                 "price_basis": {"type": "string", "enum": ["purchaser", "producer"]},
                 "capex": {"type": "boolean"},
+                "product_id": {"type": "string", "description": "present when the line named one"},
                 "emission": {"$ref": "#/components/schemas/Emission"},
             },
         },
@@ -690,6 +711,48 @@ fn schemas() -> Value {
             "rejected": {"type": "array", "description": "suppliers refused because their change would alter a closed reporting period (period_closed); the rest is stored",
                 "items": {"type": "object", "properties": {"index": int, "supplier_id": s, "error": {"type": "object"}}}}}},
         "FactorPage": page_of("Factor"),
+        "ReceiveFootprints": {
+            "type": "object",
+            "description": "PACT v3 ProductFootprint objects in `footprints`, or a PACT list response's `data` (one of the two)",
+            "oneOf": [{"required": ["footprints"]}, {"required": ["data"]}],
+            "properties": {
+                "footprints": {"type": "array", "maxItems": 1000, "items": {"type": "object", "description": "a PACT v3 ProductFootprint"}},
+                "data": {"type": "array", "maxItems": 1000, "items": {"type": "object", "description": "a PACT v3 ProductFootprint"}},
+            },
+        },
+        "FootprintReceipt": {
+            "type": "object",
+            "required": ["received", "unchanged", "deprecated", "superseded", "rejected", "recalculated_lines"],
+            "properties": {
+                "received": {"type": "array", "items": s, "description": "ids new to the organization"},
+                "unchanged": int,
+                "deprecated": {"type": "array", "items": s, "description": "ids received before as Active, now Deprecated"},
+                "superseded": {"type": "array", "items": s, "description": "ids a received footprint lists in precedingPfIds"},
+                "rejected": {"type": "array", "items": {"type": "object", "required": ["index", "id", "errors"], "properties": {
+                    "index": int, "id": opt_s,
+                    "errors": {"type": "array", "items": {"type": "object", "required": ["path", "message"], "properties": {"path": {"type": "string", "description": "a JSON Pointer into the footprint"}, "message": s}}},
+                }}},
+                "recalculated_lines": int,
+            },
+        },
+        "StoredFootprint": {
+            "type": "object",
+            "required": ["id", "supplier_id", "status", "in_use", "created", "company_name", "product_ids", "preceding_pf_ids"],
+            "properties": {
+                "id": s, "supplier_id": s, "status": {"type": "string", "enum": ["Active", "Deprecated"]},
+                "superseded_by": opt_s, "in_use": {"type": "boolean", "description": "Active and not superseded: calculations use it"},
+                "created": s, "company_name": s, "product_ids": {"type": "array", "items": s},
+                "preceding_pf_ids": {"type": "array", "items": s}, "source": s, "received_at": s, "updated_at": s,
+            },
+        },
+        "FootprintPage": page_of("StoredFootprint"),
+        "FootprintDetail": {
+            "allOf": [{"$ref": "#/components/schemas/StoredFootprint"}, {
+                "type": "object",
+                "required": ["document", "lines"],
+                "properties": {"document": {"type": "object", "description": "the ProductFootprint as received"}, "lines": {"type": "integer", "description": "lines calculated with it"}},
+            }],
+        },
         "Calculate": {
             "type": "object",
             "required": ["lines"],

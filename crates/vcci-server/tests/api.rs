@@ -2197,3 +2197,162 @@ async fn corrected_lines_of_a_closed_year_are_restated_through_the_api() {
     assert_eq!(last["seq"], v2["audit_seq"]);
     assert_eq!(last["hash"], v2["audit_hash"]);
 }
+
+/// A PACT v3 footprint of `product` at `pcf` kg CO2e per 1,000 kg.
+fn pact_footprint(id: &str, product: &str, pcf: &str) -> Value {
+    json!({
+        "id": id, "specVersion": "3.0.0", "created": "2025-01-10T00:00:00Z", "status": "Active",
+        "companyName": "Acme Steel", "companyIds": ["urn:company:example:acme"],
+        "productDescription": "Hot-rolled coil", "productIds": [product], "productNameCompany": "HRC-1",
+        "pcf": {
+            "declaredUnitOfMeasurement": "kilogram", "declaredUnitAmount": "1000",
+            "productMassPerDeclaredUnit": "1000",
+            "referencePeriodStart": "2023-01-01T00:00:00Z", "referencePeriodEnd": "2024-01-01T00:00:00Z",
+            "pcfExcludingBiogenicUptake": pcf, "pcfIncludingBiogenicUptake": pcf,
+            "fossilGhgEmissions": pcf, "fossilCarbonContent": "0",
+            "ipccCharacterizationFactors": ["AR6"], "crossSectoralStandards": ["GHGP-Product"],
+            "exemptedEmissionsPercent": "0"
+        }
+    })
+}
+
+#[tokio::test]
+async fn supplier_footprints_are_received_listed_and_calculate_lines() {
+    let e = env();
+    let id = "aaaaaaaa-0000-4000-8000-000000000001";
+    let product = "urn:gtin:4712345060507";
+    let mut broken = pact_footprint("bbbbbbbb-0000-4000-8000-000000000002", product, "1");
+    broken["pcf"]["pcfExcludingBiogenicUptake"] = json!(1.5);
+    let body = json!({"footprints": [pact_footprint(id, product, "2400"), broken]});
+    // A viewer may not; an analyst may.
+    let uri = "/api/v1/suppliers/acme-steel/footprints";
+    let (s, _) = call(&e.router, "POST", uri, Some(&e.viewer), Some(body.clone())).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = call(&e.router, "POST", uri, Some(&e.analyst), Some(body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["received"], json!([id]));
+    assert_eq!(
+        v["rejected"][0]["id"],
+        "bbbbbbbb-0000-4000-8000-000000000002"
+    );
+    assert_eq!(
+        v["rejected"][0]["errors"][0]["path"],
+        "/pcf/pcfExcludingBiogenicUptake"
+    );
+    // Neither or both of footprints and data: 400.
+    let (s, _) = call(&e.router, "POST", uri, Some(&e.analyst), Some(json!({}))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // A line naming the product: 500 kg × 2,400 / 1,000 = 1,200 kg, with the footprint named.
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/transactions",
+        Some(&e.analyst),
+        Some(
+            json!({"transactions": [{"transaction_id": "coil-1", "date": "2024-05-01",
+            "supplier_id": "acme-steel", "quantity": 500, "unit": "kg", "product_id": product}]}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (s, v["accepted"].clone()),
+        (StatusCode::OK, json!(1)),
+        "{v}"
+    );
+    let (s, v) = call(
+        &e.router,
+        "GET",
+        "/api/v1/transactions/coil-1",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["product_id"], product);
+    assert_eq!(v["emission"]["co2e_kg"], 1200.0);
+    assert_eq!(v["emission"]["method"], "supplier_specific");
+    assert_eq!(v["emission"]["factor"]["set"], "pact");
+    assert_eq!(v["emission"]["factor"]["key"], id);
+    assert_eq!(
+        v["emission"]["product_footprint"]["declared_unit_amount"],
+        "1000"
+    );
+    assert_eq!(
+        v["emission"]["product_footprint"]["company_name"],
+        "Acme Steel"
+    );
+    // The preview calculates with the same footprint.
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/emissions/calculate",
+        Some(&e.viewer),
+        Some(
+            json!({"lines": [{"date": "2024-05-01", "supplier_id": "acme-steel",
+            "quantity": 0.5, "unit": "tonnes", "product_id": product}]}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["results"][0]["emission"]["co2e_kg"], 1200.0);
+    assert_eq!(v["results"][0]["emission"]["product_footprint"]["id"], id);
+
+    // Lists, filters and the detail; nothing for another organization.
+    let (s, v) = call(
+        &e.router,
+        "GET",
+        "/api/v1/footprints",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["data"][0]["id"], id);
+    assert_eq!(v["data"][0]["in_use"], true);
+    let (_, v) = call(
+        &e.router,
+        "GET",
+        "/api/v1/footprints?status=Deprecated",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(v["data"], json!([]));
+    let (s, _) = call(
+        &e.router,
+        "GET",
+        "/api/v1/footprints?status=Old",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, v) = call(
+        &e.router,
+        "GET",
+        &format!("/api/v1/footprints/{id}"),
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (
+            v["lines"].clone(),
+            v["document"]["pcf"]["declaredUnitAmount"].clone()
+        ),
+        (json!(1), json!("1000"))
+    );
+    let (s, _) = call(
+        &e.router,
+        "GET",
+        &format!("/api/v1/footprints/{id}"),
+        Some(&e.other),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, v) = call(&e.router, "GET", "/api/v1/footprints", Some(&e.other), None).await;
+    assert_eq!(v["data"], json!([]));
+}

@@ -769,6 +769,36 @@ mod tests {
         }
     }
 
+    /// A body with a product is version 2 (a 64-bit mask); one without stays version 1,
+    /// 4 bytes shorter; both read back.
+    #[test]
+    fn product_fields_widen_the_mask() {
+        let plain = BodyRef {
+            factor_key: "k",
+            supplier_data: Some(3),
+            ..Default::default()
+        };
+        let mut v1 = Vec::new();
+        plain.encode(&mut v1);
+        assert_eq!(v1[0], 1);
+        let with = BodyRef {
+            product_id: Some("urn:gtin:1"),
+            pcf: Some("{}"),
+            ..plain
+        };
+        let mut v2 = Vec::new();
+        with.encode(&mut v2);
+        assert_eq!((v2[0], v2.len()), (2, v1.len() + 4 + 4 + 10 + 4 + 2));
+        let b = Body::decode(&v2).unwrap();
+        assert_eq!(
+            (b.supplier_data, b.product_id.as_deref(), b.pcf.as_deref()),
+            (Some(3), Some("urn:gtin:1"), Some("{}"))
+        );
+        let b = Body::decode(&v1).unwrap();
+        assert_eq!((b.supplier_data, b.product_id), (Some(3), None));
+        assert!(Body::decode(&v2[..8]).is_err());
+    }
+
     #[test]
     fn corrupt_bodies_are_errors() {
         assert!(Body::decode(&[]).is_err());

@@ -95,6 +95,10 @@ pub enum Command {
     /// The audit log: every change with who, when, what and the request, newest first;
     /// `vcci audit verify` checks its hash chain.
     Audit(AuditArgs),
+    /// Supplier product footprints (PACT Tech Specs v3): receive a supplier's footprints,
+    /// list them with their status and lineage.
+    #[command(subcommand)]
+    Pact(PactCommand),
     /// Load-test an API (open or closed loop), check SLOs, write reports; exits non-zero
     /// when an SLO fails.
     Loadtest(LoadtestArgs),
@@ -562,6 +566,48 @@ pub struct AuditListArgs {
     #[arg(long)]
     pub before: Option<i64>,
     #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PactCommand {
+    /// Receive a supplier's product footprints from a JSON file: one ProductFootprint, an
+    /// array of them, or a PACT list response (`{"data": [...]}`). Each is checked against
+    /// the v3 data model; a broken one is reported with its id and every reason, the rest
+    /// stored; the supplier's lines naming a product are recalculated.
+    Import(PactImportArgs),
+    /// The footprints received, by id, with their status and lineage.
+    Footprints(PactListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PactImportArgs {
+    #[arg(long)]
+    pub org: String,
+    /// The supplier the footprints are from (lines name it in supplier_id).
+    #[arg(long)]
+    pub supplier: String,
+    /// The JSON file.
+    pub file: PathBuf,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct PactListArgs {
+    #[arg(long)]
+    pub org: String,
+    #[arg(long)]
+    pub supplier: Option<String>,
+    /// Only footprints of this product (a URN).
+    #[arg(long)]
+    pub product: Option<String>,
+    /// Only Active or Deprecated footprints.
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long, default_value_t = 100)]
     pub limit: usize,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,

@@ -36,6 +36,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Period(c) => period_cmd(&store_args, c),
         Command::Compare(a) => compare_cmd(&store_args, a),
         Command::Audit(a) => audit_cmd(&store_args, a),
+        Command::Pact(c) => crate::pact::pact_cmd(open_store(&store_args)?, c),
         Command::Target(c) => target_cmd(&store_args, c),
         Command::Denominator(a) => denominator_cmd(&store_args, a),
         Command::Suppliers(SuppliersCommand::RemoveIntensity(a)) => {

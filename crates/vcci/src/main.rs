@@ -7,6 +7,7 @@ mod cmd;
 mod loadtest;
 mod logging;
 mod output;
+mod pact;
 mod progress;
 
 use clap::Parser;

@@ -78,10 +78,11 @@ async fn calculate(
                 .supplier_id
                 .as_deref()
                 .or(line.supplier_name.as_deref());
-            match vcci_core::calculate(catalog(), cfg, &line, key.and_then(|k| profiles.get(k))) {
+            let profile = key.and_then(|k| profiles.get(k));
+            match vcci_core::calculate(catalog(), cfg, &line, profile) {
                 Ok(e) => {
                     total += e.co2e_kg;
-                    json!({"index": i, "emission": e.record(catalog(), &line)})
+                    json!({"index": i, "emission": e.record_with(catalog(), &line, profile)})
                 }
                 Err(e) => json!({"index": i, "error": line_error_json(&prefix, &[e])}),
             }

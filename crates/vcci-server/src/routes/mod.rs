@@ -13,6 +13,7 @@ mod calculate;
 mod dashboard;
 mod exports;
 mod factors;
+mod footprints;
 mod health;
 pub(crate) mod imports;
 mod metrics;
@@ -31,6 +32,7 @@ pub fn api() -> Api {
     let api = transactions::api(api);
     let api = exports::api(api);
     let api = suppliers::api(api);
+    let api = footprints::api(api);
     let api = summary::api(api);
     let api = factors::api(api);
     let api = calculate::api(api);

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::Value;
 use vcci_core::SupplierProfile;
+use vcci_core::calc::Footprints;
 use vcci_core::pact::{self, PactError, ProductPcf, Status};
 
 use crate::conn::{Arg, Conn, Db, args};
@@ -152,7 +153,7 @@ pub(crate) fn attach(
     pcfs: HashMap<String, Vec<ProductPcf>>,
 ) {
     for (supplier, list) in pcfs {
-        profiles.entry(supplier).or_default().pcfs = list;
+        profiles.entry(supplier).or_default().pcfs = Footprints::new(list);
     }
 }
 

@@ -232,7 +232,7 @@ impl Supplier {
                 .map(IntensityValue::engine)
                 .collect(),
             // Footprints are attached by the profile loaders (model/pcfs.rs).
-            pcfs: Vec::new(),
+            pcfs: Default::default(),
         }
     }
 

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 use vcci_core::Catalog;
+use vcci_core::calc::Footprints;
 use vcci_core::pact::{self, PactError, Status};
 
 use super::recalc::{closed_year_changes, recalculate_tx};
@@ -176,7 +177,7 @@ impl Db {
             )]);
             let mut now_pcfs = pcfs_by_supplier(&tx, org.id, Some(&[supplier_id]))?;
             let profile = profiles.entry(supplier_id.to_owned()).or_default();
-            profile.pcfs = now_pcfs.remove(supplier_id).unwrap_or_default();
+            profile.pcfs = Footprints::new(now_pcfs.remove(supplier_id).unwrap_or_default());
             let after = HashMap::from([(supplier_id.to_owned(), profile.clone())]);
             let years = closed_year_changes(&tx, cat, (org, &before), (org, &after), Some(&ids))?;
             if let Some((&year, &lines)) = years.iter().next() {

@@ -1,0 +1,184 @@
+//! Supplier product footprints (PACT Tech Specs v3): received for a supplier (as a list,
+//! or a PACT list response's `data`), listed with their lineage, and read one by one with
+//! the document as received. Receiving recalculates the supplier's lines naming a product.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use vcci_core::catalog;
+use vcci_core::pact::Status;
+use vcci_store::model::keys::Role;
+use vcci_store::model::pcfs::{FootprintFilter, MAX_PER_RECEIPT, Receipt};
+
+use crate::conditional::CacheCtx;
+use crate::extract::JsonBody;
+use crate::list::{self, Query, param_error};
+use crate::openapi::{Api, Op};
+use crate::{ApiError, App, Caller};
+
+const CURSOR_KIND: &str = "footprints";
+
+pub fn api(api: Api) -> Api {
+    api.post(
+        "/api/v1/suppliers/{supplier_id}/footprints",
+        receive_footprints,
+        Op::new("receiveFootprints", "footprints", "Receive up to 1,000 product footprints (PACT v3 ProductFootprint) of a supplier's products: each is checked against the v3 data model and stored as received; a broken one is rejected with its id and every reason (JSON Pointer) and the rest kept; the supplier's lines naming a product are recalculated")
+            .role("analyst")
+            .path_param("supplier_id", "The supplier's id (lines name it in supplier_id).")
+            .json_body("ReceiveFootprints")
+            .json("FootprintReceipt")
+            .errors(&[400, 403, 409, 413]),
+    )
+    .get(
+        "/api/v1/footprints",
+        list_footprints,
+        Op::new("listFootprints", "footprints", "Received product footprints by id, with their status and lineage")
+            .query("supplier_id", "string", "Only this supplier's.")
+            .query("product_id", "string", "Only footprints of this product (a URN).")
+            .query("status", "string", "`Active` or `Deprecated`.")
+            .paged()
+            .json("FootprintPage")
+            .errors(&[400]),
+    )
+    .get(
+        "/api/v1/footprints/{footprint_id}",
+        get_footprint,
+        Op::new("getFootprint", "footprints", "One received footprint: the document as received, its lineage, and the lines calculated with it")
+            .path_param("footprint_id", "The footprint's id (a UUID).")
+            .json("FootprintDetail")
+            .errors(&[404]),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReceiveBody {
+    /// The footprints, or a PACT list response's `data`.
+    footprints: Option<Vec<Value>>,
+    data: Option<Vec<Value>>,
+}
+
+/// The receipt as the API answers it.
+pub(crate) fn receipt_json(r: &Receipt) -> Value {
+    json!({
+        "received": r.received,
+        "unchanged": r.unchanged,
+        "deprecated": r.deprecated,
+        "superseded": r.superseded,
+        "rejected": r.rejected,
+        "recalculated_lines": r.lines_changed,
+    })
+}
+
+async fn receive_footprints(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(supplier_id): Path<String>,
+    JsonBody(body): JsonBody<ReceiveBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let docs = match (body.footprints, body.data) {
+        (Some(f), None) | (None, Some(f)) => f,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "give the footprints in `footprints` (or a PACT list response's `data`), not both",
+            ));
+        }
+    };
+    if docs.len() > MAX_PER_RECEIPT {
+        return Err(ApiError::bad_request(
+            "too_many_footprints",
+            format!(
+                "at most {MAX_PER_RECEIPT} footprints per request; got {}",
+                docs.len()
+            ),
+        ));
+    }
+    if supplier_id.is_empty() || supplier_id.len() > vcci_core::line::MAX_ID {
+        return Err(ApiError::bad_request(
+            "invalid_supplier_id",
+            format!("supplier_id must be 1 to {} bytes", vcci_core::line::MAX_ID),
+        ));
+    }
+    let org = caller.org.clone();
+    let by = caller.actor();
+    let r = app
+        .db_write(org.id, move |db| {
+            db.receive_footprints(catalog(), &org, &supplier_id, &docs, "api", &by)
+        })
+        .await?;
+    Ok(Json(receipt_json(&r)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    supplier_id: Option<String>,
+    product_id: Option<String>,
+    status: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn text(name: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
+    match v.filter(|s| !s.is_empty()) {
+        Some(s) if s.len() > 256 => Err(param_error(name, "is longer than 256 bytes".into())),
+        v => Ok(v),
+    }
+}
+
+async fn list_footprints(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ctx: CacheCtx,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let org = caller.org_id();
+    app.cached(org, ctx, async {
+        let limit = list::limit(q.limit.as_deref())?;
+        let after = list::cursor_parts(app.cursors(), q.cursor.as_deref(), CURSOR_KIND, org.0, 1)?
+            .map(|mut p| p.remove(0));
+        let status = match q.status.filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(Status::parse(&s).ok_or_else(|| {
+                param_error("status", format!("'{s}' is not Active or Deprecated"))
+            })?),
+        };
+        let filter = FootprintFilter {
+            supplier_id: text("supplier_id", q.supplier_id)?,
+            product_id: text("product_id", q.product_id)?,
+            status,
+        };
+        let rows = app
+            .db(move |db| db.footprints(org, &filter, after.as_deref(), limit + 1))
+            .await?;
+        list::paged(
+            rows,
+            limit,
+            |f| app.cursors().sign(CURSOR_KIND, org.0, &[&f.id]),
+            Ok,
+        )
+    })
+    .await
+}
+
+async fn get_footprint(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ctx: CacheCtx,
+    Path(id): Path<String>,
+) -> Response {
+    let org = caller.org_id();
+    app.cached(org, ctx, async {
+        let shown = id.clone();
+        app.db(move |db| db.footprint(org, &id))
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("footprint '{shown}'")))
+    })
+    .await
+}
