@@ -52,6 +52,12 @@ pub struct AppConfig {
     /// failover of the shared level (0: none), and the time a warming may take.
     pub warm_orgs: usize,
     pub warm_timeout: Duration,
+    /// PACT routes over plain HTTP are accepted: a TLS proxy sits in front
+    /// (`--pact-behind-tls-proxy`). Off: they need the node's own TLS.
+    pub pact_behind_tls_proxy: bool,
+    /// The URL customers reach this node at (PACT pagination links and discovery); none:
+    /// the request's scheme and Host.
+    pub public_url: Option<String>,
 }
 
 impl Default for AppConfig {
@@ -69,6 +75,8 @@ impl Default for AppConfig {
             redis: None,
             warm_orgs: 0,
             warm_timeout: Duration::from_secs(10),
+            pact_behind_tls_proxy: false,
+            public_url: None,
         }
     }
 }

@@ -746,6 +746,44 @@ fn schemas() -> Value {
             },
         },
         "FootprintPage": page_of("StoredFootprint"),
+        "Publication": {
+            "type": "object",
+            "required": ["published", "unchanged", "deprecated", "rejected"],
+            "properties": {
+                "published": {"type": "array", "items": s, "description": "ids newly published"},
+                "unchanged": int,
+                "deprecated": {"type": "array", "items": s, "description": "ids superseded by a new version, now Deprecated"},
+                "rejected": {"type": "array", "items": {"type": "object", "required": ["index", "id", "errors"], "properties": {
+                    "index": int, "id": opt_s,
+                    "errors": {"type": "array", "items": {"type": "object", "required": ["path", "message"], "properties": {"path": s, "message": s}}},
+                }}},
+            },
+        },
+        "PublishedFootprint": {
+            "type": "object",
+            "required": ["id", "status", "created", "product_ids", "preceding_pf_ids", "published_at", "updated_at"],
+            "properties": {
+                "id": s, "status": {"type": "string", "enum": ["Active", "Deprecated"]}, "created": s,
+                "product_ids": {"type": "array", "items": s}, "preceding_pf_ids": {"type": "array", "items": s},
+                "published_at": s, "updated_at": s,
+            },
+        },
+        "PublishedPage": page_of("PublishedFootprint"),
+        "NewPactClient": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 256, "description": "the customer"}}},
+        "PactClient": {
+            "type": "object",
+            "required": ["client_id", "name", "created_at", "revoked_at"],
+            "properties": {"client_id": s, "name": s, "created_at": s, "revoked_at": opt_s},
+        },
+        "PactClientCreated": {
+            "allOf": [{"$ref": "#/components/schemas/PactClient"}, {
+                "type": "object",
+                "required": ["client_secret"],
+                "properties": {"client_secret": {"type": "string", "description": "shown once: only its hash is kept"}},
+            }],
+        },
+        "PactClients": {"type": "object", "required": ["clients"], "properties": {"clients": {"type": "array", "items": {"$ref": "#/components/schemas/PactClient"}}}},
+        "RevokedPactClient": {"type": "object", "required": ["client_id", "revoked"], "properties": {"client_id": s, "revoked": {"type": "boolean"}}},
         "FootprintDetail": {
             "allOf": [{"$ref": "#/components/schemas/StoredFootprint"}, {
                 "type": "object",

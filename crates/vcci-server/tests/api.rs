@@ -2356,3 +2356,456 @@ async fn supplier_footprints_are_received_listed_and_calculate_lines() {
     let (_, v) = call(&e.router, "GET", "/api/v1/footprints", Some(&e.other), None).await;
     assert_eq!(v["data"], json!([]));
 }
+
+/// A PACT request: method, path, headers; status, headers and JSON body.
+async fn pact_call(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let res = router
+        .clone()
+        .oneshot(req.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let (status, h) = (res.status(), res.headers().clone());
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    let v = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (status, h, v)
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = format!("{id}:{secret}").into_bytes();
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = c
+            .iter()
+            .enumerate()
+            .fold(0u32, |a, (i, x)| a | u32::from(*x) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    format!("Basic {out}")
+}
+
+#[tokio::test]
+async fn vcci_hosts_pact_for_its_customers() {
+    let e = env();
+    let schemas = common::PactSchemas::load();
+    // Two products; the host serves only over TLS unless a proxy is declared in front.
+    let gtin = |i: u32| format!("urn:gtin:471234506050{i}");
+    let mut docs = Vec::new();
+    for i in 0..3 {
+        let mut d = pact_footprint(
+            &format!("0000000{i}-0000-4000-8000-000000000000"),
+            &gtin(i),
+            "2400",
+        );
+        d["pcf"]["geographyCountry"] = json!(if i == 0 { "DE" } else { "FR" });
+        docs.push(d);
+    }
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/pact/published",
+        Some(&e.viewer),
+        Some(json!({"footprints": docs.clone()})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/pact/published",
+        Some(&e.analyst),
+        Some(json!({"footprints": docs})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["published"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(3)),
+        "{v}"
+    );
+    // A new version of product 0, without id: a new id, the old one Deprecated.
+    let mut next = pact_footprint("x", &gtin(0), "2000");
+    next.as_object_mut().unwrap().remove("id");
+    next.as_object_mut().unwrap().remove("created");
+    next["pcf"]["geographyCountry"] = json!("DE");
+    let (s, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/pact/published",
+        Some(&e.analyst),
+        Some(json!({"footprints": [next]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let new_id = v["published"][0].as_str().unwrap().to_owned();
+    assert_eq!(
+        v["deprecated"],
+        json!(["00000000-0000-4000-8000-000000000000"])
+    );
+    // Published ids are immutable.
+    let mut changed = pact_footprint("00000001-0000-4000-8000-000000000000", &gtin(1), "1");
+    changed["pcf"]["geographyCountry"] = json!("FR");
+    let (_, v) = call(
+        &e.router,
+        "POST",
+        "/api/v1/pact/published",
+        Some(&e.analyst),
+        Some(json!({"footprints": [changed]})),
+    )
+    .await;
+    assert!(
+        v["rejected"][0]["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("immutable"),
+        "{v}"
+    );
+
+    // Clients: an admin creates one (the secret shown once); another organization's too.
+    let (s, _) = call(
+        &e.router,
+        "POST",
+        "/api/v1/pact/clients",
+        Some(&e.analyst),
+        Some(json!({"name": "Customer"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, c) = call(
+        &e.router,
+        "POST",
+        "/api/v1/pact/clients",
+        Some(&e.admin),
+        Some(json!({"name": "Customer"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let (id, secret) = (
+        c["client_id"].as_str().unwrap().to_owned(),
+        c["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let (_, listed) = call(
+        &e.router,
+        "GET",
+        "/api/v1/pact/clients",
+        Some(&e.admin),
+        None,
+    )
+    .await;
+    assert_eq!(listed["clients"][0]["client_id"], id.as_str());
+    assert!(
+        !listed.to_string().contains(&secret),
+        "a secret is never listed"
+    );
+    let (_, oc) = call(
+        &e.router,
+        "POST",
+        "/api/v1/pact/clients",
+        Some(&e.other),
+        Some(json!({"name": "Other"})),
+    )
+    .await;
+
+    // Plain HTTP is refused without a TLS proxy declared.
+    let form = "grant_type=client_credentials";
+    let ct = ("content-type", "application/x-www-form-urlencoded");
+    let auth = basic(&id, &secret);
+    let (s, _, v) = pact_call(
+        &e.router,
+        "POST",
+        "/auth/token",
+        &[ct, ("authorization", &auth)],
+        form,
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("AccessDenied"))
+    );
+
+    let app = vcci_server::App::new(
+        e.store.clone(),
+        vcci_server::AppConfig {
+            pact_behind_tls_proxy: true,
+            ..config(&e.store)
+        },
+    )
+    .unwrap();
+    let pact = vcci_server::build_app(app);
+    let host = ("host", "pact.example.com");
+    let (s, _, v) = pact_call(
+        &pact,
+        "GET",
+        "/.well-known/openid-configuration",
+        &[host],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (s, v["token_endpoint"].clone()),
+        (StatusCode::OK, json!("https://pact.example.com/auth/token"))
+    );
+    let wrong = basic(&id, "wrong");
+    let (s, h, v) = pact_call(
+        &pact,
+        "POST",
+        "/auth/token",
+        &[ct, ("authorization", &wrong)],
+        form,
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("invalid_client"))
+    );
+    assert!(h.contains_key("www-authenticate"));
+    let (s, _, v) = pact_call(
+        &pact,
+        "POST",
+        "/auth/token",
+        &[ct, ("authorization", &auth)],
+        "grant_type=password",
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"].clone()),
+        (StatusCode::BAD_REQUEST, json!("unsupported_grant_type"))
+    );
+    let (s, _, v) = pact_call(
+        &pact,
+        "POST",
+        "/auth/token",
+        &[ct, ("authorization", &auth)],
+        form,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["token_type"].clone(), v["expires_in"].clone()),
+        (json!("bearer"), json!(3600))
+    );
+    let bearer = format!("Bearer {}", v["access_token"].as_str().unwrap());
+    let tok = ("authorization", bearer.as_str());
+
+    // The list: 4 footprints by id, 2 per page, with an absolute next link on the host.
+    let (s, h, page1) = pact_call(&pact, "GET", "/3/footprints?limit=2", &[tok, host], "").await;
+    assert_eq!(s, StatusCode::OK, "{page1}");
+    assert_eq!(page1["data"].as_array().unwrap().len(), 2);
+    let link = h["link"].to_str().unwrap().to_owned();
+    assert!(
+        link.starts_with("<https://pact.example.com/3/footprints?limit=2&cursor="),
+        "{link}"
+    );
+    assert!(link.ends_with(">; rel=\"next\""), "{link}");
+    let next = link
+        .trim_start_matches("<https://pact.example.com")
+        .split('>')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, h2, page2) = pact_call(&pact, "GET", &next, &[tok, host], "").await;
+    assert_eq!(page2["data"].as_array().unwrap().len(), 2);
+    assert!(!h2.contains_key("link"), "the last page has no next link");
+    let mut ids: Vec<String> = page1["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(page2["data"].as_array().unwrap())
+        .map(|d| d["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 4);
+    // The link can be called again.
+    assert_eq!(
+        pact_call(&pact, "GET", &next, &[tok, host], "").await.2,
+        page2
+    );
+    // The deprecated version says so; filters: OR within a criterion, AND between.
+    let (_, _, v) = pact_call(&pact, "GET", "/3/footprints?status=Deprecated", &[tok], "").await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 1);
+    assert_eq!(v["data"][0]["status"], "Deprecated");
+    let q = format!(
+        "/3/footprints?productId={}&productId={}&geography=FR",
+        gtin(0),
+        gtin(1)
+    );
+    let (_, _, v) = pact_call(&pact, "GET", &q, &[tok], "").await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 1, "{v}");
+    let (_, _, v) = pact_call(
+        &pact,
+        "GET",
+        "/3/footprints?geography=DE&status=Active",
+        &[tok],
+        "",
+    )
+    .await;
+    assert_eq!(v["data"][0]["id"], new_id.as_str());
+    let (_, _, v) = pact_call(
+        &pact,
+        "GET",
+        "/3/footprints?validOn=2026-06-01T00:00:00Z",
+        &[tok],
+        "",
+    )
+    .await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 4);
+    let (_, _, v) = pact_call(
+        &pact,
+        "GET",
+        "/3/footprints?validBefore=2026-06-01T00:00:00Z",
+        &[tok],
+        "",
+    )
+    .await;
+    assert_eq!(v["data"], json!([]));
+    // The one footprint; errors in the spec's shape.
+    let (s, _, one) = pact_call(&pact, "GET", &format!("/3/footprints/{new_id}"), &[tok], "").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        one["data"]["precedingPfIds"],
+        json!(["00000000-0000-4000-8000-000000000000"])
+    );
+    let mut errors = Vec::new();
+    for (uri, want, code) in [
+        (
+            "/3/footprints/ffffffff-0000-4000-8000-000000000000",
+            StatusCode::NOT_FOUND,
+            "NotFound",
+        ),
+        (
+            "/3/footprints?%24filter=productIds%2Fany(x%3Ax%20eq%20%27a%27)",
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+        ),
+        (
+            "/3/footprints?validOn=yesterday",
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+        ),
+    ] {
+        let (s, _, v) = pact_call(&pact, "GET", uri, &[tok], "").await;
+        assert_eq!((s, v["code"].clone()), (want, json!(code)), "{uri}: {v}");
+        errors.push(v);
+    }
+    for auth in [None, Some("Bearer nonsense"), Some("Bearer 1.abc.def")] {
+        let hs: Vec<(&str, &str)> = auth.map(|a| ("authorization", a)).into_iter().collect();
+        let (s, _, v) = pact_call(&pact, "GET", "/3/footprints", &hs, "").await;
+        assert_eq!(
+            (s, v["code"].clone()),
+            (StatusCode::FORBIDDEN, json!("AccessDenied")),
+            "{auth:?}"
+        );
+        errors.push(v);
+    }
+    // Another organization's client sees none of these.
+    let other_auth = basic(
+        oc["client_id"].as_str().unwrap(),
+        oc["client_secret"].as_str().unwrap(),
+    );
+    let (_, _, v) = pact_call(
+        &pact,
+        "POST",
+        "/auth/token",
+        &[ct, ("authorization", &other_auth)],
+        form,
+    )
+    .await;
+    let other_bearer = format!("Bearer {}", v["access_token"].as_str().unwrap());
+    let (_, _, v) = pact_call(
+        &pact,
+        "GET",
+        "/3/footprints",
+        &[("authorization", &other_bearer)],
+        "",
+    )
+    .await;
+    assert_eq!(v["data"], json!([]));
+    let (s, _, _) = pact_call(
+        &pact,
+        "GET",
+        &format!("/3/footprints/{new_id}"),
+        &[("authorization", &other_bearer)],
+        "",
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    // Every answer validates against the spec's schemas.
+    if let Some(sc) = &schemas {
+        for p in [&page1, &page2] {
+            sc.list(p);
+        }
+        sc.get(&one);
+        for e in &errors {
+            sc.error(e);
+        }
+    }
+    // A revoked client's token stops working at once.
+    let (s, _) = call(
+        &e.router,
+        "DELETE",
+        &format!("/api/v1/pact/clients/{id}"),
+        Some(&e.admin),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, v) = pact_call(&pact, "GET", "/3/footprints", &[tok], "").await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::FORBIDDEN, json!("AccessDenied"))
+    );
+    // The organization's own list of what it publishes.
+    let (_, v) = call(
+        &e.router,
+        "GET",
+        "/api/v1/pact/published",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 4);
+}
+
+/// The schema check used above is live: it refuses what the spec forbids.
+#[test]
+fn the_pact_schema_check_refuses_what_the_spec_forbids() {
+    let Some(sc) = common::PactSchemas::load() else {
+        return;
+    };
+    let good = pact_footprint("00000000-0000-4000-8000-000000000000", "urn:gtin:1", "2");
+    sc.list(&json!({"data": [good.clone()]}));
+    let mut bad = good.clone();
+    bad["pcf"]["declaredUnitAmount"] = json!(1);
+    for (what, v) in [
+        ("a number for a decimal string", json!({"data": [bad]})),
+        ("no data", json!({})),
+    ] {
+        let r = std::panic::catch_unwind(|| sc.list(&v));
+        assert!(r.is_err(), "{what} passed the schema");
+    }
+    assert!(
+        std::panic::catch_unwind(|| sc.error(&json!({"code": "Nope", "message": "x"}))).is_err()
+    );
+    assert!(std::panic::catch_unwind(|| sc.get(&json!({"data": {"id": "x"}}))).is_err());
+}

@@ -262,6 +262,21 @@ pub struct ServeArgs {
     /// is written as a first load (one transaction, partitions built apart; docs/CLUSTER.md).
     #[arg(long, env = "VCCI_BULK_LOAD_MB", default_value_t = 32)]
     pub bulk_load_mb: u64,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key. The PACT routes
+    /// (/3/..., /auth/token) need HTTPS.
+    #[arg(long, env = "VCCI_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "VCCI_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// A TLS proxy sits in front of this node: the PACT routes accept plain HTTP from it
+    /// (it should set X-Forwarded-Proto). Without it, and without --tls-cert, they refuse.
+    #[arg(long, env = "VCCI_PACT_BEHIND_TLS_PROXY")]
+    pub pact_behind_tls_proxy: bool,
+    /// The URL customers reach this node at (PACT pagination links and discovery), e.g.
+    /// https://pact.example.com; default: the request's scheme and Host.
+    #[arg(long, env = "VCCI_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -580,6 +595,49 @@ pub enum PactCommand {
     Import(PactImportArgs),
     /// The footprints received, by id, with their status and lineage.
     Footprints(PactListArgs),
+    /// Publish the organization's own footprints to its customers (served at /3/footprints
+    /// by `vcci serve` over HTTPS) from a JSON file. `id`, `created`, `specVersion` and
+    /// `status` may be left out; a footprint of the same products as an Active one is its
+    /// new version (the old one becomes Deprecated).
+    Publish(PactPublishArgs),
+    /// PACT API clients of the organization's customers.
+    #[command(subcommand)]
+    Clients(PactClientsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct PactPublishArgs {
+    #[arg(long)]
+    pub org: String,
+    pub file: PathBuf,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PactClientsCommand {
+    /// Create a client for a customer; prints its id and secret (shown once).
+    Create(PactClientCreateArgs),
+    /// The organization's clients (never their secrets).
+    List(OrgFormatArgs),
+    /// Revoke a client: its tokens stop working at once.
+    Revoke(PactClientRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PactClientCreateArgs {
+    #[arg(long)]
+    pub org: String,
+    /// The customer's name.
+    #[arg(long)]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PactClientRevokeArgs {
+    #[arg(long)]
+    pub org: String,
+    pub client_id: String,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use vcci_core::factors::FactorQuery;
@@ -122,6 +123,10 @@ fn serve_cmd(sa: &StoreArgs, a: ServeArgs) -> Result<()> {
     } else {
         None
     };
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(c), Some(k)) => Some(vcci_server::tls_config(c, k).map_err(|e| anyhow!(e))?),
+        _ => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -129,7 +134,8 @@ fn serve_cmd(sa: &StoreArgs, a: ServeArgs) -> Result<()> {
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&a.listen).await.with_context(|| format!("listening on {}", a.listen))?;
         let addr = listener.local_addr()?;
-        eprintln!("vcci listening on http://{addr} (data: {})", store.describe());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        eprintln!("vcci listening on {scheme}://{addr} (data: {})", store.describe());
         if let Some(key) = &demo_key {
             println!("Demo API key (admin, organization 'demo'):\n{key}\n");
             println!("Try:");
@@ -163,10 +169,15 @@ fn serve_cmd(sa: &StoreArgs, a: ServeArgs) -> Result<()> {
             poll_interval: std::time::Duration::from_millis(a.poll_ms.max(10)),
             job_stale: std::time::Duration::from_secs_f64(if a.job_stale.is_finite() && a.job_stale > 0.0 { a.job_stale } else { 30.0 }),
             bulk_load_bytes: a.bulk_load_mb.saturating_mul(1 << 20),
+            pact_behind_tls_proxy: a.pact_behind_tls_proxy,
+            public_url: a.public_url.clone().filter(|u| !u.is_empty()),
         };
         let app = vcci_server::App::new(store, config).context("preparing the API")?;
         let background = app.start_background();
-        let served = vcci_server::serve(listener, vcci_server::build_app(app), shutdown_signal()).await.context("serving HTTP");
+        let served = match &tls {
+            Some(tls) => vcci_server::serve_tls(listener, vcci_server::build_app(app), Arc::clone(tls), shutdown_signal()).await.context("serving HTTPS"),
+            None => vcci_server::serve(listener, vcci_server::build_app(app), shutdown_signal()).await.context("serving HTTP"),
+        };
         // Requests are finished; a running import stops after its current batch and is
         // queued again for the next start.
         background.stop().await;

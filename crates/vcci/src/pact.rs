@@ -8,7 +8,9 @@ use vcci_core::pact::Status;
 use vcci_store::model::pcfs::{FootprintFilter, MAX_PER_RECEIPT};
 use vcci_store::{Actor, Store};
 
-use crate::cli::{Format, PactCommand, PactImportArgs, PactListArgs};
+use crate::cli::{
+    Format, PactClientsCommand, PactCommand, PactImportArgs, PactListArgs, PactPublishArgs,
+};
 use crate::output::Table;
 use crate::progress::group;
 
@@ -19,7 +21,129 @@ pub fn pact_cmd(store: Store, c: PactCommand) -> Result<()> {
     match c {
         PactCommand::Import(a) => import(store, a),
         PactCommand::Footprints(a) => list(store, a),
+        PactCommand::Publish(a) => publish(store, a),
+        PactCommand::Clients(c) => clients(store, c),
     }
+}
+
+/// Reads a footprint file (at most 64 MiB of JSON).
+fn read_footprints(path: &std::path::Path) -> Result<Vec<Value>> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if len > MAX_FILE_BYTES {
+        bail!(
+            "{} is {} bytes; at most {MAX_FILE_BYTES} at once",
+            path.display(),
+            group(len)
+        );
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| {
+        anyhow!(
+            "{}: not JSON (line {}, column {}): {e}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    let docs = footprints_of(v)?;
+    if docs.len() > MAX_PER_RECEIPT {
+        bail!(
+            "{} footprints; at most {MAX_PER_RECEIPT} per file (split it)",
+            docs.len()
+        );
+    }
+    Ok(docs)
+}
+
+fn print_rejected(rejected: &[vcci_store::model::pcfs::RejectedFootprint]) {
+    for rej in rejected {
+        for e in &rej.errors {
+            eprintln!(
+                "footprint {} ({}): {}: {}",
+                rej.index,
+                rej.id.as_deref().unwrap_or("no id"),
+                if e.path.is_empty() { "/" } else { &e.path },
+                e.message
+            );
+        }
+    }
+}
+
+fn publish(store: Store, a: PactPublishArgs) -> Result<()> {
+    let docs = read_footprints(&a.file)?;
+    let mut db = store.connect()?;
+    let org = db.require_org(&a.org)?;
+    let r = db.publish_footprints(org.id, &docs, &Actor::cli())?;
+    if matches!(a.format, Format::Json) {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "'{}': {} footprints published, {} unchanged, {} deprecated (superseded), {} rejected.",
+            org.name,
+            r.published.len(),
+            r.unchanged,
+            r.deprecated.len(),
+            r.rejected.len()
+        );
+        for id in &r.published {
+            println!("published {id}");
+        }
+        print_rejected(&r.rejected);
+    }
+    if !r.rejected.is_empty() && r.published.is_empty() && r.unchanged == 0 {
+        bail!("no footprint of the file was published");
+    }
+    Ok(())
+}
+
+fn clients(store: Store, c: PactClientsCommand) -> Result<()> {
+    let db = store.connect()?;
+    match c {
+        PactClientsCommand::Create(a) => {
+            let org = db.require_org(&a.org)?;
+            let n = db.create_pact_client(org.id, &a.name, &Actor::cli())?;
+            println!(
+                "PACT client for '{}' of '{}' (the secret is shown once):",
+                n.client.name, org.name
+            );
+            println!("client_id:     {}", n.client.client_id);
+            println!("client_secret: {}", n.client_secret);
+        }
+        PactClientsCommand::List(a) => {
+            let org = db.require_org(&a.org)?;
+            let list = db.pact_clients(org.id)?;
+            if matches!(a.format, Format::Json) {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                let mut t = Table::new(&[
+                    ("client_id", false),
+                    ("name", false),
+                    ("created", false),
+                    ("revoked", false),
+                ]);
+                for c in list {
+                    t.row(vec![
+                        c.client_id,
+                        c.name,
+                        c.created_at,
+                        c.revoked_at.unwrap_or_default(),
+                    ]);
+                }
+                print!("{}", t.to_text());
+            }
+        }
+        PactClientsCommand::Revoke(a) => {
+            let org = db.require_org(&a.org)?;
+            if !db.revoke_pact_client(org.id, &a.client_id, &Actor::cli())? {
+                bail!("'{}' has no active PACT client '{}'", org.name, a.client_id);
+            }
+            println!("Revoked {}.", a.client_id);
+        }
+    }
+    Ok(())
 }
 
 /// The footprints of a file: one ProductFootprint, an array, or `{"data": [...]}`.
@@ -38,33 +162,7 @@ fn footprints_of(v: Value) -> Result<Vec<Value>> {
 }
 
 fn import(store: Store, a: PactImportArgs) -> Result<()> {
-    let len = std::fs::metadata(&a.file)
-        .with_context(|| format!("reading {}", a.file.display()))?
-        .len();
-    if len > MAX_FILE_BYTES {
-        bail!(
-            "{} is {} bytes; at most {MAX_FILE_BYTES} at once",
-            a.file.display(),
-            group(len)
-        );
-    }
-    let text = std::fs::read_to_string(&a.file)
-        .with_context(|| format!("reading {}", a.file.display()))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| {
-        anyhow!(
-            "{}: not JSON (line {}, column {}): {e}",
-            a.file.display(),
-            e.line(),
-            e.column()
-        )
-    })?;
-    let docs = footprints_of(v)?;
-    if docs.len() > MAX_PER_RECEIPT {
-        bail!(
-            "{} footprints; at most {MAX_PER_RECEIPT} per import (split the file)",
-            docs.len()
-        );
-    }
+    let docs = read_footprints(&a.file)?;
     let mut db = store.connect()?;
     let org = db.require_org(&a.org)?;
     let source = format!("file {}", a.file.display());
@@ -83,17 +181,7 @@ fn import(store: Store, a: PactImportArgs) -> Result<()> {
             r.rejected.len(),
             group(r.lines_changed)
         );
-        for rej in &r.rejected {
-            for e in &rej.errors {
-                eprintln!(
-                    "footprint {} ({}): {}: {}",
-                    rej.index,
-                    rej.id.as_deref().unwrap_or("no id"),
-                    if e.path.is_empty() { "/" } else { &e.path },
-                    e.message
-                );
-            }
-        }
+        print_rejected(&r.rejected);
     }
     if !r.rejected.is_empty()
         && r.received.is_empty()

@@ -44,6 +44,49 @@ pub fn api(api: Api) -> Api {
             .json("FootprintPage")
             .errors(&[400]),
     )
+    .post(
+        "/api/v1/pact/published",
+        publish_footprints,
+        Op::new("publishFootprints", "pact", "Publish up to 1,000 of the organization's own product footprints (PACT v3) to its customers' API clients (/3/footprints). `id`, `created`, `specVersion` and `status` may be left out; a footprint of the same products as an Active one is its new version (it lists the old one in precedingPfIds, the old one becomes Deprecated); a broken one is rejected with every reason and the rest published")
+            .role("analyst")
+            .json_body("ReceiveFootprints")
+            .json("Publication")
+            .errors(&[400, 403, 413]),
+    )
+    .get(
+        "/api/v1/pact/published",
+        list_published,
+        Op::new("listPublishedFootprints", "pact", "The organization's published footprints by id, with their status and lineage")
+            .paged()
+            .json("PublishedPage")
+            .errors(&[400]),
+    )
+    .post(
+        "/api/v1/pact/clients",
+        create_client,
+        Op::new("createPactClient", "pact", "Create a PACT API client for a customer: its client id and secret (shown once; only a hash is kept) authenticate at /auth/token and read the organization's published footprints")
+            .role("admin")
+            .json_body("NewPactClient")
+            .ok(201, "application/json", "PactClientCreated")
+            .errors(&[400, 403]),
+    )
+    .get(
+        "/api/v1/pact/clients",
+        list_clients,
+        Op::new("listPactClients", "pact", "The organization's PACT API clients (never their secrets)")
+            .role("admin")
+            .json("PactClients")
+            .errors(&[403]),
+    )
+    .delete(
+        "/api/v1/pact/clients/{client_id}",
+        revoke_client,
+        Op::new("revokePactClient", "pact", "Revoke a PACT API client: its tokens stop working at once")
+            .role("admin")
+            .path_param("client_id", "The client's id.")
+            .json("RevokedPactClient")
+            .errors(&[403, 404]),
+    )
     .get(
         "/api/v1/footprints/{footprint_id}",
         get_footprint,
@@ -81,24 +124,7 @@ async fn receive_footprints(
     JsonBody(body): JsonBody<ReceiveBody>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Analyst)?;
-    let docs = match (body.footprints, body.data) {
-        (Some(f), None) | (None, Some(f)) => f,
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid_body",
-                "give the footprints in `footprints` (or a PACT list response's `data`), not both",
-            ));
-        }
-    };
-    if docs.len() > MAX_PER_RECEIPT {
-        return Err(ApiError::bad_request(
-            "too_many_footprints",
-            format!(
-                "at most {MAX_PER_RECEIPT} footprints per request; got {}",
-                docs.len()
-            ),
-        ));
-    }
+    let docs = footprints_of(body)?;
     if supplier_id.is_empty() || supplier_id.len() > vcci_core::line::MAX_ID {
         return Err(ApiError::bad_request(
             "invalid_supplier_id",
@@ -181,4 +207,131 @@ async fn get_footprint(
             .ok_or_else(|| ApiError::not_found(format!("footprint '{shown}'")))
     })
     .await
+}
+
+fn footprints_of(body: ReceiveBody) -> Result<Vec<Value>, ApiError> {
+    let docs = match (body.footprints, body.data) {
+        (Some(f), None) | (None, Some(f)) => f,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "give the footprints in `footprints` (or a PACT list response's `data`), not both",
+            ));
+        }
+    };
+    if docs.len() > MAX_PER_RECEIPT {
+        return Err(ApiError::bad_request(
+            "too_many_footprints",
+            format!(
+                "at most {MAX_PER_RECEIPT} footprints per request; got {}",
+                docs.len()
+            ),
+        ));
+    }
+    Ok(docs)
+}
+
+async fn publish_footprints(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    JsonBody(body): JsonBody<ReceiveBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let docs = footprints_of(body)?;
+    let org = caller.org_id();
+    let by = caller.actor();
+    let r = app
+        .db_write(org, move |db| db.publish_footprints(org, &docs, &by))
+        .await?;
+    Ok(Json(json!(r)))
+}
+
+const PUBLISHED_CURSOR: &str = "published";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn list_published(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ctx: CacheCtx,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let org = caller.org_id();
+    app.cached(org, ctx, async {
+        let limit = list::limit(q.limit.as_deref())?;
+        let after = list::cursor_parts(
+            app.cursors(),
+            q.cursor.as_deref(),
+            PUBLISHED_CURSOR,
+            org.0,
+            1,
+        )?
+        .map(|mut p| p.remove(0));
+        let rows = app
+            .db(move |db| db.published_footprints(org, after.as_deref(), limit + 1))
+            .await?;
+        list::paged(
+            rows,
+            limit,
+            |f| app.cursors().sign(PUBLISHED_CURSOR, org.0, &[&f.id]),
+            Ok,
+        )
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewClient {
+    name: String,
+}
+
+async fn create_client(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    JsonBody(body): JsonBody<NewClient>,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Admin)?;
+    let org = caller.org_id();
+    let by = caller.actor();
+    let c = app
+        .db(move |db| db.create_pact_client(org, &body.name, &by))
+        .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(json!(c))))
+}
+
+async fn list_clients(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let org = caller.org_id();
+    let clients = app.db(move |db| db.pact_clients(org)).await?;
+    Ok(Json(json!({ "clients": clients })))
+}
+
+async fn revoke_client(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(client_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let org = caller.org_id();
+    let by = caller.actor();
+    let id = client_id.clone();
+    let done = app
+        .db(move |db| db.revoke_pact_client(org, &id, &by))
+        .await?;
+    if done {
+        Ok(Json(json!({"client_id": client_id, "revoked": true})))
+    } else {
+        Err(ApiError::not_found(format!(
+            "an active PACT client '{client_id}'"
+        )))
+    }
 }

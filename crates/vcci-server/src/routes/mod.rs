@@ -59,5 +59,6 @@ pub fn router() -> Router<Arc<App>> {
     api()
         .router
         .merge(health::assets())
+        .merge(crate::pact::router())
         .merge(dashboard::router())
 }

@@ -176,3 +176,78 @@ pub async fn get(
         String::from_utf8(b.to_vec()).unwrap(),
     )
 }
+
+/// The PACT Tech Specs v3 folder (../shared/pact), read at test time only; `None` (the test
+/// skips) when it is not there, unless VCCI_REQUIRE_PACT_SPEC is set.
+pub fn pact_spec_dir() -> Option<std::path::PathBuf> {
+    let candidates = [
+        std::env::var("VCCI_PACT_SPEC_DIR").ok().map(Into::into),
+        Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/pact")),
+        Some("/work/shared/pact".into()),
+    ];
+    let found = candidates
+        .into_iter()
+        .flatten()
+        .find(|d: &std::path::PathBuf| d.join("openapi.yaml").is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("VCCI_REQUIRE_PACT_SPEC").is_err(),
+            "the PACT spec (../shared/pact) was not found"
+        );
+        eprintln!("skipped: the PACT spec (../shared/pact) was not found");
+    }
+    found
+}
+
+/// Validates PACT answers against the schemas of the spec's openapi.yaml.
+pub struct PactSchemas {
+    doc: Value,
+}
+
+impl PactSchemas {
+    pub fn load() -> Option<PactSchemas> {
+        let dir = pact_spec_dir()?;
+        let text = std::fs::read_to_string(dir.join("openapi.yaml")).unwrap();
+        let doc: Value = serde_norway::from_str(&text).unwrap();
+        Some(PactSchemas { doc })
+    }
+
+    /// Checks `value` against the schema at `pointer` (a JSON Pointer into the document);
+    /// panics with every violation.
+    pub fn check(&self, pointer: &str, value: &Value) {
+        let schema = self
+            .doc
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("{pointer} is not in openapi.yaml"));
+        let root = serde_json::json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "components": self.doc["components"],
+            "allOf": [schema],
+        });
+        let v = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&root)
+            .unwrap_or_else(|e| panic!("{pointer}: {e}"));
+        let errors: Vec<String> = v
+            .iter_errors(value)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{pointer}: {errors:#?}\n{value:#}");
+    }
+
+    pub fn list(&self, v: &Value) {
+        self.check(
+            "/paths/~13~1footprints/get/responses/200/content/application~1json/schema",
+            v,
+        );
+    }
+    pub fn get(&self, v: &Value) {
+        self.check(
+            "/paths/~13~1footprints~1{id}/get/responses/200/content/application~1json/schema",
+            v,
+        );
+    }
+    pub fn error(&self, v: &Value) {
+        self.check("/components/schemas/Error", v);
+    }
+}

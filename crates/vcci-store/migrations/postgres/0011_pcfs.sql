@@ -26,3 +26,29 @@ CREATE TABLE pcf_products (
     pcf_id     TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (org_id, product_id, pcf_id)
 );
+-- The organization's own footprints, published to its customers over PACT (/3/footprints).
+-- Immutable but for their status: a new version has a new id, lists the old one in
+-- precedingPfIds, and the old one becomes Deprecated (its document says so).
+CREATE TABLE published_pcfs (
+    org_id       BIGINT NOT NULL,
+    id           TEXT COLLATE "C" NOT NULL,
+    status       TEXT COLLATE "C" NOT NULL,
+    created      TEXT COLLATE "C" NOT NULL,
+    product_ids  TEXT NOT NULL,
+    preceding    TEXT NOT NULL,
+    document     TEXT NOT NULL,
+    published_at TEXT COLLATE "C" NOT NULL,
+    updated_at   TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (org_id, id)
+);
+-- The PACT API clients of the organization's customers: an id and the SHA-256 of a random
+-- 256-bit secret (shown once).
+CREATE TABLE pact_clients (
+    client_id   TEXT COLLATE "C" PRIMARY KEY,
+    org_id      BIGINT NOT NULL,
+    name        TEXT NOT NULL,
+    secret_hash TEXT COLLATE "C" NOT NULL,
+    created_at  TEXT COLLATE "C" NOT NULL,
+    revoked_at  TEXT COLLATE "C"
+);
+CREATE INDEX pact_clients_org ON pact_clients (org_id);

@@ -26,3 +26,29 @@ CREATE TABLE pcf_products (
     pcf_id     TEXT NOT NULL,
     PRIMARY KEY (org_id, product_id, pcf_id)
 ) WITHOUT ROWID;
+-- The organization's own footprints, published to its customers over PACT (/3/footprints).
+-- Immutable but for their status: a new version has a new id, lists the old one in
+-- precedingPfIds, and the old one becomes Deprecated (its document says so).
+CREATE TABLE published_pcfs (
+    org_id       INTEGER NOT NULL,
+    id           TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    created      TEXT NOT NULL,
+    product_ids  TEXT NOT NULL,
+    preceding    TEXT NOT NULL,
+    document     TEXT NOT NULL,
+    published_at TEXT NOT NULL,
+    updated_at   TEXT NOT NULL,
+    PRIMARY KEY (org_id, id)
+) WITHOUT ROWID;
+-- The PACT API clients of the organization's customers: an id and the SHA-256 of a random
+-- 256-bit secret (shown once).
+CREATE TABLE pact_clients (
+    client_id   TEXT PRIMARY KEY,
+    org_id      INTEGER NOT NULL,
+    name        TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    revoked_at  TEXT
+);
+CREATE INDEX pact_clients_org ON pact_clients (org_id);

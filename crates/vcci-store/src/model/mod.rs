@@ -13,6 +13,7 @@ pub mod lines;
 pub mod orgs;
 pub mod pcfs;
 pub mod periods;
+pub mod published;
 pub mod reporting;
 pub mod reports;
 pub mod suppliers;

@@ -1,0 +1,558 @@
+//! vcci as a PACT v3 host: the organization's published footprints served to its customers'
+//! API clients (`/3/footprints`, `/3/footprints/{id}`), with the OAuth2 client-credentials
+//! token endpoint (`/auth/token`) and its discovery (`/.well-known/openid-configuration`).
+//!
+//! - Tokens are HMAC-signed by the deployment's secret (any node checks any node's token):
+//!   the organization, the client id and the expiry; a revoked client's tokens stop working.
+//! - Errors are the spec's `{code, message}`: BadRequest 400, TokenExpired 401, AccessDenied
+//!   403, NotFound 404, InternalError 500.
+//! - Lists filter as the spec says (OR within a criterion, AND between them) and paginate
+//!   with an absolute `Link: <...>; rel="next"` on the request's host, valid for an hour.
+//! - HTTPS only: a request that did not come over TLS is refused, unless the node is told a
+//!   TLS proxy sits in front (`--pact-behind-tls-proxy`).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use vcci_core::pact;
+use vcci_store::OrgId;
+
+use crate::{ApiError, App};
+
+/// Tokens live this long (seconds).
+pub const TOKEN_SECONDS: u64 = 3600;
+/// Pagination links stay valid this long (the spec asks for at least 180 s).
+const LINK_SECONDS: u64 = 3600;
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+/// Set on requests that came over TLS (by the TLS listener).
+#[derive(Clone, Copy, Debug)]
+pub struct Tls;
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/auth/token", post(token))
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/3/footprints", get(list))
+        .route("/3/footprints/{id}", get(one))
+}
+
+/// An error in the spec's shape.
+#[derive(Debug)]
+pub struct PactFailure {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl PactFailure {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        PactFailure {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+    }
+    fn access_denied(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "AccessDenied", message)
+    }
+}
+
+impl IntoResponse for PactFailure {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            axum::Json(json!({"code": self.code, "message": self.message})),
+        )
+            .into_response()
+    }
+}
+
+impl From<ApiError> for PactFailure {
+    fn from(e: ApiError) -> Self {
+        tracing::warn!(code = e.code, message = %e.message, "pact host: a database call failed");
+        PactFailure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "the host could not answer; try again later",
+        )
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Refuses plain HTTP unless a TLS proxy is declared in front.
+fn require_tls(app: &App, tls: Option<&Tls>) -> Result<(), PactFailure> {
+    if tls.is_some() || app.config.pact_behind_tls_proxy {
+        Ok(())
+    } else {
+        Err(PactFailure::access_denied(
+            "PACT requires HTTPS: serve with --tls-cert and --tls-key, or declare a TLS proxy \
+             in front with --pact-behind-tls-proxy",
+        ))
+    }
+}
+
+/// The base URL requests name: the configured public URL, else the scheme (https over
+/// TLS, behind a proxy its X-Forwarded-Proto, else https) and the request's Host.
+fn base_url(app: &App, headers: &HeaderMap, tls: Option<&Tls>) -> String {
+    if let Some(u) = &app.config.public_url {
+        return u.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                })
+        })
+        .unwrap_or("localhost");
+    let scheme = match (
+        tls,
+        headers
+            .get("x-forwarded-proto")
+            .and_then(|h| h.to_str().ok()),
+    ) {
+        (Some(_), _) => "https",
+        (None, Some("http")) => "http",
+        _ => "https",
+    };
+    format!("{scheme}://{host}")
+}
+
+/// Decodes standard base64 (the Basic credentials).
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        })
+    };
+    let s = s.trim().trim_end_matches('=');
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        acc = (acc << 6) | val(c)?;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
+/// The client id and secret of an `Authorization: Basic` header.
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let h = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, rest) = h.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") || rest.len() > 1024 {
+        return None;
+    }
+    let text = String::from_utf8(base64_decode(rest)?).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    Some((id.to_owned(), secret.to_owned()))
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let mut r = (
+        status,
+        axum::Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"vcci PACT\""),
+        );
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// `POST /auth/token`: OAuth2 client credentials (RFC 6749 4.4) with HTTP Basic.
+async fn token(
+    State(app): State<Arc<App>>,
+    tls: Option<axum::Extension<Tls>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(e) = require_tls(&app, tls.as_deref()) {
+        return e.into_response();
+    }
+    let form: Vec<(String, String)> = match serde_urlencoded::from_bytes(&body) {
+        Ok(f) => f,
+        Err(_) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the body must be application/x-www-form-urlencoded",
+            );
+        }
+    };
+    let grant = form
+        .iter()
+        .find(|(k, _)| k == "grant_type")
+        .map(|(_, v)| v.as_str());
+    if grant != Some("client_credentials") {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "grant_type must be client_credentials",
+        );
+    }
+    let Some((client_id, secret)) = basic_credentials(&headers) else {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "authenticate with HTTP Basic: the client id and secret",
+        );
+    };
+    if client_id.len() > 128 || secret.len() > 256 {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "unknown client or wrong secret",
+        );
+    }
+    let id = client_id.clone();
+    let org = match app.db(move |db| db.verify_pact_client(&id, &secret)).await {
+        Ok(Some(org)) => org,
+        Ok(None) => {
+            return oauth_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "unknown client or wrong secret",
+            );
+        }
+        Err(e) => return PactFailure::from(e).into_response(),
+    };
+    let exp = now() + TOKEN_SECONDS;
+    let signed = app
+        .cursors()
+        .sign("pact-token", org.0, &[&client_id, &exp.to_string()]);
+    let mut r = axum::Json(json!({
+        "access_token": format!("{}.{signed}", org.0),
+        "token_type": "bearer",
+        "expires_in": TOKEN_SECONDS,
+    }))
+    .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn discovery(
+    State(app): State<Arc<App>>,
+    tls: Option<axum::Extension<Tls>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = require_tls(&app, tls.as_deref()) {
+        return e.into_response();
+    }
+    let base = base_url(&app, &headers, tls.as_deref());
+    axum::Json(json!({
+        "issuer": base,
+        "token_endpoint": format!("{base}/auth/token"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "response_types_supported": ["token"],
+    }))
+    .into_response()
+}
+
+/// The organization of a valid bearer token whose client is still active.
+async fn authorize(
+    app: &App,
+    headers: &HeaderMap,
+    tls: Option<&Tls>,
+) -> Result<OrgId, PactFailure> {
+    require_tls(app, tls)?;
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| {
+            let (scheme, t) = h.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(t.trim())
+        })
+        .ok_or_else(|| {
+            PactFailure::access_denied("a bearer token is required (POST /auth/token)")
+        })?;
+    let invalid = || PactFailure::access_denied("the access token is not valid");
+    let (org, signed) = token.split_once('.').ok_or_else(invalid)?;
+    let org: i64 = org.parse().map_err(|_| invalid())?;
+    let parts = app
+        .cursors()
+        .verify(signed, "pact-token", org, 2)
+        .map_err(|_| invalid())?;
+    let exp: u64 = parts[1].parse().map_err(|_| invalid())?;
+    if now() >= exp {
+        return Err(PactFailure::new(
+            StatusCode::UNAUTHORIZED,
+            "TokenExpired",
+            "the access token has expired; get a new one from /auth/token",
+        ));
+    }
+    let client = parts[0].clone();
+    let active = app
+        .db(move |db| db.pact_client_active(OrgId(org), &client))
+        .await?;
+    if !active {
+        return Err(PactFailure::access_denied(
+            "the client of this token was revoked",
+        ));
+    }
+    Ok(OrgId(org))
+}
+
+/// The list filters of the spec.
+#[derive(Debug, Default)]
+struct Filters {
+    product_id: Vec<String>,
+    company_id: Vec<String>,
+    geography: Vec<String>,
+    classification: Vec<String>,
+    valid_on: Option<i64>,
+    valid_after: Option<i64>,
+    valid_before: Option<i64>,
+    status: Option<pact::Status>,
+}
+
+fn strings<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a str> {
+    v[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
+impl Filters {
+    fn matches(&self, doc: &Value) -> bool {
+        let any = |want: &[String], key: &str| {
+            want.is_empty() || strings(doc, key).any(|x| want.iter().any(|w| w == x))
+        };
+        if !any(&self.product_id, "productIds")
+            || !any(&self.company_id, "companyIds")
+            || !any(&self.classification, "productClassifications")
+        {
+            return false;
+        }
+        let p = &doc["pcf"];
+        if !self.geography.is_empty() {
+            let region = p["geographyRegionOrSubregion"].as_str();
+            let country = p["geographyCountry"].as_str();
+            let sub = p["geographyCountrySubdivision"].as_str();
+            let hit = self.geography.iter().any(|g| {
+                region == Some(g.as_str())
+                    || country == Some(g.as_str())
+                    || sub == Some(g.as_str())
+                    || sub.is_some_and(|s| s.split('-').next() == Some(g.as_str()))
+            });
+            if !hit {
+                return false;
+            }
+        }
+        if let Some(s) = self.status
+            && doc["status"].as_str() != Some(s.as_str())
+        {
+            return false;
+        }
+        if self.valid_on.is_some() || self.valid_after.is_some() || self.valid_before.is_some() {
+            let Ok(f) = pact::parse(doc) else {
+                return false;
+            };
+            let (start, end) = f.pcf.validity;
+            if self.valid_on.is_some_and(|t| !(start <= t && t <= end))
+                || self.valid_after.is_some_and(|t| start <= t)
+                || self.valid_before.is_some_and(|t| end >= t)
+            {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// The parameters of a list request (repeated names allowed; names case-insensitive).
+struct ListRequest {
+    filters: Filters,
+    limit: usize,
+    /// After this id (from a pagination link).
+    after: Option<String>,
+    /// The query without `cursor`, for the next link.
+    kept: Vec<(String, String)>,
+}
+
+fn parse_list(app: &App, org: OrgId, query: Option<&str>) -> Result<ListRequest, PactFailure> {
+    let q = query.unwrap_or("");
+    if q.len() > 16 * 1024 {
+        return Err(PactFailure::bad_request("the query string is too long"));
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q)
+        .map_err(|_| PactFailure::bad_request("the query string is malformed"))?;
+    let mut r = ListRequest {
+        filters: Filters::default(),
+        limit: DEFAULT_LIMIT,
+        after: None,
+        kept: Vec::new(),
+    };
+    let time = |name: &str, v: &str| {
+        pact::parse_datetime(v).ok_or_else(|| {
+            PactFailure::bad_request(format!("{name}: '{v}' is not an RFC 3339 date-time"))
+        })
+    };
+    for (k, v) in pairs {
+        let name = k.to_ascii_lowercase();
+        if name != "cursor" {
+            r.kept.push((k.clone(), v.clone()));
+        }
+        match name.as_str() {
+            "$filter" => {
+                return Err(PactFailure::bad_request(
+                    "$filter (OData, PACT v2) is not supported in v3; use the query parameters \
+                     productId, companyId, geography, classification, validOn, validAfter, \
+                     validBefore and status",
+                ));
+            }
+            "limit" => {
+                r.limit = v
+                    .parse::<usize>()
+                    .map_err(|_| {
+                        PactFailure::bad_request(format!(
+                            "limit: '{v}' is not a non-negative integer"
+                        ))
+                    })?
+                    .min(MAX_LIMIT);
+            }
+            "productid" => r.filters.product_id.push(v),
+            "companyid" => r.filters.company_id.push(v),
+            "geography" => r.filters.geography.push(v),
+            "classification" => r.filters.classification.push(v),
+            "validon" => r.filters.valid_on = Some(time("validOn", &v)?),
+            "validafter" => r.filters.valid_after = Some(time("validAfter", &v)?),
+            "validbefore" => r.filters.valid_before = Some(time("validBefore", &v)?),
+            "status" => {
+                r.filters.status = Some(pact::Status::parse(&v).ok_or_else(|| {
+                    PactFailure::bad_request(format!("status: '{v}' is not Active or Deprecated"))
+                })?);
+            }
+            "cursor" => {
+                let parts = app
+                    .cursors()
+                    .verify(&v, "pact-list", org.0, 2)
+                    .map_err(|_| {
+                        PactFailure::bad_request("the pagination link is not valid; start again")
+                    })?;
+                let exp: u64 = parts[1].parse().unwrap_or(0);
+                if now() >= exp {
+                    return Err(PactFailure::bad_request(
+                        "the pagination link has expired; start the list again",
+                    ));
+                }
+                r.after = Some(parts[0].clone());
+            }
+            // Filters of other hosts (x-<identifier>-...) and anything else: ignored.
+            _ => {}
+        }
+    }
+    Ok(r)
+}
+
+/// `GET /3/footprints`.
+async fn list(
+    State(app): State<Arc<App>>,
+    tls: Option<axum::Extension<Tls>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PactFailure> {
+    let org = authorize(&app, &headers, tls.as_deref()).await?;
+    let req = parse_list(&app, org, query.as_deref())?;
+    let docs = app.db(move |db| db.published_documents(org)).await?;
+    let mut page = Vec::new();
+    let mut more = false;
+    for (id, doc) in docs {
+        if req.after.as_deref().is_some_and(|a| id.as_str() <= a) || !req.filters.matches(&doc) {
+            continue;
+        }
+        if page.len() == req.limit {
+            more = true;
+            break;
+        }
+        page.push((id, doc));
+    }
+    let last = page.last().map(|(id, _)| id.clone()).or(req.after.clone());
+    let data: Vec<Value> = page.into_iter().map(|(_, d)| d).collect();
+    let mut r = axum::Json(json!({ "data": data })).into_response();
+    if more {
+        let exp = (now() + LINK_SECONDS).to_string();
+        let cursor = app
+            .cursors()
+            .sign("pact-list", org.0, &[last.as_deref().unwrap_or(""), &exp]);
+        let mut kept = req.kept;
+        kept.push(("cursor".into(), cursor));
+        let q = serde_urlencoded::to_string(&kept).unwrap_or_default();
+        let link = format!(
+            "<{}/3/footprints?{q}>; rel=\"next\"",
+            base_url(&app, &headers, tls.as_deref())
+        );
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            r.headers_mut().insert(header::LINK, v);
+        }
+    }
+    Ok(r)
+}
+
+/// `GET /3/footprints/{id}`.
+async fn one(
+    State(app): State<Arc<App>>,
+    tls: Option<axum::Extension<Tls>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, PactFailure> {
+    let org = authorize(&app, &headers, tls.as_deref()).await?;
+    if !pact::is_uuid(&id) {
+        return Err(PactFailure::bad_request(format!(
+            "'{id}' is not a footprint id (a UUID)"
+        )));
+    }
+    let doc = app
+        .db(move |db| db.published_document(org, &id))
+        .await?
+        .ok_or_else(|| PactFailure::new(StatusCode::NOT_FOUND, "NotFound", "no such footprint"))?;
+    Ok(axum::Json(json!({ "data": doc })).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64() {
+        assert_eq!(base64_decode("dXNlcjpwYXNz").unwrap(), b"user:pass");
+        assert_eq!(base64_decode("YQ==").unwrap(), b"a");
+        assert!(base64_decode("a b").is_none());
+    }
+}
