@@ -959,19 +959,30 @@ pub fn calculate(
 
     // 3. Spend-based.
     let Some(amount) = line.amount else {
-        return Err(if line.quantity.is_some() {
-            LineError::new(
-                Field::ActivityId,
-                "activity_required",
-                "a quantity needs an activity_id (a factor key) to be calculated",
-            )
-        } else {
-            LineError::new(
-                Field::Amount,
-                "amount_or_quantity_required",
-                "a line needs an amount (spend) or a quantity (activity)",
-            )
-        });
+        return Err(
+            if let (Some(_), Some(product)) = (line.quantity, &line.product_id) {
+                LineError::new(
+                    Field::ProductId,
+                    "no_product_footprint",
+                    format!(
+                        "the supplier has no Active footprint of {product}, and the line has no \
+                     activity_id or amount to fall back on"
+                    ),
+                )
+            } else if line.quantity.is_some() {
+                LineError::new(
+                    Field::ActivityId,
+                    "activity_required",
+                    "a quantity needs an activity_id (a factor key) to be calculated",
+                )
+            } else {
+                LineError::new(
+                    Field::Amount,
+                    "amount_or_quantity_required",
+                    "a line needs an amount (spend) or a quantity (activity)",
+                )
+            },
+        );
     };
     let naics = match (line.naics, supplier.and_then(|s| s.naics)) {
         (Some(n), _) => n,

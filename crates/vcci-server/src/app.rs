@@ -58,6 +58,11 @@ pub struct AppConfig {
     /// The URL customers reach this node at (PACT pagination links and discovery); none:
     /// the request's scheme and Host.
     pub public_url: Option<String>,
+    /// The PACT client's timeouts, retries, breaker and trust.
+    pub pact_http: crate::pact_client::HttpConfig,
+    /// The key PACT connection secrets are sealed with (`VCCI_SECRET_KEY`); none: connections
+    /// cannot be created or synced on this node.
+    pub secret_key: Option<Arc<vcci_store::secretbox::SecretKey>>,
 }
 
 impl Default for AppConfig {
@@ -77,6 +82,8 @@ impl Default for AppConfig {
             warm_timeout: Duration::from_secs(10),
             pact_behind_tls_proxy: false,
             public_url: None,
+            pact_http: crate::pact_client::HttpConfig::default(),
+            secret_key: None,
         }
     }
 }
@@ -111,6 +118,8 @@ pub struct App {
     /// The generation of each organization this node last stored in Redis (from the
     /// database poll: writes of processes that do not talk to Redis, like `vcci import`).
     pushed: Mutex<HashMap<i64, u64>>,
+    /// The one pooled HTTP client of the PACT side, with its breakers and series.
+    pub(crate) pact_http: Arc<crate::pact_client::PactHttp>,
 }
 
 #[derive(Debug)]
@@ -155,7 +164,10 @@ impl App {
             .map(|c| crate::shared::Shared::new(c).map(Arc::new))
             .transpose()
             .map_err(|e| StoreError::invalid("redis_url", e))?;
+        let pact_http = crate::pact_client::PactHttp::new(config.pact_http.clone())
+            .map_err(|e| StoreError::invalid("pact_ca_file", e))?;
         Ok(Arc::new(App {
+            pact_http: Arc::new(pact_http),
             pool: Arc::new(Pool {
                 store,
                 idle: Mutex::new(vec![db]),

@@ -11,7 +11,7 @@
 //! Not here: calculation (vcci-core) and storage (vcci-store). Database work runs on
 //! blocking threads through `App::db`, because the store is synchronous (rusqlite, postgres).
 
-#![recursion_limit = "256"]
+#![recursion_limit = "512"]
 #![forbid(unsafe_code)]
 
 mod app;
@@ -29,6 +29,8 @@ pub mod metrics;
 mod middleware;
 pub mod openapi;
 pub mod pact;
+pub mod pact_client;
+pub mod pact_sync;
 pub mod perf;
 mod ratelimit;
 mod routes;

@@ -782,6 +782,29 @@ fn schemas() -> Value {
                 "properties": {"client_secret": {"type": "string", "description": "shown once: only its hash is kept"}},
             }],
         },
+        "NewConnection": {
+            "type": "object",
+            "required": ["supplier_id", "base_url", "client_id", "client_secret"],
+            "properties": {
+                "supplier_id": {"type": "string", "minLength": 1, "maxLength": 128},
+                "base_url": {"type": "string", "description": "the supplier's PACT host, https://"},
+                "auth_base_url": {"type": "string", "description": "its auth server (https://; /auth/token under it); absent: discovered through /.well-known/openid-configuration"},
+                "client_id": {"type": "string", "minLength": 1, "maxLength": 256},
+                "client_secret": {"type": "string", "minLength": 1, "maxLength": 1024, "description": "stored encrypted at rest; never returned"},
+            },
+        },
+        "Connection": {
+            "type": "object",
+            "required": ["id", "supplier_id", "base_url", "auth_base_url", "client_id", "created_at", "updated_at", "last_sync"],
+            "properties": {
+                "id": s, "supplier_id": s, "base_url": s, "auth_base_url": opt_s, "client_id": s,
+                "created_at": s, "updated_at": s,
+                "last_sync": {"type": ["object", "null"], "description": "status (succeeded, failed), at, job_id, report, reason"},
+                "breaker": {"type": "string", "enum": ["closed", "open", "half_open"], "description": "the circuit breaker of the host on this node"},
+            },
+        },
+        "Connections": {"type": "object", "required": ["connections"], "properties": {"connections": {"type": "array", "items": {"$ref": "#/components/schemas/Connection"}}}},
+        "DeletedConnection": {"type": "object", "required": ["id", "deleted"], "properties": {"id": s, "deleted": {"type": "boolean"}}},
         "PactClients": {"type": "object", "required": ["clients"], "properties": {"clients": {"type": "array", "items": {"$ref": "#/components/schemas/PactClient"}}}},
         "RevokedPactClient": {"type": "object", "required": ["client_id", "revoked"], "properties": {"client_id": s, "revoked": {"type": "boolean"}}},
         "FootprintDetail": {
@@ -850,7 +873,7 @@ fn schemas() -> Value {
             "type": "object",
             "required": ["job_id", "kind", "status", "progress"],
             "properties": {
-                "job_id": s, "kind": {"type": "string", "enum": ["import", "report"]},
+                "job_id": s, "kind": {"type": "string", "enum": ["import", "report", "pact_sync"]},
                 "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
                 "progress": {"type": "object", "properties": {"processed": int, "total": int, "bytes_read": int, "bytes_total": int}, "description": "`total` and `bytes_total` are absent while unknown"},
                 "result": {"type": "object"}, "errors": {"type": "array", "items": {"type": "object"}},

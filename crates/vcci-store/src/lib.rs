@@ -29,6 +29,7 @@ mod error;
 pub mod import;
 pub mod model;
 mod schema;
+pub mod secretbox;
 pub mod testing;
 mod time;
 pub mod write;

@@ -277,6 +277,21 @@ pub struct ServeArgs {
     /// https://pact.example.com; default: the request's scheme and Host.
     #[arg(long, env = "VCCI_PUBLIC_URL")]
     pub public_url: Option<String>,
+    #[command(flatten)]
+    pub pact: PactClientArgs,
+}
+
+/// What the PACT client side needs: the key secrets are sealed with, and whom to trust.
+#[derive(Debug, Args, Clone)]
+pub struct PactClientArgs {
+    /// 64 hex digits (`openssl rand -hex 32`): PACT connection secrets are stored encrypted
+    /// with it. Keep it out of the database's backups.
+    #[arg(long, env = "VCCI_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+    /// Trust only the CA certificates of this PEM file for suppliers' PACT hosts (else the
+    /// system's roots).
+    #[arg(long, env = "VCCI_PACT_CA_FILE")]
+    pub pact_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -603,6 +618,45 @@ pub enum PactCommand {
     /// PACT API clients of the organization's customers.
     #[command(subcommand)]
     Clients(PactClientsCommand),
+    /// Register a connection to a supplier's PACT host (the secret is read from the
+    /// environment variable PACT_CLIENT_SECRET, or asked for on the terminal's stdin).
+    Connect(PactConnectArgs),
+    /// The organization's connections with their last sync.
+    Connections(OrgFormatArgs),
+    /// Pull a connection's footprints now (incremental by id), in this process.
+    Sync(PactSyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PactConnectArgs {
+    #[arg(long)]
+    pub org: String,
+    #[arg(long)]
+    pub supplier: String,
+    /// The supplier's PACT host, https://…
+    #[arg(long)]
+    pub url: String,
+    /// Its auth server (default: discovered from the host's openid-configuration).
+    #[arg(long)]
+    pub auth_url: Option<String>,
+    #[arg(long)]
+    pub client_id: String,
+    #[arg(long, env = "PACT_CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+    #[command(flatten)]
+    pub pact: PactClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PactSyncArgs {
+    #[arg(long)]
+    pub org: String,
+    /// The connection's id (`vcci pact connections`).
+    pub connection: String,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    #[command(flatten)]
+    pub pact: PactClientArgs,
 }
 
 #[derive(Debug, Args)]

@@ -171,6 +171,8 @@ fn serve_cmd(sa: &StoreArgs, a: ServeArgs) -> Result<()> {
             bulk_load_bytes: a.bulk_load_mb.saturating_mul(1 << 20),
             pact_behind_tls_proxy: a.pact_behind_tls_proxy,
             public_url: a.public_url.clone().filter(|u| !u.is_empty()),
+            pact_http: crate::pact::http_config(&a.pact),
+            secret_key: crate::pact::secret_key(&a.pact)?.map(Arc::new),
         };
         let app = vcci_server::App::new(store, config).context("preparing the API")?;
         let background = app.start_background();

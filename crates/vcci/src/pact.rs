@@ -9,7 +9,8 @@ use vcci_store::model::pcfs::{FootprintFilter, MAX_PER_RECEIPT};
 use vcci_store::{Actor, Store};
 
 use crate::cli::{
-    Format, PactClientsCommand, PactCommand, PactImportArgs, PactListArgs, PactPublishArgs,
+    Format, OrgFormatArgs, PactClientArgs, PactClientsCommand, PactCommand, PactConnectArgs,
+    PactImportArgs, PactListArgs, PactPublishArgs, PactSyncArgs,
 };
 use crate::output::Table;
 use crate::progress::group;
@@ -23,6 +24,157 @@ pub fn pact_cmd(store: Store, c: PactCommand) -> Result<()> {
         PactCommand::Footprints(a) => list(store, a),
         PactCommand::Publish(a) => publish(store, a),
         PactCommand::Clients(c) => clients(store, c),
+        PactCommand::Connect(a) => connect(store, a),
+        PactCommand::Connections(a) => connections(store, a),
+        PactCommand::Sync(a) => sync(store, a),
+    }
+}
+
+/// The client settings of the command line.
+pub fn http_config(a: &PactClientArgs) -> vcci_server::pact_client::HttpConfig {
+    vcci_server::pact_client::HttpConfig {
+        ca_file: a.pact_ca_file.clone(),
+        ..Default::default()
+    }
+}
+
+/// The configured secret key, if any.
+pub fn secret_key(a: &PactClientArgs) -> Result<Option<vcci_store::secretbox::SecretKey>> {
+    a.secret_key
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .map(|k| {
+            vcci_store::secretbox::SecretKey::from_hex(k).map_err(|e| anyhow!("--secret-key: {e}"))
+        })
+        .transpose()
+}
+
+fn require_key(a: &PactClientArgs) -> Result<vcci_store::secretbox::SecretKey> {
+    secret_key(a)?.ok_or_else(|| {
+        anyhow!("connection secrets are stored encrypted: set VCCI_SECRET_KEY (or --secret-key) to 64 hex digits (`openssl rand -hex 32`)")
+    })
+}
+
+fn connect(store: Store, a: PactConnectArgs) -> Result<()> {
+    let key = require_key(&a.pact)?;
+    let secret = match a.client_secret.filter(|s| !s.is_empty()) {
+        Some(s) => s,
+        None => {
+            eprint!("client secret: ");
+            let mut s = String::new();
+            std::io::stdin().read_line(&mut s)?;
+            s.trim().to_owned()
+        }
+    };
+    let db = store.connect()?;
+    let org = db.require_org(&a.org)?;
+    let c = db.create_connection(
+        org.id,
+        &vcci_store::model::connections::NewConnection {
+            supplier_id: a.supplier,
+            base_url: a.url,
+            auth_base_url: a.auth_url,
+            client_id: a.client_id,
+            client_secret: secret,
+        },
+        &key,
+        &Actor::cli(),
+    )?;
+    println!(
+        "Connection {} to {} for supplier '{}'; sync it with `vcci pact sync --org {} {}`.",
+        c.id, c.base_url, c.supplier_id, org.name, c.id
+    );
+    Ok(())
+}
+
+fn connections(store: Store, a: OrgFormatArgs) -> Result<()> {
+    let db = store.connect()?;
+    let org = db.require_org(&a.org)?;
+    let list = db.connections(org.id)?;
+    if matches!(a.format, Format::Json) {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    let mut t = Table::new(&[
+        ("id", false),
+        ("supplier", false),
+        ("host", false),
+        ("client_id", false),
+        ("last sync", false),
+    ]);
+    for c in list {
+        let last = c.last_sync.as_ref().map_or(String::new(), |s| {
+            format!(
+                "{} {} {}",
+                s["status"].as_str().unwrap_or(""),
+                s["at"].as_str().unwrap_or(""),
+                s["reason"].as_str().unwrap_or("")
+            )
+        });
+        t.row(vec![c.id, c.supplier_id, c.base_url, c.client_id, last]);
+    }
+    print!("{}", t.to_text());
+    Ok(())
+}
+
+fn sync(store: Store, a: PactSyncArgs) -> Result<()> {
+    let key = require_key(&a.pact)?;
+    let db = store.connect()?;
+    let org = db.require_org(&a.org)?;
+    let c = db
+        .connection(org.id, &a.connection)?
+        .ok_or_else(|| anyhow!("'{}' has no connection '{}'", org.name, a.connection))?;
+    let secret = db.connection_secret(org.id, &c.id, &key)?;
+    drop(db);
+    let http =
+        vcci_server::pact_client::PactHttp::new(http_config(&a.pact)).map_err(|e| anyhow!(e))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let r = runtime.block_on(vcci_server::pact_sync::sync(
+        &http,
+        &store,
+        &org,
+        &c,
+        &secret,
+        &Actor::cli(),
+        |rep| {
+            eprintln!(
+                "page {}: {} footprints read, {} new, {} rejected",
+                rep.pages, rep.footprints, rep.received, rep.rejected_count
+            );
+            true
+        },
+    ));
+    let outcome = vcci_server::pact_sync::outcome_json(None, &r);
+    store.connect()?.record_sync(org.id, &c.id, &outcome)?;
+    match r {
+        Ok(rep) => {
+            if matches!(a.format, Format::Json) {
+                println!("{}", serde_json::to_string_pretty(&rep)?);
+            } else {
+                println!(
+                    "Synced {}: {} pages, {} footprints ({} new, {} unchanged, {} deprecated, {} rejected); {} lines recalculated.",
+                    c.id,
+                    rep.pages,
+                    rep.footprints,
+                    rep.received,
+                    rep.unchanged,
+                    rep.deprecated,
+                    rep.rejected_count,
+                    group(rep.lines_changed)
+                );
+                print_rejected(&rep.rejected);
+            }
+            Ok(())
+        }
+        Err((e, rep)) => bail!(
+            "the sync of {} failed after {} pages ({} footprints kept): {e}",
+            c.id,
+            rep.pages,
+            rep.received
+        ),
     }
 }
 

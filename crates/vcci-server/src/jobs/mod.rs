@@ -3,6 +3,7 @@
 //! `report.rs` run each kind.
 
 mod import;
+mod pact_sync;
 mod report;
 
 use std::sync::Arc;
@@ -65,16 +66,28 @@ async fn run(app: &Arc<App>, job: Job) {
     let id = job.id.clone();
     let org = job.org_id;
     let a = Arc::clone(app);
-    let outcome = tokio::task::spawn_blocking(move || match job.kind {
-        JobKind::Import => import::run(&a, &job),
-        JobKind::Report => report::run(&a, &job),
-    })
-    .await
-    .unwrap_or_else(|e| {
-        Ok(Outcome::Failed(
-            json!([{"message": format!("the job crashed: {e}")}]),
-        ))
-    });
+    let outcome = if job.kind == JobKind::PactSync {
+        // Network-bound: runs on the async runtime, its database calls on blocking threads;
+        // in a task of its own, so that a panic fails the job, not the worker.
+        tokio::spawn(async move { pact_sync::run(&a, &job).await })
+            .await
+            .unwrap_or_else(|e| {
+                Ok(Outcome::Failed(
+                    json!([{"message": format!("the job crashed: {e}")}]),
+                ))
+            })
+    } else {
+        tokio::task::spawn_blocking(move || match job.kind {
+            JobKind::Report => report::run(&a, &job),
+            _ => import::run(&a, &job),
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Ok(Outcome::Failed(
+                json!([{"message": format!("the job crashed: {e}")}]),
+            ))
+        })
+    };
     let node = app.node.clone();
     let jid = id.clone();
     let done = app

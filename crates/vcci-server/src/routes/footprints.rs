@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use vcci_core::catalog;
 use vcci_core::pact::Status;
+use vcci_store::model::jobs::JobKind;
 use vcci_store::model::keys::Role;
 use vcci_store::model::pcfs::{FootprintFilter, MAX_PER_RECEIPT, Receipt};
 
@@ -85,6 +86,39 @@ pub fn api(api: Api) -> Api {
             .role("admin")
             .path_param("client_id", "The client's id.")
             .json("RevokedPactClient")
+            .errors(&[403, 404]),
+    )
+    .post(
+        "/api/v1/pact/connections",
+        create_connection,
+        Op::new("createPactConnection", "pact", "Register a connection to a supplier's PACT host: its base URL, auth base URL (or discovery), client id and secret (stored encrypted at rest, never returned)")
+            .role("admin")
+            .json_body("NewConnection")
+            .ok(201, "application/json", "Connection")
+            .errors(&[400, 403]),
+    )
+    .get(
+        "/api/v1/pact/connections",
+        list_connections,
+        Op::new("listPactConnections", "pact", "The organization's connections with their last sync and the breaker state of their hosts")
+            .json("Connections"),
+    )
+    .post(
+        "/api/v1/pact/connections/{connection_id}/sync",
+        sync_connection,
+        Op::new("syncPactConnection", "pact", "Pull the supplier's footprints from its host as a background job (incremental by id); progress and outcome at the job's status URL")
+            .role("analyst")
+            .path_param("connection_id", "The connection's id.")
+            .ok(202, "application/json", "JobAccepted")
+            .errors(&[403, 404, 409]),
+    )
+    .delete(
+        "/api/v1/pact/connections/{connection_id}",
+        delete_connection,
+        Op::new("deletePactConnection", "pact", "Remove a connection (the footprints received through it stay)")
+            .role("admin")
+            .path_param("connection_id", "The connection's id.")
+            .json("DeletedConnection")
             .errors(&[403, 404]),
     )
     .get(
@@ -333,5 +367,106 @@ async fn revoke_client(
         Err(ApiError::not_found(format!(
             "an active PACT client '{client_id}'"
         )))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewConnectionBody {
+    supplier_id: String,
+    base_url: String,
+    auth_base_url: Option<String>,
+    client_id: String,
+    client_secret: String,
+}
+
+fn secret_key(app: &App) -> Result<Arc<vcci_store::secretbox::SecretKey>, ApiError> {
+    app.config.secret_key.clone().ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "no_secret_key",
+            "this node has no secret key (VCCI_SECRET_KEY): connection secrets can be neither stored nor opened",
+        )
+    })
+}
+
+async fn create_connection(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    JsonBody(b): JsonBody<NewConnectionBody>,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Admin)?;
+    let key = secret_key(&app)?;
+    let org = caller.org_id();
+    let by = caller.actor();
+    let c = vcci_store::model::connections::NewConnection {
+        supplier_id: b.supplier_id,
+        base_url: b.base_url,
+        auth_base_url: b.auth_base_url,
+        client_id: b.client_id,
+        client_secret: b.client_secret,
+    };
+    let conn = app
+        .db(move |db| db.create_connection(org, &c, &key, &by))
+        .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(json!(conn))))
+}
+
+async fn list_connections(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let org = caller.org_id();
+    let list = app.db(move |db| db.connections(org)).await?;
+    let out: Vec<Value> = list
+        .into_iter()
+        .map(|c| {
+            let breaker = app
+                .pact_http
+                .breaker_state(&crate::pact_client::host_of(&c.base_url));
+            let mut v = json!(c);
+            v["breaker"] = json!(breaker);
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "connections": out })))
+}
+
+async fn sync_connection(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(Role::Analyst)?;
+    secret_key(&app)?;
+    let org = caller.org_id();
+    let cid = id.clone();
+    if app.db(move |db| db.connection(org, &cid)).await?.is_none() {
+        return Err(ApiError::not_found(format!("connection '{id}'")));
+    }
+    let params = json!({"connection_id": id, "actor": caller.actor()}).to_string();
+    let job = app
+        .db(move |db| db.create_job(org, JobKind::PactSync, &params, false))
+        .await?;
+    app.job_queued().await;
+    Ok(crate::routes::imports::accepted(&job))
+}
+
+async fn delete_connection(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Admin)?;
+    let org = caller.org_id();
+    let by = caller.actor();
+    let cid = id.clone();
+    if app
+        .db(move |db| db.delete_connection(org, &cid, &by))
+        .await?
+    {
+        Ok(Json(json!({"id": id, "deleted": true})))
+    } else {
+        Err(ApiError::not_found(format!("connection '{id}'")))
     }
 }

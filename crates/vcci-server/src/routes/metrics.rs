@@ -195,6 +195,7 @@ pub fn render(app: &App, jobs: &[(String, i64)]) -> String {
         "# HELP vcci_build_info The running build.\n# TYPE vcci_build_info gauge\nvcci_build_info{{version=\"{}\"}} 1\n",
         env!("CARGO_PKG_VERSION")
     );
+    app.pact_http.render_metrics(&mut out);
     process_metrics(&mut out);
     out
 }

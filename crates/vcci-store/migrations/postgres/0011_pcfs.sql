@@ -52,3 +52,22 @@ CREATE TABLE pact_clients (
     revoked_at  TEXT COLLATE "C"
 );
 CREATE INDEX pact_clients_org ON pact_clients (org_id);
+-- Connections to suppliers' PACT hosts: where (base URL, auth base URL or discovery), who
+-- (client id) and the client secret, encrypted at rest (AES-256-GCM, key from
+-- configuration; never returned). The last sync's state is kept with it.
+CREATE TABLE pact_connections (
+    org_id        BIGINT NOT NULL,
+    id            TEXT COLLATE "C" NOT NULL,
+    supplier_id   TEXT COLLATE "C" NOT NULL,
+    base_url      TEXT NOT NULL,
+    auth_base_url TEXT,
+    client_id     TEXT NOT NULL,
+    secret_sealed BYTEA NOT NULL,
+    created_at    TEXT COLLATE "C" NOT NULL,
+    updated_at    TEXT COLLATE "C" NOT NULL,
+    last_sync     TEXT,
+    PRIMARY KEY (org_id, id)
+);
+-- Jobs of a new kind: pact_sync.
+ALTER TABLE jobs DROP CONSTRAINT IF EXISTS jobs_kind_check;
+ALTER TABLE jobs ADD CONSTRAINT jobs_kind_check CHECK (kind IN ('import', 'report', 'pact_sync'));

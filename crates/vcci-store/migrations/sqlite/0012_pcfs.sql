@@ -52,3 +52,49 @@ CREATE TABLE pact_clients (
     revoked_at  TEXT
 );
 CREATE INDEX pact_clients_org ON pact_clients (org_id);
+-- Connections to suppliers' PACT hosts: where (base URL, auth base URL or discovery), who
+-- (client id) and the client secret, encrypted at rest (AES-256-GCM, key from
+-- configuration; never returned). The last sync's state is kept with it.
+CREATE TABLE pact_connections (
+    org_id        INTEGER NOT NULL,
+    id            TEXT NOT NULL,
+    supplier_id   TEXT NOT NULL,
+    base_url      TEXT NOT NULL,
+    auth_base_url TEXT,
+    client_id     TEXT NOT NULL,
+    secret_sealed BLOB NOT NULL,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    last_sync     TEXT,
+    PRIMARY KEY (org_id, id)
+);
+-- Jobs of a new kind: pact_sync. SQLite cannot change a CHECK constraint in place, so the
+-- table is rebuilt with the same columns and rows.
+CREATE TABLE jobs_new (
+    id           TEXT PRIMARY KEY,
+    org_id       INTEGER NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('import', 'report', 'pact_sync')),
+    status       TEXT NOT NULL CHECK (status IN ('uploading', 'queued', 'running', 'succeeded', 'failed')),
+    params       TEXT NOT NULL,
+    processed    INTEGER NOT NULL DEFAULT 0,
+    total        INTEGER,
+    bytes_read   INTEGER NOT NULL DEFAULT 0,
+    bytes_total  INTEGER,
+    result       TEXT,
+    errors       TEXT,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    claimed_by   TEXT,
+    created_at   TEXT NOT NULL,
+    started_at   TEXT,
+    finished_at  TEXT,
+    heartbeat_at INTEGER NOT NULL
+);
+INSERT INTO jobs_new (id, org_id, kind, status, params, processed, total, bytes_read, bytes_total,
+    result, errors, attempts, claimed_by, created_at, started_at, finished_at, heartbeat_at)
+SELECT id, org_id, kind, status, params, processed, total, bytes_read, bytes_total,
+    result, errors, attempts, claimed_by, created_at, started_at, finished_at, heartbeat_at
+FROM jobs;
+DROP TABLE jobs;
+ALTER TABLE jobs_new RENAME TO jobs;
+CREATE INDEX jobs_queue ON jobs (status, created_at);
+CREATE INDEX jobs_org ON jobs (org_id, created_at);

@@ -29,6 +29,8 @@ pub const CHUNK_BYTES: usize = 1 << 20;
 pub enum JobKind {
     Import,
     Report,
+    /// Pulling a supplier's footprints from its PACT host (`params`: `connection_id`).
+    PactSync,
 }
 
 impl JobKind {
@@ -36,14 +38,15 @@ impl JobKind {
         match self {
             JobKind::Import => "import",
             JobKind::Report => "report",
+            JobKind::PactSync => "pact_sync",
         }
     }
 
     fn parse(s: &str) -> JobKind {
-        if s == "report" {
-            JobKind::Report
-        } else {
-            JobKind::Import
+        match s {
+            "report" => JobKind::Report,
+            "pact_sync" => JobKind::PactSync,
+            _ => JobKind::Import,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! Not here: writing lines (`write`), which every model of lines depends on being in step.
 
 pub mod audit;
+pub mod connections;
 pub mod csvout;
 pub mod inventory;
 pub mod jobs;

@@ -1,0 +1,793 @@
+//! PACT end to end over real HTTPS (certificates made by `openssl` at test time):
+//! - a round trip between two vcci servers: A publishes footprints (several pages, a
+//!   deprecation with its successor), B connects, syncs and calculates lines with them;
+//! - the client's faults against a PACT host the test controls: 5xx, 429 with Retry-After,
+//!   401 TokenExpired mid-sync, malformed JSON, a footprint that breaks the schema, a slow
+//!   host, a host down (the breaker opens, other hosts go on, a half-open probe recovers it),
+//!   and a sync stopped midway and run again.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use vcci_server::pact_client::{HttpConfig, PactHttp};
+use vcci_server::pact_sync::{SyncError, sync};
+use vcci_store::model::connections::NewConnection;
+use vcci_store::model::keys::Role;
+use vcci_store::secretbox::SecretKey;
+use vcci_store::{Actor, Store};
+
+/// A CA and a certificate for localhost and 127.0.0.1 signed by it, made with openssl.
+struct Certs {
+    _dir: tempfile::TempDir,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn certs() -> Option<Certs> {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    std::fs::write(
+        d.join("leaf.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let ok = run(&[
+        &["req", "-x509"][..],
+        &ec[..],
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=vcci test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ][..],
+    ]
+    .concat())
+        && run(&[
+            &["req"][..],
+            &ec[..],
+            &[
+                "-keyout",
+                "key.pem",
+                "-out",
+                "leaf.csr",
+                "-subj",
+                "/CN=localhost",
+            ][..],
+        ]
+        .concat())
+        && run(&[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "leaf.ext",
+        ]);
+    if !ok {
+        assert!(
+            std::env::var("VCCI_REQUIRE_TOOLS").is_err(),
+            "openssl is needed to make the test certificates"
+        );
+        eprintln!("skipped: openssl could not make the test certificates");
+        return None;
+    }
+    Some(Certs {
+        ca: d.join("ca.pem"),
+        cert: d.join("cert.pem"),
+        key: d.join("key.pem"),
+        _dir: dir,
+    })
+}
+
+/// Serves `router` over TLS on `addr` (port 0: any) until the returned sender is dropped.
+async fn serve_tls(
+    router: Router,
+    certs: &Certs,
+    addr: &str,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let tls = vcci_server::tls_config(&certs.cert, &certs.key).unwrap();
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let local = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(vcci_server::serve_tls(listener, router, tls, async move {
+        let _ = rx.await;
+    }));
+    (local, tx)
+}
+
+fn footprint(i: usize, pcf: &str) -> Value {
+    json!({
+        "id": format!("{i:08x}-0000-4000-8000-000000000000"), "specVersion": "3.0.0",
+        "created": "2025-01-10T00:00:00Z", "status": "Active",
+        "companyName": "Acme Steel", "companyIds": ["urn:company:example:acme"],
+        "productDescription": "coil", "productIds": [format!("urn:gtin:{i:013}")],
+        "productNameCompany": "HRC",
+        "pcf": {
+            "declaredUnitOfMeasurement": "kilogram", "declaredUnitAmount": "1000",
+            "productMassPerDeclaredUnit": "1000",
+            "referencePeriodStart": "2023-01-01T00:00:00Z", "referencePeriodEnd": "2024-01-01T00:00:00Z",
+            "pcfExcludingBiogenicUptake": pcf, "pcfIncludingBiogenicUptake": pcf,
+            "fossilGhgEmissions": pcf, "fossilCarbonContent": "0",
+            "ipccCharacterizationFactors": ["AR6"], "crossSectoralStandards": ["GHGP-Product"],
+            "exemptedEmissionsPercent": "0"
+        }
+    })
+}
+
+fn key() -> SecretKey {
+    SecretKey::from_hex(&"5a".repeat(32)).unwrap()
+}
+
+/// A JSON request over HTTPS with an API key.
+async fn api(
+    http: &PactHttp,
+    method: reqwest::Method,
+    url: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut r = http.client().request(method, url).bearer_auth(key);
+    if let Some(b) = body {
+        r = r
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let resp = r.send().await.unwrap();
+    let s = resp.status().as_u16();
+    let b = resp.bytes().await.unwrap();
+    (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_vcci_servers_exchange_footprints_over_https() {
+    let Some(certs) = certs() else { return };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let db_a = vcci_store::testing::fresh_store(dir_a.path()).unwrap();
+    let db_b = vcci_store::testing::fresh_store(dir_b.path()).unwrap();
+    // A publishes 250 footprints (3 pages of 100), then a new version of product 7.
+    let (a_admin, a_org) = vcci_store::testing::blocking(|| {
+        let mut db = db_a.store.connect().unwrap();
+        let org = db.ensure_org("acme-steel").unwrap();
+        let docs: Vec<Value> = (0..250).map(|i| footprint(i, "2400")).collect();
+        let p = db
+            .publish_footprints(org.id, &docs, &Actor::system("test"))
+            .unwrap();
+        assert_eq!(p.published.len(), 250);
+        let mut next = footprint(7, "2000");
+        next.as_object_mut().unwrap().remove("id");
+        let p = db
+            .publish_footprints(org.id, &[next], &Actor::system("test"))
+            .unwrap();
+        assert_eq!(p.deprecated, ["00000007-0000-4000-8000-000000000000"]);
+        (
+            db.create_key(org.id, Role::Admin, &Actor::system("test"))
+                .unwrap(),
+            org,
+        )
+    });
+    let _ = a_org;
+    let app_a = vcci_server::App::new(db_a.store.clone(), common::config(&db_a.store)).unwrap();
+    let (addr_a, _stop_a) = serve_tls(vcci_server::build_app(app_a), &certs, "127.0.0.1:0").await;
+    let a_url = format!("https://localhost:{}", addr_a.port());
+
+    let b_key = vcci_store::testing::blocking(|| {
+        let db = db_b.store.connect().unwrap();
+        let org = db.ensure_org("buyer").unwrap();
+        db.create_key(org.id, Role::Admin, &Actor::system("test"))
+            .unwrap()
+    });
+    let app_b = vcci_server::App::new(
+        db_b.store.clone(),
+        vcci_server::AppConfig {
+            secret_key: Some(Arc::new(key())),
+            pact_http: HttpConfig {
+                ca_file: Some(certs.ca.clone()),
+                ..HttpConfig::default()
+            },
+            ..common::config(&db_b.store)
+        },
+    )
+    .unwrap();
+    let background = app_b.start_background();
+    let (addr_b, _stop_b) = serve_tls(
+        vcci_server::build_app(Arc::clone(&app_b)),
+        &certs,
+        "127.0.0.1:0",
+    )
+    .await;
+    let b_url = format!("https://localhost:{}", addr_b.port());
+    let client = PactHttp::new(HttpConfig {
+        ca_file: Some(certs.ca.clone()),
+        ..HttpConfig::default()
+    })
+    .unwrap();
+    use reqwest::Method;
+
+    // A's admin creates a client for B.
+    let (s, c) = api(
+        &client,
+        Method::POST,
+        &format!("{a_url}/api/v1/pact/clients"),
+        &a_admin,
+        Some(json!({"name": "Buyer Inc."})),
+    )
+    .await;
+    assert_eq!(s, 201, "{c}");
+    // B connects (the auth server discovered), with lines naming two products.
+    let (s, conn) = api(&client, Method::POST, &format!("{b_url}/api/v1/pact/connections"), &b_key, Some(json!({
+        "supplier_id": "acme-steel", "base_url": a_url, "client_id": c["client_id"], "client_secret": c["client_secret"],
+    }))).await;
+    assert_eq!(s, 201, "{conn}");
+    assert!(
+        !conn
+            .to_string()
+            .contains(c["client_secret"].as_str().unwrap()),
+        "the secret is never returned"
+    );
+    // A line of product 7 before the sync: spend-based (its supplier has no footprint yet).
+    let (s, v) = api(&client, Method::POST, &format!("{b_url}/api/v1/transactions"), &b_key, Some(json!({"transactions": [
+        {"transaction_id": "p7", "date": "2025-05-01", "supplier_id": "acme-steel", "quantity": 500, "unit": "kg",
+         "product_id": "urn:gtin:0000000000007", "amount": 1000, "currency": "USD", "naics_code": "331110"},
+    ]}))).await;
+    assert_eq!((s, v["accepted"].clone()), (200, json!(1)), "{v}");
+    let (_, l) = api(
+        &client,
+        Method::GET,
+        &format!("{b_url}/api/v1/transactions/p7"),
+        &b_key,
+        None,
+    )
+    .await;
+    assert_eq!(l["emission"]["method"], "spend_based", "{l}");
+    let (s, v) = api(
+        &client,
+        Method::POST,
+        &format!(
+            "{b_url}/api/v1/pact/connections/{}/sync",
+            conn["id"].as_str().unwrap()
+        ),
+        &b_key,
+        None,
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    let status_url = format!("{b_url}{}", v["status_url"].as_str().unwrap());
+    let started = Instant::now();
+    let job = loop {
+        let (_, j) = api(&client, Method::GET, &status_url, &b_key, None).await;
+        if j["status"] == "succeeded" || j["status"] == "failed" {
+            break j;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the sync did not end: {j}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let r = &job["result"];
+    assert_eq!(
+        (
+            r["pages"].clone(),
+            r["footprints"].clone(),
+            r["received"].clone()
+        ),
+        (json!(3), json!(251), json!(251)),
+        "{job}"
+    );
+    // The sync recalculated product 7's line from the successor (2,000 per 1,000 kg); a line
+    // of product 3 written now uses its footprint (2,400 per 1,000 kg).
+    let (s, v) = api(&client, Method::POST, &format!("{b_url}/api/v1/transactions"), &b_key, Some(json!({"transactions": [
+        {"transaction_id": "p3", "date": "2025-05-01", "supplier_id": "acme-steel", "quantity": 2, "unit": "tonnes", "product_id": "urn:gtin:0000000000003"},
+    ]}))).await;
+    assert_eq!((s, v["accepted"].clone()), (200, json!(1)), "{v}");
+    assert_eq!(job["result"]["lines_changed"], 1, "{job}");
+    let (_, l) = api(
+        &client,
+        Method::GET,
+        &format!("{b_url}/api/v1/transactions/p7"),
+        &b_key,
+        None,
+    )
+    .await;
+    assert_eq!(l["emission"]["co2e_kg"], 1000.0, "{l}");
+    assert_eq!(
+        l["emission"]["product_footprint"]["company_name"],
+        "Acme Steel"
+    );
+    let (_, l) = api(
+        &client,
+        Method::GET,
+        &format!("{b_url}/api/v1/transactions/p3"),
+        &b_key,
+        None,
+    )
+    .await;
+    assert_eq!(l["emission"]["co2e_kg"], 4800.0, "{l}");
+    // The deprecated footprint is kept, not in use; its successor names it.
+    let (_, f) = api(
+        &client,
+        Method::GET,
+        &format!("{b_url}/api/v1/footprints/00000007-0000-4000-8000-000000000000"),
+        &b_key,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (f["status"].clone(), f["in_use"].clone()),
+        (json!("Deprecated"), json!(false)),
+        "{f}"
+    );
+    // A second sync stores nothing new.
+    let (_, v) = api(
+        &client,
+        Method::POST,
+        &format!(
+            "{b_url}/api/v1/pact/connections/{}/sync",
+            conn["id"].as_str().unwrap()
+        ),
+        &b_key,
+        None,
+    )
+    .await;
+    let status_url = format!("{b_url}{}", v["status_url"].as_str().unwrap());
+    let job = loop {
+        let (_, j) = api(&client, Method::GET, &status_url, &b_key, None).await;
+        if j["status"] == "succeeded" || j["status"] == "failed" {
+            break j;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (
+            job["result"]["received"].clone(),
+            job["result"]["unchanged"].clone()
+        ),
+        (json!(0), json!(251)),
+        "{job}"
+    );
+    let (_, cs) = api(
+        &client,
+        Method::GET,
+        &format!("{b_url}/api/v1/pact/connections"),
+        &b_key,
+        None,
+    )
+    .await;
+    assert_eq!(cs["connections"][0]["last_sync"]["status"], "succeeded");
+    assert_eq!(cs["connections"][0]["breaker"], "closed");
+    // The client's series are on B's /metrics; no secret anywhere in them.
+    let m = client
+        .client()
+        .get(format!("{b_url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        m.contains(&format!(
+            "vcci_pact_http_requests_total{{host=\"localhost:{}\"}}",
+            addr_a.port()
+        )),
+        "{m}"
+    );
+    assert!(!m.contains(c["client_secret"].as_str().unwrap()));
+    background.stop().await;
+}
+
+/// A PACT host whose faults the test sets.
+#[derive(Default)]
+struct Faults {
+    /// 500s to answer before the next success.
+    server_errors: AtomicU32,
+    /// 429s (Retry-After: 1) to answer.
+    throttles: AtomicU32,
+    /// Expire the token once page N has been served.
+    expire_after_page: Mutex<Option<u32>>,
+    /// Answer page N with broken JSON.
+    malformed_page: Mutex<Option<u32>>,
+    /// Put a footprint that breaks the schema on page N.
+    bad_footprint_page: Mutex<Option<u32>>,
+    /// Sleep this long before answering a page.
+    delay: Mutex<Duration>,
+    token_generation: AtomicU32,
+    tokens_issued: AtomicU32,
+}
+
+const PAGES: u32 = 4;
+const PER_PAGE: u32 = 25;
+
+async fn fake_token(State(f): State<Arc<Faults>>) -> Response {
+    f.tokens_issued.fetch_add(1, Ordering::SeqCst);
+    let g = f.token_generation.load(Ordering::SeqCst);
+    axum::Json(
+        json!({"access_token": format!("tok-{g}"), "token_type": "bearer", "expires_in": 3600}),
+    )
+    .into_response()
+}
+
+async fn fake_discovery(headers: HeaderMap) -> Response {
+    let host = headers["host"].to_str().unwrap().to_owned();
+    axum::Json(json!({"issuer": format!("https://{host}"), "token_endpoint": format!("https://{host}/auth/token")})).into_response()
+}
+
+async fn fake_list(
+    State(f): State<Arc<Faults>>,
+    headers: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let delay = *f.delay.lock().unwrap();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    if f.server_errors.load(Ordering::SeqCst) > 0 {
+        f.server_errors.fetch_sub(1, Ordering::SeqCst);
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(json!({"code": "InternalError", "message": "x"})),
+        )
+            .into_response();
+    }
+    if f.throttles.load(Ordering::SeqCst) > 0 {
+        f.throttles.fetch_sub(1, Ordering::SeqCst);
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            "slow down",
+        )
+            .into_response();
+    }
+    let g = f.token_generation.load(Ordering::SeqCst);
+    if headers.get("authorization").and_then(|h| h.to_str().ok())
+        != Some(&format!("Bearer tok-{g}"))
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"code": "TokenExpired", "message": "expired"})),
+        )
+            .into_response();
+    }
+    let page: u32 = q.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
+    if *f.malformed_page.lock().unwrap() == Some(page) {
+        return (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            "{\"data\": [ {\"id\": ",
+        )
+            .into_response();
+    }
+    let mut data: Vec<Value> = (0..PER_PAGE)
+        .map(|i| footprint(((page - 1) * PER_PAGE + i) as usize, "2400"))
+        .collect();
+    if *f.bad_footprint_page.lock().unwrap() == Some(page) {
+        data[3]["pcf"]["declaredUnitAmount"] = json!(1000);
+    }
+    let mut r = axum::Json(json!({ "data": data })).into_response();
+    if page < PAGES {
+        let host = headers["host"].to_str().unwrap();
+        r.headers_mut().insert(
+            "link",
+            format!(
+                "<https://{host}/3/footprints?page={}>; rel=\"next\"",
+                page + 1
+            )
+            .parse()
+            .unwrap(),
+        );
+    }
+    if *f.expire_after_page.lock().unwrap() == Some(page) {
+        *f.expire_after_page.lock().unwrap() = None;
+        f.token_generation.fetch_add(1, Ordering::SeqCst);
+    }
+    r
+}
+
+fn fake_host(f: Arc<Faults>) -> Router {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(fake_discovery))
+        .route("/auth/token", post(fake_token))
+        .route("/3/footprints", get(fake_list))
+        .with_state(f)
+}
+
+struct Recipient {
+    store: Store,
+    org: vcci_store::Org,
+    // Dropped last: the database (a PostgreSQL schema is dropped with it).
+    _db: vcci_store::testing::TestDb,
+    _dir: tempfile::TempDir,
+}
+
+fn recipient() -> Recipient {
+    let dir = tempfile::tempdir().unwrap();
+    let db = vcci_store::testing::fresh_store(dir.path()).unwrap();
+    let store = db.store.clone();
+    let org =
+        vcci_store::testing::blocking(|| store.connect().unwrap().ensure_org("buyer").unwrap());
+    Recipient {
+        store,
+        org,
+        _db: db,
+        _dir: dir,
+    }
+}
+
+fn connection(r: &Recipient, base: &str) -> vcci_store::model::connections::Connection {
+    vcci_store::testing::blocking(|| {
+        r.store
+            .connect()
+            .unwrap()
+            .create_connection(
+                r.org.id,
+                &NewConnection {
+                    supplier_id: "acme-steel".into(),
+                    base_url: base.into(),
+                    auth_base_url: None,
+                    client_id: "c".into(),
+                    client_secret: "s".into(),
+                },
+                &key(),
+                &Actor::system("test"),
+            )
+            .unwrap()
+    })
+}
+
+fn stored(r: &Recipient) -> usize {
+    vcci_store::testing::blocking(|| {
+        r.store
+            .connect()
+            .unwrap()
+            .footprints(r.org.id, &Default::default(), None, 10_000)
+            .unwrap()
+            .len()
+    })
+}
+
+fn http(certs: &Certs, timeout: Duration) -> PactHttp {
+    PactHttp::new(HttpConfig {
+        ca_file: Some(certs.ca.clone()),
+        request_timeout: timeout,
+        connect_timeout: Duration::from_millis(500),
+        backoff: Duration::from_millis(20),
+        max_attempts: 4,
+        breaker_failures: 3,
+        breaker_cooldown: Duration::from_millis(400),
+        ..HttpConfig::default()
+    })
+    .unwrap()
+}
+
+async fn run_sync(
+    http: &PactHttp,
+    r: &Recipient,
+    c: &vcci_store::model::connections::Connection,
+    stop_after_page: Option<u64>,
+) -> Result<vcci_server::pact_sync::SyncReport, (SyncError, vcci_server::pact_sync::SyncReport)> {
+    sync(
+        http,
+        &r.store,
+        &r.org,
+        c,
+        "s",
+        &Actor::system("test"),
+        |rep| stop_after_page.is_none_or(|p| rep.pages < p),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_survives_a_faulty_host() {
+    let Some(certs) = certs() else { return };
+    let all = (PAGES * PER_PAGE) as usize;
+    let faults = Arc::new(Faults::default());
+    let (addr, _stop) = serve_tls(fake_host(Arc::clone(&faults)), &certs, "127.0.0.1:0").await;
+    let base = format!("https://localhost:{}", addr.port());
+    let host = format!("localhost:{}", addr.port());
+
+    // 5xx twice, then a 429 with Retry-After, then 401 TokenExpired after page 1: the sync
+    // retries, waits, renews its token, and completes.
+    let r = recipient();
+    let c = connection(&r, &base);
+    let h = http(&certs, Duration::from_secs(5));
+    faults.server_errors.store(2, Ordering::SeqCst);
+    faults.throttles.store(1, Ordering::SeqCst);
+    *faults.expire_after_page.lock().unwrap() = Some(1);
+    let t = Instant::now();
+    let rep = run_sync(&h, &r, &c, None)
+        .await
+        .unwrap_or_else(|(e, _)| panic!("{e}"));
+    assert!(
+        t.elapsed() >= Duration::from_secs(1),
+        "Retry-After was not respected"
+    );
+    assert_eq!(
+        (rep.pages, rep.received, rep.token_renewals),
+        (4, all as u64, 1)
+    );
+    let mut m = String::new();
+    h.render_metrics(&mut m);
+    assert!(
+        m.contains(&format!(
+            "vcci_pact_http_errors_total{{host=\"{host}\",kind=\"status\"}} 2"
+        )),
+        "{m}"
+    );
+    assert!(
+        m.contains(&format!(
+            "vcci_pact_http_errors_total{{host=\"{host}\",kind=\"throttled\"}} 1"
+        )),
+        "{m}"
+    );
+    assert!(
+        m.contains(&format!("vcci_pact_breaker_state{{host=\"{host}\"}} 0")),
+        "{m}"
+    );
+
+    // Malformed JSON on page 2: the sync fails with the reason, page 1 is kept; run again
+    // once the host is fixed: everything, nothing twice.
+    let r = recipient();
+    let c = connection(&r, &base);
+    *faults.malformed_page.lock().unwrap() = Some(2);
+    let (e, rep) = run_sync(&h, &r, &c, None).await.unwrap_err();
+    assert!(
+        e.to_string().contains("page 2") && e.to_string().contains("not JSON"),
+        "{e}"
+    );
+    assert_eq!((rep.pages, stored(&r)), (1, PER_PAGE as usize));
+    *faults.malformed_page.lock().unwrap() = None;
+    let rep = run_sync(&h, &r, &c, None)
+        .await
+        .unwrap_or_else(|(e, _)| panic!("{e}"));
+    assert_eq!(
+        (rep.unchanged, rep.received as usize, stored(&r)),
+        (PER_PAGE as u64, all - PER_PAGE as usize, all)
+    );
+
+    // A footprint that breaks the schema: rejected with its id and reason, the rest kept.
+    let r = recipient();
+    let c = connection(&r, &base);
+    *faults.bad_footprint_page.lock().unwrap() = Some(3);
+    let rep = run_sync(&h, &r, &c, None)
+        .await
+        .unwrap_or_else(|(e, _)| panic!("{e}"));
+    *faults.bad_footprint_page.lock().unwrap() = None;
+    assert_eq!(rep.rejected_count, 1);
+    let bad = &rep.rejected[0];
+    assert_eq!(
+        bad.id.as_deref(),
+        Some("00000035-0000-4000-8000-000000000000")
+    );
+    assert_eq!(
+        (bad.index, bad.errors[0].path.as_str()),
+        (53, "/pcf/declaredUnitAmount")
+    );
+    assert_eq!(stored(&r), all - 1);
+
+    // Stopped after page 2 (a crash, a node going down) and run again: nothing lost, nothing
+    // twice.
+    let r = recipient();
+    let c = connection(&r, &base);
+    let (e, _) = run_sync(&h, &r, &c, Some(2)).await.unwrap_err();
+    assert!(matches!(e, SyncError::Stopped));
+    assert_eq!(stored(&r), 2 * PER_PAGE as usize);
+    let rep = run_sync(&h, &r, &c, None)
+        .await
+        .unwrap_or_else(|(e, _)| panic!("{e}"));
+    assert_eq!((rep.unchanged, stored(&r)), (2 * PER_PAGE as u64, all));
+
+    // A host slower than the request timeout: the sync fails saying so.
+    let slow = http(&certs, Duration::from_millis(300));
+    *faults.delay.lock().unwrap() = Duration::from_millis(800);
+    let (e, _) = run_sync(&slow, &r, &c, None).await.unwrap_err();
+    *faults.delay.lock().unwrap() = Duration::ZERO;
+    assert!(e.to_string().contains("timed out"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_down_opens_its_breaker_others_go_on_and_a_probe_recovers_it() {
+    let Some(certs) = certs() else { return };
+    let up = Arc::new(Faults::default());
+    let (up_addr, _up_stop) = serve_tls(fake_host(Arc::clone(&up)), &certs, "127.0.0.1:0").await;
+    // A port that nothing listens on (yet).
+    let down_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let h = http(&certs, Duration::from_secs(2));
+    let r = recipient();
+    let down = connection(&r, &format!("https://localhost:{}", down_addr.port()));
+    let other = connection(&r, &format!("https://localhost:{}", up_addr.port()));
+    let down_host = format!("localhost:{}", down_addr.port());
+
+    // Three attempts refused: the breaker opens, the sync fails with the reason.
+    let (e, _) = run_sync(&h, &r, &down, None).await.unwrap_err();
+    assert!(e.to_string().contains(&down_host), "{e}");
+    assert_eq!(h.breaker_state(&down_host), "open");
+    // While open, no request goes out.
+    let (e, _) = run_sync(&h, &r, &down, None).await.unwrap_err();
+    assert!(e.to_string().contains("circuit breaker is open"), "{e}");
+    // Another host is unaffected.
+    let rep = run_sync(&h, &r, &other, None)
+        .await
+        .unwrap_or_else(|(e, _)| panic!("{e}"));
+    assert_eq!(rep.pages, 4);
+    // The host comes back on its port; after the cooldown a half-open probe goes through and
+    // closes the breaker.
+    let back = Arc::new(Faults::default());
+    let (_, _back_stop) = serve_tls(fake_host(back), &certs, &down_addr.to_string()).await;
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(h.breaker_state(&down_host), "half_open");
+    let rep = run_sync(&h, &r, &down, None)
+        .await
+        .unwrap_or_else(|(e, _)| panic!("{e}"));
+    assert_eq!(rep.pages, 4);
+    assert_eq!(h.breaker_state(&down_host), "closed");
+    let mut m = String::new();
+    h.render_metrics(&mut m);
+    assert!(
+        m.contains(&format!(
+            "vcci_pact_http_errors_total{{host=\"{down_host}\",kind=\"network\"}} 3"
+        )),
+        "{m}"
+    );
+}
+
+/// Secrets are sealed in the database and never in answers or logs of the connection.
+#[test]
+fn connection_secrets_are_sealed_at_rest() {
+    let r = recipient();
+    let c = connection(&r, "https://pact.example.com");
+    let db = r.store.connect().unwrap();
+    assert_eq!(db.connection_secret(r.org.id, &c.id, &key()).unwrap(), "s");
+    let wrong = SecretKey::from_hex(&"00".repeat(32)).unwrap();
+    assert!(db.connection_secret(r.org.id, &c.id, &wrong).is_err());
+    let listed = serde_json::to_string(&db.connections(r.org.id).unwrap()).unwrap();
+    assert!(!listed.contains("\"s\""), "{listed}");
+}
