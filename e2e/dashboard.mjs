@@ -228,6 +228,36 @@ try {
   check(true, "the audit chain verifies from the dashboard");
   await page.screenshot({ path: join(shots, "audit.png"), fullPage: true });
 
+  // Product footprints (PACT): a supplier's footprint received from a file, a line naming its
+  // product, and one of our own published: the page shows coverage, lineage and both lists.
+  const fpDir = join(tmpdir(), "vcci-e2e-pact-" + process.pid);
+  mkdirSync(fpDir, { recursive: true });
+  const pcf = (id, product) => ({
+    id, specVersion: "3.0.0", created: "2025-01-10T00:00:00Z", status: "Active", companyName: "E2E Steel",
+    companyIds: ["urn:company:example:e2e"], productDescription: "coil", productIds: [product], productNameCompany: "HRC",
+    pcf: { declaredUnitOfMeasurement: "kilogram", declaredUnitAmount: "1000", productMassPerDeclaredUnit: "1000",
+      referencePeriodStart: "2023-01-01T00:00:00Z", referencePeriodEnd: "2024-01-01T00:00:00Z",
+      pcfExcludingBiogenicUptake: "2400", pcfIncludingBiogenicUptake: "2400", fossilGhgEmissions: "2400",
+      fossilCarbonContent: "0", ipccCharacterizationFactors: ["AR6"], crossSectoralStandards: ["GHGP-Product"],
+      exemptedEmissionsPercent: "0" } });
+  writeFileSync(join(fpDir, "received.json"), JSON.stringify([pcf("e2e00000-0000-4000-8000-000000000001", "urn:gtin:0000000000042")]));
+  writeFileSync(join(fpDir, "own.json"), JSON.stringify([pcf("e2e00000-0000-4000-8000-000000000002", "urn:gtin:0000000000077")]));
+  writeFileSync(join(fpDir, "lines.csv"), "transaction_id,date,supplier_id,quantity,unit,product_id\nE2E-PCF-1,2026-01-15,E2E-STEEL,500,kg,urn:gtin:0000000000042\n");
+  execFileSync(vcci, ["--data-dir", dataDir, "pact", "import", "--org", "demo", "--supplier", "E2E-STEEL", join(fpDir, "received.json")]);
+  execFileSync(vcci, ["--data-dir", dataDir, "pact", "publish", "--org", "demo", join(fpDir, "own.json")]);
+  execFileSync(vcci, ["--data-dir", dataDir, "import", "--org", "demo", join(fpDir, "lines.csv")]);
+  await page.waitForTimeout(600); // the node picks up the other process's writes within its poll
+  await page.click("nav a[data-page=footprints]");
+  await page.locator("#fp-received tbody tr td", { hasText: "e2e00000-0000-4000-8000-000000000001" }).waitFor();
+  const cov = await apiGet("/api/v1/pact/coverage");
+  check(cov.lines_from_footprints === 1 && cov.co2e_kg_from_footprints === 1200, `the line is calculated from the footprint (${cov.co2e_kg_from_footprints} kg)`);
+  check((await page.textContent("#fp-coverage")).startsWith("1 of 1 lines naming a product"), "the coverage is shown");
+  const rec = await page.$$eval("#fp-received tbody tr td", (tds) => tds.map((t) => t.textContent));
+  check(rec[1] === "E2E-STEEL" && rec[2] === "Active" && rec[3] === "yes" && rec[4] === "urn:gtin:0000000000042", `the received footprint is listed (${rec.slice(0, 5)})`);
+  const pub = await page.$$eval("#fp-published tbody tr td", (tds) => tds.map((t) => t.textContent));
+  check(pub[0] === "e2e00000-0000-4000-8000-000000000002" && pub[1] === "Active", "the published footprint is listed");
+  await page.screenshot({ path: join(shots, "footprints.png"), fullPage: true });
+
   // Keyboard: the first Tab reaches the skip link; every control has a name.
   await page.goto(base + "/#/overview");
   await page.reload(); // still signed in: the key is kept for this tab

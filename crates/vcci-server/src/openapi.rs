@@ -804,6 +804,18 @@ fn schemas() -> Value {
             },
         },
         "Connections": {"type": "object", "required": ["connections"], "properties": {"connections": {"type": "array", "items": {"$ref": "#/components/schemas/Connection"}}}},
+        "FootprintCoverage": {
+            "type": "object",
+            "required": ["lines", "lines_naming_product", "lines_from_footprints", "spend_usd", "spend_usd_from_footprints", "co2e_kg", "co2e_kg_from_footprints", "share_of_product_lines", "share_of_spend", "suppliers"],
+            "properties": {
+                "lines": int, "lines_naming_product": int, "lines_from_footprints": int,
+                "spend_usd": num, "spend_usd_from_footprints": num, "co2e_kg": num, "co2e_kg_from_footprints": num,
+                "share_of_product_lines": opt_n, "share_of_spend": opt_n,
+                "suppliers": {"type": "array", "items": {"type": "object", "properties": {
+                    "supplier_id": s, "lines_naming_product": int, "lines_from_footprints": int, "co2e_kg_from_footprints": num,
+                }}},
+            },
+        },
         "DeletedConnection": {"type": "object", "required": ["id", "deleted"], "properties": {"id": s, "deleted": {"type": "boolean"}}},
         "PactClients": {"type": "object", "required": ["clients"], "properties": {"clients": {"type": "array", "items": {"$ref": "#/components/schemas/PactClient"}}}},
         "RevokedPactClient": {"type": "object", "required": ["client_id", "revoked"], "properties": {"client_id": s, "revoked": {"type": "boolean"}}},

@@ -490,18 +490,32 @@ async fn list(
 ) -> Result<Response, PactFailure> {
     let org = authorize(&app, &headers, tls.as_deref()).await?;
     let req = parse_list(&app, org, query.as_deref())?;
-    let docs = app.db(move |db| db.published_documents(org)).await?;
+    // Keyset chunks by id, filtered here, until the page and one more match are found (so
+    // an unfiltered page reads only its own rows).
+    let chunk = (req.limit + 1).clamp(100, 1000);
+    let mut cursor = req.after.clone().unwrap_or_default();
     let mut page = Vec::new();
     let mut more = false;
-    for (id, doc) in docs {
-        if req.after.as_deref().is_some_and(|a| id.as_str() <= a) || !req.filters.matches(&doc) {
-            continue;
+    'chunks: loop {
+        let after = cursor.clone();
+        let rows = app
+            .db(move |db| db.published_documents(org, &after, chunk))
+            .await?;
+        let n = rows.len();
+        for (id, doc) in rows {
+            cursor.clone_from(&id);
+            if !req.filters.matches(&doc) {
+                continue;
+            }
+            if page.len() == req.limit {
+                more = true;
+                break 'chunks;
+            }
+            page.push((id, doc));
         }
-        if page.len() == req.limit {
-            more = true;
+        if n < chunk {
             break;
         }
-        page.push((id, doc));
     }
     let last = page.last().map(|(id, _)| id.clone()).or(req.after.clone());
     let data: Vec<Value> = page.into_iter().map(|(_, d)| d).collect();

@@ -307,3 +307,29 @@ fn an_import_uses_the_footprints_already_received() {
     );
     assert_eq!(co2e(&db, org.id, "t1"), 1200.0);
 }
+
+#[test]
+fn the_same_footprint_twice_in_a_batch_is_stored_once() {
+    let t = store();
+    let org = t.org("acme");
+    let mut db = t.store.connect().unwrap();
+    let r = db
+        .receive_footprints(
+            vcci_core::catalog(),
+            &org,
+            "acme-steel",
+            &[
+                footprint(A, "2400", None),
+                footprint(A, "2400", None),
+                footprint(A, "9", None),
+            ],
+            "api",
+            &Actor::system("test"),
+        )
+        .unwrap();
+    assert_eq!(
+        (r.received.len(), r.unchanged, r.rejected.len()),
+        (1, 1, 1),
+        "{r:?}"
+    );
+}

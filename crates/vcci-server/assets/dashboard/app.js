@@ -127,7 +127,7 @@ async function route() {
   const page = (location.hash.replace(/^#\//, "") || "overview").split("?")[0];
   if (!state.key) { show("signin"); $("key").focus(); return; }
   if (!state.me && !(await signIn(state.key))) { show("signin"); return; }
-  const known = ["overview", "transactions", "import", "factors", "periods", "audit"];
+  const known = ["overview", "transactions", "import", "factors", "periods", "footprints", "audit"];
   const p = known.includes(page) ? page : "overview";
   show(p);
   say("");
@@ -136,6 +136,7 @@ async function route() {
     if (p === "transactions") await loadTransactions(0);
     if (p === "factors" && !state.factorsLoaded) { state.factorsLoaded = true; await loadFactors(); }
     if (p === "periods") { await loadPeriods(); await loadTargets(); }
+    if (p === "footprints") await loadFootprints();
     if (p === "audit") await loadAudit(0);
   } catch (e) { fail(e); }
 }
@@ -541,6 +542,66 @@ async function loadTargets() {
       last ? (last.on_track ? "Yes" : "No, above the path") : ""]));
   }
   if (!targets.length) body.appendChild(row(["No target recorded.", "", "", "", "", "", "", ""]));
+}
+
+// ---- product footprints (PACT) ----
+
+const pct = (x) => x === null || x === undefined ? "—" : fmt(x * 100, 1) + " %";
+
+async function loadFootprints() {
+  const [cov, conns, received, published] = await Promise.all([
+    api("/api/v1/pact/coverage"), api("/api/v1/pact/connections"),
+    api("/api/v1/footprints?limit=100"), api("/api/v1/pact/published?limit=100")]);
+  $("fp-coverage").textContent = fmt(cov.lines_from_footprints) + " of " + fmt(cov.lines_naming_product) +
+    " lines naming a product are calculated from a supplier's footprint (" + pct(cov.share_of_product_lines) +
+    "); " + pct(cov.share_of_spend) + " of spend, " + fmt(tonnes(cov.co2e_kg_from_footprints), 2) + " tCO2e.";
+  let body = $("fp-coverage-table").tBodies[0];
+  body.replaceChildren();
+  for (const s of cov.suppliers) {
+    body.appendChild(row([s.supplier_id, { text: fmt(s.lines_naming_product), cls: "num" },
+      { text: fmt(s.lines_from_footprints), cls: "num" }, { text: fmt(tonnes(s.co2e_kg_from_footprints), 2), cls: "num" }]));
+  }
+  body = $("fp-connections").tBodies[0];
+  body.replaceChildren();
+  const canSync = state.me && state.me.role !== "viewer";
+  for (const c of conns.connections) {
+    const last = c.last_sync || {};
+    const rep = last.report || {};
+    const result = last.status === "failed" ? last.reason
+      : last.status ? fmt(rep.footprints || 0) + " footprints, " + fmt(rep.received || 0) + " new, " + fmt(rep.rejected_count || 0) + " rejected" : "never synced";
+    const b = el("button", "Sync now");
+    b.type = "button";
+    b.disabled = !canSync;
+    b.addEventListener("click", () => syncConnection(c.id).catch(fail));
+    body.appendChild(row([c.id, c.supplier_id, c.base_url, { text: c.breaker, cls: c.breaker === "closed" ? "" : "bad" },
+      (last.status || "—") + (last.at ? " · " + last.at : ""), result, b]));
+  }
+  body = $("fp-received").tBodies[0];
+  body.replaceChildren();
+  for (const f of received.data) {
+    body.appendChild(row([f.id, f.supplier_id, f.status, f.in_use ? "yes" : "no", f.product_ids.join(" "),
+      f.company_name, f.preceding_pf_ids.join(" "), f.superseded_by || ""]));
+  }
+  body = $("fp-published").tBodies[0];
+  body.replaceChildren();
+  for (const f of published.data) {
+    body.appendChild(row([f.id, f.status, f.product_ids.join(" "), f.preceding_pf_ids.join(" "), f.published_at]));
+  }
+}
+
+async function syncConnection(id) {
+  const job = await api("/api/v1/pact/connections/" + encodeURIComponent(id) + "/sync", { method: "POST" });
+  const status = $("fp-sync-status");
+  for (;;) {
+    const j = await api(job.status_url);
+    status.textContent = "Sync of " + id + ": " + j.status + ", " + fmt(j.progress.processed) + " footprints read";
+    if (j.status === "succeeded" || j.status === "failed") {
+      if (j.status === "failed" && j.errors && j.errors[0]) status.textContent += ": " + j.errors[0].message;
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  await loadFootprints();
 }
 
 // ---- audit log ----

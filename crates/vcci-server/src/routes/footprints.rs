@@ -122,6 +122,12 @@ pub fn api(api: Api) -> Api {
             .errors(&[403, 404]),
     )
     .get(
+        "/api/v1/pact/coverage",
+        coverage,
+        Op::new("footprintCoverage", "pact", "How much of the organization's lines product footprints cover: lines naming a product and those calculated from a supplier's footprint, their spend and emissions, overall and by supplier")
+            .json("FootprintCoverage"),
+    )
+    .get(
         "/api/v1/footprints/{footprint_id}",
         get_footprint,
         Op::new("getFootprint", "footprints", "One received footprint: the document as received, its lineage, and the lines calculated with it")
@@ -469,4 +475,12 @@ async fn delete_connection(
     } else {
         Err(ApiError::not_found(format!("connection '{id}'")))
     }
+}
+
+async fn coverage(State(app): State<Arc<App>>, caller: Caller, ctx: CacheCtx) -> Response {
+    let org = caller.org_id();
+    app.cached(org, ctx, async {
+        app.db(move |db| db.footprint_coverage(org)).await
+    })
+    .await
 }

@@ -71,3 +71,10 @@ CREATE TABLE pact_connections (
 -- Jobs of a new kind: pact_sync.
 ALTER TABLE jobs DROP CONSTRAINT IF EXISTS jobs_kind_check;
 ALTER TABLE jobs ADD CONSTRAINT jobs_kind_check CHECK (kind IN ('import', 'report', 'pact_sync'));
+-- Lineage of received footprints: which footprint lists which in precedingPfIds.
+CREATE TABLE pcf_lineage (
+    org_id       BIGINT NOT NULL,
+    preceding_id TEXT COLLATE "C" NOT NULL,
+    pcf_id       TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (org_id, preceding_id, pcf_id)
+);

@@ -98,3 +98,10 @@ DROP TABLE jobs;
 ALTER TABLE jobs_new RENAME TO jobs;
 CREATE INDEX jobs_queue ON jobs (status, created_at);
 CREATE INDEX jobs_org ON jobs (org_id, created_at);
+-- Lineage of received footprints: which footprint lists which in precedingPfIds.
+CREATE TABLE pcf_lineage (
+    org_id       INTEGER NOT NULL,
+    preceding_id TEXT NOT NULL,
+    pcf_id       TEXT NOT NULL,
+    PRIMARY KEY (org_id, preceding_id, pcf_id)
+) WITHOUT ROWID;

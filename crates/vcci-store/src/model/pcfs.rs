@@ -230,3 +230,82 @@ impl Db {
         Ok(n)
     }
 }
+
+/// How much of the organization's data product footprints cover.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Coverage {
+    pub lines: u64,
+    /// Lines naming a product (`product_id`).
+    pub lines_naming_product: u64,
+    /// Lines calculated from a supplier's footprint.
+    pub lines_from_footprints: u64,
+    pub spend_usd: f64,
+    pub spend_usd_from_footprints: f64,
+    pub co2e_kg: f64,
+    pub co2e_kg_from_footprints: f64,
+    /// Of the lines naming a product, the share calculated from a footprint (0–1; none: no
+    /// such lines).
+    pub share_of_product_lines: Option<f64>,
+    /// The share of spend (USD) calculated from footprints (none: no spend).
+    pub share_of_spend: Option<f64>,
+    /// By supplier, for suppliers with lines naming a product.
+    pub suppliers: Vec<SupplierCoverage>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct SupplierCoverage {
+    pub supplier_id: String,
+    pub lines_naming_product: u64,
+    pub lines_from_footprints: u64,
+    pub co2e_kg_from_footprints: f64,
+}
+
+impl Db {
+    /// The coverage of the organization's lines by product footprints. One pass over the
+    /// lines; only bodies written with product fields (format version 2) are decoded.
+    pub fn footprint_coverage(&self, org: OrgId) -> Result<Coverage> {
+        let mut c = Coverage::default();
+        let mut by: std::collections::BTreeMap<String, SupplierCoverage> = Default::default();
+        self.conn.for_each(
+            "SELECT supplier_id, co2e_kg, spend_usd, body FROM transactions WHERE org_id = ?1",
+            args![org.0],
+            |r| {
+                let (co2e, spend) = (r.f64(1)?, r.opt_f64(2)?.unwrap_or(0.0));
+                c.lines += 1;
+                c.co2e_kg += co2e;
+                c.spend_usd += spend;
+                let body = r.blob(3)?;
+                if body.first() != Some(&2) {
+                    return Ok(());
+                }
+                let b = crate::codec::Body::decode(body)?;
+                if b.product_id.is_none() {
+                    return Ok(());
+                }
+                let from = b.factor_source == 5;
+                c.lines_naming_product += 1;
+                let s = by.entry(r.opt_string(0)?.unwrap_or_default()).or_default();
+                s.lines_naming_product += 1;
+                if from {
+                    c.lines_from_footprints += 1;
+                    c.co2e_kg_from_footprints += co2e;
+                    c.spend_usd_from_footprints += spend;
+                    s.lines_from_footprints += 1;
+                    s.co2e_kg_from_footprints += co2e;
+                }
+                Ok(())
+            },
+        )?;
+        c.share_of_product_lines = (c.lines_naming_product > 0)
+            .then(|| c.lines_from_footprints as f64 / c.lines_naming_product as f64);
+        c.share_of_spend = (c.spend_usd != 0.0).then(|| c.spend_usd_from_footprints / c.spend_usd);
+        c.suppliers = by
+            .into_iter()
+            .map(|(id, mut s)| {
+                s.supplier_id = id;
+                s
+            })
+            .collect();
+        Ok(c)
+    }
+}

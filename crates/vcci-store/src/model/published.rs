@@ -267,11 +267,20 @@ impl Db {
         Ok(out)
     }
 
-    /// The organization's published footprints, by id, with their documents as served.
-    pub fn published_documents(&self, org: OrgId) -> Result<Vec<(String, Value)>> {
+    /// The organization's published footprints after id `after`, by id, at most `limit`,
+    /// with their documents as served.
+    pub fn published_documents(
+        &self,
+        org: OrgId,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Value)>> {
         let rows = self.conn.query(
-            "SELECT id, document FROM published_pcfs WHERE org_id = ?1 ORDER BY id",
-            args![org.0],
+            &format!(
+                "SELECT id, document FROM published_pcfs WHERE org_id = ?1 AND id > ?2 ORDER BY id LIMIT {}",
+                limit.clamp(1, 10_000)
+            ),
+            args![org.0, after],
             |r| Ok((r.string(0)?, r.string(1)?)),
         )?;
         rows.into_iter()

@@ -86,11 +86,33 @@ impl Db {
                 }),
             }
         }
-        let mut profiles = self.supplier_profiles(org.id)?;
         let now = now_rfc3339();
         let tx = self.conn.begin_immediate()?;
-        for (index, f, doc) in &good {
+        // Only a supplier with lines needs its profile and a recalculation (the read model
+        // has a row per supplier and month with lines).
+        let has_lines = tx
+            .query_opt(
+                "SELECT 1 FROM summary_supplier_month WHERE org_id = ?1 AND supplier_id = ?2 LIMIT 1",
+                args![org.id.0, supplier_id],
+                |r| r.i64(0),
+            )?
+            .is_some();
+        // First what each footprint is (nothing written), so that a page of footprints
+        // already stored costs no profile and no recalculation.
+        enum Act {
+            Insert,
+            Deprecate,
+        }
+        let mut acts: Vec<(Act, usize)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (k, (index, f, doc)) in good.iter().enumerate() {
             let id = &f.pcf.id;
+            // The same footprint twice in one batch (identical: a different one was
+            // rejected above) is stored once.
+            if !seen.insert(id.as_str()) {
+                receipt.unchanged += 1;
+                continue;
+            }
             let old = tx.query_opt(
                 "SELECT supplier_id, status, document FROM pcfs WHERE org_id = ?1 AND id = ?2",
                 args![org.id.0, id],
@@ -105,14 +127,50 @@ impl Db {
                 }],
             };
             match old {
-                None => {
+                None => acts.push((Act::Insert, k)),
+                Some((other, _, _)) if other != supplier_id => {
+                    receipt.rejected.push(reject(format!(
+                        "footprint {id} was received from supplier '{other}'"
+                    )));
+                }
+                Some((_, status, stored)) => {
+                    let stored: Value = serde_json::from_str(&stored)
+                        .map_err(|e| StoreError::corrupt(format!("a stored footprint: {e}")))?;
+                    if stored == **doc {
+                        receipt.unchanged += 1;
+                    } else if without_status(&stored) == without_status(doc)
+                        && status == "Active"
+                        && f.pcf.status == Status::Deprecated
+                    {
+                        acts.push((Act::Deprecate, k));
+                    } else {
+                        receipt.rejected.push(reject(format!(
+                            "footprint {id} was received before with other content; PACT \
+                             footprints are immutable: a changed footprint has a new id and \
+                             lists this one in precedingPfIds"
+                        )));
+                    }
+                }
+            }
+        }
+        // The profile before the changes, if lines will be recalculated.
+        let mut profiles = if has_lines && !acts.is_empty() {
+            self.supplier_profiles_for(org.id, &[supplier_id.to_owned()])?
+        } else {
+            HashMap::new()
+        };
+        for (act, k) in acts {
+            let (_, f, doc) = &good[k];
+            let id = &f.pcf.id;
+            match act {
+                Act::Insert => {
                     insert(&tx, org.id, supplier_id, f, doc, source, &now)?;
                     receipt.received.push(id.clone());
                     // A successor received before its predecessor.
-                    let pattern = format!("%\"{id}\"%");
                     let successor = tx.query_opt(
-                        "SELECT id FROM pcfs WHERE org_id = ?1 AND preceding LIKE ?2 ORDER BY id LIMIT 1",
-                        args![org.id.0, &pattern],
+                        "SELECT pcf_id FROM pcf_lineage WHERE org_id = ?1 AND preceding_id = ?2
+                         ORDER BY pcf_id LIMIT 1",
+                        args![org.id.0, id],
                         |r| r.string(0),
                     )?;
                     if let Some(next) = successor {
@@ -133,43 +191,24 @@ impl Db {
                         }
                     }
                 }
-                Some((other, _, _)) if other != supplier_id => {
-                    receipt.rejected.push(reject(format!(
-                        "footprint {id} was received from supplier '{other}'"
-                    )));
-                }
-                Some((_, status, stored)) => {
-                    let stored: Value = serde_json::from_str(&stored)
-                        .map_err(|e| StoreError::corrupt(format!("a stored footprint: {e}")))?;
-                    if stored == **doc {
-                        receipt.unchanged += 1;
-                    } else if without_status(&stored) == without_status(doc)
-                        && status == "Active"
-                        && f.pcf.status == Status::Deprecated
-                    {
-                        tx.execute(
-                            "UPDATE pcfs SET status = 'Deprecated', document = ?3, updated_at = ?4
-                             WHERE org_id = ?1 AND id = ?2",
-                            args![
-                                org.id.0,
-                                id,
-                                &serde_json::to_string(doc).unwrap_or_default(),
-                                &now
-                            ],
-                        )?;
-                        receipt.deprecated.push(id.clone());
-                    } else {
-                        receipt.rejected.push(reject(format!(
-                            "footprint {id} was received before with other content; PACT \
-                             footprints are immutable: a changed footprint has a new id and \
-                             lists this one in precedingPfIds"
-                        )));
-                    }
+                Act::Deprecate => {
+                    tx.execute(
+                        "UPDATE pcfs SET status = 'Deprecated', document = ?3, updated_at = ?4
+                         WHERE org_id = ?1 AND id = ?2",
+                        args![
+                            org.id.0,
+                            id,
+                            &serde_json::to_string(doc).unwrap_or_default(),
+                            &now
+                        ],
+                    )?;
+                    receipt.deprecated.push(id.clone());
                 }
             }
         }
+        let mut digests = crate::model::audit::LineDigests::default();
         let changed = !receipt.received.is_empty() || !receipt.deprecated.is_empty();
-        if changed {
+        if changed && has_lines {
             let ids = [supplier_id.to_owned()];
             let before = HashMap::from([(
                 supplier_id.to_owned(),
@@ -192,6 +231,9 @@ impl Db {
             }
             let r = recalculate_tx(&tx, cat, org, &profiles, Some(&ids), false)?;
             receipt.lines_changed = r.changed;
+            digests = r.digests;
+        }
+        if changed {
             bump_generation(&tx, org.id)?;
             let detail = json!({
                 "supplier_id": supplier_id,
@@ -200,9 +242,9 @@ impl Db {
                 "deprecated": receipt.deprecated,
                 "superseded": receipt.superseded,
                 "rejected": receipt.rejected.len(),
-                "lines_changed": r.changed,
+                "lines_changed": receipt.lines_changed,
             });
-            let change = Change::new("pcfs.received", supplier_id, detail).with_lines(&r.digests);
+            let change = Change::new("pcfs.received", supplier_id, detail).with_lines(&digests);
             audit::append(&tx, org.id, actor, change)?;
         }
         tx.commit()?;
@@ -238,6 +280,13 @@ fn insert(
             org.0
         ],
     )?;
+    for pre in f.preceding.iter().filter(|x| **x != p.id) {
+        tx.execute(
+            "INSERT INTO pcf_lineage (org_id, preceding_id, pcf_id) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+            args![org.0, pre, &p.id],
+        )?;
+    }
     for product in &p.product_ids {
         tx.execute(
             "INSERT INTO pcf_products (org_id, product_id, pcf_id) VALUES (?1, ?2, ?3)
