@@ -256,6 +256,16 @@ try {
   check(rec[1] === "E2E-STEEL" && rec[2] === "Active" && rec[3] === "yes" && rec[4] === "urn:gtin:0000000000042", `the received footprint is listed (${rec.slice(0, 5)})`);
   const pub = await page.$$eval("#fp-published tbody tr td", (tds) => tds.map((t) => t.textContent));
   check(pub[0] === "e2e00000-0000-4000-8000-000000000002" && pub[1] === "Active", "the published footprint is listed");
+  // A connection to a supplier's host, from the form; its secret never comes back.
+  await page.fill("#c-supplier", "E2E-STEEL");
+  await page.fill("#c-url", "https://pact.e2e-steel.example");
+  await page.fill("#c-client", "e2e-client");
+  await page.fill("#c-secret", "e2e-secret-value");
+  await page.click("#fp-connect button[type=submit]");
+  await page.locator("#fp-connections tbody tr td", { hasText: "https://pact.e2e-steel.example" }).waitFor();
+  const conns = await apiGet("/api/v1/pact/connections");
+  check(conns.connections.length === 1 && conns.connections[0].breaker === "closed" && !JSON.stringify(conns).includes("e2e-secret-value"),
+    "a connection is created from the dashboard, its secret never shown");
   await page.screenshot({ path: join(shots, "footprints.png"), fullPage: true });
 
   // Keyboard: the first Tab reaches the skip link; every control has a name.

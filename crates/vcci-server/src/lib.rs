@@ -30,6 +30,7 @@ mod middleware;
 pub mod openapi;
 pub mod pact;
 pub mod pact_client;
+pub mod pact_events;
 pub mod pact_sync;
 pub mod perf;
 mod ratelimit;

@@ -816,6 +816,27 @@ fn schemas() -> Value {
                 }}},
             },
         },
+        "FootprintRequest": {
+            "type": "object",
+            "required": ["productId"],
+            "description": "The criteria of a PACT RequestCreatedEvent's data: productId (required), companyId, geography, classification, validOn, validAfter, validBefore, status, comment",
+            "properties": {
+                "productId": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string", "pattern": "^[uU][rR][nN]:"}},
+                "comment": s,
+            },
+        },
+        "PactRequest": {
+            "type": "object",
+            "required": ["id", "direction", "criteria", "status", "created_at", "updated_at"],
+            "properties": {
+                "id": s, "direction": {"type": "string", "enum": ["outgoing", "incoming"]},
+                "connection_id": opt_s, "client_id": opt_s, "source": opt_s,
+                "criteria": {"type": "object"},
+                "status": {"type": "string", "enum": ["pending", "fulfilled", "rejected", "send_failed", "answer_failed"]},
+                "answer": {"type": ["object", "null"]}, "created_at": s, "updated_at": s,
+            },
+        },
+        "PactRequests": {"type": "object", "required": ["requests"], "properties": {"requests": {"type": "array", "items": {"$ref": "#/components/schemas/PactRequest"}}}},
         "DeletedConnection": {"type": "object", "required": ["id", "deleted"], "properties": {"id": s, "deleted": {"type": "boolean"}}},
         "PactClients": {"type": "object", "required": ["clients"], "properties": {"clients": {"type": "array", "items": {"$ref": "#/components/schemas/PactClient"}}}},
         "RevokedPactClient": {"type": "object", "required": ["client_id", "revoked"], "properties": {"client_id": s, "revoked": {"type": "boolean"}}},
@@ -885,7 +906,7 @@ fn schemas() -> Value {
             "type": "object",
             "required": ["job_id", "kind", "status", "progress"],
             "properties": {
-                "job_id": s, "kind": {"type": "string", "enum": ["import", "report", "pact_sync"]},
+                "job_id": s, "kind": {"type": "string", "enum": ["import", "report", "pact_sync", "pact_answer"]},
                 "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
                 "progress": {"type": "object", "properties": {"processed": int, "total": int, "bytes_read": int, "bytes_total": int}, "description": "`total` and `bytes_total` are absent while unknown"},
                 "result": {"type": "object"}, "errors": {"type": "array", "items": {"type": "object"}},

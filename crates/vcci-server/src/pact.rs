@@ -42,6 +42,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/3/footprints", get(list))
         .route("/3/footprints/{id}", get(one))
+        .route("/3/events", post(events))
 }
 
 /// An error in the spec's shape.
@@ -135,6 +136,12 @@ fn base_url(app: &App, headers: &HeaderMap, tls: Option<&Tls>) -> String {
         _ => "https",
     };
     format!("{scheme}://{host}")
+}
+
+/// The base URL customers and suppliers reach this node at, for a request of our own API
+/// (the configured public URL, else https and the request's Host).
+pub(crate) fn public_base(app: &App, headers: &HeaderMap) -> String {
+    base_url(app, headers, Some(&Tls))
 }
 
 /// Decodes standard base64 (the Basic credentials).
@@ -290,6 +297,17 @@ async fn authorize(
     headers: &HeaderMap,
     tls: Option<&Tls>,
 ) -> Result<OrgId, PactFailure> {
+    authorize_client(app, headers, tls)
+        .await
+        .map(|(org, _)| org)
+}
+
+/// The organization and client id of a valid bearer token whose client is still active.
+async fn authorize_client(
+    app: &App,
+    headers: &HeaderMap,
+    tls: Option<&Tls>,
+) -> Result<(OrgId, String), PactFailure> {
     require_tls(app, tls)?;
     let token = headers
         .get(header::AUTHORIZATION)
@@ -317,20 +335,21 @@ async fn authorize(
         ));
     }
     let client = parts[0].clone();
+    let c = client.clone();
     let active = app
-        .db(move |db| db.pact_client_active(OrgId(org), &client))
+        .db(move |db| db.pact_client_active(OrgId(org), &c))
         .await?;
     if !active {
         return Err(PactFailure::access_denied(
             "the client of this token was revoked",
         ));
     }
-    Ok(OrgId(org))
+    Ok((OrgId(org), client))
 }
 
 /// The list filters of the spec.
 #[derive(Debug, Default)]
-struct Filters {
+pub(crate) struct Filters {
     product_id: Vec<String>,
     company_id: Vec<String>,
     geography: Vec<String>,
@@ -350,7 +369,50 @@ fn strings<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a str> {
 }
 
 impl Filters {
-    fn matches(&self, doc: &Value) -> bool {
+    /// The filters of a `RequestCreatedEvent`'s data (the list's criteria as JSON).
+    pub(crate) fn from_criteria(data: &Value) -> Result<Filters, String> {
+        let list = |k: &str| -> Result<Vec<String>, String> {
+            match data.get(k) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|x| {
+                        x.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| format!("data.{k} must be an array of strings"))
+                    })
+                    .collect(),
+                Some(_) => Err(format!("data.{k} must be an array of strings")),
+            }
+        };
+        let time = |k: &str| -> Result<Option<i64>, String> {
+            match data.get(k).and_then(Value::as_str) {
+                None => Ok(None),
+                Some(t) => pact::parse_datetime(t)
+                    .map(Some)
+                    .ok_or_else(|| format!("data.{k}: '{t}' is not an RFC 3339 date-time")),
+            }
+        };
+        let status = match data.get("status").and_then(Value::as_str) {
+            None => None,
+            Some(s) => Some(
+                pact::Status::parse(s)
+                    .ok_or_else(|| format!("data.status: '{s}' is not Active or Deprecated"))?,
+            ),
+        };
+        Ok(Filters {
+            product_id: list("productId")?,
+            company_id: list("companyId")?,
+            geography: list("geography")?,
+            classification: list("classification")?,
+            valid_on: time("validOn")?,
+            valid_after: time("validAfter")?,
+            valid_before: time("validBefore")?,
+            status,
+        })
+    }
+
+    pub(crate) fn matches(&self, doc: &Value) -> bool {
         let any = |want: &[String], key: &str| {
             want.is_empty() || strings(doc, key).any(|x| want.iter().any(|w| w == x))
         };
@@ -557,6 +619,215 @@ async fn one(
         .await?
         .ok_or_else(|| PactFailure::new(StatusCode::NOT_FOUND, "NotFound", "no such footprint"))?;
     Ok(axum::Json(json!({ "data": doc })).into_response())
+}
+
+/// `POST /3/events`: CloudEvents from our clients. Answers to our requests (fulfilled: the
+/// footprints are received as the supplier's; rejected: the reason is kept), customers'
+/// requests (recorded and answered by a job), and published notices (a sync of the
+/// sender's connections). A malformed or unknown event is 400.
+async fn events(
+    State(app): State<Arc<App>>,
+    tls: Option<axum::Extension<Tls>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, PactFailure> {
+    let (org, client) = authorize_client(&app, &headers, tls.as_deref()).await?;
+    let ev: Value = serde_json::from_slice(&body).map_err(|e| {
+        PactFailure::bad_request(format!(
+            "the event is not JSON (line {}, column {}): {e}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let text = |k: &str| -> Result<String, PactFailure> {
+        ev.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty() && s.len() <= 2048)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                PactFailure::bad_request(format!("the event needs a `{k}` (a non-empty string)"))
+            })
+    };
+    let (kind, id, source, time) = (text("type")?, text("id")?, text("source")?, text("time")?);
+    if ev.get("specversion").and_then(Value::as_str) != Some("1.0") {
+        return Err(PactFailure::bad_request(
+            "specversion must be \"1.0\" (CloudEvents)",
+        ));
+    }
+    if pact::parse_datetime(&time).is_none() {
+        return Err(PactFailure::bad_request(format!(
+            "time: '{time}' is not an RFC 3339 date-time"
+        )));
+    }
+    let data = ev
+        .get("data")
+        .filter(|d| d.is_object())
+        .cloned()
+        .ok_or_else(|| PactFailure::bad_request("the event needs a `data` object"))?;
+    let actor = vcci_store::Actor::system(&format!("PACT client {client}"));
+    match kind.as_str() {
+        crate::pact_events::REQUEST_FULFILLED | crate::pact_events::REQUEST_REJECTED => {
+            let fulfilled = kind == crate::pact_events::REQUEST_FULFILLED;
+            let req_id = data
+                .get("requestEventId")
+                .and_then(Value::as_str)
+                .ok_or_else(|| PactFailure::bad_request("data.requestEventId is required"))?
+                .to_owned();
+            let pfs = if fulfilled {
+                match data.get("pfs").and_then(Value::as_array) {
+                    Some(a)
+                        if !a.is_empty() && a.len() <= vcci_store::model::pcfs::MAX_PER_RECEIPT =>
+                    {
+                        a.clone()
+                    }
+                    _ => {
+                        return Err(PactFailure::bad_request(
+                            "data.pfs must be 1 to 1,000 footprints",
+                        ));
+                    }
+                }
+            } else {
+                Vec::new()
+            };
+            let error = data.get("error").cloned().unwrap_or(Value::Null);
+            if !fulfilled && !error.is_object() {
+                return Err(PactFailure::bad_request(
+                    "data.error must be an Error object {code, message}",
+                ));
+            }
+            let done = app
+                .db_write(org, move |db| {
+                    answer_request(db, org, &req_id, &id, fulfilled, &pfs, error, &actor)
+                })
+                .await?;
+            if !done {
+                return Err(PactFailure::bad_request(
+                    "requestEventId names no pending request of ours",
+                ));
+            }
+        }
+        crate::pact_events::REQUEST_CREATED => {
+            Filters::from_criteria(&data).map_err(PactFailure::bad_request)?;
+            let our_source =
+                crate::pact_events::source_of(&base_url(&app, &headers, tls.as_deref()));
+            let (eid, src, cl) = (id.clone(), source.clone(), client.clone());
+            app.db(move |db| {
+                db.record_pact_request(
+                    org,
+                    &eid,
+                    "incoming",
+                    None,
+                    Some(&cl),
+                    Some(&src),
+                    &data,
+                    "pending",
+                )?;
+                let params = json!({"request_id": eid, "source": our_source}).to_string();
+                db.create_job(
+                    org,
+                    vcci_store::model::jobs::JobKind::PactAnswer,
+                    &params,
+                    false,
+                )
+            })
+            .await
+            .map_err(|e| {
+                if e.code == "conflict" {
+                    PactFailure::bad_request(format!("request event '{id}' was received before"))
+                } else {
+                    PactFailure::from(e)
+                }
+            })?;
+            app.job_queued().await;
+        }
+        crate::pact_events::PUBLISHED => {
+            // A sync of every connection to the sender's host.
+            let host = crate::pact_client::host_of(&source);
+            let by = serde_json::to_value(&actor).unwrap_or(Value::Null);
+            let queued = app
+                .db(move |db| {
+                    let mut n = 0;
+                    for c in db.connections(org)? {
+                        if crate::pact_client::host_of(&c.base_url) == host {
+                            let params = json!({"connection_id": c.id, "actor": by}).to_string();
+                            db.create_job(
+                                org,
+                                vcci_store::model::jobs::JobKind::PactSync,
+                                &params,
+                                false,
+                            )?;
+                            n += 1;
+                        }
+                    }
+                    Ok(n)
+                })
+                .await?;
+            if queued > 0 {
+                app.job_queued().await;
+            }
+        }
+        other => {
+            return Err(PactFailure::bad_request(format!(
+                "unsupported event type '{}'",
+                other.chars().take(200).collect::<String>()
+            )));
+        }
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Applies an answer to our pending request `req_id`: a fulfilment's footprints are received
+/// as the connection's supplier's. False if there is no such pending request.
+#[allow(clippy::too_many_arguments)]
+fn answer_request(
+    db: &mut vcci_store::Db,
+    org: OrgId,
+    req_id: &str,
+    event_id: &str,
+    fulfilled: bool,
+    pfs: &[Value],
+    error: Value,
+    actor: &vcci_store::Actor,
+) -> Result<bool, vcci_store::StoreError> {
+    let Some(req) = db.pact_request(org, req_id)? else {
+        return Ok(false);
+    };
+    if req.direction != "outgoing" || req.status != "pending" {
+        return Ok(false);
+    }
+    if !fulfilled {
+        return db.answer_pact_request(
+            org,
+            req_id,
+            "pending",
+            "rejected",
+            &json!({"event_id": event_id, "error": error}),
+        );
+    }
+    let conn = match req.connection_id.as_deref() {
+        Some(c) => db.connection(org, c)?,
+        None => None,
+    };
+    let (Some(conn), Some(o)) = (conn, db.org_by_id(org)?) else {
+        return Ok(false);
+    };
+    let source = format!("request {req_id}");
+    let answer = match db.receive_footprints(
+        vcci_core::catalog(),
+        &o,
+        &conn.supplier_id,
+        pfs,
+        &source,
+        actor,
+    ) {
+        Ok(r) => json!({"event_id": event_id, "received": r.received, "unchanged": r.unchanged,
+            "rejected": r.rejected, "recalculated_lines": r.lines_changed}),
+        Err(e @ vcci_store::StoreError::PeriodClosed { .. }) => {
+            json!({"event_id": event_id, "not_applied": e.to_string()})
+        }
+        Err(e) => return Err(e),
+    };
+    db.answer_pact_request(org, req_id, "pending", "fulfilled", &answer)
 }
 
 #[cfg(test)]

@@ -168,7 +168,9 @@ fn tls(cfg: &HttpConfig) -> Result<rustls::ClientConfig, String> {
 
 /// The `host[:port]` of an absolute URL.
 pub fn host_of(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = url
+        .split_once("://")
+        .map_or(url.strip_prefix("//").unwrap_or(url), |(_, r)| r);
     rest.split(['/', '?', '#'])
         .next()
         .unwrap_or_default()

@@ -138,7 +138,7 @@ fn json_of(bytes: &[u8], what: &str) -> Result<Value, SyncError> {
 }
 
 /// The host's `{code, message}` of an error answer, for a reason.
-async fn host_error(resp: reqwest::Response) -> String {
+pub(crate) async fn host_error(resp: reqwest::Response) -> String {
     let status = resp.status().as_u16();
     let body = read_body(resp, "the error").await.unwrap_or_default();
     match serde_json::from_slice::<Value>(&body) {
@@ -158,7 +158,7 @@ async fn host_error(resp: reqwest::Response) -> String {
 
 /// The token endpoint of a connection: its auth base URL's `/auth/token`, else the one the
 /// host's discovery document names.
-async fn token_url(http: &PactHttp, c: &Connection) -> Result<String, SyncError> {
+pub(crate) async fn token_url(http: &PactHttp, c: &Connection) -> Result<String, SyncError> {
     if let Some(a) = &c.auth_base_url {
         return Ok(format!("{a}/auth/token"));
     }
@@ -187,7 +187,7 @@ async fn token_url(http: &PactHttp, c: &Connection) -> Result<String, SyncError>
 }
 
 /// A token for the connection: cached, else asked for (client credentials, HTTP Basic).
-async fn token(
+pub(crate) async fn token(
     http: &PactHttp,
     url: &str,
     client_id: &str,

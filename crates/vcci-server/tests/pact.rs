@@ -210,7 +210,21 @@ async fn two_vcci_servers_exchange_footprints_over_https() {
         )
     });
     let _ = a_org;
-    let app_a = vcci_server::App::new(db_a.store.clone(), common::config(&db_a.store)).unwrap();
+    // A answers its customers' requests through a connection to them: it needs a key and
+    // to trust the test CA too.
+    let app_a = vcci_server::App::new(
+        db_a.store.clone(),
+        vcci_server::AppConfig {
+            secret_key: Some(Arc::new(key())),
+            pact_http: HttpConfig {
+                ca_file: Some(certs.ca.clone()),
+                ..HttpConfig::default()
+            },
+            ..common::config(&db_a.store)
+        },
+    )
+    .unwrap();
+    let background_a = app_a.start_background();
     let (addr_a, _stop_a) = serve_tls(vcci_server::build_app(app_a), &certs, "127.0.0.1:0").await;
     let a_url = format!("https://localhost:{}", addr_a.port());
 
@@ -418,7 +432,143 @@ async fn two_vcci_servers_exchange_footprints_over_https() {
         "{m}"
     );
     assert!(!m.contains(c["client_secret"].as_str().unwrap()));
+
+    // Asynchronous requests. The two exchange credentials both ways: B gives A a client of
+    // its own, and A connects to B with it (to answer at B's /3/events).
+    let (s, bc) = api(
+        &client,
+        Method::POST,
+        &format!("{b_url}/api/v1/pact/clients"),
+        &b_key,
+        Some(json!({"name": "Acme Steel (supplier)"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{bc}");
+    let (s, back) = api(&client, Method::POST, &format!("{a_url}/api/v1/pact/connections"), &a_admin, Some(json!({
+        "supplier_id": "buyer", "base_url": b_url, "client_id": bc["client_id"], "client_secret": bc["client_secret"],
+    }))).await;
+    assert_eq!(s, 201, "{back}");
+    // A publishes a footprint of product 300 after B's sync; B has a line of it.
+    vcci_store::testing::blocking(|| {
+        let mut db = db_a.store.connect().unwrap();
+        let org = db.org_by_name("acme-steel").unwrap().unwrap();
+        db.publish_footprints(org.id, &[footprint(300, "3000")], &Actor::system("test"))
+            .unwrap();
+    });
+    let (s, v) = api(&client, Method::POST, &format!("{b_url}/api/v1/transactions"), &b_key, Some(json!({"transactions": [
+        {"transaction_id": "p300", "date": "2025-05-01", "supplier_id": "acme-steel", "quantity": 100, "unit": "kg",
+         "product_id": "urn:gtin:0000000000300", "amount": 500, "currency": "USD", "naics_code": "331110"},
+    ]}))).await;
+    assert_eq!(v["accepted"], 1, "{s} {v}");
+    // B asks for product 300 (A has it) and for a product A does not have.
+    let conn_url = format!(
+        "{b_url}/api/v1/pact/connections/{}/requests",
+        conn["id"].as_str().unwrap()
+    );
+    let (s, r1) = api(
+        &client,
+        Method::POST,
+        &conn_url,
+        &b_key,
+        Some(json!({"productId": ["urn:gtin:0000000000300"]})),
+    )
+    .await;
+    assert_eq!((s, r1["status"].clone()), (201, json!("pending")), "{r1}");
+    let (s, r2) = api(
+        &client,
+        Method::POST,
+        &conn_url,
+        &b_key,
+        Some(json!({"productId": ["urn:gtin:9999999999999"], "comment": "please"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{r2}");
+    let (s, bad) = api(
+        &client,
+        Method::POST,
+        &conn_url,
+        &b_key,
+        Some(json!({"productId": ["not-a-urn"]})),
+    )
+    .await;
+    assert_eq!(s, 400, "{bad}");
+    // A answers both asynchronously at B's /3/events.
+    let started = Instant::now();
+    let reqs = loop {
+        let (_, v) = api(
+            &client,
+            Method::GET,
+            &format!("{b_url}/api/v1/pact/requests"),
+            &b_key,
+            None,
+        )
+        .await;
+        let done = v["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status"] == "fulfilled" || r["status"] == "rejected")
+            .count();
+        if done == 2 {
+            break v;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the requests were not answered: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let by_id = |id: &Value| {
+        reqs["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == *id)
+            .unwrap()
+            .clone()
+    };
+    let f = by_id(&r1["id"]);
+    assert_eq!(f["status"], "fulfilled", "{f}");
+    assert_eq!(f["answer"]["received"].as_array().unwrap().len(), 1, "{f}");
+    let r = by_id(&r2["id"]);
+    assert_eq!(
+        (r["status"].clone(), r["answer"]["error"]["code"].clone()),
+        (json!("rejected"), json!("NotFound")),
+        "{r}"
+    );
+    // The fulfilled footprint recalculated B's line: 100 kg × 3,000 / 1,000 = 300 kg.
+    let (_, l) = api(
+        &client,
+        Method::GET,
+        &format!("{b_url}/api/v1/transactions/p300"),
+        &b_key,
+        None,
+    )
+    .await;
+    assert_eq!(l["emission"]["co2e_kg"], 300.0, "{l}");
+    // A's side shows the incoming requests and their answers.
+    let (_, v) = api(
+        &client,
+        Method::GET,
+        &format!("{a_url}/api/v1/pact/requests"),
+        &a_admin,
+        None,
+    )
+    .await;
+    let incoming: Vec<&Value> = v["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["direction"] == "incoming")
+        .collect();
+    assert_eq!(incoming.len(), 2, "{v}");
+    assert!(
+        incoming.iter().any(|r| r["status"] == "fulfilled")
+            && incoming.iter().any(|r| r["status"] == "rejected"),
+        "{v}"
+    );
     background.stop().await;
+    background_a.stop().await;
 }
 
 /// A PACT host whose faults the test sets.

@@ -549,9 +549,18 @@ async function loadTargets() {
 const pct = (x) => x === null || x === undefined ? "—" : fmt(x * 100, 1) + " %";
 
 async function loadFootprints() {
-  const [cov, conns, received, published] = await Promise.all([
+  const [cov, conns, received, published, requests] = await Promise.all([
     api("/api/v1/pact/coverage"), api("/api/v1/pact/connections"),
-    api("/api/v1/footprints?limit=100"), api("/api/v1/pact/published?limit=100")]);
+    api("/api/v1/footprints?limit=100"), api("/api/v1/pact/published?limit=100"), api("/api/v1/pact/requests")]);
+  let rq = $("fp-requests").tBodies[0];
+  rq.replaceChildren();
+  for (const r of requests.requests) {
+    const a = r.answer || {};
+    const answer = a.error ? a.error.code + ": " + a.error.message : a.reason ? a.reason
+      : a.received ? fmt(a.received.length) + " footprints received" : a.pf_ids ? fmt(a.pf_ids.length) + " footprints sent" : "";
+    rq.appendChild(row([r.id, r.direction, r.connection_id || r.client_id || "", ((r.criteria || {}).productId || []).join(" "),
+      { text: r.status, cls: /failed/.test(r.status) ? "bad" : "" }, answer, r.updated_at]));
+  }
   $("fp-coverage").textContent = fmt(cov.lines_from_footprints) + " of " + fmt(cov.lines_naming_product) +
     " lines naming a product are calculated from a supplier's footprint (" + pct(cov.share_of_product_lines) +
     "); " + pct(cov.share_of_spend) + " of spend, " + fmt(tonnes(cov.co2e_kg_from_footprints), 2) + " tCO2e.";
@@ -587,6 +596,24 @@ async function loadFootprints() {
   for (const f of published.data) {
     body.appendChild(row([f.id, f.status, f.product_ids.join(" "), f.preceding_pf_ids.join(" "), f.published_at]));
   }
+}
+
+async function connectSupplier() {
+  const out = $("fp-connect-status");
+  out.textContent = "";
+  const body = { supplier_id: $("c-supplier").value.trim(), base_url: $("c-url").value.trim(),
+    client_id: $("c-client").value.trim(), client_secret: $("c-secret").value };
+  const auth = $("c-auth").value.trim();
+  if (auth) body.auth_base_url = auth;
+  try {
+    await api("/api/v1/pact/connections", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  } catch (e) {
+    if (e instanceof Unauthorized) throw e;
+    out.textContent = e.message;
+    return;
+  }
+  $("fp-connect").reset();
+  await loadFootprints();
 }
 
 async function syncConnection(id) {
@@ -677,6 +704,7 @@ function init() {
   $("restate-form").addEventListener("submit", (ev) => { ev.preventDefault(); previewRestatement().catch(fail); });
   $("compare-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadCompare($("compare-year").value, $("compare-denominator").value.trim()).catch(fail); });
   $("close-form").addEventListener("submit", (ev) => { ev.preventDefault(); closePeriod($("close-year").value).catch(fail); });
+  $("fp-connect").addEventListener("submit", (ev) => { ev.preventDefault(); connectSupplier().catch(fail); });
   $("audit-filters").addEventListener("submit", (ev) => { ev.preventDefault(); loadAudit(0).catch(fail); });
   $("audit-prev").addEventListener("click", () => loadAudit(-1).catch(fail));
   $("audit-next").addEventListener("click", () => loadAudit(1).catch(fail));

@@ -3,6 +3,7 @@
 //! `report.rs` run each kind.
 
 mod import;
+mod pact_answer;
 mod pact_sync;
 mod report;
 
@@ -66,16 +67,22 @@ async fn run(app: &Arc<App>, job: Job) {
     let id = job.id.clone();
     let org = job.org_id;
     let a = Arc::clone(app);
-    let outcome = if job.kind == JobKind::PactSync {
+    let outcome = if matches!(job.kind, JobKind::PactSync | JobKind::PactAnswer) {
         // Network-bound: runs on the async runtime, its database calls on blocking threads;
         // in a task of its own, so that a panic fails the job, not the worker.
-        tokio::spawn(async move { pact_sync::run(&a, &job).await })
-            .await
-            .unwrap_or_else(|e| {
-                Ok(Outcome::Failed(
-                    json!([{"message": format!("the job crashed: {e}")}]),
-                ))
-            })
+        tokio::spawn(async move {
+            if job.kind == JobKind::PactSync {
+                pact_sync::run(&a, &job).await
+            } else {
+                pact_answer::run(&a, &job).await
+            }
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Ok(Outcome::Failed(
+                json!([{"message": format!("the job crashed: {e}")}]),
+            ))
+        })
     } else {
         tokio::task::spawn_blocking(move || match job.kind {
             JobKind::Report => report::run(&a, &job),

@@ -112,6 +112,22 @@ pub fn api(api: Api) -> Api {
             .ok(202, "application/json", "JobAccepted")
             .errors(&[403, 404, 409]),
     )
+    .post(
+        "/api/v1/pact/connections/{connection_id}/requests",
+        request_footprints,
+        Op::new("requestFootprints", "pact", "Ask the supplier for footprints it has not published (a PACT RequestCreatedEvent to its /3/events, with productId and other criteria). Its answer, a RequestFulfilledEvent (the footprints are received) or a RequestRejectedEvent, arrives at this node's /3/events; the request's state is in GET /api/v1/pact/requests")
+            .role("analyst")
+            .path_param("connection_id", "The connection's id.")
+            .json_body("FootprintRequest")
+            .ok(201, "application/json", "PactRequest")
+            .errors(&[400, 403, 404, 409, 502]),
+    )
+    .get(
+        "/api/v1/pact/requests",
+        list_requests,
+        Op::new("listPactRequests", "pact", "Requests for footprints, newest first: ours to suppliers and our customers' to us, with their state and answer")
+            .json("PactRequests"),
+    )
     .delete(
         "/api/v1/pact/connections/{connection_id}",
         delete_connection,
@@ -483,4 +499,93 @@ async fn coverage(State(app): State<Arc<App>>, caller: Caller, ctx: CacheCtx) ->
         app.db(move |db| db.footprint_coverage(org)).await
     })
     .await
+}
+
+async fn request_footprints(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+    JsonBody(criteria): JsonBody<Value>,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    caller.require(Role::Analyst)?;
+    let key = secret_key(&app)?;
+    let bad = |m: &str| ApiError::bad_request("invalid_request", m.to_owned());
+    let products = criteria
+        .get("productId")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty() && a.len() <= 100)
+        .ok_or_else(|| bad("productId must be a list of 1 to 100 product ids (URNs)"))?;
+    if !products.iter().all(|p| {
+        p.as_str()
+            .is_some_and(|s| vcci_core::pact::is_urn(s) && s.len() <= 256)
+    }) {
+        return Err(bad(
+            "every productId must be a URN (urn:...) of at most 256 bytes",
+        ));
+    }
+    crate::pact::Filters::from_criteria(&criteria).map_err(|m| bad(&m))?;
+    if criteria.to_string().len() > 16 * 1024 {
+        return Err(bad("the criteria are larger than 16 KiB"));
+    }
+    let org = caller.org_id();
+    let cid = id.clone();
+    let (conn, secret) = app
+        .db(move |db| {
+            let c = db.connection(org, &cid)?;
+            let s = match &c {
+                Some(_) => Some(db.connection_secret(org, &cid, &key)?),
+                None => None,
+            };
+            Ok((c, s))
+        })
+        .await?;
+    let (Some(conn), Some(secret)) = (conn, secret) else {
+        return Err(ApiError::not_found(format!("connection '{id}'")));
+    };
+    let event_id = vcci_store::model::published::new_uuid()?;
+    let ours = crate::pact_events::source_of(&crate::pact::public_base(&app, &headers));
+    let ev = crate::pact_events::event(
+        crate::pact_events::REQUEST_CREATED,
+        &event_id,
+        &ours,
+        criteria.clone(),
+    );
+    let sent = crate::pact_events::send(&app.pact_http, &conn, &secret, &ev).await;
+    let status = if sent.is_ok() {
+        "pending"
+    } else {
+        "send_failed"
+    };
+    let (eid, c2, crit) = (event_id.clone(), conn.id.clone(), criteria);
+    let mut req = app
+        .db(move |db| {
+            db.record_pact_request(org, &eid, "outgoing", Some(&c2), None, None, &crit, status)
+        })
+        .await?;
+    match sent {
+        Ok(()) => Ok((axum::http::StatusCode::CREATED, Json(json!(req)))),
+        Err(e) => {
+            let why = json!({"reason": e.to_string()});
+            let eid = event_id.clone();
+            let w = why.clone();
+            app.db(move |db| db.answer_pact_request(org, &eid, "send_failed", "send_failed", &w))
+                .await?;
+            req.answer = Some(why);
+            Err(ApiError::new(
+                axum::http::StatusCode::BAD_GATEWAY,
+                "pact_host_failed",
+                format!("the request could not be sent: {e}"),
+            ))
+        }
+    }
+}
+
+async fn list_requests(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let org = caller.org_id();
+    let list = app.db(move |db| db.pact_requests(org, 200)).await?;
+    Ok(Json(json!({ "requests": list })))
 }

@@ -68,13 +68,30 @@ CREATE TABLE pact_connections (
     last_sync     TEXT,
     PRIMARY KEY (org_id, id)
 );
--- Jobs of a new kind: pact_sync.
+-- Jobs of new kinds: pact_sync, pact_answer.
 ALTER TABLE jobs DROP CONSTRAINT IF EXISTS jobs_kind_check;
-ALTER TABLE jobs ADD CONSTRAINT jobs_kind_check CHECK (kind IN ('import', 'report', 'pact_sync'));
+ALTER TABLE jobs ADD CONSTRAINT jobs_kind_check CHECK (kind IN ('import', 'report', 'pact_sync', 'pact_answer'));
 -- Lineage of received footprints: which footprint lists which in precedingPfIds.
 CREATE TABLE pcf_lineage (
     org_id       BIGINT NOT NULL,
     preceding_id TEXT COLLATE "C" NOT NULL,
     pcf_id       TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (org_id, preceding_id, pcf_id)
+);
+-- PACT requests for footprints (CloudEvents): ours to suppliers (`outgoing`, through a
+-- connection, answered at our /3/events) and our customers' to us (`incoming`, from one of our
+-- clients, answered to the requester's /3/events through our connection to it).
+CREATE TABLE pact_requests (
+    org_id        BIGINT NOT NULL,
+    id            TEXT COLLATE "C" NOT NULL,
+    direction     TEXT COLLATE "C" NOT NULL CHECK (direction IN ('outgoing', 'incoming')),
+    connection_id TEXT COLLATE "C",
+    client_id     TEXT COLLATE "C",
+    source        TEXT,
+    criteria      TEXT NOT NULL,
+    status        TEXT COLLATE "C" NOT NULL,
+    answer        TEXT,
+    created_at    TEXT COLLATE "C" NOT NULL,
+    updated_at    TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (org_id, id)
 );

@@ -68,12 +68,12 @@ CREATE TABLE pact_connections (
     last_sync     TEXT,
     PRIMARY KEY (org_id, id)
 );
--- Jobs of a new kind: pact_sync. SQLite cannot change a CHECK constraint in place, so the
+-- Jobs of new kinds: pact_sync, pact_answer. SQLite cannot change a CHECK constraint in place, so the
 -- table is rebuilt with the same columns and rows.
 CREATE TABLE jobs_new (
     id           TEXT PRIMARY KEY,
     org_id       INTEGER NOT NULL,
-    kind         TEXT NOT NULL CHECK (kind IN ('import', 'report', 'pact_sync')),
+    kind         TEXT NOT NULL CHECK (kind IN ('import', 'report', 'pact_sync', 'pact_answer')),
     status       TEXT NOT NULL CHECK (status IN ('uploading', 'queued', 'running', 'succeeded', 'failed')),
     params       TEXT NOT NULL,
     processed    INTEGER NOT NULL DEFAULT 0,
@@ -105,3 +105,20 @@ CREATE TABLE pcf_lineage (
     pcf_id       TEXT NOT NULL,
     PRIMARY KEY (org_id, preceding_id, pcf_id)
 ) WITHOUT ROWID;
+-- PACT requests for footprints (CloudEvents): ours to suppliers (`outgoing`, through a
+-- connection, answered at our /3/events) and our customers' to us (`incoming`, from one of our
+-- clients, answered to the requester's /3/events through our connection to it).
+CREATE TABLE pact_requests (
+    org_id        INTEGER NOT NULL,
+    id            TEXT NOT NULL,
+    direction     TEXT NOT NULL CHECK (direction IN ('outgoing', 'incoming')),
+    connection_id TEXT,
+    client_id     TEXT,
+    source        TEXT,
+    criteria      TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    answer        TEXT,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL,
+    PRIMARY KEY (org_id, id)
+);

@@ -31,6 +31,8 @@ pub enum JobKind {
     Report,
     /// Pulling a supplier's footprints from its PACT host (`params`: `connection_id`).
     PactSync,
+    /// Answering a customer's PACT request (`params`: `request_id`).
+    PactAnswer,
 }
 
 impl JobKind {
@@ -39,6 +41,7 @@ impl JobKind {
             JobKind::Import => "import",
             JobKind::Report => "report",
             JobKind::PactSync => "pact_sync",
+            JobKind::PactAnswer => "pact_answer",
         }
     }
 
@@ -46,6 +49,7 @@ impl JobKind {
         match s {
             "report" => JobKind::Report,
             "pact_sync" => JobKind::PactSync,
+            "pact_answer" => JobKind::PactAnswer,
             _ => JobKind::Import,
         }
     }

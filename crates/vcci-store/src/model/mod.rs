@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod keys;
 pub mod lines;
 pub mod orgs;
+pub mod pact_requests;
 pub mod pcfs;
 pub mod periods;
 pub mod published;
