@@ -2809,3 +2809,43 @@ fn the_pact_schema_check_refuses_what_the_spec_forbids() {
     );
     assert!(std::panic::catch_unwind(|| sc.get(&json!({"data": {"id": "x"}}))).is_err());
 }
+
+/// The events vcci sends validate against the spec's event schemas.
+#[test]
+fn the_events_vcci_sends_validate_against_the_spec() {
+    use vcci_server::pact_events::{REQUEST_CREATED, REQUEST_FULFILLED, REQUEST_REJECTED, event};
+    let Some(sc) = common::PactSchemas::load() else {
+        return;
+    };
+    let src = "//pact.example.com/3/events";
+    let created = event(
+        REQUEST_CREATED,
+        "00000000-0000-4000-8000-00000000000a",
+        src,
+        json!({"productId": ["urn:gtin:1"], "comment": "please"}),
+    );
+    sc.check("/components/schemas/RequestCreatedEvent", &created);
+    let pf = pact_footprint("00000000-0000-4000-8000-000000000000", "urn:gtin:1", "2");
+    let fulfilled = event(
+        REQUEST_FULFILLED,
+        "00000000-0000-4000-8000-00000000000b",
+        src,
+        json!({"requestEventId": "00000000-0000-4000-8000-00000000000a", "pfs": [pf]}),
+    );
+    sc.check("/components/schemas/RequestFulfilledEvent", &fulfilled);
+    let rejected = event(
+        REQUEST_REJECTED,
+        "00000000-0000-4000-8000-00000000000c",
+        src,
+        json!({"requestEventId": "00000000-0000-4000-8000-00000000000a",
+               "error": {"code": "NotFound", "message": "no footprint matches the request"}}),
+    );
+    sc.check("/components/schemas/RequestRejectedEvent", &rejected);
+    // And the check is live: a fulfilment without footprints fails it.
+    let mut empty = fulfilled.clone();
+    empty["data"]["pfs"] = json!([]);
+    assert!(
+        std::panic::catch_unwind(|| sc.check("/components/schemas/RequestFulfilledEvent", &empty))
+            .is_err()
+    );
+}

@@ -208,7 +208,42 @@ impl PactSchemas {
     pub fn load() -> Option<PactSchemas> {
         let dir = pact_spec_dir()?;
         let text = std::fs::read_to_string(dir.join("openapi.yaml")).unwrap();
-        let doc: Value = serde_norway::from_str(&text).unwrap();
+        let mut doc: Value = serde_norway::from_str(&text).unwrap();
+        // The event schemas write `properties: {$ref: '#/components/schemas/BaseEvent/
+        // properties', type: ..., data: ...}`, meaning "BaseEvent's properties, and these";
+        // a JSON Schema validator reads `$ref` there as a property's schema (a string, not a
+        // schema). Merge them as intended.
+        let base = doc["components"]["schemas"]["BaseEvent"]["properties"].clone();
+        if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+            for s in schemas.values_mut() {
+                let Some(props) = s.get_mut("properties").and_then(Value::as_object_mut) else {
+                    continue;
+                };
+                if props.get("$ref").and_then(Value::as_str)
+                    == Some("#/components/schemas/BaseEvent/properties")
+                {
+                    props.remove("$ref");
+                    for (k, v) in base.as_object().into_iter().flatten() {
+                        props.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+            }
+        }
+        // Some descriptions are `{$ref: ...}` to a parameter's text: annotations, but not
+        // strings, which the meta-schema wants. Drop those.
+        fn strip(v: &mut Value) {
+            match v {
+                Value::Object(o) => {
+                    if o.get("description").is_some_and(|d| !d.is_string()) {
+                        o.remove("description");
+                    }
+                    o.values_mut().for_each(strip);
+                }
+                Value::Array(a) => a.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        strip(&mut doc);
         Some(PactSchemas { doc })
     }
 
