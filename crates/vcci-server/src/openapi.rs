@@ -749,8 +749,10 @@ fn schemas() -> Value {
         "Publication": {
             "type": "object",
             "required": ["published", "unchanged", "deprecated", "rejected"],
+            "description": "`notices_queued`: customers' hosts to be told (PublishedEvent), on the API's answer only",
             "properties": {
                 "published": {"type": "array", "items": s, "description": "ids newly published"},
+                "notices_queued": int,
                 "unchanged": int,
                 "deprecated": {"type": "array", "items": s, "description": "ids superseded by a new version, now Deprecated"},
                 "rejected": {"type": "array", "items": {"type": "object", "required": ["index", "id", "errors"], "properties": {
@@ -791,6 +793,7 @@ fn schemas() -> Value {
                 "auth_base_url": {"type": "string", "description": "its auth server (https://; /auth/token under it); absent: discovered through /.well-known/openid-configuration"},
                 "client_id": {"type": "string", "minLength": 1, "maxLength": 256},
                 "client_secret": {"type": "string", "minLength": 1, "maxLength": 1024, "description": "stored encrypted at rest; never returned"},
+                "notify_published": {"type": "boolean", "description": "a customer's host: told (PublishedEvent) of the footprints we publish; default false"},
             },
         },
         "Connection": {
@@ -801,6 +804,7 @@ fn schemas() -> Value {
                 "created_at": s, "updated_at": s,
                 "last_sync": {"type": ["object", "null"], "description": "status (succeeded, failed), at, job_id, report, reason"},
                 "breaker": {"type": "string", "enum": ["closed", "open", "half_open"], "description": "the circuit breaker of the host on this node"},
+                "notify_published": {"type": "boolean"},
             },
         },
         "Connections": {"type": "object", "required": ["connections"], "properties": {"connections": {"type": "array", "items": {"$ref": "#/components/schemas/Connection"}}}},
@@ -906,7 +910,7 @@ fn schemas() -> Value {
             "type": "object",
             "required": ["job_id", "kind", "status", "progress"],
             "properties": {
-                "job_id": s, "kind": {"type": "string", "enum": ["import", "report", "pact_sync", "pact_answer"]},
+                "job_id": s, "kind": {"type": "string", "enum": ["import", "report", "pact_sync", "pact_answer", "pact_notify"]},
                 "status": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
                 "progress": {"type": "object", "properties": {"processed": int, "total": int, "bytes_read": int, "bytes_total": int}, "description": "`total` and `bytes_total` are absent while unknown"},
                 "result": {"type": "object"}, "errors": {"type": "array", "items": {"type": "object"}},

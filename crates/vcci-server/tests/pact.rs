@@ -446,6 +446,7 @@ async fn two_vcci_servers_exchange_footprints_over_https() {
     assert_eq!(s, 201, "{bc}");
     let (s, back) = api(&client, Method::POST, &format!("{a_url}/api/v1/pact/connections"), &a_admin, Some(json!({
         "supplier_id": "buyer", "base_url": b_url, "client_id": bc["client_id"], "client_secret": bc["client_secret"],
+        "notify_published": true,
     }))).await;
     assert_eq!(s, 201, "{back}");
     // A publishes a footprint of product 300 after B's sync; B has a line of it.
@@ -567,6 +568,36 @@ async fn two_vcci_servers_exchange_footprints_over_https() {
             && incoming.iter().any(|r| r["status"] == "rejected"),
         "{v}"
     );
+    // A publishes product 301 through its API: B's host is told (PublishedEvent), B syncs
+    // its connection to A and has the footprint without asking.
+    let (s, v) = api(
+        &client,
+        Method::POST,
+        &format!("{a_url}/api/v1/pact/published"),
+        &a_admin,
+        Some(json!({"footprints": [footprint(301, "1000")]})),
+    )
+    .await;
+    assert_eq!((s, v["notices_queued"].clone()), (200, json!(1)), "{v}");
+    let started = Instant::now();
+    loop {
+        let (_, f) = api(
+            &client,
+            Method::GET,
+            &format!("{b_url}/api/v1/footprints?product_id=urn:gtin:0000000000301"),
+            &b_key,
+            None,
+        )
+        .await;
+        if f["data"].as_array().is_some_and(|d| d.len() == 1) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the published footprint did not reach B: {f}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     background.stop().await;
     background_a.stop().await;
 }
@@ -721,6 +752,7 @@ fn connection(r: &Recipient, base: &str) -> vcci_store::model::connections::Conn
                     auth_base_url: None,
                     client_id: "c".into(),
                     client_secret: "s".into(),
+                    notify_published: false,
                 },
                 &key(),
                 &Actor::system("test"),

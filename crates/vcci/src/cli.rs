@@ -643,6 +643,9 @@ pub struct PactConnectArgs {
     pub client_id: String,
     #[arg(long, env = "PACT_CLIENT_SECRET", hide_env_values = true)]
     pub client_secret: Option<String>,
+    /// A customer's host: tell it (PublishedEvent) of the footprints we publish.
+    #[arg(long)]
+    pub notify_published: bool,
     #[command(flatten)]
     pub pact: PactClientArgs,
 }
@@ -664,6 +667,10 @@ pub struct PactPublishArgs {
     #[arg(long)]
     pub org: String,
     pub file: PathBuf,
+    /// The URL customers reach the server at: customers' hosts marked `--notify-published`
+    /// are told of the new footprints (by a running `vcci serve`). Without it, none is.
+    #[arg(long, env = "VCCI_PUBLIC_URL")]
+    pub public_url: Option<String>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 }

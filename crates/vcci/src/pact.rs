@@ -76,6 +76,7 @@ fn connect(store: Store, a: PactConnectArgs) -> Result<()> {
             auth_base_url: a.auth_url,
             client_id: a.client_id,
             client_secret: secret,
+            notify_published: a.notify_published,
         },
         &key,
         &Actor::cli(),
@@ -229,6 +230,16 @@ fn publish(store: Store, a: PactPublishArgs) -> Result<()> {
     let mut db = store.connect()?;
     let org = db.require_org(&a.org)?;
     let r = db.publish_footprints(org.id, &docs, &Actor::cli())?;
+    let notices = match a.public_url.as_deref().filter(|u| !u.is_empty()) {
+        Some(u) => db
+            .queue_published_notices(
+                org.id,
+                &r.published,
+                &vcci_server::pact_events::source_of(u),
+            )?
+            .len(),
+        None => 0,
+    };
     if matches!(a.format, Format::Json) {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
@@ -242,6 +253,9 @@ fn publish(store: Store, a: PactPublishArgs) -> Result<()> {
         );
         for id in &r.published {
             println!("published {id}");
+        }
+        if notices > 0 {
+            println!("{notices} customers' hosts will be told by a running `vcci serve`.");
         }
         print_rejected(&r.rejected);
     }

@@ -67,14 +67,17 @@ async fn run(app: &Arc<App>, job: Job) {
     let id = job.id.clone();
     let org = job.org_id;
     let a = Arc::clone(app);
-    let outcome = if matches!(job.kind, JobKind::PactSync | JobKind::PactAnswer) {
+    let outcome = if matches!(
+        job.kind,
+        JobKind::PactSync | JobKind::PactAnswer | JobKind::PactNotify
+    ) {
         // Network-bound: runs on the async runtime, its database calls on blocking threads;
         // in a task of its own, so that a panic fails the job, not the worker.
         tokio::spawn(async move {
-            if job.kind == JobKind::PactSync {
-                pact_sync::run(&a, &job).await
-            } else {
-                pact_answer::run(&a, &job).await
+            match job.kind {
+                JobKind::PactSync => pact_sync::run(&a, &job).await,
+                JobKind::PactNotify => pact_answer::notify(&a, &job).await,
+                _ => pact_answer::run(&a, &job).await,
             }
         })
         .await

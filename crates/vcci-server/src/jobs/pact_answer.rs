@@ -3,7 +3,8 @@
 //! at most 100) are sent back in a `RequestFulfilledEvent`, or a `RequestRejectedEvent`
 //! (NotFound) when none matches, to the requester's `/3/events` through the organization's
 //! connection to the requester's host (the client's retries, backoff and breaker). Without
-//! such a connection the request cannot be answered and says so.
+//! such a connection the request cannot be answered and says so. Also here: telling
+//! customers' hosts of footprints we publish (`notify`).
 
 use serde_json::{Value, json};
 use vcci_store::StoreError;
@@ -13,7 +14,7 @@ use super::Outcome;
 use crate::App;
 use crate::pact::Filters;
 use crate::pact_client::host_of;
-use crate::pact_events::{REQUEST_FULFILLED, REQUEST_REJECTED, event, send};
+use crate::pact_events::{PUBLISHED, REQUEST_FULFILLED, REQUEST_REJECTED, event, send};
 
 /// Footprints sent in one answer.
 const MAX_ANSWER: usize = 100;
@@ -135,5 +136,48 @@ pub(super) async fn run(app: &App, job: &Job) -> Result<Outcome, StoreError> {
             mark("answer_failed", json!({"reason": why})).await;
             failed(why)
         }
+    }
+}
+
+/// Tells a customer's host of footprints we published: a `PublishedEvent` with their ids to
+/// its `/3/events` (the client's retries, backoff and breaker); a failure fails the job with
+/// the reason.
+pub(super) async fn notify(app: &App, job: &Job) -> Result<Outcome, StoreError> {
+    let p: Value = serde_json::from_str(&job.params).unwrap_or_default();
+    let cid = p["connection_id"].as_str().unwrap_or_default().to_owned();
+    let source = p["source"].as_str().unwrap_or_default().to_owned();
+    let ids = p["pf_ids"].clone();
+    let org = job.org_id;
+    let failed = |m: String| Ok(Outcome::Failed(json!([{ "message": m }])));
+    let Some(key) = app.config.secret_key.clone() else {
+        return failed("this node has no secret key (VCCI_SECRET_KEY)".into());
+    };
+    let c2 = cid.clone();
+    let found = app
+        .db(move |db| {
+            let c = db.connection(org, &c2)?;
+            let s = match &c {
+                Some(_) => Some(db.connection_secret(org, &c2, &key)?),
+                None => None,
+            };
+            Ok((c, s))
+        })
+        .await;
+    let (conn, secret) = match found {
+        Ok((Some(c), Some(s))) => (c, s),
+        Ok(_) => return failed(format!("connection '{cid}' no longer exists")),
+        Err(e) => return failed(e.message),
+    };
+    let id = vcci_store::model::published::new_uuid()
+        .map_err(|e| StoreError::internal(e.to_string()))?;
+    let ev = event(PUBLISHED, &id, &source, json!({ "pfIds": ids }));
+    match send(&app.pact_http, &conn, &secret, &ev).await {
+        Ok(()) => Ok(Outcome::Succeeded(
+            json!({"connection_id": cid, "event_id": id, "pf_ids": ids}),
+        )),
+        Err(e) => failed(format!(
+            "the notice could not be delivered to {}: {e}",
+            conn.base_url
+        )),
     }
 }

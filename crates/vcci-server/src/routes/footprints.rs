@@ -290,6 +290,7 @@ fn footprints_of(body: ReceiveBody) -> Result<Vec<Value>, ApiError> {
 async fn publish_footprints(
     State(app): State<Arc<App>>,
     caller: Caller,
+    headers: axum::http::HeaderMap,
     JsonBody(body): JsonBody<ReceiveBody>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Analyst)?;
@@ -299,7 +300,18 @@ async fn publish_footprints(
     let r = app
         .db_write(org, move |db| db.publish_footprints(org, &docs, &by))
         .await?;
-    Ok(Json(json!(r)))
+    // Customers' hosts marked for it are told (PublishedEvent), by jobs.
+    let source = crate::pact_events::source_of(&crate::pact::public_base(&app, &headers));
+    let ids = r.published.clone();
+    let jobs = app
+        .db(move |db| db.queue_published_notices(org, &ids, &source))
+        .await?;
+    if !jobs.is_empty() {
+        app.job_queued().await;
+    }
+    let mut v = json!(r);
+    v["notices_queued"] = json!(jobs.len());
+    Ok(Json(v))
 }
 
 const PUBLISHED_CURSOR: &str = "published";
@@ -400,6 +412,7 @@ struct NewConnectionBody {
     auth_base_url: Option<String>,
     client_id: String,
     client_secret: String,
+    notify_published: Option<bool>,
 }
 
 fn secret_key(app: &App) -> Result<Arc<vcci_store::secretbox::SecretKey>, ApiError> {
@@ -427,6 +440,7 @@ async fn create_connection(
         auth_base_url: b.auth_base_url,
         client_id: b.client_id,
         client_secret: b.client_secret,
+        notify_published: b.notify_published.unwrap_or(false),
     };
     let conn = app
         .db(move |db| db.create_connection(org, &c, &key, &by))

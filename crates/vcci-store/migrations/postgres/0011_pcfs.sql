@@ -54,7 +54,8 @@ CREATE TABLE pact_clients (
 CREATE INDEX pact_clients_org ON pact_clients (org_id);
 -- Connections to suppliers' PACT hosts: where (base URL, auth base URL or discovery), who
 -- (client id) and the client secret, encrypted at rest (AES-256-GCM, key from
--- configuration; never returned). The last sync's state is kept with it.
+-- configuration; never returned). The last sync's state is kept with it. The same table
+-- holds connections to customers' hosts (to answer their requests, and to notify them).
 CREATE TABLE pact_connections (
     org_id        BIGINT NOT NULL,
     id            TEXT COLLATE "C" NOT NULL,
@@ -66,11 +67,13 @@ CREATE TABLE pact_connections (
     created_at    TEXT COLLATE "C" NOT NULL,
     updated_at    TEXT COLLATE "C" NOT NULL,
     last_sync     TEXT,
+    -- A customer's host: our PublishedEvents go to it when we publish.
+    notify_published BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (org_id, id)
 );
--- Jobs of new kinds: pact_sync, pact_answer.
+-- Jobs of new kinds: pact_sync, pact_answer, pact_notify.
 ALTER TABLE jobs DROP CONSTRAINT IF EXISTS jobs_kind_check;
-ALTER TABLE jobs ADD CONSTRAINT jobs_kind_check CHECK (kind IN ('import', 'report', 'pact_sync', 'pact_answer'));
+ALTER TABLE jobs ADD CONSTRAINT jobs_kind_check CHECK (kind IN ('import', 'report', 'pact_sync', 'pact_answer', 'pact_notify'));
 -- Lineage of received footprints: which footprint lists which in precedingPfIds.
 CREATE TABLE pcf_lineage (
     org_id       BIGINT NOT NULL,

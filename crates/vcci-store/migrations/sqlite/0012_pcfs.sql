@@ -54,7 +54,8 @@ CREATE TABLE pact_clients (
 CREATE INDEX pact_clients_org ON pact_clients (org_id);
 -- Connections to suppliers' PACT hosts: where (base URL, auth base URL or discovery), who
 -- (client id) and the client secret, encrypted at rest (AES-256-GCM, key from
--- configuration; never returned). The last sync's state is kept with it.
+-- configuration; never returned). The last sync's state is kept with it. The same table
+-- holds connections to customers' hosts (to answer their requests, and to notify them).
 CREATE TABLE pact_connections (
     org_id        INTEGER NOT NULL,
     id            TEXT NOT NULL,
@@ -66,14 +67,16 @@ CREATE TABLE pact_connections (
     created_at    TEXT NOT NULL,
     updated_at    TEXT NOT NULL,
     last_sync     TEXT,
+    -- A customer's host: our PublishedEvents go to it when we publish.
+    notify_published INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (org_id, id)
 );
--- Jobs of new kinds: pact_sync, pact_answer. SQLite cannot change a CHECK constraint in place, so the
+-- Jobs of new kinds: pact_sync, pact_answer, pact_notify. SQLite cannot change a CHECK constraint in place, so the
 -- table is rebuilt with the same columns and rows.
 CREATE TABLE jobs_new (
     id           TEXT PRIMARY KEY,
     org_id       INTEGER NOT NULL,
-    kind         TEXT NOT NULL CHECK (kind IN ('import', 'report', 'pact_sync', 'pact_answer')),
+    kind         TEXT NOT NULL CHECK (kind IN ('import', 'report', 'pact_sync', 'pact_answer', 'pact_notify')),
     status       TEXT NOT NULL CHECK (status IN ('uploading', 'queued', 'running', 'succeeded', 'failed')),
     params       TEXT NOT NULL,
     processed    INTEGER NOT NULL DEFAULT 0,

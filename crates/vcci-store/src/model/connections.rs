@@ -25,6 +25,8 @@ pub struct Connection {
     pub updated_at: String,
     /// The last sync: `{status, at, job_id, ...report or reason}`.
     pub last_sync: Option<Value>,
+    /// A customer's host: told of the footprints we publish (PublishedEvent).
+    pub notify_published: bool,
 }
 
 /// What creating a connection takes.
@@ -35,6 +37,7 @@ pub struct NewConnection {
     pub auth_base_url: Option<String>,
     pub client_id: String,
     pub client_secret: String,
+    pub notify_published: bool,
 }
 
 impl std::fmt::Display for NewConnection {
@@ -71,8 +74,8 @@ fn aad(org: OrgId, id: &str) -> String {
     format!("vcci-pact-connection:{}:{id}", org.0)
 }
 
-const COLS: &str =
-    "id, supplier_id, base_url, auth_base_url, client_id, created_at, updated_at, last_sync";
+const COLS: &str = "id, supplier_id, base_url, auth_base_url, client_id, created_at, updated_at, \
+                    last_sync, notify_published";
 
 fn row(r: &crate::conn::Row<'_>) -> Result<Connection> {
     Ok(Connection {
@@ -84,6 +87,7 @@ fn row(r: &crate::conn::Row<'_>) -> Result<Connection> {
         created_at: r.string(5)?,
         updated_at: r.string(6)?,
         last_sync: r.opt_str(7)?.and_then(|s| serde_json::from_str(s).ok()),
+        notify_published: r.i64(8)? != 0,
     })
 }
 
@@ -126,10 +130,12 @@ impl Db {
         let tx = self.conn.begin_immediate()?;
         tx.execute(
             "INSERT INTO pact_connections (org_id, id, supplier_id, base_url, auth_base_url, client_id,
-               secret_sealed, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-            args![org.0, &id, supplier, &base, auth.as_deref(), &c.client_id, &sealed, &now],
+               secret_sealed, created_at, updated_at, notify_published)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
+            args![org.0, &id, supplier, &base, auth.as_deref(), &c.client_id, &sealed, &now, i64::from(c.notify_published)],
         )?;
-        let detail = json!({"supplier_id": supplier, "base_url": base, "auth_base_url": auth, "client_id": c.client_id});
+        let detail = json!({"supplier_id": supplier, "base_url": base, "auth_base_url": auth,
+            "client_id": c.client_id, "notify_published": c.notify_published});
         audit::append(
             &tx,
             org,
@@ -146,6 +152,7 @@ impl Db {
             created_at: now.clone(),
             updated_at: now,
             last_sync: None,
+            notify_published: c.notify_published,
         })
     }
 
@@ -185,6 +192,36 @@ impl Db {
             args![org.0, id, &outcome.to_string(), &now_rfc3339()],
         )?;
         Ok(())
+    }
+
+    /// Queues a notice of footprints `pf_ids` just published to every customer connection
+    /// (`notify_published`): a `pact_notify` job each, its event from `source` (our
+    /// `//host/3/events`). Returns the jobs.
+    pub fn queue_published_notices(
+        &self,
+        org: OrgId,
+        pf_ids: &[String],
+        source: &str,
+    ) -> Result<Vec<String>> {
+        if pf_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut jobs = Vec::new();
+        for c in self
+            .connections(org)?
+            .into_iter()
+            .filter(|c| c.notify_published)
+        {
+            let params =
+                json!({"connection_id": c.id, "pf_ids": pf_ids, "source": source}).to_string();
+            jobs.push(self.create_job(
+                org,
+                crate::model::jobs::JobKind::PactNotify,
+                &params,
+                false,
+            )?);
+        }
+        Ok(jobs)
     }
 
     /// Removes a connection (its received footprints stay); false if there is none.

@@ -33,6 +33,9 @@ pub enum JobKind {
     PactSync,
     /// Answering a customer's PACT request (`params`: `request_id`).
     PactAnswer,
+    /// Telling a customer's host of footprints published (`params`: `connection_id`,
+    /// `pf_ids`).
+    PactNotify,
 }
 
 impl JobKind {
@@ -42,6 +45,7 @@ impl JobKind {
             JobKind::Report => "report",
             JobKind::PactSync => "pact_sync",
             JobKind::PactAnswer => "pact_answer",
+            JobKind::PactNotify => "pact_notify",
         }
     }
 
@@ -50,6 +54,7 @@ impl JobKind {
             "report" => JobKind::Report,
             "pact_sync" => JobKind::PactSync,
             "pact_answer" => JobKind::PactAnswer,
+            "pact_notify" => JobKind::PactNotify,
             _ => JobKind::Import,
         }
     }
