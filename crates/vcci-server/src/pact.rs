@@ -708,6 +708,11 @@ async fn events(
         }
         crate::pact_events::REQUEST_CREATED => {
             Filters::from_criteria(&data).map_err(PactFailure::bad_request)?;
+            if data.to_string().len() > 16 * 1024 {
+                return Err(PactFailure::bad_request(
+                    "the request's criteria are larger than 16 KiB",
+                ));
+            }
             let our_source =
                 crate::pact_events::source_of(&base_url(&app, &headers, tls.as_deref()));
             let (eid, src, cl) = (id.clone(), source.clone(), client.clone());

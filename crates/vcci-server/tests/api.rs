@@ -2760,6 +2760,33 @@ async fn vcci_hosts_pact_for_its_customers() {
             sc.error(e);
         }
     }
+    // An expired token (signed as the node signs them, with a past expiry) is TokenExpired.
+    let org_id: i64 = bearer["Bearer ".len()..]
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let expired = format!(
+        "Bearer {org_id}.{}",
+        e.app.cursors().sign("pact-token", org_id, &[&id, "1"])
+    );
+    let (s, _, v) = pact_call(
+        &pact,
+        "GET",
+        "/3/footprints",
+        &[("authorization", &expired)],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].clone()),
+        (StatusCode::UNAUTHORIZED, json!("TokenExpired")),
+        "{v}"
+    );
+    if let Some(sc) = &schemas {
+        sc.error(&v);
+    }
     // A revoked client's token stops working at once.
     let (s, _) = call(
         &e.router,

@@ -95,7 +95,7 @@ pub fn api(api: Api) -> Api {
             .role("admin")
             .json_body("NewConnection")
             .ok(201, "application/json", "Connection")
-            .errors(&[400, 403]),
+            .errors(&[400, 403, 409]),
     )
     .get(
         "/api/v1/pact/connections",
