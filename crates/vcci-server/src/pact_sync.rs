@@ -156,6 +156,22 @@ pub(crate) async fn host_error(resp: reqwest::Response) -> String {
     }
 }
 
+/// The JSON of an auth server's answer (`what`), or why it refused (`refused`: the error's
+/// context).
+async fn auth_answer(
+    resp: reqwest::Response,
+    refused: &str,
+    what: &str,
+) -> Result<Value, SyncError> {
+    if !resp.status().is_success() {
+        return Err(SyncError::Auth(format!(
+            "{refused}: {}",
+            host_error(resp).await
+        )));
+    }
+    json_of(&read_body(resp, what).await?, what)
+}
+
 /// The token endpoint of a connection: its auth base URL's `/auth/token`, else the one the
 /// host's discovery document names.
 pub(crate) async fn token_url(http: &PactHttp, c: &Connection) -> Result<String, SyncError> {
@@ -164,16 +180,12 @@ pub(crate) async fn token_url(http: &PactHttp, c: &Connection) -> Result<String,
     }
     let url = format!("{}/.well-known/openid-configuration", c.base_url);
     let resp = http.send(&url, |cl| cl.get(&url)).await?;
-    if !resp.status().is_success() {
-        return Err(SyncError::Auth(format!(
-            "discovery at {url}: {}",
-            host_error(resp).await
-        )));
-    }
-    let v = json_of(
-        &read_body(resp, "the discovery document").await?,
+    let v = auth_answer(
+        resp,
+        &format!("discovery at {url}"),
         "the discovery document",
-    )?;
+    )
+    .await?;
     let t = v["token_endpoint"]
         .as_str()
         .ok_or_else(|| SyncError::Host(format!("{url} names no token_endpoint")))?;
@@ -211,16 +223,12 @@ pub(crate) async fn token(
                 .body("grant_type=client_credentials")
         })
         .await?;
-    if !resp.status().is_success() {
-        return Err(SyncError::Auth(format!(
-            "the auth server refused the client credentials: {}",
-            host_error(resp).await
-        )));
-    }
-    let v = json_of(
-        &read_body(resp, "the token answer").await?,
+    let v = auth_answer(
+        resp,
+        "the auth server refused the client credentials",
         "the token answer",
-    )?;
+    )
+    .await?;
     let t = v["access_token"]
         .as_str()
         .filter(|t| !t.is_empty() && t.len() <= 8192)

@@ -7,7 +7,7 @@ use tower::ServiceExt;
 use vcci_store::model::keys::Role;
 
 mod common;
-use common::{blocking, call, config, env};
+use common::{blocking, call, config, env, pact_footprint};
 
 #[tokio::test]
 async fn health_and_ready() {
@@ -2196,24 +2196,6 @@ async fn corrected_lines_of_a_closed_year_are_restated_through_the_api() {
     );
     assert_eq!(last["seq"], v2["audit_seq"]);
     assert_eq!(last["hash"], v2["audit_hash"]);
-}
-
-/// A PACT v3 footprint of `product` at `pcf` kg CO2e per 1,000 kg.
-fn pact_footprint(id: &str, product: &str, pcf: &str) -> Value {
-    json!({
-        "id": id, "specVersion": "3.0.0", "created": "2025-01-10T00:00:00Z", "status": "Active",
-        "companyName": "Acme Steel", "companyIds": ["urn:company:example:acme"],
-        "productDescription": "Hot-rolled coil", "productIds": [product], "productNameCompany": "HRC-1",
-        "pcf": {
-            "declaredUnitOfMeasurement": "kilogram", "declaredUnitAmount": "1000",
-            "productMassPerDeclaredUnit": "1000",
-            "referencePeriodStart": "2023-01-01T00:00:00Z", "referencePeriodEnd": "2024-01-01T00:00:00Z",
-            "pcfExcludingBiogenicUptake": pcf, "pcfIncludingBiogenicUptake": pcf,
-            "fossilGhgEmissions": pcf, "fossilCarbonContent": "0",
-            "ipccCharacterizationFactors": ["AR6"], "crossSectoralStandards": ["GHGP-Product"],
-            "exemptedEmissionsPercent": "0"
-        }
-    })
 }
 
 #[tokio::test]

@@ -139,27 +139,49 @@ async fn serve_tls(
     (local, tx)
 }
 
+/// Footprint `i`: product `urn:gtin:{i:013}` at `pcf` kg CO2e per 1,000 kg.
 fn footprint(i: usize, pcf: &str) -> Value {
-    json!({
-        "id": format!("{i:08x}-0000-4000-8000-000000000000"), "specVersion": "3.0.0",
-        "created": "2025-01-10T00:00:00Z", "status": "Active",
-        "companyName": "Acme Steel", "companyIds": ["urn:company:example:acme"],
-        "productDescription": "coil", "productIds": [format!("urn:gtin:{i:013}")],
-        "productNameCompany": "HRC",
-        "pcf": {
-            "declaredUnitOfMeasurement": "kilogram", "declaredUnitAmount": "1000",
-            "productMassPerDeclaredUnit": "1000",
-            "referencePeriodStart": "2023-01-01T00:00:00Z", "referencePeriodEnd": "2024-01-01T00:00:00Z",
-            "pcfExcludingBiogenicUptake": pcf, "pcfIncludingBiogenicUptake": pcf,
-            "fossilGhgEmissions": pcf, "fossilCarbonContent": "0",
-            "ipccCharacterizationFactors": ["AR6"], "crossSectoralStandards": ["GHGP-Product"],
-            "exemptedEmissionsPercent": "0"
-        }
-    })
+    common::pact_footprint(
+        &format!("{i:08x}-0000-4000-8000-000000000000"),
+        &format!("urn:gtin:{i:013}"),
+        pcf,
+    )
 }
 
 fn key() -> SecretKey {
     SecretKey::from_hex(&"5a".repeat(32)).unwrap()
+}
+
+/// A node over `store` that can hold connections (a secret key) and trusts the test CA.
+fn pact_app(store: &Store, certs: &Certs) -> Arc<vcci_server::App> {
+    vcci_server::App::new(
+        store.clone(),
+        vcci_server::AppConfig {
+            secret_key: Some(Arc::new(key())),
+            pact_http: HttpConfig {
+                ca_file: Some(certs.ca.clone()),
+                ..HttpConfig::default()
+            },
+            ..common::config(store)
+        },
+    )
+    .unwrap()
+}
+
+/// Polls a job's status URL until it ends (at most a minute).
+async fn wait_job(http: &PactHttp, url: &str, key: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, j) = api(http, reqwest::Method::GET, url, key, None).await;
+        if j["status"] == "succeeded" || j["status"] == "failed" {
+            return j;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the job did not end: {j}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A JSON request over HTTPS with an API key.
@@ -212,18 +234,7 @@ async fn two_vcci_servers_exchange_footprints_over_https() {
     let _ = a_org;
     // A answers its customers' requests through a connection to them: it needs a key and
     // to trust the test CA too.
-    let app_a = vcci_server::App::new(
-        db_a.store.clone(),
-        vcci_server::AppConfig {
-            secret_key: Some(Arc::new(key())),
-            pact_http: HttpConfig {
-                ca_file: Some(certs.ca.clone()),
-                ..HttpConfig::default()
-            },
-            ..common::config(&db_a.store)
-        },
-    )
-    .unwrap();
+    let app_a = pact_app(&db_a.store, &certs);
     let background_a = app_a.start_background();
     let (addr_a, _stop_a) = serve_tls(vcci_server::build_app(app_a), &certs, "127.0.0.1:0").await;
     let a_url = format!("https://localhost:{}", addr_a.port());
@@ -234,18 +245,7 @@ async fn two_vcci_servers_exchange_footprints_over_https() {
         db.create_key(org.id, Role::Admin, &Actor::system("test"))
             .unwrap()
     });
-    let app_b = vcci_server::App::new(
-        db_b.store.clone(),
-        vcci_server::AppConfig {
-            secret_key: Some(Arc::new(key())),
-            pact_http: HttpConfig {
-                ca_file: Some(certs.ca.clone()),
-                ..HttpConfig::default()
-            },
-            ..common::config(&db_b.store)
-        },
-    )
-    .unwrap();
+    let app_b = pact_app(&db_b.store, &certs);
     let background = app_b.start_background();
     let (addr_b, _stop_b) = serve_tls(
         vcci_server::build_app(Arc::clone(&app_b)),
@@ -310,18 +310,7 @@ async fn two_vcci_servers_exchange_footprints_over_https() {
     .await;
     assert_eq!(s, 202, "{v}");
     let status_url = format!("{b_url}{}", v["status_url"].as_str().unwrap());
-    let started = Instant::now();
-    let job = loop {
-        let (_, j) = api(&client, Method::GET, &status_url, &b_key, None).await;
-        if j["status"] == "succeeded" || j["status"] == "failed" {
-            break j;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the sync did not end: {j}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let job = wait_job(&client, &status_url, &b_key).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     let r = &job["result"];
     assert_eq!(
@@ -389,13 +378,7 @@ async fn two_vcci_servers_exchange_footprints_over_https() {
     )
     .await;
     let status_url = format!("{b_url}{}", v["status_url"].as_str().unwrap());
-    let job = loop {
-        let (_, j) = api(&client, Method::GET, &status_url, &b_key, None).await;
-        if j["status"] == "succeeded" || j["status"] == "failed" {
-            break j;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let job = wait_job(&client, &status_url, &b_key).await;
     assert_eq!(
         (
             job["result"]["received"].clone(),

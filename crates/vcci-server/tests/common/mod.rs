@@ -286,3 +286,21 @@ impl PactSchemas {
         self.check("/components/schemas/Error", v);
     }
 }
+
+/// A PACT v3 footprint of `product` at `pcf` kg CO2e per 1,000 kg.
+pub fn pact_footprint(id: &str, product: &str, pcf: &str) -> Value {
+    serde_json::json!({
+        "id": id, "specVersion": "3.0.0", "created": "2025-01-10T00:00:00Z", "status": "Active",
+        "companyName": "Acme Steel", "companyIds": ["urn:company:example:acme"],
+        "productDescription": "Hot-rolled coil", "productIds": [product], "productNameCompany": "HRC-1",
+        "pcf": {
+            "declaredUnitOfMeasurement": "kilogram", "declaredUnitAmount": "1000",
+            "productMassPerDeclaredUnit": "1000",
+            "referencePeriodStart": "2023-01-01T00:00:00Z", "referencePeriodEnd": "2024-01-01T00:00:00Z",
+            "pcfExcludingBiogenicUptake": pcf, "pcfIncludingBiogenicUptake": pcf,
+            "fossilGhgEmissions": pcf, "fossilCarbonContent": "0",
+            "ipccCharacterizationFactors": ["AR6"], "crossSectoralStandards": ["GHGP-Product"],
+            "exemptedEmissionsPercent": "0"
+        }
+    })
+}

@@ -19,6 +19,20 @@ use crate::{Result, StoreError};
 /// At most this many footprints per receipt (a PACT page is far smaller).
 pub const MAX_PER_RECEIPT: usize = 1000;
 
+/// Refuses a batch of more than [`MAX_PER_RECEIPT`] footprints.
+pub(crate) fn check_batch(docs: &[Value]) -> Result<()> {
+    if docs.len() > MAX_PER_RECEIPT {
+        return Err(StoreError::invalid(
+            "footprints",
+            format!(
+                "{} footprints; at most {MAX_PER_RECEIPT} at once",
+                docs.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A footprint refused, with its position, its id if readable, and every reason.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RejectedFootprint {

@@ -14,7 +14,7 @@ use super::keys::{constant_time_eq, hash};
 use crate::conn::{Db, args};
 use crate::model::audit::{self, Actor, Change};
 use crate::model::orgs::OrgId;
-use crate::model::pcfs::{MAX_PER_RECEIPT, RejectedFootprint};
+use crate::model::pcfs::RejectedFootprint;
 use crate::{Result, StoreError, now_rfc3339};
 
 /// The spec version vcci writes on footprints published without one.
@@ -120,15 +120,7 @@ impl Db {
         docs: &[Value],
         actor: &Actor,
     ) -> Result<Publication> {
-        if docs.len() > MAX_PER_RECEIPT {
-            return Err(StoreError::invalid(
-                "footprints",
-                format!(
-                    "{} footprints; at most {MAX_PER_RECEIPT} at once",
-                    docs.len()
-                ),
-            ));
-        }
+        crate::model::pcfs::check_batch(docs)?;
         let now = now_rfc3339();
         let mut out = Publication::default();
         let tx = self.conn.begin_immediate()?;

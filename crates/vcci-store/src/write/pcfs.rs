@@ -13,7 +13,7 @@ use super::recalc::{closed_year_changes, recalculate_tx};
 use crate::conn::{Conn, Db, args};
 use crate::model::audit::{self, Actor, Change};
 use crate::model::orgs::{Org, OrgId, bump_generation};
-use crate::model::pcfs::{COLS, MAX_PER_RECEIPT, Receipt, RejectedFootprint, pcfs_by_supplier};
+use crate::model::pcfs::{COLS, Receipt, RejectedFootprint, pcfs_by_supplier};
 use crate::{Result, StoreError, now_rfc3339};
 
 /// The document without its status, to tell a deprecation from a change.
@@ -47,15 +47,7 @@ impl Db {
                 format!("must be 1 to {} bytes", vcci_core::line::MAX_ID),
             ));
         }
-        if docs.len() > MAX_PER_RECEIPT {
-            return Err(StoreError::invalid(
-                "footprints",
-                format!(
-                    "{} footprints; at most {MAX_PER_RECEIPT} at once",
-                    docs.len()
-                ),
-            ));
-        }
+        crate::model::pcfs::check_batch(docs)?;
         let mut receipt = Receipt::default();
         let mut good: Vec<(usize, pact::Footprint, &Value)> = Vec::new();
         for (index, d) in docs.iter().enumerate() {
