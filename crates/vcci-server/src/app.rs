@@ -63,6 +63,8 @@ pub struct AppConfig {
     /// The key PACT connection secrets are sealed with (`VCCI_SECRET_KEY`); none: connections
     /// cannot be created or synced on this node.
     pub secret_key: Option<Arc<vcci_store::secretbox::SecretKey>>,
+    /// `GET /api/v1/admin/profile` may sample the process (`--profiling`); off by default.
+    pub profiling: bool,
 }
 
 impl Default for AppConfig {
@@ -84,6 +86,7 @@ impl Default for AppConfig {
             public_url: None,
             pact_http: crate::pact_client::HttpConfig::default(),
             secret_key: None,
+            profiling: false,
         }
     }
 }
@@ -120,6 +123,8 @@ pub struct App {
     pushed: Mutex<HashMap<i64, u64>>,
     /// The one pooled HTTP client of the PACT side, with its breakers and series.
     pub(crate) pact_http: Arc<crate::pact_client::PactHttp>,
+    /// Set while a CPU profile is being taken (one at a time).
+    pub(crate) profiling: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -168,6 +173,7 @@ impl App {
             .map_err(|e| StoreError::invalid("pact_ca_file", e))?;
         Ok(Arc::new(App {
             pact_http: Arc::new(pact_http),
+            profiling: AtomicBool::new(false),
             pool: Arc::new(Pool {
                 store,
                 idle: Mutex::new(vec![db]),

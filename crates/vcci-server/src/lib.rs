@@ -33,6 +33,7 @@ pub mod pact_client;
 pub mod pact_events;
 pub mod pact_sync;
 pub mod perf;
+pub mod profile;
 mod ratelimit;
 mod routes;
 mod server;

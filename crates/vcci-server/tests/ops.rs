@@ -809,3 +809,76 @@ async fn a_node_warms_its_cache_at_start_and_says_so_on_ready() {
     bg.stop().await;
     drop(test_db);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_can_profile_a_node_when_profiling_is_on() {
+    let e = env();
+    // Off by default.
+    let (s, _, body) = get(&e.router, "/api/v1/admin/profile?seconds=1", Some(&e.admin)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("profiling_disabled"), "{body}");
+    let app = vcci_server::App::new(
+        e.store.clone(),
+        vcci_server::AppConfig {
+            profiling: true,
+            ..common::config(&e.store)
+        },
+    )
+    .unwrap();
+    let router = vcci_server::build_app(app);
+    let (s, _, _) = get(&router, "/api/v1/admin/profile?seconds=1", Some(&e.analyst)).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, body) = get(&router, "/api/v1/admin/profile?seconds=0", Some(&e.admin)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    // A flame graph, while something works (so there are samples); a second profile at the
+    // same time is refused.
+    let busy = std::thread::spawn(|| {
+        let t = std::time::Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < std::time::Duration::from_millis(1500) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        x
+    });
+    let r2 = router.clone();
+    let admin = e.admin.clone();
+    let first = tokio::spawn(async move {
+        get(
+            &r2,
+            "/api/v1/admin/profile?seconds=1&format=svg",
+            Some(&admin),
+        )
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let (s, _, body) = get(&router, "/api/v1/admin/profile?seconds=1", Some(&e.admin)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    let (s, h, svg) = first.await.unwrap();
+    busy.join().unwrap();
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["content-type"], "image/svg+xml");
+    assert!(svg.contains("<svg"), "{}", &svg[..svg.len().min(200)]);
+    // The pprof protobuf: a Profile whose first field is its sample types and whose string
+    // table names them.
+    let res = router
+        .clone()
+        .oneshot(
+            axum::http::Request::builder()
+                .uri("/api/v1/admin/profile?seconds=1")
+                .header("authorization", format!("Bearer {}", e.admin))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let pb = axum::body::to_bytes(res.into_body(), 1 << 26)
+        .await
+        .unwrap();
+    assert_eq!(pb[0], 0x0a, "field 1 (sample_type), length-delimited");
+    let text = String::from_utf8_lossy(&pb);
+    assert!(
+        text.contains("samples") && text.contains("nanoseconds"),
+        "the string table"
+    );
+}

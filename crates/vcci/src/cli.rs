@@ -279,6 +279,9 @@ pub struct ServeArgs {
     pub public_url: Option<String>,
     #[command(flatten)]
     pub pact: PactClientArgs,
+    /// Allow admins to take CPU profiles of this node (GET /api/v1/admin/profile).
+    #[arg(long, env = "VCCI_PROFILING")]
+    pub profiling: bool,
 }
 
 /// What the PACT client side needs: the key secrets are sealed with, and whom to trust.

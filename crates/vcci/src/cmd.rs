@@ -173,6 +173,7 @@ fn serve_cmd(sa: &StoreArgs, a: ServeArgs) -> Result<()> {
             public_url: a.public_url.clone().filter(|u| !u.is_empty()),
             pact_http: crate::pact::http_config(&a.pact),
             secret_key: crate::pact::secret_key(&a.pact)?.map(Arc::new),
+            profiling: a.profiling,
         };
         let app = vcci_server::App::new(store, config).context("preparing the API")?;
         let background = app.start_background();
