@@ -187,3 +187,11 @@ pub(crate) fn date_param(name: &str, v: Option<&str>) -> Result<Option<Date>, Ap
         })
         .transpose()
 }
+
+/// A text filter parameter: empty is none; at most 256 bytes.
+pub fn text_param(name: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
+    match v.filter(|s| !s.is_empty()) {
+        Some(s) if s.len() > 256 => Err(param_error(name, "is longer than 256 bytes".into())),
+        v => Ok(v),
+    }
+}

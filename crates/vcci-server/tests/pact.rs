@@ -168,6 +168,11 @@ fn pact_app(store: &Store, certs: &Certs) -> Arc<vcci_server::App> {
     .unwrap()
 }
 
+/// A GET over HTTPS with an API key: the JSON body.
+async fn get_json(http: &PactHttp, url: &str, key: &str) -> Value {
+    api(http, reqwest::Method::GET, url, key, None).await.1
+}
+
 /// Polls a job's status URL until it ends (at most a minute).
 async fn wait_job(http: &PactHttp, url: &str, key: &str) -> Value {
     let started = Instant::now();
@@ -288,14 +293,7 @@ async fn two_vcci_servers_exchange_footprints_over_https() {
          "product_id": "urn:gtin:0000000000007", "amount": 1000, "currency": "USD", "naics_code": "331110"},
     ]}))).await;
     assert_eq!((s, v["accepted"].clone()), (200, json!(1)), "{v}");
-    let (_, l) = api(
-        &client,
-        Method::GET,
-        &format!("{b_url}/api/v1/transactions/p7"),
-        &b_key,
-        None,
-    )
-    .await;
+    let l = get_json(&client, &format!("{b_url}/api/v1/transactions/p7"), &b_key).await;
     assert_eq!(l["emission"]["method"], "spend_based", "{l}");
     let (s, v) = api(
         &client,
@@ -329,35 +327,19 @@ async fn two_vcci_servers_exchange_footprints_over_https() {
     ]}))).await;
     assert_eq!((s, v["accepted"].clone()), (200, json!(1)), "{v}");
     assert_eq!(job["result"]["lines_changed"], 1, "{job}");
-    let (_, l) = api(
-        &client,
-        Method::GET,
-        &format!("{b_url}/api/v1/transactions/p7"),
-        &b_key,
-        None,
-    )
-    .await;
+    let l = get_json(&client, &format!("{b_url}/api/v1/transactions/p7"), &b_key).await;
     assert_eq!(l["emission"]["co2e_kg"], 1000.0, "{l}");
     assert_eq!(
         l["emission"]["product_footprint"]["company_name"],
         "Acme Steel"
     );
-    let (_, l) = api(
-        &client,
-        Method::GET,
-        &format!("{b_url}/api/v1/transactions/p3"),
-        &b_key,
-        None,
-    )
-    .await;
+    let l = get_json(&client, &format!("{b_url}/api/v1/transactions/p3"), &b_key).await;
     assert_eq!(l["emission"]["co2e_kg"], 4800.0, "{l}");
     // The deprecated footprint is kept, not in use; its successor names it.
-    let (_, f) = api(
+    let f = get_json(
         &client,
-        Method::GET,
         &format!("{b_url}/api/v1/footprints/00000007-0000-4000-8000-000000000000"),
         &b_key,
-        None,
     )
     .await;
     assert_eq!(
@@ -387,14 +369,7 @@ async fn two_vcci_servers_exchange_footprints_over_https() {
         (json!(0), json!(251)),
         "{job}"
     );
-    let (_, cs) = api(
-        &client,
-        Method::GET,
-        &format!("{b_url}/api/v1/pact/connections"),
-        &b_key,
-        None,
-    )
-    .await;
+    let cs = get_json(&client, &format!("{b_url}/api/v1/pact/connections"), &b_key).await;
     assert_eq!(cs["connections"][0]["last_sync"]["status"], "succeeded");
     assert_eq!(cs["connections"][0]["breaker"], "closed");
     // The client's series are on B's /metrics; no secret anywhere in them.
@@ -479,14 +454,7 @@ async fn two_vcci_servers_exchange_footprints_over_https() {
     // A answers both asynchronously at B's /3/events.
     let started = Instant::now();
     let reqs = loop {
-        let (_, v) = api(
-            &client,
-            Method::GET,
-            &format!("{b_url}/api/v1/pact/requests"),
-            &b_key,
-            None,
-        )
-        .await;
+        let v = get_json(&client, &format!("{b_url}/api/v1/pact/requests"), &b_key).await;
         let done = v["requests"]
             .as_array()
             .unwrap()
@@ -521,24 +489,15 @@ async fn two_vcci_servers_exchange_footprints_over_https() {
         "{r}"
     );
     // The fulfilled footprint recalculated B's line: 100 kg × 3,000 / 1,000 = 300 kg.
-    let (_, l) = api(
+    let l = get_json(
         &client,
-        Method::GET,
         &format!("{b_url}/api/v1/transactions/p300"),
         &b_key,
-        None,
     )
     .await;
     assert_eq!(l["emission"]["co2e_kg"], 300.0, "{l}");
     // A's side shows the incoming requests and their answers.
-    let (_, v) = api(
-        &client,
-        Method::GET,
-        &format!("{a_url}/api/v1/pact/requests"),
-        &a_admin,
-        None,
-    )
-    .await;
+    let v = get_json(&client, &format!("{a_url}/api/v1/pact/requests"), &a_admin).await;
     let incoming: Vec<&Value> = v["requests"]
         .as_array()
         .unwrap()
@@ -564,12 +523,10 @@ async fn two_vcci_servers_exchange_footprints_over_https() {
     assert_eq!((s, v["notices_queued"].clone()), (200, json!(1)), "{v}");
     let started = Instant::now();
     loop {
-        let (_, f) = api(
+        let f = get_json(
             &client,
-            Method::GET,
             &format!("{b_url}/api/v1/footprints?product_id=urn:gtin:0000000000301"),
             &b_key,
-            None,
         )
         .await;
         if f["data"].as_array().is_some_and(|d| d.len() == 1) {

@@ -73,14 +73,6 @@ fn time_bound(name: &str, v: Option<String>) -> Result<Option<String>, ApiError>
     }
 }
 
-/// A text filter of at most 256 bytes.
-fn text(name: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
-    match v.filter(|s| !s.is_empty()) {
-        Some(s) if s.len() > 256 => Err(param_error(name, "is longer than 256 bytes".into())),
-        v => Ok(v),
-    }
-}
-
 async fn list_audit(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -99,12 +91,12 @@ async fn list_audit(
         ),
     };
     let filter = AuditFilter {
-        action: text("action", q.action)?,
-        subject: text("subject", q.subject)?,
+        action: list::text_param("action", q.action)?,
+        subject: list::text_param("subject", q.subject)?,
         key_id,
         since: time_bound("since", q.since)?,
         until: time_bound("until", q.until)?,
-        line: text("line", q.line)?,
+        line: list::text_param("line", q.line)?,
     };
     let rows = app
         .db(move |db| db.audit_entries(org, &filter, before, limit + 1))

@@ -207,13 +207,6 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-fn text(name: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
-    match v.filter(|s| !s.is_empty()) {
-        Some(s) if s.len() > 256 => Err(param_error(name, "is longer than 256 bytes".into())),
-        v => Ok(v),
-    }
-}
-
 async fn list_footprints(
     State(app): State<Arc<App>>,
     caller: Caller,
@@ -232,8 +225,8 @@ async fn list_footprints(
             })?),
         };
         let filter = FootprintFilter {
-            supplier_id: text("supplier_id", q.supplier_id)?,
-            product_id: text("product_id", q.product_id)?,
+            supplier_id: list::text_param("supplier_id", q.supplier_id)?,
+            product_id: list::text_param("product_id", q.product_id)?,
             status,
         };
         let rows = app
@@ -572,7 +565,7 @@ async fn request_footprints(
         "send_failed"
     };
     let (eid, c2, crit) = (event_id.clone(), conn.id.clone(), criteria);
-    let mut req = app
+    let req = app
         .db(move |db| {
             db.record_pact_request(org, &eid, "outgoing", Some(&c2), None, None, &crit, status)
         })
@@ -582,10 +575,8 @@ async fn request_footprints(
         Err(e) => {
             let why = json!({"reason": e.to_string()});
             let eid = event_id.clone();
-            let w = why.clone();
-            app.db(move |db| db.answer_pact_request(org, &eid, "send_failed", "send_failed", &w))
+            app.db(move |db| db.answer_pact_request(org, &eid, "send_failed", "send_failed", &why))
                 .await?;
-            req.answer = Some(why);
             Err(ApiError::new(
                 axum::http::StatusCode::BAD_GATEWAY,
                 "pact_host_failed",
