@@ -27,6 +27,11 @@ impl App {
             }
         });
         let worker = tokio::spawn(crate::jobs::worker(Arc::clone(self)));
+        // `/ready` says `warming` from here, not from when the task first runs: a request
+        // served before then must not find the node ready and its cache cold.
+        if self.config.warm_orgs > 0 {
+            self.warming.store(true, std::sync::atomic::Ordering::Release);
+        }
         let warm = tokio::spawn(Arc::clone(self).warm_and_watch());
         if let Some(r) = &self.redis {
             let r = Arc::clone(r);

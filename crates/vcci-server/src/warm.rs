@@ -129,13 +129,13 @@ impl App {
         report
     }
 
-    /// Warms at start (`/ready` says `warming` meanwhile), then again whenever the shared
-    /// level comes back after being down.
+    /// Warms at start (`/ready` says `warming` meanwhile: `start_background` sets the flag
+    /// before this task runs), then again whenever the shared level comes back after being
+    /// down.
     pub(crate) async fn warm_and_watch(self: Arc<Self>) {
         if self.config.warm_orgs == 0 {
             return;
         }
-        self.warming.store(true, Ordering::Release);
         self.warm(false).await;
         self.warming.store(false, Ordering::Release);
         let Some(redis) = self.redis.clone() else {
