@@ -83,6 +83,19 @@ try {
     `Scope 1/2 recorded apart is shown (${apartText})`);
   await page.screenshot({ path: join(shots, "overview.png"), fullPage: true });
 
+  // Live updates: the stream is up, and a write elsewhere (here, the API) refreshes the overview
+  // by itself.
+  await page.locator("#live:not(.off)", { hasText: "live" }).waitFor();
+  check(true, "the live-update stream is connected");
+  const w = await fetch(base + "/api/v1/transactions", { method: "POST",
+    headers: { Authorization: "Bearer " + adminKey, "Content-Type": "application/json" },
+    body: JSON.stringify({ transactions: [{ transaction_id: "e2e-live-1", date: "2023-06-01", amount: 250000, currency: "USD", naics_code: "484121" }] }) });
+  check(w.ok, "a line is written through the API");
+  const after = await apiGet("/api/v1/emissions/summary");
+  check(after.total_co2e_kg > summary.total_co2e_kg, "the write raises the total");
+  await page.waitForFunction((kg) => Number(document.getElementById("kpi-total").dataset.kg) === kg, after.total_co2e_kg, { timeout: 10000 });
+  check(true, `the overview refreshed itself to the new total (${after.total_co2e_kg} kg) without a reload`);
+
   // Top suppliers page forward.
   const firstSupplier = await page.textContent("#suppliers-table tbody tr:first-child td:nth-child(2)");
   await page.click("#sup-next");
@@ -132,6 +145,9 @@ try {
     "E2E-3,2025-03-03,250,EUR,334111\nE2E-4,2025-02-30,10,USD,484121\nE2E-5,2025-03-05,75,GBP,541511\n";
   const file = join(tmpdir(), `vcci-e2e-${process.pid}.csv`);
   writeFileSync(file, csv);
+  // Its progress comes as live events: the job is read only at its start and its end.
+  const jobReads = [];
+  page.on("request", (r) => { if (/\/api\/v1\/jobs\/[0-9a-f]{32}$/.test(r.url())) jobReads.push(r.url()); });
   await page.click("nav a[data-page=import]");
   await page.setInputFiles("#import-file", file);
   await page.click("#import-form button[type=submit]");
@@ -139,6 +155,7 @@ try {
   check(await page.locator("#job-progress").isVisible(), "the import shows its progress");
   await page.locator("#job-status", { hasText: "succeeded" }).waitFor({ timeout: 30000 });
   check((await page.textContent("#job-accepted")) === "3", "the accepted count is shown (3)");
+  check(jobReads.length <= 2, `the import was followed by live events, not polling (${jobReads.length} reads of the job)`);
   check((await page.textContent("#job-rejected")) === "2", "the rejected count is shown (2)");
   const rejected = await page.$$eval("#job-errors tbody tr", (rs) => rs.map((r) => r.textContent));
   check(rejected.length === 2 && rejected[0].startsWith("3amount") && rejected[1].startsWith("5date"), "the rejected lines are listed with line, column and reason");
@@ -292,9 +309,9 @@ try {
   await page.click("#signin-form button[type=submit]");
   await page.locator("#who", { hasText: "viewer" }).waitFor();
   execFileSync(vcci, ["--data-dir", dataDir, "keys", "revoke", viewerKey]);
-  await page.waitForTimeout(800); // the node picks up revocations within its poll (250 ms)
-  await page.click("nav a[data-page=transactions]");
-  await page.locator("#signin-error", { hasText: "no longer accepted" }).waitFor();
+  // The node picks up the revocation within its poll (250 ms) and ends the key's live stream:
+  // the page signs out by itself, without a click.
+  await page.locator("#signin-error", { hasText: "no longer accepted: it was revoked" }).waitFor({ timeout: 10000 });
   check(await page.locator("#nav").isHidden(), "signed out: the navigation is hidden");
   check(await page.locator("#page-signin").isVisible(), "a revoked key returns to sign-in with a message");
   await page.screenshot({ path: join(shots, "revoked.png") });

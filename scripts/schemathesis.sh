@@ -5,7 +5,10 @@
 # stream. Not checked: `positive_data_acceptance` and `negative_data_rejection`. The API
 # deliberately accepts a batch whose lines have invalid fields: it keeps the valid lines and
 # rejects the others by index with their JSON path. It also checks parameters beyond what
-# the schema can express: a `year` of 0 is refused.
+# the schema can express: a `year` of 0 is refused. Not fuzzed: `streamEvents`
+# (GET /api/v1/events), a stream that stays open until the client leaves, which a fuzzer's
+# request timeout would count as a failure; tests/events.rs and the dashboard's end-to-end
+# test cover it.
 #
 #   scripts/schemathesis.sh [VCCI_BIN]     (default: the debug build under $CARGO_TARGET_DIR or
 #                                           target/, built first)
@@ -33,5 +36,6 @@ start_demo_server "$BIN" "$PORT"
 timeout 900 "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/openapi.json" \
   -H "Authorization: Bearer $KEY" \
   --exclude-checks positive_data_acceptance,negative_data_rejection \
+  --exclude-operation-id streamEvents \
   --max-examples 30 --seed 1 --request-timeout 10 --no-color
 check_no_panic

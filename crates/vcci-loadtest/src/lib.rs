@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod events;
 pub mod report;
 pub mod scenario;
 pub mod selfhost;

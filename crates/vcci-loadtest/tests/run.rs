@@ -208,3 +208,38 @@ async fn the_report_gives_the_servers_cache_hit_rate() {
     assert!(h > 0.3 && h <= 1.0, "{h}");
     host.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_events_run_counts_streams_heartbeats_and_every_event() {
+    let host = vcci_loadtest::selfhost::start(1000).await.unwrap();
+    let report = vcci_loadtest::events::run(vcci_loadtest::events::EventsConfig {
+        target: Target::parse(&host.url).unwrap(),
+        key: host.key.clone(),
+        streams: 40,
+        opening: 8,
+        hold: Duration::from_millis(200),
+        writes: 3,
+        timeout: Duration::from_secs(20),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.streams_open, report.open_failures),
+        (40, 0),
+        "{}",
+        report.table()
+    );
+    assert_eq!(report.streams_after_hold, 40);
+    assert_eq!((report.events_expected, report.events_received), (120, 120));
+    assert_eq!(report.write_to_all_ms.len(), 3);
+    assert!(report.event_max_ms > 0.0 && report.event_p50_ms <= report.event_max_ms);
+    assert!(report.rss_per_stream_bytes.is_some());
+    // The writes are lines like any other: three more on the node.
+    assert_eq!(
+        host.app
+            .metrics()
+            .count("/api/v1/transactions", &Method::POST),
+        3
+    );
+    host.stop().await;
+}

@@ -65,6 +65,10 @@ pub struct AppConfig {
     pub secret_key: Option<Arc<vcci_store::secretbox::SecretKey>>,
     /// `GET /api/v1/admin/profile` may sample the process (`--profiling`); off by default.
     pub profiling: bool,
+    /// Live updates (`GET /api/v1/events`): the heartbeat of an idle stream, and the most
+    /// streams this node holds open (beyond: 503 `too_many_streams`).
+    pub events_heartbeat: Duration,
+    pub events_max_streams: u64,
 }
 
 impl Default for AppConfig {
@@ -87,6 +91,8 @@ impl Default for AppConfig {
             pact_http: crate::pact_client::HttpConfig::default(),
             secret_key: None,
             profiling: false,
+            events_heartbeat: Duration::from_secs(15),
+            events_max_streams: 50_000,
         }
     }
 }
@@ -125,6 +131,8 @@ pub struct App {
     pub(crate) pact_http: Arc<crate::pact_client::PactHttp>,
     /// Set while a CPU profile is being taken (one at a time).
     pub(crate) profiling: AtomicBool,
+    /// Live updates: the organizations' events on this node (`GET /api/v1/events`).
+    pub(crate) live: Arc<crate::live::Hub>,
 }
 
 #[derive(Debug)]
@@ -174,6 +182,7 @@ impl App {
         Ok(Arc::new(App {
             pact_http: Arc::new(pact_http),
             profiling: AtomicBool::new(false),
+            live: Arc::new(crate::live::Hub::new()),
             pool: Arc::new(Pool {
                 store,
                 idle: Mutex::new(vec![db]),
@@ -298,18 +307,49 @@ impl App {
     /// After this node's write to `org` committed at generation `g`: this node and (through
     /// Redis, before the writer is answered) every other node serve nothing older.
     pub(crate) async fn observe_write(&self, org: OrgId, g: u64) {
-        self.generations.observe(org.0, g);
+        self.observe_generation(org.0, g);
         if let Some(r) = &self.redis {
             r.publish_generation(org.0, g).await;
         }
     }
 
-    /// A job was queued: wake this node's worker and, through Redis, the others'.
-    pub(crate) async fn job_queued(&self) {
+    /// This node learnt that `org`'s data is at generation `g` (its own write, another
+    /// node's through Redis, another process's from the poll): when that is news, its
+    /// streams get a `data` event.
+    pub(crate) fn observe_generation(&self, org: i64, g: u64) {
+        if self.generations.observe(org, g) {
+            self.live
+                .emit(org, "data", format!("{{\"generation\":{g}}}"));
+        }
+    }
+
+    /// A job was queued: wake this node's worker and, through Redis, the others'; the
+    /// organization's streams see it queued.
+    pub(crate) async fn job_queued(&self, org: OrgId, jobs: &[String]) {
         self.jobs_queued.notify_one();
         if let Some(r) = &self.redis {
             r.publish(crate::shared::Event::JobQueued).await;
         }
+        for job in jobs {
+            self.job_changed(org, job).await;
+        }
+    }
+
+    /// The organization's streams (on every node) get the job as it now is.
+    pub(crate) async fn job_changed(&self, org: OrgId, job: &str) {
+        let id = job.to_owned();
+        match self.db(move |db| db.get_job(org, &id)).await {
+            Ok(Some(j)) => self.live_event(org, "job", crate::job_view::job_event(&j)),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(job, error = %e.message, "reading a job for its event"),
+        }
+    }
+
+    /// A `job` or `period` event of `org`: to this node's streams, and through Redis to
+    /// the other nodes'.
+    pub(crate) fn live_event(&self, org: OrgId, kind: &'static str, data: serde_json::Value) {
+        self.live
+            .emit_shared(org.0, kind, data.to_string(), self.redis.is_some());
     }
 
     /// The generation a read of `org` must be served at: this node's, or a newer one that
@@ -320,7 +360,7 @@ impl App {
             && let Some(g) = r.generation(org.0).await
             && g > mine
         {
-            self.generations.observe(org.0, g);
+            self.observe_generation(org.0, g);
             return g;
         }
         mine
@@ -429,13 +469,13 @@ impl App {
     }
 
     /// Picks up other processes' writes (generations) and key revocations.
-    pub async fn poll_generations(&self) -> Result<(), ApiError> {
+    pub async fn poll_generations(self: &Arc<Self>) -> Result<(), ApiError> {
         let g = self.db(|db| db.generations()).await?;
         let mut newer = Vec::new();
         {
             let mut pushed = self.pushed.lock().unwrap_or_else(|p| p.into_inner());
             for (org, n) in g.orgs {
-                self.generations.observe(org.0, n);
+                self.observe_generation(org.0, n);
                 if self.redis.is_some() && pushed.get(&org.0).is_none_or(|p| *p < n) {
                     pushed.insert(org.0, n);
                     newer.push((org, n));
@@ -463,8 +503,21 @@ impl App {
         Ok(())
     }
 
-    pub(crate) fn clear_keys(&self) {
+    /// Keys were revoked: cached lookups are dropped, and the live streams of the revoked
+    /// keys end.
+    pub(crate) fn clear_keys(self: &Arc<Self>) {
         self.keys.clear();
+        let open = self.live.open_keys();
+        if open.is_empty() {
+            return;
+        }
+        let app = Arc::clone(self);
+        tokio::spawn(async move {
+            match app.db(move |db| db.revoked_among(&open)).await {
+                Ok(revoked) => app.live.revoke(&revoked),
+                Err(e) => tracing::warn!(error = %e.message, "checking the keys of live streams"),
+            }
+        });
     }
 
     /// Takes a rate-limit token of `key_id`: from the bucket shared in Redis, or this node's
@@ -494,6 +547,12 @@ impl App {
     }
 
     /// Whether the node is shutting down.
+    /// The node begins to stop: its live-update streams end (the server waits for open
+    /// responses before it stops).
+    pub fn begin_shutdown(&self) {
+        self.live.close();
+    }
+
     pub fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
     }

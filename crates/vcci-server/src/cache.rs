@@ -213,11 +213,13 @@ impl Generations {
             .unwrap_or(0)
     }
 
-    /// Raises `org`'s generation to at least `g` (generations only grow).
-    pub fn observe(&self, org: i64, g: u64) {
+    /// Raises `org`'s generation to at least `g` (generations only grow); true when it rose.
+    pub fn observe(&self, org: i64, g: u64) -> bool {
         let mut m = self.orgs.lock().unwrap_or_else(|p| p.into_inner());
         let e = m.entry(org).or_insert(0);
+        let rose = g > *e;
         *e = (*e).max(g);
+        rose
     }
 
     /// Records the count of revoked keys; true when it changed.

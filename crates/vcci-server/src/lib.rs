@@ -4,8 +4,8 @@
 //!
 //! The modules are layers (`scripts/check-module-cycles.py` checks that none import each
 //! other): components that know no state (`error`, `list`, `cursor`, `cache`,
-//! `conditional`, `ratelimit`, `shared`, `metrics`, `perf`, `auth`, `input`,
-//! `group_commit`, `openapi`'s types) under `app` (the node's state), under what uses it
+//! `conditional`, `ratelimit`, `shared`, `live`, `metrics`, `perf`, `auth`, `input`,
+//! `group_commit`, `job_view`, `openapi`'s types) under `app` (the node's state), under what uses it
 //! (`extract`, `middleware`, `jobs`, `routes`), under `server` (router, serve, background
 //! work).
 //! Not here: calculation (vcci-core) and storage (vcci-store). Database work runs on
@@ -23,8 +23,10 @@ mod error;
 mod extract;
 mod group_commit;
 mod input;
+mod job_view;
 mod jobs;
 mod list;
+pub mod live;
 pub mod metrics;
 mod middleware;
 pub mod openapi;

@@ -716,34 +716,37 @@ async fn events(
             let our_source =
                 crate::pact_events::source_of(&base_url(&app, &headers, tls.as_deref()));
             let (eid, src, cl) = (id.clone(), source.clone(), client.clone());
-            app.db(move |db| {
-                db.record_pact_request(
-                    org,
-                    &eid,
-                    "incoming",
-                    None,
-                    Some(&cl),
-                    Some(&src),
-                    &data,
-                    "pending",
-                )?;
-                let params = json!({"request_id": eid, "source": our_source}).to_string();
-                db.create_job(
-                    org,
-                    vcci_store::model::jobs::JobKind::PactAnswer,
-                    &params,
-                    false,
-                )
-            })
-            .await
-            .map_err(|e| {
-                if e.code == "conflict" {
-                    PactFailure::bad_request(format!("request event '{id}' was received before"))
-                } else {
-                    PactFailure::from(e)
-                }
-            })?;
-            app.job_queued().await;
+            let job = app
+                .db(move |db| {
+                    db.record_pact_request(
+                        org,
+                        &eid,
+                        "incoming",
+                        None,
+                        Some(&cl),
+                        Some(&src),
+                        &data,
+                        "pending",
+                    )?;
+                    let params = json!({"request_id": eid, "source": our_source}).to_string();
+                    db.create_job(
+                        org,
+                        vcci_store::model::jobs::JobKind::PactAnswer,
+                        &params,
+                        false,
+                    )
+                })
+                .await
+                .map_err(|e| {
+                    if e.code == "conflict" {
+                        PactFailure::bad_request(format!(
+                            "request event '{id}' was received before"
+                        ))
+                    } else {
+                        PactFailure::from(e)
+                    }
+                })?;
+            app.job_queued(org, &[job]).await;
         }
         crate::pact_events::PUBLISHED => {
             // A sync of every connection to the sender's host.
@@ -751,24 +754,23 @@ async fn events(
             let by = serde_json::to_value(&actor).unwrap_or(Value::Null);
             let queued = app
                 .db(move |db| {
-                    let mut n = 0;
+                    let mut jobs = Vec::new();
                     for c in db.connections(org)? {
                         if crate::pact_client::host_of(&c.base_url) == host {
                             let params = json!({"connection_id": c.id, "actor": by}).to_string();
-                            db.create_job(
+                            jobs.push(db.create_job(
                                 org,
                                 vcci_store::model::jobs::JobKind::PactSync,
                                 &params,
                                 false,
-                            )?;
-                            n += 1;
+                            )?);
                         }
                     }
-                    Ok(n)
+                    Ok(jobs)
                 })
                 .await?;
-            if queued > 0 {
-                app.job_queued().await;
+            if !queued.is_empty() {
+                app.job_queued(org, &queued).await;
             }
         }
         other => {

@@ -120,6 +120,13 @@ pub enum Event {
     KeyRevoked,
     /// A job was queued: idle workers should look.
     JobQueued,
+    /// A live event (`live.rs`) of `org` that node `node` emitted to its own streams.
+    Live {
+        node: String,
+        org: i64,
+        kind: String,
+        data: String,
+    },
 }
 
 impl Event {
@@ -128,11 +135,18 @@ impl Event {
             Event::Generation { org, generation } => format!("gen {org} {generation}"),
             Event::KeyRevoked => "revoked".into(),
             Event::JobQueued => "job".into(),
+            Event::Live {
+                node,
+                org,
+                kind,
+                data,
+            } => format!("live {node} {org} {kind} {data}"),
         }
     }
 
     fn decode(s: &str) -> Option<Event> {
-        let mut it = s.split(' ');
+        // The data (JSON) is the rest of the message, spaces and all.
+        let mut it = s.splitn(5, ' ');
         match it.next()? {
             "gen" => Some(Event::Generation {
                 org: it.next()?.parse().ok()?,
@@ -140,6 +154,12 @@ impl Event {
             }),
             "revoked" => Some(Event::KeyRevoked),
             "job" => Some(Event::JobQueued),
+            "live" => Some(Event::Live {
+                node: it.next()?.into(),
+                org: it.next()?.parse().ok()?,
+                kind: it.next()?.into(),
+                data: it.next()?.into(),
+            }),
             _ => None,
         }
     }
@@ -457,6 +477,12 @@ mod tests {
             },
             Event::KeyRevoked,
             Event::JobQueued,
+            Event::Live {
+                node: "123-abc".into(),
+                org: 7,
+                kind: "job".into(),
+                data: "{\"status\": \"running\", \"a b\": 1}".into(),
+            },
         ] {
             assert_eq!(Event::decode(&ev.encode()), Some(ev));
         }

@@ -414,6 +414,12 @@ async fn openapi_is_generated_from_the_router_and_matches_its_snapshot() {
                 .await
                 .unwrap();
             let status = res.status();
+            // The live-update stream does not end: its head is enough.
+            if res.headers().get("content-type").map(|v| v.as_bytes()) == Some(b"text/event-stream")
+            {
+                assert_eq!(status, StatusCode::OK, "{uri}");
+                continue;
+            }
             let b = axum::body::to_bytes(res.into_body(), 1 << 24)
                 .await
                 .unwrap();

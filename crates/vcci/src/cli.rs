@@ -199,6 +199,17 @@ pub struct LoadtestArgs {
     /// No live progress line.
     #[arg(long)]
     pub quiet: bool,
+    /// Live updates instead of requests: open this many idle GET /api/v1/events streams,
+    /// hold them for --duration seconds, then time --events-writes writes to their events
+    /// on every stream; reports the node's memory per stream (from its /metrics).
+    #[arg(long)]
+    pub events_streams: Option<usize>,
+    /// Writes timed by --events-streams.
+    #[arg(long, default_value_t = 20)]
+    pub events_writes: usize,
+    /// Streams opened at once by --events-streams.
+    #[arg(long, default_value_t = 256)]
+    pub events_opening: usize,
 }
 
 #[derive(Debug, Args)]
@@ -282,6 +293,13 @@ pub struct ServeArgs {
     /// Allow admins to take CPU profiles of this node (GET /api/v1/admin/profile).
     #[arg(long, env = "VCCI_PROFILING")]
     pub profiling: bool,
+    /// Seconds between heartbeats of an idle live-update stream (GET /api/v1/events).
+    #[arg(long, env = "VCCI_EVENTS_HEARTBEAT", default_value_t = 15.0)]
+    pub events_heartbeat: f64,
+    /// The most live-update streams this node holds open (each is a connection and a file
+    /// descriptor); beyond, new ones are answered 503.
+    #[arg(long, env = "VCCI_EVENTS_MAX_STREAMS", default_value_t = 50_000)]
+    pub events_max_streams: u64,
 }
 
 /// What the PACT client side needs: the key secrets are sealed with, and whom to trust.

@@ -174,12 +174,23 @@ fn serve_cmd(sa: &StoreArgs, a: ServeArgs) -> Result<()> {
             pact_http: crate::pact::http_config(&a.pact),
             secret_key: crate::pact::secret_key(&a.pact)?.map(Arc::new),
             profiling: a.profiling,
+            events_heartbeat: std::time::Duration::from_secs_f64(if a.events_heartbeat.is_finite() { a.events_heartbeat.clamp(0.1, 3600.0) } else { 15.0 }),
+            events_max_streams: a.events_max_streams,
         };
         let app = vcci_server::App::new(store, config).context("preparing the API")?;
         let background = app.start_background();
+        // On the signal, live-update streams end, so that the server's wait for open
+        // responses ends too.
+        let shutdown = {
+            let app = Arc::clone(&app);
+            async move {
+                shutdown_signal().await;
+                app.begin_shutdown();
+            }
+        };
         let served = match &tls {
-            Some(tls) => vcci_server::serve_tls(listener, vcci_server::build_app(app), Arc::clone(tls), shutdown_signal()).await.context("serving HTTPS"),
-            None => vcci_server::serve(listener, vcci_server::build_app(app), shutdown_signal()).await.context("serving HTTP"),
+            Some(tls) => vcci_server::serve_tls(listener, vcci_server::build_app(app), Arc::clone(tls), shutdown).await.context("serving HTTPS"),
+            None => vcci_server::serve(listener, vcci_server::build_app(app), shutdown).await.context("serving HTTP"),
         };
         // Requests are finished; a running import stops after its current batch and is
         // queued again for the next start.

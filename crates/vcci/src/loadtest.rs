@@ -10,6 +10,9 @@ use vcci_loadtest::{Config, Mode, Shape, Slo};
 use crate::cli::{LoadMode, LoadShape, LoadtestArgs};
 
 pub fn loadtest_cmd(a: LoadtestArgs) -> Result<()> {
+    if let Some(n) = a.events_streams {
+        return events_cmd(&a, n);
+    }
     let scenario = Scenario::parse(&a.scenario).map_err(anyhow::Error::msg)?;
     if a.duration == 0 || a.duration > vcci_loadtest::MAX_DURATION.as_secs() {
         bail!(
@@ -112,6 +115,71 @@ pub fn loadtest_cmd(a: LoadtestArgs) -> Result<()> {
             .map(|c| format!("{} {:.4} (limit {})", c.check, c.actual, c.limit))
             .collect();
         bail!("SLO failed: {}", failed.join("; "));
+    }
+    Ok(())
+}
+
+/// `--events-streams N`: live updates under load (`vcci_loadtest::events`).
+fn events_cmd(a: &LoadtestArgs, streams: usize) -> Result<()> {
+    if streams == 0 || a.duration > vcci_loadtest::MAX_DURATION.as_secs() {
+        bail!(
+            "--events-streams must be at least 1, --duration at most {} s",
+            vcci_loadtest::MAX_DURATION.as_secs()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(async {
+        let host = if a.self_host {
+            Some(
+                vcci_loadtest::selfhost::start(a.self_host_lines)
+                    .await
+                    .map_err(anyhow::Error::msg)?,
+            )
+        } else {
+            None
+        };
+        let (url, key) = match &host {
+            Some(h) => (h.url.clone(), h.key.clone()),
+            None => (
+                a.url.clone().context("--url is required")?,
+                a.key.clone().context("--key is required")?,
+            ),
+        };
+        eprintln!(
+            "vcci loadtest: {streams} live-update streams on {url}, held {} s, then {} writes",
+            a.duration, a.events_writes
+        );
+        let report = vcci_loadtest::events::run(vcci_loadtest::events::EventsConfig {
+            target: Target::parse(&url).map_err(anyhow::Error::msg)?,
+            key,
+            streams,
+            opening: a.events_opening,
+            hold: Duration::from_secs(a.duration),
+            writes: a.events_writes,
+            timeout: Duration::from_millis(a.timeout_ms.max(1)),
+        })
+        .await
+        .map_err(anyhow::Error::msg);
+        if let Some(h) = host {
+            h.stop().await;
+        }
+        report
+    })?;
+    print!("{}", report.table());
+    if let Some(p) = &a.json {
+        std::fs::write(p, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", p.display()))?;
+        eprintln!("JSON report: {}", p.display());
+    }
+    if report.events_received < report.events_expected {
+        bail!(
+            "{} of {} events did not arrive within --timeout-ms",
+            report.events_expected - report.events_received,
+            report.events_expected
+        );
     }
     Ok(())
 }

@@ -76,6 +76,7 @@ function chart(id, config) {
 // ---- sign-in and navigation ----
 
 function signOut(message) {
+  liveStop();
   sessionStorage.removeItem("vcci-key");
   state.key = null;
   state.me = null;
@@ -99,6 +100,7 @@ async function signIn(key) {
     $("who").hidden = false;
     $("signout").hidden = false;
     $("signin-error").textContent = "";
+    liveStart();
     return true;
   } catch (e) {
     state.key = null;
@@ -387,15 +389,16 @@ async function startImport(file) {
   try {
     const r = await api("/api/v1/imports", { method: "POST", headers: { "Content-Type": "text/csv" }, body: file });
     $("job-id").textContent = r.job_id;
-    for (;;) {
-      const j = await api(r.status_url);
+    // Progress comes as live `job` events; the finished job (with its rejected lines) is read once.
+    await followJob(r.job_id, (j) => {
       $("job-status").textContent = j.status;
       const p = j.progress || {};
       if (p.bytes_total) $("job-progress").value = Math.round(100 * (p.bytes_read || 0) / p.bytes_total);
       $("job-processed").textContent = fmt(p.processed || 0) + " lines processed";
-      if (j.status === "succeeded" || j.status === "failed") { showJob(j); break; }
-      await new Promise((ok) => setTimeout(ok, 250));
-    }
+    });
+    const j = await api(r.status_url);
+    $("job-status").textContent = j.status;
+    showJob(j);
   } catch (e) { fail(e); }
 }
 
@@ -619,15 +622,12 @@ async function connectSupplier() {
 async function syncConnection(id) {
   const job = await api("/api/v1/pact/connections/" + encodeURIComponent(id) + "/sync", { method: "POST" });
   const status = $("fp-sync-status");
-  for (;;) {
-    const j = await api(job.status_url);
+  await followJob(job.job_id, (j) => {
     status.textContent = "Sync of " + id + ": " + j.status + ", " + fmt(j.progress.processed) + " footprints read";
-    if (j.status === "succeeded" || j.status === "failed") {
-      if (j.status === "failed" && j.errors && j.errors[0]) status.textContent += ": " + j.errors[0].message;
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
+  });
+  const j = await api(job.status_url);
+  status.textContent = "Sync of " + id + ": " + j.status + ", " + fmt(j.progress.processed) + " footprints read";
+  if (j.status === "failed" && j.errors && j.errors[0]) status.textContent += ": " + j.errors[0].message;
   await loadFootprints();
 }
 
@@ -680,6 +680,136 @@ async function reopenPeriod(year, reason) {
 }
 
 // ---- wiring ----
+
+// ---- live updates ----
+// GET /api/v1/events is Server-Sent Events. EventSource cannot send the API key, so the stream
+// is read with fetch; it reconnects with Last-Event-ID (backing off while the server is away).
+
+const live = { ctrl: null, lastId: null, generation: null, retry: 1000, timer: null,
+  connected: false, waiters: new Map(), refresh: null };
+
+function liveShow() {
+  const l = $("live");
+  l.hidden = !state.key;
+  l.classList.toggle("off", !live.connected);
+  l.textContent = live.connected ? "live" : "reconnecting";
+}
+
+function liveStart() {
+  if (live.ctrl || !state.key) return;
+  const ctrl = new AbortController();
+  live.ctrl = ctrl;
+  liveRead(ctrl).catch(() => {}).finally(() => {
+    live.connected = false;
+    if (live.ctrl !== ctrl) return; // stopped on purpose
+    live.ctrl = null;
+    liveShow();
+    live.timer = setTimeout(liveStart, live.retry);
+    live.retry = Math.min(live.retry * 2, 15000);
+  });
+}
+
+function liveStop() {
+  const c = live.ctrl;
+  live.ctrl = null;
+  if (c) c.abort();
+  clearTimeout(live.timer);
+  Object.assign(live, { lastId: null, generation: null, connected: false, retry: 1000 });
+  $("live").hidden = true;
+}
+
+async function liveRead(ctrl) {
+  const headers = { Authorization: "Bearer " + state.key };
+  if (live.lastId) headers["Last-Event-ID"] = live.lastId;
+  const res = await fetch("/api/v1/events", { headers, signal: ctrl.signal, cache: "no-store" });
+  if (res.status === 401) { live.ctrl = null; fail(new Unauthorized()); return; }
+  if (!res.ok || !res.body) return;
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += value;
+    let at;
+    while ((at = buf.indexOf("\n\n")) >= 0) {
+      const block = buf.slice(0, at);
+      buf = buf.slice(at + 2);
+      let type = "message", data = "", id = null;
+      for (const line of block.split("\n")) {
+        if (!line || line[0] === ":") continue; // heartbeat
+        const i = line.indexOf(":");
+        const k = i < 0 ? line : line.slice(0, i);
+        let v = i < 0 ? "" : line.slice(i + 1);
+        if (v[0] === " ") v = v.slice(1);
+        if (k === "event") type = v;
+        else if (k === "data") data += (data ? "\n" : "") + v;
+        else if (k === "id") id = v;
+      }
+      if (id !== null) live.lastId = id;
+      let d = null;
+      try { d = data ? JSON.parse(data) : null; } catch (e) { continue; }
+      onLive(type, d);
+    }
+  }
+}
+
+function onLive(type, d) {
+  if (type === "ready") {
+    live.connected = true;
+    live.retry = 1000;
+    liveShow();
+    // Back after a break that could not be resumed, and the data moved meanwhile: re-read.
+    if (!d.resumed && live.generation !== null && d.generation !== live.generation) refreshView();
+    live.generation = d.generation;
+  } else if (type === "data") {
+    live.generation = d.generation;
+    refreshView();
+  } else if (type === "job") {
+    const w = live.waiters.get(d.job_id);
+    if (w) w(d);
+  } else if (type === "period") {
+    if (!$("page-periods").hidden) loadPeriods().catch(fail);
+  } else if (type === "reset") {
+    refreshView();
+    for (const [id, w] of live.waiters) api("/api/v1/jobs/" + id).then(w).catch(() => {});
+  } else if (type === "end" && d.reason === "key_revoked") {
+    signOut("Your API key is no longer accepted: it was revoked. Sign in with another key.");
+  }
+}
+
+// The page on screen re-reads its data (at most every half second, after a burst of changes).
+function refreshView() {
+  if (live.refresh) return;
+  live.refresh = setTimeout(() => {
+    live.refresh = null;
+    if (!$("page-overview").hidden) loadOverview().catch(fail);
+  }, 500);
+}
+
+// Follows a job until it ends: its live events call onUpdate; resolves with its last state. The
+// job is read once at the start (it may have moved before we listened), and again every two
+// seconds only while the live stream is down.
+function followJob(id, onUpdate) {
+  return new Promise((resolve, reject) => {
+    let over = false;
+    const seen = (j) => {
+      if (over) return;
+      onUpdate(j);
+      if (j.status === "succeeded" || j.status === "failed") {
+        over = true;
+        live.waiters.delete(id);
+        clearInterval(fallback);
+        resolve(j);
+      }
+    };
+    live.waiters.set(id, seen);
+    const read = () => api("/api/v1/jobs/" + id).then(seen).catch((e) => {
+      over = true; live.waiters.delete(id); clearInterval(fallback); reject(e);
+    });
+    const fallback = setInterval(() => { if (!live.connected) read(); }, 2000);
+    read();
+  });
+}
 
 function init() {
   for (let c = 1; c <= 15; c++) $("f-category").appendChild(new Option(c + ". " + CATEGORY_NAMES[c], String(c)));

@@ -63,9 +63,15 @@ pub(crate) enum Outcome {
     Interrupted,
 }
 
+/// How often a running job's progress is looked at for its live event.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
 async fn run(app: &Arc<App>, job: Job) {
     let id = job.id.clone();
     let org = job.org_id;
+    // Live events: the job is running, then its progress as it changes, then its end.
+    app.job_changed(org, &id).await;
+    let progress = tokio::spawn(watch_progress(Arc::clone(app), org, id.clone()));
     let a = Arc::clone(app);
     let outcome = if matches!(
         job.kind,
@@ -119,8 +125,31 @@ async fn run(app: &Arc<App>, job: Job) {
             ),
         })
         .await;
+    progress.abort();
     if let Err(e) = done {
         tracing::error!(job = %id, error = %e.message, "recording the end of a job");
+    }
+    app.job_changed(org, &id).await;
+}
+
+/// Emits the job's live event whenever its recorded progress changed (the runs record it
+/// as they go: imports in each commit, syncs every second, reports at the end).
+async fn watch_progress(app: Arc<App>, org: vcci_store::OrgId, id: String) {
+    let mut last = None;
+    let mut tick = tokio::time::interval(PROGRESS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let jid = id.clone();
+        let Ok(Some(j)) = app.db(move |db| db.get_job(org, &jid)).await else {
+            continue;
+        };
+        let now = (j.processed, j.bytes_read);
+        if last != Some(now) {
+            last = Some(now);
+            app.live_event(org, "job", crate::job_view::job_event(&j));
+        }
     }
 }
 

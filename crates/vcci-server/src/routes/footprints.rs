@@ -300,7 +300,7 @@ async fn publish_footprints(
         .db(move |db| db.queue_published_notices(org, &ids, &source))
         .await?;
     if !jobs.is_empty() {
-        app.job_queued().await;
+        app.job_queued(org, &jobs).await;
     }
     let mut v = json!(r);
     v["notices_queued"] = json!(jobs.len());
@@ -477,7 +477,7 @@ async fn sync_connection(
     let job = app
         .db(move |db| db.create_job(org, JobKind::PactSync, &params, false))
         .await?;
-    app.job_queued().await;
+    app.job_queued(org, std::slice::from_ref(&job)).await;
     Ok(crate::routes::imports::accepted(&job))
 }
 

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use vcci_store::model::jobs::{CHUNK_BYTES, Job, JobKind};
 use vcci_store::model::keys::Role;
 
+use crate::job_view::job_json;
 use crate::list::{Query, param_error};
 use crate::openapi::{Api, Op};
 use crate::{ApiError, App, Caller};
@@ -126,7 +127,7 @@ async fn create_import(
             let jid = id.clone();
             app.db(move |db| db.queue_upload(&jid, total as i64))
                 .await?;
-            app.job_queued().await;
+            app.job_queued(org, std::slice::from_ref(&id)).await;
             Ok(accepted(&id))
         }
         Err(e) => {
@@ -175,39 +176,6 @@ async fn upload(app: &App, id: &str, body: Body) -> Result<u64, ApiError> {
             return Ok(total);
         }
     }
-}
-
-/// A job as the API shows it.
-pub fn job_json(j: &Job) -> Value {
-    let parse = |s: &Option<String>| {
-        s.as_deref()
-            .and_then(|s| serde_json::from_str::<Value>(s).ok())
-    };
-    let mut progress = json!({"processed": j.processed, "bytes_read": j.bytes_read});
-    if let Some(t) = j.total {
-        progress["total"] = json!(t);
-    }
-    if let Some(t) = j.bytes_total {
-        progress["bytes_total"] = json!(t);
-    }
-    let mut v = json!({
-        "job_id": j.id,
-        "kind": j.kind.as_str(),
-        "status": j.status,
-        "progress": progress,
-        "params": parse(&Some(j.params.clone())),
-        "attempts": j.attempts,
-        "created_at": j.created_at,
-        "started_at": j.started_at,
-        "finished_at": j.finished_at,
-    });
-    if let Some(r) = parse(&j.result) {
-        v["result"] = r;
-    }
-    if let Some(e) = parse(&j.errors) {
-        v["errors"] = e;
-    }
-    v
 }
 
 /// Job ids are 32 hex digits; anything else is not found without asking the database.

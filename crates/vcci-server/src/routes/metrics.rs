@@ -186,6 +186,53 @@ pub fn render(app: &App, jobs: &[(String, i64)]) -> String {
         "gauge",
         u8::from(app.warming.load(Ordering::Relaxed)).to_string(),
     );
+    let live = &app.live.stats;
+    for (name, help, kind, v) in [
+        (
+            "vcci_events_streams",
+            "Live-update streams (GET /api/v1/events) open on this node.",
+            "gauge",
+            &live.streams,
+        ),
+        (
+            "vcci_events_streams_opened_total",
+            "Live-update streams opened on this node.",
+            "counter",
+            &live.opened,
+        ),
+        (
+            "vcci_events_total",
+            "Live events emitted on this node (each sent to its organization's streams).",
+            "counter",
+            &live.events,
+        ),
+        (
+            "vcci_events_remote_total",
+            "Live events received from other nodes through Redis.",
+            "counter",
+            &live.remote,
+        ),
+        (
+            "vcci_events_resets_total",
+            "Streams that resumed from an id outside this node's window (sent reset).",
+            "counter",
+            &live.resets,
+        ),
+        (
+            "vcci_events_dropped_total",
+            "Live events not sent to the other nodes: the queue to Redis was full.",
+            "counter",
+            &live.dropped,
+        ),
+    ] {
+        gauge(
+            &mut out,
+            name,
+            help,
+            kind,
+            v.load(Ordering::Relaxed).to_string(),
+        );
+    }
     out += "# HELP vcci_jobs Background jobs by kind and status.\n# TYPE vcci_jobs gauge\n";
     for (labels, n) in jobs {
         let _ = writeln!(out, "vcci_jobs{{{labels}}} {n}");

@@ -11,6 +11,7 @@ mod admin;
 mod audit;
 mod calculate;
 mod dashboard;
+mod events;
 mod exports;
 mod factors;
 mod footprints;
@@ -40,6 +41,7 @@ pub fn api() -> Api {
     let api = periods::api(api);
     let api = reporting::api(api);
     let api = audit::api(api);
+    let api = events::api(api);
     reports::api(api)
 }
 

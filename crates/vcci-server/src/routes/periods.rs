@@ -124,9 +124,16 @@ async fn close_period(
     let y = year(&y)?;
     let org = caller.org.clone();
     let by = caller.actor();
-    let v = app
-        .db_write(org.id, move |db| db.close_period(&org, y, &by))
+    let id = org.id;
+    let (v, period) = app
+        .db_write(id, move |db| {
+            let v = db.close_period(&org, y, &by)?;
+            Ok((v, db.get_period(org.id, y)?))
+        })
         .await?;
+    if let Some(p) = period {
+        app.live_event(id, "period", json!(p));
+    }
     Ok(Json(json!(v)))
 }
 
@@ -153,6 +160,7 @@ async fn reopen_period(
         })
         .await?
         .ok_or_else(|| ApiError::not_found(format!("a {y} reporting period")))?;
+    app.live_event(caller.org_id(), "period", json!(p));
     Ok(Json(json!(p)))
 }
 

@@ -104,7 +104,7 @@ async fn create_report(
     let id = app
         .db(move |db| db.create_job(org, JobKind::Report, &params, false))
         .await?;
-    app.job_queued().await;
+    app.job_queued(org, std::slice::from_ref(&id)).await;
     Ok(accepted(&id))
 }
 

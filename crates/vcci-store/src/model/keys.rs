@@ -98,6 +98,22 @@ impl Db {
         }
     }
 
+    /// Which of these key ids are revoked (or gone).
+    pub fn revoked_among(&self, ids: &[i64]) -> Result<Vec<i64>> {
+        let mut out = Vec::new();
+        for &id in ids {
+            let live = self.conn.query_opt(
+                "SELECT id FROM api_keys WHERE id = ?1 AND revoked_at IS NULL",
+                args![id],
+                |r| r.i64(0),
+            )?;
+            if live.is_none() {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
     /// Revokes a key by its secret; true if it existed. The revocation is an entry of its
     /// organization's audit log.
     pub fn revoke_key(&self, key: &str, actor: &Actor) -> Result<bool> {
