@@ -35,6 +35,9 @@ pub const WINDOW_AGE: Duration = Duration::from_secs(300);
 const CHANNEL: usize = 128;
 /// Events waiting to be sent to the other nodes (beyond: dropped and counted).
 const OUTBOX: usize = 4096;
+/// Every this many events, organizations with no stream and nothing in the window are
+/// forgotten (so the node's memory follows its active organizations, not all it has seen).
+const SWEEP_EVERY: u64 = 1024;
 
 /// One event as streams send it.
 #[derive(Debug)]
@@ -152,13 +155,18 @@ impl Hub {
     pub fn emit(&self, org: i64, kind: &'static str, data: String) {
         let now = Instant::now();
         let mut orgs = self.orgs();
-        let o = orgs.entry(org).or_insert_with(|| OrgLive {
-            tx: broadcast::Sender::new(CHANNEL),
-            ring: VecDeque::new(),
-            pruned_upto: 0,
-        });
         // Numbered under the lock: the window is in `seq` order.
         let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        if seq.is_multiple_of(SWEEP_EVERY) {
+            // Organizations nobody listens to whose last event left the window.
+            orgs.retain(|_, o| {
+                o.tx.receiver_count() > 0
+                    || o.ring
+                        .back()
+                        .is_some_and(|e| now.duration_since(e.at) <= WINDOW_AGE)
+            });
+        }
+        let o = orgs.entry(org).or_insert_with(|| self.new_org(seq - 1));
         let ev = Arc::new(LiveEvent {
             id: format!("{}-{seq}", self.epoch),
             seq,
@@ -171,6 +179,17 @@ impl Hub {
         // No receiver is not an error: the event waits in the window.
         let _ = o.tx.send(ev);
         self.stats.events.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The entry of an organization this node holds nothing of (any more). Its window
+    /// starts after `seq`: a client that comes back with an earlier id may have missed
+    /// events that were swept, so it gets `reset`.
+    fn new_org(&self, seq: u64) -> OrgLive {
+        OrgLive {
+            tx: broadcast::Sender::new(CHANNEL),
+            ring: VecDeque::new(),
+            pruned_upto: seq,
+        }
     }
 
     /// Emits an event here and queues it for the other nodes.
@@ -214,11 +233,9 @@ impl Hub {
         let now = Instant::now();
         let (rx, start) = {
             let mut orgs = self.orgs();
-            let o = orgs.entry(org).or_insert_with(|| OrgLive {
-                tx: broadcast::Sender::new(CHANNEL),
-                ring: VecDeque::new(),
-                pruned_upto: 0,
-            });
+            let o = orgs
+                .entry(org)
+                .or_insert_with(|| self.new_org(self.seq.load(Ordering::Relaxed)));
             o.prune(now);
             // Subscribed and read under one lock: nothing is missed or sent twice.
             let rx = o.tx.subscribe();
@@ -459,6 +476,38 @@ mod tests {
         assert_eq!(hub.stats.streams.load(Ordering::Relaxed), 1);
         hub.close();
         assert!(matches!(b.next().await, Next::End(End::ShuttingDown)));
+    }
+
+    #[tokio::test]
+    async fn quiet_organizations_are_forgotten_and_their_old_ids_reset() {
+        let hub = Arc::new(Hub::new());
+        hub.emit(7, "data", "{}".into());
+        let old = format!("{}-1", hub.epoch);
+        let listened = hub.subscribe(8, 1, None);
+        // Age org 7's only event out of the window, then pass a sweep.
+        {
+            let mut orgs = hub.orgs();
+            let ring = &mut orgs.get_mut(&7).unwrap().ring;
+            let e = &ring[0];
+            ring[0] = Arc::new(LiveEvent {
+                id: e.id.clone(),
+                seq: e.seq,
+                kind: e.kind,
+                data: e.data.clone(),
+                at: e
+                    .at
+                    .checked_sub(WINDOW_AGE + Duration::from_secs(1))
+                    .unwrap(),
+            });
+        }
+        for _ in 0..SWEEP_EVERY {
+            hub.emit(9, "data", "{}".into());
+        }
+        assert!(!hub.orgs().contains_key(&7), "forgotten");
+        assert!(hub.orgs().contains_key(&8), "a stream listens: kept");
+        // Coming back with the id of the swept event: reset, not a silent empty replay.
+        assert_eq!(ids(&hub.subscribe(7, 1, Some(&old))), ["reset"]);
+        drop(listened);
     }
 
     #[tokio::test]
