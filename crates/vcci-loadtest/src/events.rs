@@ -197,23 +197,9 @@ async fn read(mut s: TcpStream, mut carry: Vec<u8>, seen: Arc<Seen>, started: In
 
 /// The node's resident memory, from its `/metrics`.
 async fn rss(t: &Target) -> Option<f64> {
-    let mut c = Conn::open(t).await.ok()?;
-    let r = Req {
-        name: "metrics",
-        method: "GET",
-        path: "/metrics".into(),
-        content_type: None,
-        body: Vec::new(),
-    };
-    let (status, body) = c
-        .send_for_body(t, "", &r, Duration::from_secs(10))
-        .await
-        .ok()?;
-    if status != 200 {
-        return None;
-    }
-    let text = String::from_utf8(body).ok()?;
-    text.lines()
+    crate::metrics_text(t)
+        .await?
+        .lines()
         .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
         .and_then(|v| v.trim().parse().ok())
 }

@@ -289,6 +289,18 @@ pub async fn discover(target: &Target, key: &str) -> Result<Known, String> {
 /// The server's cache counters (hits, misses summed over levels) from its `/metrics`, if it
 /// exposes them.
 async fn cache_counters(target: &Target) -> Option<(f64, f64)> {
+    let text = metrics_text(target).await?;
+    let sum = |name: &str| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    Some((sum("vcci_cache_hits_total"), sum("vcci_cache_misses_total")))
+}
+
+/// The server's `/metrics` text, if it answers 200.
+pub async fn metrics_text(target: &Target) -> Option<String> {
     let mut c = Conn::open(target).await.ok()?;
     let req = Req {
         name: "metrics",
@@ -301,17 +313,7 @@ async fn cache_counters(target: &Target) -> Option<(f64, f64)> {
         .send_for_body(target, "", &req, Duration::from_secs(10))
         .await
         .ok()?;
-    if status != 200 {
-        return None;
-    }
-    let text = String::from_utf8_lossy(&body);
-    let sum = |name: &str| -> f64 {
-        text.lines()
-            .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
-    Some((sum("vcci_cache_hits_total"), sum("vcci_cache_misses_total")))
+    (status == 200).then(|| String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Runs the load test described by `cfg`.

@@ -139,27 +139,10 @@ async fn writes_from_another_process_are_picked_up_by_the_generation_poll() {
 #[tokio::test]
 async fn a_revoked_key_is_refused_once_the_node_polls() {
     let e = env();
-    let key = blocking(|| {
-        let db = e.store.connect().unwrap();
-        let acme = db.require_org("acme").unwrap();
-        db.create_key(
-            acme.id,
-            vcci_store::model::keys::Role::Viewer,
-            &vcci_store::Actor::system("test"),
-        )
-        .unwrap()
-    });
+    let key = common::create_key(&e.store, "acme", vcci_store::model::keys::Role::Viewer);
     let (s, _, _) = get(&e.router, "/api/v1/emissions/summary", Some(&key)).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(
-        blocking(|| e
-            .store
-            .connect()
-            .unwrap()
-            .revoke_key(&key, &vcci_store::Actor::system("test"))
-            .unwrap()),
-        "revoked"
-    );
+    assert!(common::revoke_key(&e.store, &key), "revoked");
     e.app.poll_generations().await.unwrap();
     let (s, _, _) = get(&e.router, "/api/v1/emissions/summary", Some(&key)).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);

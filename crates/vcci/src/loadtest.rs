@@ -42,31 +42,8 @@ pub fn loadtest_cmd(a: LoadtestArgs) -> Result<()> {
         },
         LoadShape::Soak => Shape::Soak,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let report = runtime.block_on(async {
-        let host = if a.self_host {
-            eprintln!(
-                "vcci loadtest: starting an in-process server over {} demo lines",
-                a.self_host_lines
-            );
-            Some(
-                vcci_loadtest::selfhost::start(a.self_host_lines)
-                    .await
-                    .map_err(anyhow::Error::msg)?,
-            )
-        } else {
-            None
-        };
-        let (url, key) = match &host {
-            Some(h) => (h.url.clone(), h.key.clone()),
-            None => (
-                a.url.clone().context("--url is required")?,
-                a.key.clone().context("--key is required")?,
-            ),
-        };
+    let report = runtime()?.block_on(async {
+        let (host, url, key) = target(&a).await?;
         let cfg = Config {
             target: Target::parse(&url).map_err(anyhow::Error::msg)?,
             key,
@@ -127,27 +104,8 @@ fn events_cmd(a: &LoadtestArgs, streams: usize) -> Result<()> {
             vcci_loadtest::MAX_DURATION.as_secs()
         );
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let report = runtime.block_on(async {
-        let host = if a.self_host {
-            Some(
-                vcci_loadtest::selfhost::start(a.self_host_lines)
-                    .await
-                    .map_err(anyhow::Error::msg)?,
-            )
-        } else {
-            None
-        };
-        let (url, key) = match &host {
-            Some(h) => (h.url.clone(), h.key.clone()),
-            None => (
-                a.url.clone().context("--url is required")?,
-                a.key.clone().context("--key is required")?,
-            ),
-        };
+    let report = runtime()?.block_on(async {
+        let (host, url, key) = target(a).await?;
         eprintln!(
             "vcci loadtest: {streams} live-update streams on {url}, held {} s, then {} writes",
             a.duration, a.events_writes
@@ -182,4 +140,34 @@ fn events_cmd(a: &LoadtestArgs, streams: usize) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// What to load: an in-process server (`--self-host`, returned to be stopped) or `--url`
+/// with `--key`; and its URL and key.
+async fn target(
+    a: &LoadtestArgs,
+) -> Result<(Option<vcci_loadtest::selfhost::SelfHost>, String, String)> {
+    if a.self_host {
+        eprintln!(
+            "vcci loadtest: starting an in-process server over {} demo lines",
+            a.self_host_lines
+        );
+        let h = vcci_loadtest::selfhost::start(a.self_host_lines)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let (url, key) = (h.url.clone(), h.key.clone());
+        return Ok((Some(h), url, key));
+    }
+    Ok((
+        None,
+        a.url.clone().context("--url is required")?,
+        a.key.clone().context("--key is required")?,
+    ))
 }

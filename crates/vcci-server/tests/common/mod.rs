@@ -122,6 +122,27 @@ pub fn seed(store: &Store) -> (String, String, String, String) {
     )
 }
 
+/// A new key of `role` for the organization `org`.
+pub fn create_key(store: &Store, org: &str, role: Role) -> String {
+    blocking(|| {
+        let db = store.connect().unwrap();
+        let org = db.require_org(org).unwrap();
+        db.create_key(org.id, role, &vcci_store::Actor::system("test"))
+            .unwrap()
+    })
+}
+
+/// Revokes `key`; true if it was valid.
+pub fn revoke_key(store: &Store, key: &str) -> bool {
+    blocking(|| {
+        store
+            .connect()
+            .unwrap()
+            .revoke_key(key, &vcci_store::Actor::system("test"))
+            .unwrap()
+    })
+}
+
 pub async fn call(
     router: &Router,
     method: &str,
