@@ -22,16 +22,7 @@ echo "file-descriptor limit per process: $(ulimit -n) (hard limit $HARD)"
 if [ "$STREAMS" -gt $((HARD - 200)) ]; then
   echo "note: $STREAMS streams need more descriptors than this machine allows per process ($HARD)"
 fi
-DIR=$(mktemp -d)
-"$BIN" --data-dir "$DIR/data" serve --demo --listen "127.0.0.1:$PORT" --rate-limit 0 \
-  --events-heartbeat 5 --events-max-streams 1000000 --warm-orgs 0 >"$DIR/out.txt" 2>"$DIR/err.txt" &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT
-for _ in $(seq 1 300); do
-  curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
-  kill -0 $PID 2>/dev/null || { cat "$DIR/err.txt"; exit 1; }
-  sleep 1
-done
-KEY=$(grep -A1 "Demo API key" "$DIR/out.txt" | tail -1)
+. scripts/demo-server.sh
+start_demo_server "$BIN" "$PORT" --events-heartbeat 5 --events-max-streams 1000000 --warm-orgs 0
 "$BIN" loadtest --url "http://127.0.0.1:$PORT" --key "$KEY" --events-streams "$STREAMS" \
   --duration "$HOLD" --events-writes 20 --timeout-ms 30000 --json "${BENCH_EVENTS_JSON:-/dev/null}"

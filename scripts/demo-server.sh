@@ -1,11 +1,12 @@
 # Sourced by scripts that run an outside tool against a demo server (schemathesis.sh,
-# locust.sh): `start_demo_server BIN PORT` starts `BIN serve --demo` on loopback with the rate
-# limit off, in a temporary directory removed on exit, waits for /health, and sets DIR, PID
+# locust.sh, bench-events.sh): `start_demo_server BIN PORT [SERVE_FLAGS...]` starts `BIN serve
+# --demo` on loopback with the rate limit off (and any further flags), in a temporary directory removed on exit, waits for /health, and sets DIR, PID
 # and KEY (the demo's admin key). `check_no_panic` fails if the server panicked meanwhile.
 start_demo_server() {
   local bin=$1 port=$2
+  shift 2
   DIR=$(mktemp -d)
-  "$bin" --data-dir "$DIR/data" serve --demo --listen "127.0.0.1:$port" --rate-limit 0 \
+  "$bin" --data-dir "$DIR/data" serve --demo --listen "127.0.0.1:$port" --rate-limit 0 "$@" \
     >"$DIR/out.txt" 2>"$DIR/err.txt" &
   PID=$!
   trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DIR"' EXIT

@@ -75,11 +75,7 @@ pub fn loadtest_cmd(a: LoadtestArgs) -> Result<()> {
         report
     })?;
     print!("{}", report.table());
-    if let Some(p) = &a.json {
-        std::fs::write(p, serde_json::to_vec_pretty(&report)?)
-            .with_context(|| format!("writing {}", p.display()))?;
-        eprintln!("JSON report: {}", p.display());
-    }
+    write_json(&a, serde_json::to_vec_pretty(&report)?)?;
     if let Some(p) = &a.html {
         std::fs::write(p, report.html()).with_context(|| format!("writing {}", p.display()))?;
         eprintln!("HTML report: {}", p.display());
@@ -127,11 +123,7 @@ fn events_cmd(a: &LoadtestArgs, streams: usize) -> Result<()> {
         report
     })?;
     print!("{}", report.table());
-    if let Some(p) = &a.json {
-        std::fs::write(p, serde_json::to_vec_pretty(&report)?)
-            .with_context(|| format!("writing {}", p.display()))?;
-        eprintln!("JSON report: {}", p.display());
-    }
+    write_json(a, serde_json::to_vec_pretty(&report)?)?;
     if report.events_received < report.events_expected {
         bail!(
             "{} of {} events did not arrive within --timeout-ms",
@@ -170,4 +162,13 @@ async fn target(
         a.url.clone().context("--url is required")?,
         a.key.clone().context("--key is required")?,
     ))
+}
+
+/// `--json FILE`: the report as JSON.
+fn write_json(a: &LoadtestArgs, json: Vec<u8>) -> Result<()> {
+    if let Some(p) = &a.json {
+        std::fs::write(p, json).with_context(|| format!("writing {}", p.display()))?;
+        eprintln!("JSON report: {}", p.display());
+    }
+    Ok(())
 }
