@@ -9,7 +9,7 @@
 //!   emitted locally on each node and never sent through Redis.
 //! - `job`: a job was queued, ran, progressed or ended; the job as `GET /api/v1/jobs/{id}`
 //!   shows it, without its `errors` list.
-//! - `period`: a reporting year was closed or reopened; the period.
+//! - `period`: a reporting year was closed, reopened or restated; the period.
 //!
 //! `job` and `period` events happen on one node; through Redis (when configured) the
 //! other nodes emit them to their own streams too (`emit_shared`).

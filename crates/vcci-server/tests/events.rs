@@ -286,6 +286,24 @@ async fn writes_jobs_and_periods_reach_their_organization_and_no_other() {
         (p.data["year"].as_i64(), p.data["status"].as_str()),
         (Some(2022), Some("closed"))
     );
+    // A restatement of the closed year: its period has a new version.
+    let (s, v) = call(
+        &n.router,
+        "POST",
+        "/api/v1/restatements",
+        Some(&f.admin),
+        Some(json!({"epa_version": "1.2", "reason": "comparability"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let p = acme.next_of("period", WAIT).await.unwrap();
+    assert_eq!(p.data["year"], 2022);
+    assert_eq!(
+        p.data["versions"].as_array().map(Vec::len),
+        Some(2),
+        "{:?}",
+        p.data
+    );
 
     // The other organization saw none of it: its first event after `ready` is its own write.
     write_line(&n.router, &f.other, "other-1").await;

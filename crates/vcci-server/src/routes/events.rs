@@ -32,7 +32,7 @@ pub fn api(api: Api) -> Api {
         Op::new(
             "streamEvents",
             "events",
-            "Live updates of your organization as Server-Sent Events (text/event-stream): `ready` {generation, resumed}, then `data` {generation} when its data changes, `job` (the job as GET /api/v1/jobs/{job_id} shows it, without `errors`) when a job is queued, progresses or ends, `period` when a year is closed or reopened, `reset` when the client must re-read (it fell behind, or its `Last-Event-ID` is outside this node's window), `end` {reason: key_revoked | shutting_down}. Heartbeat comments keep an idle stream open. Send the `Last-Event-ID` header to resume after the last event received.",
+            "Live updates of your organization as Server-Sent Events (text/event-stream): `ready` {generation, resumed}, then `data` {generation} when its data changes, `job` (the job as GET /api/v1/jobs/{job_id} shows it, without `errors`) when a job is queued, progresses or ends, `period` when a year is closed, reopened or restated, `reset` when the client must re-read (it fell behind, or its `Last-Event-ID` is outside this node's window), `end` {reason: key_revoked | shutting_down}. Heartbeat comments keep an idle stream open. Send the `Last-Event-ID` header to resume after the last event received.",
         )
         .ok(200, "text/event-stream", "")
         .errors(&[503]),

@@ -338,5 +338,12 @@ async fn apply_restatement(
         .iter()
         .map(|(y, v)| json!({"year": y, "version": v}))
         .collect();
+    // Each restated year has a new version: its period changed.
+    for (y, _) in &made {
+        let y = *y;
+        if let Ok(Some(p)) = app.db(move |db| db.get_period(org, y)).await {
+            app.live_event(org, "period", json!(p));
+        }
+    }
     Ok(Json(json!({"cause": cause, "versions": versions})))
 }
