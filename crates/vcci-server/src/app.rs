@@ -326,12 +326,15 @@ impl App {
     /// A job was queued: wake this node's worker and, through Redis, the others'; the
     /// organization's streams see it queued.
     pub(crate) async fn job_queued(&self, org: OrgId, jobs: &[String]) {
+        // Read before any worker is woken, so that the event usually shows it queued (a
+        // worker's own idle check may still have claimed it: the event shows the job as it
+        // is when read).
+        for job in jobs {
+            self.job_changed(org, job).await;
+        }
         self.jobs_queued.notify_one();
         if let Some(r) = &self.redis {
             r.publish(crate::shared::Event::JobQueued).await;
-        }
-        for job in jobs {
-            self.job_changed(org, job).await;
         }
     }
 

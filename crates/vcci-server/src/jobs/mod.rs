@@ -125,7 +125,10 @@ async fn run(app: &Arc<App>, job: Job) {
             ),
         })
         .await;
+    // The watcher is gone (not merely told to go) before the last event: nothing it read
+    // earlier can follow the job's end.
     progress.abort();
+    let _ = progress.await;
     if let Err(e) = done {
         tracing::error!(job = %id, error = %e.message, "recording the end of a job");
     }
