@@ -1051,6 +1051,30 @@ pub fn format_datetime(t: i64) -> String {
     )
 }
 
+/// The PACT Tech Specs v3 folder (`../shared/pact`), for tests that check against the spec's
+/// own files, read at test time only (they are not ours to ship). `None` (the test skips)
+/// when it is not there, unless `VCCI_REQUIRE_PACT_SPEC` is set; `VCCI_PACT_SPEC_DIR`
+/// names another place.
+pub fn spec_dir_for_tests() -> Option<std::path::PathBuf> {
+    let candidates = [
+        std::env::var("VCCI_PACT_SPEC_DIR").ok().map(Into::into),
+        Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/pact")),
+        Some("/work/shared/pact".into()),
+    ];
+    let found = candidates
+        .into_iter()
+        .flatten()
+        .find(|d: &std::path::PathBuf| d.join("openapi.yaml").is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("VCCI_REQUIRE_PACT_SPEC").is_err(),
+            "the PACT spec (../shared/pact) was not found"
+        );
+        eprintln!("skipped: the PACT spec (../shared/pact) was not found");
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -297,7 +297,7 @@ fn a_line_without_a_supplier_footprint_uses_the_next_method() {
 /// The spec's own examples parse (tests may read ../shared/pact at test time).
 #[test]
 fn the_spec_examples_parse() {
-    let Some(dir) = spec_dir() else {
+    let Some(dir) = vcci_core::pact::spec_dir_for_tests() else {
         return;
     };
     for name in [
@@ -312,24 +312,4 @@ fn the_spec_examples_parse() {
             panic!("{name}: {e:?}");
         }
     }
-}
-
-fn spec_dir() -> Option<std::path::PathBuf> {
-    let candidates = [
-        std::env::var("VCCI_PACT_SPEC_DIR").ok().map(Into::into),
-        Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/pact")),
-        Some("/work/shared/pact".into()),
-    ];
-    let found = candidates
-        .into_iter()
-        .flatten()
-        .find(|d: &std::path::PathBuf| d.join("openapi.yaml").is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var("VCCI_REQUIRE_PACT_SPEC").is_err(),
-            "the PACT spec (../shared/pact) was not found"
-        );
-        eprintln!("skipped: the PACT spec (../shared/pact) was not found");
-    }
-    found
 }

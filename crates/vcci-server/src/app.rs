@@ -498,7 +498,7 @@ impl App {
             }
         }
         if self.generations.observe_revocations(g.revoked_keys) {
-            self.clear_keys();
+            self.keys_revoked();
             if let Some(r) = &self.redis {
                 r.publish(crate::shared::Event::KeyRevoked).await;
             }
@@ -506,10 +506,15 @@ impl App {
         Ok(())
     }
 
+    /// Cached key lookups are dropped (they carry the organization's settings too).
+    pub(crate) fn clear_keys(&self) {
+        self.keys.clear();
+    }
+
     /// Keys were revoked: cached lookups are dropped, and the live streams of the revoked
     /// keys end.
-    pub(crate) fn clear_keys(self: &Arc<Self>) {
-        self.keys.clear();
+    pub(crate) fn keys_revoked(self: &Arc<Self>) {
+        self.clear_keys();
         let open = self.live.open_keys();
         if open.is_empty() {
             return;

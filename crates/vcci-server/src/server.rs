@@ -48,7 +48,7 @@ impl App {
                     crate::shared::Event::Generation { org, generation } => {
                         app.observe_generation(org, generation);
                     }
-                    crate::shared::Event::KeyRevoked => app.clear_keys(),
+                    crate::shared::Event::KeyRevoked => app.keys_revoked(),
                     crate::shared::Event::JobQueued => app.jobs_queued.notify_one(),
                     crate::shared::Event::Live {
                         node,

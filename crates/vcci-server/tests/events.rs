@@ -215,28 +215,9 @@ async fn writes_jobs_and_periods_reach_their_organization_and_no_other() {
 
     // An import job: queued, running, then its end, each as the job route shows it.
     let csv = "transaction_id,date,amount,currency,naics_code\nj1,2023-01-02,100,USD,484121\nj2,2023-01-03,oops,USD,484121\n";
-    let res = n
-        .router
-        .clone()
-        .oneshot(
-            Request::builder()
-                .method("POST")
-                .uri("/api/v1/imports")
-                .header("authorization", format!("Bearer {}", f.admin))
-                .header("content-type", "text/csv")
-                .body(Body::from(csv))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::ACCEPTED);
-    let b = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    let job_id = serde_json::from_slice::<Value>(&b).unwrap()["job_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (st, v) = common::upload(&n.router, &f.admin, csv, "text/csv").await;
+    assert_eq!(st, StatusCode::ACCEPTED, "{v}");
+    let job_id = v["job_id"].as_str().unwrap().to_owned();
     let mut statuses = Vec::new();
     let last = loop {
         let j = acme.next_of("job", WAIT).await.expect("job events");

@@ -13,29 +13,7 @@ use tower::ServiceExt;
 use vcci_store::OrgId;
 
 mod common;
-use common::{blocking, call, config, env, get};
-
-/// POSTs `csv` to the import route; returns (status, body).
-async fn upload(router: &Router, key: &str, csv: impl Into<Body>, ty: &str) -> (StatusCode, Value) {
-    let res = router
-        .clone()
-        .oneshot(
-            Request::builder()
-                .method("POST")
-                .uri("/api/v1/imports")
-                .header("authorization", format!("Bearer {key}"))
-                .header("content-type", ty)
-                .body(csv.into())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = res.status();
-    let b = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (status, serde_json::from_slice(&b).unwrap_or(Value::Null))
-}
+use common::{blocking, call, config, env, get, upload};
 
 /// Polls the job until it has finished (or 60 s pass).
 async fn finished(router: &Router, key: &str, id: &str) -> Value {

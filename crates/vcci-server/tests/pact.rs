@@ -169,6 +169,38 @@ fn pact_app(store: &Store, certs: &Certs) -> Arc<vcci_server::App> {
 }
 
 /// A GET over HTTPS with an API key: the JSON body.
+/// The host's admin creates an API client named `name`; the recipient connects to the host
+/// with it (`connection` gives the rest). Returns (the client with its secret, the
+/// connection).
+async fn link(
+    http: &PactHttp,
+    (host_url, host_admin, name): (&str, &str, &str),
+    (url, key, mut connection): (&str, &str, Value),
+) -> (Value, Value) {
+    let (s, c) = api(
+        http,
+        reqwest::Method::POST,
+        &format!("{host_url}/api/v1/pact/clients"),
+        host_admin,
+        Some(json!({ "name": name })),
+    )
+    .await;
+    assert_eq!(s, 201, "{c}");
+    connection["base_url"] = json!(host_url);
+    connection["client_id"] = c["client_id"].clone();
+    connection["client_secret"] = c["client_secret"].clone();
+    let (s, conn) = api(
+        http,
+        reqwest::Method::POST,
+        &format!("{url}/api/v1/pact/connections"),
+        key,
+        Some(connection),
+    )
+    .await;
+    assert_eq!(s, 201, "{conn}");
+    (c, conn)
+}
+
 async fn get_json(http: &PactHttp, url: &str, key: &str) -> Value {
     api(http, reqwest::Method::GET, url, key, None).await.1
 }
@@ -266,21 +298,14 @@ async fn two_vcci_servers_exchange_footprints_over_https() {
     .unwrap();
     use reqwest::Method;
 
-    // A's admin creates a client for B.
-    let (s, c) = api(
+    // A's admin creates a client for B; B connects with it (the auth server discovered),
+    // with lines naming two products.
+    let (c, conn) = link(
         &client,
-        Method::POST,
-        &format!("{a_url}/api/v1/pact/clients"),
-        &a_admin,
-        Some(json!({"name": "Buyer Inc."})),
+        (&a_url, &a_admin, "Buyer Inc."),
+        (&b_url, &b_key, json!({"supplier_id": "acme-steel"})),
     )
     .await;
-    assert_eq!(s, 201, "{c}");
-    // B connects (the auth server discovered), with lines naming two products.
-    let (s, conn) = api(&client, Method::POST, &format!("{b_url}/api/v1/pact/connections"), &b_key, Some(json!({
-        "supplier_id": "acme-steel", "base_url": a_url, "client_id": c["client_id"], "client_secret": c["client_secret"],
-    }))).await;
-    assert_eq!(s, 201, "{conn}");
     assert!(
         !conn
             .to_string()
@@ -393,20 +418,16 @@ async fn two_vcci_servers_exchange_footprints_over_https() {
 
     // Asynchronous requests. The two exchange credentials both ways: B gives A a client of
     // its own, and A connects to B with it (to answer at B's /3/events).
-    let (s, bc) = api(
+    link(
         &client,
-        Method::POST,
-        &format!("{b_url}/api/v1/pact/clients"),
-        &b_key,
-        Some(json!({"name": "Acme Steel (supplier)"})),
+        (&b_url, &b_key, "Acme Steel (supplier)"),
+        (
+            &a_url,
+            &a_admin,
+            json!({"supplier_id": "buyer", "notify_published": true}),
+        ),
     )
     .await;
-    assert_eq!(s, 201, "{bc}");
-    let (s, back) = api(&client, Method::POST, &format!("{a_url}/api/v1/pact/connections"), &a_admin, Some(json!({
-        "supplier_id": "buyer", "base_url": b_url, "client_id": bc["client_id"], "client_secret": bc["client_secret"],
-        "notify_published": true,
-    }))).await;
-    assert_eq!(s, 201, "{back}");
     // A publishes a footprint of product 300 after B's sync; B has a line of it.
     vcci_store::testing::blocking(|| {
         let mut db = db_a.store.connect().unwrap();

@@ -47,6 +47,16 @@ fn footprint(id: &str, pcf: &str, preceding: Option<&str>) -> Value {
 const A: &str = "aaaaaaaa-0000-4000-8000-000000000001";
 const B: &str = "bbbbbbbb-0000-4000-8000-000000000002";
 
+/// `acme-steel`'s footprints, received through the API by `actor`.
+fn receive(
+    db: &mut vcci_store::Db,
+    org: &vcci_store::Org,
+    docs: &[Value],
+    actor: &Actor,
+) -> vcci_store::Result<vcci_store::model::pcfs::Receipt> {
+    db.receive_footprints(vcci_core::catalog(), org, "acme-steel", docs, "api", actor)
+}
+
 fn co2e(db: &vcci_store::Db, org: vcci_store::OrgId, id: &str) -> f64 {
     db.get_line(org, id).unwrap().unwrap().emission.co2e_kg
 }
@@ -81,16 +91,7 @@ fn footprints_calculate_their_products_lines_and_keep_their_lineage() {
     let mut broken = footprint("cccccccc-0000-4000-8000-000000000003", "1", None);
     broken["pcf"]["declaredUnitAmount"] = json!(1000);
     let actor = Actor::key(3, "analyst", Some("req-9".into()));
-    let receipt = db
-        .receive_footprints(
-            vcci_core::catalog(),
-            &org,
-            "acme-steel",
-            &[footprint(A, "2400", None), broken],
-            "api",
-            &actor,
-        )
-        .unwrap();
+    let receipt = receive(&mut db, &org, &[footprint(A, "2400", None), broken], &actor).unwrap();
     assert_eq!(receipt.received, [A]);
     assert_eq!(receipt.rejected.len(), 1);
     assert_eq!(
@@ -130,30 +131,12 @@ fn footprints_calculate_their_products_lines_and_keep_their_lineage() {
     );
 
     // The same footprint again: unchanged. A changed one under the same id: rejected.
-    let again = db
-        .receive_footprints(
-            vcci_core::catalog(),
-            &org,
-            "acme-steel",
-            &[footprint(A, "2400", None)],
-            "api",
-            &actor,
-        )
-        .unwrap();
+    let again = receive(&mut db, &org, &[footprint(A, "2400", None)], &actor).unwrap();
     assert_eq!(
         (again.received.len(), again.unchanged, again.lines_changed),
         (0, 1, 0)
     );
-    let changed = db
-        .receive_footprints(
-            vcci_core::catalog(),
-            &org,
-            "acme-steel",
-            &[footprint(A, "9999", None)],
-            "api",
-            &actor,
-        )
-        .unwrap();
+    let changed = receive(&mut db, &org, &[footprint(A, "9999", None)], &actor).unwrap();
     assert!(
         changed.rejected[0].errors[0].message.contains("immutable"),
         "{changed:?}"
@@ -161,16 +144,7 @@ fn footprints_calculate_their_products_lines_and_keep_their_lineage() {
     assert_eq!(co2e(&db, org.id, "coil"), 1200.0);
 
     // A successor listing A: A is superseded, the line follows B (2,000 per 1,000 kg).
-    let next = db
-        .receive_footprints(
-            vcci_core::catalog(),
-            &org,
-            "acme-steel",
-            &[footprint(B, "2000", Some(A))],
-            "api",
-            &actor,
-        )
-        .unwrap();
+    let next = receive(&mut db, &org, &[footprint(B, "2000", Some(A))], &actor).unwrap();
     assert_eq!(
         (next.received.clone(), next.superseded.clone()),
         (vec![B.to_owned()], vec![A.to_owned()])
@@ -191,16 +165,7 @@ fn footprints_calculate_their_products_lines_and_keep_their_lineage() {
     // use, and the line falls back to the next method, recorded.
     let mut dep = footprint(B, "2000", Some(A));
     dep["status"] = json!("Deprecated");
-    let d = db
-        .receive_footprints(
-            vcci_core::catalog(),
-            &org,
-            "acme-steel",
-            &[dep],
-            "api",
-            &actor,
-        )
-        .unwrap();
+    let d = receive(&mut db, &org, &[dep], &actor).unwrap();
     assert_eq!(d.deprecated, [B]);
     assert_eq!(co2e(&db, org.id, "coil"), spend);
 
@@ -262,16 +227,13 @@ fn footprints_that_would_change_a_closed_year_are_refused_whole() {
     let mut db = t.store.connect().unwrap();
     db.close_period(&org, 2023, &Actor::system("test")).unwrap();
     let before = co2e(&db, org.id, "coil");
-    let err = db
-        .receive_footprints(
-            vcci_core::catalog(),
-            &org,
-            "acme-steel",
-            &[footprint(A, "2400", None)],
-            "api",
-            &Actor::system("test"),
-        )
-        .unwrap_err();
+    let err = receive(
+        &mut db,
+        &org,
+        &[footprint(A, "2400", None)],
+        &Actor::system("test"),
+    )
+    .unwrap_err();
     assert!(
         matches!(err, vcci_store::StoreError::PeriodClosed { year: 2023, .. }),
         "{err}"
@@ -313,20 +275,17 @@ fn the_same_footprint_twice_in_a_batch_is_stored_once() {
     let t = store();
     let org = t.org("acme");
     let mut db = t.store.connect().unwrap();
-    let r = db
-        .receive_footprints(
-            vcci_core::catalog(),
-            &org,
-            "acme-steel",
-            &[
-                footprint(A, "2400", None),
-                footprint(A, "2400", None),
-                footprint(A, "9", None),
-            ],
-            "api",
-            &Actor::system("test"),
-        )
-        .unwrap();
+    let r = receive(
+        &mut db,
+        &org,
+        &[
+            footprint(A, "2400", None),
+            footprint(A, "2400", None),
+            footprint(A, "9", None),
+        ],
+        &Actor::system("test"),
+    )
+    .unwrap();
     assert_eq!(
         (r.received.len(), r.unchanged, r.rejected.len()),
         (1, 1, 1),

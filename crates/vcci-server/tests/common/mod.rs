@@ -143,6 +143,33 @@ pub fn revoke_key(store: &Store, key: &str) -> bool {
     })
 }
 
+/// POSTs `csv` to the import route; returns (status, body).
+pub async fn upload(
+    router: &Router,
+    key: &str,
+    csv: impl Into<Body>,
+    ty: &str,
+) -> (StatusCode, Value) {
+    let res = router
+        .clone()
+        .oneshot(
+            Request::builder()
+                .method("POST")
+                .uri("/api/v1/imports")
+                .header("authorization", format!("Bearer {key}"))
+                .header("content-type", ty)
+                .body(csv.into())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = res.status();
+    let b = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&b).unwrap_or(Value::Null))
+}
+
 pub async fn call(
     router: &Router,
     method: &str,
@@ -198,26 +225,9 @@ pub async fn get(
     )
 }
 
-/// The PACT Tech Specs v3 folder (../shared/pact), read at test time only; `None` (the test
-/// skips) when it is not there, unless VCCI_REQUIRE_PACT_SPEC is set.
+/// The PACT Tech Specs v3 folder (../shared/pact), read at test time only.
 pub fn pact_spec_dir() -> Option<std::path::PathBuf> {
-    let candidates = [
-        std::env::var("VCCI_PACT_SPEC_DIR").ok().map(Into::into),
-        Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/pact")),
-        Some("/work/shared/pact".into()),
-    ];
-    let found = candidates
-        .into_iter()
-        .flatten()
-        .find(|d: &std::path::PathBuf| d.join("openapi.yaml").is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var("VCCI_REQUIRE_PACT_SPEC").is_err(),
-            "the PACT spec (../shared/pact) was not found"
-        );
-        eprintln!("skipped: the PACT spec (../shared/pact) was not found");
-    }
-    found
+    vcci_core::pact::spec_dir_for_tests()
 }
 
 /// Validates PACT answers against the schemas of the spec's openapi.yaml.
