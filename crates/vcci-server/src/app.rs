@@ -141,6 +141,8 @@ struct Pool {
     idle: Mutex<Vec<Db>>,
     /// One permit per connection: at most this many database calls run at once.
     permits: Arc<tokio::sync::Semaphore>,
+    /// `db.system.name` of the database spans.
+    system: &'static str,
 }
 
 /// Largest accepted JSON body (10,000 lines of a batch upsert fit well within it).
@@ -184,6 +186,10 @@ impl App {
             profiling: AtomicBool::new(false),
             live: Arc::new(crate::live::Hub::new()),
             pool: Arc::new(Pool {
+                system: match store.dialect() {
+                    vcci_store::Dialect::Sqlite => "sqlite",
+                    vcci_store::Dialect::Postgres => "postgresql",
+                },
                 store,
                 idle: Mutex::new(vec![db]),
                 permits: Arc::new(tokio::sync::Semaphore::new(config.pool_size.max(1))),
@@ -233,16 +239,31 @@ impl App {
         T: Send + 'static,
         F: FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
     {
+        self.db_named(query_name::<F>(), f).await
+    }
+
+    /// `db` under `name` (its metrics, its span, the slow-call log).
+    async fn db_named<T, F>(&self, name: &'static str, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Db) -> Result<T, StoreError> + Send + 'static,
+    {
         let permit = Arc::clone(&self.pool.permits)
             .acquire_owned()
             .await
             .map_err(ApiError::internal)?;
         let pool = Arc::clone(&self.pool);
-        let name = query_name::<F>();
-        // The request's span (its id) follows the call onto the blocking thread.
-        let span = tracing::Span::current();
+        // The call's span, a child of the request's or job's, follows it onto the blocking
+        // thread (and its log lines carry the request's id). DEBUG: made only when traced.
+        // Traced, and only within a request's or job's span: background polls make no traces.
+        let span = if crate::telemetry::enabled() && !tracing::Span::current().is_none() {
+            tracing::debug_span!("db", otel.name = name, db.system.name = self.pool.system)
+        } else {
+            tracing::Span::none()
+        };
+        let in_call = span.clone();
         let out = tokio::task::spawn_blocking(move || {
-            let _span = span.enter();
+            let _span = in_call.enter();
             let _permit = permit;
             let popped = pool
                 .idle
@@ -272,6 +293,10 @@ impl App {
         .map_err(ApiError::internal)?
         .map_err(ApiError::from)?;
         let (out, took) = out;
+        if out.is_err() {
+            crate::telemetry::failed(&span);
+        }
+        drop(span);
         self.metrics.db_call(name, took);
         if took >= self.config.slow_query {
             self.metrics.recent.slow_query(name, took);
@@ -294,7 +319,7 @@ impl App {
     {
         let _turn = self.writes.acquire().await.map_err(ApiError::internal)?;
         let (out, g) = self
-            .db(move |db| {
+            .db_named(query_name::<F>(), move |db| {
                 let out = f(db);
                 let g = db.generation(org)?;
                 Ok((out, g))
@@ -410,6 +435,9 @@ impl App {
         let redis = self.redis.as_ref();
         let l2_key = redis.map(|_| key.clone());
         let refill = redis.filter(|_| ctx.refill_shared).zip(l2_key.clone());
+        // Where the answer came from, for the request's span: this node's cache unless the
+        // computation below runs.
+        let level = std::sync::atomic::AtomicU8::new(LEVEL_L1);
         let entry = self
             .cache
             .get_or_compute(key, async {
@@ -417,8 +445,10 @@ impl App {
                 if let (Some(r), Some(k)) = (redis, &l2_key)
                     && let Some(hit) = r.cache_get(k).await
                 {
+                    level.store(LEVEL_L2, Ordering::Relaxed);
                     return Ok(hit);
                 }
+                level.store(LEVEL_MISS, Ordering::Relaxed);
                 let value = compute.await?;
                 let mut body = Vec::with_capacity(16 << 10);
                 serde_json::to_writer(&mut body, &value).map_err(ApiError::internal)?;
@@ -436,6 +466,14 @@ impl App {
         if let (Some((r, k)), Ok(e)) = (refill, &entry) {
             r.cache_put(&k, e, self.config.cache.ttl);
         }
+        crate::telemetry::current_attribute(
+            "vcci.cache",
+            match level.load(Ordering::Relaxed) {
+                LEVEL_L1 => "l1",
+                LEVEL_L2 => "l2",
+                _ => "miss",
+            },
+        );
         match entry {
             Ok(e) => crate::conditional::respond(&e, ctx.if_none_match.as_ref()),
             Err(e) => axum::response::IntoResponse::into_response(e),
@@ -568,6 +606,11 @@ impl App {
 
 /// A stable name for the database call made by closure type `F`: the function that contains
 /// it, e.g. `routes::summary::summary` (bounded cardinality: one per call site).
+/// `vcci.cache` of a request's span: the level that answered.
+const LEVEL_L1: u8 = 0;
+const LEVEL_L2: u8 = 1;
+const LEVEL_MISS: u8 = 2;
+
 fn query_name<F>() -> &'static str {
     let mut n = std::any::type_name::<F>();
     while let Some(s) = n.strip_suffix("::{{closure}}") {

@@ -30,6 +30,8 @@ impl FromRequestParts<Arc<App>> for Caller {
             .ok_or_else(ApiError::unauthorized)?
             .to_owned();
         let (mut caller, key_id) = app.authenticate(key).await?;
+        // The request's span names the organization (never the key).
+        crate::telemetry::current_attribute("vcci.org_id", caller.org.id.0);
         if let Err(e) = app.rate_check(key_id).await {
             app.metrics.rate_limited();
             return Err(e);

@@ -5,7 +5,7 @@
 //! The modules are layers (`scripts/check-module-cycles.py` checks that none import each
 //! other): components that know no state (`error`, `list`, `cursor`, `cache`,
 //! `conditional`, `ratelimit`, `shared`, `live`, `metrics`, `perf`, `auth`, `input`,
-//! `group_commit`, `job_view`, `openapi`'s types) under `app` (the node's state), under what uses it
+//! `group_commit`, `job_view`, `client_tls`, `telemetry`, `openapi`'s types) under `app` (the node's state), under what uses it
 //! (`extract`, `middleware`, `jobs`, `routes`), under `server` (router, serve, background
 //! work).
 //! Not here: calculation (vcci-core) and storage (vcci-store). Database work runs on
@@ -17,6 +17,7 @@
 mod app;
 mod auth;
 pub mod cache;
+mod client_tls;
 mod conditional;
 mod cursor;
 mod error;
@@ -40,6 +41,7 @@ mod ratelimit;
 mod routes;
 mod server;
 pub mod shared;
+pub mod telemetry;
 mod warm;
 
 pub use app::{App, AppConfig};

@@ -112,6 +112,8 @@ pub fn paged<R, T>(
 ) -> Result<Page<T>, ApiError> {
     let more = rows.len() > limit;
     rows.truncate(limit);
+    // The request's span says how many rows the page holds.
+    crate::telemetry::current_attribute("vcci.rows", rows.len() as i64);
     let end_cursor = if more { rows.last().map(&cursor) } else { None };
     let data = rows
         .into_iter()

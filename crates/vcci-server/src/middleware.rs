@@ -82,9 +82,39 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         header(&format!("{prefix}-{n:x}"))
     });
     req.headers_mut().insert("x-request-id", id.clone());
-    // Every log line of the request carries its id (the span's field).
-    let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or_default());
-    let mut res = next.run(req).instrument(span).await;
+    // The request's span: every log line of the request carries its id. With tracing on
+    // (telemetry.rs) it is also the trace's server span, a child of the caller's
+    // `traceparent`, whose attributes (the organization, the cache level, the rows) are set
+    // as they are learnt.
+    let request_id = id.to_str().unwrap_or_default();
+    let mut res = if crate::telemetry::enabled() {
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", |p| p.as_str());
+        let span = tracing::info_span!(
+            "request",
+            request_id,
+            otel.name = %format_args!("{} {route}", req.method()),
+            otel.kind = "server",
+        );
+        crate::telemetry::attribute(&span, "http.request.method", req.method().to_string());
+        crate::telemetry::attribute(&span, "http.route", route.to_owned());
+        crate::telemetry::continue_from(&span, req.headers());
+        let res = next.run(req).instrument(span.clone()).await;
+        crate::telemetry::attribute(
+            &span,
+            "http.response.status_code",
+            i64::from(res.status().as_u16()),
+        );
+        if res.status().is_server_error() {
+            crate::telemetry::failed(&span);
+        }
+        res
+    } else {
+        let span = tracing::info_span!("request", request_id);
+        next.run(req).instrument(span).await
+    };
     res.headers_mut().insert("x-request-id", id);
     res
 }

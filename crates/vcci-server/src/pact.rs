@@ -344,6 +344,7 @@ async fn authorize_client(
             "the client of this token was revoked",
         ));
     }
+    crate::telemetry::current_attribute("vcci.org_id", org);
     Ok((OrgId(org), client))
 }
 

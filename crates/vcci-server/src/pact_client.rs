@@ -10,8 +10,10 @@
 //! Trust: the system's roots, or only the CAs of a PEM file (`--pact-ca-file`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use tracing::Instrument;
 
 /// How the client behaves.
 #[derive(Clone, Debug)]
@@ -129,43 +131,6 @@ impl std::fmt::Debug for PactHttp {
     }
 }
 
-/// The rustls client configuration: ring, and the system's roots or the CA file's.
-fn tls(cfg: &HttpConfig) -> Result<rustls::ClientConfig, String> {
-    #[allow(deprecated)] // ring: see server::tls_config
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
-    let mut config = match &cfg.ca_file {
-        Some(path) => {
-            use rustls::pki_types::CertificateDer;
-            use rustls::pki_types::pem::PemObject;
-            let mut roots = rustls::RootCertStore::empty();
-            for c in CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?
-            {
-                let c = c.map_err(|e| format!("{}: {e}", path.display()))?;
-                roots
-                    .add(c)
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
-            }
-            if roots.is_empty() {
-                return Err(format!("{}: no CA certificate (PEM) in it", path.display()));
-            }
-            builder.with_root_certificates(roots).with_no_client_auth()
-        }
-        None => {
-            use rustls_platform_verifier::BuilderVerifierExt;
-            builder
-                .with_platform_verifier()
-                .map_err(|e| e.to_string())?
-                .with_no_client_auth()
-        }
-    };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
-}
-
 /// The `host[:port]` of an absolute URL.
 pub fn host_of(url: &str) -> String {
     let rest = url
@@ -200,7 +165,7 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
 impl PactHttp {
     pub fn new(cfg: HttpConfig) -> Result<PactHttp, String> {
         let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls(&cfg)?)
+            .tls_backend_preconfigured(crate::client_tls::config(cfg.ca_file.as_deref())?)
             .connect_timeout(cfg.connect_timeout)
             .timeout(cfg.request_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
@@ -299,6 +264,43 @@ impl PactHttp {
         });
     }
 
+    /// One attempt, in a client span whose trace context the request carries.
+    async fn attempt(
+        &self,
+        host: &str,
+        attempt: u32,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let mut request = request.build()?;
+        let span = tracing::debug_span!(
+            "pact request",
+            otel.name = tracing::field::Empty,
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = %request.method(),
+            server.address = host,
+            http.request.resend_count = attempt - 1,
+            http.response.status_code = tracing::field::Empty,
+        );
+        if crate::telemetry::enabled() {
+            span.record("otel.name", request.method().as_str());
+        }
+        crate::telemetry::inject(&span, request.headers_mut());
+        let r = self.client.execute(request).instrument(span.clone()).await;
+        match &r {
+            Ok(a) => {
+                span.record("http.response.status_code", a.status().as_u16());
+                if a.status().is_server_error() {
+                    span.record("otel.status_code", "error");
+                }
+            }
+            Err(_) => {
+                span.record("otel.status_code", "error");
+            }
+        }
+        r
+    }
+
     /// Sends the request `build` makes (again for each retry) to `url`'s host, with the
     /// breaker, retries, backoff and Retry-After. Any answer below 500 but 429 is returned
     /// (the caller reads 4xx); 5xx and network errors are retried.
@@ -317,7 +319,7 @@ impl PactHttp {
             }
             attempt += 1;
             let started = Instant::now();
-            let r = build(&self.client).send().await;
+            let r = self.attempt(&host, attempt, build(&self.client)).await;
             let secs = started.elapsed().as_secs_f64();
             let last = attempt >= self.cfg.max_attempts;
             match r {

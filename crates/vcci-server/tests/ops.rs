@@ -637,7 +637,11 @@ async fn the_deploy_files_use_only_exported_metrics_and_the_rules_pass_promtool(
         .collect();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
     let mut used = 0;
-    for f in ["prometheus/alerts.yml", "grafana/vcci-dashboard.json"] {
+    for f in [
+        "prometheus/alerts.yml",
+        "grafana/vcci-dashboard.json",
+        "otel/grafana-datasources.yaml",
+    ] {
         let text = std::fs::read_to_string(root.join(f)).unwrap();
         let mut rest = text.as_str();
         while let Some(i) = rest.find("vcci_") {
@@ -668,6 +672,49 @@ async fn the_deploy_files_use_only_exported_metrics_and_the_rules_pass_promtool(
     {
         assert!(ok, "promtool rejected the rules:\n{out}");
     }
+}
+
+/// The collector configuration of deploy/otel: every pipeline uses only components it
+/// defines, and it receives OTLP over HTTP on the port vcci's docs point at.
+#[test]
+fn the_collector_configuration_is_consistent() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/otel");
+    let text = std::fs::read_to_string(root.join("collector.yaml")).unwrap();
+    let c: Value = serde_norway::from_str(&text).unwrap();
+    assert_eq!(
+        c["receivers"]["otlp"]["protocols"]["http"]["endpoint"],
+        "0.0.0.0:4318"
+    );
+    let traces = &c["service"]["pipelines"]["traces"];
+    for (section, list) in [
+        ("receivers", "receivers"),
+        ("processors", "processors"),
+        ("exporters", "exporters"),
+    ] {
+        let used = traces[list].as_array().unwrap();
+        assert!(!used.is_empty(), "{list}");
+        for name in used {
+            let name = name.as_str().unwrap();
+            assert!(
+                c[section].get(name).is_some(),
+                "the traces pipeline uses {section}.{name}, which is not defined"
+            );
+        }
+    }
+    for name in c["service"]["extensions"].as_array().unwrap() {
+        assert!(c["extensions"].get(name.as_str().unwrap()).is_some());
+    }
+    let ds: Value = serde_norway::from_str(
+        &std::fs::read_to_string(root.join("grafana-datasources.yaml")).unwrap(),
+    )
+    .unwrap();
+    let types: Vec<&str> = ds["datasources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["tempo", "jaeger"]);
 }
 
 #[tokio::test]

@@ -300,6 +300,39 @@ pub struct ServeArgs {
     /// descriptor); beyond, new ones are answered 503.
     #[arg(long, env = "VCCI_EVENTS_MAX_STREAMS", default_value_t = 50_000)]
     pub events_max_streams: u64,
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
+}
+
+/// Tracing: spans of requests, jobs and database calls sent over OTLP (HTTP/protobuf) to
+/// an OpenTelemetry collector. Off unless an endpoint is set. The other standard OTEL_*
+/// variables apply too (docs/HTTP.md, "Tracing").
+#[derive(Debug, Args, Clone)]
+pub struct OtlpArgs {
+    /// The collector's base URL, e.g. http://127.0.0.1:4318 (spans go to its /v1/traces).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// Share of new traces kept, 0 to 1 (a request with a `traceparent` follows its
+    /// caller's choice). Default: OTEL_TRACES_SAMPLER/OTEL_TRACES_SAMPLER_ARG, else all.
+    #[arg(long, env = "VCCI_OTLP_SAMPLING_RATIO")]
+    pub otlp_sampling_ratio: Option<f64>,
+    /// `service.name` of the spans.
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "vcci")]
+    pub otlp_service_name: String,
+    /// Trust only the CA certificates of this PEM file for an https:// collector.
+    #[arg(long, env = "VCCI_OTLP_CA_FILE")]
+    pub otlp_ca_file: Option<PathBuf>,
+}
+
+impl OtlpArgs {
+    pub fn config(&self) -> vcci_server::telemetry::OtlpConfig {
+        vcci_server::telemetry::OtlpConfig {
+            endpoint: self.otlp_endpoint.clone(),
+            sampling_ratio: self.otlp_sampling_ratio,
+            service_name: self.otlp_service_name.clone(),
+            ca_file: self.otlp_ca_file.clone(),
+        }
+    }
 }
 
 /// What the PACT client side needs: the key secrets are sealed with, and whom to trust.

@@ -19,8 +19,20 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let cli = cli::Cli::parse();
-    logging::init();
-    if let Err(e) = cmd::run(cli) {
+    // Traces are exported by the server only.
+    let otlp = match &cli.command {
+        cli::Command::Serve(a) => Some(a.otlp.config()),
+        _ => None,
+    };
+    let exporting = logging::init(otlp.as_ref()).unwrap_or_else(|e| {
+        eprintln!("vcci: error: {e}");
+        std::process::exit(1);
+    });
+    let result = cmd::run(cli);
+    if let Some(e) = exporting {
+        e.shutdown();
+    }
+    if let Err(e) = result {
         // One line on standard error, non-zero exit: scripts rely on both.
         let msg = format!("{e:#}").replace('\n', " ");
         eprintln!("vcci: error: {msg}");

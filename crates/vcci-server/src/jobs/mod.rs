@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tracing::Instrument;
 use vcci_store::model::jobs::{Job, JobKind};
 
 use crate::App;
@@ -66,7 +67,25 @@ pub(crate) enum Outcome {
 /// How often a running job's progress is looked at for its live event.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
+/// Runs `job` in a span of its own: a trace's root, with the job's database calls (and an
+/// import's transactions, a sync's requests) under it.
 async fn run(app: &Arc<App>, job: Job) {
+    let kind = job.kind.as_str();
+    let span = tracing::info_span!(
+        "job",
+        job = %job.id,
+        vcci.job_kind = kind,
+        vcci.org_id = job.org_id.0,
+        otel.name = tracing::field::Empty,
+        otel.kind = "consumer",
+    );
+    if crate::telemetry::enabled() {
+        span.record("otel.name", format!("job {kind}"));
+    }
+    run_in_span(app, job).instrument(span).await
+}
+
+async fn run_in_span(app: &Arc<App>, job: Job) {
     let id = job.id.clone();
     let org = job.org_id;
     // Live events: the job is running, then its progress as it changes, then its end.
@@ -79,11 +98,29 @@ async fn run(app: &Arc<App>, job: Job) {
     ) {
         // Network-bound: runs on the async runtime, its database calls on blocking threads;
         // in a task of its own, so that a panic fails the job, not the worker.
-        tokio::spawn(async move {
+        tokio::spawn(
+            async move {
+                match job.kind {
+                    JobKind::PactSync => pact_sync::run(&a, &job).await,
+                    JobKind::PactNotify => pact_answer::notify(&a, &job).await,
+                    _ => pact_answer::run(&a, &job).await,
+                }
+            }
+            .in_current_span(),
+        )
+        .await
+        .unwrap_or_else(|e| {
+            Ok(Outcome::Failed(
+                json!([{"message": format!("the job crashed: {e}")}]),
+            ))
+        })
+    } else {
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _in = span.enter();
             match job.kind {
-                JobKind::PactSync => pact_sync::run(&a, &job).await,
-                JobKind::PactNotify => pact_answer::notify(&a, &job).await,
-                _ => pact_answer::run(&a, &job).await,
+                JobKind::Report => report::run(&a, &job),
+                _ => import::run(&a, &job),
             }
         })
         .await
@@ -92,18 +129,10 @@ async fn run(app: &Arc<App>, job: Job) {
                 json!([{"message": format!("the job crashed: {e}")}]),
             ))
         })
-    } else {
-        tokio::task::spawn_blocking(move || match job.kind {
-            JobKind::Report => report::run(&a, &job),
-            _ => import::run(&a, &job),
-        })
-        .await
-        .unwrap_or_else(|e| {
-            Ok(Outcome::Failed(
-                json!([{"message": format!("the job crashed: {e}")}]),
-            ))
-        })
     };
+    if !matches!(outcome, Ok(Outcome::Succeeded(_) | Outcome::Interrupted)) {
+        crate::telemetry::failed(&tracing::Span::current());
+    }
     let node = app.node.clone();
     let jid = id.clone();
     let done = app

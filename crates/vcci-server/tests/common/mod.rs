@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses part of it
 
+pub mod pact_host;
+
 use std::sync::Arc;
 use vcci_store::import::ImportTarget;
 

@@ -313,7 +313,9 @@ fn run<R: std::io::BufRead, W: Write + Send>(
     };
     let state = FirstLoadState::default();
     let (done, committed) = (AtomicBool::new(false), AtomicU64::new(0));
+    let span = tracing::Span::current();
     let cx = WriteContext {
+        span: &span,
         org: target.org.id,
         import_id,
         opts: target.options,

@@ -88,6 +88,9 @@ pub(super) struct WriteContext<'a> {
     pub committed: &'a AtomicU64,
     /// Set when the import may be written as a first load (one writer).
     pub first_load: Option<&'a FirstLoadState>,
+    /// The import's span (the job's), parent of each transaction's: the writers run on
+    /// threads of their own.
+    pub span: &'a tracing::Span,
 }
 
 /// One writer: its connection, its line writer and what it wrote.
@@ -156,6 +159,13 @@ impl Writer<'_, '_> {
             self.lines
                 .prepare_outside_tx(&db.conn, self.cx.org, &next.lines)?;
         }
+        let span = tracing::debug_span!(
+            parent: self.cx.span,
+            "import transaction",
+            rows = tracing::field::Empty,
+            first_load = tracing::field::Empty
+        );
+        let _in = span.enter();
         let txn = db.conn.begin_immediate()?;
         // False if another writer wrote lines of the organization meanwhile: then this
         // transaction creates the partitions its first batch needs itself.
@@ -191,6 +201,8 @@ impl Writer<'_, '_> {
             let Some(batch) = batches.next() else { break };
             self.write_batch(&txn, batch, &mut st, in_bulk)?;
         }
+        span.record("rows", st.written);
+        span.record("first_load", in_bulk);
         self.commit(txn, st, in_bulk)
     }
 

@@ -106,10 +106,17 @@ pub struct Node {
 impl Node {
     /// Starts `vcci serve` with `args` and waits for it to listen.
     pub fn start(schema: &Schema, args: &[&str]) -> Node {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
-            .env("DATABASE_URL", &schema.node_url)
+            .env("DATABASE_URL", &schema.node_url);
+        Node::spawn(cmd)
+    }
+
+    /// Starts `cmd` (a `vcci … serve --listen 127.0.0.1:0 …`) and waits for it to listen;
+    /// its standard error is kept in `log`.
+    pub fn spawn(mut cmd: Command) -> Node {
+        let mut child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -169,6 +176,14 @@ impl Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Stops the node as a service manager does (SIGTERM) and waits for it to exit.
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Node {
@@ -205,6 +220,24 @@ pub fn request_raw(
     content_type: &str,
     body: Option<Vec<u8>>,
 ) -> (u16, Vec<u8>) {
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| ("Authorization", a))
+        .into_iter()
+        .collect();
+    request_with(addr, method, path, &headers, content_type, body)
+}
+
+/// As `request_raw`, with any request headers.
+pub fn request_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    content_type: &str,
+    body: Option<Vec<u8>>,
+) -> (u16, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let body = body.unwrap_or_default();
@@ -215,8 +248,8 @@ pub fn request_raw(
     if !body.is_empty() {
         head += &format!("Content-Type: {content_type}\r\n");
     }
-    if let Some(k) = key {
-        head += &format!("Authorization: Bearer {k}\r\n");
+    for (name, value) in headers {
+        head += &format!("{name}: {value}\r\n");
     }
     head += "\r\n";
     s.write_all(head.as_bytes()).unwrap();
