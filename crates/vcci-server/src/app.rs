@@ -253,13 +253,15 @@ impl App {
             .await
             .map_err(ApiError::internal)?;
         let pool = Arc::clone(&self.pool);
-        // The call's span, a child of the request's or job's, follows it onto the blocking
-        // thread (and its log lines carry the request's id). DEBUG: made only when traced.
-        // Traced, and only within a request's or job's span: background polls make no traces.
-        let span = if crate::telemetry::enabled() && !tracing::Span::current().is_none() {
+        // The span the call runs in on the blocking thread, so that its log lines carry the
+        // request's id: the request's (or job's) own, or, when traced, a database span as its
+        // child. A call outside any span (a background poll) makes no trace.
+        let current = tracing::Span::current();
+        let traced = crate::telemetry::enabled() && !current.is_none();
+        let span = if traced {
             tracing::debug_span!("db", otel.name = name, db.system.name = self.pool.system)
         } else {
-            tracing::Span::none()
+            current
         };
         let in_call = span.clone();
         let out = tokio::task::spawn_blocking(move || {
@@ -293,7 +295,7 @@ impl App {
         .map_err(ApiError::internal)?
         .map_err(ApiError::from)?;
         let (out, took) = out;
-        if out.is_err() {
+        if traced && out.is_err() {
             crate::telemetry::failed(&span);
         }
         drop(span);
@@ -604,13 +606,13 @@ impl App {
     }
 }
 
-/// A stable name for the database call made by closure type `F`: the function that contains
-/// it, e.g. `routes::summary::summary` (bounded cardinality: one per call site).
 /// `vcci.cache` of a request's span: the level that answered.
 const LEVEL_L1: u8 = 0;
 const LEVEL_L2: u8 = 1;
 const LEVEL_MISS: u8 = 2;
 
+/// A stable name for the database call made by closure type `F`: the function that contains
+/// it, e.g. `routes::summary::summary` (bounded cardinality: one per call site).
 fn query_name<F>() -> &'static str {
     let mut n = std::any::type_name::<F>();
     while let Some(s) = n.strip_suffix("::{{closure}}") {
