@@ -21,7 +21,7 @@ pub fn job_json(j: &Job) -> Value {
         "kind": j.kind.as_str(),
         "status": j.status,
         "progress": progress,
-        "params": parse(&Some(j.params.clone())),
+        "params": params(&j.params),
         "attempts": j.attempts,
         "created_at": j.created_at,
         "started_at": j.started_at,
@@ -44,6 +44,15 @@ pub fn job_event(j: &Job) -> Value {
         && let Some(Value::Array(e)) = m.remove("errors")
     {
         m.insert("errors_listed".into(), json!(e.len()));
+    }
+    v
+}
+
+/// A job's parameters as shown: without the trace context kept for its run.
+fn params(p: &str) -> Value {
+    let mut v = serde_json::from_str::<Value>(p).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.remove(crate::telemetry::JOB_TRACEPARENT);
     }
     v
 }

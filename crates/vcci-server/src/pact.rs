@@ -729,7 +729,9 @@ async fn events(
                         &data,
                         "pending",
                     )?;
-                    let params = json!({"request_id": eid, "source": our_source}).to_string();
+                    let params = crate::telemetry::job_params(
+                        json!({"request_id": eid, "source": our_source}),
+                    );
                     db.create_job(
                         org,
                         vcci_store::model::jobs::JobKind::PactAnswer,
@@ -758,7 +760,9 @@ async fn events(
                     let mut jobs = Vec::new();
                     for c in db.connections(org)? {
                         if crate::pact_client::host_of(&c.base_url) == host {
-                            let params = json!({"connection_id": c.id, "actor": by}).to_string();
+                            let params = crate::telemetry::job_params(
+                                json!({"connection_id": c.id, "actor": by}),
+                            );
                             jobs.push(db.create_job(
                                 org,
                                 vcci_store::model::jobs::JobKind::PactSync,

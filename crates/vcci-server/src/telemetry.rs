@@ -209,6 +209,40 @@ pub fn inject(span: &tracing::Span, headers: &mut HeaderMap) {
         .inject_context(&cx, &mut opentelemetry_http::HeaderInjector(headers));
 }
 
+/// Where a job's parameters keep the `traceparent` of the span that queued it.
+pub const JOB_TRACEPARENT: &str = "traceparent";
+
+/// A job's parameters (JSON text), with the current span's `traceparent` when traced, so
+/// that the job's run, later and on any node, continues the trace of what queued it.
+pub fn job_params(mut params: serde_json::Value) -> String {
+    if enabled()
+        && let Some(o) = params.as_object_mut()
+    {
+        let mut h = HeaderMap::new();
+        inject(&tracing::Span::current(), &mut h);
+        if let Some(tp) = h.get("traceparent").and_then(|v| v.to_str().ok()) {
+            o.insert(JOB_TRACEPARENT.into(), tp.into());
+        }
+    }
+    params.to_string()
+}
+
+/// Makes `span` (a job's) a child of the span that queued the job, when its parameters
+/// (`params`, JSON text) kept one.
+pub fn continue_job(span: &tracing::Span, params: &str) {
+    if !enabled() {
+        return;
+    }
+    let tp = serde_json::from_str::<serde_json::Value>(params)
+        .ok()
+        .and_then(|p| p.get(JOB_TRACEPARENT)?.as_str()?.parse().ok());
+    if let Some(tp) = tp {
+        let mut h = HeaderMap::new();
+        h.insert("traceparent", tp);
+        continue_from(span, &h);
+    }
+}
+
 /// The trace id and span id (hex) of the span `id`, for a log line, when it is traced.
 pub fn ids(id: &tracing::span::Id) -> Option<(String, String)> {
     let cx = tracing::dispatcher::get_default(|d| tracing_opentelemetry::get_otel_context(id, d))?;

@@ -316,13 +316,28 @@ fn a_request_is_one_trace_with_its_database_spans_and_a_callers_trace_is_continu
         &node.addr,
         "POST",
         "/api/v1/imports",
-        &[("Authorization", auth.as_str())],
+        &[
+            ("Authorization", auth.as_str()),
+            ("X-Request-Id", "trace-test-import"),
+        ],
         "text/csv",
         Some(common::csv("TR-", 500).into_bytes()),
     );
     assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
     let job: Value = serde_json::from_slice(&body).unwrap();
     let job_id = job["job_id"].as_str().unwrap().to_owned();
+    // The trace context kept for the run is not part of the job's parameters as shown.
+    let (_, shown) = request_with(
+        &node.addr,
+        "GET",
+        &format!("/api/v1/jobs/{job_id}"),
+        &[("Authorization", auth.as_str())],
+        "",
+        None,
+    );
+    let shown: Value = serde_json::from_slice(&shown).unwrap();
+    assert_eq!(shown["params"]["kind"], "transactions", "{shown}");
+    assert!(shown["params"].get("traceparent").is_none(), "{shown}");
     let spans = receiver.wait_for("the import job's span", |s| {
         s.iter().any(|s| s.attr("job") == job_id)
     });
@@ -333,7 +348,10 @@ fn a_request_is_one_trace_with_its_database_spans_and_a_callers_trace_is_continu
         .clone();
     assert_eq!(run.name, "job import", "{run:#?}");
     assert_eq!(run.kind, SpanKind::Consumer as i32, "{run:#?}");
-    assert_eq!(run.parent, "");
+    // Queued by the upload: the job continues its trace, as a child of its span.
+    let upload = receiver.request_span("trace-test-import");
+    assert_eq!(run.trace, upload.trace, "{run:#?}");
+    assert_eq!(run.parent, upload.id, "{run:#?}");
     assert_eq!(run.attr("vcci.org_id"), server.attr("vcci.org_id"));
     let txns: Vec<Span> = spans
         .iter()

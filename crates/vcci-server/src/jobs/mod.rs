@@ -67,8 +67,9 @@ pub(crate) enum Outcome {
 /// How often a running job's progress is looked at for its live event.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
-/// Runs `job` in a span of its own: a trace's root, with the job's database calls (and an
-/// import's transactions, a sync's requests) under it.
+/// Runs `job` in a span of its own, with the job's database calls (and an import's
+/// transactions, a sync's requests) under it: a child of the span that queued the job when
+/// its parameters kept one (`telemetry::job_params`), else a trace's root.
 async fn run(app: &Arc<App>, job: Job) {
     let kind = job.kind.as_str();
     let span = tracing::info_span!(
@@ -82,6 +83,7 @@ async fn run(app: &Arc<App>, job: Job) {
     if crate::telemetry::enabled() {
         span.record("otel.name", format!("job {kind}"));
     }
+    crate::telemetry::continue_job(&span, &job.params);
     run_in_span(app, job).instrument(span).await
 }
 

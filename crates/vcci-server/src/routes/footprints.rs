@@ -473,7 +473,8 @@ async fn sync_connection(
     if app.db(move |db| db.connection(org, &cid)).await?.is_none() {
         return Err(ApiError::not_found(format!("connection '{id}'")));
     }
-    let params = json!({"connection_id": id, "actor": caller.actor()}).to_string();
+    let params =
+        crate::telemetry::job_params(json!({"connection_id": id, "actor": caller.actor()}));
     let job = app
         .db(move |db| db.create_job(org, JobKind::PactSync, &params, false))
         .await?;

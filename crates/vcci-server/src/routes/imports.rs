@@ -118,7 +118,7 @@ async fn create_import(
         ));
     }
     let org = caller.org_id();
-    let params = json!({"kind": kind, "actor": caller.actor()}).to_string();
+    let params = crate::telemetry::job_params(json!({"kind": kind, "actor": caller.actor()}));
     let id = app
         .db(move |db| db.create_job(org, JobKind::Import, &params, true))
         .await?;

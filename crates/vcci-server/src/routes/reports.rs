@@ -97,9 +97,9 @@ async fn create_report(
             format!("{t} is before date_from {f}"),
         ));
     }
-    let params =
-        json!({"report_type": report_type, "date_from": from, "date_to": to, "format": format})
-            .to_string();
+    let params = crate::telemetry::job_params(
+        json!({"report_type": report_type, "date_from": from, "date_to": to, "format": format}),
+    );
     let org = caller.org_id();
     let id = app
         .db(move |db| db.create_job(org, JobKind::Report, &params, false))
