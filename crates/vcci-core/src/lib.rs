@@ -16,6 +16,7 @@ pub mod factors;
 pub mod gases;
 pub mod line;
 pub mod naics;
+pub mod names;
 pub mod pact;
 pub mod units;
 
