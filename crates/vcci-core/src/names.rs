@@ -399,7 +399,7 @@ mod tests {
         assert_eq!(normalize("Ørsted A/S"), "orsted");
         assert_eq!(normalize("Renault S. A."), "renault");
         assert_eq!(normalize("Skanska AB (publ)"), "skanska");
-        // A legal form alone is no name; a word that is also a form stays when it is all.
+        // A legal form alone, or punctuation alone, is no name.
         assert_eq!(normalize("Inc."), "");
         assert_eq!(normalize("..."), "");
         // Non-Latin letters are kept, lowercased.
