@@ -941,27 +941,13 @@ async fn concurrent_upserts_are_committed_together_and_each_gets_its_own_answer(
 async fn bad_json_bodies_are_answered_in_the_error_shape() {
     let e = env();
     let send = |ty: &'static str, body: &'static str| {
-        let router = e.router.clone();
-        let key = e.analyst.clone();
-        async move {
-            let res = router
-                .oneshot(
-                    Request::builder()
-                        .method("POST")
-                        .uri("/api/v1/emissions/calculate")
-                        .header("authorization", format!("Bearer {key}"))
-                        .header("content-type", ty)
-                        .body(Body::from(body))
-                        .unwrap(),
-                )
-                .await
-                .unwrap();
-            let status = res.status();
-            let b = axum::body::to_bytes(res.into_body(), 1 << 20)
-                .await
-                .unwrap();
-            (status, serde_json::from_slice::<Value>(&b).unwrap())
-        }
+        common::post_raw(
+            &e.router,
+            "/api/v1/emissions/calculate",
+            &e.analyst,
+            ty,
+            body,
+        )
     };
     let (s, v) = send("text/plain", "{\"lines\": []}").await;
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);

@@ -152,15 +152,26 @@ pub async fn upload(
     csv: impl Into<Body>,
     ty: &str,
 ) -> (StatusCode, Value) {
+    post_raw(router, "/api/v1/imports", key, ty, csv).await
+}
+
+/// POSTs `body` as `ty` to `uri`; returns (status, the answer as JSON or Null).
+pub async fn post_raw(
+    router: &Router,
+    uri: &str,
+    key: &str,
+    ty: &str,
+    body: impl Into<Body>,
+) -> (StatusCode, Value) {
     let res = router
         .clone()
         .oneshot(
             Request::builder()
                 .method("POST")
-                .uri("/api/v1/imports")
+                .uri(uri)
                 .header("authorization", format!("Bearer {key}"))
                 .header("content-type", ty)
-                .body(csv.into())
+                .body(body.into())
                 .unwrap(),
         )
         .await
