@@ -9,6 +9,7 @@
 
 pub mod calc;
 pub mod category;
+pub mod classify;
 pub mod csv;
 pub mod currency;
 pub mod date;

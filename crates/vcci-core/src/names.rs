@@ -106,7 +106,7 @@ pub fn normalize(name: &str) -> String {
 }
 
 /// Latin letters with diacritics (and ligatures) folded to ASCII.
-fn fold(c: char) -> Option<&'static str> {
+pub(crate) fn fold(c: char) -> Option<&'static str> {
     Some(match c {
         'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' | 'À' | 'Á' | 'Â' | 'Ã' | 'Ä' | 'Å'
         | 'Ā' | 'Ă' | 'Ą' => "a",
