@@ -400,6 +400,8 @@ struct Assessment<'a> {
     country: Option<&'a str>,
     /// The supplier's intensity, for supplier-specific and hybrid results.
     supplier: Option<SupplierData>,
+    /// Classification gave the code or category: `Some(needs_review)`.
+    classified: Option<bool>,
 }
 
 impl Assessment<'_> {
@@ -433,7 +435,14 @@ impl Assessment<'_> {
         let assumed = fallback::CURRENCY_ASSUMED
             | fallback::NAICS_FROM_SUPPLIER
             | fallback::INTENSITY_YEAR_ASSUMED;
-        let completeness = (1 + (self.fallbacks & assumed).count_ones() as u8).min(5);
+        // A classified code is an assumption; one flagged for review, a weaker one.
+        let classification = match self.classified {
+            None => 0,
+            Some(false) => 1,
+            Some(true) => 2,
+        };
+        let completeness =
+            (1 + (self.fallbacks & assumed).count_ones() as u8 + classification).min(5);
         let verified = self.supplier.is_some_and(|s| s.verified);
         let reliability = match (self.method, verified) {
             (Method::SupplierSpecific, true) => 1,
@@ -533,6 +542,8 @@ pub struct Emission {
     /// Scope 1+2 share, `spend.usd_price_year × factor_value`, plus the upstream share;
     /// `hybrid_upstream` recomputes the parts).
     pub hybrid: Option<HybridRef>,
+    /// The line's classification gave the code or the category the result used.
+    pub classified: bool,
 }
 
 /// The EEIO factor of a hybrid result's upstream share (kept small: the parts are
@@ -606,14 +617,18 @@ fn hybrid_part(
     conv: &SpendConversion,
     supplier_kg: f64,
 ) -> Result<HybridUpstream, LineError> {
-    let naics = s.naics.or(line.naics).ok_or_else(|| {
-        LineError::new(
-            Field::NaicsCode,
-            "naics_required",
-            "the supplier's intensity covers its Scope 1+2 only (hybrid): the upstream share \
+    let naics = s
+        .naics
+        .or(line.naics)
+        .or(classified_code(line))
+        .ok_or_else(|| {
+            LineError::new(
+                Field::NaicsCode,
+                "naics_required",
+                "the supplier's intensity covers its Scope 1+2 only (hybrid): the upstream share \
              needs the supplier's naics_code (or the line's)",
-        )
-    })?;
+            )
+        })?;
     let v = cfg.epa_version;
     let index = cat.epa(v).find(naics).ok_or_else(|| {
         LineError::new(
@@ -763,8 +778,30 @@ fn category_of(
 ) -> Result<(Category, CategorySource), CapexContradiction> {
     category_with(line, || match naics {
         Some(n) => (Category::from_naics(n), CategorySource::Naics),
-        None => (Category::PURCHASED_GOODS, CategorySource::Default),
+        None => match &line.classification {
+            Some(c) => (c.label.category, CategorySource::Classification),
+            None => (Category::PURCHASED_GOODS, CategorySource::Default),
+        },
     })
+}
+
+/// Whether the line's classification is flagged for review.
+#[inline]
+fn review(line: &Line) -> bool {
+    line.classification.as_ref().is_some_and(|c| c.needs_review)
+}
+
+/// The code classification gave a line (used when neither the line nor its supplier has one).
+#[inline]
+fn classified_code(line: &Line) -> Option<Naics> {
+    line.classification.as_ref().map(|c| c.label.naics)
+}
+
+/// Whether classification gives a result its code or category: neither the line nor the
+/// supplier has a code (`code`: theirs), and the line has a classification.
+#[inline]
+fn uses_classification(line: &Line, code: Option<Naics>) -> bool {
+    code.is_none() && line.classification.is_some()
 }
 
 /// Calculates one line. The best available method wins: an activity factor (needs quantity,
@@ -861,6 +898,7 @@ pub fn calculate(
             factor_region: Some(&f.region),
             country,
             supplier: None,
+            classified: None,
         }
         .score();
         if let Some(own) = f.scope.own() {
@@ -889,6 +927,7 @@ pub fn calculate(
             scope_1_2_kg: None,
             supplier: None,
             hybrid: None,
+            classified: false,
         });
     }
 
@@ -909,6 +948,7 @@ pub fn calculate(
             &mut fb,
         )?;
         let naics = line.naics.or(s.naics);
+        let classified = uses_classification(line, naics);
         let (category, category_source) = category_of(line, naics)?;
         let supplier_kg = conv.usd_price_year * own.kg_per_usd;
         let method = own.data.method();
@@ -933,6 +973,7 @@ pub fn calculate(
             factor_region,
             country,
             supplier: Some(own.data),
+            classified: classified.then(|| review(line)),
         }
         .score();
         return Ok(Emission {
@@ -954,6 +995,7 @@ pub fn calculate(
                 basis: h.basis,
                 index: h.index,
             }),
+            classified,
         });
     }
 
@@ -984,13 +1026,20 @@ pub fn calculate(
             },
         );
     };
-    let naics = match (line.naics, supplier.and_then(|s| s.naics)) {
-        (Some(n), _) => n,
-        (None, Some(n)) => {
+    let own_code = line.naics.or(supplier.and_then(|s| s.naics));
+    let classified = uses_classification(line, own_code);
+    let naics = match (
+        line.naics,
+        supplier.and_then(|s| s.naics),
+        classified_code(line),
+    ) {
+        (Some(n), _, _) => n,
+        (None, Some(n), _) => {
             fb |= fallback::NAICS_FROM_SUPPLIER;
             n
         }
-        (None, None) => {
+        (None, None, Some(n)) => n,
+        (None, None, None) => {
             return Err(LineError::new(
                 Field::NaicsCode,
                 "naics_required",
@@ -1018,7 +1067,8 @@ pub fn calculate(
         &mut fb,
     )?;
     let ef = set.factors[index].value(line.price_basis);
-    let (category, category_source) = category_of(line, Some(naics))?;
+    let (category, category_source) =
+        category_of(line, if classified { None } else { Some(naics) })?;
     let dq = Assessment {
         method: Method::SpendBased,
         fallbacks: fb,
@@ -1027,6 +1077,7 @@ pub fn calculate(
         factor_region: Some("US"),
         country,
         supplier: None,
+        classified: classified.then(|| review(line)),
     }
     .score();
     Ok(Emission {
@@ -1048,6 +1099,7 @@ pub fn calculate(
         scope_1_2_kg: None,
         supplier: None,
         hybrid: None,
+        classified,
     })
 }
 
@@ -1113,6 +1165,7 @@ fn pcf_result(
         scope_1_2_kg: None,
         supplier: None,
         hybrid: None,
+        classified: false,
     })
 }
 
@@ -1234,6 +1287,7 @@ fn energy_input(
         scope_1_2_kg: Some(converted * f.value),
         supplier: None,
         hybrid: None,
+        classified: false,
     })
 }
 
@@ -1365,6 +1419,10 @@ pub struct EmissionRecord {
     /// A result from the supplier's product footprint (PACT).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product_footprint: Option<PcfInfo>,
+    /// The line had no NAICS code (nor its supplier): the code, category and capital flag
+    /// classification gave it, from which source, how sure, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<crate::classify::Classification>,
 }
 
 impl Emission {
@@ -1645,6 +1703,11 @@ impl Emission {
             biogenic_co2_kg: self.biogenic_co2_kg(cat),
             supplier_data: self.supplier_info(cat),
             product_footprint: self.pcf_info(line, supplier),
+            classification: line
+                .classification
+                .as_deref()
+                .filter(|_| self.classified)
+                .cloned(),
         }
     }
 }

@@ -165,6 +165,8 @@ pub enum CategorySource {
     Default,
     /// The line is a capital purchase (`capex`): capital goods.
     Capex,
+    /// The line's classification (`vcci_core::classify`) gave it, with its code.
+    Classification,
 }
 
 impl CategorySource {
@@ -175,6 +177,7 @@ impl CategorySource {
             CategorySource::Activity => "activity",
             CategorySource::Default => "default",
             CategorySource::Capex => "capex",
+            CategorySource::Classification => "classification",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -184,6 +187,7 @@ impl CategorySource {
             "activity" => CategorySource::Activity,
             "default" => CategorySource::Default,
             "capex" => CategorySource::Capex,
+            "classification" => CategorySource::Classification,
             _ => return None,
         })
     }

@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::category::Category;
+use crate::classify::Classification;
 use crate::currency::Currency;
 use crate::date::Date;
 use crate::factors::PriceBasis;
@@ -31,9 +32,11 @@ pub enum Field {
     PriceBasis,
     Capex,
     ProductId,
+    GlAccount,
+    GlAccountName,
 }
 
-pub const N_FIELDS: usize = 16;
+pub const N_FIELDS: usize = 18;
 
 impl Field {
     pub const ALL: [Field; N_FIELDS] = [
@@ -53,6 +56,8 @@ impl Field {
         Field::PriceBasis,
         Field::Capex,
         Field::ProductId,
+        Field::GlAccount,
+        Field::GlAccountName,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -73,6 +78,8 @@ impl Field {
             Field::PriceBasis => "price_basis",
             Field::Capex => "capex",
             Field::ProductId => "product_id",
+            Field::GlAccount => "gl_account",
+            Field::GlAccountName => "gl_account_name",
         }
     }
 
@@ -137,6 +144,14 @@ pub struct Line {
     /// The product bought, as its supplier's product footprints name it (a URN such as
     /// `urn:gtin:4712345060507`): the line is calculated from the supplier's PCF of it.
     pub product_id: Option<String>,
+    /// The general-ledger account the spend was booked to ("6200"), and its name ("Travel &
+    /// Entertainment"): read by classification.
+    pub gl_account: Option<String>,
+    pub gl_account_name: Option<String>,
+    /// Not parsed: the code, category and capital flag classification gave a line that has
+    /// no NAICS code of its own or of its supplier (`vcci_core::classify`), with why.
+    /// Shared: lines classified alike share one answer.
+    pub classification: Option<std::sync::Arc<Classification>>,
 }
 
 /// Limits on free-text fields, in bytes.
@@ -233,6 +248,10 @@ impl Line {
         line.country = get(Field::Country).and_then(|v| text(Field::Country, v, 64, &mut errs));
         line.product_id =
             get(Field::ProductId).and_then(|v| text(Field::ProductId, v, MAX_NAME, &mut errs));
+        line.gl_account =
+            get(Field::GlAccount).and_then(|v| text(Field::GlAccount, v, MAX_ID, &mut errs));
+        line.gl_account_name = get(Field::GlAccountName)
+            .and_then(|v| text(Field::GlAccountName, v, MAX_NAME, &mut errs));
         let num = |f: Field, errs: &mut Vec<LineError>| {
             get(f).and_then(|v| {
                 parse_number(v)
@@ -327,6 +346,11 @@ impl Line {
         if let Some(p) = &self.product_id {
             h.word(0x9c0d_0001);
             s(&mut h, Some(p));
+        }
+        if self.gl_account.is_some() || self.gl_account_name.is_some() {
+            h.word(0x61ac_0001);
+            s(&mut h, self.gl_account.as_deref());
+            s(&mut h, self.gl_account_name.as_deref());
         }
         h.0
     }

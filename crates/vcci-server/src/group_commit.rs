@@ -151,6 +151,7 @@ fn prepare_upsert(
     let parsed: Vec<_> = lines.iter().map(|v| parse_line(v, true)).collect();
     let keys = supplier_keys(parsed.iter().filter_map(|l| l.as_ref().ok()));
     let mut profiles = db.supplier_profiles_for(org.id, &keys)?;
+    let classifier = db.load_classifier(org.id)?;
     let mut prepared: Vec<PreparedLine> = Vec::with_capacity(lines.len());
     let mut index: Vec<usize> = Vec::with_capacity(lines.len());
     let mut new_suppliers = Vec::new();
@@ -167,7 +168,7 @@ fn prepare_upsert(
                 continue;
             }
         };
-        match prepare(catalog(), org, line, &profiles, None) {
+        match prepare(catalog(), org, line, &profiles, None, Some(&classifier)) {
             Ok(p) => {
                 if let Some(k) = p.supplier_key()
                     && !profiles.contains_key(k)

@@ -394,6 +394,8 @@ fn schemas() -> Value {
                 "country": s, "price_basis": {"type": "string", "enum": ["purchaser", "producer"]},
                 "capex": {"type": ["boolean", "string"], "description": "a capital purchase: category 2 whatever its NAICS code (true/false)"},
                 "product_id": {"type": "string", "maxLength": 256, "description": "the product bought, as the supplier's PACT footprints name it (a URN): the line is calculated from the supplier's footprint of it, with quantity and unit"},
+                "gl_account": {"type": "string", "maxLength": 128, "description": "the general-ledger account the spend was booked to: read by classification"},
+                "gl_account_name": {"type": "string", "maxLength": 256, "description": "the account's name (\"Travel & Entertainment\"): read by classification"},
             },
         },
         "Factor": {
@@ -405,7 +407,7 @@ fn schemas() -> Value {
             "type": "object",
             "required": ["co2e_kg", "category", "method", "data_quality", "factor", "conversions", "fallbacks"],
             "properties": {
-                "co2e_kg": num, "category": int, "category_name": s, "category_source": {"type": "string", "enum": ["line", "naics", "activity", "default", "capex"]},
+                "co2e_kg": num, "category": int, "category_name": s, "category_source": {"type": "string", "enum": ["line", "naics", "activity", "default", "capex", "classification"]},
                 "method": {"type": "string", "enum": ["supplier_specific", "average_data", "hybrid", "spend_based"]},
                 "data_quality": {"type": "integer", "minimum": 1, "maximum": 5, "description": "the aggregate of data_quality_indicators"},
                 "data_quality_indicators": {
@@ -465,12 +467,25 @@ fn schemas() -> Value {
                         "verified": {"type": "boolean"},
                     },
                 },
+                "classification": {"$ref": "#/components/schemas/Classification"},
                 "scope_1_2": {
                     "type": "object",
                     "description": "An energy or fuel input's own Scope 1 or 2 emissions, recorded apart: never in co2e_kg or any Scope 3 total",
                     "required": ["scope", "co2e_kg", "counted_in_scope_3"],
                     "properties": {"scope": {"type": "integer", "enum": [1, 2]}, "co2e_kg": num, "counted_in_scope_3": {"type": "boolean", "enum": [false]}},
                 },
+            },
+        },
+        "Classification": {
+            "type": "object",
+            "description": "The line had no NAICS code (nor its supplier): what classification gave it, from which source, how sure, and why",
+            "required": ["naics", "category", "capex", "source", "confidence", "needs_review", "evidence"],
+            "properties": {
+                "naics": s, "category": int, "capex": {"type": "boolean"},
+                "source": {"type": "string", "enum": ["rule", "supplier_history", "organization_model", "builtin_model"]},
+                "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                "needs_review": {"type": "boolean", "description": "confidence below the organization's review threshold: calculated, and flagged"},
+                "evidence": {"type": "object", "description": "`kind` rule (rule_id, rule_kind, pattern), supplier_history (supplier, lines, share) or terms (terms: field, term, weight)"},
             },
         },
         "FactorUsed": {
@@ -497,6 +512,8 @@ fn schemas() -> Value {
                 "price_basis": {"type": "string", "enum": ["purchaser", "producer"]},
                 "capex": {"type": "boolean"},
                 "product_id": {"type": "string", "description": "present when the line named one"},
+                "gl_account": {"type": "string", "description": "present when the line named one"},
+                "gl_account_name": {"type": "string", "description": "present when the line named one"},
                 "emission": {"$ref": "#/components/schemas/Emission"},
             },
         },
@@ -573,6 +590,43 @@ fn schemas() -> Value {
                 "broken": {"type": ["object", "null"], "required": ["seq", "reason"], "properties": {"seq": int, "reason": s}, "description": "the first entry that breaks the chain"},
                 "unsealed_imports": {"type": "array", "items": int, "description": "imports whose line digests no entry seals yet (running, or stopped without an end)"},
             },
+        },
+        "ClassificationState": {
+            "type": "object",
+            "required": ["generation", "review_below", "examples", "trained_at", "rules"],
+            "properties": {
+                "generation": int, "review_below": {"type": "number", "minimum": 0, "maximum": 1},
+                "examples": {"type": "integer", "description": "lines the organization model learned from"},
+                "trained_at": opt_s, "rules": int,
+            },
+        },
+        "ClassificationSettings": {
+            "type": "object", "required": ["review_below"],
+            "properties": {"review_below": {"type": "number", "minimum": 0, "maximum": 1}},
+        },
+        "ClassificationRuleInput": {
+            "type": "object", "required": ["kind", "pattern", "naics_code"],
+            "properties": {
+                "kind": {"type": "string", "enum": ["gl_account", "supplier", "keyword"], "description": "gl_account: the account, exactly, or a prefix ending in `*`; supplier: its id, or its name however typed; keyword: words of the description or account name, in order"},
+                "pattern": {"type": "string", "minLength": 1, "maxLength": 256},
+                "naics_code": {"type": "string", "pattern": "^[1-9][0-9]{5}$"},
+                "category": {"type": "integer", "minimum": 1, "maximum": 15, "description": "default: the category the code implies"},
+                "capex": {"type": "boolean", "description": "a capital purchase: category 2"},
+            },
+        },
+        "ClassificationRule": {
+            "type": "object",
+            "required": ["id", "kind", "pattern", "naics_code", "category", "capex", "created_at", "created_by"],
+            "properties": {
+                "id": int, "kind": {"type": "string", "enum": ["gl_account", "supplier", "keyword"]},
+                "pattern": s, "naics_code": s, "category": int, "capex": {"type": "boolean"},
+                "created_at": s, "created_by": s,
+            },
+        },
+        "ClassificationRules": {"type": "object", "required": ["rules"], "properties": {"rules": {"type": "array", "items": {"$ref": "#/components/schemas/ClassificationRule"}}}},
+        "ClassificationTraining": {
+            "type": "object", "required": ["lines_read", "examples", "seconds", "generation"],
+            "properties": {"lines_read": int, "examples": int, "seconds": num, "generation": int},
         },
         "Periods": {"type": "object", "required": ["periods"], "properties": {"periods": {"type": "array", "items": {"$ref": "#/components/schemas/Period"}}}},
         "InventoryVersion": {

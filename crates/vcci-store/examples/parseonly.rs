@@ -37,7 +37,7 @@ fn main() {
             continue;
         }
         let line = vcci_core::Line::parse(&v, true).unwrap();
-        if let Ok(p) = vcci_store::write::prepare(cat, &org, line, &profiles, Some(n)) {
+        if let Ok(p) = vcci_store::write::prepare(cat, &org, line, &profiles, Some(n), None) {
             ok += 1;
             sum += p.emission.co2e_kg;
         }

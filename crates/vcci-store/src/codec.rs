@@ -78,6 +78,11 @@ pub struct Body {
     /// A result from a product footprint: the footprint as the trail names it (`PcfInfo`,
     /// JSON).
     pub pcf: Option<String>,
+    /// The line's ledger account and its name.
+    pub gl_account: Option<String>,
+    pub gl_account_name: Option<String>,
+    /// The classification the result used (`vcci_core::classify::Classification`, JSON).
+    pub classification: Option<String>,
 }
 
 /// Borrowed view used for encoding without copies.
@@ -116,6 +121,9 @@ pub struct BodyRef<'a> {
     pub supplier_data: Option<u16>,
     pub product_id: Option<&'a str>,
     pub pcf: Option<&'a str>,
+    pub gl_account: Option<&'a str>,
+    pub gl_account_name: Option<&'a str>,
+    pub classification: Option<&'a str>,
 }
 
 struct W<'b> {
@@ -160,7 +168,11 @@ impl BodyRef<'_> {
     /// Appends the encoding to `out` (cleared first).
     pub fn encode(&self, out: &mut Vec<u8>) {
         out.clear();
-        let wide = self.product_id.is_some() || self.pcf.is_some();
+        let wide = self.product_id.is_some()
+            || self.pcf.is_some()
+            || self.gl_account.is_some()
+            || self.gl_account_name.is_some()
+            || self.classification.is_some();
         out.push(if wide { VERSION_2 } else { VERSION_1 });
         out.extend_from_slice(if wide { &[0; 8] } else { &[0; 4] });
         let mut w = W {
@@ -202,6 +214,9 @@ impl BodyRef<'_> {
         if wide {
             w.str(self.product_id);
             w.str(self.pcf);
+            w.str(self.gl_account);
+            w.str(self.gl_account_name);
+            w.str(self.classification);
             let mask = w.mask.to_le_bytes();
             out[1..9].copy_from_slice(&mask);
         } else {
@@ -313,6 +328,9 @@ impl Body {
             supplier_data: r.u16()?,
             product_id: r.str()?,
             pcf: r.str()?,
+            gl_account: r.str()?,
+            gl_account_name: r.str()?,
+            classification: r.str()?,
         })
     }
 
@@ -626,6 +644,7 @@ pub(crate) fn source_code(s: CategorySource) -> u16 {
         CategorySource::Activity => 3,
         CategorySource::Default => 4,
         CategorySource::Capex => 5,
+        CategorySource::Classification => 6,
     }
 }
 
@@ -635,6 +654,7 @@ pub(crate) fn source_from_code(c: u16) -> CategorySource {
         2 => CategorySource::Naics,
         3 => CategorySource::Activity,
         5 => CategorySource::Capex,
+        6 => CategorySource::Classification,
         _ => CategorySource::Default,
     }
 }

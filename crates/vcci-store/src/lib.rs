@@ -22,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod classify;
 pub mod codec;
 pub mod conn;
 pub mod demo;

@@ -46,6 +46,7 @@ fn every_change_is_an_entry_and_the_chain_tells_tampering() {
         line("a", "2023-03-01", 2000.0),
         &profiles,
         None,
+        None,
     )
     .unwrap();
     let a_after = p.hash;

@@ -77,7 +77,7 @@ fn a_closed_period_refuses_changes_and_keeps_the_valid_rest() {
     }
     // b moved into 2023 by an upsert; a re-sent unchanged 2023 line is fine.
     let profiles = Default::default();
-    let p = |l| prepare(vcci_core::catalog(), &org, l, &profiles, None).unwrap();
+    let p = |l| prepare(vcci_core::catalog(), &org, l, &profiles, None, None).unwrap();
     let out = db
         .write_lines(
             org.id,

@@ -86,7 +86,7 @@ proptest! {
                         line.currency = Some(Currency::parse(if eur { "EUR" } else { "USD" }).unwrap());
                         line.naics = Some(Naics::parse(NAICS[naics]).unwrap());
                     }
-                    let p = prepare(catalog(), &org, line, &profiles, None).unwrap();
+                    let p = prepare(catalog(), &org, line, &profiles, None, None).unwrap();
                     let new: Vec<(String, String)> = p.supplier_key().map(|k| (k.to_owned(), k.to_owned())).into_iter().collect();
                     db.write_lines(org.id, &[p], &new, &vcci_store::Actor::system("test")).unwrap();
                 }

@@ -102,6 +102,67 @@ pub enum Command {
     /// Load-test an API (open or closed loop), check SLOs, write reports; exits non-zero
     /// when an SLO fails.
     Loadtest(LoadtestArgs),
+    /// Line classification: rules, the review threshold, training the organization model.
+    #[command(subcommand)]
+    Classify(ClassifyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClassifyCommand {
+    /// The organization's rules: list, add, delete.
+    #[command(subcommand)]
+    Rules(ClassifyRulesCommand),
+    /// Train the organization model again from every line that carries its own NAICS code.
+    Train(OrgArg),
+    /// The review threshold, rules and model of an organization; `--review-below` sets the
+    /// threshold.
+    Status(ClassifyStatusArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClassifyRulesCommand {
+    List(OrgFormatArgs),
+    /// Add a rule (a rule of the same kind and pattern is replaced).
+    Add(ClassifyRuleArgs),
+    /// Delete a rule by id.
+    Delete(ClassifyRuleDeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyRuleArgs {
+    #[arg(long)]
+    pub org: String,
+    /// gl_account (exactly, or a prefix ending in `*`), supplier (its id or name), keyword
+    /// (words of the description or account name, in order).
+    #[arg(long)]
+    pub kind: String,
+    #[arg(long)]
+    pub pattern: String,
+    /// The six-digit NAICS 2017 code the matching lines get.
+    #[arg(long)]
+    pub naics: String,
+    /// The category (1–15); default: the one the code implies.
+    #[arg(long)]
+    pub category: Option<u8>,
+    /// The lines are capital purchases (category 2).
+    #[arg(long)]
+    pub capex: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyRuleDeleteArgs {
+    #[arg(long)]
+    pub org: String,
+    pub id: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyStatusArgs {
+    #[arg(long)]
+    pub org: String,
+    /// Set the confidence below which classified lines are flagged for review (0 to 1).
+    #[arg(long)]
+    pub review_below: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -44,6 +44,7 @@ pub fn run(cli: Cli) -> Result<()> {
             remove_intensity_cmd(&store_args, a)
         }
         Command::Loadtest(a) => crate::loadtest::loadtest_cmd(a),
+        Command::Classify(c) => crate::classify::classify_cmd(open_store(&store_args)?, c),
     }
 }
 

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod classify;
 mod cli;
 mod cmd;
 mod loadtest;

@@ -1094,3 +1094,104 @@ fn corrected_data_of_a_closed_year_is_restated_from_the_command_line() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn classification_rules_training_and_explain_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let csv = d.join("lines.csv");
+    std::fs::write(
+        &csv,
+        "transaction_id,date,supplier_name,description,amount,currency,naics_code,gl_account,gl_account_name\n\
+         a1,2022-04-01,Pixelforge,Backend dev sprint 14,5000,USD,541511,6320,Contractors\n\
+         a2,2022-04-02,Northlight,Taxi to client,80,USD,,6230,Travel\n",
+    )
+    .unwrap();
+    ok(&vcci(
+        d,
+        &["import", csv.to_str().unwrap(), "--org", "acme"],
+    ));
+    // The line without a code is explained with its classification.
+    let out = ok(&vcci(d, &["explain", "--org", "acme", "a2"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let c = &v["emission"]["classification"];
+    assert_eq!(c["naics"], "485310", "{out}");
+    assert_eq!(c["source"], "builtin_model");
+    assert_eq!(c["evidence"]["kind"], "terms");
+    assert_eq!(v["emission"]["category_source"], "classification");
+    // A rule, listed; bad arguments are one line naming the flag.
+    let out = ok(&vcci(
+        d,
+        &[
+            "classify",
+            "rules",
+            "add",
+            "--org",
+            "acme",
+            "--kind",
+            "gl_account",
+            "--pattern",
+            "63*",
+            "--naics",
+            "541511",
+        ],
+    ));
+    assert!(
+        out.contains("Rule 1 of 'acme': gl_account '63*' → NAICS 541511"),
+        "{out}"
+    );
+    let out = ok(&vcci(
+        d,
+        &[
+            "classify", "rules", "list", "--org", "acme", "--format", "json",
+        ],
+    ));
+    let rules: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rules[0]["pattern"], "63*");
+    let o = vcci(
+        d,
+        &[
+            "classify",
+            "rules",
+            "add",
+            "--org",
+            "acme",
+            "--kind",
+            "colour",
+            "--pattern",
+            "x",
+            "--naics",
+            "541511",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--kind"));
+    // Training learns from the line with its own code.
+    let out = ok(&vcci(d, &["classify", "train", "--org", "acme"]));
+    assert!(
+        out.contains("1 of 2 lines carry their own NAICS code"),
+        "{out}"
+    );
+    let out = ok(&vcci(
+        d,
+        &[
+            "classify",
+            "status",
+            "--org",
+            "acme",
+            "--review-below",
+            "0.6",
+        ],
+    ));
+    assert!(
+        out.contains("below 0.60 confidence") && out.contains("1 rules"),
+        "{out}"
+    );
+    let out = ok(&vcci(
+        d,
+        &["classify", "rules", "delete", "--org", "acme", "1"],
+    ));
+    assert!(out.contains("Deleted rule 1"), "{out}");
+    let o = vcci(d, &["classify", "rules", "delete", "--org", "acme", "1"]);
+    assert!(!o.status.success());
+}

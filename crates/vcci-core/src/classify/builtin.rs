@@ -33,12 +33,37 @@ type Weighted = (u32, f32);
 pub struct Builtin {
     targets: Vec<Target>,
     /// Terms (normalized words joined by one space) and what they weigh for.
-    terms: HashMap<String, Vec<Weighted>>,
-    max_words: usize,
+    terms: HashMap<String, Vec<Weighted>, Fnv>,
+    /// The most words of a term starting with each word (a word starting no longer term
+    /// is looked up alone).
+    longest: HashMap<String, u8, Fnv>,
     /// Title words of the EPA set's producing industries, each with the codes whose title
     /// has it and a weight (rarer words and shorter titles weigh more).
-    titles: HashMap<String, Vec<(Naics, f32)>>,
+    titles: HashMap<String, Vec<(Naics, f32)>, Fnv>,
 }
+
+/// FNV-1a: the vocabulary's keys are short words, and SipHash's setup cost dominated.
+#[derive(Clone, Copy, Debug, Default)]
+struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type Fnv = std::hash::BuildHasherDefault<FnvHasher>;
 
 /// The built-in model's answer.
 #[derive(Clone, Debug, PartialEq)]
@@ -118,9 +143,9 @@ impl Builtin {
     pub fn parse(vocabulary: &str, epa: &EpaSet) -> Result<Builtin, String> {
         let mut b = Builtin {
             targets: Vec::new(),
-            terms: HashMap::new(),
-            max_words: 1,
-            titles: HashMap::new(),
+            terms: HashMap::default(),
+            longest: HashMap::default(),
+            titles: HashMap::default(),
         };
         for (i, raw) in vocabulary.lines().enumerate() {
             let at = |m: String| format!("vocabulary line {}: {m}", i + 1);
@@ -171,7 +196,8 @@ impl Builtin {
                 if ws.is_empty() {
                     continue; // a term made only of filler words
                 }
-                b.max_words = b.max_words.max(ws.len());
+                let l = b.longest.entry(ws[0].clone()).or_default();
+                *l = (*l).max(ws.len() as u8);
                 let entry = b.terms.entry(ws.join(" ")).or_default();
                 match entry.iter_mut().find(|(x, _)| *x == t) {
                     Some(e) => e.1 = e.1.max(weight),
@@ -206,7 +232,7 @@ impl Builtin {
             }
         }
         let n = per_code.len() as f32;
-        let mut titles: HashMap<String, Vec<(Naics, f32)>> = HashMap::new();
+        let mut titles: HashMap<String, Vec<(Naics, f32)>, Fnv> = HashMap::default();
         for (naics, ws) in &per_code {
             let len = (ws.len().max(1) as f32).sqrt();
             for w in ws {
@@ -232,7 +258,8 @@ impl Builtin {
             while i < ws.len() {
                 // The longest term starting here.
                 let mut hit = None;
-                for n in (1..=self.max_words.min(ws.len() - i)).rev() {
+                let longest = self.longest.get(ws[i].as_str()).map_or(0, |&l| l as usize);
+                for n in (1..=longest.min(ws.len() - i)).rev() {
                     key.clear();
                     for (k, w) in ws[i..i + n].iter().enumerate() {
                         if k > 0 {
@@ -297,15 +324,26 @@ impl Builtin {
                 }
             }
         }
-        for &(_, s, t) in &by_code {
-            match best {
-                Some((_, b)) if s <= b => second = second.max(s),
-                _ => {
-                    if let Some((_, b)) = best {
-                        second = second.max(b);
-                    }
-                    best = Some((t, s));
+        by_code.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        if let Some(&(naics, s, t)) = by_code.first() {
+            best = Some((t, s));
+            // A runner-up weighs against the answer as much as it disagrees with it: another
+            // category fully, the same category half, the same industry group a quarter.
+            let category = |t: u32| match self.targets[t as usize] {
+                Target::Code { naics, category } => {
+                    category.unwrap_or_else(|| Category::from_naics(naics))
                 }
+                _ => Category::PURCHASED_GOODS,
+            };
+            for &(n2, s2, t2) in &by_code[1..] {
+                let w = if n2.code() / 100 == naics.code() / 100 {
+                    0.25
+                } else if category(t2) == category(t) {
+                    0.5
+                } else {
+                    1.0
+                };
+                second = second.max(s2 * w);
             }
         }
         let best_score = best.map_or(0.0, |b| b.1);

@@ -263,6 +263,20 @@ impl Classifier<'_> {
 
     pub fn classify_features(&self, f: &Features) -> Outcome {
         let done = |label: Label, source: Source, confidence: f32, evidence: Evidence| {
+            // Three decimals: what the trail shows is what the threshold compared.
+            let confidence = round3(confidence);
+            let evidence = match evidence {
+                Evidence::Terms { terms } => Evidence::Terms {
+                    terms: terms
+                        .into_iter()
+                        .map(|t| Term {
+                            weight: round3(t.weight),
+                            ..t
+                        })
+                        .collect(),
+                },
+                e => e,
+            };
             Outcome::Classified(Classification {
                 label: normalized(label),
                 source,
@@ -299,7 +313,7 @@ impl Classifier<'_> {
                 Evidence::SupplierHistory {
                     supplier: s.clone(),
                     lines: h.lines,
-                    share: h.share,
+                    share: round3(h.share),
                 },
             );
             if h.confidence >= DECIDES {
@@ -345,6 +359,10 @@ impl Classifier<'_> {
         let (l, s, c, e) = best.expect("the built-in model answered with a code");
         done(l, s, c, e)
     }
+}
+
+fn round3(v: f32) -> f32 {
+    (v * 1000.0).round() / 1000.0
 }
 
 /// A capital purchase is category 2.

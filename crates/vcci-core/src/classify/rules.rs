@@ -61,6 +61,9 @@ pub fn check_pattern(kind: RuleKind, pattern: &str) -> Result<(), String> {
     if p.len() > 256 {
         return Err(format!("is {} bytes; the limit is 256", p.len()));
     }
+    if p.chars().any(char::is_control) {
+        return Err("contains a control character".into());
+    }
     match kind {
         RuleKind::GlAccount if p.trim_end_matches('*').contains('*') => {
             Err("may hold '*' only at its end".into())

@@ -57,12 +57,16 @@ async fn calculate(
     // demo organization took most of a 100-line request).
     let keys = supplier_keys(parsed.iter().filter_map(|l| l.as_ref().ok()));
     let org = caller.org_id();
-    let profiles = if keys.is_empty() {
-        Default::default()
-    } else {
-        app.db(move |db| db.supplier_profiles_for(org, &keys))
-            .await?
-    };
+    let (profiles, classifier) = app
+        .db(move |db| {
+            let profiles = if keys.is_empty() {
+                Default::default()
+            } else {
+                db.supplier_profiles_for(org, &keys)?
+            };
+            Ok::<_, vcci_store::StoreError>((profiles, db.load_classifier(org)?))
+        })
+        .await?;
     let cfg = caller.org.calc_config();
     let mut total = 0.0;
     let results: Vec<Value> = parsed
@@ -70,15 +74,18 @@ async fn calculate(
         .enumerate()
         .map(|(i, line)| {
             let prefix = format!("lines[{i}]");
-            let line = match line {
+            let mut line = match line {
                 Ok(l) => l,
                 Err(errs) => return json!({"index": i, "error": line_error_json(&prefix, &errs)}),
             };
             let key = line
                 .supplier_id
-                .as_deref()
-                .or(line.supplier_name.as_deref());
-            let profile = key.and_then(|k| profiles.get(k));
+                .clone()
+                .or_else(|| line.supplier_name.clone());
+            let profile = key.as_deref().and_then(|k| profiles.get(k));
+            if let Err(e) = vcci_store::classify::classify_line(&classifier, &mut line, profile) {
+                return json!({"index": i, "error": line_error_json(&prefix, &[e])});
+            }
             match vcci_core::calculate(catalog(), cfg, &line, profile) {
                 Ok(e) => {
                     total += e.co2e_kg;

@@ -160,6 +160,37 @@ pub fn render(app: &App, jobs: &[(String, i64)]) -> String {
         "gauge",
         f64::from_bits(m.import_rate.load(Ordering::Relaxed)).to_string(),
     );
+    let c = vcci_store::classify::stats();
+    let _ = write!(
+        out,
+        "# HELP vcci_classification_cache_total Line classifications answered from the cache of answers by normalized input (hit) or computed (miss).\n\
+         # TYPE vcci_classification_cache_total counter\n\
+         vcci_classification_cache_total{{result=\"hit\"}} {}\n\
+         vcci_classification_cache_total{{result=\"miss\"}} {}\n\
+         # HELP vcci_classified_lines_total Lines classified, by the source that decided.\n\
+         # TYPE vcci_classified_lines_total counter\n",
+        c.cache_hits, c.cache_misses
+    );
+    for (source, n) in c.by_source {
+        let _ = writeln!(
+            out,
+            "vcci_classified_lines_total{{source=\"{source}\"}} {n}"
+        );
+    }
+    gauge(
+        &mut out,
+        "vcci_classified_needs_review_total",
+        "Lines classified below the organization's review threshold (calculated, and flagged).",
+        "counter",
+        c.needs_review.to_string(),
+    );
+    gauge(
+        &mut out,
+        "vcci_classification_purchased_energy_total",
+        "Lines refused because they read as purchased electricity or heat (Scope 2).",
+        "counter",
+        c.purchased_energy.to_string(),
+    );
     let _ = write!(
         out,
         "# HELP vcci_uptime_seconds Seconds since the node started.\n# TYPE vcci_uptime_seconds gauge\nvcci_uptime_seconds {}\n",

@@ -10,6 +10,7 @@ use crate::openapi::Api;
 mod admin;
 mod audit;
 mod calculate;
+mod classification;
 mod dashboard;
 mod events;
 mod exports;
@@ -39,6 +40,7 @@ pub fn api() -> Api {
     let api = calculate::api(api);
     let api = imports::api(api);
     let api = periods::api(api);
+    let api = classification::api(api);
     let api = reporting::api(api);
     let api = audit::api(api);
     let api = events::api(api);

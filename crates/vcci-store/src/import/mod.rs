@@ -174,8 +174,16 @@ pub fn import_transactions<R: Read, W: Write + Send>(
     require_columns(&header)?;
     let db = target.store.connect()?;
     let profiles = db.supplier_profiles(target.org.id)?;
+    let classifier = db.load_classifier(target.org.id)?;
     let import_id = db.start_import(target.org.id, "transactions", target.source)?;
-    let mut reader = Reader::new(scanner, header, target.catalog, target.org, profiles);
+    let mut reader = Reader::new(
+        scanner,
+        header,
+        target.catalog,
+        target.org,
+        profiles,
+        classifier,
+    );
     reader.state.batch_size = target.options.batch_size;
     let totals = match run(target, db, import_id, &mut reader, rejects, progress) {
         Ok(t) => t,

@@ -14,6 +14,7 @@ use vcci_core::{Catalog, Line, SupplierProfile};
 
 use super::rejects::{Reject, reject, trim_newline};
 use super::{ImportError, ImportProgress, io_err};
+use crate::classify::OrgClassifier;
 use crate::model::orgs::Org;
 use crate::write::{Delta, NewSuppliers, PreparedLine, bucket, prepare};
 
@@ -195,6 +196,8 @@ pub(super) struct ReadState<'a> {
     org: &'a Org,
     /// Suppliers known so far (those of the store, then those the file introduced).
     profiles: HashMap<String, SupplierProfile>,
+    /// Classifies lines without a code.
+    classifier: std::sync::Arc<OrgClassifier>,
     pub batch_size: usize,
     /// The batch being read, as one part per writer: part 0 also carries the parse rejects,
     /// the new suppliers and the count of lines read.
@@ -215,6 +218,7 @@ impl<'a, R: BufRead> Reader<'a, R> {
         catalog: &'static Catalog,
         org: &'a Org,
         profiles: HashMap<String, SupplierProfile>,
+        classifier: std::sync::Arc<OrgClassifier>,
     ) -> Self {
         Reader {
             scanner,
@@ -223,6 +227,7 @@ impl<'a, R: BufRead> Reader<'a, R> {
                 catalog,
                 org,
                 profiles,
+                classifier,
                 batch_size: 10_000,
                 parts: Vec::new(),
                 next_seq: 0,
@@ -306,6 +311,7 @@ impl ReadState<'_> {
                 line,
                 &self.profiles,
                 Some(rec.line as i64),
+                Some(&self.classifier),
             )
             .map_err(|e| vec![e])
         });

@@ -39,6 +39,11 @@ pub struct StoredLine {
     /// The product bought, as its supplier's footprints name it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub product_id: Option<String>,
+    /// The ledger account the spend was booked to, and its name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gl_account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gl_account_name: Option<String>,
     pub emission: EmissionRecord,
 }
 
@@ -60,6 +65,12 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
     let price_basis = basis_from_code(b.price_basis);
     let (factor_set, factor_version, factor_unit) = b.factor_names(price_basis);
     let product_footprint = b.pcf_info();
+    let classification = match b.classification.as_deref() {
+        Some(c) => Some(serde_json::from_str(c).map_err(|e| {
+            crate::StoreError::corrupt(format!("a stored line's classification: {e}"))
+        })?),
+        None => None,
+    };
     let spend = match (b.fx_rate, b.amount, b.cpi_ratio) {
         (Some(fx_rate), Some(amount), Some(cpi_ratio)) => {
             let usd = amount / fx_rate;
@@ -180,6 +191,8 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
         price_basis,
         capex: b.capex,
         product_id: b.product_id,
+        gl_account: b.gl_account,
+        gl_account_name: b.gl_account_name,
         emission: EmissionRecord {
             co2e_kg: r.f64(o + 3)?,
             category,
@@ -211,6 +224,7 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
             biogenic_co2_kg,
             supplier_data,
             product_footprint,
+            classification,
         },
     })
 }

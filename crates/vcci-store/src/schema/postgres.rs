@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0009_reporting.sql"),
     include_str!("../../migrations/postgres/0010_audit.sql"),
     include_str!("../../migrations/postgres/0011_pcfs.sql"),
+    include_str!("../../migrations/postgres/0012_classification.sql"),
 ];
 
 /// Advisory lock key under which PostgreSQL migrations run (one node at a time).

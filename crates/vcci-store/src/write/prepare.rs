@@ -10,6 +10,7 @@ use vcci_core::{Catalog, Currency, Emission, Line, LineError, SupplierProfile};
 
 use super::readmodel::Contribution;
 use crate::Result;
+use crate::classify::{OrgClassifier, classify_line};
 use crate::codec::{
     BodyRef, Extras, basis_code, extras_of, factor_source_code, kg_to_mg, method_code, scope_split,
     source_code, usd_to_musd,
@@ -34,14 +35,26 @@ pub struct PreparedLine {
     extras: Extras,
 }
 
-/// Calculates `line` for `org`, given the supplier profiles the caller knows.
+/// Calculates `line` for `org`, given the supplier profiles the caller knows. A spend line
+/// without a NAICS code of its own or of its supplier is classified first by `classifier`
+/// (without one, it needs a code as before).
 pub fn prepare(
     cat: &'static Catalog,
     org: &Org,
-    line: Line,
+    mut line: Line,
     suppliers: &HashMap<String, SupplierProfile>,
     source_line: Option<i64>,
+    classifier: Option<&OrgClassifier>,
 ) -> Result<PreparedLine, LineError> {
+    let mut classification_json = None;
+    if let Some(c) = classifier {
+        let profile = line
+            .supplier_id
+            .as_deref()
+            .or(line.supplier_name.as_deref())
+            .and_then(|k| suppliers.get(k));
+        classification_json = classify_line(c, &mut line, profile)?;
+    }
     let supplier_key = line
         .supplier_id
         .as_deref()
@@ -69,7 +82,24 @@ pub fn prepare(
     if let Some(d) = emission.supplier {
         h = (h ^ (u64::from(d.pack()) << 32)).wrapping_mul(0x0100_0000_01b3);
     }
-    let body = encode_body(cat, &line, &emission, supplier_key, profile);
+    // And the classification it used: its source and review flag are part of the trail.
+    if let Some(c) = line.classification.as_ref().filter(|_| emission.classified) {
+        let v = u64::from(c.label.naics.code())
+            | u64::from(c.label.category.number()) << 20
+            | u64::from(c.label.capex) << 28
+            | (c.source as u64) << 29
+            | u64::from(c.needs_review) << 32
+            | u64::from(c.confidence.to_bits()) << 33;
+        h = (h ^ v).wrapping_mul(0x0100_0000_01b3);
+    }
+    let body = encode_body(
+        cat,
+        &line,
+        &emission,
+        supplier_key,
+        profile,
+        classification_json.as_deref(),
+    );
     let (s1, s2) = scope_split(own_scope(cat, &emission), emission.scope_1_2_kg);
     let extras = extras_of(
         s1,
@@ -120,6 +150,7 @@ fn encode_body(
     emission: &Emission,
     supplier_key: Option<&str>,
     profile: Option<&SupplierProfile>,
+    classification_json: Option<&str>,
 ) -> Vec<u8> {
     let factor = emission.factor_info(cat, supplier_key, profile);
     let pcf = emission
@@ -133,6 +164,17 @@ fn encode_body(
     let upstream = match emission.hybrid {
         Some(h) => Some(crate::codec::Upstream::encode_eeio(&h)),
         None => (!parts.is_empty()).then(|| crate::codec::Upstream::encode_all(&parts)),
+    };
+    // Serialized once per distinct answer by the classifier (a line classified before, read
+    // back for a recalculation, is serialized here).
+    let classification: Option<std::borrow::Cow<'_, str>> = if emission.classified {
+        match (classification_json, &line.classification) {
+            (Some(j), _) => Some(j.into()),
+            (None, Some(c)) => Some(serde_json::to_string(&**c).unwrap_or_default().into()),
+            (None, None) => None,
+        }
+    } else {
+        None
     };
     let mut body = Vec::with_capacity(96);
     BodyRef {
@@ -174,6 +216,9 @@ fn encode_body(
         supplier_data: emission.supplier.map(|d| d.pack()),
         product_id: line.product_id.as_deref(),
         pcf: pcf.as_deref(),
+        gl_account: line.gl_account.as_deref(),
+        gl_account_name: line.gl_account_name.as_deref(),
+        classification: classification.as_deref(),
     }
     .encode(&mut body);
     body

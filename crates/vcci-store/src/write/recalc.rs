@@ -249,13 +249,14 @@ pub(crate) fn recalculate_tx(
     let mut after = String::new();
     let mut writer = LineWriter::for_conn(tx);
     let none = NewSuppliers::new();
+    let classifier = crate::classify::load(tx, org.id)?;
     loop {
         let lines = load_lines(tx, org.id, &after, only_suppliers, None, 5000)?;
         let Some(last) = lines.last() else { break };
         after = last.0.clone();
         for (_, line) in lines {
             let id = line.transaction_id.clone().unwrap_or_default();
-            match prepare(cat, org, line, profiles, None) {
+            match prepare(cat, org, line, profiles, None, Some(&classifier)) {
                 Ok(p) => batch.push(p),
                 Err(e) => errors.push((id, e)),
             }
@@ -310,14 +311,22 @@ pub(crate) fn closed_year_changes(
         return Ok(out);
     }
     let mut from = String::new();
+    let classifier = crate::classify::load(tx, before.0.id)?;
     loop {
         let lines = load_lines(tx, before.0.id, &from, only_suppliers, Some(&closed), 5000)?;
         let Some(last) = lines.last() else { break };
         from = last.0.clone();
         for (_, line) in lines {
             let year = line.date.map_or(0, |d| d.year());
-            let a = prepare(cat, before.0, line.clone(), before.1, None);
-            let b = prepare(cat, after.0, line, after.1, None);
+            let a = prepare(
+                cat,
+                before.0,
+                line.clone(),
+                before.1,
+                None,
+                Some(&classifier),
+            );
+            let b = prepare(cat, after.0, line, after.1, None, Some(&classifier));
             let differs = match (a, b) {
                 (Ok(a), Ok(b)) => a.hash != b.hash,
                 (Err(a), Err(b)) => a != b,
@@ -424,6 +433,17 @@ pub(crate) fn stored_as_line(
                 price_basis: basis_from_code(b.price_basis),
                 capex: b.capex,
                 product_id: b.product_id,
+                gl_account: b.gl_account,
+                gl_account_name: b.gl_account_name,
+                // The classification the line was calculated with, kept: a recalculation
+                // does not reclassify (a rule or a review does, explicitly).
+                classification: b
+                    .classification
+                    .as_deref()
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(|e| bad(format!("classification: {e}")))?
+                    .map(std::sync::Arc::new),
             })
         }
     }
@@ -499,8 +519,15 @@ mod tests {
             activity_id: Some(UK_ELECTRICITY.into()),
             ..Line::default()
         };
-        let p =
-            super::prepare(vcci_core::catalog(), &org, line, &Default::default(), None).unwrap();
+        let p = super::prepare(
+            vcci_core::catalog(),
+            &org,
+            line,
+            &Default::default(),
+            None,
+            None,
+        )
+        .unwrap();
         db.write_lines(org.id, &[p], &Vec::new(), &crate::Actor::system("test"))
             .unwrap();
         // What the previous version stored: 20,705 kg in category 3, a body without the
@@ -564,7 +591,7 @@ mod tests {
                 activity_id: Some(key.into()),
                 ..Line::default()
             };
-            lines.push(super::prepare(vcci_core::catalog(), &org, line, &Default::default(), None).unwrap());
+            lines.push(super::prepare(vcci_core::catalog(), &org, line, &Default::default(), None, None).unwrap());
         }
         let spend = Line {
             transaction_id: Some("s1".into()),
@@ -575,7 +602,15 @@ mod tests {
             ..Line::default()
         };
         lines.push(
-            super::prepare(vcci_core::catalog(), &org, spend, &Default::default(), None).unwrap(),
+            super::prepare(
+                vcci_core::catalog(),
+                &org,
+                spend,
+                &Default::default(),
+                None,
+                None,
+            )
+            .unwrap(),
         );
         db.write_lines(org.id, &lines, &Vec::new(), &crate::Actor::system("test"))
             .unwrap();
@@ -638,8 +673,15 @@ mod tests {
             activity_id: Some(key.into()),
             ..Line::default()
         };
-        let p =
-            super::prepare(vcci_core::catalog(), &org, line, &Default::default(), None).unwrap();
+        let p = super::prepare(
+            vcci_core::catalog(),
+            &org,
+            line,
+            &Default::default(),
+            None,
+            None,
+        )
+        .unwrap();
         db.write_lines(org.id, &[p], &Vec::new(), &crate::Actor::system("test"))
             .unwrap();
         // As the previous version stored it: 11,000 × 0.20011 = 2,201.21 kg, no WTT part.
@@ -740,7 +782,7 @@ mod tests {
             ..Line::default()
         };
         let profiles = db.supplier_profiles(org.id).unwrap();
-        let p = super::prepare(vcci_core::catalog(), &org, line, &profiles, None).unwrap();
+        let p = super::prepare(vcci_core::catalog(), &org, line, &profiles, None, None).unwrap();
         db.write_lines(org.id, &[p], &Vec::new(), &crate::Actor::system("test"))
             .unwrap();
         let e = db.get_line(org.id, "l1").unwrap().unwrap().emission;

@@ -16,6 +16,7 @@ use super::recalc::{
 };
 use super::suppliers::{merged_profile, put_supplier};
 use super::{Delta, LineWriter, NewSuppliers, PreparedLine, WriteBatch, prepare, record_digests};
+use crate::classify::OrgClassifier;
 use crate::codec::kg_to_mg;
 use crate::conn::{Db, Tx, args};
 use crate::model::audit::{self, Actor, Change};
@@ -99,6 +100,9 @@ struct Restated {
     lines: Vec<PreparedLine>,
     new_suppliers: NewSuppliers,
     cause: String,
+    /// Classifies lines that need a code (corrected ones, and frozen ones whose supplier
+    /// lost its code).
+    classifier: std::sync::Arc<OrgClassifier>,
 }
 
 impl Correction {
@@ -113,6 +117,7 @@ impl Correction {
         before: &Org,
         after: &Org,
         mut profiles: HashMap<String, SupplierProfile>,
+        classifier: std::sync::Arc<OrgClassifier>,
     ) -> Result<Restated> {
         if self.suppliers.len() > MAX_CORRECTIONS || self.lines.len() > MAX_CORRECTIONS {
             return Err(StoreError::invalid(
@@ -136,13 +141,15 @@ impl Correction {
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut new_suppliers = NewSuppliers::new();
         for (i, l) in self.lines.iter().enumerate() {
-            let p = prepare(cat, after, l.clone(), &profiles, None).map_err(|e| {
-                let at = match e.field {
-                    "" => format!("transactions[{i}]"),
-                    f => format!("transactions[{i}].{f}"),
-                };
-                StoreError::invalid(at, e.message)
-            })?;
+            let p = prepare(cat, after, l.clone(), &profiles, None, Some(&classifier)).map_err(
+                |e| {
+                    let at = match e.field {
+                        "" => format!("transactions[{i}]"),
+                        f => format!("transactions[{i}].{f}"),
+                    };
+                    StoreError::invalid(at, e.message)
+                },
+            )?;
             // A supplier no one knew is created with the line, as an upsert does; it has
             // no data yet (the profile an upsert gives it too).
             if let Some(k) = p.supplier_key()
@@ -167,6 +174,7 @@ impl Correction {
             lines,
             new_suppliers,
             cause: restatement_cause(before, after, self),
+            classifier,
         })
     }
 }
@@ -245,7 +253,7 @@ fn preview_years(
                 ),
                 None => {
                     let line = stored_as_line(id.clone(), day, supplier, &body)?;
-                    match prepare(cat, after, line, &r.profiles, None) {
+                    match prepare(cat, after, line, &r.profiles, None, Some(&r.classifier)) {
                         Ok(p) => Some(Some((
                             p.emission.category.number(),
                             kg_to_mg(p.emission.co2e_kg),
@@ -318,7 +326,8 @@ impl Db {
     ) -> Result<RestatementPreview> {
         let threshold = self.reporting_settings(before.id)?.significance_threshold;
         let profiles = self.supplier_profiles(before.id)?;
-        let r = c.restated(cat, before, after, profiles)?;
+        let classifier = self.load_classifier(before.id)?;
+        let r = c.restated(cat, before, after, profiles, classifier)?;
         let tx = self.conn.begin()?;
         let years = preview_years(&tx, cat, after, &r, threshold)?;
         drop(tx);
@@ -358,7 +367,8 @@ impl Db {
         }
         let threshold = self.reporting_settings(before.id)?.significance_threshold;
         let profiles = self.supplier_profiles(before.id)?;
-        let r = c.restated(cat, before, after, profiles)?;
+        let classifier = self.load_classifier(before.id)?;
+        let r = c.restated(cat, before, after, profiles, classifier)?;
         let now = now_rfc3339();
         let tx = self.conn.begin_immediate()?;
         super::turns::lock_org(&tx, before.id, None)?;

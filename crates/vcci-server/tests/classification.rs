@@ -1,0 +1,214 @@
+//! Classification over HTTP (issue 19): rules managed by role, lines written and calculated
+//! without a NAICS code classified with their trail, Scope 2 electricity refused by path,
+//! and the cache's counters in /metrics.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{call, env, get};
+use serde_json::json;
+
+#[tokio::test]
+async fn rules_and_classified_lines_over_http() {
+    let e = env();
+    let r = &e.router;
+    // A viewer may read the state and the rules but not add one.
+    let (s, v) = call(r, "GET", "/api/v1/classification", Some(&e.viewer), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["rules"], 0);
+    assert_eq!(v["review_below"], 0.5);
+    let rule = json!({"kind": "keyword", "pattern": "car hire", "naics_code": "532111"});
+    let (s, _) = call(
+        r,
+        "POST",
+        "/api/v1/classification/rules",
+        Some(&e.viewer),
+        Some(rule.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Bad input names the field.
+    let bad = json!({"kind": "colour", "pattern": "x", "naics_code": "532111"});
+    let (s, v) = call(
+        r,
+        "POST",
+        "/api/v1/classification/rules",
+        Some(&e.analyst),
+        Some(bad),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["details"][0]["path"], "kind", "{v}");
+    let bad = json!({"kind": "keyword", "pattern": "widgets", "naics_code": "999999"});
+    let (s, v) = call(
+        r,
+        "POST",
+        "/api/v1/classification/rules",
+        Some(&e.analyst),
+        Some(bad),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["details"][0]["path"], "naics_code", "{v}");
+    // An analyst adds one.
+    let (s, added) = call(
+        r,
+        "POST",
+        "/api/v1/classification/rules",
+        Some(&e.analyst),
+        Some(rule),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{added}");
+    assert_eq!(added["category"], 6);
+    let (_, list) = call(
+        r,
+        "GET",
+        "/api/v1/classification/rules",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(list["rules"][0]["pattern"], "car hire");
+    // Another organization sees none of it.
+    let (_, other) = call(
+        r,
+        "GET",
+        "/api/v1/classification/rules",
+        Some(&e.other),
+        None,
+    )
+    .await;
+    assert_eq!(other["rules"], json!([]));
+
+    // Lines without a code: classified by the rule, by the built-in model; electricity
+    // refused with its JSON path.
+    let lines = json!({"transactions": [
+        {"transaction_id": "x1", "date": "2022-06-01", "amount": 300, "currency": "USD",
+         "description": "Car hire Glasgow 3 days", "gl_account": "6230", "gl_account_name": "Travel"},
+        {"transaction_id": "x2", "date": "2022-06-02", "amount": 100, "currency": "USD",
+         "description": "Courier to Leeds", "supplier_name": "DHL Express"},
+        {"transaction_id": "x3", "date": "2022-06-03", "amount": 900, "currency": "USD",
+         "description": "Electricity bill June", "supplier_name": "Octopus Energy"},
+    ]});
+    let (s, v) = call(
+        r,
+        "POST",
+        "/api/v1/transactions",
+        Some(&e.analyst),
+        Some(lines),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], 2, "{v}");
+    let rej = &v["rejected"][0];
+    assert_eq!(rej["index"], 2);
+    assert_eq!(
+        rej["error"]["details"][0]["path"], "transactions[2].description",
+        "{v}"
+    );
+    assert_eq!(rej["error"]["code"], "purchased_energy", "{v}");
+
+    let (_, x1) = call(r, "GET", "/api/v1/transactions/x1", Some(&e.viewer), None).await;
+    let c = &x1["emission"]["classification"];
+    assert_eq!(c["source"], "rule", "{x1}");
+    assert_eq!(c["naics"], "532111");
+    assert_eq!(c["evidence"]["kind"], "rule");
+    assert_eq!(c["evidence"]["pattern"], "car hire");
+    assert_eq!(x1["emission"]["category_source"], "classification");
+    assert_eq!(x1["gl_account_name"], "Travel");
+    let (_, x2) = call(r, "GET", "/api/v1/transactions/x2", Some(&e.viewer), None).await;
+    assert_eq!(
+        x2["emission"]["classification"]["source"], "builtin_model",
+        "{x2}"
+    );
+    assert_eq!(x2["emission"]["classification"]["naics"], "492110");
+    assert_eq!(x2["emission"]["category"], 4);
+
+    // The calculate endpoint classifies the same way, storing nothing.
+    let calc = json!({"lines": [{"date": "2022-06-01", "amount": 100, "currency": "USD",
+        "description": "Hotel 2 nights", "supplier_name": "Premier Inn"}]});
+    let (s, v) = call(
+        r,
+        "POST",
+        "/api/v1/emissions/calculate",
+        Some(&e.viewer),
+        Some(calc),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["results"][0]["emission"]["classification"]["naics"], "721110",
+        "{v}"
+    );
+    // 100 USD of 2022 × 0.145 kg/USD (EPA v1.3.0, 721110).
+    let kg = v["total_co2e_kg"].as_f64().unwrap();
+    assert!((kg - 14.5).abs() < 1e-9, "{kg}");
+
+    // Training reads the organization's coded lines (the seed's two).
+    let (s, t) = call(
+        r,
+        "POST",
+        "/api/v1/classification/train",
+        Some(&e.analyst),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(t["examples"], 2, "{t}");
+    // The threshold is the admin's.
+    let set = json!({"review_below": 0.7});
+    let (s, _) = call(
+        r,
+        "PUT",
+        "/api/v1/classification/settings",
+        Some(&e.analyst),
+        Some(set.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = call(
+        r,
+        "PUT",
+        "/api/v1/classification/settings",
+        Some(&e.admin),
+        Some(set),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["review_below"], 0.7);
+    let (s, _) = call(
+        r,
+        "PUT",
+        "/api/v1/classification/settings",
+        Some(&e.admin),
+        Some(json!({"review_below": 2})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // Deleting: 204, then 404; another organization cannot delete it.
+    let path = format!("/api/v1/classification/rules/{}", added["id"]);
+    let (s, _) = call(r, "DELETE", &path, Some(&e.other), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = call(r, "DELETE", &path, Some(&e.analyst), None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = call(r, "DELETE", &path, Some(&e.analyst), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // The counters are in /metrics.
+    let (s, _, m) = get(r, "/metrics", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        m.contains("vcci_classification_cache_total{result=\"miss\"}"),
+        "{m}"
+    );
+    assert!(
+        m.contains("vcci_classified_lines_total{source=\"rule\"}"),
+        "{m}"
+    );
+    assert!(
+        m.contains("vcci_classification_purchased_energy_total"),
+        "{m}"
+    );
+}

@@ -1,0 +1,118 @@
+//! `vcci classify`: an organization's classification rules, its review threshold, and
+//! training its model from its own lines (issue 19). What each line was classified as, and
+//! why, `vcci explain` shows.
+
+use anyhow::{Result, anyhow, bail};
+use vcci_core::classify::{Label, RuleKind};
+use vcci_core::{Category, Naics};
+use vcci_store::{Actor, Store};
+
+use crate::cli::{ClassifyCommand, ClassifyRulesCommand, Format};
+use crate::output::Table;
+use crate::progress::group;
+
+pub fn classify_cmd(store: Store, c: ClassifyCommand) -> Result<()> {
+    let mut db = store.connect()?;
+    match c {
+        ClassifyCommand::Rules(ClassifyRulesCommand::List(a)) => {
+            let org = db.require_org(&a.org)?;
+            let rules = db.classification_rules(org.id)?;
+            if matches!(a.format, Format::Json) {
+                println!("{}", serde_json::to_string_pretty(&rules)?);
+                return Ok(());
+            }
+            let mut t = Table::new(&[
+                ("id", true),
+                ("kind", false),
+                ("pattern", false),
+                ("naics", false),
+                ("category", true),
+                ("capex", false),
+                ("created", false),
+            ]);
+            for r in &rules {
+                t.row(vec![
+                    r.id.to_string(),
+                    r.kind.into(),
+                    r.pattern.clone(),
+                    r.naics_code.clone(),
+                    r.category.to_string(),
+                    if r.capex { "yes" } else { "" }.into(),
+                    format!("{} by {}", r.created_at, r.created_by),
+                ]);
+            }
+            print!("{}", t.to_text());
+        }
+        ClassifyCommand::Rules(ClassifyRulesCommand::Add(a)) => {
+            let org = db.require_org(&a.org)?;
+            let kind = RuleKind::parse(&a.kind).ok_or_else(|| {
+                anyhow!(
+                    "--kind: '{}' is not gl_account, supplier or keyword",
+                    a.kind
+                )
+            })?;
+            let naics = Naics::parse(&a.naics).map_err(|m| anyhow!("--naics: {m}"))?;
+            let category = match a.category {
+                Some(c) => {
+                    Category::new(c).ok_or_else(|| anyhow!("--category: {c} is not 1 to 15"))?
+                }
+                None => Category::from_naics(naics),
+            };
+            if a.capex && a.category.is_some_and(|c| c != 2) {
+                bail!("--capex: a capital purchase is category 2");
+            }
+            let label = Label {
+                naics,
+                category,
+                capex: a.capex,
+            };
+            let r = db.add_classification_rule(org.id, kind, &a.pattern, label, &Actor::cli())?;
+            println!(
+                "Rule {} of '{}': {} '{}' → NAICS {}, category {}{}. It applies to lines written from now on.",
+                r.id,
+                org.name,
+                r.kind,
+                r.pattern,
+                r.naics_code,
+                r.category,
+                if r.capex { ", capital" } else { "" }
+            );
+        }
+        ClassifyCommand::Rules(ClassifyRulesCommand::Delete(a)) => {
+            let org = db.require_org(&a.org)?;
+            if !db.delete_classification_rule(org.id, a.id, &Actor::cli())? {
+                bail!("organization '{}' has no rule {}", org.name, a.id);
+            }
+            println!("Deleted rule {} of '{}'.", a.id, org.name);
+        }
+        ClassifyCommand::Train(a) => {
+            let org = db.require_org(&a.org)?;
+            let r = db.train_classifier(org.id)?;
+            println!(
+                "Trained '{}' in {:.2} s: {} of {} lines carry their own NAICS code and were learned from.",
+                org.name,
+                r.seconds,
+                group(u64::from(r.examples)),
+                group(r.lines_read)
+            );
+        }
+        ClassifyCommand::Status(a) => {
+            let org = db.require_org(&a.org)?;
+            if let Some(v) = a.review_below {
+                db.set_review_threshold(org.id, v, &Actor::cli())?;
+            }
+            let s = db.classification_state(org.id)?;
+            println!(
+                "'{}': lines classified below {:.2} confidence are flagged for review; {} rules; the model learned from {} lines{}.",
+                org.name,
+                s.review_below,
+                s.rules,
+                group(u64::from(s.examples)),
+                s.trained_at
+                    .map(|t| format!(" (trained {t})"))
+                    .unwrap_or_else(|| " (never trained)".into())
+            );
+        }
+    }
+    Ok(())
+}
