@@ -6,6 +6,17 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{call, env, get};
+
+/// `call` on the router of `e` (shorter lines).
+async fn at(
+    r: &axum::Router,
+    method: &str,
+    path: &str,
+    key: Option<&String>,
+    body: Option<serde_json::Value>,
+) -> (StatusCode, serde_json::Value) {
+    call(r, method, path, key.map(String::as_str), body).await
+}
 use serde_json::json;
 
 #[tokio::test]
@@ -13,12 +24,12 @@ async fn rules_and_classified_lines_over_http() {
     let e = env();
     let r = &e.router;
     // A viewer may read the state and the rules but not add one.
-    let (s, v) = call(r, "GET", "/api/v1/classification", Some(&e.viewer), None).await;
+    let (s, v) = at(r, "GET", "/api/v1/classification", Some(&e.viewer), None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["rules"], 0);
     assert_eq!(v["review_below"], 0.5);
     let rule = json!({"kind": "keyword", "pattern": "car hire", "naics_code": "532111"});
-    let (s, _) = call(
+    let (s, _) = at(
         r,
         "POST",
         "/api/v1/classification/rules",
@@ -29,7 +40,7 @@ async fn rules_and_classified_lines_over_http() {
     assert_eq!(s, StatusCode::FORBIDDEN);
     // Bad input names the field.
     let bad = json!({"kind": "colour", "pattern": "x", "naics_code": "532111"});
-    let (s, v) = call(
+    let (s, v) = at(
         r,
         "POST",
         "/api/v1/classification/rules",
@@ -40,7 +51,7 @@ async fn rules_and_classified_lines_over_http() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["error"]["details"][0]["path"], "kind", "{v}");
     let bad = json!({"kind": "keyword", "pattern": "widgets", "naics_code": "999999"});
-    let (s, v) = call(
+    let (s, v) = at(
         r,
         "POST",
         "/api/v1/classification/rules",
@@ -51,7 +62,7 @@ async fn rules_and_classified_lines_over_http() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["error"]["details"][0]["path"], "naics_code", "{v}");
     // An analyst adds one.
-    let (s, added) = call(
+    let (s, added) = at(
         r,
         "POST",
         "/api/v1/classification/rules",
@@ -61,7 +72,7 @@ async fn rules_and_classified_lines_over_http() {
     .await;
     assert_eq!(s, StatusCode::CREATED, "{added}");
     assert_eq!(added["category"], 6);
-    let (_, list) = call(
+    let (_, list) = at(
         r,
         "GET",
         "/api/v1/classification/rules",
@@ -71,7 +82,7 @@ async fn rules_and_classified_lines_over_http() {
     .await;
     assert_eq!(list["rules"][0]["pattern"], "car hire");
     // Another organization sees none of it.
-    let (_, other) = call(
+    let (_, other) = at(
         r,
         "GET",
         "/api/v1/classification/rules",
@@ -91,7 +102,7 @@ async fn rules_and_classified_lines_over_http() {
         {"transaction_id": "x3", "date": "2022-06-03", "amount": 900, "currency": "USD",
          "description": "Electricity bill June", "supplier_name": "Octopus Energy"},
     ]});
-    let (s, v) = call(
+    let (s, v) = at(
         r,
         "POST",
         "/api/v1/transactions",
@@ -109,7 +120,7 @@ async fn rules_and_classified_lines_over_http() {
     );
     assert_eq!(rej["error"]["code"], "purchased_energy", "{v}");
 
-    let (_, x1) = call(r, "GET", "/api/v1/transactions/x1", Some(&e.viewer), None).await;
+    let (_, x1) = at(r, "GET", "/api/v1/transactions/x1", Some(&e.viewer), None).await;
     let c = &x1["emission"]["classification"];
     assert_eq!(c["source"], "rule", "{x1}");
     assert_eq!(c["naics"], "532111");
@@ -117,7 +128,7 @@ async fn rules_and_classified_lines_over_http() {
     assert_eq!(c["evidence"]["pattern"], "car hire");
     assert_eq!(x1["emission"]["category_source"], "classification");
     assert_eq!(x1["gl_account_name"], "Travel");
-    let (_, x2) = call(r, "GET", "/api/v1/transactions/x2", Some(&e.viewer), None).await;
+    let (_, x2) = at(r, "GET", "/api/v1/transactions/x2", Some(&e.viewer), None).await;
     assert_eq!(
         x2["emission"]["classification"]["source"], "builtin_model",
         "{x2}"
@@ -128,7 +139,7 @@ async fn rules_and_classified_lines_over_http() {
     // The calculate endpoint classifies the same way, storing nothing.
     let calc = json!({"lines": [{"date": "2022-06-01", "amount": 100, "currency": "USD",
         "description": "Hotel 2 nights", "supplier_name": "Premier Inn"}]});
-    let (s, v) = call(
+    let (s, v) = at(
         r,
         "POST",
         "/api/v1/emissions/calculate",
@@ -146,7 +157,7 @@ async fn rules_and_classified_lines_over_http() {
     assert!((kg - 14.5).abs() < 1e-9, "{kg}");
 
     // Training reads the organization's coded lines (the seed's two).
-    let (s, t) = call(
+    let (s, t) = at(
         r,
         "POST",
         "/api/v1/classification/train",
@@ -158,7 +169,7 @@ async fn rules_and_classified_lines_over_http() {
     assert_eq!(t["examples"], 2, "{t}");
     // The threshold is the admin's.
     let set = json!({"review_below": 0.7});
-    let (s, _) = call(
+    let (s, _) = at(
         r,
         "PUT",
         "/api/v1/classification/settings",
@@ -167,7 +178,7 @@ async fn rules_and_classified_lines_over_http() {
     )
     .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, v) = call(
+    let (s, v) = at(
         r,
         "PUT",
         "/api/v1/classification/settings",
@@ -177,7 +188,7 @@ async fn rules_and_classified_lines_over_http() {
     .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["review_below"], 0.7);
-    let (s, _) = call(
+    let (s, _) = at(
         r,
         "PUT",
         "/api/v1/classification/settings",
@@ -189,11 +200,11 @@ async fn rules_and_classified_lines_over_http() {
 
     // Deleting: 204, then 404; another organization cannot delete it.
     let path = format!("/api/v1/classification/rules/{}", added["id"]);
-    let (s, _) = call(r, "DELETE", &path, Some(&e.other), None).await;
+    let (s, _) = at(r, "DELETE", &path, Some(&e.other), None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = call(r, "DELETE", &path, Some(&e.analyst), None).await;
+    let (s, _) = at(r, "DELETE", &path, Some(&e.analyst), None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _) = call(r, "DELETE", &path, Some(&e.analyst), None).await;
+    let (s, _) = at(r, "DELETE", &path, Some(&e.analyst), None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     // The counters are in /metrics.

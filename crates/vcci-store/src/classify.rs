@@ -59,6 +59,19 @@ pub enum Answer {
 static CACHE: LazyLock<Mutex<HashMap<CacheKey, Answer>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
+/// A cached answer (counted as a hit).
+fn cached(key: &CacheKey) -> Option<Answer> {
+    let a = CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(key)
+        .cloned();
+    if a.is_some() {
+        HITS.fetch_add(1, Ordering::Relaxed);
+    }
+    a
+}
+
 /// FNV-1a over the raw fields of a line that classification reads.
 fn raw_hash(line: &Line) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -186,16 +199,8 @@ impl OrgClassifier {
     /// cached by the input (raw, then normalized), the organization and the generation.
     pub fn classify(&self, line: &Line) -> Answer {
         let raw = (self.org.0, self.generation, raw_hash(line) & !1);
-        let hit = CACHE
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&raw)
-            .cloned();
-        let answer = match hit {
-            Some(a) => {
-                HITS.fetch_add(1, Ordering::Relaxed);
-                a
-            }
+        let answer = match cached(&raw) {
+            Some(a) => a,
             None => {
                 let f = Features::of(&Input {
                     description: line.description.as_deref(),
@@ -205,21 +210,10 @@ impl OrgClassifier {
                     gl_account_name: line.gl_account_name.as_deref(),
                 });
                 let normalized = (self.org.0, self.generation, f.hash64() | 1);
-                let hit = CACHE
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&normalized)
-                    .cloned();
-                let a = match hit {
-                    Some(a) => {
-                        HITS.fetch_add(1, Ordering::Relaxed);
-                        a
-                    }
-                    None => {
-                        MISSES.fetch_add(1, Ordering::Relaxed);
-                        self.compute(&f)
-                    }
-                };
+                let a = cached(&normalized).unwrap_or_else(|| {
+                    MISSES.fetch_add(1, Ordering::Relaxed);
+                    self.compute(&f)
+                });
                 let mut c = CACHE.lock().unwrap_or_else(|e| e.into_inner());
                 if c.len() >= CACHE_CAPACITY {
                     c.clear();

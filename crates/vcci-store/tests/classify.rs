@@ -14,6 +14,16 @@ fn label(code: u32) -> Label {
     Label::of(Naics::from_code(code).unwrap())
 }
 
+/// The classification line `id` of `org` was calculated with.
+fn classification_of(
+    db: &vcci_store::Db,
+    org: &vcci_store::Org,
+    id: &str,
+) -> vcci_core::classify::Classification {
+    let line = db.get_line(org.id, id).unwrap().unwrap();
+    line.emission.classification.expect("classified")
+}
+
 const HEADER: &str =
     "transaction_id,date,supplier_name,description,amount,currency,gl_account,gl_account_name\n";
 
@@ -139,13 +149,7 @@ fn rules_beat_the_model_and_stay_in_their_organization() {
     );
     // The same line in another organization: its own (built-in) answer, not a's rule or a's
     // cached answer.
-    let cb = db
-        .get_line(b.id, "r1")
-        .unwrap()
-        .unwrap()
-        .emission
-        .classification
-        .unwrap();
+    let cb = classification_of(&db, &b, "r1");
     assert_eq!((cb.source, cb.label), (Source::BuiltinModel, label(485310)));
     // Deleting the rule: the next line is the model's again (no stale cached answer).
     assert!(
@@ -157,13 +161,7 @@ fn rules_beat_the_model_and_stay_in_their_organization() {
             .unwrap()
     );
     t.import(&a, &line("r2"));
-    let c2 = db
-        .get_line(a.id, "r2")
-        .unwrap()
-        .unwrap()
-        .emission
-        .classification
-        .unwrap();
+    let c2 = classification_of(&db, &a, "r2");
     assert_eq!(c2.source, Source::BuiltinModel);
     // Rules are checked when added.
     let e = db
@@ -205,13 +203,7 @@ fn coded_lines_teach_supplier_history_and_the_organization_model() {
         ),
     );
     assert_eq!(r.inserted, 2, "{rejects}");
-    let n1 = db
-        .get_line(org.id, "n1")
-        .unwrap()
-        .unwrap()
-        .emission
-        .classification
-        .unwrap();
+    let n1 = classification_of(&db, &org, "n1");
     assert_eq!(
         (n1.source, n1.label),
         (Source::SupplierHistory, label(484121))
@@ -224,13 +216,7 @@ fn coded_lines_teach_supplier_history_and_the_organization_model() {
             share: 1.0
         }
     );
-    let n2 = db
-        .get_line(org.id, "n2")
-        .unwrap()
-        .unwrap()
-        .emission
-        .classification
-        .unwrap();
+    let n2 = classification_of(&db, &org, "n2");
     assert_eq!(
         (n2.source, n2.label),
         (Source::OrganizationModel, label(325199))
