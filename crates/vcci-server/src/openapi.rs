@@ -624,6 +624,21 @@ fn schemas() -> Value {
             },
         },
         "ClassificationRules": {"type": "object", "required": ["rules"], "properties": {"rules": {"type": "array", "items": {"$ref": "#/components/schemas/ClassificationRule"}}}},
+        "ClassificationCoverage": {
+            "type": "object",
+            "required": ["lines", "spend_usd", "co2e_kg", "by_source", "needs_review", "largest_unclassified_suppliers"],
+            "properties": {
+                "lines": int, "spend_usd": num, "co2e_kg": num,
+                "by_source": {"type": "array", "items": {"type": "object", "required": ["source", "lines", "spend_usd", "co2e_kg", "spend_share", "co2e_share"], "properties": {
+                    "source": {"type": "string", "enum": ["given", "rule", "supplier_history", "organization_model", "builtin_model"]},
+                    "lines": int, "spend_usd": num, "co2e_kg": num, "spend_share": opt_n, "co2e_share": opt_n,
+                }}},
+                "needs_review": {"type": "object", "required": ["lines", "spend_usd", "co2e_kg"], "properties": {"lines": int, "spend_usd": num, "co2e_kg": num}},
+                "largest_unclassified_suppliers": {"type": "array", "items": {"type": "object", "required": ["supplier_id", "lines", "spend_usd", "co2e_kg", "needs_review_lines"], "properties": {
+                    "supplier_id": s, "lines": int, "spend_usd": num, "co2e_kg": num, "needs_review_lines": int,
+                }}},
+            },
+        },
         "ClassificationTraining": {
             "type": "object", "required": ["lines_read", "examples", "seconds", "generation"],
             "properties": {"lines_read": int, "examples": int, "seconds": num, "generation": int},

@@ -207,6 +207,40 @@ async fn rules_and_classified_lines_over_http() {
     let (s, _) = at(r, "DELETE", &path, Some(&e.analyst), None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
+    // Coverage: the seed's two coded lines are `given`; x1 by the rule, x2 by the model.
+    let (s, cov) = at(
+        r,
+        "GET",
+        "/api/v1/classification/coverage",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{cov}");
+    assert_eq!(cov["lines"], 4, "{cov}");
+    let by: Vec<(String, u64)> = cov["by_source"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["source"].as_str().unwrap().to_owned(),
+                r["lines"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(by[0], ("given".into(), 2));
+    assert!(by.contains(&("rule".into(), 1)) && by.contains(&("builtin_model".into(), 1)));
+    let (s, _) = at(
+        r,
+        "GET",
+        "/api/v1/classification/coverage?date_from=x",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
     // The counters are in /metrics.
     let (s, _, m) = get(r, "/metrics", None).await;
     assert_eq!(s, StatusCode::OK);

@@ -251,3 +251,58 @@ fn recalculation_keeps_what_a_line_was_classified_as() {
     assert_eq!(after.emission.category, Category::BUSINESS_TRAVEL.number());
     t.assert_read_models(&org);
 }
+
+#[test]
+fn coverage_splits_spend_and_emissions_by_source() {
+    let t = store();
+    let org = t.org("acme");
+    let mut db = t.store.connect().unwrap();
+    db.add_classification_rule(
+        org.id,
+        RuleKind::Keyword,
+        "hotel",
+        label(721110),
+        &Actor::system("t"),
+    )
+    .unwrap();
+    let (r, rejects) = t.import(
+        &org,
+        "transaction_id,date,supplier_name,description,amount,currency,naics_code\n\
+         g1,2022-01-01,Dell,Laptops,1000,USD,334111\n\
+         r1,2022-01-02,Marriott,Hotel Berlin,200,USD,\n\
+         b1,2022-01-03,London Taxi Co,Taxi to client,100,USD,\n\
+         b2,2022-01-04,London Taxi Co,Taxi to airport,50,USD,\n\
+         f1,2022-01-05,Mystery Ltd,INV-7781,10,USD,\n\
+         y1,2023-01-05,Mystery Ltd,INV-7782,10,USD,\n",
+    );
+    assert_eq!(r.inserted, 6, "{rejects}");
+    let range = vcci_store::model::reports::DateRange {
+        from: vcci_core::Date::new(2022, 1, 1),
+        to: vcci_core::Date::new(2022, 12, 31),
+    };
+    let c = db.classification_coverage(org.id, range).unwrap();
+    assert_eq!(c.totals.lines, 5);
+    close(c.totals.spend_usd, 1360.0);
+    let row = |s: &str| c.by_source.iter().find(|r| r.source == s).unwrap();
+    // Laptops: 1000 × 0.058 (334111) = 58; the hotel by the rule: 200 × 0.145 = 29; the
+    // taxis: 150 × 0.566 = 84.9; the unknown line: 10 × the fallback's factor.
+    assert_eq!(row("given").totals.lines, 1);
+    close(row("given").totals.co2e_kg, 58.0);
+    close(row("rule").totals.co2e_kg, 29.0);
+    assert_eq!(row("builtin_model").totals.lines, 3);
+    close(row("builtin_model").totals.spend_usd, 160.0);
+    close(row("given").spend_share.unwrap(), 1000.0 / 1360.0);
+    let kg: f64 = c.by_source.iter().map(|r| r.totals.co2e_kg).sum();
+    close(kg, c.totals.co2e_kg);
+    // Only the line with nothing to go on needs review.
+    assert_eq!(c.needs_review.lines, 1);
+    close(c.needs_review.spend_usd, 10.0);
+    // Suppliers without a code, by classified spend (rules and history are not listed).
+    let names: Vec<&str> = c
+        .largest_unclassified_suppliers
+        .iter()
+        .map(|s| s.supplier_id.as_str())
+        .collect();
+    assert_eq!(names, ["London Taxi Co", "Mystery Ltd"]);
+    assert_eq!(c.largest_unclassified_suppliers[1].needs_review_lines, 1);
+}

@@ -4,11 +4,12 @@
 
 use anyhow::{Result, anyhow, bail};
 use vcci_core::classify::{Label, RuleKind};
-use vcci_core::{Category, Naics};
+use vcci_core::{Category, Date, Naics};
+use vcci_store::model::reports::DateRange;
 use vcci_store::{Actor, Store};
 
 use crate::cli::{ClassifyCommand, ClassifyRulesCommand, Format};
-use crate::output::Table;
+use crate::output::{Table, pct, tonnes};
 use crate::progress::group;
 
 pub fn classify_cmd(store: Store, c: ClassifyCommand) -> Result<()> {
@@ -95,6 +96,68 @@ pub fn classify_cmd(store: Store, c: ClassifyCommand) -> Result<()> {
                 group(u64::from(r.examples)),
                 group(r.lines_read)
             );
+        }
+        ClassifyCommand::Coverage(a) => {
+            let org = db.require_org(&a.org)?;
+            let range = match a.year {
+                Some(y) => DateRange {
+                    from: Date::new(y, 1, 1),
+                    to: Date::new(y, 12, 31),
+                },
+                None => DateRange::default(),
+            };
+            let c = db.classification_coverage(org.id, range)?;
+            if matches!(a.format, Format::Json) {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+                return Ok(());
+            }
+            let mut t = Table::new(&[
+                ("source", false),
+                ("lines", true),
+                ("spend USD", true),
+                ("spend", true),
+                ("tCO2e", true),
+                ("emissions", true),
+            ]);
+            for r in &c.by_source {
+                t.row(vec![
+                    r.source.into(),
+                    group(r.totals.lines),
+                    group(r.totals.spend_usd.round() as u64),
+                    r.spend_share.map(pct).unwrap_or_default(),
+                    tonnes(r.totals.co2e_kg),
+                    r.co2e_share.map(pct).unwrap_or_default(),
+                ]);
+            }
+            print!("{}", t.to_text());
+            println!(
+                "Needs review: {} lines, {} USD, {} tCO2e.",
+                group(c.needs_review.lines),
+                group(c.needs_review.spend_usd.round() as u64),
+                tonnes(c.needs_review.co2e_kg)
+            );
+            if !c.largest_unclassified_suppliers.is_empty() {
+                println!(
+                    "Suppliers without a code, by classified spend (give them a code or a rule):"
+                );
+                let mut t = Table::new(&[
+                    ("supplier", false),
+                    ("lines", true),
+                    ("spend USD", true),
+                    ("tCO2e", true),
+                    ("to review", true),
+                ]);
+                for s in &c.largest_unclassified_suppliers {
+                    t.row(vec![
+                        s.supplier_id.clone(),
+                        group(s.totals.lines),
+                        group(s.totals.spend_usd.round() as u64),
+                        tonnes(s.totals.co2e_kg),
+                        group(s.needs_review_lines),
+                    ]);
+                }
+                print!("{}", t.to_text());
+            }
         }
         ClassifyCommand::Status(a) => {
             let org = db.require_org(&a.org)?;

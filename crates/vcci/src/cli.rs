@@ -117,6 +117,20 @@ pub enum ClassifyCommand {
     /// The review threshold, rules and model of an organization; `--review-below` sets the
     /// threshold.
     Status(ClassifyStatusArgs),
+    /// How much of the spend and emissions rests on classification, by source; what needs
+    /// review; the suppliers without a code with the most classified spend.
+    Coverage(ClassifyCoverageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyCoverageArgs {
+    #[arg(long)]
+    pub org: String,
+    /// Only this year's lines.
+    #[arg(long)]
+    pub year: Option<u16>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }
 
 #[derive(Debug, Subcommand)]

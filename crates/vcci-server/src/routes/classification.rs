@@ -7,13 +7,17 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vcci_core::classify::{Label, RuleKind};
 use vcci_core::{Category, Naics};
 use vcci_store::model::keys::Role;
+use vcci_store::model::reports::DateRange;
 
+use crate::conditional::CacheCtx;
 use crate::extract::JsonBody;
+use crate::list::{Query, date_param};
 use crate::openapi::{Api, Op};
 use crate::{ApiError, App, Caller};
 
@@ -56,6 +60,15 @@ pub fn api(api: Api) -> Api {
             .path_param_of("id", "integer", "The rule's id.")
             .ok(204, "", "")
             .errors(&[400, 403, 404]),
+    )
+    .get(
+        "/api/v1/classification/coverage",
+        coverage,
+        Op::new("getClassificationCoverage", "classification", "How much of the spend and emissions rests on classification, by source (`given`: the line or its supplier had the code); what needs review; the suppliers without a code with the most classified spend (at most 20)")
+            .query("date_from", "date", "First day (inclusive).")
+            .query("date_to", "date", "Last day (inclusive).")
+            .json("ClassificationCoverage")
+            .errors(&[400]),
     )
     .post(
         "/api/v1/classification/train",
@@ -192,6 +205,32 @@ async fn delete_rule(
     } else {
         Err(ApiError::not_found(format!("classification rule {n}")))
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CoverageQuery {
+    date_from: Option<String>,
+    date_to: Option<String>,
+}
+
+async fn coverage(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    ctx: CacheCtx,
+    Query(q): Query<CoverageQuery>,
+) -> Response {
+    let org = caller.org_id();
+    // Answers depend only on the lines: cached, retired by the next write like the summary.
+    app.cached(org, ctx, async {
+        let range = DateRange {
+            from: date_param("date_from", q.date_from.as_deref())?,
+            to: date_param("date_to", q.date_to.as_deref())?,
+        };
+        app.db(move |db| db.classification_coverage(org, range))
+            .await
+    })
+    .await
 }
 
 async fn train(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {

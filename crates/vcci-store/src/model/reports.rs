@@ -21,7 +21,7 @@ pub struct DateRange {
 
 impl DateRange {
     /// yyyymmdd bounds, open ends widened.
-    fn bounds(&self) -> (u32, u32) {
+    pub(crate) fn bounds(&self) -> (u32, u32) {
         (
             self.from.map_or(0, |d| d.yyyymmdd()),
             self.to.map_or(99_999_999, |d| d.yyyymmdd()),
