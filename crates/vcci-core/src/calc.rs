@@ -973,7 +973,8 @@ pub fn calculate(
             factor_region,
             country,
             supplier: Some(own.data),
-            classified: classified.then(|| review(line)),
+            // The code gives a hybrid's EEIO factor; otherwise only the category.
+            classified: (classified && method == Method::Hybrid).then(|| review(line)),
         }
         .score();
         return Ok(Emission {
@@ -1165,7 +1166,7 @@ fn pcf_result(
         scope_1_2_kg: None,
         supplier: None,
         hybrid: None,
-        classified: false,
+        classified: uses_classification(line, line.naics.or(s.naics)),
     })
 }
 

@@ -1258,3 +1258,78 @@ fn a_scope_1_2_intensity_is_hybrid_with_the_eeio_upstream_share() {
     let err = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap_err();
     assert_eq!(err.code, "naics_required");
 }
+
+/// A classification of `code` (built-in model, confidence `c`, flagged below 0.5).
+fn classified(
+    code: u32,
+    capex: bool,
+    c: f32,
+) -> Option<std::sync::Arc<vcci_core::classify::Classification>> {
+    use vcci_core::classify::{Classification, Evidence, Label, Source};
+    let naics = Naics::from_code(code).unwrap();
+    Some(std::sync::Arc::new(Classification {
+        label: Label {
+            capex,
+            category: if capex {
+                Category::CAPITAL_GOODS
+            } else {
+                Category::from_naics(naics)
+            },
+            naics,
+        },
+        source: Source::BuiltinModel,
+        confidence: c,
+        needs_review: c < 0.5,
+        evidence: Evidence::Terms { terms: vec![] },
+    }))
+}
+
+#[test]
+fn a_classified_spend_line_is_the_coded_line_with_an_assumption_recorded() {
+    // 100 USD of 2022 taxi: 100 × 0.566 (EPA v1.3.0 485310, with margins) = 56.6 kg, as if
+    // the line had the code, but its category comes from the classification and its
+    // completeness counts the assumption (+1, +2 when flagged for review).
+    let mut l = spend("2022-05-01", 100.0, "USD", "485310");
+    let coded = calc(&l);
+    l.naics = None;
+    l.classification = classified(485310, false, 0.7);
+    let e = calc(&l);
+    assert_eq!(e.co2e_kg, coded.co2e_kg);
+    close(e.co2e_kg, 56.6);
+    assert_eq!(
+        (e.category, e.category_source),
+        (Category::BUSINESS_TRAVEL, CategorySource::Classification)
+    );
+    assert!(e.classified);
+    assert_eq!((coded.dq.completeness, e.dq.completeness), (1, 2));
+    l.classification = classified(485310, false, 0.3);
+    assert_eq!(calc(&l).dq.completeness, 3);
+    // A capital purchase by classification is category 2; the line's own category wins.
+    l.classification = classified(334111, true, 0.9);
+    assert_eq!(calc(&l).category, Category::CAPITAL_GOODS);
+    l.category = Some(Category::PURCHASED_GOODS);
+    assert_eq!(calc(&l).category_source, CategorySource::Line);
+    // The line's own code, or its supplier's, is used before any classification.
+    let mut own = spend("2022-05-01", 100.0, "USD", "721110");
+    own.classification = classified(485310, false, 0.9);
+    let e = calc(&own);
+    assert!(!e.classified);
+    assert_eq!(e.factor_value, 0.145);
+    assert_eq!(e.record(catalog(), &own).classification, None);
+}
+
+#[test]
+fn a_supplier_intensity_line_takes_only_its_category_from_classification() {
+    // 1000 USD of 2023 at the supplier's 0.5 kg/USD: the classification gives the category,
+    // not the factor, and does not count against completeness.
+    let s = SupplierProfile::with_intensity(None, 0.5, Some(2023));
+    let mut l = spend("2023-03-01", 1000.0, "USD", "484121");
+    l.naics = None;
+    l.classification = classified(484121, false, 0.8);
+    let e = calculate(catalog(), CalcConfig::default(), &l, Some(&s)).unwrap();
+    assert_eq!(e.method, Method::SupplierSpecific);
+    assert_eq!(e.category, Category::UPSTREAM_TRANSPORT);
+    assert_eq!(e.category_source, CategorySource::Classification);
+    assert!(e.classified);
+    assert_eq!(e.dq.completeness, 1);
+}

@@ -313,3 +313,30 @@ fn the_spec_examples_parse() {
         }
     }
 }
+
+#[test]
+fn a_classified_line_from_a_footprint_keeps_the_footprint_and_shows_its_category_source() {
+    use std::sync::Arc;
+    use vcci_core::classify::{Classification, Evidence, Label, Source};
+    let s = profile(&[footprint(ID, P, "kilogram", "1", "2.4")]);
+    let mut l = line("2025-06-01", 500.0, "kg");
+    l.amount = Some(900.0);
+    l.classification = Some(Arc::new(Classification {
+        label: Label::of(Naics::from_code(492110).unwrap()),
+        source: Source::BuiltinModel,
+        confidence: 0.8,
+        needs_review: false,
+        evidence: Evidence::Terms { terms: vec![] },
+    }));
+    let e = calc(&l, &s).unwrap();
+    // The footprint, not the code, gives the result; the category is the classification's.
+    assert_eq!(e.co2e_kg, 1200.0);
+    assert_eq!(e.category, Category::UPSTREAM_TRANSPORT);
+    assert!(e.classified);
+    let r = e.record_with(catalog(), &l, Some(&s));
+    assert_eq!(r.category_source, vcci_core::CategorySource::Classification);
+    assert_eq!(
+        r.classification.as_ref().map(|c| c.source),
+        Some(Source::BuiltinModel)
+    );
+}
