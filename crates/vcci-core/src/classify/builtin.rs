@@ -385,6 +385,8 @@ impl Builtin {
                 ),
             },
         };
+        terms.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+        terms.truncate(super::MAX_TERMS);
         let capex = capex >= HINT_MIN;
         let hinted = hint.filter(|(_, s)| *s >= HINT_MIN).map(|(c, _)| c);
         for (t, m) in &matched {

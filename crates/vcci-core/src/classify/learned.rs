@@ -212,7 +212,7 @@ impl OrgModel {
             })
             .collect();
         terms.sort_by(|a, b| b.weight.total_cmp(&a.weight));
-        terms.truncate(5);
+        terms.truncate(super::MAX_TERMS);
         Some(Learned {
             label: self.labels[best as usize],
             // A clear majority backed by many learned feature matches: near 1. One word

@@ -240,6 +240,10 @@ pub enum Outcome {
     },
 }
 
+/// Terms kept as the evidence for a code, strongest first (the trail is stored with each
+/// line); the built-in model adds the capital and category hints that applied.
+pub const MAX_TERMS: usize = 4;
+
 /// A source is sure of its answer from this confidence; below, the next source is asked.
 pub const DECIDES: f32 = 0.6;
 
