@@ -131,6 +131,18 @@ try {
   const hyText = await page.textContent("#tx-detail");
   check(hyText.includes("Hybrid") && hyText.includes("Supplier Scope 1+2") && hyText.includes("Upstream share") && hyText.includes("scope 1 2"),
     "a hybrid line shows its method, boundary and both parts");
+
+  // A line without a NAICS code (a demo supplier without one): its classification and why.
+  const un = await apiGet("/api/v1/transactions?supplier_id=SUP-00006&limit=25");
+  const cl = un.data.find((t) => t.emission.classification);
+  check(cl !== undefined, "the demo has classified lines (SUP-00006)");
+  await page.fill("#f-supplier", "SUP-00006");
+  await page.click("#tx-filters button[type=submit]");
+  await page.locator("#tx-table tbody tr button", { hasText: cl.transaction_id }).click();
+  await page.locator("#tx-detail h2", { hasText: "Classification" }).waitFor();
+  const clText = await page.textContent("#tx-detail");
+  check(clText.includes(cl.emission.classification.naics) && clText.includes("built-in model") && clText.includes("Confidence"),
+    "a classified line shows its code, source and confidence");
   await page.fill("#f-supplier", "");
 
   // Filters: one category only.

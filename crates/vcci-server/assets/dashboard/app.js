@@ -306,7 +306,8 @@ async function showLine(id, tr) {
     box.replaceChildren(el("h2", "Line " + t.transaction_id));
     box.appendChild(dl([["Date", t.date], ["Supplier", t.supplier_name || t.supplier_id], ["Description", t.description],
       ["Amount", t.amount != null ? fmt(t.amount, 2) + " " + (t.currency || "USD") : null],
-      ["Quantity", t.quantity != null ? t.quantity + " " + (t.unit || "") : null], ["NAICS", t.naics_code], ["Activity", t.activity_id]]));
+      ["Quantity", t.quantity != null ? t.quantity + " " + (t.unit || "") : null], ["NAICS", t.naics_code], ["Activity", t.activity_id],
+      ["Ledger account", [t.gl_account, t.gl_account_name].filter(Boolean).join(" ") || null]]));
     box.appendChild(el("h2", "Result"));
     box.appendChild(dl([["Emissions", fmt(e.co2e_kg, 3) + " kg CO2e"], ["Category", e.category + ". " + e.category_name + " (from " + e.category_source + ")"],
       ["Method", METHOD_NAMES[e.method] || e.method], ["Data quality", e.data_quality + " (1 best, 5 worst)"]]));
@@ -314,6 +315,19 @@ async function showLine(id, tr) {
     if (q) {
       box.appendChild(dl([["Technological", q.technological], ["Temporal", q.temporal], ["Geographical", q.geographical],
         ["Completeness", q.completeness], ["Reliability", q.reliability]].map(([k, v]) => [k, String(v)])));
+    }
+    const k = e.classification;
+    if (k) {
+      const sources = { rule: "a rule", supplier_history: "the supplier's history", organization_model: "the organization's own lines",
+        builtin_model: "the built-in model" };
+      box.appendChild(el("h2", "Classification" + (k.needs_review ? " (needs review)" : "")));
+      box.appendChild(el("p", "The line had no NAICS code, nor its supplier: " + (sources[k.source] || k.source) + " gave it one.", "muted"));
+      const ev = k.evidence || {};
+      const why = ev.kind === "rule" ? "rule " + ev.rule_id + ": " + ev.rule_kind.replaceAll("_", " ") + " '" + ev.pattern + "'"
+        : ev.kind === "supplier_history" ? ev.lines + " learned lines of " + ev.supplier + ", " + fmt(ev.share * 100, 0) + " % with this code"
+        : (ev.terms || []).map((x) => x.term + " (" + x.field.replaceAll("_", " ") + ")").join(", ");
+      box.appendChild(dl([["NAICS", k.naics], ["Category", String(k.category)], ["Capital", k.capex ? "yes" : "no"],
+        ["Confidence", fmt(k.confidence, 3)], ["Why", why || null]]));
     }
     box.appendChild(el("h2", "Factor"));
     box.appendChild(dl([["Set", e.factor.set], ["Version", e.factor.version], ["Key", e.factor.key], ["Value", e.factor.value + " " + e.factor.unit],
