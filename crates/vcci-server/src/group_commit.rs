@@ -151,7 +151,15 @@ fn prepare_upsert(
     let parsed: Vec<_> = lines.iter().map(|v| parse_line(v, true)).collect();
     let keys = supplier_keys(parsed.iter().filter_map(|l| l.as_ref().ok()));
     let mut profiles = db.supplier_profiles_for(org.id, &keys)?;
-    let classifier = db.load_classifier(org.id)?;
+    let classifier = if parsed
+        .iter()
+        .filter_map(|l| l.as_ref().ok())
+        .any(vcci_store::classify::may_need_classification)
+    {
+        Some(db.load_classifier(org.id)?)
+    } else {
+        None
+    };
     let mut prepared: Vec<PreparedLine> = Vec::with_capacity(lines.len());
     let mut index: Vec<usize> = Vec::with_capacity(lines.len());
     let mut new_suppliers = Vec::new();
@@ -168,7 +176,7 @@ fn prepare_upsert(
                 continue;
             }
         };
-        match prepare(catalog(), org, line, &profiles, None, Some(&classifier)) {
+        match prepare(catalog(), org, line, &profiles, None, classifier.as_deref()) {
             Ok(p) => {
                 if let Some(k) = p.supplier_key()
                     && !profiles.contains_key(k)

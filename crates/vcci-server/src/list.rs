@@ -190,6 +190,17 @@ pub(crate) fn date_param(name: &str, v: Option<&str>) -> Result<Option<Date>, Ap
         .transpose()
 }
 
+/// The `date_from`, `date_to` parameters as a date range.
+pub(crate) fn date_range(
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<vcci_store::model::reports::DateRange, ApiError> {
+    Ok(vcci_store::model::reports::DateRange {
+        from: date_param("date_from", from)?,
+        to: date_param("date_to", to)?,
+    })
+}
+
 /// A text filter parameter: empty is none; at most 256 bytes.
 pub fn text_param(name: &str, v: Option<String>) -> Result<Option<String>, ApiError> {
     match v.filter(|s| !s.is_empty()) {

@@ -128,6 +128,16 @@ pub fn stats() -> ClassifyStats {
     }
 }
 
+/// Whether `line` needs classification unless its supplier has a code: a spend without a
+/// code and without an activity factor, not classified yet. Callers load an organization's
+/// classifier only when some line may need it.
+pub fn may_need_classification(line: &Line) -> bool {
+    line.classification.is_none()
+        && line.naics.is_none()
+        && line.activity_id.is_none()
+        && line.amount.is_some()
+}
+
 /// Classifies `line` when it needs a code (a spend without one of its own or of its
 /// supplier, and without an activity factor) and has no classification yet; returns the
 /// classification's JSON when it gave one. A line that reads as purchased electricity or
@@ -137,11 +147,7 @@ pub fn classify_line(
     line: &mut Line,
     profile: Option<&vcci_core::SupplierProfile>,
 ) -> std::result::Result<Option<Arc<str>>, vcci_core::LineError> {
-    let needs = line.classification.is_none()
-        && line.naics.is_none()
-        && line.activity_id.is_none()
-        && line.amount.is_some()
-        && profile.and_then(|p| p.naics).is_none();
+    let needs = may_need_classification(line) && profile.and_then(|p| p.naics).is_none();
     if !needs {
         return Ok(None);
     }
@@ -505,8 +511,7 @@ impl Db {
             ],
             |r| r.i64(0),
         )?;
-        bump_generation(&tx, org)?;
-        audit::append(
+        changed(
             &tx,
             org,
             actor,
@@ -544,8 +549,7 @@ impl Db {
             args![org.0, id],
         )?;
         if n > 0 {
-            bump_generation(&tx, org)?;
-            audit::append(
+            changed(
                 &tx,
                 org,
                 actor,
@@ -570,8 +574,7 @@ impl Db {
             "UPDATE classification_state SET review_below = ?2 WHERE org_id = ?1",
             args![org.0, below],
         )?;
-        bump_generation(&tx, org)?;
-        audit::append(
+        changed(
             &tx,
             org,
             actor,
@@ -649,6 +652,14 @@ impl Db {
             generation,
         })
     }
+}
+
+/// A change of the organization's rules or settings: a new generation (older cached answers
+/// are unreachable) and its audit entry, in `tx`.
+fn changed(tx: &Tx<'_>, org: OrgId, actor: &Actor, change: Change<'_>) -> Result<()> {
+    bump_generation(tx, org)?;
+    audit::append(tx, org, actor, change)?;
+    Ok(())
 }
 
 fn ensure_state(tx: &Tx<'_>, org: OrgId) -> Result<()> {

@@ -3,8 +3,8 @@
 //! why, `vcci explain` shows.
 
 use anyhow::{Result, anyhow, bail};
-use vcci_core::classify::{Label, RuleKind};
-use vcci_core::{Category, Date, Naics};
+use vcci_core::Date;
+use vcci_core::classify::RuleKind;
 use vcci_store::model::reports::DateRange;
 use vcci_store::{Actor, Store};
 
@@ -52,21 +52,16 @@ pub fn classify_cmd(store: Store, c: ClassifyCommand) -> Result<()> {
                     a.kind
                 )
             })?;
-            let naics = Naics::parse(&a.naics).map_err(|m| anyhow!("--naics: {m}"))?;
-            let category = match a.category {
-                Some(c) => {
-                    Category::new(c).ok_or_else(|| anyhow!("--category: {c} is not 1 to 15"))?
-                }
-                None => Category::from_naics(naics),
-            };
-            if a.capex && a.category.is_some_and(|c| c != 2) {
-                bail!("--capex: a capital purchase is category 2");
-            }
-            let label = Label {
-                naics,
-                category,
-                capex: a.capex,
-            };
+            let label = vcci_core::classify::rule_label(&a.naics, a.category, a.capex).map_err(
+                |(field, m)| {
+                    let flag = if field == "naics_code" {
+                        "naics"
+                    } else {
+                        field
+                    };
+                    anyhow!("--{flag}: {m}")
+                },
+            )?;
             let r = db.add_classification_rule(org.id, kind, &a.pattern, label, &Actor::cli())?;
             println!(
                 "Rule {} of '{}': {} '{}' → NAICS {}, category {}{}. It applies to lines written from now on.",

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::builtin::{Builtin, BuiltinAnswer, FALLBACK_NAICS};
 pub use self::learned::{History, Learned, OrgModel};
-pub use self::rules::{Rule, RuleKind, Rules, check_pattern};
+pub use self::rules::{Rule, RuleKind, Rules, check_pattern, rule_label};
 pub use self::text::words;
 use crate::category::Category;
 use crate::naics::Naics;

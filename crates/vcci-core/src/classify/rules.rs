@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::text::words;
 use super::{Features, Label};
+use crate::category::Category;
+use crate::naics::Naics;
 use crate::names::normalize;
 
 /// What a rule matches on.
@@ -50,6 +52,33 @@ pub struct Rule {
     pub kind: RuleKind,
     pub pattern: String,
     pub label: Label,
+}
+
+/// A rule's label from its parts as given: the NAICS code, the category (default: the one the
+/// code implies) and the capital flag (category 2). An error names the part, `naics_code` or
+/// `category`, and says what is wrong.
+pub fn rule_label(
+    naics: &str,
+    category: Option<u8>,
+    capex: bool,
+) -> Result<Label, (&'static str, String)> {
+    let naics = Naics::parse(naics).map_err(|m| ("naics_code", m))?;
+    if capex && category.is_some_and(|c| c != 2) {
+        return Err((
+            "category",
+            "a capital purchase (capex) is category 2".into(),
+        ));
+    }
+    let category = match category {
+        Some(c) => Category::new(c)
+            .ok_or_else(|| ("category", format!("{c} is not a category (1 to 15)")))?,
+        None => Category::from_naics(naics),
+    };
+    Ok(Label {
+        naics,
+        category,
+        capex,
+    })
 }
 
 /// Checks a rule's pattern; the error says what is wrong with it.

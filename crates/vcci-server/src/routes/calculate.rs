@@ -56,17 +56,30 @@ async fn calculate(
     // Only the suppliers these lines name (measured: loading every supplier profile of the
     // demo organization took most of a 100-line request).
     let keys = supplier_keys(parsed.iter().filter_map(|l| l.as_ref().ok()));
+    // The organization's classifier only when a line may need it (no code, no activity).
+    let may_classify = parsed
+        .iter()
+        .filter_map(|l| l.as_ref().ok())
+        .any(vcci_store::classify::may_need_classification);
     let org = caller.org_id();
-    let (profiles, classifier) = app
-        .db(move |db| {
+    let (profiles, classifier) = if keys.is_empty() && !may_classify {
+        (Default::default(), None)
+    } else {
+        app.db(move |db| {
             let profiles = if keys.is_empty() {
                 Default::default()
             } else {
                 db.supplier_profiles_for(org, &keys)?
             };
-            Ok::<_, vcci_store::StoreError>((profiles, db.load_classifier(org)?))
+            let classifier = if may_classify {
+                Some(db.load_classifier(org)?)
+            } else {
+                None
+            };
+            Ok::<_, vcci_store::StoreError>((profiles, classifier))
         })
-        .await?;
+        .await?
+    };
     let cfg = caller.org.calc_config();
     let mut total = 0.0;
     let results: Vec<Value> = parsed
@@ -78,12 +91,14 @@ async fn calculate(
                 Ok(l) => l,
                 Err(errs) => return json!({"index": i, "error": line_error_json(&prefix, &errs)}),
             };
-            let key = line
+            let profile = line
                 .supplier_id
-                .clone()
-                .or_else(|| line.supplier_name.clone());
-            let profile = key.as_deref().and_then(|k| profiles.get(k));
-            if let Err(e) = vcci_store::classify::classify_line(&classifier, &mut line, profile) {
+                .as_deref()
+                .or(line.supplier_name.as_deref())
+                .and_then(|k| profiles.get(k));
+            if let Some(c) = &classifier
+                && let Err(e) = vcci_store::classify::classify_line(c, &mut line, profile)
+            {
                 return json!({"index": i, "error": line_error_json(&prefix, &[e])});
             }
             match vcci_core::calculate(catalog(), cfg, &line, profile) {

@@ -11,13 +11,11 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vcci_core::classify::{Label, RuleKind};
-use vcci_core::{Category, Naics};
 use vcci_store::model::keys::Role;
-use vcci_store::model::reports::DateRange;
 
 use crate::conditional::CacheCtx;
 use crate::extract::JsonBody;
-use crate::list::{Query, date_param};
+use crate::list::{Query, date_range};
 use crate::openapi::{Api, Op};
 use crate::{ApiError, App, Caller};
 
@@ -144,26 +142,9 @@ fn rule_label(b: &RuleBody) -> Result<(RuleKind, Label), ApiError> {
             ),
         )
     })?;
-    let naics = Naics::parse(&b.naics_code).map_err(|m| invalid("naics_code", m))?;
-    let category = match b.category {
-        Some(c) => Category::new(c)
-            .ok_or_else(|| invalid("category", format!("{c} is not a category (1 to 15)")))?,
-        None => Category::from_naics(naics),
-    };
-    if b.capex && b.category.is_some_and(|c| c != 2) {
-        return Err(invalid(
-            "category",
-            "a capital purchase (capex) is category 2",
-        ));
-    }
-    Ok((
-        kind,
-        Label {
-            naics,
-            category,
-            capex: b.capex,
-        },
-    ))
+    let label = vcci_core::classify::rule_label(&b.naics_code, b.category, b.capex)
+        .map_err(|(field, m)| invalid(field, m))?;
+    Ok((kind, label))
 }
 
 async fn add_rule(
@@ -223,10 +204,7 @@ async fn coverage(
     let org = caller.org_id();
     // Answers depend only on the lines: cached, retired by the next write like the summary.
     app.cached(org, ctx, async {
-        let range = DateRange {
-            from: date_param("date_from", q.date_from.as_deref())?,
-            to: date_param("date_to", q.date_to.as_deref())?,
-        };
+        let range = date_range(q.date_from.as_deref(), q.date_to.as_deref())?;
         app.db(move |db| db.classification_coverage(org, range))
             .await
     })

@@ -9,7 +9,7 @@ use vcci_core::Date;
 use vcci_store::model::reports::DateRange;
 
 use crate::conditional::CacheCtx;
-use crate::list::{Query, date_param};
+use crate::list::{Query, date_range};
 use crate::openapi::{Api, Op};
 use crate::{ApiError, App, Caller};
 
@@ -60,10 +60,7 @@ async fn summary(
 ) -> Response {
     let org = caller.org_id();
     app.cached(org, ctx, async {
-        let range = DateRange {
-            from: date_param("date_from", q.date_from.as_deref())?,
-            to: date_param("date_to", q.date_to.as_deref())?,
-        };
+        let range = date_range(q.date_from.as_deref(), q.date_to.as_deref())?;
         let supplier = q.supplier_id.filter(|s| !s.is_empty());
         app.db(move |db| db.summary(org, range, supplier.as_deref()))
             .await
@@ -138,10 +135,7 @@ async fn supplier_ranking(
     q: SupplierRankQuery,
 ) -> Result<crate::list::Page<vcci_store::model::reports::SupplierTotal>, ApiError> {
     let limit = crate::list::limit(q.limit.as_deref())?;
-    let range = DateRange {
-        from: date_param("date_from", q.date_from.as_deref())?,
-        to: date_param("date_to", q.date_to.as_deref())?,
-    };
+    let range = date_range(q.date_from.as_deref(), q.date_to.as_deref())?;
     let org = caller.org_id();
     let after =
         match crate::list::cursor_parts(app.cursors(), q.cursor.as_deref(), RANK_CURSOR, org.0, 2)?
