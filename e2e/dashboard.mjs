@@ -145,6 +145,28 @@ try {
     "a classified line shows its code, source and confidence");
   await page.fill("#f-supplier", "");
 
+  // The review queue: largest spend first; a correction settles the line (and the flagged
+  // lines of the same input), the badge follows through the live stream.
+  const q0 = await apiGet("/api/v1/classification/review?limit=5");
+  check(q0.queue.lines > 0, `the demo has lines to review (${q0.queue.lines})`);
+  await page.click("nav a[data-page=classification]");
+  await page.locator("#cl-queue tbody tr td", { hasText: q0.data[0].transaction_id }).first().waitFor();
+  const spends = await page.$$eval("#cl-queue tbody tr td:nth-child(3)", (tds) => tds.map((t) => Number(t.textContent.replace(/,/g, ""))));
+  check(spends.every((v, i) => i === 0 || spends[i - 1] >= v), "the queue is ordered by spend");
+  check(Number((await page.textContent("#review-count")).replace(/\D/g, "")) === Math.min(q0.queue.lines, 999), "the badge shows the queue's size");
+  await page.fill(`#cl-queue input[aria-label="Right NAICS code for ${q0.data[0].transaction_id}"]`, "541611");
+  await page.locator("#cl-queue tbody tr", { hasText: q0.data[0].transaction_id }).locator("button", { hasText: "Correct" }).click();
+  await page.locator("#status", { hasText: q0.data[0].transaction_id + " corrected as NAICS 541611" }).waitFor();
+  const fixed = await apiGet("/api/v1/transactions/" + encodeURIComponent(q0.data[0].transaction_id));
+  check(fixed.emission.classification.source === "review" && fixed.emission.classification.naics === "541611", "the corrected line is calculated with the reviewed code");
+  const q1 = await apiGet("/api/v1/classification/review?limit=1");
+  check(q1.queue.lines < q0.queue.lines, `the queue shrank (${q0.queue.lines} → ${q1.queue.lines})`);
+  await page.locator("#review-count", { hasText: String(Math.min(q1.queue.lines, 999)) }).waitFor();
+  await page.locator("#cl-coverage-table tbody tr td", { hasText: /^review$/ }).waitFor();
+  check(true, "coverage lists the reviewed spend");
+  await page.screenshot({ path: join(shots, "classification.png"), fullPage: true });
+  await page.click("nav a[data-page=transactions]");
+
   // Filters: one category only.
   await page.selectOption("#f-category", "4");
   await page.click("#tx-filters button[type=submit]");

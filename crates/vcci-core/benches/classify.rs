@@ -50,6 +50,7 @@ fn cold(b: Bencher) {
     let rules = Rules::default();
     let model = OrgModel::new();
     let c = Classifier {
+        reviews: None,
         rules: &rules,
         model: Some(&model),
         builtin: Builtin::get(),
@@ -71,6 +72,7 @@ fn cached(b: Bencher) {
     let ls = lines();
     let rules = Rules::default();
     let c = Classifier {
+        reviews: None,
         rules: &rules,
         model: None,
         builtin: Builtin::get(),

@@ -1665,13 +1665,7 @@ impl Emission {
             method: self.method,
             data_quality: self.data_quality,
             data_quality_indicators: Some(self.dq),
-            factor: self.factor_info(
-                cat,
-                line.supplier_id
-                    .as_deref()
-                    .or(line.supplier_name.as_deref()),
-                supplier,
-            ),
+            factor: self.factor_info(cat, line.supplier_key(), supplier),
             conversions: Conversions {
                 spend: self.spend.map(|s| SpendInfo {
                     amount: s.amount,

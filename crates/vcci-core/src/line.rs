@@ -152,6 +152,11 @@ pub struct Line {
     /// no NAICS code of its own or of its supplier (`vcci_core::classify`), with why.
     /// Shared: lines classified alike share one answer.
     pub classification: Option<std::sync::Arc<Classification>>,
+    /// Not parsed: the supplier (its key) this line belongs to when that is not the one it
+    /// names: its name was linked to an existing supplier by supplier resolution, or its
+    /// supplier was merged into another. The line's own supplier_id and supplier_name stay
+    /// as given.
+    pub supplier_link: Option<String>,
 }
 
 /// Limits on free-text fields, in bytes.
@@ -316,6 +321,15 @@ impl Line {
     /// A 64-bit hash of every field, used to tell an unchanged re-imported line from a
     /// changed one. Stable across builds and platforms (word-at-a-time multiply-rotate;
     /// not for adversarial inputs, only for change detection).
+    /// The supplier the line belongs to: its link, else its supplier_id, else its
+    /// supplier_name (a supplier known by name only is keyed by its name).
+    pub fn supplier_key(&self) -> Option<&str> {
+        self.supplier_link
+            .as_deref()
+            .or(self.supplier_id.as_deref())
+            .or(self.supplier_name.as_deref())
+    }
+
     pub fn content_hash(&self) -> u64 {
         let mut h = WordHash(0xcbf2_9ce4_8422_2325);
         let s = |h: &mut WordHash, v: Option<&str>| match v {
@@ -351,6 +365,11 @@ impl Line {
             h.word(0x61ac_0001);
             s(&mut h, self.gl_account.as_deref());
             s(&mut h, self.gl_account_name.as_deref());
+        }
+        // The supplier it belongs to, when linked or merged: a merge rewrites the line.
+        if let Some(k) = &self.supplier_link {
+            h.word(0x5e11_0001);
+            s(&mut h, Some(k));
         }
         h.0
     }

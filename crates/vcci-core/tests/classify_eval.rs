@@ -146,6 +146,7 @@ fn accuracy_cold_and_warm() {
 
     let rules = Rules::default();
     let cold = Classifier {
+        reviews: None,
         rules: &rules,
         model: None,
         builtin: Builtin::get(),

@@ -133,6 +133,8 @@ pub struct App {
     pub(crate) profiling: AtomicBool,
     /// Live updates: the organizations' events on this node (`GET /api/v1/events`).
     pub(crate) live: Arc<crate::live::Hub>,
+    /// Organizations whose review queue size to read again for their streams.
+    pub(crate) review_sizes: crate::live::ReviewSizes,
 }
 
 #[derive(Debug)]
@@ -185,6 +187,7 @@ impl App {
             pact_http: Arc::new(pact_http),
             profiling: AtomicBool::new(false),
             live: Arc::new(crate::live::Hub::new()),
+            review_sizes: crate::live::ReviewSizes::default(),
             pool: Arc::new(Pool {
                 system: match store.dialect() {
                     vcci_store::Dialect::Sqlite => "sqlite",
@@ -347,6 +350,9 @@ impl App {
         if self.generations.observe(org, g) {
             self.live
                 .emit(org, "data", format!("{{\"generation\":{g}}}"));
+            if self.live.has_streams(org) {
+                self.review_sizes.mark(org);
+            }
         }
     }
 

@@ -40,7 +40,7 @@ fn line_values(v: &Value) -> Result<[Option<String>; N_FIELDS], Vec<LineError>> 
 /// The distinct supplier keys (id, else name) that `lines` name.
 pub(crate) fn supplier_keys<'a>(lines: impl Iterator<Item = &'a Line>) -> Vec<String> {
     let mut keys: Vec<String> = lines
-        .filter_map(|l| l.supplier_id.as_deref().or(l.supplier_name.as_deref()))
+        .filter_map(Line::supplier_key)
         .map(str::to_owned)
         .collect();
     keys.sort_unstable();

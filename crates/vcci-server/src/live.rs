@@ -10,6 +10,9 @@
 //! - `job`: a job was queued, ran, progressed or ended; the job as `GET /api/v1/jobs/{id}`
 //!   shows it, without its `errors` list.
 //! - `period`: a reporting year was closed, reopened or restated; the period.
+//! - `review`: the classification review queue changed size; `{"lines", "spend_usd",
+//!   "co2e_kg"}`. Like `data`, derived on each node (after a data change of an organization
+//!   with streams on it, `ReviewSizes`), never sent through Redis.
 //!
 //! `job` and `period` events happen on one node; through Redis (when configured) the
 //! other nodes emit them to their own streams too (`emit_shared`).
@@ -190,6 +193,13 @@ impl Hub {
             ring: VecDeque::new(),
             pruned_upto: seq,
         }
+    }
+
+    /// Whether this node has open streams of `org`.
+    pub fn has_streams(&self, org: i64) -> bool {
+        self.orgs()
+            .get(&org)
+            .is_some_and(|o| o.tx.receiver_count() > 0)
     }
 
     /// Emits an event here and queues it for the other nodes.
@@ -389,6 +399,67 @@ impl Drop for Stream {
                 keys.remove(&self.key_id);
             }
         }
+    }
+}
+
+/// Organizations whose review queue may have changed size (their data changed) while this
+/// node has streams of them: a task (`App::start_background`) reads each one's queue size
+/// and emits `review` when it differs from what it last emitted.
+#[derive(Debug, Default)]
+pub struct ReviewSizes {
+    dirty: Mutex<HashSet<i64>>,
+    wake: tokio::sync::Notify,
+    /// The last `review` event's data per organization.
+    last: Mutex<HashMap<i64, String>>,
+}
+
+/// Organizations whose last review size is remembered, at most (beyond: forgotten, and the
+/// next size is emitted again).
+const REVIEW_SIZES: usize = 10_000;
+
+impl ReviewSizes {
+    /// `org`'s data changed.
+    pub fn mark(&self, org: i64) {
+        self.dirty
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(org);
+        self.wake.notify_one();
+    }
+
+    /// The organizations marked since the last call (waits for one).
+    pub async fn next(&self) -> Vec<i64> {
+        loop {
+            let orgs: Vec<i64> = self
+                .dirty
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .drain()
+                .collect();
+            if !orgs.is_empty() {
+                return orgs;
+            }
+            self.wake.notified().await;
+        }
+    }
+
+    /// Whether `data` differs from `org`'s last `review` event (and remembers it). Before
+    /// its first event an organization's queue is taken as `empty` (an empty queue is not
+    /// news).
+    pub fn changed(&self, org: i64, data: &str, empty: bool) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let same = match last.get(&org) {
+            Some(d) => d == data,
+            None => empty,
+        };
+        if same {
+            return false;
+        }
+        if last.len() >= REVIEW_SIZES {
+            last.clear();
+        }
+        last.insert(org, data.to_owned());
+        true
     }
 }
 

@@ -482,10 +482,10 @@ fn schemas() -> Value {
             "required": ["naics", "category", "capex", "source", "confidence", "needs_review", "evidence"],
             "properties": {
                 "naics": s, "category": int, "capex": {"type": "boolean"},
-                "source": {"type": "string", "enum": ["rule", "supplier_history", "organization_model", "builtin_model"]},
+                "source": {"type": "string", "enum": ["rule", "supplier_history", "organization_model", "builtin_model", "review"]},
                 "confidence": {"type": "number", "minimum": 0, "maximum": 1},
                 "needs_review": {"type": "boolean", "description": "confidence below the organization's review threshold: calculated, and flagged"},
-                "evidence": {"type": "object", "description": "`kind` rule (rule_id, rule_kind, pattern), supplier_history (supplier, lines, share) or terms (terms: field, term, weight)"},
+                "evidence": {"type": "object", "description": "`kind` rule (rule_id, rule_kind, pattern), supplier_history (supplier, lines, share), terms (terms: field, term, weight) or review (verdict accepted or corrected, transaction_id of the reviewed line, reviewed_by, reviewed_at, previous: what the classifier had said)"},
             },
         },
         "FactorUsed": {
@@ -630,7 +630,7 @@ fn schemas() -> Value {
             "properties": {
                 "lines": int, "spend_usd": num, "co2e_kg": num,
                 "by_source": {"type": "array", "items": {"type": "object", "required": ["source", "lines", "spend_usd", "co2e_kg", "spend_share", "co2e_share"], "properties": {
-                    "source": {"type": "string", "enum": ["given", "rule", "supplier_history", "organization_model", "builtin_model"]},
+                    "source": {"type": "string", "enum": ["given", "rule", "supplier_history", "organization_model", "builtin_model", "review"]},
                     "lines": int, "spend_usd": num, "co2e_kg": num, "spend_share": opt_n, "co2e_share": opt_n,
                 }}},
                 "needs_review": {"type": "object", "required": ["lines", "spend_usd", "co2e_kg"], "properties": {"lines": int, "spend_usd": num, "co2e_kg": num}},
@@ -640,8 +640,63 @@ fn schemas() -> Value {
             },
         },
         "ClassificationTraining": {
-            "type": "object", "required": ["lines_read", "examples", "seconds", "generation"],
-            "properties": {"lines_read": int, "examples": int, "seconds": num, "generation": int},
+            "type": "object", "required": ["lines_read", "examples", "reviews", "seconds", "generation"],
+            "properties": {"lines_read": int, "examples": int, "reviews": {"type": "integer", "description": "reviewed inputs learned from (each counts twice in examples)"}, "seconds": num, "generation": int},
+        },
+        "ReviewQueueSize": {
+            "type": "object", "required": ["lines", "spend_usd", "co2e_kg"],
+            "properties": {"lines": int, "spend_usd": num, "co2e_kg": num},
+        },
+        "ClassificationReviewItem": {
+            "allOf": [{"$ref": "#/components/schemas/Transaction"}, {
+                "type": "object", "required": ["spend_usd"], "properties": {"spend_usd": num},
+            }],
+        },
+        "ClassificationReviewPage": {
+            "type": "object",
+            "required": ["data", "page_info", "queue"],
+            "properties": {
+                "data": {"type": "array", "items": {"$ref": "#/components/schemas/ClassificationReviewItem"}},
+                "page_info": {"$ref": "#/components/schemas/PageInfo"},
+                "queue": {"$ref": "#/components/schemas/ReviewQueueSize"},
+            },
+        },
+        "ClassificationReviewInput": {
+            "type": "object", "required": ["items"],
+            "properties": {
+                "items": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {
+                    "type": "object", "required": ["transaction_id"],
+                    "properties": {
+                        "transaction_id": s,
+                        "naics_code": {"type": "string", "pattern": "^[1-9][0-9]{5}$", "description": "the right code (its category follows unless given)"},
+                        "category": {"type": "integer", "minimum": 1, "maximum": 15},
+                        "capex": {"type": "boolean", "description": "a capital purchase: category 2"},
+                    },
+                    "description": "no naics_code, category or capex: the classification is accepted",
+                }},
+                "rule": {
+                    "type": "object", "required": ["kind"],
+                    "description": "make a rule from the one reviewed line: its supplier, its ledger account, or a keyword pattern",
+                    "properties": {
+                        "kind": {"type": "string", "enum": ["gl_account", "supplier", "keyword"]},
+                        "pattern": {"type": "string", "minLength": 1, "maxLength": 256, "description": "default: the line's supplier or ledger account; needed for a keyword"},
+                    },
+                },
+            },
+        },
+        "ClassificationReviewResult": {
+            "type": "object",
+            "required": ["reviewed", "lines_changed", "lines_kept_closed", "rule", "queue"],
+            "properties": {
+                "reviewed": {"type": "array", "items": {"type": "object", "required": ["transaction_id", "verdict", "naics_code", "category", "capex"], "properties": {
+                    "transaction_id": s, "verdict": {"type": "string", "enum": ["accepted", "corrected"]},
+                    "naics_code": s, "category": int, "capex": {"type": "boolean"},
+                }}},
+                "lines_changed": {"type": "integer", "description": "lines calculated again: the reviewed ones and flagged lines of the same input"},
+                "lines_kept_closed": {"type": "integer", "description": "flagged lines of the same input in closed years, left as they are"},
+                "rule": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/ClassificationRule"}]},
+                "queue": {"$ref": "#/components/schemas/ReviewQueueSize"},
+            },
         },
         "Periods": {"type": "object", "required": ["periods"], "properties": {"periods": {"type": "array", "items": {"$ref": "#/components/schemas/Period"}}}},
         "InventoryVersion": {

@@ -27,6 +27,29 @@ impl App {
             }
         });
         let worker = tokio::spawn(crate::jobs::worker(Arc::clone(self)));
+        // The review queue's size, for the streams of organizations whose data changed.
+        let app = Arc::clone(self);
+        let review = tokio::spawn(async move {
+            loop {
+                for org in app.review_sizes.next().await {
+                    if !app.live.has_streams(org) {
+                        continue;
+                    }
+                    let id = vcci_store::OrgId(org);
+                    match app.db(move |db| db.review_queue_size(id)).await {
+                        Ok(size) => {
+                            let data = serde_json::json!(size).to_string();
+                            if app.review_sizes.changed(org, &data, size.lines == 0) {
+                                app.live.emit(org, "review", data);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(org, error = %e.message, "reading a review queue's size")
+                        }
+                    }
+                }
+            }
+        });
         // `/ready` says `warming` from here, not from when the task first runs: a request
         // served before then must not find the node ready and its cache cold.
         if self.config.warm_orgs > 0 {
@@ -85,6 +108,7 @@ impl App {
         Background {
             app: Arc::clone(self),
             poll,
+            review,
             worker,
             listen,
             relay,
@@ -98,6 +122,7 @@ impl App {
 pub struct Background {
     app: Arc<App>,
     poll: tokio::task::JoinHandle<()>,
+    review: tokio::task::JoinHandle<()>,
     worker: tokio::task::JoinHandle<()>,
     listen: Option<tokio::task::JoinHandle<()>>,
     relay: Option<tokio::task::JoinHandle<()>>,
@@ -115,6 +140,7 @@ impl Background {
         }
         self.app.jobs_queued.notify_waiters();
         self.poll.abort();
+        self.review.abort();
         self.warm.abort();
         if let Some(l) = &self.listen {
             l.abort();

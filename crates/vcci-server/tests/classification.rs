@@ -257,3 +257,180 @@ async fn rules_and_classified_lines_over_http() {
         "{m}"
     );
 }
+
+#[tokio::test]
+async fn the_review_queue_over_http() {
+    let e = env();
+    let r = &e.router;
+    let lines = json!({"transactions": [
+        {"transaction_id": "q1", "date": "2022-06-01", "amount": 500, "currency": "USD", "description": "INV-7781", "supplier_name": "Mystery Ltd"},
+        {"transaction_id": "q2", "date": "2022-06-02", "amount": 300, "currency": "USD", "description": "INV-0042", "supplier_name": "Zeta GmbH"},
+        {"transaction_id": "q3", "date": "2022-06-03", "amount": 100, "currency": "USD", "description": "REF 99", "supplier_name": "Omega SA"},
+        {"transaction_id": "c1", "date": "2022-06-04", "amount": 100, "currency": "USD", "description": "Laptops", "naics_code": "334111"},
+    ]});
+    let (s, v) = at(
+        r,
+        "POST",
+        "/api/v1/transactions",
+        Some(&e.analyst),
+        Some(lines),
+    )
+    .await;
+    assert_eq!((s, &v["accepted"]), (StatusCode::OK, &json!(4)), "{v}");
+    // The queue, largest spend first, two per page; a viewer may read it.
+    let (s, p1) = at(
+        r,
+        "GET",
+        "/api/v1/classification/review?limit=2",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{p1}");
+    assert_eq!(p1["queue"]["lines"], 3);
+    assert_eq!(p1["queue"]["spend_usd"], 900.0);
+    let ids = |p: &serde_json::Value| -> Vec<String> {
+        p["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["transaction_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&p1), ["q1", "q2"]);
+    assert_eq!(p1["data"][0]["spend_usd"], 500.0);
+    assert_eq!(
+        p1["data"][0]["emission"]["classification"]["needs_review"],
+        true
+    );
+    let cursor = p1["page_info"]["end_cursor"].as_str().unwrap();
+    let (_, p2) = at(
+        r,
+        "GET",
+        &format!("/api/v1/classification/review?limit=2&cursor={cursor}"),
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(ids(&p2), ["q3"]);
+    assert_eq!(p2["page_info"]["has_next_page"], false);
+    // Another organization's key cannot use the cursor, and sees an empty queue.
+    let (s, _) = at(
+        r,
+        "GET",
+        &format!("/api/v1/classification/review?cursor={cursor}"),
+        Some(&e.other),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (_, o) = at(
+        r,
+        "GET",
+        "/api/v1/classification/review",
+        Some(&e.other),
+        None,
+    )
+    .await;
+    assert_eq!(o["queue"]["lines"], 0);
+
+    // Reviews: a viewer may not; errors name the item's field.
+    let analyst = e.analyst.clone();
+    let review = |b: serde_json::Value| {
+        let key = analyst.clone();
+        async move {
+            call(
+                r,
+                "POST",
+                "/api/v1/classification/review",
+                Some(&key),
+                Some(b),
+            )
+            .await
+        }
+    };
+    let (s, _) = at(
+        r,
+        "POST",
+        "/api/v1/classification/review",
+        Some(&e.viewer),
+        Some(json!({"items": [{"transaction_id": "q1"}]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = review(
+        json!({"items": [{"transaction_id": "q1"}, {"transaction_id": "q2", "naics_code": "12"}]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        v["error"]["details"][0]["path"], "items[1].naics_code",
+        "{v}"
+    );
+    let (s, v) = review(json!({"items": [{"transaction_id": "c1"}]})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        v["error"]["details"][0]["path"], "items[0].transaction_id",
+        "{v}"
+    );
+    let (s, v) =
+        review(json!({"items": [{"transaction_id": "q1"}], "rule": {"kind": "keyword"}})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["details"][0]["path"], "rule.pattern", "{v}");
+    // A correction that makes a supplier rule; an acceptance.
+    let (s, v) = review(json!({"items": [{"transaction_id": "q1", "naics_code": "541511"}], "rule": {"kind": "supplier"}})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["reviewed"][0]["verdict"], "corrected");
+    assert_eq!(v["rule"]["pattern"], "Mystery Ltd");
+    assert_eq!(v["queue"]["lines"], 2);
+    let (s, v) = review(json!({"items": [{"transaction_id": "q2"}]})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (&v["reviewed"][0]["verdict"], &v["rule"]),
+        (&json!("accepted"), &json!(null))
+    );
+    let (_, q1) = at(r, "GET", "/api/v1/transactions/q1", Some(&e.viewer), None).await;
+    let c = &q1["emission"]["classification"];
+    assert_eq!(
+        (&c["source"], &c["naics"], &c["evidence"]["kind"]),
+        (&json!("review"), &json!("541511"), &json!("review")),
+        "{q1}"
+    );
+    assert_eq!(c["evidence"]["previous"]["source"], "builtin_model");
+    // 500 USD of 2022 × 0.084 kg/USD (541511 with margins).
+    assert!(
+        (q1["emission"]["co2e_kg"].as_f64().unwrap() - 42.0).abs() < 1e-9,
+        "{q1}"
+    );
+    let (_, p) = at(
+        r,
+        "GET",
+        "/api/v1/classification/review",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(ids(&p), ["q3"]);
+    // Coverage shows the reviewed spend.
+    let (_, cov) = at(
+        r,
+        "GET",
+        "/api/v1/classification/coverage",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    let row = cov["by_source"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["source"] == "review")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (&row["lines"], &row["spend_usd"]),
+        (&json!(2), &json!(800.0)),
+        "{cov}"
+    );
+    assert_eq!(cov["needs_review"]["lines"], 1);
+}

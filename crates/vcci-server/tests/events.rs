@@ -468,3 +468,50 @@ async fn events_cross_nodes() {
     bg_a.stop().await;
     bg_b.stop().await;
 }
+
+#[tokio::test]
+async fn the_review_queue_size_follows_writes_and_reviews() {
+    let f = fixture();
+    let n = node(&f.store, |_| {});
+    let bg = n.app.start_background();
+    let (_, _, mut acme) = open(&n.router, Some(&f.admin), None).await;
+    let (_, _, mut other) = open(&n.router, Some(&f.other), None).await;
+    acme.next(WAIT).await.unwrap();
+    other.next(WAIT).await.unwrap();
+    // A line with nothing to classify from: flagged for review.
+    let (s, v) = call(
+        &n.router,
+        "POST",
+        "/api/v1/transactions",
+        Some(&f.admin),
+        Some(json!({"transactions": [{"transaction_id": "r1", "date": "2023-05-01", "amount": 40, "currency": "USD", "description": "INV-2231"}]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let e = acme.next_of("review", WAIT).await.expect("a review event");
+    assert_eq!(e.data["lines"], 1, "{e:?}");
+    assert_eq!(e.data["spend_usd"], 40.0);
+    // Reviewed: the queue is empty.
+    let (s, v) = call(
+        &n.router,
+        "POST",
+        "/api/v1/classification/review",
+        Some(&f.admin),
+        Some(json!({"items": [{"transaction_id": "r1", "naics_code": "541511"}]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let e = acme.next_of("review", WAIT).await.expect("a review event");
+    assert_eq!(e.data["lines"], 0, "{e:?}");
+    // A write that leaves the queue as it is: no review event, only data.
+    write_line(&n.router, &f.admin, "coded-1").await;
+    acme.next_of("data", WAIT).await.unwrap();
+    write_line(&n.router, &f.admin, "coded-2").await;
+    let d = acme.next(WAIT).await.unwrap();
+    assert_eq!(d.event, "data", "{d:?}");
+    // The other organization heard none of it.
+    while let Some(ev) = other.next(Duration::from_millis(200)).await {
+        assert_ne!(ev.event, "review", "{ev:?}");
+    }
+    bg.stop().await;
+}

@@ -83,6 +83,9 @@ pub struct Body {
     pub gl_account_name: Option<String>,
     /// The classification the result used (`vcci_core::classify::Classification`, JSON).
     pub classification: Option<String>,
+    /// The supplier_id the line gave, when it belongs to another supplier (merged): the
+    /// `supplier_id` column holds the supplier it belongs to.
+    pub supplier_named_id: Option<String>,
 }
 
 /// Borrowed view used for encoding without copies.
@@ -124,6 +127,7 @@ pub struct BodyRef<'a> {
     pub gl_account: Option<&'a str>,
     pub gl_account_name: Option<&'a str>,
     pub classification: Option<&'a str>,
+    pub supplier_named_id: Option<&'a str>,
 }
 
 struct W<'b> {
@@ -172,7 +176,8 @@ impl BodyRef<'_> {
             || self.pcf.is_some()
             || self.gl_account.is_some()
             || self.gl_account_name.is_some()
-            || self.classification.is_some();
+            || self.classification.is_some()
+            || self.supplier_named_id.is_some();
         out.push(if wide { VERSION_2 } else { VERSION_1 });
         out.extend_from_slice(if wide { &[0; 8] } else { &[0; 4] });
         let mut w = W {
@@ -217,6 +222,7 @@ impl BodyRef<'_> {
             w.str(self.gl_account);
             w.str(self.gl_account_name);
             w.str(self.classification);
+            w.str(self.supplier_named_id);
             let mask = w.mask.to_le_bytes();
             out[1..9].copy_from_slice(&mask);
         } else {
@@ -331,6 +337,7 @@ impl Body {
             gl_account: r.str()?,
             gl_account_name: r.str()?,
             classification: r.str()?,
+            supplier_named_id: r.str()?,
         })
     }
 

@@ -608,6 +608,7 @@ mod tests {
         use vcci_core::classify::{Builtin, Classifier, Input, Outcome, Rules};
         let rules = Rules::default();
         let c = Classifier {
+            reviews: None,
             rules: &rules,
             model: None,
             builtin: Builtin::get(),

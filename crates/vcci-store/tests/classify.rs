@@ -306,3 +306,196 @@ fn coverage_splits_spend_and_emissions_by_source() {
     assert_eq!(names, ["London Taxi Co", "Mystery Ltd"]);
     assert_eq!(c.largest_unclassified_suppliers[1].needs_review_lines, 1);
 }
+
+/// The review loop: the queue by spend; a correction rewrites the line and the flagged lines
+/// of the same input (read models and all), not a closed year's; it is remembered for the
+/// same input, teaches the supplier's history, and can make a rule; errors name the item.
+#[test]
+fn reviews_correct_lines_teach_the_classifier_and_keep_closed_years() {
+    use vcci_store::classify::{ReviewInput, RuleFromReview};
+    let t = store();
+    let org = t.org("acme");
+    let (r, rejects) = t.import(
+        &org,
+        "transaction_id,date,supplier_name,description,amount,currency,naics_code\n\
+         y1,2021-03-01,Mystery Ltd,INV-7781,40,USD,\n\
+         q1,2022-01-05,Mystery Ltd,INV-7781,500,USD,\n\
+         q2,2022-02-05,MYSTERY LTD.,inv 7781,20,USD,\n\
+         q3,2022-03-05,Zeta GmbH,INV-0042,100,USD,\n\
+         g1,2022-01-01,Dell,Laptops,1000,USD,334111\n",
+    );
+    assert_eq!(r.inserted, 5, "{rejects}");
+    let mut db = t.store.connect().unwrap();
+    let by = Actor::system("reviewer");
+    db.close_period(&org, 2021, &by).unwrap();
+
+    // The queue: flagged lines, largest spend first, paged.
+    let size = db.review_queue_size(org.id).unwrap();
+    assert_eq!(size.lines, 4);
+    close(size.spend_usd, 660.0);
+    let page = db.review_queue(org.id, None, 2).unwrap();
+    let ids: Vec<&str> = page
+        .iter()
+        .map(|i| i.line.transaction_id.as_str())
+        .collect();
+    assert_eq!(ids, ["q1", "q3"]);
+    let last = page.last().unwrap();
+    let rest = db
+        .review_queue(
+            org.id,
+            Some((last.spend_usd, last.line.transaction_id.clone())),
+            10,
+        )
+        .unwrap();
+    let ids: Vec<&str> = rest
+        .iter()
+        .map(|i| i.line.transaction_id.as_str())
+        .collect();
+    assert_eq!(ids, ["y1", "q2"]);
+    // Nothing to go on: 500 USD of 2022 × 0.127 (561990, EPA v1.3.0 with margins).
+    close(page[0].line.emission.co2e_kg, 500.0 * 0.127);
+
+    // Bad verdicts name the item; nothing is written.
+    let item = |id: &str, naics: Option<u32>| ReviewInput {
+        transaction_id: id.into(),
+        naics: naics.and_then(Naics::from_code),
+        ..ReviewInput::default()
+    };
+    let e = db
+        .review_classifications(
+            catalog(),
+            &org,
+            &[item("q1", None), item("nope", None)],
+            None,
+            &by,
+        )
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("items[1].transaction_id: no line 'nope'"),
+        "{e}"
+    );
+    let e = db
+        .review_classifications(catalog(), &org, &[item("g1", None)], None, &by)
+        .unwrap_err();
+    assert!(e.to_string().contains("was not classified"), "{e}");
+    let e = db
+        .review_classifications(catalog(), &org, &[item("y1", None)], None, &by)
+        .unwrap_err();
+    assert!(
+        matches!(e, vcci_store::StoreError::PeriodClosed { year: 2021, .. }),
+        "{e}"
+    );
+    assert_eq!(db.review_queue_size(org.id).unwrap().lines, 4);
+
+    // The analyst corrects q1 to custom programming (541511).
+    let r = db
+        .review_classifications(catalog(), &org, &[item("q1", Some(541511))], None, &by)
+        .unwrap();
+    assert_eq!(r.reviewed[0].verdict, "corrected");
+    // q1 and q2 (the same input, typed differently) are written again; y1 keeps its year.
+    assert_eq!((r.lines_changed, r.lines_kept_closed), (2, 1));
+    assert_eq!(r.queue.lines, 2);
+    for (id, usd) in [("q1", 500.0), ("q2", 20.0)] {
+        let c = classification_of(&db, &org, id);
+        assert_eq!(
+            (c.label, c.source, c.needs_review),
+            (label(541511), Source::Review, false)
+        );
+        let Evidence::Review {
+            verdict,
+            transaction_id,
+            previous,
+            ..
+        } = &c.evidence
+        else {
+            panic!("{c:?}")
+        };
+        assert_eq!(*verdict, vcci_core::classify::Verdict::Corrected);
+        assert_eq!(transaction_id, "q1");
+        let p = previous.as_ref().unwrap();
+        assert_eq!(
+            (p.label.naics.code(), p.source),
+            (561990, Source::BuiltinModel)
+        );
+        let line = db.get_line(org.id, id).unwrap().unwrap();
+        // 541511: 0.084 kg/USD with margins.
+        close(line.emission.co2e_kg, usd * 0.084);
+        // A reviewed code is no longer an assumption awaiting review: completeness 1 + 1.
+        assert_eq!(
+            line.emission.data_quality_indicators.unwrap().completeness,
+            2
+        );
+    }
+    t.assert_read_models(&org);
+    let y1 = classification_of(&db, &org, "y1");
+    assert!(y1.needs_review && y1.source == Source::BuiltinModel);
+    let audit = db
+        .audit_entries(
+            org.id,
+            &vcci_store::model::audit::AuditFilter {
+                action: Some("classification.reviewed".into()),
+                ..Default::default()
+            },
+            None,
+            10,
+        )
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].lines, 2);
+    assert_eq!(audit[0].detail["items"][0]["previous"]["naics"], "561990");
+
+    // Lines imported later: the same input gets the review (numbers are not words: "INV
+    // 7781" is "INV-7781", as any invoice number would be); another line of the supplier
+    // its history (one reviewed line counts twice: 2/3).
+    let (r, rejects) = t.import(
+        &org,
+        "transaction_id,date,supplier_name,description,amount,currency\n\
+         n1,2022-06-01,Mystery Ltd,INV 7781,10,USD\n\
+         n2,2022-06-02,Mystery Ltd,Annual maintenance fee,10,USD\n",
+    );
+    assert_eq!(r.inserted, 2, "{rejects}");
+    let n1 = classification_of(&db, &org, "n1");
+    assert_eq!((n1.label, n1.source), (label(541511), Source::Review));
+    let n2 = classification_of(&db, &org, "n2");
+    assert_eq!(
+        (n2.label, n2.source),
+        (label(541511), Source::SupplierHistory)
+    );
+    assert!(!n2.needs_review);
+
+    // Accepting q3 with a supplier rule: the rule has the line's label and its supplier.
+    let r = db
+        .review_classifications(
+            catalog(),
+            &org,
+            &[item("q3", None)],
+            Some(RuleFromReview {
+                kind: RuleKind::Supplier,
+                pattern: None,
+            }),
+            &by,
+        )
+        .unwrap();
+    assert_eq!(r.reviewed[0].verdict, "accepted");
+    let rule = r.rule.unwrap();
+    assert_eq!(
+        (rule.kind, rule.pattern.as_str()),
+        ("supplier", "Zeta GmbH")
+    );
+    assert_eq!(rule.naics_code, "561990");
+    assert_eq!(r.queue.lines, 1, "only the closed year's line waits");
+    let (r, rejects) = t.import(
+        &org,
+        "transaction_id,date,supplier_name,description,amount,currency\n\
+         z1,2022-07-01,ZETA GMBH,Consulting day,10,USD\n",
+    );
+    assert_eq!(r.inserted, 1, "{rejects}");
+    assert_eq!(classification_of(&db, &org, "z1").source, Source::Rule);
+
+    // Training again keeps what the reviews taught.
+    let trained = db.train_classifier(org.id).unwrap();
+    assert_eq!(trained.reviews, 2);
+    assert_eq!(trained.examples, 1 + 2 * vcci_core::classify::REVIEW_WEIGHT);
+    t.assert_read_models(&org);
+}

@@ -8,7 +8,9 @@ use vcci_core::classify::RuleKind;
 use vcci_store::model::reports::DateRange;
 use vcci_store::{Actor, Store};
 
-use crate::cli::{ClassifyCommand, ClassifyRulesCommand, Format};
+use crate::cli::{
+    ClassifyCommand, ClassifyReviewArgs, ClassifyReviewCommand, ClassifyRulesCommand, Format,
+};
 use crate::output::{Table, pct, tonnes};
 use crate::progress::group;
 
@@ -81,15 +83,69 @@ pub fn classify_cmd(store: Store, c: ClassifyCommand) -> Result<()> {
             }
             println!("Deleted rule {} of '{}'.", a.id, org.name);
         }
+        ClassifyCommand::Review(ClassifyReviewCommand::List(a)) => {
+            let org = db.require_org(&a.org)?;
+            let items = db.review_queue(org.id, None, a.limit.clamp(1, 1000))?;
+            let size = db.review_queue_size(org.id)?;
+            if matches!(a.format, Format::Json) {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"queue": size, "data": items})
+                    )?
+                );
+                return Ok(());
+            }
+            println!(
+                "'{}': {} lines to review, {} USD, {} tCO2e.",
+                org.name,
+                group(size.lines),
+                group(size.spend_usd.round() as u64),
+                tonnes(size.co2e_kg)
+            );
+            let mut t = Table::new(&[
+                ("transaction", false),
+                ("date", false),
+                ("spend USD", true),
+                ("supplier", false),
+                ("description", false),
+                ("naics", false),
+                ("category", true),
+                ("source", false),
+                ("confidence", true),
+            ]);
+            for i in &items {
+                let c = i.line.emission.classification.as_ref();
+                t.row(vec![
+                    i.line.transaction_id.clone(),
+                    i.line.date.clone(),
+                    group(i.spend_usd.round() as u64),
+                    i.line.supplier_id.clone().unwrap_or_default(),
+                    i.line.description.clone().unwrap_or_default(),
+                    c.map(|c| c.label.naics.to_string()).unwrap_or_default(),
+                    c.map(|c| c.label.category.number().to_string())
+                        .unwrap_or_default(),
+                    c.map(|c| c.source.as_str().to_owned()).unwrap_or_default(),
+                    c.map(|c| format!("{:.2}", c.confidence))
+                        .unwrap_or_default(),
+                ]);
+            }
+            print!("{}", t.to_text());
+        }
+        ClassifyCommand::Review(ClassifyReviewCommand::Accept(a)) => review(&mut db, a, false)?,
+        ClassifyCommand::Review(ClassifyReviewCommand::Correct(a)) => review(&mut db, a, true)?,
         ClassifyCommand::Train(a) => {
             let org = db.require_org(&a.org)?;
             let r = db.train_classifier(org.id)?;
             println!(
-                "Trained '{}' in {:.2} s: {} of {} lines carry their own NAICS code and were learned from.",
+                "Trained '{}' in {:.2} s from {} of {} lines (those carrying their own NAICS code) and {} reviewed lines.",
                 org.name,
                 r.seconds,
-                group(u64::from(r.examples)),
-                group(r.lines_read)
+                group(u64::from(r.examples.saturating_sub(
+                    r.reviews * vcci_core::classify::REVIEW_WEIGHT
+                ))),
+                group(r.lines_read),
+                group(u64::from(r.reviews))
             );
         }
         ClassifyCommand::Coverage(a) => {
@@ -171,6 +227,86 @@ pub fn classify_cmd(store: Store, c: ClassifyCommand) -> Result<()> {
                     .unwrap_or_else(|| " (never trained)".into())
             );
         }
+    }
+    Ok(())
+}
+
+/// `vcci classify review accept|correct`.
+fn review(db: &mut vcci_store::Db, a: ClassifyReviewArgs, correct: bool) -> Result<()> {
+    use vcci_store::classify::{ReviewInput, RuleFromReview};
+    let org = db.require_org(&a.org)?;
+    if correct && a.naics.is_none() && a.category.is_none() && a.capex.is_none() {
+        bail!("a correction gives --naics, --category or --capex");
+    }
+    if !correct && (a.naics.is_some() || a.category.is_some() || a.capex.is_some()) {
+        bail!("accept takes no --naics, --category or --capex (use `correct`)");
+    }
+    let naics = a
+        .naics
+        .as_deref()
+        .map(|n| {
+            n.trim()
+                .parse::<u32>()
+                .ok()
+                .and_then(vcci_core::Naics::from_code)
+                .ok_or_else(|| anyhow!("--naics: '{n}' is not a 6-digit NAICS code"))
+        })
+        .transpose()?;
+    let category = a
+        .category
+        .map(|c| {
+            vcci_core::Category::new(c)
+                .ok_or_else(|| anyhow!("--category: {c} is not a Scope 3 category (1 to 15)"))
+        })
+        .transpose()?;
+    let rule = a
+        .rule
+        .as_deref()
+        .map(|k| {
+            RuleKind::parse(k)
+                .map(|kind| RuleFromReview {
+                    kind,
+                    pattern: a.pattern.clone(),
+                })
+                .ok_or_else(|| anyhow!("--rule: '{k}' is not gl_account, supplier or keyword"))
+        })
+        .transpose()?;
+    let items: Vec<ReviewInput> = a
+        .ids
+        .iter()
+        .map(|id| ReviewInput {
+            transaction_id: id.clone(),
+            naics,
+            category,
+            capex: a.capex,
+        })
+        .collect();
+    let r = db.review_classifications(vcci_core::catalog(), &org, &items, rule, &Actor::cli())?;
+    for l in &r.reviewed {
+        println!(
+            "{} {}: NAICS {}, category {}{}.",
+            l.transaction_id,
+            l.verdict,
+            l.naics_code,
+            l.category,
+            if l.capex { ", capital" } else { "" }
+        );
+    }
+    println!(
+        "{} lines calculated again (with the flagged lines of the same input){}; {} lines left to review.",
+        group(r.lines_changed),
+        if r.lines_kept_closed > 0 {
+            format!(", {} of closed years kept", group(r.lines_kept_closed))
+        } else {
+            String::new()
+        },
+        group(r.queue.lines)
+    );
+    if let Some(rule) = &r.rule {
+        println!(
+            "Rule {}: {} '{}' → NAICS {}, category {}. It applies to lines written from now on.",
+            rule.id, rule.kind, rule.pattern, rule.naics_code, rule.category
+        );
     }
     Ok(())
 }

@@ -112,7 +112,11 @@ pub enum ClassifyCommand {
     /// The organization's rules: list, add, delete.
     #[command(subcommand)]
     Rules(ClassifyRulesCommand),
-    /// Train the organization model again from every line that carries its own NAICS code.
+    /// The review queue: list it by spend, accept or correct lines.
+    #[command(subcommand)]
+    Review(ClassifyReviewCommand),
+    /// Train the organization model again from every line that carries its own NAICS code
+    /// and every reviewed line.
     Train(OrgArg),
     /// The review threshold, rules and model of an organization; `--review-below` sets the
     /// threshold.
@@ -120,6 +124,51 @@ pub enum ClassifyCommand {
     /// How much of the spend and emissions rests on classification, by source; what needs
     /// review; the suppliers without a code with the most classified spend.
     Coverage(ClassifyCoverageArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClassifyReviewCommand {
+    /// Lines flagged for review, largest spend first.
+    List(ClassifyReviewListArgs),
+    /// Accept the classification of lines (by transaction_id).
+    Accept(ClassifyReviewArgs),
+    /// Correct the classification of lines: --naics, --category and/or --capex.
+    Correct(ClassifyReviewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyReviewListArgs {
+    #[arg(long)]
+    pub org: String,
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyReviewArgs {
+    #[arg(long)]
+    pub org: String,
+    /// The lines' transaction ids.
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    /// The right six-digit NAICS 2017 code (its category follows unless --category).
+    #[arg(long)]
+    pub naics: Option<String>,
+    /// The right category (1–15).
+    #[arg(long)]
+    pub category: Option<u8>,
+    /// The lines are capital purchases (category 2), or (`--capex false`) are not.
+    #[arg(long)]
+    pub capex: Option<bool>,
+    /// Also make a rule from the (one) line: supplier, gl_account or keyword.
+    #[arg(long)]
+    pub rule: Option<String>,
+    /// The rule's pattern (default: the line's supplier or ledger account; a keyword rule
+    /// needs one).
+    #[arg(long)]
+    pub pattern: Option<String>,
 }
 
 #[derive(Debug, Args)]

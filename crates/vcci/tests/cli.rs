@@ -1104,13 +1104,40 @@ fn classification_rules_training_and_explain_from_the_command_line() {
         &csv,
         "transaction_id,date,supplier_name,description,amount,currency,naics_code,gl_account,gl_account_name\n\
          a1,2022-04-01,Pixelforge,Backend dev sprint 14,5000,USD,541511,6320,Contractors\n\
-         a2,2022-04-02,Northlight,Taxi to client,80,USD,,6230,Travel\n",
+         a2,2022-04-02,Northlight,Taxi to client,80,USD,,6230,Travel\n\
+         a3,2022-04-03,Mystery Ltd,INV-7781,300,USD,,,\n",
     )
     .unwrap();
     ok(&vcci(
         d,
         &["import", csv.to_str().unwrap(), "--org", "acme"],
     ));
+    // The review queue; a correction; the queue is empty.
+    let out = ok(&vcci(d, &["classify", "review", "list", "--org", "acme"]));
+    assert!(
+        out.contains("1 lines to review, 300 USD") && out.contains("a3"),
+        "{out}"
+    );
+    let o = vcci(d, &["classify", "review", "correct", "--org", "acme", "a3"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--naics"));
+    let out = ok(&vcci(
+        d,
+        &[
+            "classify", "review", "correct", "--org", "acme", "a3", "--naics", "541611",
+        ],
+    ));
+    assert!(
+        out.contains("a3 corrected: NAICS 541611") && out.contains("0 lines left to review"),
+        "{out}"
+    );
+    let out = ok(&vcci(d, &["explain", "--org", "acme", "a3"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["emission"]["classification"]["source"], "review", "{out}");
+    assert_eq!(
+        v["emission"]["classification"]["evidence"]["verdict"],
+        "corrected"
+    );
     // The line without a code is explained with its classification.
     let out = ok(&vcci(d, &["explain", "--org", "acme", "a2"]));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -1169,7 +1196,9 @@ fn classification_rules_training_and_explain_from_the_command_line() {
     // Training learns from the line with its own code.
     let out = ok(&vcci(d, &["classify", "train", "--org", "acme"]));
     assert!(
-        out.contains("1 of 2 lines carry their own NAICS code"),
+        out.contains(
+            "from 1 of 3 lines (those carrying their own NAICS code) and 1 reviewed lines"
+        ),
         "{out}"
     );
     let out = ok(&vcci(

@@ -54,7 +54,7 @@ pub struct OrgModel {
     features: HashMap<String, Counts>,
     /// Supplier key → label counts of its lines.
     suppliers: HashMap<String, Counts>,
-    /// Lines learned from (net of those unlearned).
+    /// Lines learned from (net of those unlearned; a weighted line counts its weight).
     examples: u32,
 }
 
@@ -114,8 +114,18 @@ impl OrgModel {
 
     /// Forgets a line learned before with `label` (its correction learns the new one).
     pub fn unlearn(&mut self, f: &Features, label: Label) {
+        self.unlearn_weighted(f, label, 1);
+    }
+
+    /// Learns a line as `weight` lines (a reviewed line: `REVIEW_WEIGHT`).
+    pub fn learn_weighted(&mut self, f: &Features, label: Label, weight: u32) {
+        self.update(f, label, i64::from(weight));
+    }
+
+    /// Forgets a line learned with `learn_weighted` and the same weight.
+    pub fn unlearn_weighted(&mut self, f: &Features, label: Label, weight: u32) {
         if self.labels.contains(&label) {
-            self.update(f, label, -1);
+            self.update(f, label, -i64::from(weight));
         }
     }
 

@@ -1,6 +1,8 @@
 //! Line classification (issue 19): a spend line without a NAICS code gets one, with its
 //! category and capital flag, from the first source that is sure of it:
 //!
+//! 0. a person's **review** (`Reviews`): the code someone accepted or gave for exactly this
+//!    input (description, supplier and ledger account, normalized);
 //! 1. the organization's **rules** (`rules.rs`): keyword, supplier, ledger account;
 //! 2. the **supplier's history** (`learned.rs`): the code its learned lines mostly carry;
 //! 3. the **organization model** (`learned.rs`): words, accounts and suppliers of its own
@@ -17,6 +19,8 @@ mod builtin;
 mod learned;
 mod rules;
 mod text;
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -177,14 +181,18 @@ pub enum Source {
     SupplierHistory,
     OrganizationModel,
     BuiltinModel,
+    /// A person accepted or corrected the code of this input (asked first; last here, as
+    /// the order of the variants is part of stored content hashes).
+    Review,
 }
 
 impl Source {
-    pub const ALL: [Source; 4] = [
+    pub const ALL: [Source; 5] = [
         Source::Rule,
         Source::SupplierHistory,
         Source::OrganizationModel,
         Source::BuiltinModel,
+        Source::Review,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -193,9 +201,74 @@ impl Source {
             Source::SupplierHistory => "supplier_history",
             Source::OrganizationModel => "organization_model",
             Source::BuiltinModel => "builtin_model",
+            Source::Review => "review",
         }
     }
 }
+
+/// What a reviewer did with a classification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The code was right.
+    Accepted,
+    /// The reviewer gave another code, category or capital flag.
+    Corrected,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Accepted => "accepted",
+            Verdict::Corrected => "corrected",
+        }
+    }
+}
+
+/// The classification a review replaced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Previous {
+    #[serde(flatten)]
+    pub label: Label,
+    pub source: Source,
+    pub confidence: f32,
+}
+
+/// A person's review of one input: the label they accepted or gave, and the trail.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reviewed {
+    pub label: Label,
+    pub evidence: Evidence,
+}
+
+/// An organization's reviews, by the hash of the reviewed input's features
+/// (`Features::hash64`): a line whose input is the same after normalization gets the
+/// reviewed label.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Reviews(HashMap<u64, Reviewed>);
+
+impl Reviews {
+    pub fn insert(&mut self, key: u64, r: Reviewed) {
+        self.0.insert(key, r);
+    }
+
+    pub fn get(&self, key: u64) -> Option<&Reviewed> {
+        self.0.get(&key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A reviewed line counts as this many learned lines in the organization model and in its
+/// supplier's history: a person checked it. So one correction makes the supplier's history
+/// sure (2/3 ≥ `DECIDES`) when it has no other learned lines.
+pub const REVIEW_WEIGHT: u32 = 2;
 
 /// Why a source answered as it did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -213,6 +286,16 @@ pub enum Evidence {
     },
     Terms {
         terms: Vec<Term>,
+    },
+    /// A person's review of this input (of the line `transaction_id`, or of another line
+    /// with the same description, supplier and ledger account).
+    Review {
+        verdict: Verdict,
+        transaction_id: String,
+        reviewed_by: String,
+        reviewed_at: String,
+        /// What the classifier had said.
+        previous: Option<Previous>,
     },
 }
 
@@ -253,6 +336,7 @@ pub const DEFAULT_REVIEW_BELOW: f32 = 0.5;
 /// Classifies lines for one organization.
 #[derive(Clone, Copy, Debug)]
 pub struct Classifier<'a> {
+    pub reviews: Option<&'a Reviews>,
     pub rules: &'a Rules,
     pub model: Option<&'a OrgModel>,
     pub builtin: &'a Builtin,
@@ -289,6 +373,9 @@ impl Classifier<'_> {
                 evidence,
             })
         };
+        if let Some(r) = self.reviews.and_then(|r| r.get(f.hash64())) {
+            return done(r.label, Source::Review, 1.0, r.evidence.clone());
+        }
         if let Some(r) = self.rules.find(f) {
             return done(
                 r.label,

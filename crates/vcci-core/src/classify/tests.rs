@@ -15,6 +15,7 @@ fn input<'a>(description: &'a str, supplier: &'a str, gl: &'a str) -> Input<'a> 
 
 fn classifier<'a>(rules: &'a Rules, model: Option<&'a OrgModel>) -> Classifier<'a> {
     Classifier {
+        reviews: None,
         rules,
         model,
         builtin: Builtin::get(),
@@ -296,4 +297,68 @@ fn rule_patterns_are_checked() {
     assert!(check_pattern(RuleKind::Keyword, "the of").is_err());
     assert!(check_pattern(RuleKind::Keyword, "").is_err());
     assert!(check_pattern(RuleKind::Keyword, "car\u{0}hire").is_err());
+}
+
+#[test]
+fn a_review_decides_its_input_before_rules_and_counts_double() {
+    let rules = Rules::new(vec![Rule {
+        id: 1,
+        kind: RuleKind::Keyword,
+        pattern: "figma".into(),
+        label: Label::of(n(541511)),
+    }]);
+    let reviewed_input = Input {
+        description: Some("Figma  seats, annual"),
+        supplier_name: Some("Figma, Inc."),
+        ..Input::default()
+    };
+    let corrected = Label::of(n(511210));
+    let mut reviews = Reviews::default();
+    reviews.insert(
+        Features::of(&reviewed_input).hash64(),
+        Reviewed {
+            label: corrected,
+            evidence: Evidence::Review {
+                verdict: Verdict::Corrected,
+                transaction_id: "T-1".into(),
+                reviewed_by: "key 3 (analyst)".into(),
+                reviewed_at: "2026-12-05T10:00:00Z".into(),
+                previous: None,
+            },
+        },
+    );
+    let mut model = OrgModel::new();
+    model.learn_weighted(&Features::of(&reviewed_input), corrected, REVIEW_WEIGHT);
+    let c = Classifier {
+        reviews: Some(&reviews),
+        ..classifier(&rules, Some(&model))
+    };
+    // The same input, typed differently: the review, sure.
+    let same = classified(c.classify(&Input {
+        description: Some("FIGMA seats annual"),
+        supplier_name: Some("Figma Inc"),
+        ..Input::default()
+    }));
+    assert_eq!(
+        (same.label, same.source, same.confidence),
+        (corrected, Source::Review, 1.0)
+    );
+    assert!(!same.needs_review);
+    // Another line: the rule still decides it ...
+    let other = classified(c.classify(&Input {
+        description: Some("Figma plugin"),
+        ..Input::default()
+    }));
+    assert_eq!(other.source, Source::Rule);
+    // ... and the supplier's history, one reviewed line counted twice, is sure (2/3).
+    let history = model.history("figma").unwrap();
+    assert_eq!(history.lines, REVIEW_WEIGHT);
+    assert!((history.confidence - 2.0 / 3.0).abs() < 1e-6 && history.confidence >= DECIDES);
+    model.unlearn_weighted(&Features::of(&reviewed_input), corrected, REVIEW_WEIGHT);
+    assert_eq!(model, {
+        let mut m = OrgModel::new();
+        m.learn(&Features::of(&reviewed_input), corrected);
+        m.unlearn(&Features::of(&reviewed_input), corrected);
+        m
+    });
 }

@@ -17,7 +17,7 @@ const METHOD_NAMES = { supplier_specific: "Supplier-specific", average_data: "Av
 const $ = (id) => document.getElementById(id);
 const state = { key: sessionStorage.getItem("vcci-key"), me: null, charts: {},
   supCursors: [null], supPage: 0, txCursors: [null], txPage: 0, factorCursors: [null], factorPage: 0,
-  auditCursors: [null], auditPage: 0 };
+  auditCursors: [null], auditPage: 0, clCursors: [null], clPage: 0 };
 
 class Unauthorized extends Error {}
 
@@ -101,6 +101,7 @@ async function signIn(key) {
     $("signout").hidden = false;
     $("signin-error").textContent = "";
     liveStart();
+    api("/api/v1/classification/review?limit=1").then((p) => showQueueSize(p.queue)).catch(() => {});
     return true;
   } catch (e) {
     state.key = null;
@@ -129,7 +130,7 @@ async function route() {
   const page = (location.hash.replace(/^#\//, "") || "overview").split("?")[0];
   if (!state.key) { show("signin"); $("key").focus(); return; }
   if (!state.me && !(await signIn(state.key))) { show("signin"); return; }
-  const known = ["overview", "transactions", "import", "factors", "periods", "footprints", "audit"];
+  const known = ["overview", "transactions", "import", "factors", "periods", "footprints", "classification", "audit"];
   const p = known.includes(page) ? page : "overview";
   show(p);
   say("");
@@ -139,6 +140,7 @@ async function route() {
     if (p === "factors" && !state.factorsLoaded) { state.factorsLoaded = true; await loadFactors(); }
     if (p === "periods") { await loadPeriods(); await loadTargets(); }
     if (p === "footprints") await loadFootprints();
+    if (p === "classification") await loadClassification();
     if (p === "audit") await loadAudit(0);
   } catch (e) { fail(e); }
 }
@@ -645,6 +647,137 @@ async function syncConnection(id) {
   await loadFootprints();
 }
 
+// ---- classification: the review queue, coverage, rules ----
+
+function showQueueSize(q) {
+  const b = $("review-count");
+  b.hidden = !q.lines;
+  b.textContent = q.lines > 999 ? "999+" : String(q.lines);
+  b.title = fmt(q.lines) + " lines to review";
+  $("cl-queue-size").textContent = q.lines
+    ? fmt(q.lines) + " lines wait for review: " + fmt(q.spend_usd) + " USD of spend, " + fmt(tonnes(q.co2e_kg), 2) + " tCO2e."
+    : "Nothing waits for review.";
+}
+
+async function loadClassification() {
+  await Promise.all([loadQueue(0), loadCoverage(), loadRules()]);
+}
+
+async function loadQueue(delta) {
+  if (delta === 0) { state.clCursors = [null]; state.clPage = 0; }
+  const next = state.clPage + delta;
+  const page = await api("/api/v1/classification/review" + qs({ limit: 20, cursor: state.clCursors[next] }));
+  state.clPage = next;
+  state.clCursors[next + 1] = page.page_info.end_cursor;
+  showQueueSize(page.queue);
+  const body = $("cl-queue").tBodies[0];
+  body.replaceChildren();
+  const canReview = state.me && state.me.role !== "viewer";
+  for (const it of page.data) {
+    const c = it.emission.classification || {};
+    const actions = el("span", null, "review-actions");
+    const accept = el("button", "Accept");
+    accept.type = "button";
+    accept.disabled = !canReview;
+    accept.addEventListener("click", () => reviewLine(it.transaction_id, null, "").catch(fail));
+    const code = el("input");
+    code.placeholder = "NAICS";
+    code.inputMode = "numeric";
+    code.maxLength = 6;
+    code.setAttribute("aria-label", "Right NAICS code for " + it.transaction_id);
+    code.disabled = !canReview;
+    const rule = el("select");
+    rule.setAttribute("aria-label", "Also make a rule for " + it.transaction_id);
+    rule.appendChild(new Option("no rule", ""));
+    if (it.supplier_id) rule.appendChild(new Option("+ supplier rule", "supplier"));
+    if (it.gl_account) rule.appendChild(new Option("+ account rule", "gl_account"));
+    rule.disabled = !canReview;
+    const correct = el("button", "Correct");
+    correct.type = "button";
+    correct.disabled = !canReview;
+    correct.addEventListener("click", () => reviewLine(it.transaction_id, code.value.trim(), rule.value).catch(fail));
+    actions.append(accept, code, correct, rule);
+    body.appendChild(row([it.transaction_id, it.date, { text: fmt(it.spend_usd), cls: "num" }, it.supplier_id || "",
+      it.description || "", it.gl_account_name || it.gl_account || "", c.naics || "", { text: String(c.category || ""), cls: "num" },
+      c.source || "", { text: fmt(c.confidence || 0, 2), cls: "num" }, actions]));
+  }
+  if (!page.data.length) body.appendChild(row(["Nothing to review.", "", "", "", "", "", "", "", "", "", ""]));
+  $("cl-prev").disabled = next === 0;
+  $("cl-next").disabled = !page.page_info.has_next_page;
+}
+
+async function reviewLine(id, naics, rule) {
+  const out = $("cl-review-status");
+  out.textContent = "";
+  if (naics === "") { out.textContent = "Give the right six-digit NAICS code to correct " + id + "."; return; }
+  const item = { transaction_id: id };
+  if (naics) item.naics_code = naics;
+  const body = { items: [item] };
+  if (rule) body.rule = { kind: rule };
+  let r;
+  try {
+    r = await api("/api/v1/classification/review", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  } catch (e) {
+    if (e instanceof Unauthorized) throw e;
+    out.textContent = e.message;
+    return;
+  }
+  const v = r.reviewed[0];
+  say(id + " " + v.verdict + " as NAICS " + v.naics_code + " (category " + v.category + "); " + fmt(r.lines_changed) +
+    " lines calculated again" + (r.rule ? "; rule " + r.rule.id + " added" : "") + ".");
+  await loadClassification();
+}
+
+async function loadCoverage() {
+  const c = await api("/api/v1/classification/coverage" + qs(periodQuery()));
+  $("cl-coverage").textContent = fmt(c.lines) + " lines, " + fmt(c.spend_usd) + " USD, " + fmt(tonnes(c.co2e_kg), 2) +
+    " tCO2e. Needing review: " + fmt(c.needs_review.lines) + " lines, " + fmt(c.needs_review.spend_usd) + " USD.";
+  let body = $("cl-coverage-table").tBodies[0];
+  body.replaceChildren();
+  for (const r of c.by_source) {
+    body.appendChild(row([r.source.replace(/_/g, " "), { text: fmt(r.lines), cls: "num" }, { text: fmt(r.spend_usd), cls: "num" },
+      { text: pct(r.spend_share), cls: "num" }, { text: fmt(tonnes(r.co2e_kg), 2), cls: "num" }, { text: pct(r.co2e_share), cls: "num" }]));
+  }
+  body = $("cl-suppliers").tBodies[0];
+  body.replaceChildren();
+  for (const s of c.largest_unclassified_suppliers) {
+    body.appendChild(row([s.supplier_id || "(none)", { text: fmt(s.lines), cls: "num" }, { text: fmt(s.spend_usd), cls: "num" },
+      { text: fmt(tonnes(s.co2e_kg), 2), cls: "num" }, { text: fmt(s.needs_review_lines), cls: "num" }]));
+  }
+  if (!c.largest_unclassified_suppliers.length) body.appendChild(row(["None.", "", "", "", ""]));
+}
+
+async function loadRules() {
+  const r = await api("/api/v1/classification/rules");
+  const body = $("cl-rules").tBodies[0];
+  body.replaceChildren();
+  const canEdit = state.me && state.me.role !== "viewer";
+  for (const x of r.rules) {
+    const del = el("button", "Delete");
+    del.type = "button";
+    del.disabled = !canEdit;
+    del.addEventListener("click", () => api("/api/v1/classification/rules/" + x.id, { method: "DELETE" }).then(loadRules).catch(fail));
+    body.appendChild(row([{ text: String(x.id), cls: "num" }, x.kind, x.pattern, x.naics_code, { text: String(x.category), cls: "num" },
+      x.capex ? "yes" : "", x.created_at + " by " + x.created_by, del]));
+  }
+  if (!r.rules.length) body.appendChild(row(["No rule yet.", "", "", "", "", "", "", ""]));
+}
+
+async function addRule() {
+  const out = $("cl-rule-status");
+  out.textContent = "";
+  const body = { kind: $("r-kind").value, pattern: $("r-pattern").value.trim(), naics_code: $("r-naics").value.trim(), capex: $("r-capex").value === "1" };
+  try {
+    await api("/api/v1/classification/rules", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  } catch (e) {
+    if (e instanceof Unauthorized) throw e;
+    out.textContent = e.message;
+    return;
+  }
+  $("cl-rule-form").reset();
+  await loadRules();
+}
+
 // ---- audit log ----
 
 async function loadAudit(delta) {
@@ -781,6 +914,9 @@ function onLive(type, d) {
   } else if (type === "job") {
     const w = live.waiters.get(d.job_id);
     if (w) w(d);
+  } else if (type === "review") {
+    showQueueSize(d);
+    if (!$("page-classification").hidden) loadQueue(0).catch(fail);
   } else if (type === "period") {
     if (!$("page-periods").hidden) loadPeriods().catch(fail);
   } else if (type === "reset") {
@@ -849,6 +985,9 @@ function init() {
   $("compare-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadCompare($("compare-year").value, $("compare-denominator").value.trim()).catch(fail); });
   $("close-form").addEventListener("submit", (ev) => { ev.preventDefault(); closePeriod($("close-year").value).catch(fail); });
   $("fp-connect").addEventListener("submit", (ev) => { ev.preventDefault(); connectSupplier().catch(fail); });
+  $("cl-prev").addEventListener("click", () => loadQueue(-1).catch(fail));
+  $("cl-next").addEventListener("click", () => loadQueue(1).catch(fail));
+  $("cl-rule-form").addEventListener("submit", (ev) => { ev.preventDefault(); addRule().catch(fail); });
   $("audit-filters").addEventListener("submit", (ev) => { ev.preventDefault(); loadAudit(0).catch(fail); });
   $("audit-prev").addEventListener("click", () => loadAudit(-1).catch(fail));
   $("audit-next").addEventListener("click", () => loadAudit(1).catch(fail));

@@ -91,11 +91,7 @@ async fn calculate(
                 Ok(l) => l,
                 Err(errs) => return json!({"index": i, "error": line_error_json(&prefix, &errs)}),
             };
-            let profile = line
-                .supplier_id
-                .as_deref()
-                .or(line.supplier_name.as_deref())
-                .and_then(|k| profiles.get(k));
+            let profile = line.supplier_key().and_then(|k| profiles.get(k));
             if let Some(c) = &classifier
                 && let Err(e) = vcci_store::classify::classify_line(c, &mut line, profile)
             {

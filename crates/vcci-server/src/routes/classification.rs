@@ -11,6 +11,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vcci_core::classify::{Label, RuleKind};
+use vcci_store::classify::{MAX_REVIEW_ITEMS, ReviewInput, RuleFromReview};
 use vcci_store::model::keys::Role;
 
 use crate::conditional::CacheCtx;
@@ -67,6 +68,23 @@ pub fn api(api: Api) -> Api {
             .query("date_to", "date", "Last day (inclusive).")
             .json("ClassificationCoverage")
             .errors(&[400]),
+    )
+    .get(
+        "/api/v1/classification/review",
+        review_queue,
+        Op::new("listClassificationReview", "classification", "The review queue: lines whose classification was below the organization's threshold, largest spend first, each with its classification and evidence; `queue` is the size of the whole queue")
+            .paged()
+            .json("ClassificationReviewPage")
+            .errors(&[400]),
+    )
+    .post(
+        "/api/v1/classification/review",
+        review,
+        Op::new("reviewClassifications", "classification", "Accept (no code given) or correct (naics_code, category, capex) the classification of lines, all or none: each line, and every flagged line with the same description, supplier and ledger account, is calculated again with the reviewed label (source `review`), later lines with that input get it, and the organization model learns it. With `rule`, one reviewed line also becomes a rule (its supplier, its ledger account, or a keyword pattern). A line of a closed year is refused (409)")
+            .role("analyst")
+            .json_body("ClassificationReviewInput")
+            .json("ClassificationReviewResult")
+            .errors(&[400, 403, 409]),
     )
     .post(
         "/api/v1/classification/train",
@@ -209,6 +227,156 @@ async fn coverage(
             .await
     })
     .await
+}
+
+const REVIEW_CURSOR: &str = "classification_review";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn review_queue(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Query(q): Query<ReviewQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = crate::list::limit(q.limit.as_deref())?;
+    let org = caller.org_id();
+    let after =
+        crate::list::cursor_parts(app.cursors(), q.cursor.as_deref(), REVIEW_CURSOR, org.0, 2)?
+            .map(|p| Ok::<_, ApiError>((crate::list::cursor_number::<f64>(&p[0])?, p[1].clone())))
+            .transpose()?;
+    let (rows, size) = app
+        .db(move |db| {
+            Ok((
+                db.review_queue(org, after, limit + 1)?,
+                db.review_queue_size(org)?,
+            ))
+        })
+        .await?;
+    let page = crate::list::paged(
+        rows,
+        limit,
+        |i| {
+            app.cursors().sign(
+                REVIEW_CURSOR,
+                org.0,
+                &[&i.spend_usd.to_string(), &i.line.transaction_id],
+            )
+        },
+        Ok,
+    )?;
+    let mut out = json!(page);
+    out["queue"] = json!(size);
+    Ok(Json(out))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewBody {
+    items: Vec<ReviewItemBody>,
+    rule: Option<ReviewRuleBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewItemBody {
+    transaction_id: String,
+    naics_code: Option<String>,
+    category: Option<u8>,
+    capex: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewRuleBody {
+    kind: String,
+    pattern: Option<String>,
+}
+
+/// The store's verdicts from a review body, or the error naming the field.
+fn review_inputs(b: &ReviewBody) -> Result<Vec<ReviewInput>, ApiError> {
+    if b.items.len() > MAX_REVIEW_ITEMS {
+        return Err(invalid(
+            "items",
+            format!(
+                "{} lines; a review names at most {MAX_REVIEW_ITEMS}",
+                b.items.len()
+            ),
+        ));
+    }
+    b.items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| {
+            let naics = match it.naics_code.as_deref() {
+                None => None,
+                Some(code) => Some(
+                    code.trim()
+                        .parse::<u32>()
+                        .ok()
+                        .and_then(vcci_core::Naics::from_code)
+                        .ok_or_else(|| {
+                            invalid(
+                                &format!("items[{i}].naics_code"),
+                                format!("'{code}' is not a 6-digit NAICS code"),
+                            )
+                        })?,
+                ),
+            };
+            let category = match it.category {
+                None => None,
+                Some(c) => Some(vcci_core::Category::new(c).ok_or_else(|| {
+                    invalid(
+                        &format!("items[{i}].category"),
+                        format!("{c} is not a Scope 3 category (1 to 15)"),
+                    )
+                })?),
+            };
+            Ok(ReviewInput {
+                transaction_id: it.transaction_id.clone(),
+                naics,
+                category,
+                capex: it.capex,
+            })
+        })
+        .collect()
+}
+
+async fn review(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    JsonBody(body): JsonBody<ReviewBody>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let items = review_inputs(&body)?;
+    let rule = match &body.rule {
+        None => None,
+        Some(r) => Some(RuleFromReview {
+            kind: RuleKind::parse(&r.kind).ok_or_else(|| {
+                invalid(
+                    "rule.kind",
+                    format!(
+                        "'{}' is not a rule kind (gl_account, supplier, keyword)",
+                        r.kind
+                    ),
+                )
+            })?,
+            pattern: r.pattern.clone(),
+        }),
+    };
+    let org = caller.org.clone();
+    let id = caller.org_id();
+    let by = caller.actor();
+    let r = app
+        .db_write(id, move |db| {
+            db.review_classifications(vcci_core::catalog(), &org, &items, rule, &by)
+        })
+        .await?;
+    Ok(Json(json!(r)))
 }
 
 async fn train(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {

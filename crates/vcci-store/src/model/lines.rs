@@ -21,9 +21,15 @@ use crate::model::orgs::OrgId;
 pub struct StoredLine {
     pub transaction_id: String,
     pub date: String,
+    /// The supplier the line belongs to (its key: an id, or the name of a supplier known by
+    /// name only).
     pub supplier_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub supplier_name: Option<String>,
+    /// The supplier the line named (its supplier_id, or its supplier_name) when it belongs
+    /// to another: its name was linked to an existing supplier, or its supplier was merged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supplier_as_named: Option<String>,
     pub description: Option<String>,
     pub amount: Option<f64>,
     pub currency: Option<String>,
@@ -174,10 +180,19 @@ pub(crate) fn stored_line_at(r: &Row<'_>, o: usize) -> Result<StoredLine> {
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default();
+    let supplier_id = r.opt_string(o + 2)?;
+    let supplier_as_named = match (b.supplier_id_given, &b.supplier_named_id) {
+        (true, named) => named.clone(),
+        (false, _) => b
+            .supplier_name
+            .clone()
+            .filter(|n| supplier_id.as_ref().is_some_and(|k| k != n)),
+    };
     Ok(StoredLine {
         transaction_id: r.string(o)?,
         date: day_text(r.u32(o + 1)?),
-        supplier_id: r.opt_string(o + 2)?,
+        supplier_id,
+        supplier_as_named,
         supplier_name: b.supplier_name,
         description: b.description,
         amount: b.amount,

@@ -18,14 +18,14 @@ use crate::{Result, StoreError};
 
 /// Columns of a stored line, in the order of `line_args`.
 pub(super) const LINE_COLS: &str = "org_id, transaction_id, day, supplier_id, co2e_kg, co2e_mg, spend_usd, \
-    spend_musd, category, method, data_quality, body";
+    spend_musd, category, method, data_quality, body, review";
 
 /// Columns of a line's key, in the order of `key_args`: where the line is, its content hash
 /// and the import (and line of it) that last wrote or saw it.
 pub(super) const KEY_COLS: &str =
     "org_id, transaction_id, day, content_hash, import_id, source_line";
 
-pub(super) fn line_args(org: OrgId, p: &PreparedLine) -> [Arg<'_>; 12] {
+pub(super) fn line_args(org: OrgId, p: &PreparedLine) -> [Arg<'_>; 13] {
     let e = &p.emission;
     [
         Arg::Int(org.0),
@@ -40,6 +40,7 @@ pub(super) fn line_args(org: OrgId, p: &PreparedLine) -> [Arg<'_>; 12] {
         method_code(e.method).into(),
         e.data_quality.into(),
         Arg::Blob(&p.body),
+        Arg::Int(i64::from(p.needs_review())),
     ]
 }
 
@@ -59,7 +60,7 @@ pub(super) fn key_args(org: OrgId, p: &PreparedLine, import_id: Option<i64>) -> 
 const COPY_CHUNK: usize = 256 * 1024;
 
 /// Column types of `line_args`, as `transactions` declares them (binary COPY has no casts).
-pub(super) const LINE_TYPES: [Type; 12] = [
+pub(super) const LINE_TYPES: [Type; 13] = [
     Type::INT8,
     Type::TEXT,
     Type::INT4,
@@ -72,6 +73,7 @@ pub(super) const LINE_TYPES: [Type; 12] = [
     Type::INT2,
     Type::INT2,
     Type::BYTEA,
+    Type::INT2,
 ];
 
 /// Column types of `key_args`, as `transaction_keys` declares them.

@@ -60,7 +60,7 @@ const LEAF_COLUMNS: &str = "org_id BIGINT NOT NULL, transaction_id TEXT COLLATE 
     day INTEGER NOT NULL, supplier_id TEXT COLLATE \"C\", co2e_kg DOUBLE PRECISION NOT NULL,
     co2e_mg BIGINT NOT NULL, spend_usd DOUBLE PRECISION, spend_musd BIGINT NOT NULL,
     category SMALLINT NOT NULL, method SMALLINT NOT NULL, data_quality SMALLINT NOT NULL,
-    body BYTEA NOT NULL";
+    body BYTEA NOT NULL, review SMALLINT NOT NULL DEFAULT 0";
 
 impl FirstLoad {
     /// Starts a first load of `org` in `tx` (whose caller holds the organization's write
@@ -127,6 +127,8 @@ impl FirstLoad {
                 "ALTER TABLE {t} ADD CONSTRAINT {t}_pkey PRIMARY KEY (org_id, day, transaction_id);
                  CREATE INDEX {t}_supplier ON {t} (org_id, supplier_id, day, transaction_id);
                  CREATE INDEX {t}_category ON {t} (org_id, category, day, transaction_id);
+                 CREATE INDEX {t}_review ON {t} (org_id, spend_usd DESC, transaction_id)
+                   WHERE review = 1;
                  ANALYZE {t}"
             ))?;
         }

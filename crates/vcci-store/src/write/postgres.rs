@@ -359,7 +359,7 @@ fn write_one(
             )?;
             tx.execute(
                 &format!(
-                    "INSERT INTO transactions ({LINE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                    "INSERT INTO transactions ({LINE_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
                 ),
                 &a,
             )?;
@@ -378,8 +378,8 @@ fn write_one(
             tx.execute(
                 "UPDATE transactions SET day = ?3, supplier_id = ?4, co2e_kg = ?5, co2e_mg = ?6,
                    spend_usd = ?7, spend_musd = ?8, category = ?9, method = ?10, data_quality = ?11,
-                   body = ?12
-                 WHERE org_id = ?1 AND day = ?13 AND transaction_id = ?2",
+                   body = ?12, review = ?13
+                 WHERE org_id = ?1 AND day = ?14 AND transaction_id = ?2",
                 &all,
             )?;
             tx.execute(

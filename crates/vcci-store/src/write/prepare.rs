@@ -48,17 +48,10 @@ pub fn prepare(
 ) -> Result<PreparedLine, LineError> {
     let mut classification_json = None;
     if let Some(c) = classifier {
-        let profile = line
-            .supplier_id
-            .as_deref()
-            .or(line.supplier_name.as_deref())
-            .and_then(|k| suppliers.get(k));
+        let profile = line.supplier_key().and_then(|k| suppliers.get(k));
         classification_json = classify_line(c, &mut line, profile)?;
     }
-    let supplier_key = line
-        .supplier_id
-        .as_deref()
-        .or(line.supplier_name.as_deref());
+    let supplier_key = line.supplier_key();
     let profile = supplier_key.and_then(|k| suppliers.get(k));
     let emission = vcci_core::calculate(cat, org.calc_config(), &line, profile)?;
     let spend_usd = spend_usd(cat, &line, &emission, org.default_currency);
@@ -219,6 +212,7 @@ fn encode_body(
         gl_account: line.gl_account.as_deref(),
         gl_account_name: line.gl_account_name.as_deref(),
         classification: classification.as_deref(),
+        supplier_named_id: line.supplier_link.as_ref().and(line.supplier_id.as_deref()),
     }
     .encode(&mut body);
     body
@@ -245,12 +239,21 @@ impl PreparedLine {
         self.line.date.map_or(0, |d| d.yyyymmdd())
     }
 
-    /// Supplier the line belongs to: its supplier_id, else its supplier_name.
+    /// Supplier the line belongs to: its link, else its supplier_id, else its
+    /// supplier_name.
     pub fn supplier_key(&self) -> Option<&str> {
-        self.line
-            .supplier_id
-            .as_deref()
-            .or(self.line.supplier_name.as_deref())
+        self.line.supplier_key()
+    }
+
+    /// Whether the line's result rests on a classification flagged for review (its
+    /// `review` column: the review queue).
+    pub fn needs_review(&self) -> bool {
+        self.emission.classified
+            && self
+                .line
+                .classification
+                .as_ref()
+                .is_some_and(|c| c.needs_review)
     }
 
     pub(crate) fn contribution(&self) -> Contribution<'_> {

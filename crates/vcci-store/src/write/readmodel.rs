@@ -365,39 +365,48 @@ pub(crate) fn rebuild(tx: &Tx<'_>, org: OrgId) -> Result<()> {
 }
 
 impl crate::conn::Db {
-    /// Finishes what migrations leave to the binary, once: today the read models' extra
-    /// columns (gases, biogenic CO2, Scope 1/2 apart) summed from the stored lines' bodies
-    /// after migration 7. Every process that opens a store calls it; the first does the work,
-    /// in one transaction per organization, and the marker goes with the last.
+    /// Finishes what migrations leave to the binary, once each (a `maintenance` row names
+    /// the work pending):
+    /// - `read_model_extras` (migration 7): the read models' extra columns (gases, biogenic
+    ///   CO2, Scope 1/2 apart) summed from the stored lines' bodies;
+    /// - `review_flags` (migration 14, PostgreSQL 13): the review flag of lines classified
+    ///   before it, from their bodies.
+    ///
+    /// Every process that opens a store calls it; the first does the work, in one
+    /// transaction per organization, and the marker goes with the last.
     pub fn finish_migrations(&mut self) -> Result<()> {
-        let pending: Option<String> = self.conn.query_opt(
-            "SELECT name FROM maintenance WHERE name = 'read_model_extras'",
-            &[],
-            |r| r.string(0),
-        )?;
-        if pending.is_none() {
-            return Ok(());
-        }
-        let orgs: Vec<i64> =
+        for name in ["read_model_extras", "review_flags"] {
+            let pending: Option<String> = self.conn.query_opt(
+                "SELECT name FROM maintenance WHERE name = ?1",
+                args![name],
+                |r| r.string(0),
+            )?;
+            if pending.is_none() {
+                continue;
+            }
+            let orgs: Vec<i64> =
+                self.conn
+                    .query("SELECT id FROM organizations ORDER BY id", &[], |r| {
+                        r.i64(0)
+                    })?;
+            for id in orgs {
+                let org = OrgId(id);
+                // Under the organization's write lock: no write lands between the reads and
+                // the UPDATEs (which set, not add).
+                let tx = self.conn.begin_immediate()?;
+                super::turns::lock_org(&tx, org, None)?;
+                if name == "read_model_extras" {
+                    let by_day = crate::model::reports::extras_by_day(&tx, org)?;
+                    write_extras(&tx, org, &by_day)?;
+                    bump_generation(&tx, org)?;
+                } else {
+                    crate::classify::flag_stored_lines(&tx, org)?;
+                }
+                tx.commit()?;
+            }
             self.conn
-                .query("SELECT id FROM organizations ORDER BY id", &[], |r| {
-                    r.i64(0)
-                })?;
-        for id in orgs {
-            let org = OrgId(id);
-            // Under the organization's write lock: no write lands between the sums and
-            // their UPDATE (which sets, not adds).
-            let tx = self.conn.begin_immediate()?;
-            super::turns::lock_org(&tx, org, None)?;
-            let by_day = crate::model::reports::extras_by_day(&tx, org)?;
-            write_extras(&tx, org, &by_day)?;
-            bump_generation(&tx, org)?;
-            tx.commit()?;
+                .execute("DELETE FROM maintenance WHERE name = ?1", args![name])?;
         }
-        self.conn.execute(
-            "DELETE FROM maintenance WHERE name = 'read_model_extras'",
-            &[],
-        )?;
         Ok(())
     }
 }

@@ -242,38 +242,70 @@ pub(crate) fn recalculate_tx(
     only_suppliers: Option<&[String]>,
     restating: bool,
 ) -> Result<Recalculated> {
-    let mut changed = 0u64;
-    let mut errors = Vec::new();
-    let mut digests = LineDigests::default();
-    let mut batch = Vec::new();
+    let mut out = Recalculated::default();
     let mut after = String::new();
     let mut writer = LineWriter::for_conn(tx);
-    let none = NewSuppliers::new();
     let classifier = crate::classify::load(tx, org.id)?;
     loop {
         let lines = load_lines(tx, org.id, &after, only_suppliers, None, 5000)?;
         let Some(last) = lines.last() else { break };
         after = last.0.clone();
-        for (_, line) in lines {
+        let lines = lines.into_iter().map(|(_, l)| l).collect();
+        let w = Rewrite {
+            org,
+            profiles,
+            classifier: Some(&classifier),
+            restating,
+        };
+        w.write(tx, cat, &mut writer, lines, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Stored lines written again through the write path, as `Line`s (a recalculation's page,
+/// or lines a review gave a classification).
+pub(crate) struct Rewrite<'a> {
+    pub org: &'a Org,
+    pub profiles: &'a HashMap<String, SupplierProfile>,
+    /// Classifies lines without a classification that need one.
+    pub classifier: Option<&'a crate::classify::OrgClassifier>,
+    pub restating: bool,
+}
+
+impl Rewrite<'_> {
+    /// Writes `lines` in `tx`: lines whose result changed are updated with the read models,
+    /// and counted in `out`; lines that cannot be calculated, or are of a closed year, are
+    /// kept as they were and reported in `out.errors`.
+    pub(crate) fn write(
+        &self,
+        tx: &Tx<'_>,
+        cat: &'static Catalog,
+        writer: &mut LineWriter,
+        lines: Vec<Line>,
+        out: &mut Recalculated,
+    ) -> Result<()> {
+        let none = NewSuppliers::new();
+        let mut batch = Vec::with_capacity(lines.len());
+        for line in lines {
             let id = line.transaction_id.clone().unwrap_or_default();
-            match prepare(cat, org, line, profiles, None, Some(&classifier)) {
+            match prepare(cat, self.org, line, self.profiles, None, self.classifier) {
                 Ok(p) => batch.push(p),
-                Err(e) => errors.push((id, e)),
+                Err(e) => out.errors.push((id, e)),
             }
         }
         let mut delta = Delta::default();
         let wb = WriteBatch {
-            restating,
-            ..WriteBatch::direct(org.id, &batch, &none)
+            restating: self.restating,
+            ..WriteBatch::direct(self.org.id, &batch, &none)
         };
         let outcomes = writer.write(tx, &wb, &mut delta)?;
-        delta.flush(tx, org.id)?;
-        super::record_digests(&mut digests, &batch, &outcomes);
+        delta.flush(tx, self.org.id)?;
+        super::record_digests(&mut out.digests, &batch, &outcomes);
         for (p, o) in batch.iter().zip(&outcomes) {
             match o {
-                LineOutcome::Updated { .. } => changed += 1,
+                LineOutcome::Updated { .. } => out.changed += 1,
                 // A closed year's line keeps the result it was disclosed with.
-                LineOutcome::PeriodClosed { year } => errors.push((
+                LineOutcome::PeriodClosed { year } => out.errors.push((
                     p.id().to_owned(),
                     LineError::new(
                         vcci_core::Field::Date,
@@ -284,13 +316,8 @@ pub(crate) fn recalculate_tx(
                 _ => {}
             }
         }
-        batch.clear();
+        Ok(())
     }
-    Ok(Recalculated {
-        changed,
-        errors,
-        digests,
-    })
 }
 
 /// What a change would do to the closed years: per closed year, the lines whose result it
@@ -407,11 +434,17 @@ pub(crate) fn stored_as_line(
             Ok(Line {
                 transaction_id: Some(id),
                 date: Some(Date::from_yyyymmdd(day).ok_or_else(|| bad("bad day".into()))?),
-                // The stored supplier_id is the line's supplier key (its id, else its name).
-                supplier_id: if b.supplier_id_given {
-                    supplier_id
-                } else {
-                    None
+                // The stored supplier_id is the line's supplier key: its link, else its id,
+                // else its name.
+                supplier_id: match (b.supplier_id_given, &b.supplier_named_id) {
+                    (true, Some(named)) => Some(named.clone()),
+                    (true, None) => supplier_id.clone(),
+                    (false, _) => None,
+                },
+                supplier_link: match (b.supplier_id_given, &b.supplier_named_id) {
+                    (true, Some(_)) => supplier_id,
+                    (true, None) => None,
+                    (false, _) => supplier_id.filter(|k| b.supplier_name.as_ref() != Some(k)),
                 },
                 supplier_name: b.supplier_name,
                 description: b.description,

@@ -35,6 +35,7 @@ const COLS: &[&str] = &[
     "import_id",
     "source_line",
     "body",
+    "review",
 ];
 
 /// Lines per multi-row INSERT on the fast path.
@@ -110,6 +111,7 @@ fn bind_at(
     st.raw_bind_parameter(at + 11, batch.import_id)?;
     st.raw_bind_parameter(at + 12, p.source_line)?;
     st.raw_bind_parameter(at + 13, &p.body[..])?;
+    st.raw_bind_parameter(at + 14, i64::from(p.needs_review()))?;
     Ok(())
 }
 

@@ -3,7 +3,8 @@
 //! write paths; the process-wide cache of answers by normalized input; the counters
 //! `/metrics` shows; and training the model from the organization's lines.
 //!
-//! What is learned from: lines whose NAICS code the organization gave (on the line). The
+//! What is learned from: lines whose NAICS code the organization gave (on the line), and
+//! the inputs a person reviewed (`review.rs`, each counted `REVIEW_WEIGHT` times). The
 //! classifier's own answers are never learned from, so it cannot reinforce its mistakes.
 
 use std::collections::HashMap;
@@ -15,7 +16,7 @@ use serde::Serialize;
 use serde_json::json;
 use vcci_core::classify::{
     Builtin, Classification, Classifier, DEFAULT_REVIEW_BELOW, Features, Input, Label, OrgModel,
-    Outcome, Rule, RuleKind, Rules, Source, Term, check_pattern,
+    Outcome, REVIEW_WEIGHT, Reviews, Rule, RuleKind, Rules, Source, Term, check_pattern,
 };
 use vcci_core::{Category, Line, Naics};
 
@@ -26,6 +27,14 @@ use crate::model::audit::{self, Actor, Change};
 use crate::model::orgs::OrgId;
 use crate::{Result, StoreError};
 
+mod review;
+
+pub(crate) use self::review::flag_stored_lines;
+pub use self::review::{
+    MAX_REVIEW_ITEMS, QueueSize, ReviewInput, ReviewItem, ReviewReport, ReviewedLine,
+    RuleFromReview,
+};
+
 /// An organization's classifier, as loaded for a write.
 #[derive(Clone, Debug)]
 pub struct OrgClassifier {
@@ -33,6 +42,7 @@ pub struct OrgClassifier {
     /// Changes with every rule, setting or model change (a new unique value): the cache
     /// key's part that makes older answers unreachable.
     generation: i64,
+    reviews: Reviews,
     rules: Rules,
     model: Option<OrgModel>,
     review_below: f32,
@@ -97,7 +107,7 @@ fn raw_hash(line: &Line) -> u64 {
 
 static HITS: AtomicU64 = AtomicU64::new(0);
 static MISSES: AtomicU64 = AtomicU64::new(0);
-static BY_SOURCE: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+static BY_SOURCE: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
 static ENERGY: AtomicU64 = AtomicU64::new(0);
 static REVIEW: AtomicU64 = AtomicU64::new(0);
 
@@ -107,7 +117,7 @@ pub struct ClassifyStats {
     pub cache_hits: u64,
     pub cache_misses: u64,
     /// Lines classified, by source (`Source::ALL` order).
-    pub by_source: [(&'static str, u64); 4],
+    pub by_source: [(&'static str, u64); 5],
     /// Lines flagged for review.
     pub needs_review: u64,
     /// Lines refused as purchased energy (Scope 2).
@@ -115,7 +125,7 @@ pub struct ClassifyStats {
 }
 
 pub fn stats() -> ClassifyStats {
-    let mut by_source = [("", 0); 4];
+    let mut by_source = [("", 0); 5];
     for (i, s) in Source::ALL.iter().enumerate() {
         by_source[i] = (s.as_str(), BY_SOURCE[i].load(Ordering::Relaxed));
     }
@@ -191,6 +201,7 @@ impl OrgClassifier {
         OrgClassifier {
             org,
             generation: 0,
+            reviews: Reviews::default(),
             rules: Rules::default(),
             model: None,
             review_below: DEFAULT_REVIEW_BELOW,
@@ -249,6 +260,7 @@ impl OrgClassifier {
 
     fn compute(&self, f: &Features) -> Answer {
         let out = Classifier {
+            reviews: Some(&self.reviews),
             rules: &self.rules,
             model: self.model.as_ref(),
             builtin: Builtin::get(),
@@ -295,6 +307,8 @@ pub struct TrainReport {
     /// Lines read, and those learned from (they carry their own NAICS code).
     pub lines_read: u64,
     pub examples: u32,
+    /// Reviewed inputs learned from (each counts `REVIEW_WEIGHT` in `examples`).
+    pub reviews: u32,
     pub seconds: f64,
     pub generation: i64,
 }
@@ -389,6 +403,7 @@ fn load_fresh(conn: &Conn, org: OrgId) -> Result<OrgClassifier> {
     Ok(OrgClassifier {
         org,
         generation,
+        reviews: review::load_reviews(conn, org)?,
         rules: Rules::new(rules),
         model: model.filter(|m| m.examples() > 0),
         review_below,
@@ -469,71 +484,10 @@ impl Db {
                 format!("{} has no factor in the EPA set", label.naics),
             ));
         }
-        let label = Label {
-            category: if label.capex {
-                Category::CAPITAL_GOODS
-            } else {
-                label.category
-            },
-            ..label
-        };
         let tx = self.conn.begin_immediate()?;
-        let n = tx.query_one(
-            "SELECT COUNT(*) FROM classification_rules WHERE org_id = ?1",
-            args![org.0],
-            |r| r.i64(0),
-        )?;
-        if n >= MAX_RULES {
-            return Err(StoreError::invalid(
-                "pattern",
-                format!("the organization has {MAX_RULES} rules, the most it may have"),
-            ));
-        }
-        tx.execute(
-            "DELETE FROM classification_rules WHERE org_id = ?1 AND kind = ?2 AND pattern = ?3",
-            args![org.0, kind.as_str(), pattern],
-        )?;
-        let at = crate::now_rfc3339();
-        let by = actor.label.clone();
-        let id = tx.query_one(
-            "INSERT INTO classification_rules
-             (org_id, kind, pattern, naics, category, capex, created_at, created_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
-            args![
-                org.0,
-                kind.as_str(),
-                pattern,
-                i64::from(label.naics.code()),
-                i64::from(label.category.number()),
-                i64::from(label.capex),
-                at.as_str(),
-                by.as_str()
-            ],
-            |r| r.i64(0),
-        )?;
-        changed(
-            &tx,
-            org,
-            actor,
-            Change::new(
-                "classification_rule.created",
-                id.to_string(),
-                json!({"kind": kind.as_str(), "pattern": pattern,
-                       "naics_code": label.naics.to_string(),
-                       "category": label.category.number(), "capex": label.capex}),
-            ),
-        )?;
+        let view = insert_rule(&tx, org, kind, pattern, label, actor)?;
         tx.commit()?;
-        Ok(RuleView {
-            id,
-            kind: kind.as_str(),
-            pattern: pattern.to_owned(),
-            naics_code: label.naics.to_string(),
-            category: label.category.number(),
-            capex: label.capex,
-            created_at: at,
-            created_by: by,
-        })
+        Ok(view)
     }
 
     /// Deletes a rule; false if the organization has none of that id.
@@ -589,7 +543,7 @@ impl Db {
     }
 
     /// Trains the organization model from scratch over every line of `org` that carries
-    /// its own NAICS code, and stores it.
+    /// its own NAICS code and every reviewed input, and stores it.
     pub fn train_classifier(&mut self, org: OrgId) -> Result<TrainReport> {
         let t0 = Instant::now();
         let mut model = OrgModel::new();
@@ -628,6 +582,10 @@ impl Db {
                 Ok(())
             },
         )?;
+        let reviewed = review::reviewed_inputs(&self.conn, org)?;
+        for (f, label) in &reviewed {
+            model.learn_weighted(f, *label, REVIEW_WEIGHT);
+        }
         let examples = model.examples();
         let text = serde_json::to_string(&model)
             .map_err(|e| StoreError::corrupt(format!("serializing the model: {e}")))?;
@@ -648,10 +606,88 @@ impl Db {
         Ok(TrainReport {
             lines_read: read,
             examples,
+            reviews: reviewed.len() as u32,
             seconds: t0.elapsed().as_secs_f64(),
             generation,
         })
     }
+}
+
+/// Adds a rule in `tx` (its pattern and code checked by the caller), replacing one of the
+/// same kind and pattern, with its audit entry and a new generation.
+fn insert_rule(
+    tx: &Tx<'_>,
+    org: OrgId,
+    kind: RuleKind,
+    pattern: &str,
+    label: Label,
+    actor: &Actor,
+) -> Result<RuleView> {
+    let pattern = pattern.trim();
+    check_pattern(kind, pattern).map_err(|m| StoreError::invalid("pattern", m))?;
+    let label = Label {
+        category: if label.capex {
+            Category::CAPITAL_GOODS
+        } else {
+            label.category
+        },
+        ..label
+    };
+    let n = tx.query_one(
+        "SELECT COUNT(*) FROM classification_rules WHERE org_id = ?1",
+        args![org.0],
+        |r| r.i64(0),
+    )?;
+    if n >= MAX_RULES {
+        return Err(StoreError::invalid(
+            "pattern",
+            format!("the organization has {MAX_RULES} rules, the most it may have"),
+        ));
+    }
+    tx.execute(
+        "DELETE FROM classification_rules WHERE org_id = ?1 AND kind = ?2 AND pattern = ?3",
+        args![org.0, kind.as_str(), pattern],
+    )?;
+    let at = crate::now_rfc3339();
+    let by = actor.label.clone();
+    let id = tx.query_one(
+        "INSERT INTO classification_rules
+         (org_id, kind, pattern, naics, category, capex, created_at, created_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+        args![
+            org.0,
+            kind.as_str(),
+            pattern,
+            i64::from(label.naics.code()),
+            i64::from(label.category.number()),
+            i64::from(label.capex),
+            at.as_str(),
+            by.as_str()
+        ],
+        |r| r.i64(0),
+    )?;
+    changed(
+        tx,
+        org,
+        actor,
+        Change::new(
+            "classification_rule.created",
+            id.to_string(),
+            json!({"kind": kind.as_str(), "pattern": pattern,
+                   "naics_code": label.naics.to_string(),
+                   "category": label.category.number(), "capex": label.capex}),
+        ),
+    )?;
+    Ok(RuleView {
+        id,
+        kind: kind.as_str(),
+        pattern: pattern.to_owned(),
+        naics_code: label.naics.to_string(),
+        category: label.category.number(),
+        capex: label.capex,
+        created_at: at,
+        created_by: by,
+    })
 }
 
 /// A change of the organization's rules or settings: a new generation (older cached answers
@@ -756,7 +792,7 @@ impl Db {
     ) -> Result<Coverage> {
         let (from, to) = range.bounds();
         let mut totals = CoverageTotals::default();
-        let mut parts: [CoverageTotals; 5] = Default::default();
+        let mut parts: [CoverageTotals; 6] = Default::default();
         let mut review = CoverageTotals::default();
         let mut suppliers: HashMap<String, UnclassifiedSupplier> = HashMap::new();
         self.conn.for_each(
