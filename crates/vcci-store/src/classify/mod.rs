@@ -29,11 +29,11 @@ use crate::{Result, StoreError};
 
 mod review;
 
-pub(crate) use self::review::flag_stored_lines;
 pub use self::review::{
     MAX_REVIEW_ITEMS, QueueSize, ReviewInput, ReviewItem, ReviewReport, ReviewedLine,
     RuleFromReview,
 };
+pub(crate) use self::review::{flag_stored_lines, queue_size};
 
 /// An organization's classifier, as loaded for a write.
 #[derive(Clone, Debug)]
@@ -212,6 +212,11 @@ impl OrgClassifier {
         self.review_below
     }
 
+    /// The organization model, if trained or taught by reviews.
+    pub fn model(&self) -> Option<&OrgModel> {
+        self.model.as_ref()
+    }
+
     /// Classifies a line from its description, supplier and ledger account. Answers are
     /// cached by the input (raw, then normalized), the organization and the generation.
     pub fn classify(&self, line: &Line) -> Answer {
@@ -316,7 +321,7 @@ pub struct TrainReport {
 /// Limits: rules per organization.
 pub const MAX_RULES: i64 = 10_000;
 
-fn label_of(naics: i64, category: i64, capex: i64) -> Result<Label> {
+pub(crate) fn label_of(naics: i64, category: i64, capex: i64) -> Result<Label> {
     let bad = || StoreError::corrupt("a classification rule's label is out of range");
     let naics = u32::try_from(naics)
         .ok()
@@ -615,7 +620,7 @@ impl Db {
 
 /// Adds a rule in `tx` (its pattern and code checked by the caller), replacing one of the
 /// same kind and pattern, with its audit entry and a new generation.
-fn insert_rule(
+pub(crate) fn insert_rule(
     tx: &Tx<'_>,
     org: OrgId,
     kind: RuleKind,
@@ -698,7 +703,7 @@ fn changed(tx: &Tx<'_>, org: OrgId, actor: &Actor, change: Change<'_>) -> Result
     Ok(())
 }
 
-fn ensure_state(tx: &Tx<'_>, org: OrgId) -> Result<()> {
+pub(crate) fn ensure_state(tx: &Tx<'_>, org: OrgId) -> Result<()> {
     tx.execute(
         "INSERT INTO classification_state (org_id, generation, review_below, examples)
          VALUES (?1, 0, ?2, 0) ON CONFLICT (org_id) DO NOTHING",
@@ -710,7 +715,7 @@ fn ensure_state(tx: &Tx<'_>, org: OrgId) -> Result<()> {
 /// Gives the organization a new generation; returns it. Generations are unique rather
 /// than counted: the answer cache and the loaded classifiers are keyed by organization id
 /// and generation, and two stores in one process (tests) have the same organization ids.
-fn bump_generation(tx: &Tx<'_>, org: OrgId) -> Result<i64> {
+pub(crate) fn bump_generation(tx: &Tx<'_>, org: OrgId) -> Result<i64> {
     ensure_state(tx, org)?;
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).map_err(|e| StoreError::internal(format!("no randomness: {e}")))?;

@@ -28,6 +28,7 @@ mod prepare;
 pub(crate) mod readmodel;
 pub mod recalc;
 mod restate;
+mod review;
 mod sqlite;
 mod suppliers;
 pub(crate) mod turns;
