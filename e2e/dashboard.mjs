@@ -164,6 +164,23 @@ try {
   await page.locator("#review-count", { hasText: String(Math.min(q1.queue.lines, 999)) }).waitFor();
   await page.locator("#cl-coverage-table tbody tr td", { hasText: /^review$/ }).waitFor();
   check(true, "coverage lists the reviewed spend");
+  // Supplier names: a close name is a pair to review; merged from the dashboard, then undone.
+  const post = (path, body) => fetch(base + path, { method: "POST", headers: { Authorization: "Bearer " + adminKey, "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  check((await post("/api/v1/suppliers", { suppliers: [{ supplier_id: "E2E-ACME", name: "Acme Inc" }] })).ok, "a supplier is upserted");
+  check((await post("/api/v1/transactions", { transactions: [{ transaction_id: "E2E-N1", date: "2025-02-01", amount: 100, currency: "USD", naics_code: "334111", supplier_name: "Acma Ltd" }] })).ok, "a line names a close supplier");
+  await page.click("nav a[data-page=overview]");
+  await page.click("nav a[data-page=classification]");
+  await page.fill("#m-q", "acma");
+  await page.click("#cl-match-form button[type=submit]");
+  await page.locator("#cl-matches tbody tr", { hasText: "Acma Ltd" }).waitFor();
+  await page.click("#cl-matches button[aria-label='Merge Acma Ltd into E2E-ACME']");
+  await page.locator("#status", { hasText: "Merged Acma Ltd into E2E-ACME: 1 lines moved" }).waitFor();
+  const merged = await apiGet("/api/v1/transactions/E2E-N1");
+  check(merged.supplier_id === "E2E-ACME" && merged.supplier_as_named === "Acma Ltd", "the merged line belongs to the existing supplier and keeps its name");
+  const mergeRow = page.locator("#cl-merges tbody tr", { hasText: "Acma Ltd" });
+  await mergeRow.locator("button", { hasText: "Undo" }).click();
+  await page.locator("#status", { hasText: "Acma Ltd is back with 1 lines" }).waitFor();
+  check((await apiGet("/api/v1/transactions/E2E-N1")).supplier_id === "Acma Ltd", "undoing the merge gives the line back");
   await page.screenshot({ path: join(shots, "classification.png"), fullPage: true });
   await page.click("nav a[data-page=transactions]");
 

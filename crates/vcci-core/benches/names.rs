@@ -113,3 +113,17 @@ fn normalize_names(b: Bencher) {
         }
     });
 }
+
+/// Building the index of 100,000 names (what a write that needs resolution pays once).
+#[divan::bench(sample_count = 5)]
+fn build_index(b: Bencher) {
+    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    let names: Vec<String> = (0..SUPPLIERS).map(|_| name(&mut r)).collect();
+    b.counter(ItemsCount::new(names.len())).bench(|| {
+        let mut idx = NameIndex::new();
+        for (i, n) in names.iter().enumerate() {
+            idx.insert(black_box(n), i);
+        }
+        black_box(idx.len())
+    });
+}

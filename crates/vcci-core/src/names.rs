@@ -222,6 +222,8 @@ impl Default for Thresholds {
 #[derive(Debug)]
 pub struct NameIndex<K> {
     names: Vec<(String, K)>,
+    /// The length of each name (bytes, at most u16::MAX), apart: read for every candidate.
+    lens: Vec<u16>,
     exact: HashMap<String, u32>,
     grams: HashMap<u64, Vec<u32>>,
 }
@@ -230,6 +232,7 @@ impl<K> Default for NameIndex<K> {
     fn default() -> Self {
         NameIndex {
             names: Vec::new(),
+            lens: Vec::new(),
             exact: HashMap::new(),
             grams: HashMap::new(),
         }
@@ -290,6 +293,7 @@ impl<K: Clone> NameIndex<K> {
             self.grams.entry(g).or_default().push(at);
         }
         self.exact.insert(n.clone(), at);
+        self.lens.push(u16::try_from(n.len()).unwrap_or(u16::MAX));
         self.names.push((n, key));
     }
 
@@ -336,23 +340,32 @@ impl<K: Clone> NameIndex<K> {
                     *c += 1;
                 }
             }
-            let mut candidates: Vec<(u8, u32)> =
-                touched.iter().map(|&i| (counts[i as usize], i)).collect();
+            // Most shared first; among equals, the closest in length (Jaro-Winkler
+            // penalizes a difference in length, and a short name shares its few trigrams
+            // with many longer ones), then by insertion order, so that the outcome is
+            // deterministic. One u64 per candidate: fewer shared, length difference, index.
+            let len = u16::try_from(n.len()).unwrap_or(u16::MAX);
+            let mut candidates: Vec<u64> = touched
+                .iter()
+                .map(|&i| {
+                    let fewer = u64::from(u8::MAX - counts[i as usize]);
+                    let diff = u64::from(self.lens[i as usize].abs_diff(len));
+                    (fewer << 48) | (diff << 32) | u64::from(i)
+                })
+                .collect();
             for &i in touched.iter() {
                 counts[i as usize] = 0;
             }
             touched.clear();
-            // Most shared first; ties by insertion order, so that the outcome is
-            // deterministic.
-            let key = |&(c, i): &(u8, u32)| (std::cmp::Reverse(c), i);
             if candidates.len() > VERIFY {
-                candidates.select_nth_unstable_by_key(VERIFY, key);
+                candidates.select_nth_unstable(VERIFY);
                 candidates.truncate(VERIFY);
             }
             candidates
         });
         let mut best: Option<(f64, u32)> = None;
-        for (_, i) in candidates {
+        for key in candidates {
+            let i = key as u32;
             let s = jaro_winkler(&n, &self.names[i as usize].0);
             if best.is_none_or(|(bs, bi)| s > bs || (s == bs && i < bi)) {
                 best = Some((s, i));
@@ -513,5 +526,25 @@ mod tests {
             }
         }
         assert!(found * 100 >= tried * 95, "{found} of {tried}");
+    }
+
+    /// A short name shares its few trigrams with many longer names: the candidates of the
+    /// same length are scored first, so "Acma Ltd" still meets "Acme Inc" among hundreds of
+    /// older "Acme …" names.
+    #[test]
+    fn a_short_name_finds_its_match_among_many_longer_ones() {
+        let mut idx = NameIndex::new();
+        for i in 0..300 {
+            idx.insert(&format!("Acme Division {i} Holdings"), i);
+            idx.insert(&format!("Cinema Works {i}"), 1000 + i);
+        }
+        idx.insert("Acme Inc", 9999);
+        match idx.decide("Acma Ltd", Thresholds::default()) {
+            Decision::Review { key, score } => {
+                assert_eq!(key, 9999);
+                assert!((score - 0.883).abs() < 0.001, "{score}");
+            }
+            d => panic!("{d:?}"),
+        }
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 use vcci_core::catalog;
+use vcci_store::resolve::SupplierResolver;
 use vcci_store::write::{LineGroup, LineOutcome, NewSuppliers, PreparedLine, prepare};
 use vcci_store::{Actor, Db, Org, OrgId};
 
@@ -73,7 +74,13 @@ pub(crate) fn write_group(
     let mut replies: Vec<Reply> = Vec::new();
     for p in batch {
         match prepare_upsert(db, &p.org, &p.lines) {
-            Ok((lines, new, answer)) => {
+            Ok((lines, new, answer, resolver)) => {
+                if let Some(mut r) = resolver
+                    && let Err(e) = db.record_resolution(p.org.id, &mut r)
+                {
+                    // The aliases and pairs are found again by the next write that needs them.
+                    tracing::warn!(error = %e, "recording supplier aliases");
+                }
                 ready.push((p.reply, p.org.id, p.actor, lines, new, answer));
             }
             Err(e) => replies.push((p.reply, Err(ApiError::from(e)))),
@@ -143,14 +150,33 @@ impl Answer {
 
 /// Parses and calculates a batch: the lines to write, suppliers to create, and the answer
 /// (`accepted`, `rejected` by index with the JSON path of each problem).
-fn prepare_upsert(
-    db: &Db,
-    org: &Org,
-    lines: &[Value],
-) -> Result<(Vec<PreparedLine>, NewSuppliers, Answer), vcci_store::StoreError> {
-    let parsed: Vec<_> = lines.iter().map(|v| parse_line(v, true)).collect();
+fn prepare_upsert(db: &Db, org: &Org, lines: &[Value]) -> Result<Prepared, vcci_store::StoreError> {
+    let mut parsed: Vec<_> = lines.iter().map(|v| parse_line(v, true)).collect();
     let keys = supplier_keys(parsed.iter().filter_map(|l| l.as_ref().ok()));
     let mut profiles = db.supplier_profiles_for(org.id, &keys)?;
+    // Suppliers not known as named: resolved (linked names, merged ids) before calculation.
+    let mut resolver = None;
+    if parsed
+        .iter()
+        .filter_map(|l| l.as_ref().ok())
+        .any(|l| SupplierResolver::may_need(l, |k| profiles.contains_key(k)))
+    {
+        let mut r = db.supplier_resolver(org.id)?;
+        for l in parsed.iter_mut().filter_map(|l| l.as_mut().ok()) {
+            if SupplierResolver::may_need(l, |k| profiles.contains_key(k)) {
+                r.resolve(l);
+            }
+        }
+        let linked: Vec<String> = parsed
+            .iter()
+            .filter_map(|l| l.as_ref().ok()?.supplier_link.clone())
+            .filter(|k| !profiles.contains_key(k))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        profiles.extend(db.supplier_profiles_for(org.id, &linked)?);
+        resolver = Some(r);
+    }
     let classifier = if parsed
         .iter()
         .filter_map(|l| l.as_ref().ok())
@@ -211,5 +237,14 @@ fn prepare_upsert(
         rejected,
         index,
     };
-    Ok((prepared, new_suppliers, answer))
+    Ok((prepared, new_suppliers, answer, resolver))
 }
+
+/// A prepared upsert: its lines, the suppliers it creates, its answer so far, and the
+/// resolver whose findings (aliases, pairs) are recorded with it.
+type Prepared = (
+    Vec<PreparedLine>,
+    NewSuppliers,
+    Answer,
+    Option<vcci_store::resolve::SupplierResolver>,
+);

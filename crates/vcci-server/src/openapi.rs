@@ -505,7 +505,8 @@ fn schemas() -> Value {
             "required": ["transaction_id", "date", "price_basis", "emission"],
             "properties": {
                 "transaction_id": s, "date": {"type": "string", "format": "date"},
-                "supplier_id": opt_s, "supplier_name": {"type": "string", "description": "present when the line named one"},
+                "supplier_id": {"type": ["string", "null"], "description": "the supplier the line belongs to"}, "supplier_name": {"type": "string", "description": "present when the line named one"},
+                "supplier_as_named": {"type": "string", "description": "the supplier the line named (its id, or its name) when it belongs to another: its name was linked to an existing supplier, or its supplier was merged"},
                 "description": opt_s, "amount": opt_n, "currency": opt_s, "naics_code": opt_s,
                 "category": {"type": ["integer", "null"], "minimum": 1, "maximum": 15},
                 "quantity": opt_n, "unit": opt_s, "activity_id": opt_s, "country": opt_s,
@@ -643,6 +644,34 @@ fn schemas() -> Value {
             "type": "object", "required": ["lines_read", "examples", "reviews", "seconds", "generation"],
             "properties": {"lines_read": int, "examples": int, "reviews": {"type": "integer", "description": "reviewed inputs learned from (each counts twice in examples)"}, "seconds": num, "generation": int},
         },
+        "SupplierMatches": {"type": "object", "required": ["matches"], "properties": {"matches": {"type": "array", "items": {
+            "type": "object",
+            "required": ["id", "supplier_id", "supplier_name", "candidate_id", "candidate_name", "score", "status", "created_at", "decided_at", "decided_by"],
+            "properties": {"id": int, "supplier_id": s, "supplier_name": s, "candidate_id": s, "candidate_name": s,
+                "score": {"type": "number", "minimum": 0, "maximum": 1}, "status": {"type": "string", "enum": ["open", "merged", "dismissed"]},
+                "created_at": s, "decided_at": opt_s, "decided_by": opt_s},
+        }}}},
+        "SupplierMergeInput": {
+            "type": "object", "required": ["from", "into"],
+            "properties": {"from": {"type": "string", "minLength": 1, "maxLength": 256, "description": "the supplier merged away"}, "into": {"type": "string", "minLength": 1, "maxLength": 256, "description": "the supplier that stays"}},
+        },
+        "SupplierMerge": {
+            "type": "object", "required": ["merge_id", "from", "into", "lines_moved", "lines_changed", "intensity_years_moved", "footprints_moved"],
+            "properties": {"merge_id": int, "from": s, "into": s, "lines_moved": int, "lines_changed": int, "intensity_years_moved": int, "footprints_moved": int},
+        },
+        "SupplierUnmerge": {
+            "type": "object", "required": ["merge_id", "from", "into", "lines_moved", "lines_changed"],
+            "properties": {"merge_id": int, "from": s, "into": s, "lines_moved": int, "lines_changed": int},
+        },
+        "SupplierMerges": {"type": "object", "required": ["merges"], "properties": {"merges": {"type": "array", "items": {
+            "type": "object", "required": ["id", "from", "into", "lines", "merged_at", "merged_by", "unmerged_at", "unmerged_by"],
+            "properties": {"id": int, "from": s, "into": s, "lines": int, "merged_at": s, "merged_by": s, "unmerged_at": opt_s, "unmerged_by": opt_s},
+        }}}},
+        "SupplierAliases": {"type": "object", "required": ["aliases"], "properties": {"aliases": {"type": "array", "items": {
+            "type": "object", "required": ["kind", "alias", "supplier_id", "name", "source", "score", "merge_id", "created_at"],
+            "properties": {"kind": {"type": "string", "enum": ["name", "id"]}, "alias": s, "supplier_id": s, "name": s,
+                "source": {"type": "string", "enum": ["linked", "merged"]}, "score": num, "merge_id": {"type": ["integer", "null"]}, "created_at": s},
+        }}}},
         "ReviewQueueSize": {
             "type": "object", "required": ["lines", "spend_usd", "co2e_kg"],
             "properties": {"lines": int, "spend_usd": num, "co2e_kg": num},

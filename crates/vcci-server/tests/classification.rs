@@ -434,3 +434,189 @@ async fn the_review_queue_over_http() {
     );
     assert_eq!(cov["needs_review"]["lines"], 1);
 }
+
+#[tokio::test]
+async fn supplier_resolution_over_http() {
+    let e = env();
+    let r = &e.router;
+    let (s, v) = at(r, "POST", "/api/v1/suppliers", Some(&e.analyst), Some(json!({"suppliers": [
+        {"supplier_id": "SUP-1", "name": "Acme Inc", "intensity_kg_per_usd": 0.5, "intensity_year": 2022},
+    ]}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let lines = json!({"transactions": [
+        {"transaction_id": "n1", "date": "2022-06-01", "amount": 100, "currency": "USD", "supplier_name": "ACME, Inc.", "naics_code": "334111"},
+        {"transaction_id": "n2", "date": "2022-06-02", "amount": 100, "currency": "USD", "supplier_name": "Acma Ltd", "naics_code": "334111"},
+    ]});
+    let (s, v) = at(
+        r,
+        "POST",
+        "/api/v1/transactions",
+        Some(&e.analyst),
+        Some(lines),
+    )
+    .await;
+    assert_eq!((s, &v["accepted"]), (StatusCode::OK, &json!(2)), "{v}");
+    // n1 belongs to SUP-1 (and takes its intensity: 100 × 0.5); n2 is a new supplier.
+    let (_, n1) = at(r, "GET", "/api/v1/transactions/n1", Some(&e.viewer), None).await;
+    assert_eq!(
+        (&n1["supplier_id"], &n1["supplier_as_named"]),
+        (&json!("SUP-1"), &json!("ACME, Inc.")),
+        "{n1}"
+    );
+    assert!(
+        (n1["emission"]["co2e_kg"].as_f64().unwrap() - 50.0).abs() < 1e-9,
+        "{n1}"
+    );
+    // The calculate endpoint resolves names the same way (storing nothing): 10 × 0.5.
+    let calc = json!({"lines": [{"date": "2022-07-01", "amount": 10, "currency": "USD",
+        "supplier_name": "ACME INCORPORATED", "naics_code": "334111"}]});
+    let (s, c) = at(
+        r,
+        "POST",
+        "/api/v1/emissions/calculate",
+        Some(&e.viewer),
+        Some(calc),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    assert!(
+        (c["total_co2e_kg"].as_f64().unwrap() - 5.0).abs() < 1e-9,
+        "{c}"
+    );
+    let (_, a) = at(
+        r,
+        "GET",
+        "/api/v1/supplier-aliases?supplier_id=SUP-1",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(a["aliases"][0]["alias"], "acme", "{a}");
+    // The close name is a pair to review; another organization sees none of it.
+    let (s, m) = at(r, "GET", "/api/v1/supplier-matches", Some(&e.viewer), None).await;
+    assert_eq!(s, StatusCode::OK, "{m}");
+    assert_eq!(
+        (
+            &m["matches"][0]["supplier_id"],
+            &m["matches"][0]["candidate_id"]
+        ),
+        (&json!("Acma Ltd"), &json!("SUP-1")),
+        "{m}"
+    );
+    let pair = m["matches"][0]["id"].as_i64().unwrap();
+    let (_, o) = at(
+        r,
+        "GET",
+        "/api/v1/supplier-matches?status=all",
+        Some(&e.other),
+        None,
+    )
+    .await;
+    assert_eq!(o["matches"], json!([]));
+    let (s, _) = at(
+        r,
+        "POST",
+        &format!("/api/v1/supplier-matches/{pair}/merge"),
+        Some(&e.other),
+        None,
+    )
+    .await;
+    assert!(
+        s == StatusCode::NOT_FOUND || s == StatusCode::FORBIDDEN,
+        "{s}"
+    );
+    let (s, v) = at(
+        r,
+        "GET",
+        "/api/v1/supplier-matches?status=maybe",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    // A viewer may not merge; an analyst merges the pair: n2 is SUP-1's, at its intensity.
+    let (s, _) = at(
+        r,
+        "POST",
+        &format!("/api/v1/supplier-matches/{pair}/merge"),
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, mg) = at(
+        r,
+        "POST",
+        &format!("/api/v1/supplier-matches/{pair}/merge"),
+        Some(&e.analyst),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{mg}");
+    assert_eq!(
+        (&mg["from"], &mg["into"], &mg["lines_moved"]),
+        (&json!("Acma Ltd"), &json!("SUP-1"), &json!(1))
+    );
+    let (_, n2) = at(r, "GET", "/api/v1/transactions/n2", Some(&e.viewer), None).await;
+    assert_eq!(n2["supplier_id"], "SUP-1");
+    assert!(
+        (n2["emission"]["co2e_kg"].as_f64().unwrap() - 50.0).abs() < 1e-9,
+        "{n2}"
+    );
+    let (s, _) = at(
+        r,
+        "POST",
+        &format!("/api/v1/supplier-matches/{pair}/merge"),
+        Some(&e.analyst),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    // Undone: n2 is Acma Ltd's again, by its code: 100 × 0.058 (334111 with margins).
+    let id = mg["merge_id"].as_i64().unwrap();
+    let (s, u) = at(
+        r,
+        "POST",
+        &format!("/api/v1/supplier-merges/{id}/undo"),
+        Some(&e.analyst),
+        None,
+    )
+    .await;
+    assert_eq!((s, &u["lines_moved"]), (StatusCode::OK, &json!(1)), "{u}");
+    let (_, n2) = at(r, "GET", "/api/v1/transactions/n2", Some(&e.viewer), None).await;
+    assert_eq!(n2["supplier_id"], "Acma Ltd");
+    assert!(
+        (n2["emission"]["co2e_kg"].as_f64().unwrap() - 5.8).abs() < 1e-9,
+        "{n2}"
+    );
+    let (_, ms) = at(r, "GET", "/api/v1/supplier-merges", Some(&e.viewer), None).await;
+    assert!(ms["merges"][0]["unmerged_at"].is_string(), "{ms}");
+    // Merging by ids; bad bodies and unknown suppliers are named.
+    let (s, v) = at(
+        r,
+        "POST",
+        "/api/v1/supplier-merges",
+        Some(&e.analyst),
+        Some(json!({"from": "nope", "into": "SUP-1"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, v) = at(
+        r,
+        "POST",
+        "/api/v1/supplier-merges",
+        Some(&e.analyst),
+        Some(json!({"from": "", "into": "SUP-1"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = at(
+        r,
+        "POST",
+        "/api/v1/supplier-merges",
+        Some(&e.analyst),
+        Some(json!({"from": "Acma Ltd", "into": "SUP-1"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}

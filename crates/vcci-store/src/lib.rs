@@ -29,6 +29,7 @@ pub mod demo;
 mod error;
 pub mod import;
 pub mod model;
+pub mod resolve;
 mod schema;
 pub mod secretbox;
 pub mod testing;

@@ -673,6 +673,65 @@ pub enum SuppliersCommand {
     /// Remove one year's value (`undated` for the value given without a year) and
     /// recalculate the supplier's lines.
     RemoveIntensity(SupplierRemoveIntensityArgs),
+    /// Pairs of suppliers that may be one (a new name or id close to an existing
+    /// supplier's), best score first.
+    Matches(SupplierMatchesArgs),
+    /// Merge supplier --from into --into: its lines, data and names follow.
+    Merge(SupplierMergeArgs),
+    /// Undo a merge by its id (`vcci suppliers merges`).
+    Unmerge(SupplierMergeIdArgs),
+    /// The organization's merges, newest first.
+    Merges(OrgFormatArgs),
+    /// Dismiss a pair: the two are different suppliers.
+    Dismiss(SupplierMergeIdArgs),
+    /// Names and merged ids that link to suppliers.
+    Aliases(SupplierAliasesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SupplierMatchesArgs {
+    #[arg(long)]
+    pub org: String,
+    /// open, merged, dismissed or all.
+    #[arg(long, default_value = "open")]
+    pub status: String,
+    /// Only pairs of suppliers whose id or name contains this (case-insensitive).
+    #[arg(long)]
+    pub q: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SupplierMergeArgs {
+    #[arg(long)]
+    pub org: String,
+    /// The supplier merged away (its id, or its name for a supplier known by name).
+    #[arg(long)]
+    pub from: String,
+    /// The supplier that stays.
+    #[arg(long)]
+    pub into: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SupplierMergeIdArgs {
+    #[arg(long)]
+    pub org: String,
+    pub id: i64,
+}
+
+#[derive(Debug, Args)]
+pub struct SupplierAliasesArgs {
+    #[arg(long)]
+    pub org: String,
+    /// Only this supplier's.
+    #[arg(long)]
+    pub supplier: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

@@ -43,6 +43,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Suppliers(SuppliersCommand::RemoveIntensity(a)) => {
             remove_intensity_cmd(&store_args, a)
         }
+        Command::Suppliers(c) => crate::resolution::resolution_cmd(open_store(&store_args)?, c),
         Command::Loadtest(a) => crate::loadtest::loadtest_cmd(a),
         Command::Classify(c) => crate::classify::classify_cmd(open_store(&store_args)?, c),
     }

@@ -10,6 +10,7 @@ mod logging;
 mod output;
 mod pact;
 mod progress;
+mod resolution;
 
 use clap::Parser;
 

@@ -1224,3 +1224,81 @@ fn classification_rules_training_and_explain_from_the_command_line() {
     let o = vcci(d, &["classify", "rules", "delete", "--org", "acme", "1"]);
     assert!(!o.status.success());
 }
+
+#[test]
+fn supplier_pairs_merges_and_aliases_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let sup = d.join("suppliers.csv");
+    std::fs::write(&sup, "supplier_id,name\nSUP-1,Acme Inc\n").unwrap();
+    ok(&vcci(
+        d,
+        &[
+            "import",
+            sup.to_str().unwrap(),
+            "--org",
+            "acme",
+            "--kind",
+            "suppliers",
+        ],
+    ));
+    let csv = d.join("lines.csv");
+    std::fs::write(
+        &csv,
+        "transaction_id,date,supplier_name,amount,currency,naics_code\n\
+         l1,2022-04-01,\"ACME, Inc.\",100,USD,334111\n\
+         l2,2022-04-02,Acma Ltd,100,USD,334111\n",
+    )
+    .unwrap();
+    ok(&vcci(
+        d,
+        &["import", csv.to_str().unwrap(), "--org", "acme"],
+    ));
+    let out = ok(&vcci(d, &["suppliers", "aliases", "--org", "acme"]));
+    assert!(out.contains("SUP-1") && out.contains("ACME, Inc."), "{out}");
+    let out = ok(&vcci(
+        d,
+        &["suppliers", "matches", "--org", "acme", "--format", "json"],
+    ));
+    let m: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&m[0]["supplier_id"], &m[0]["candidate_id"]),
+        (&serde_json::json!("Acma Ltd"), &serde_json::json!("SUP-1")),
+        "{out}"
+    );
+    let o = vcci(
+        d,
+        &["suppliers", "matches", "--org", "acme", "--status", "maybe"],
+    );
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--status"));
+    let out = ok(&vcci(
+        d,
+        &[
+            "suppliers",
+            "merge",
+            "--org",
+            "acme",
+            "--from",
+            "Acma Ltd",
+            "--into",
+            "SUP-1",
+        ],
+    ));
+    assert!(
+        out.contains("Merged 'Acma Ltd' into 'SUP-1' (merge 1): 1 lines moved"),
+        "{out}"
+    );
+    let l2: serde_json::Value =
+        serde_json::from_str(&ok(&vcci(d, &["explain", "--org", "acme", "l2"]))).unwrap();
+    assert_eq!(l2["supplier_id"], "SUP-1");
+    let out = ok(&vcci(d, &["suppliers", "merges", "--org", "acme"]));
+    assert!(out.contains("Acma Ltd") && out.contains("SUP-1"), "{out}");
+    let out = ok(&vcci(d, &["suppliers", "unmerge", "--org", "acme", "1"]));
+    assert!(
+        out.contains("'Acma Ltd' is a supplier again, with 1 lines"),
+        "{out}"
+    );
+    let o = vcci(d, &["suppliers", "unmerge", "--org", "acme", "1"]);
+    assert!(!o.status.success());
+}

@@ -306,7 +306,8 @@ async function showLine(id, tr) {
     const e = t.emission;
     const box = $("tx-detail");
     box.replaceChildren(el("h2", "Line " + t.transaction_id));
-    box.appendChild(dl([["Date", t.date], ["Supplier", t.supplier_name || t.supplier_id], ["Description", t.description],
+    const supplier = t.supplier_as_named ? t.supplier_id + " (named " + t.supplier_as_named + ")" : t.supplier_name || t.supplier_id;
+    box.appendChild(dl([["Date", t.date], ["Supplier", supplier], ["Description", t.description],
       ["Amount", t.amount != null ? fmt(t.amount, 2) + " " + (t.currency || "USD") : null],
       ["Quantity", t.quantity != null ? t.quantity + " " + (t.unit || "") : null], ["NAICS", t.naics_code], ["Activity", t.activity_id],
       ["Ledger account", [t.gl_account, t.gl_account_name].filter(Boolean).join(" ") || null]]));
@@ -321,12 +322,13 @@ async function showLine(id, tr) {
     const k = e.classification;
     if (k) {
       const sources = { rule: "a rule", supplier_history: "the supplier's history", organization_model: "the organization's own lines",
-        builtin_model: "the built-in model" };
+        builtin_model: "the built-in model", review: "a reviewer" };
       box.appendChild(el("h2", "Classification" + (k.needs_review ? " (needs review)" : "")));
       box.appendChild(el("p", "The line had no NAICS code, nor its supplier: " + (sources[k.source] || k.source) + " gave it one.", "muted"));
       const ev = k.evidence || {};
       const why = ev.kind === "rule" ? "rule " + ev.rule_id + ": " + ev.rule_kind.replaceAll("_", " ") + " '" + ev.pattern + "'"
         : ev.kind === "supplier_history" ? ev.lines + " learned lines of " + ev.supplier + ", " + fmt(ev.share * 100, 0) + " % with this code"
+        : ev.kind === "review" ? ev.verdict + " by " + ev.reviewed_by + " on " + ev.reviewed_at.slice(0, 10) + (ev.previous ? " (the classifier had said " + ev.previous.naics + ")" : "")
         : (ev.terms || []).map((x) => x.term + " (" + x.field.replaceAll("_", " ") + ")").join(", ");
       box.appendChild(dl([["NAICS", k.naics], ["Category", String(k.category)], ["Capital", k.capex ? "yes" : "no"],
         ["Confidence", fmt(k.confidence, 3)], ["Why", why || null]]));
@@ -660,7 +662,51 @@ function showQueueSize(q) {
 }
 
 async function loadClassification() {
-  await Promise.all([loadQueue(0), loadCoverage(), loadRules()]);
+  await Promise.all([loadQueue(0), loadCoverage(), loadRules(), loadMatches()]);
+}
+
+// Supplier names: pairs that may be one supplier (merge or dismiss), and merges (undo).
+async function loadMatches() {
+  const [m, merges] = await Promise.all([api("/api/v1/supplier-matches" + qs({ limit: 50, q: $("m-q").value.trim() })), api("/api/v1/supplier-merges")]);
+  const canEdit = state.me && state.me.role !== "viewer";
+  let body = $("cl-matches").tBodies[0];
+  body.replaceChildren();
+  for (const p of m.matches) {
+    const merge = el("button", "Merge");
+    merge.type = "button";
+    merge.disabled = !canEdit;
+    merge.setAttribute("aria-label", "Merge " + p.supplier_id + " into " + p.candidate_id);
+    merge.addEventListener("click", () => supplierAction("/api/v1/supplier-matches/" + p.id + "/merge",
+      (r) => "Merged " + r.from + " into " + r.into + ": " + fmt(r.lines_moved) + " lines moved.").catch(fail));
+    const dismiss = el("button", "Dismiss");
+    dismiss.type = "button";
+    dismiss.disabled = !canEdit;
+    dismiss.setAttribute("aria-label", "Dismiss the pair " + p.supplier_id + " and " + p.candidate_id);
+    dismiss.addEventListener("click", () => supplierAction("/api/v1/supplier-matches/" + p.id + "/dismiss", () => "Dismissed.").catch(fail));
+    const actions = el("span", null, "review-actions");
+    actions.append(merge, dismiss);
+    body.appendChild(row([p.supplier_id, p.supplier_name, p.candidate_id, p.candidate_name, { text: fmt(p.score, 3), cls: "num" }, actions]));
+  }
+  if (!m.matches.length) body.appendChild(row(["No pair to review.", "", "", "", "", ""]));
+  body = $("cl-merges").tBodies[0];
+  body.replaceChildren();
+  for (const x of merges.merges.slice(0, 20)) {
+    const undo = el("button", "Undo");
+    undo.type = "button";
+    undo.disabled = !canEdit || !!x.unmerged_at;
+    undo.setAttribute("aria-label", "Undo merge " + x.id);
+    undo.addEventListener("click", () => supplierAction("/api/v1/supplier-merges/" + x.id + "/undo",
+      (r) => "Undid merge " + r.merge_id + ": " + r.from + " is back with " + fmt(r.lines_moved) + " lines.").catch(fail));
+    body.appendChild(row([{ text: String(x.id), cls: "num" }, x.from, x.into, { text: fmt(x.lines), cls: "num" },
+      x.merged_at + " by " + x.merged_by, x.unmerged_at || "", undo]));
+  }
+  if (!merges.merges.length) body.appendChild(row(["No merge yet.", "", "", "", "", "", ""]));
+}
+
+async function supplierAction(path, said) {
+  const r = await api(path, { method: "POST" });
+  say(said(r));
+  await loadMatches();
 }
 
 async function loadQueue(delta) {
@@ -987,6 +1033,7 @@ function init() {
   $("fp-connect").addEventListener("submit", (ev) => { ev.preventDefault(); connectSupplier().catch(fail); });
   $("cl-prev").addEventListener("click", () => loadQueue(-1).catch(fail));
   $("cl-next").addEventListener("click", () => loadQueue(1).catch(fail));
+  $("cl-match-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadMatches().catch(fail); });
   $("cl-rule-form").addEventListener("submit", (ev) => { ev.preventDefault(); addRule().catch(fail); });
   $("audit-filters").addEventListener("submit", (ev) => { ev.preventDefault(); loadAudit(0).catch(fail); });
   $("audit-prev").addEventListener("click", () => loadAudit(-1).catch(fail));

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use vcci_core::line::LineError;
 use vcci_core::{Line, catalog};
+use vcci_store::resolve::SupplierResolver;
 
 use crate::error::line_error_json;
 use crate::extract::JsonBody;
@@ -51,7 +52,7 @@ async fn calculate(
             ),
         ));
     }
-    let parsed: Vec<Result<Line, Vec<LineError>>> =
+    let mut parsed: Vec<Result<Line, Vec<LineError>>> =
         body.lines.iter().map(|v| parse_line(v, false)).collect();
     // Only the suppliers these lines name (measured: loading every supplier profile of the
     // demo organization took most of a 100-line request).
@@ -65,20 +66,39 @@ async fn calculate(
     let (profiles, classifier) = if keys.is_empty() && !may_classify {
         (Default::default(), None)
     } else {
-        app.db(move |db| {
-            let profiles = if keys.is_empty() {
-                Default::default()
-            } else {
-                db.supplier_profiles_for(org, &keys)?
-            };
-            let classifier = if may_classify {
-                Some(db.load_classifier(org)?)
-            } else {
-                None
-            };
-            Ok::<_, vcci_store::StoreError>((profiles, classifier))
-        })
-        .await?
+        let (lines, profiles, classifier) = app
+            .db(move |db| {
+                let mut profiles = if keys.is_empty() {
+                    Default::default()
+                } else {
+                    db.supplier_profiles_for(org, &keys)?
+                };
+                // A supplier named as the store does not know it: resolved as a write
+                // would resolve it (nothing is recorded).
+                if parsed
+                    .iter()
+                    .filter_map(|l| l.as_ref().ok())
+                    .any(|l| SupplierResolver::may_need(l, |k| profiles.contains_key(k)))
+                {
+                    let mut r = db.supplier_resolver(org)?;
+                    for l in parsed.iter_mut().filter_map(|l| l.as_mut().ok()) {
+                        if SupplierResolver::may_need(l, |k| profiles.contains_key(k)) {
+                            r.resolve(l);
+                        }
+                    }
+                    let linked = supplier_keys(parsed.iter().filter_map(|l| l.as_ref().ok()));
+                    profiles = db.supplier_profiles_for(org, &linked)?;
+                }
+                let classifier = if may_classify {
+                    Some(db.load_classifier(org)?)
+                } else {
+                    None
+                };
+                Ok::<_, vcci_store::StoreError>((parsed, profiles, classifier))
+            })
+            .await?;
+        parsed = lines;
+        (profiles, classifier)
     };
     let cfg = caller.org.calc_config();
     let mut total = 0.0;

@@ -22,6 +22,7 @@ mod metrics;
 pub(crate) mod periods;
 mod reporting;
 pub(crate) mod reports;
+mod resolution;
 pub(crate) mod summary;
 mod suppliers;
 pub(crate) mod transactions;
@@ -34,6 +35,7 @@ pub fn api() -> Api {
     let api = transactions::api(api);
     let api = exports::api(api);
     let api = suppliers::api(api);
+    let api = resolution::api(api);
     let api = footprints::api(api);
     let api = summary::api(api);
     let api = factors::api(api);

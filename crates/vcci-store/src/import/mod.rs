@@ -175,6 +175,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
     let db = target.store.connect()?;
     let profiles = db.supplier_profiles(target.org.id)?;
     let classifier = db.load_classifier(target.org.id)?;
+    let resolver = db.supplier_resolver(target.org.id)?;
     let import_id = db.start_import(target.org.id, "transactions", target.source)?;
     let mut reader = Reader::new(
         scanner,
@@ -183,6 +184,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
         target.org,
         profiles,
         classifier,
+        resolver,
     );
     reader.state.batch_size = target.options.batch_size;
     let totals = match run(target, db, import_id, &mut reader, rejects, progress) {
@@ -206,7 +208,7 @@ pub fn import_transactions<R: Read, W: Write + Send>(
         ignored_columns: std::mem::take(&mut reader.state.header.ignored),
         seconds: 0.0,
     };
-    finish(target, &report, &totals, &reader)?;
+    finish(target, &report, &totals, &mut reader)?;
     report.seconds = started.elapsed().as_secs_f64();
     progress(ImportProgress {
         lines_read: report.lines_read,
@@ -242,9 +244,11 @@ fn finish(
     target: &ImportTarget<'_>,
     report: &ImportReport,
     totals: &Totals,
-    reader: &Reader<'_, impl std::io::BufRead>,
+    reader: &mut Reader<'_, impl std::io::BufRead>,
 ) -> Result<(), ImportError> {
     let mut db = target.store.connect()?;
+    // The names linked to suppliers as aliases, and the pairs found for review.
+    db.record_resolution(target.org.id, &mut reader.state.resolver)?;
     db.finish_import(
         target.org.id,
         report.import_id,

@@ -16,6 +16,7 @@ use super::rejects::{Reject, reject, trim_newline};
 use super::{ImportError, ImportProgress, io_err};
 use crate::classify::OrgClassifier;
 use crate::model::orgs::Org;
+use crate::resolve::SupplierResolver;
 use crate::write::{Delta, NewSuppliers, PreparedLine, bucket, prepare};
 
 /// Maps header names to known fields; returns (column → field index, ignored names).
@@ -198,6 +199,8 @@ pub(super) struct ReadState<'a> {
     profiles: HashMap<String, SupplierProfile>,
     /// Classifies lines without a code.
     classifier: std::sync::Arc<OrgClassifier>,
+    /// Resolves suppliers the store does not know as named (linked names, merged ids).
+    pub resolver: crate::resolve::SupplierResolver,
     pub batch_size: usize,
     /// The batch being read, as one part per writer: part 0 also carries the parse rejects,
     /// the new suppliers and the count of lines read.
@@ -219,6 +222,7 @@ impl<'a, R: BufRead> Reader<'a, R> {
         org: &'a Org,
         profiles: HashMap<String, SupplierProfile>,
         classifier: std::sync::Arc<OrgClassifier>,
+        resolver: crate::resolve::SupplierResolver,
     ) -> Self {
         Reader {
             scanner,
@@ -228,6 +232,7 @@ impl<'a, R: BufRead> Reader<'a, R> {
                 org,
                 profiles,
                 classifier,
+                resolver,
                 batch_size: 10_000,
                 parts: Vec::new(),
                 next_seq: 0,
@@ -304,7 +309,10 @@ impl ReadState<'_> {
     fn take(&mut self, rec: &Record<'_>) {
         let h = &self.header;
         let parsed = values(rec, &h.cols, &LINE_NAMES, h.width).and_then(|v| Line::parse(&v, true));
-        let prepared = parsed.and_then(|line| {
+        let prepared = parsed.and_then(|mut line| {
+            if SupplierResolver::may_need(&line, |k| self.profiles.contains_key(k)) {
+                self.resolver.resolve(&mut line);
+            }
             prepare(
                 self.catalog,
                 self.org,

@@ -138,6 +138,11 @@ impl LineDigests {
         }
     }
 
+    /// Appends `other`'s digests.
+    pub fn extend(&mut self, other: LineDigests) {
+        self.bytes.extend_from_slice(&other.bytes);
+    }
+
     /// Lines recorded.
     pub fn len(&self) -> usize {
         self.bytes.len() / DIGEST_BYTES

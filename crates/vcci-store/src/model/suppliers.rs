@@ -10,7 +10,7 @@ use vcci_core::calc::{Boundary, SupplierData, SupplierIntensity};
 use vcci_core::line::{LineError, MAX_ID, MAX_NAME, parse_number};
 use vcci_core::{Naics, SupplierProfile};
 
-use crate::conn::{Arg, Db, Dialect, Row, args};
+use crate::conn::{Arg, Conn, Db, Dialect, Row, args};
 use crate::model::orgs::OrgId;
 use crate::{Result, StoreError};
 
@@ -325,6 +325,40 @@ pub(crate) fn year_key(year: Option<u16>) -> i64 {
     year.map_or(0, i64::from)
 }
 
+/// The intensity histories of `org`'s suppliers (of `suppliers` only, if given), by supplier.
+fn histories(
+    conn: &Conn,
+    org: OrgId,
+    suppliers: Option<&[&str]>,
+) -> Result<HashMap<String, Vec<IntensityValue>>> {
+    let mut sql = format!("{SELECT_INTENSITIES} WHERE org_id = ?1");
+    let mut a: Vec<Arg<'_>> = vec![Arg::Int(org.0)];
+    if let Some(ids) = suppliers {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let marks: Vec<String> = (0..ids.len()).map(|i| format!("?{}", i + 2)).collect();
+        sql += &format!(" AND supplier_id IN ({})", marks.join(", "));
+        a.extend(ids.iter().map(|id| Arg::Text(id)));
+    }
+    let rows = conn.query(&sql, &a, intensity_row)?;
+    let mut out: HashMap<String, Vec<IntensityValue>> = HashMap::new();
+    for (id, v) in rows {
+        out.entry(id).or_default().push(v);
+    }
+    Ok(out)
+}
+
+/// The calculation profile of every supplier of `org`, read with `conn` (a transaction's, to
+/// see its own changes).
+pub(crate) fn profiles_in(conn: &Conn, org: OrgId) -> Result<HashMap<String, SupplierProfile>> {
+    let rows = conn.query(&format!("{SELECT} WHERE org_id = ?1"), args![org.0], row)?;
+    let mut histories = histories(conn, org, None)?;
+    let mut out = profiles_of(rows, &mut histories);
+    super::pcfs::attach(&mut out, super::pcfs::pcfs_by_supplier(conn, org, None)?);
+    Ok(out)
+}
+
 /// Suppliers' rows with their intensity histories, as calculation profiles by id.
 fn profiles_of(
     rows: Vec<Supplier>,
@@ -346,22 +380,7 @@ impl Db {
         org: OrgId,
         suppliers: Option<&[&str]>,
     ) -> Result<HashMap<String, Vec<IntensityValue>>> {
-        let mut sql = format!("{SELECT_INTENSITIES} WHERE org_id = ?1");
-        let mut a: Vec<Arg<'_>> = vec![Arg::Int(org.0)];
-        if let Some(ids) = suppliers {
-            if ids.is_empty() {
-                return Ok(HashMap::new());
-            }
-            let marks: Vec<String> = (0..ids.len()).map(|i| format!("?{}", i + 2)).collect();
-            sql += &format!(" AND supplier_id IN ({})", marks.join(", "));
-            a.extend(ids.iter().map(|id| Arg::Text(id)));
-        }
-        let rows = self.conn.query(&sql, &a, intensity_row)?;
-        let mut out: HashMap<String, Vec<IntensityValue>> = HashMap::new();
-        for (id, v) in rows {
-            out.entry(id).or_default().push(v);
-        }
-        Ok(out)
+        histories(&self.conn, org, suppliers)
     }
 
     /// One supplier's intensity history, by year (the undated value first); `None` if the
@@ -390,16 +409,7 @@ impl Db {
 
     /// The calculation profile of every supplier of `org`.
     pub fn supplier_profiles(&self, org: OrgId) -> Result<HashMap<String, SupplierProfile>> {
-        let rows = self
-            .conn
-            .query(&format!("{SELECT} WHERE org_id = ?1"), args![org.0], row)?;
-        let mut histories = self.histories(org, None)?;
-        let mut out = profiles_of(rows, &mut histories);
-        super::pcfs::attach(
-            &mut out,
-            super::pcfs::pcfs_by_supplier(&self.conn, org, None)?,
-        );
-        Ok(out)
+        profiles_in(&self.conn, org)
     }
 
     /// The calculation profiles of the suppliers among `keys` that exist (at most the API's

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0011_pcfs.sql"),
     include_str!("../../migrations/postgres/0012_classification.sql"),
     include_str!("../../migrations/postgres/0013_classification_review.sql"),
+    include_str!("../../migrations/postgres/0014_supplier_resolution.sql"),
 ];
 
 /// Advisory lock key under which PostgreSQL migrations run (one node at a time).

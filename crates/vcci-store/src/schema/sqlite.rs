@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0012_pcfs.sql"),
     include_str!("../../migrations/sqlite/0013_classification.sql"),
     include_str!("../../migrations/sqlite/0014_classification_review.sql"),
+    include_str!("../../migrations/sqlite/0015_supplier_resolution.sql"),
 ];
 
 /// The migrations in order (tests build a previous version's database from a prefix).

@@ -20,6 +20,7 @@
 
 mod copy;
 mod first_load;
+mod merge;
 mod partitions;
 pub mod pcfs;
 mod periods;
@@ -35,6 +36,7 @@ pub(crate) mod turns;
 
 use std::borrow::Cow;
 
+pub use self::merge::{MergeReport, MergeView, UnmergeReport};
 pub use self::postgres::EXISTING_KEYS_SQL;
 pub use self::prepare::{PreparedLine, prepare};
 pub use self::readmodel::{Contribution, Delta};

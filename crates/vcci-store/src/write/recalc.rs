@@ -369,7 +369,7 @@ pub(crate) fn closed_year_changes(
 
 /// Lines as `Line`s again (for recalculation), keyset-paged by transaction_id; of some
 /// suppliers only, and of some years only, if given.
-fn load_lines(
+pub(crate) fn load_lines(
     tx: &Tx<'_>,
     org: OrgId,
     after: &str,

@@ -118,6 +118,7 @@ impl Correction {
         after: &Org,
         mut profiles: HashMap<String, SupplierProfile>,
         classifier: std::sync::Arc<OrgClassifier>,
+        resolver: &mut crate::resolve::SupplierResolver,
     ) -> Result<Restated> {
         if self.suppliers.len() > MAX_CORRECTIONS || self.lines.len() > MAX_CORRECTIONS {
             return Err(StoreError::invalid(
@@ -141,15 +142,18 @@ impl Correction {
         let mut seen: HashMap<String, usize> = HashMap::new();
         let mut new_suppliers = NewSuppliers::new();
         for (i, l) in self.lines.iter().enumerate() {
-            let p = prepare(cat, after, l.clone(), &profiles, None, Some(&classifier)).map_err(
-                |e| {
-                    let at = match e.field {
-                        "" => format!("transactions[{i}]"),
-                        f => format!("transactions[{i}].{f}"),
-                    };
-                    StoreError::invalid(at, e.message)
-                },
-            )?;
+            let mut l = l.clone();
+            // A corrected line's supplier is resolved as an imported line's is.
+            if crate::resolve::SupplierResolver::may_need(&l, |k| profiles.contains_key(k)) {
+                resolver.resolve(&mut l);
+            }
+            let p = prepare(cat, after, l, &profiles, None, Some(&classifier)).map_err(|e| {
+                let at = match e.field {
+                    "" => format!("transactions[{i}]"),
+                    f => format!("transactions[{i}].{f}"),
+                };
+                StoreError::invalid(at, e.message)
+            })?;
             // A supplier no one knew is created with the line, as an upsert does; it has
             // no data yet (the profile an upsert gives it too).
             if let Some(k) = p.supplier_key()
@@ -327,7 +331,8 @@ impl Db {
         let threshold = self.reporting_settings(before.id)?.significance_threshold;
         let profiles = self.supplier_profiles(before.id)?;
         let classifier = self.load_classifier(before.id)?;
-        let r = c.restated(cat, before, after, profiles, classifier)?;
+        let mut resolver = self.supplier_resolver(before.id)?;
+        let r = c.restated(cat, before, after, profiles, classifier, &mut resolver)?;
         let tx = self.conn.begin()?;
         let years = preview_years(&tx, cat, after, &r, threshold)?;
         drop(tx);
@@ -368,10 +373,13 @@ impl Db {
         let threshold = self.reporting_settings(before.id)?.significance_threshold;
         let profiles = self.supplier_profiles(before.id)?;
         let classifier = self.load_classifier(before.id)?;
-        let r = c.restated(cat, before, after, profiles, classifier)?;
+        let mut resolver = self.supplier_resolver(before.id)?;
+        let r = c.restated(cat, before, after, profiles, classifier, &mut resolver)?;
         let now = now_rfc3339();
         let tx = self.conn.begin_immediate()?;
         super::turns::lock_org(&tx, before.id, None)?;
+        let (aliases, pairs) = resolver.take_found();
+        crate::resolve::record(&tx, before.id, &aliases, &pairs)?;
         // Which closed years change, read under the write turns before anything is written.
         let changing: Vec<u16> = preview_years(&tx, cat, after, &r, threshold)?
             .into_iter()

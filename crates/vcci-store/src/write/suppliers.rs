@@ -92,8 +92,29 @@ impl Db {
         actor: &Actor,
     ) -> Result<SupplierUpsert> {
         let mut profiles = self.supplier_profiles(org.id)?;
+        // New suppliers whose name is close to another's: pairs for a person to review.
+        let mut pairs = Vec::new();
+        if suppliers
+            .iter()
+            .any(|s| !profiles.contains_key(&s.supplier_id))
+        {
+            let mut r = crate::resolve::SupplierResolver::load(&self.conn, org.id)?;
+            for s in suppliers
+                .iter()
+                .filter(|s| !profiles.contains_key(&s.supplier_id))
+            {
+                let mut line = vcci_core::Line {
+                    supplier_id: Some(s.supplier_id.clone()),
+                    supplier_name: Some(s.name.clone()),
+                    ..vcci_core::Line::default()
+                };
+                r.resolve(&mut line);
+            }
+            pairs = r.take_found().1;
+        }
         let now = now_rfc3339();
         let tx = self.conn.begin_immediate()?;
+        crate::resolve::record(&tx, org.id, &[], &pairs)?;
         let mut changed = Vec::new();
         let mut refused = Vec::new();
         // What was written, as the audit entry records it.
