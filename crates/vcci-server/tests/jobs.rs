@@ -472,7 +472,7 @@ async fn report_jobs_produce_the_inventory_and_totals() {
     }
     assert_eq!(
         rows[18],
-        ",GWP AR5; flights with radiative forcing; default currency USD; EPA supply chain 1.3.0; supplier primary data share 0.0000,disclosure,,,,,,,,,,,,,,,,,,,,,"
+        ",GWP AR5; flights with radiative forcing; default currency USD; EPA supply chain 1.3.0; supplier primary data share 0.0000; classified share 0.0000; needing review 0.0000,disclosure,,,,,,,,,,,,,,,,,,,,,,,"
     );
     assert!(rows[0].starts_with("category,name,status,co2e_kg"));
     assert!(rows[4].starts_with("4,"));

@@ -305,6 +305,30 @@ fn coverage_splits_spend_and_emissions_by_source() {
         .collect();
     assert_eq!(names, ["London Taxi Co", "Mystery Ltd"]);
     assert_eq!(c.largest_unclassified_suppliers[1].needs_review_lines, 1);
+    // The inventory carries the same coverage, and per category the classified shares:
+    // category 1 is the laptops (58 kg, given) and the unknown line (10 × 0.127 = 1.27 kg,
+    // flagged); category 6 is the hotel and the taxis, all classified.
+    let inv = db.inventory(org.id, range).unwrap();
+    assert_eq!(inv.classification, c);
+    let cat = |n: u8| inv.categories.iter().find(|x| x.category == n).unwrap();
+    close(cat(1).classified_share.unwrap(), 1.27 / 59.27);
+    close(cat(1).needs_review_share.unwrap(), 1.27 / 59.27);
+    close(cat(6).classified_share.unwrap(), 1.0);
+    close(cat(6).needs_review_share.unwrap(), 0.0);
+    assert_eq!(cat(2).classified_share, None, "not reported");
+    let csv = inv.to_csv();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",classified_share,needs_review_share")
+    );
+    // (29 + 84.9 + 1.27) / 173.17 of the emissions rest on classification; 1.27 / 173.17
+    // need review.
+    assert!(
+        csv.contains("classified share 0.6651; needing review 0.0073"),
+        "{csv}"
+    );
 }
 
 /// The review loop: the queue by spend; a correction rewrites the line and the flagged lines

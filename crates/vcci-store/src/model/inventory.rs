@@ -16,6 +16,7 @@ use crate::codec::Extras;
 use crate::codec::method_from_code;
 use crate::conn::Db;
 use crate::conn::args;
+use crate::model::coverage::{Coverage, CoverageAcc, SourceAndReview};
 use crate::model::orgs::OrgId;
 use crate::model::reports::{DateRange, RecordedApart, extras_at, extras_sums_sql, gases_from_mg};
 use crate::{Result, StoreError};
@@ -47,6 +48,10 @@ pub struct Inventory {
     pub by_gas: GasSplit,
     /// Biogenic CO2 of fuels and electricity, outside the scopes: not in the total.
     pub biogenic_co2_kg: f64,
+    /// How much of the inventory rests on classification (lines without a NAICS code of
+    /// their own or of their supplier), by source; what needs review; the suppliers that
+    /// most need a code.
+    pub classification: Coverage,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -86,6 +91,10 @@ pub struct InventoryCategory {
     /// `co2e_kg` by gas; null without data.
     pub gases: Option<GasSplit>,
     pub factor_sets: Vec<FactorSetUse>,
+    /// Share of `co2e_kg` from lines whose code classification gave (reviewed or not), and
+    /// from lines flagged for review; null without data.
+    pub classified_share: Option<f64>,
+    pub needs_review_share: Option<f64>,
 }
 
 /// The five data-quality indicators of a set of lines, each an emission-weighted mean.
@@ -159,6 +168,10 @@ struct Acc {
     methods: BTreeMap<u8, (i64, i64)>,
     sets: BTreeMap<(String, String), i64>,
     indicators: IndicatorSums,
+    /// Emissions (kg) of the lines read, of those classified, and of those flagged.
+    kg: f64,
+    classified_kg: f64,
+    review_kg: f64,
 }
 
 fn share(part: i64, total: i64) -> f64 {
@@ -214,12 +227,32 @@ impl Db {
             e.1 += n;
         }
         let mut all_indicators = IndicatorSums::default();
+        let mut coverage = CoverageAcc::default();
         self.conn.for_each(
-            "SELECT category, body, co2e_kg FROM transactions WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3",
+            "SELECT category, body, co2e_kg, supplier_id, spend_usd FROM transactions
+             WHERE org_id = ?1 AND day BETWEEN ?2 AND ?3",
             args![org.0, from, to],
             |r| {
                 let c: u8 = r.u8(0)?;
                 let b = Body::decode(r.blob(1)?)?;
+                let line_kg = r.f64(2)?;
+                let classified = SourceAndReview::of(&b)?;
+                {
+                    let a = acc.entry(c).or_default();
+                    a.kg += line_kg;
+                    if let Some(k) = &classified {
+                        a.classified_kg += line_kg;
+                        if k.needs_review {
+                            a.review_kg += line_kg;
+                        }
+                    }
+                }
+                coverage.add(
+                    r.opt_string(3)?,
+                    r.opt_f64(4)?.unwrap_or(0.0),
+                    line_kg,
+                    classified.as_ref(),
+                );
                 // Lines stored before the indicators existed have none: left out until
                 // recalculated.
                 if let Some(dq) = b.dq.map(vcci_core::calc::DataQuality::unpack) {
@@ -281,9 +314,17 @@ impl Db {
                         data_quality_indicators: None,
                         gases: None,
                         factor_sets: Vec::new(),
+                        classified_share: None,
+                        needs_review_share: None,
                     });
                 }
                 Some(a) => categories.push(InventoryCategory {
+                    classified_share: Some(if a.kg == 0.0 {
+                        0.0
+                    } else {
+                        a.classified_kg / a.kg
+                    }),
+                    needs_review_share: Some(if a.kg == 0.0 { 0.0 } else { a.review_kg / a.kg }),
                     category: n,
                     name: c.name(),
                     status: "reported",
@@ -342,6 +383,7 @@ impl Db {
             gwp: GwpUse { sets: gwp, mixed },
             supplier_primary_data_share: (total != 0).then(|| share(supplier_mg, total)),
             data_quality_indicators: all_indicators.means(),
+            classification: coverage.finish(),
         })
     }
 }
@@ -362,7 +404,7 @@ impl Inventory {
     /// The inventory as CSV: one row per category.
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
-            "category,name,status,co2e_kg,tco2e,share,transaction_count,supplier_specific_share,average_data_share,spend_based_share,data_quality,factor_sets,dq_technological,dq_temporal,dq_geographical,dq_completeness,dq_reliability,co2_kg,ch4_kg,n2o_kg,other_gases_kg,radiative_forcing_kg,unspecified_gas_kg,hybrid_share\n",
+            "category,name,status,co2e_kg,tco2e,share,transaction_count,supplier_specific_share,average_data_share,spend_based_share,data_quality,factor_sets,dq_technological,dq_temporal,dq_geographical,dq_completeness,dq_reliability,co2_kg,ch4_kg,n2o_kg,other_gases_kg,radiative_forcing_kg,unspecified_gas_kg,hybrid_share,classified_share,needs_review_share\n",
         );
         for c in &self.categories {
             // Empty cells for a category without data (not reported is not zero).
@@ -389,7 +431,7 @@ impl Inventory {
                 )
             });
             out += &format!(
-                "{},{},{},{},{},{},{},{},{},{},{},{},{ind},{gases},{}\n",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{ind},{gases},{},{},{}\n",
                 c.category,
                 crate::model::csvout::field(c.name),
                 c.status,
@@ -402,21 +444,23 @@ impl Inventory {
                 m(Method::SpendBased),
                 c.data_quality.map_or(String::new(), |q| format!("{q:.2}")),
                 crate::model::csvout::field(&sets.join("; ")),
-                m(Method::Hybrid)
+                m(Method::Hybrid),
+                num(c.classified_share),
+                num(c.needs_review_share)
             );
         }
         // Recorded apart, after the categories: not part of the Scope 3 total.
         let apart = self.scope_1_2_recorded_apart;
         for (scope, kg) in [(1, apart.scope_1_kg), (2, apart.scope_2_kg)] {
             out += &format!(
-                ",Scope {scope} of energy and fuel inputs (not in the Scope 3 total),recorded_apart,{kg},{},,,,,,,,,,,,,,,,,,,\n",
+                ",Scope {scope} of energy and fuel inputs (not in the Scope 3 total),recorded_apart,{kg},{},,,,,,,,,,,,,,,,,,,,,\n",
                 kg / 1000.0
             );
         }
         // The choices the figures depend on, in one last row.
         let st = &self.settings;
         let text = format!(
-            "GWP {}{}; flights {} radiative forcing; default currency {}; EPA supply chain {}; supplier primary data share {}",
+            "GWP {}{}; flights {} radiative forcing; default currency {}; EPA supply chain {}; supplier primary data share {}; classified share {}; needing review {}",
             self.gwp.sets.join(", "),
             if self.gwp.mixed { " (mixed)" } else { "" },
             if st.flights_radiative_forcing {
@@ -427,10 +471,16 @@ impl Inventory {
             st.default_currency,
             st.epa_version,
             self.supplier_primary_data_share
+                .map_or("n/a".to_owned(), |s| format!("{s:.4}")),
+            self.classification
+                .classified_co2e_share()
+                .map_or("n/a".to_owned(), |s| format!("{s:.4}")),
+            self.classification
+                .needs_review_co2e_share()
                 .map_or("n/a".to_owned(), |s| format!("{s:.4}"))
         );
         out += &format!(
-            ",{},disclosure,,,,,,,,,,,,,,,,,,,,,\n",
+            ",{},disclosure,,,,,,,,,,,,,,,,,,,,,,,\n",
             crate::model::csvout::field(&text)
         );
         out

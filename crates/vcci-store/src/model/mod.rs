@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod connections;
+pub mod coverage;
 pub mod csvout;
 pub mod inventory;
 pub mod jobs;
