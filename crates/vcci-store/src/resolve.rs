@@ -305,18 +305,9 @@ impl crate::conn::Db {
         q: Option<&str>,
         limit: usize,
     ) -> Result<Vec<SupplierMatch>> {
-        let pattern = q.map(|q| {
-            let escaped = q
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            format!("%{escaped}%")
-        });
-        // SQLite's LIKE ignores ASCII case; PostgreSQL's needs ILIKE for the same.
-        let like = match self.conn.dialect() {
-            crate::conn::Dialect::Sqlite => "LIKE",
-            crate::conn::Dialect::Postgres => "ILIKE",
-        };
+        use crate::model::suppliers::{contains_pattern, like_ignoring_case};
+        let pattern = q.map(contains_pattern);
+        let like = like_ignoring_case(self.conn.dialect());
         self.conn.query(
             &format!(
                 "SELECT m.id, m.supplier_id, a.name, m.candidate_id, b.name, m.score, m.status,

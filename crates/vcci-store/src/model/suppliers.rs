@@ -359,6 +359,23 @@ pub(crate) fn profiles_in(conn: &Conn, org: OrgId) -> Result<HashMap<String, Sup
     Ok(out)
 }
 
+/// A LIKE pattern (with `ESCAPE '\\'`) matching text that contains `q` as typed.
+pub(crate) fn contains_pattern(q: &str) -> String {
+    let escaped = q
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// The LIKE that ignores ASCII case: SQLite's LIKE does; PostgreSQL's needs ILIKE.
+pub(crate) fn like_ignoring_case(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => "LIKE",
+        Dialect::Postgres => "ILIKE",
+    }
+}
+
 /// Suppliers' rows with their intensity histories, as calculation profiles by id.
 fn profiles_of(
     rows: Vec<Supplier>,
@@ -480,13 +497,7 @@ impl Db {
         limit: usize,
     ) -> Result<Vec<Supplier>> {
         let mut sql = format!("{SELECT} WHERE org_id = ?1 AND supplier_id > ?2");
-        let pattern = q.map(|q| {
-            let escaped = q
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            format!("%{escaped}%")
-        });
+        let pattern = q.map(contains_pattern);
         let mut args: Vec<Arg<'_>> = vec![Arg::Int(org.0), Arg::Text(after.unwrap_or(""))];
         if let Some(c) = country {
             args.push(Arg::Text(c));
@@ -494,11 +505,7 @@ impl Db {
         }
         if let Some(p) = &pattern {
             args.push(Arg::Text(p));
-            // SQLite's LIKE ignores ASCII case; PostgreSQL's needs ILIKE for the same.
-            let like = match self.conn.dialect() {
-                Dialect::Sqlite => "LIKE",
-                Dialect::Postgres => "ILIKE",
-            };
+            let like = like_ignoring_case(self.conn.dialect());
             sql += &format!(
                 " AND (supplier_id {like} ?{n} ESCAPE '\\' OR name {like} ?{n} ESCAPE '\\')",
                 n = args.len()
