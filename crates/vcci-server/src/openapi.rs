@@ -672,6 +672,14 @@ fn schemas() -> Value {
             "properties": {"kind": {"type": "string", "enum": ["name", "id"]}, "alias": s, "supplier_id": s, "name": s,
                 "source": {"type": "string", "enum": ["linked", "merged"]}, "score": num, "merge_id": {"type": ["integer", "null"]}, "created_at": s},
         }}}},
+        "ClassificationReclassified": {
+            "type": "object", "required": ["lines_read", "lines_changed", "lines_kept_closed", "errors", "errors_total"],
+            "properties": {
+                "lines_read": {"type": "integer", "description": "lines the machine classified (reviewed ones are not read)"},
+                "lines_changed": int, "lines_kept_closed": int, "errors_total": int,
+                "errors": {"type": "array", "maxItems": 100, "items": {"type": "object", "required": ["transaction_id", "code", "message"], "properties": {"transaction_id": s, "code": s, "message": s}}},
+            },
+        },
         "ReviewQueueSize": {
             "type": "object", "required": ["lines", "spend_usd", "co2e_kg"],
             "properties": {"lines": int, "spend_usd": num, "co2e_kg": num},

@@ -411,6 +411,29 @@ async fn the_review_queue_over_http() {
     )
     .await;
     assert_eq!(ids(&p), ["q3"]);
+    // Reclassifying reads the machine-classified lines only (q3); a viewer may not.
+    let (s, _) = at(
+        r,
+        "POST",
+        "/api/v1/classification/reclassify",
+        Some(&e.viewer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, rc) = at(
+        r,
+        "POST",
+        "/api/v1/classification/reclassify",
+        Some(&e.analyst),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, &rc["lines_read"], &rc["lines_changed"]),
+        (StatusCode::OK, &json!(1), &json!(0)),
+        "{rc}"
+    );
     // Coverage shows the reviewed spend.
     let (_, cov) = at(
         r,

@@ -523,3 +523,62 @@ fn reviews_correct_lines_teach_the_classifier_and_keep_closed_years() {
     assert_eq!(trained.examples, 1 + 2 * vcci_core::classify::REVIEW_WEIGHT);
     t.assert_read_models(&org);
 }
+
+/// Reclassifying applies today's rules to stored lines the machine classified; reviewed lines
+/// and closed years keep what they had.
+#[test]
+fn reclassifying_applies_new_rules_to_stored_lines_but_not_to_reviews_or_closed_years() {
+    use vcci_store::classify::ReviewInput;
+    let t = store();
+    let org = t.org("acme");
+    let (r, rejects) = t.import(
+        &org,
+        &format!(
+            "{HEADER}\
+             y1,2021-05-01,London Taxi Co,Taxi airport->client,100,USD,6230,Travel\n\
+             k1,2022-05-01,London Taxi Co,Taxi airport->client,100,USD,6230,Travel\n\
+             k2,2022-05-02,Northlight Cabs,Taxi to the station,50,USD,6230,Travel\n\
+             k3,2022-05-03,Acme Rentals,Car hire 3 days,200,USD,6230,Travel\n"
+        ),
+    );
+    assert_eq!(r.inserted, 4, "{rejects}");
+    let mut db = t.store.connect().unwrap();
+    let by = Actor::system("t");
+    db.close_period(&org, 2021, &by).unwrap();
+    // k2 was reviewed: a person accepted its code.
+    db.review_classifications(
+        catalog(),
+        &org,
+        &[ReviewInput {
+            transaction_id: "k2".into(),
+            ..ReviewInput::default()
+        }],
+        None,
+        &by,
+    )
+    .unwrap();
+    let k2 = db.get_line(org.id, "k2").unwrap().unwrap();
+    // The organization decides taxis are booked as car rental (532111, 0.11 kg/USD).
+    db.add_classification_rule(org.id, RuleKind::Keyword, "taxi", label(532111), &by)
+        .unwrap();
+    let r = db.reclassify_lines(catalog(), &org, &by).unwrap();
+    // Read: y1, k1, k3 (k2 is reviewed); y1 is of a closed year; k1 changes (k3's answer
+    // is the same as before).
+    assert_eq!(
+        (r.lines_read, r.lines_kept_closed, r.lines_changed),
+        (3, 1, 1),
+        "{r:?}"
+    );
+    let k1 = db.get_line(org.id, "k1").unwrap().unwrap();
+    let c = k1.emission.classification.as_ref().unwrap();
+    assert_eq!((c.label, c.source), (label(532111), Source::Rule));
+    // 100 USD of 2022 × 0.11.
+    close(k1.emission.co2e_kg, 11.0);
+    assert_eq!(db.get_line(org.id, "k2").unwrap().unwrap(), k2);
+    assert_eq!(
+        classification_of(&db, &org, "y1").label,
+        label(485310),
+        "the closed year keeps its code"
+    );
+    t.assert_read_models(&org);
+}

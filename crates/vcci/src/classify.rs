@@ -66,7 +66,7 @@ pub fn classify_cmd(store: Store, c: ClassifyCommand) -> Result<()> {
             )?;
             let r = db.add_classification_rule(org.id, kind, &a.pattern, label, &Actor::cli())?;
             println!(
-                "Rule {} of '{}': {} '{}' → NAICS {}, category {}{}. It applies to lines written from now on.",
+                "Rule {} of '{}': {} '{}' → NAICS {}, category {}{}. It applies to lines written from now on; `vcci classify apply` applies it to stored lines.",
                 r.id,
                 org.name,
                 r.kind,
@@ -134,6 +134,21 @@ pub fn classify_cmd(store: Store, c: ClassifyCommand) -> Result<()> {
         }
         ClassifyCommand::Review(ClassifyReviewCommand::Accept(a)) => review(&mut db, a, false)?,
         ClassifyCommand::Review(ClassifyReviewCommand::Correct(a)) => review(&mut db, a, true)?,
+        ClassifyCommand::Apply(a) => {
+            let org = db.require_org(&a.org)?;
+            let r = db.reclassify_lines(vcci_core::catalog(), &org, &Actor::cli())?;
+            println!(
+                "Classified again {} lines of '{}': {} changed, {} of closed years kept, {} no longer calculate (they keep their result).",
+                group(r.lines_read),
+                org.name,
+                group(r.lines_changed),
+                group(r.lines_kept_closed),
+                group(r.errors_total)
+            );
+            for e in &r.errors {
+                println!("  {}: {} ({})", e.transaction_id, e.message, e.code);
+            }
+        }
         ClassifyCommand::Train(a) => {
             let org = db.require_org(&a.org)?;
             let r = db.train_classifier(org.id)?;

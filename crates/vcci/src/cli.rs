@@ -112,6 +112,9 @@ pub enum ClassifyCommand {
     /// The organization's rules: list, add, delete.
     #[command(subcommand)]
     Rules(ClassifyRulesCommand),
+    /// Classify again the stored lines the machine classified, with today's rules, reviews
+    /// and model (reviewed lines and closed years keep theirs).
+    Apply(OrgArg),
     /// The review queue: list it by spend, accept or correct lines.
     #[command(subcommand)]
     Review(ClassifyReviewCommand),

@@ -1167,6 +1167,13 @@ fn classification_rules_training_and_explain_from_the_command_line() {
         out.contains("Rule 1 of 'acme': gl_account '63*' → NAICS 541511"),
         "{out}"
     );
+    // Applied to the stored lines the machine classified (a2; a3 was reviewed): a2's
+    // account (6230) is not 63*, so nothing changes.
+    let out = ok(&vcci(d, &["classify", "apply", "--org", "acme"]));
+    assert!(
+        out.contains("Classified again 1 lines of 'acme': 0 changed"),
+        "{out}"
+    );
     let out = ok(&vcci(
         d,
         &[

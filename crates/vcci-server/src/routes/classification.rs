@@ -45,7 +45,7 @@ pub fn api(api: Api) -> Api {
     .post(
         "/api/v1/classification/rules",
         add_rule,
-        Op::new("addClassificationRule", "classification", "Add a rule: lines without a NAICS code whose ledger account, supplier or description matches get its code, category and capital flag, before any model is asked. A rule of the same kind and pattern is replaced. Applies to lines written from now on")
+        Op::new("addClassificationRule", "classification", "Add a rule: lines without a NAICS code whose ledger account, supplier or description matches get its code, category and capital flag, before any model is asked. A rule of the same kind and pattern is replaced. Applies to lines written from now on; POST /api/v1/classification/reclassify applies it to stored lines")
             .role("analyst")
             .json_body("ClassificationRuleInput")
             .ok(201, "application/json", "ClassificationRule")
@@ -85,6 +85,14 @@ pub fn api(api: Api) -> Api {
             .json_body("ClassificationReviewInput")
             .json("ClassificationReviewResult")
             .errors(&[400, 403, 409]),
+    )
+    .post(
+        "/api/v1/classification/reclassify",
+        reclassify,
+        Op::new("reclassifyLines", "classification", "Classify again every stored line the machine classified (not reviewed ones) with today's rules, reviews and model, in one transaction with its audit entry; closed years keep their lines. Rules and training apply to lines written after them; this applies them to the lines already stored")
+            .role("analyst")
+            .json("ClassificationReclassified")
+            .errors(&[403]),
     )
     .post(
         "/api/v1/classification/train",
@@ -374,6 +382,18 @@ async fn review(
     let r = app
         .db_write(id, move |db| {
             db.review_classifications(vcci_core::catalog(), &org, &items, rule, &by)
+        })
+        .await?;
+    Ok(Json(json!(r)))
+}
+
+async fn reclassify(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let org = caller.org.clone();
+    let by = caller.actor();
+    let r = app
+        .db_write(org.id, move |db| {
+            db.reclassify_lines(vcci_core::catalog(), &org, &by)
         })
         .await?;
     Ok(Json(json!(r)))

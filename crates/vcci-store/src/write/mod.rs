@@ -44,6 +44,7 @@ pub use self::recalc::{CategoryChange, Recalculation, settings_cause};
 pub use self::restate::{
     Correction, MAX_CORRECTIONS, RestateRow, RestatementPreview, YearRestatement, restatement_cause,
 };
+pub use self::review::{Reclassified, ReclassifyError};
 pub use self::suppliers::{RefusedSupplier, SupplierUpsert};
 pub use self::turns::{WRITE_BUCKETS, bucket};
 use crate::codec::{kg_to_mg, usd_to_musd};

@@ -454,3 +454,108 @@ mod tests {
         assert_eq!(verdict_label(l, &uncapex), current);
     }
 }
+
+/// What reclassifying an organization's lines did.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Reclassified {
+    /// Lines classified by the machine (every source but a review), read.
+    pub lines_read: u64,
+    /// Lines whose classification or result changed.
+    pub lines_changed: u64,
+    /// Lines of closed years, left as they are.
+    pub lines_kept_closed: u64,
+    /// Lines that no longer calculate (they keep their result), with why (100 at most).
+    pub errors: Vec<ReclassifyError>,
+    pub errors_total: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ReclassifyError {
+    pub transaction_id: String,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Db {
+    /// Classifies again every line of `org` that the machine classified (a rule, the
+    /// supplier's history, a model; a reviewed line keeps its review) with the current
+    /// rules, reviews and model, in one transaction with its audit entry
+    /// (`lines.reclassified`, with the lines' digests). Lines of closed years keep what they
+    /// were disclosed with. Rules and training apply to lines written after them; this
+    /// applies them to the lines already stored.
+    pub fn reclassify_lines(
+        &mut self,
+        cat: &'static Catalog,
+        org: &Org,
+        actor: &Actor,
+    ) -> Result<Reclassified> {
+        let profiles = self.supplier_profiles(org.id)?;
+        let tx = self.conn.begin_immediate()?;
+        super::turns::lock_org(&tx, org.id, None)?;
+        let classifier = crate::classify::load(&tx, org.id)?;
+        let closed = crate::model::periods::closed_years(&tx, org.id)?;
+        let mut out = Recalculated::default();
+        let mut writer = LineWriter::for_conn(&tx);
+        let (mut read, mut kept) = (0u64, 0u64);
+        let mut after = String::new();
+        loop {
+            let page = super::recalc::load_lines(&tx, org.id, &after, None, None, 5000)?;
+            let Some(last) = page.last() else { break };
+            after = last.0.clone();
+            let mut lines = Vec::new();
+            for (_, mut line) in page {
+                let machine = line
+                    .classification
+                    .as_ref()
+                    .is_some_and(|c| c.source != Source::Review);
+                if !machine {
+                    continue;
+                }
+                read += 1;
+                if closed.contains(&line.date.map_or(0, |d| d.year())) {
+                    kept += 1;
+                    continue;
+                }
+                line.classification = None;
+                lines.push(line);
+            }
+            Rewrite {
+                org,
+                profiles: &profiles,
+                classifier: Some(&classifier),
+                restating: false,
+            }
+            .write(&tx, cat, &mut writer, lines, &mut out)?;
+        }
+        audit::append(
+            &tx,
+            org.id,
+            actor,
+            Change::new(
+                "lines.reclassified",
+                "",
+                json!({"lines_read": read, "lines_changed": out.changed,
+                       "lines_kept_closed": kept, "errors": out.errors.len()}),
+            )
+            .with_lines(&out.digests),
+        )?;
+        tx.commit()?;
+        let errors_total = out.errors.len() as u64;
+        Ok(Reclassified {
+            lines_read: read,
+            lines_changed: out.changed,
+            lines_kept_closed: kept,
+            errors: out
+                .errors
+                .into_iter()
+                .take(100)
+                .map(|(id, e)| ReclassifyError {
+                    transaction_id: id,
+                    code: e.code,
+                    message: e.message,
+                })
+                .collect(),
+            errors_total,
+        })
+    }
+}
