@@ -51,7 +51,7 @@ pub(super) fn possible(conn: &Conn, org: OrgId) -> Result<bool> {
     )
 }
 
-/// The columns of `transactions` (migration 0003), for a first load's tables. Spelled out:
+/// The columns of `transactions` (migrations 0003 and 0013), for a first load's tables. Spelled out:
 /// `CREATE TABLE … (LIKE transactions)` would lock `transactions` until the load commits,
 /// and a new partition of any organization, which needs the table alone, would wait as long,
 /// with every reader queued behind it. A column missing here fails the attach (and the
