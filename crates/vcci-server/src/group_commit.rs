@@ -8,12 +8,11 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 use vcci_core::catalog;
-use vcci_store::resolve::SupplierResolver;
 use vcci_store::write::{LineGroup, LineOutcome, NewSuppliers, PreparedLine, prepare};
 use vcci_store::{Actor, Db, Org, OrgId};
 
 use crate::error::{ApiError, line_error_json};
-use crate::input::{parse_line, supplier_keys};
+use crate::input::{parse_line, resolve_suppliers, supplier_keys};
 
 /// The upserts waiting for the write turn.
 #[derive(Debug, Default)]
@@ -155,28 +154,7 @@ fn prepare_upsert(db: &Db, org: &Org, lines: &[Value]) -> Result<Prepared, vcci_
     let keys = supplier_keys(parsed.iter().filter_map(|l| l.as_ref().ok()));
     let mut profiles = db.supplier_profiles_for(org.id, &keys)?;
     // Suppliers not known as named: resolved (linked names, merged ids) before calculation.
-    let mut resolver = None;
-    if parsed
-        .iter()
-        .filter_map(|l| l.as_ref().ok())
-        .any(|l| SupplierResolver::may_need(l, |k| profiles.contains_key(k)))
-    {
-        let mut r = db.supplier_resolver(org.id)?;
-        for l in parsed.iter_mut().filter_map(|l| l.as_mut().ok()) {
-            if SupplierResolver::may_need(l, |k| profiles.contains_key(k)) {
-                r.resolve(l);
-            }
-        }
-        let linked: Vec<String> = parsed
-            .iter()
-            .filter_map(|l| l.as_ref().ok()?.supplier_link.clone())
-            .filter(|k| !profiles.contains_key(k))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        profiles.extend(db.supplier_profiles_for(org.id, &linked)?);
-        resolver = Some(r);
-    }
+    let resolver = resolve_suppliers(db, org.id, &mut parsed, &mut profiles)?;
     let classifier = if parsed
         .iter()
         .filter_map(|l| l.as_ref().ok())

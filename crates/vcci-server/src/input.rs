@@ -57,3 +57,40 @@ pub(crate) fn parse_line(v: &Value, require_id: bool) -> Result<Line, Vec<LineEr
     }
     Line::parse(&values, require_id)
 }
+
+/// Resolves the suppliers of `lines` that `profiles` does not know as named (linked names,
+/// merged ids: `vcci_store::resolve`), and adds the profiles of the suppliers they were linked
+/// to. The resolver, if one was needed, holds what it found (for a write to record).
+pub(crate) fn resolve_suppliers<E>(
+    db: &vcci_store::Db,
+    org: vcci_store::OrgId,
+    lines: &mut [Result<Line, E>],
+    profiles: &mut std::collections::HashMap<String, vcci_core::SupplierProfile>,
+) -> Result<Option<vcci_store::resolve::SupplierResolver>, vcci_store::StoreError> {
+    use vcci_store::resolve::SupplierResolver;
+    let needs = |l: &Line, p: &std::collections::HashMap<String, _>| {
+        SupplierResolver::may_need(l, |k| p.contains_key(k))
+    };
+    if !lines
+        .iter()
+        .filter_map(|l| l.as_ref().ok())
+        .any(|l| needs(l, profiles))
+    {
+        return Ok(None);
+    }
+    let mut r = db.supplier_resolver(org)?;
+    for l in lines.iter_mut().filter_map(|l| l.as_mut().ok()) {
+        if needs(l, profiles) {
+            r.resolve(l);
+        }
+    }
+    let linked: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.as_ref().ok()?.supplier_link.clone())
+        .filter(|k| !profiles.contains_key(k))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    profiles.extend(db.supplier_profiles_for(org, &linked)?);
+    Ok(Some(r))
+}

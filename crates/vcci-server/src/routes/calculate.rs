@@ -8,11 +8,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use vcci_core::line::LineError;
 use vcci_core::{Line, catalog};
-use vcci_store::resolve::SupplierResolver;
 
 use crate::error::line_error_json;
 use crate::extract::JsonBody;
-use crate::input::{parse_line, supplier_keys};
+use crate::input::{parse_line, resolve_suppliers, supplier_keys};
 use crate::openapi::{Api, Op};
 use crate::{ApiError, App, Caller};
 
@@ -75,20 +74,7 @@ async fn calculate(
                 };
                 // A supplier named as the store does not know it: resolved as a write
                 // would resolve it (nothing is recorded).
-                if parsed
-                    .iter()
-                    .filter_map(|l| l.as_ref().ok())
-                    .any(|l| SupplierResolver::may_need(l, |k| profiles.contains_key(k)))
-                {
-                    let mut r = db.supplier_resolver(org)?;
-                    for l in parsed.iter_mut().filter_map(|l| l.as_mut().ok()) {
-                        if SupplierResolver::may_need(l, |k| profiles.contains_key(k)) {
-                            r.resolve(l);
-                        }
-                    }
-                    let linked = supplier_keys(parsed.iter().filter_map(|l| l.as_ref().ok()));
-                    profiles = db.supplier_profiles_for(org, &linked)?;
-                }
+                resolve_suppliers(db, org, &mut parsed, &mut profiles)?;
                 let classifier = if may_classify {
                     Some(db.load_classifier(org)?)
                 } else {

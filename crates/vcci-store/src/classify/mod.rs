@@ -74,9 +74,8 @@ pub enum Answer {
 
 /// The answers cached, and the keys seen once. An answer is cached the second time its key
 /// is seen: a file whose every description is unique (an invoice number in each) would
-/// otherwise fill the cache with answers never asked for again (measured: page faults of
-/// its growth were 17 % of such an import's time), while a recurring input costs one more
-/// computation.
+/// otherwise fill the cache with answers never asked for again (each with its trail), while
+/// a recurring input costs one more computation.
 #[derive(Default)]
 struct Cache {
     answers: HashMap<CacheKey, Answer>,

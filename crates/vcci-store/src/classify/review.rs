@@ -145,23 +145,15 @@ pub(super) fn reviewed_inputs(
 /// Sets the review flag of `org`'s stored lines from their bodies (lines classified before
 /// the flag existed: `Db::finish_migrations`).
 pub(crate) fn flag_stored_lines(tx: &Tx<'_>, org: OrgId) -> Result<()> {
-    #[derive(serde::Deserialize)]
-    struct Flag {
-        needs_review: bool,
-    }
     let mut flagged: Vec<(u32, String)> = Vec::new();
     tx.for_each(
         "SELECT transaction_id, day, body FROM transactions WHERE org_id = ?1",
         args![org.0],
         |r: &Row<'_>| {
             let b = crate::codec::Body::decode(r.blob(2)?)?;
-            if let Some(c) = b.classification.as_deref() {
-                let f: Flag = serde_json::from_str(c).map_err(|e| {
-                    StoreError::corrupt(format!("a stored line's classification: {e}"))
-                })?;
-                if f.needs_review {
-                    flagged.push((r.u32(1)?, r.string(0)?));
-                }
+            let c = crate::model::coverage::SourceAndReview::of(&b)?;
+            if c.is_some_and(|c| c.needs_review) {
+                flagged.push((r.u32(1)?, r.string(0)?));
             }
             Ok(())
         },
